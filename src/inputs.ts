@@ -1,0 +1,143 @@
+/**
+ * Every input, read once and checked once, into one typed object. Nothing else calls core.getInput.
+ */
+import * as core from '@actions/core';
+import * as os from 'node:os';
+import {
+  CompressionLevels,
+  Compressions,
+  DEFAULT_ARTIFACT_NAME,
+  Engines,
+  IfMissingPolicies,
+  Modes,
+  type Compression,
+  type Engine,
+  type IfMissing,
+  type Mode,
+} from './constants.ts';
+import { UserError } from './errors.ts';
+import { SHA256_DIGEST } from './reference.ts';
+
+export interface Inputs {
+  mode: Mode;
+  /** Raw `tags` input: what to save, or (load) the tags expected back. */
+  tags: string;
+  /** Raw `metadata` input: docker/metadata-action's `json` output. */
+  metadata: string;
+  /** Save from this tarball instead of the daemon. */
+  source: string | undefined;
+  name: string;
+  /** Load: a glob of artifact names to load, instead of `name`. */
+  pattern: string | undefined;
+  /** Directory for the tarball. */
+  path: string;
+  compression: Compression;
+  compressionLevel: number | undefined;
+  ifMissing: IfMissing;
+  upload: boolean;
+  retentionDays: number | undefined;
+  overwrite: boolean;
+  runId: number | undefined;
+  repository: string;
+  githubToken: string | undefined;
+  expectedDigest: string | undefined;
+  load: boolean;
+  platform: string | undefined;
+  engine: Engine;
+}
+
+/** Characters GitHub refuses in artifact names. */
+const FORBIDDEN_NAME_CHARACTERS = /[":<>|*?\\/\r\n]/;
+
+function choice<T extends string>(input: string, allowed: readonly T[], fallback: T): T {
+  const value = core.getInput(input).trim().toLowerCase() || fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UserError(
+      `Input \`${input}\` must be one of ${allowed.map((a) => `\`${a}\``).join(', ')}, found \`${value}\`; fix the \`with:\` block of this step.`,
+    );
+  }
+  return value as T;
+}
+
+function bool(input: string, fallback: boolean): boolean {
+  const value = core.getInput(input).trim().toLowerCase();
+  if (value === '') return fallback;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new UserError(`Input \`${input}\` must be \`true\` or \`false\`, found \`${value}\`.`);
+}
+
+function integer(input: string, min: number, max: number): number | undefined {
+  const value = core.getInput(input).trim();
+  if (value === '') return undefined;
+  const number = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(number) || number < min || number > max) {
+    throw new UserError(`Input \`${input}\` must be a whole number from ${min} to ${max}, found \`${value}\`.`);
+  }
+  return number;
+}
+
+function optional(input: string): string | undefined {
+  return core.getInput(input).trim() || undefined;
+}
+
+export function artifactNameProblem(name: string): string | undefined {
+  if (name === '') return 'is empty';
+  if (FORBIDDEN_NAME_CHARACTERS.test(name)) return 'contains one of the characters " : < > | * ? \\ / that artifact names cannot have';
+  return undefined;
+}
+
+export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
+  const mode = choice('mode', Modes, 'save');
+  const compression = choice('compression', Compressions, 'zstd');
+  const levels = compression === 'none' ? undefined : CompressionLevels[compression];
+  const compressionLevel = levels ? integer('compression-level', levels.min, levels.max) : undefined;
+
+  const name = core.getInput('name').trim() || DEFAULT_ARTIFACT_NAME;
+  const nameProblem = artifactNameProblem(name);
+  if (nameProblem) throw new UserError(`Input \`name\` (\`${name}\`) ${nameProblem}; choose another artifact name.`);
+
+  const expectedDigest = optional('expected-digest');
+  if (expectedDigest && !SHA256_DIGEST.test(expectedDigest)) {
+    throw new UserError(
+      `Input \`expected-digest\` must be "sha256:" followed by 64 lowercase hex digits (the save step's \`digest\` output), found \`${expectedDigest}\`.`,
+    );
+  }
+
+  const runIdText = optional('run-id');
+  const runId = runIdText === undefined ? undefined : integer('run-id', 1, Number.MAX_SAFE_INTEGER);
+  const githubToken = optional('github-token');
+  if (runId !== undefined && !githubToken) {
+    throw new UserError(
+      'Input `run-id` needs `github-token` to read another run\'s artifacts: add `github-token: ${{ secrets.GITHUB_TOKEN }}` (with `actions: read` permission).',
+    );
+  }
+
+  const repository = optional('repository') ?? env.GITHUB_REPOSITORY ?? '';
+  if (runId !== undefined && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
+    throw new UserError(`Input \`repository\` must be \`owner/name\`, found \`${repository}\`.`);
+  }
+
+  return {
+    mode,
+    tags: core.getInput('tags'),
+    metadata: core.getInput('metadata'),
+    source: optional('source'),
+    name,
+    pattern: optional('pattern'),
+    path: optional('path') ?? env.RUNNER_TEMP ?? os.tmpdir(),
+    compression,
+    compressionLevel,
+    ifMissing: choice('if-missing', IfMissingPolicies, 'error'),
+    upload: bool('upload', true),
+    retentionDays: integer('retention-days', 1, 90),
+    overwrite: bool('overwrite', false),
+    runId,
+    repository,
+    githubToken,
+    expectedDigest,
+    load: bool('load', true),
+    platform: optional('platform'),
+    engine: choice('engine', Engines, 'docker'),
+  };
+}

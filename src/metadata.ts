@@ -1,0 +1,103 @@
+/**
+ * Where the tags to save come from: the `tags` input, the `metadata` input (docker/metadata-action's `json`
+ * output), or the environment variables metadata-action exports. Pure: the caller passes inputs and env.
+ */
+import { UserError } from './errors.ts';
+import { parseReference } from './reference.ts';
+
+export const METADATA_ENV_JSON = 'DOCKER_METADATA_OUTPUT_JSON';
+export const METADATA_ENV_TAGS = 'DOCKER_METADATA_OUTPUT_TAGS';
+
+export interface TagSources {
+  tagsInput: string;
+  metadataInput: string;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface FoundTags {
+  tags: string[];
+  /** Where they were found, for the log: `the tags input`, `DOCKER_METADATA_OUTPUT_JSON`, … */
+  source: string;
+}
+
+/** Splits a list of references on newlines and/or commas, trimming entries, dropping blanks and repeats. */
+export function splitTagList(text: string): string[] {
+  const seen = new Set<string>();
+  for (const entry of text.split(/[\n\r,]+/)) {
+    const tag = entry.trim();
+    if (tag) seen.add(tag);
+  }
+  return [...seen];
+}
+
+/** Reads the `tags` array from metadata-action's `json` output. */
+export function tagsFromMetadataJson(text: string, where: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new UserError(
+      `${where} is not JSON: expected docker/metadata-action's \`json\` output ({"tags": [...], ...}), ` +
+        `found ${JSON.stringify(text.slice(0, 60))}; pass \${{ steps.<meta-step-id>.outputs.json }}`,
+    );
+  }
+  const tags = (parsed as { tags?: unknown } | null)?.tags;
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
+    throw new UserError(
+      `${where} has no "tags" list of strings: expected docker/metadata-action's \`json\` output, found ` +
+        `keys ${JSON.stringify(Object.keys((parsed as object | null) ?? {}))}; pass \${{ steps.<meta-step-id>.outputs.json }}`,
+    );
+  }
+  return splitTagList(tags.join('\n'));
+}
+
+const FIX_SNIPPET = ['with:', '  metadata: ${{ steps.meta.outputs.json }}   # id of your docker/metadata-action step'];
+
+/** Finds the tags in the documented order; fails with where it looked when there are none. */
+export function findTags({ tagsInput, metadataInput, env }: TagSources): FoundTags {
+  if (tagsInput.trim()) return nonEmpty(splitTagList(tagsInput), 'the `tags` input');
+  if (metadataInput.trim()) return nonEmpty(tagsFromMetadataJson(metadataInput, 'the `metadata` input'), 'the `metadata` input');
+  const envJson = env[METADATA_ENV_JSON];
+  if (envJson?.trim()) return nonEmpty(tagsFromMetadataJson(envJson, METADATA_ENV_JSON), METADATA_ENV_JSON);
+  const envTags = env[METADATA_ENV_TAGS];
+  if (envTags?.trim()) return nonEmpty(splitTagList(envTags), METADATA_ENV_TAGS);
+  throw new UserError(
+    `No image tags to save: the \`tags\` and \`metadata\` inputs are empty and neither ${METADATA_ENV_JSON} nor ` +
+      `${METADATA_ENV_TAGS} is set; pass docker/metadata-action's output as shown above.`,
+    FIX_SNIPPET,
+  );
+}
+
+function nonEmpty(tags: string[], source: string): FoundTags {
+  if (tags.length === 0) {
+    throw new UserError(
+      `No image tags in ${source}: docker/metadata-action produced no tag for this event; ` +
+        'add a `tags:` rule that matches it (for example `type=ref,event=pr`) or pass `tags` yourself.',
+    );
+  }
+  return { tags, source };
+}
+
+/**
+ * Checks each tag is a reference docker save can keep: valid grammar, an explicit tag, no digest.
+ * Returns one problem line per bad tag (empty when all are fine).
+ */
+export function problemsWithSaveTags(tags: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const tag of tags) {
+    const parsed = parseReference(tag);
+    if (!parsed.ok) {
+      problems.push(`\`${tag}\`: ${parsed.reason}`);
+    } else if (parsed.ref.digest) {
+      problems.push(`\`${tag}\`: pins a digest, and docker save drops the tags of a digest reference; give name:tag`);
+    } else if (!parsed.ref.tag && !parsed.ref.path.includes('/') && !parsed.ref.domain) {
+      problems.push(
+        `\`${tag}\`: is a bare version with no repository; give docker/metadata-action an \`images\` input ` +
+          '(for example `images: ghcr.io/${{ github.repository }}`)',
+      );
+    } else if (!parsed.ref.tag) {
+      problems.push(`\`${tag}\`: has no tag, and docker save would export every tag of the repository; add ":<tag>"`);
+    }
+  }
+  return problems;
+}
