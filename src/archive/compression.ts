@@ -1,0 +1,115 @@
+/**
+ * Compression of the image tarball: streaming compressors and decompressors from Node's own zlib (zstd is
+ * built into Node 24, so no zstd binary is needed), and detection by magic bytes, never by file name.
+ */
+import * as os from 'node:os';
+import { Transform, type TransformCallback } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { CompressionLevels, type Compression } from '../constants.ts';
+import { UserError } from '../errors.ts';
+
+export type DetectedFormat = Compression | 'bzip2' | 'xz' | 'unknown';
+
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+const BZIP2_MAGIC = Buffer.from('BZh');
+const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+/** Bytes needed to tell a plain tar: its header's checksum field covers the first 512 bytes. */
+export const DETECT_BYTES = 512;
+
+/** What the first bytes of a file are: a compressed stream, a plain tar, or something else. */
+export function detectFormat(head: Buffer): DetectedFormat {
+  const startsWith = (magic: Buffer) => head.length >= magic.length && head.subarray(0, magic.length).equals(magic);
+  if (startsWith(ZSTD_MAGIC)) return 'zstd';
+  if (startsWith(GZIP_MAGIC)) return 'gzip';
+  if (startsWith(XZ_MAGIC)) return 'xz';
+  if (startsWith(BZIP2_MAGIC)) return 'bzip2';
+  if (isTarHeader(head)) return 'none';
+  return 'unknown';
+}
+
+/** A tar header is recognised by its checksum (ustar, GNU and v7 headers alike have one). */
+function isTarHeader(head: Buffer): boolean {
+  if (head.length < DETECT_BYTES) return false;
+  const field = head.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  let sum = 0;
+  for (let i = 0; i < DETECT_BYTES; i++) sum += i >= 148 && i < 156 ? 0x20 : head[i]!;
+  return sum === parseInt(field, 8);
+}
+
+export function defaultLevel(compression: Exclude<Compression, 'none'>): number {
+  return CompressionLevels[compression].default;
+}
+
+/** A compressing Transform, or undefined for `none`. zstd uses every core: compression is the save side's bottleneck. */
+export function createCompressor(compression: Compression, level?: number): Transform | undefined {
+  switch (compression) {
+    case 'none':
+      return undefined;
+    case 'gzip':
+      return zlib.createGzip({ level: level ?? defaultLevel('gzip') });
+    case 'zstd':
+      return zlib.createZstdCompress({
+        params: {
+          [zlib.constants.ZSTD_c_compressionLevel]: level ?? defaultLevel('zstd'),
+          [zlib.constants.ZSTD_c_nbWorkers]: os.availableParallelism(),
+        },
+      });
+  }
+}
+
+/**
+ * The pipeline stages that decompress a detected format (none for a plain tar), capped so that a small hostile file cannot expand without
+ * bound: output may exceed `floorBytes` only while it stays within `maxRatio` times the compressed input size.
+ */
+export function createDecompressor(
+  format: DetectedFormat,
+  compressedSize: number,
+  limits: { maxRatio?: number; floorBytes?: number } = {},
+): Transform[] {
+  let inflate: Transform;
+  switch (format) {
+    case 'none':
+      return [];
+    case 'gzip':
+      inflate = zlib.createGunzip();
+      break;
+    case 'zstd':
+      inflate = zlib.createZstdDecompress();
+      break;
+    default:
+      throw new UserError(
+        `The tarball is compressed with ${format}, which this action does not read: expected zstd, gzip or a plain tar; ` +
+          'save it again with this action, or decompress it first.',
+      );
+  }
+  const cap = Math.max(limits.floorBytes ?? 4 * 1024 ** 3, compressedSize * (limits.maxRatio ?? 200));
+  return [inflate, new OutputCap(cap, format)];
+}
+
+class OutputCap extends Transform {
+  private seen = 0;
+  private readonly cap: number;
+  private readonly format: string;
+
+  constructor(cap: number, format: string) {
+    super();
+    this.cap = cap;
+    this.format = format;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.cap) {
+      callback(
+        new UserError(
+          `The ${this.format} tarball expands to more than ${this.cap} bytes, far beyond any real image of its size ` +
+            '(a compression bomb or a corrupt file): refusing it; check where the artifact came from.',
+        ),
+      );
+      return;
+    }
+    callback(null, chunk);
+  }
+}

@@ -1,0 +1,431 @@
+/**
+ * A streaming reader for the outer tar of an image tarball, and the few writing helpers the load side needs.
+ *
+ * The reader never extracts anything: it hands each entry's header, then its content as slices of the chunks it
+ * was given (no copies), to a listener. It understands ustar, GNU long names (`L`, `K`) and PAX headers (`x`, `g`),
+ * and refuses everything an image layout has no business containing, before any byte of that entry is consumed.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { UserError } from '../errors.ts';
+
+export const BLOCK = 512;
+/** PAX and GNU long-name headers larger than this are an attack, not a file name. */
+export const MAX_META_BYTES = 1024 * 1024;
+/** PATH_MAX on Linux: no tool writes longer entry names. */
+export const MAX_NAME_BYTES = 4096;
+
+export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'character-device' | 'block-device' | 'fifo';
+
+export interface TarEntry {
+  /** Normalised: no leading `./`, no trailing `/`, no empty or `.` components. `''` is the archive's root. */
+  readonly name: string;
+  readonly type: EntryType;
+  /** Bytes of content that follow (0 for every type but `file`). */
+  readonly size: number;
+  readonly linkname: string;
+  /** Offset of the entry's first header (its PAX or long-name header, if any) in the archive. */
+  readonly offset: number;
+}
+
+export interface TarListener {
+  entry(entry: TarEntry): void;
+  data(chunk: Buffer): void;
+  /** The end of the current entry's content. */
+  entryEnd(): void;
+}
+
+const TYPES: Record<string, EntryType> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file', // contiguous file: a regular file to every reader but one long-gone system
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'character-device',
+  '4': 'block-device',
+  '5': 'directory',
+  '6': 'fifo',
+};
+
+type State = 'header' | 'data' | 'meta' | 'padding' | 'end-marker' | 'ended';
+
+interface Pending {
+  pax: Map<string, string>;
+  longName: string | undefined;
+  longLink: string | undefined;
+  offset: number;
+}
+
+function fail(message: string): never {
+  throw new UserError(message);
+}
+
+function cString(block: Buffer, start: number, length: number): string {
+  const field = block.subarray(start, start + length);
+  const nul = field.indexOf(0);
+  return field.toString('utf8', 0, nul < 0 ? length : nul);
+}
+
+function parseNumber(block: Buffer, start: number, length: number, what: string, at: number): number {
+  const first = block[start]!;
+  if (first & 0x80) {
+    // GNU base-256, which tar writers use for files of 8 GiB and more; negative values are never a size.
+    if (first & 0x40) fail(`The tar header at byte ${at} has a negative ${what}; the tarball is corrupt.`);
+    let value = first & 0x3f;
+    for (let i = start + 1; i < start + length; i++) value = value * 256 + block[i]!;
+    if (!Number.isSafeInteger(value)) fail(`The tar header at byte ${at} has a ${what} too large to be real.`);
+    return value;
+  }
+  const text = block.toString('latin1', start, start + length).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  if (text === '') return 0;
+  if (!/^[0-7]+$/.test(text)) {
+    fail(`The tar header at byte ${at} has a ${what} that is not an octal number (found "${text}"); the tarball is corrupt.`);
+  }
+  return parseInt(text, 8);
+}
+
+function checksumMatches(block: Buffer, stored: number): boolean {
+  // Historic writers summed signed bytes; accepting both is what every tar reader does.
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const byte = i >= 148 && i < 156 ? 0x20 : block[i]!;
+    unsigned += byte;
+    signed += byte > 127 ? byte - 256 : byte;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+function isZeroBlock(block: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+/** Parses `len key=value\n` records; the length counts the whole record, digits and newline included. */
+function parsePax(data: Buffer, at: number): Map<string, string> {
+  const records = new Map<string, string>();
+  let pos = 0;
+  while (pos < data.length) {
+    if (data[pos] === 0) break; // some writers pad the record block with NULs
+    const space = data.indexOf(0x20, pos);
+    const lengthText = space < 0 ? '' : data.toString('latin1', pos, space);
+    const length = Number(lengthText);
+    if (!/^[1-9][0-9]*$/.test(lengthText) || pos + length > data.length || data[pos + length - 1] !== 0x0a) {
+      fail(`The PAX header at byte ${at} has a malformed record; the tarball is corrupt.`);
+    }
+    const record = data.toString('utf8', space + 1, pos + length - 1);
+    const equals = record.indexOf('=');
+    if (equals <= 0) fail(`The PAX header at byte ${at} has a record without "key="; the tarball is corrupt.`);
+    records.set(record.slice(0, equals), record.slice(equals + 1));
+    pos += length;
+  }
+  return records;
+}
+
+/**
+ * Checks an entry name and returns its normalised form. Names are compared after normalisation, so `./a` and `a`
+ * are the same entry (and a duplicate).
+ */
+export function normaliseName(raw: string, at: number): string {
+  if (Buffer.byteLength(raw) > MAX_NAME_BYTES) {
+    fail(`The tar entry at byte ${at} has a name of ${Buffer.byteLength(raw)} bytes; at most ${MAX_NAME_BYTES} are allowed.`);
+  }
+  if (raw.includes('\0')) fail(`The tar entry at byte ${at} has a NUL byte inside its name; the tarball is corrupt.`);
+  if (raw.startsWith('/')) {
+    fail(`The tar entry "${raw}" has an absolute path; an image tarball only holds paths relative to its root.`);
+  }
+  const parts = raw.split('/').filter((part) => part !== '' && part !== '.');
+  if (parts.includes('..')) {
+    fail(`The tar entry "${raw}" has a ".." component that would reach outside the archive; it is refused.`);
+  }
+  return parts.join('/');
+}
+
+/**
+ * Push-based tar reader: feed it chunks with `write`, then call `end`. Throws UserError at the first problem;
+ * after a throw it must not be used again.
+ */
+export class TarReader {
+  readonly #listener: TarListener;
+  readonly #header = Buffer.alloc(BLOCK);
+  #headerFill = 0;
+  #state: State = 'header';
+  /** Bytes left in the current state's unit: content, meta content or padding. */
+  #remaining = 0;
+  #padding = 0;
+  #metaType = '';
+  #meta: Buffer = Buffer.alloc(0);
+  #metaFill = 0;
+  #globalPax = new Map<string, string>();
+  #pending: Pending | undefined;
+  #offset = 0;
+  #endAt = -1;
+
+  constructor(listener: TarListener) {
+    this.#listener = listener;
+  }
+
+  /** Bytes consumed so far. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /** Offset of the first of the two zero blocks that end the archive, once seen; -1 before. */
+  get endOffset(): number {
+    return this.#endAt;
+  }
+
+  /** Bytes consumed that are not part of a header block still being filled (which may be the end marker). */
+  get settledOffset(): number {
+    return this.#offset - this.#headerFill;
+  }
+
+  write(chunk: Buffer): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      switch (this.#state) {
+        case 'ended':
+          // What follows the end marker (record padding) is not part of the archive.
+          this.#offset += chunk.length - pos;
+          return;
+        case 'header':
+        case 'end-marker': {
+          const take = Math.min(BLOCK - this.#headerFill, chunk.length - pos);
+          chunk.copy(this.#header, this.#headerFill, pos, pos + take);
+          this.#headerFill += take;
+          pos += take;
+          this.#offset += take;
+          if (this.#headerFill === BLOCK) {
+            this.#headerFill = 0;
+            this.#block(this.#offset - BLOCK);
+          }
+          break;
+        }
+        case 'data': {
+          const take = Math.min(this.#remaining, chunk.length - pos);
+          this.#listener.data(chunk.subarray(pos, pos + take));
+          pos += take;
+          this.#offset += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) {
+            this.#listener.entryEnd();
+            this.#toPadding();
+          }
+          break;
+        }
+        case 'meta': {
+          const take = Math.min(this.#remaining, chunk.length - pos);
+          chunk.copy(this.#meta, this.#metaFill, pos, pos + take);
+          this.#metaFill += take;
+          pos += take;
+          this.#offset += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) {
+            this.#finishMeta();
+            this.#toPadding();
+          }
+          break;
+        }
+        case 'padding': {
+          const take = Math.min(this.#padding, chunk.length - pos);
+          pos += take;
+          this.#offset += take;
+          this.#padding -= take;
+          if (this.#padding === 0) this.#state = 'header';
+          break;
+        }
+      }
+    }
+  }
+
+  /** The input is over: anything but a complete end-of-archive marker means the archive was cut short. */
+  end(): void {
+    if (this.#state === 'ended') return;
+    if (this.#offset === 0) fail('The tarball is empty (0 bytes); expected an image tarball.');
+    fail(
+      `The tarball ends after ${this.#offset} bytes without the end-of-archive marker: it was cut short ` +
+        '(an interrupted download or a full disk?); produce it again.',
+    );
+  }
+
+  #toPadding(): void {
+    const overhang = this.#offset % BLOCK;
+    this.#padding = overhang === 0 ? 0 : BLOCK - overhang;
+    this.#state = this.#padding === 0 ? 'header' : 'padding';
+  }
+
+  #block(at: number): void {
+    const block = this.#header;
+    if (isZeroBlock(block)) {
+      if (this.#state === 'end-marker') {
+        this.#state = 'ended';
+        return;
+      }
+      if (this.#pending) fail(`The tar archive ends at byte ${at} right after an extended header; it is corrupt.`);
+      this.#endAt = at;
+      this.#state = 'end-marker';
+      return;
+    }
+    if (this.#state === 'end-marker') {
+      fail(`The tar archive has a lone zero block at byte ${this.#endAt} followed by more data; it is corrupt.`);
+    }
+    const stored = parseNumber(block, 148, 8, 'checksum', at);
+    if (!checksumMatches(block, stored)) {
+      fail(
+        `The tar header at byte ${at} fails its checksum: this is not a tar archive or it is corrupt ` +
+          '(was it still compressed, or damaged in transfer?).',
+      );
+    }
+    const typeflag = String.fromCharCode(block[156]!);
+    const size = parseNumber(block, 124, 12, 'size', at);
+    const pending = (this.#pending ??= { pax: new Map(), longName: undefined, longLink: undefined, offset: at });
+
+    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
+      if (size > MAX_META_BYTES) {
+        const kind = typeflag === 'x' || typeflag === 'g' ? 'PAX' : 'GNU long-name';
+        fail(`The ${kind} header at byte ${at} is ${size} bytes; at most ${MAX_META_BYTES} are allowed.`);
+      }
+      this.#metaType = typeflag;
+      this.#meta = Buffer.alloc(size);
+      this.#metaFill = 0;
+      this.#remaining = size;
+      if (size === 0) {
+        this.#finishMeta();
+        this.#state = 'header';
+      } else {
+        this.#state = 'meta';
+      }
+      return;
+    }
+
+    const type = TYPES[typeflag];
+    if (!type) {
+      fail(
+        `The tar entry at byte ${at} has type "${typeflag.replace(/[^\x20-\x7e]/g, '?')}", which an image tarball ` +
+          'never holds (only files and directories are expected).',
+      );
+    }
+    this.#pending = undefined;
+    const ustar = block.toString('latin1', 257, 263) === 'ustar\0';
+    const prefix = ustar ? cString(block, 345, 155) : '';
+    const headerName = prefix ? `${prefix}/${cString(block, 0, 100)}` : cString(block, 0, 100);
+    const rawName = pending.pax.get('path') ?? this.#globalPax.get('path') ?? pending.longName ?? headerName;
+    const linkname =
+      pending.pax.get('linkpath') ?? this.#globalPax.get('linkpath') ?? pending.longLink ?? cString(block, 157, 100);
+    const paxSize = pending.pax.get('size') ?? this.#globalPax.get('size');
+    let entrySize = size;
+    if (paxSize !== undefined) {
+      if (!/^[0-9]{1,16}$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) {
+        fail(`The PAX header at byte ${pending.offset} has size "${paxSize.slice(0, 40)}", which is not a size.`);
+      }
+      entrySize = Number(paxSize);
+    }
+    // Links, devices, FIFOs and directories carry no content, whatever their size field says.
+    if (type !== 'file') entrySize = 0;
+    const name = normaliseName(rawName, pending.offset);
+    this.#listener.entry({ name, type, size: entrySize, linkname, offset: pending.offset });
+    if (entrySize === 0) {
+      this.#listener.entryEnd();
+      this.#state = 'header';
+    } else {
+      this.#remaining = entrySize;
+      this.#state = 'data';
+    }
+  }
+
+  #finishMeta(): void {
+    const pending = this.#pending!;
+    const data = this.#meta;
+    this.#meta = Buffer.alloc(0);
+    switch (this.#metaType) {
+      case 'x':
+        for (const [key, value] of parsePax(data, pending.offset)) pending.pax.set(key, value);
+        break;
+      case 'g':
+        for (const [key, value] of parsePax(data, pending.offset)) this.#globalPax.set(key, value);
+        // A global header stands alone: it is not the extended header of the entry after it.
+        this.#pending = undefined;
+        break;
+      case 'L':
+        pending.longName = cString(data, 0, data.length);
+        break;
+      case 'K':
+        pending.longLink = cString(data, 0, data.length);
+        break;
+    }
+  }
+}
+
+/** One ustar header for a regular file: names up to 100 bytes, which is all the load side appends. */
+export function tarHeader(name: string, size: number, mtime = 0): Buffer {
+  const header = Buffer.alloc(BLOCK);
+  if (Buffer.byteLength(name) > 100) throw new Error(`tar entry name "${name}" is longer than 100 bytes`);
+  header.write(name, 0, 100, 'utf8');
+  header.write('0000644\0', 100, 'latin1');
+  header.write('0000000\0', 108, 'latin1');
+  header.write('0000000\0', 116, 'latin1');
+  header.write(size.toString(8).padStart(11, '0') + '\0', 124, 'latin1');
+  header.write(mtime.toString(8).padStart(11, '0') + '\0', 136, 'latin1');
+  header.write('        ', 148, 'latin1');
+  header.write('0', 156, 'latin1');
+  header.write('ustar\0' + '00', 257, 'latin1');
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += header[i]!;
+  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  return header;
+}
+
+/** A whole regular-file entry: header, content, and the zero padding to the next block. */
+export function tarEntry(name: string, content: Buffer): Buffer {
+  const padding = (BLOCK - (content.length % BLOCK)) % BLOCK;
+  return Buffer.concat([tarHeader(name, content.length), content, Buffer.alloc(padding)]);
+}
+
+/** The two zero blocks that end every tar archive. */
+export const END_OF_ARCHIVE: Buffer = Buffer.alloc(2 * BLOCK);
+
+/**
+ * Re-emits a tar archive with one more entry at its end. `entry` is asked for only when the whole input has
+ * passed through, so it may wait for a verdict on that input (a verification running alongside); when it
+ * resolves to undefined the archive is passed on unchanged, and when it rejects the output stops short of its
+ * end marker, so a consumer reading it (docker load) sees a truncated archive and refuses it.
+ */
+export function createTarAppender(entry: () => Promise<{ name: string; content: Buffer } | undefined>): Transform {
+  const reader = new TarReader({ entry: () => {}, data: () => {}, entryEnd: () => {} });
+  // The tail of the input that might turn out to be the end marker: at most one block, held back until it is known.
+  let held: Buffer = Buffer.alloc(0);
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      const chunkFrom = reader.offset;
+      const heldFrom = chunkFrom - held.length;
+      try {
+        reader.write(chunk);
+      } catch (error) {
+        callback(error as Error);
+        return;
+      }
+      const safeUntil = reader.endOffset >= 0 ? reader.endOffset : reader.settledOffset;
+      const fromHeld = Math.min(held.length, Math.max(0, safeUntil - heldFrom));
+      const fromChunk = Math.max(0, safeUntil - chunkFrom);
+      if (fromHeld > 0) this.push(held.subarray(0, fromHeld));
+      if (fromChunk > 0) this.push(chunk.subarray(0, fromChunk));
+      // Copied, not referenced: the writer may reuse its chunk once this callback has run.
+      held = reader.endOffset >= 0 ? Buffer.alloc(0) : Buffer.concat([held.subarray(fromHeld), chunk.subarray(fromChunk)]);
+      callback();
+    },
+    flush(callback: TransformCallback) {
+      try {
+        reader.end();
+      } catch (error) {
+        callback(error as Error);
+        return;
+      }
+      entry().then(
+        (extra) => {
+          if (extra) this.push(tarEntry(extra.name, extra.content));
+          callback(null, END_OF_ARCHIVE);
+        },
+        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+      );
+    },
+  });
+}

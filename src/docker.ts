@@ -1,0 +1,236 @@
+/**
+ * The container engine, through its CLI. Every call is an argument array (nothing reaches a shell); failures
+ * are judged by exit code and carry the command's own last stderr line.
+ */
+import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import type { Engine as EngineName } from './constants.ts';
+import { UserError } from './errors.ts';
+import { qualify } from './reference.ts';
+
+export interface ImageInfo {
+  id: string;
+  repoTags: string[];
+  created: string;
+  size: number;
+  platform: string;
+}
+
+export interface ImageRow {
+  /** `repository:tag`, or `<none>:<none>` for an untagged image. */
+  reference: string;
+  id: string;
+  created: string;
+  size: string;
+}
+
+export interface InspectResult {
+  /** Each requested reference that exists, with its image. */
+  found: Map<string, ImageInfo>;
+  missing: string[];
+}
+
+export interface RunningCommand {
+  stdin: Writable | null;
+  stdout: Readable;
+  /** Settles when the command exits: resolves with its stdout text when collected, rejects on a non-zero exit. */
+  done: Promise<void>;
+}
+
+const STDERR_KEPT = 64 * 1024;
+const NO_SUCH_IMAGE = /no such image|image not known|not found/i;
+const UNREACHABLE = /cannot connect to the docker daemon|is the docker daemon running|connection refused|permission denied.*docker\.sock/i;
+
+/** A failed engine command: `line` is its last meaningful stderr line. */
+export class EngineError extends UserError {
+  readonly stderr: string;
+
+  constructor(message: string, stderr: string) {
+    super(message);
+    this.name = 'EngineError';
+    this.stderr = stderr;
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  return lines.at(-1) ?? '';
+}
+
+export class ContainerEngine {
+  readonly command: EngineName;
+
+  constructor(command: EngineName = 'docker') {
+    this.command = command;
+  }
+
+  /** Starts a command with streams the caller wires; stderr is collected for the error message. */
+  start(args: readonly string[], options: { stdin?: boolean } = {}): RunningCommand {
+    const child = spawn(this.command, args, { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const stdout = child.stdout!;
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (text: string) => {
+      stderr = (stderr + text).slice(-STDERR_KEPT);
+    });
+    const done = new Promise<void>((resolve, reject) => {
+      child.on('error', (error: NodeJS.ErrnoException) => {
+        reject(
+          error.code === 'ENOENT'
+            ? new UserError(
+                `The \`${this.command}\` command was not found on PATH: install it on the runner, or set \`engine\` to the CLI you have.`,
+              )
+            : new UserError(`Could not run \`${this.command} ${args[0] ?? ''}\`: ${error.message}`),
+        );
+      });
+      child.on('close', (code, signal) => {
+        if (code === 0) resolve();
+        else reject(this.failure(args, stderr, code === null ? `signal ${signal}` : `exit code ${code}`));
+      });
+    });
+    return { stdin: child.stdin, stdout, done };
+  }
+
+  /** Runs a command to completion and returns its stdout. */
+  async run(args: readonly string[], options: { allowFailure?: boolean } = {}): Promise<{ stdout: string; stderr: string; ok: boolean }> {
+    const child = spawn(this.command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-STDERR_KEPT)));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'ENOENT'
+            ? new UserError(
+                `The \`${this.command}\` command was not found on PATH: install it on the runner, or set \`engine\` to the CLI you have.`,
+              )
+            : error,
+        ),
+      );
+      child.on('close', resolve);
+    });
+    if (code !== 0 && !options.allowFailure) throw this.failure(args, stderr, `exit code ${code}`);
+    return { stdout, stderr, ok: code === 0 };
+  }
+
+  private failure(args: readonly string[], stderr: string, how: string): EngineError {
+    const line = lastLine(stderr) || how;
+    if (UNREACHABLE.test(stderr)) {
+      return new EngineError(
+        `Cannot reach the ${this.command} engine (${line}): start it (GitHub-hosted runners have it running), ` +
+          'or give a tarball as `source` to save without an engine.',
+        stderr,
+      );
+    }
+    return new EngineError(`\`${this.command} ${args[0] ?? ''}\` failed: ${line}`, stderr);
+  }
+
+  /** The server's version and API version, e.g. {version: "20.10.24", api: "1.41"}. */
+  async serverVersion(): Promise<{ version: string; api: string }> {
+    const { stdout } = await this.run(['version', '--format', '{{.Server.Version}} {{.Server.APIVersion}}']);
+    const [version = '', api = ''] = stdout.trim().split(/\s+/);
+    return { version, api };
+  }
+
+  /** Inspects all references in one call; a reference the engine lacks is reported, not thrown. */
+  async inspect(references: readonly string[]): Promise<InspectResult> {
+    const { stdout, stderr, ok } = await this.run(['image', 'inspect', ...references], { allowFailure: true });
+    if (!ok) {
+      const unexplained = stderr
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line && !NO_SUCH_IMAGE.test(line));
+      if (unexplained.length > 0 || UNREACHABLE.test(stderr)) throw this.failure(['image'], stderr, 'failed');
+    }
+    const images = parseInspectJson(stdout);
+    const found = new Map<string, ImageInfo>();
+    const missing: string[] = [];
+    for (const reference of references) {
+      const wanted = qualify(reference);
+      const image = images.find((candidate) => candidate.repoTags.some((tag) => qualify(tag) === wanted));
+      if (image) found.set(reference, image);
+      else missing.push(reference);
+    }
+    return { found, missing };
+  }
+
+  /** Every image the engine has, newest first, for the "what the daemon really has" debug output. */
+  async listImages(): Promise<ImageRow[]> {
+    const { stdout } = await this.run(['image', 'ls', '--format', '{{json .}}']);
+    return parseImageList(stdout);
+  }
+}
+
+interface InspectJson {
+  Id?: string;
+  RepoTags?: string[] | null;
+  Created?: string;
+  Size?: number;
+  Os?: string;
+  Architecture?: string;
+  Variant?: string;
+}
+
+/** Parses `image inspect` output; an engine that printed nothing useful yields no images. */
+export function parseInspectJson(stdout: string): ImageInfo[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout || '[]');
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(parsed)) return [];
+  return (parsed as InspectJson[]).map((image) => ({
+    id: image.Id ?? '',
+    repoTags: image.RepoTags ?? [],
+    created: image.Created ?? '',
+    size: image.Size ?? 0,
+    platform: [image.Os, image.Architecture, image.Variant].filter(Boolean).join('/'),
+  }));
+}
+
+/** Parses `image ls --format '{{json .}}'` (one JSON object a line; docker and podman name fields differently). */
+export function parseImageList(stdout: string): ImageRow[] {
+  const rows: ImageRow[] = [];
+  for (const line of stdout.split('\n')) {
+    if (!line.trim()) continue;
+    let row: Record<string, unknown>;
+    try {
+      row = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    const text = (key: string) => (typeof row[key] === 'string' ? (row[key] as string) : String(row[key] ?? ''));
+    rows.push({
+      reference: `${text('Repository') || '<none>'}:${text('Tag') || '<none>'}`,
+      id: text('ID') || text('Id'),
+      created: text('CreatedAt') || text('CreatedSince'),
+      size: text('Size'),
+    });
+  }
+  return rows;
+}
+
+export interface LoadOutput {
+  /** References the engine says it loaded, in order. */
+  references: string[];
+  /** Image IDs of images loaded without a tag. */
+  ids: string[];
+}
+
+/** Reads `docker load` / `podman load` output: `Loaded image: ref`, `Loaded image ID: sha256:…`, `Loaded image(s): a,b`. */
+export function parseLoadOutput(text: string): LoadOutput {
+  const references: string[] = [];
+  const ids: string[] = [];
+  for (const line of text.split('\n')) {
+    const id = /^Loaded image ID:\s*(\S+)/.exec(line.trim());
+    if (id) {
+      ids.push(id[1]!);
+      continue;
+    }
+    const loaded = /^Loaded image(?:\(s\))?:\s*(.+)$/.exec(line.trim());
+    if (loaded) references.push(...loaded[1]!.split(',').map((reference) => reference.trim()).filter(Boolean));
+  }
+  return { references, ids };
+}

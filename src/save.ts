@@ -1,0 +1,323 @@
+/**
+ * Save mode: the tags metadata-action generated → checked in the engine → one streamed `docker save` through
+ * verification, compression and hashing → one raw artifact.
+ */
+import * as core from '@actions/core';
+import { rm } from 'node:fs/promises';
+import * as path from 'node:path';
+import { uploadFile, type UploadedArtifact } from './artifact.ts';
+import type { ArchiveReport } from './archive/inspect.ts';
+import { TarballSuffix } from './constants.ts';
+import { ContainerEngine, type ImageInfo, type ImageRow } from './docker.ts';
+import { UserError } from './errors.ts';
+import type { Inputs } from './inputs.ts';
+import { findTags, problemsWithSaveTags, type FoundTags } from './metadata.ts';
+import { PhaseTimer, formatBytes } from './progress.ts';
+import { qualify } from './reference.ts';
+import { suggest } from './suggest.ts';
+import { writeSummary } from './summary.ts';
+import { openTarball, writeTarball, type WrittenTarball } from './tarball.ts';
+
+export async function save(inputs: Inputs): Promise<void> {
+  const timer = new PhaseTimer();
+  const engine = new ContainerEngine(inputs.engine);
+  const wanted = await core.group('Image tags', async () => wantedTags(inputs));
+  const file = path.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
+
+  const saved = inputs.source
+    ? await saveFromSource(inputs, inputs.source, wanted, file, timer)
+    : await saveFromEngine(inputs, engine, wanted!, file, timer);
+
+  let artifact: UploadedArtifact | undefined;
+  if (inputs.upload) {
+    artifact = await core.group(`Upload artifact ${inputs.name}`, () =>
+      timer.time(
+        'upload',
+        () => uploadFile(saved.tarball.file, inputs.name, { retentionDays: inputs.retentionDays, overwrite: inputs.overwrite }),
+        (uploaded) => uploaded.size,
+      ),
+    );
+    if (artifact.digest !== saved.tarball.digest) {
+      throw new UserError(
+        `The artifact service recorded ${artifact.digest} for ${inputs.name}, but the tarball written was ${saved.tarball.digest}: ` +
+          'the file changed during upload; run the job again.',
+      );
+    }
+    core.info(`Uploaded artifact ${artifact.name} (id ${artifact.id}, ${formatBytes(artifact.size)}, ${artifact.digest})`);
+  } else {
+    core.info(`upload is false: the tarball stays at ${saved.tarball.file} for you to upload.`);
+  }
+
+  const { tarball, tags, imageIds } = saved;
+  core.setOutput('tags', tags.join('\n'));
+  core.setOutput('image-id', imageIds.join('\n'));
+  core.setOutput('tarball', tarball.file);
+  core.setOutput('digest', tarball.digest);
+  core.setOutput('size', String(tarball.size));
+  core.setOutput('artifact-id', artifact ? String(artifact.id) : '');
+  core.setOutput('artifact-name', artifact ? artifact.name : '');
+  core.setOutput('format', tarball.report.format);
+  core.setOutput('platforms', tarball.report.platforms.join('\n'));
+
+  await writeSummary({
+    title: `Saved ${tags.length} image tag${tags.length === 1 ? '' : 's'}`,
+    images: saved.images,
+    facts: [
+      ['artifact', artifact ? `${artifact.name} (id ${artifact.id})` : 'not uploaded (upload: false)'],
+      ['file', tarball.file],
+      ['digest', tarball.digest],
+      ['size', `${formatBytes(tarball.size)} (${formatBytes(tarball.tarBytes)} before ${inputs.compression} compression)`],
+      ['format', tarball.report.format],
+    ],
+    timer,
+    warnings: [...saved.warnings, ...tarball.report.warnings],
+  });
+}
+
+interface Saved {
+  tarball: WrittenTarball;
+  tags: string[];
+  imageIds: string[];
+  images: Array<{ reference: string; imageId: string; platform: string }>;
+  warnings: string[];
+}
+
+/** The tags to save, validated; undefined only when saving a source tarball with no tags named (all of it). */
+function wantedTags(inputs: Inputs): FoundTags | undefined {
+  let found: FoundTags;
+  try {
+    found = findTags({ tagsInput: inputs.tags, metadataInput: inputs.metadata, env: process.env });
+  } catch (error) {
+    if (inputs.source && error instanceof UserError && error.message.startsWith('No image tags to save')) {
+      core.info(`No tags given: saving every reference in ${inputs.source}.`);
+      return undefined;
+    }
+    throw error;
+  }
+  core.info(`From ${found.source}:`);
+  for (const tag of found.tags) core.info(`  ${tag}`);
+  return found;
+}
+
+/** Fails on invalid references, with the engine's images and what was probably meant, before anything is saved. */
+async function rejectInvalid(tags: readonly string[], available: () => Promise<string[]>, where: string): Promise<void> {
+  const problems = problemsWithSaveTags(tags);
+  if (problems.length === 0) return;
+  const references = await available().catch(() => []);
+  const hints: string[] = [];
+  for (const tag of tags) {
+    const hint = suggest(tag, references);
+    if (hint && problemsWithSaveTags([tag]).length > 0) hints.push(`\`${tag}\` → did you mean \`${hint.reference}\`? (${hint.why})`);
+  }
+  const details = [
+    ...problems.map((problem) => `invalid: ${problem}`),
+    ...(references.length > 0 ? [`${where} has:`, ...references.map((reference) => `  ${reference}`)] : []),
+    ...hints,
+  ];
+  const first = hints[0] ? `; ${hints[0]}` : '';
+  throw new UserError(
+    `${problems.length} of ${tags.length} image reference${tags.length === 1 ? ' is' : 's are'} invalid: ${problems[0]}${first}. ` +
+      "Use docker/metadata-action's tags (it lowercases image names) instead of building references by hand.",
+    details,
+  );
+}
+
+function imagesTable(rows: readonly ImageRow[]): string[] {
+  const header: ImageRow = { reference: 'REPOSITORY:TAG', id: 'IMAGE ID', created: 'CREATED', size: 'SIZE' };
+  const all = [header, ...rows];
+  const width = (key: keyof ImageRow) => Math.max(...all.map((row) => row[key].length));
+  const [w1, w2, w3] = [width('reference'), width('id'), width('created')];
+  return all.map((row) => `  ${row.reference.padEnd(w1)}  ${row.id.padEnd(w2)}  ${row.created.padEnd(w3)}  ${row.size}`);
+}
+
+/** The debug output users need when a tag is missing: the missing tags, everything there is, and what was meant. */
+function missingReport(missing: readonly string[], available: readonly string[], table: string[], where: string) {
+  const hints = missing.map((tag) => ({ tag, hint: suggest(tag, available) }));
+  const details = [
+    `Missing from ${where}:`,
+    ...missing.map((tag) => `  ${tag}`),
+    available.length > 0 ? `${where} has:` : `${where} has no tagged images at all.`,
+    ...table,
+    ...hints.map(({ tag, hint }) =>
+      hint ? `did you mean \`${hint.reference}\` for \`${tag}\`? (${hint.why})` : `nothing in ${where} resembles \`${tag}\``,
+    ),
+  ];
+  const firstHint = hints.find(({ hint }) => hint);
+  const summary = firstHint?.hint ? ` (did you mean \`${firstHint.hint.reference}\`?)` : '';
+  return { details, summary };
+}
+
+async function saveFromEngine(
+  inputs: Inputs,
+  engine: ContainerEngine,
+  wanted: FoundTags,
+  file: string,
+  timer: PhaseTimer,
+): Promise<Saved> {
+  const where = `the ${inputs.engine} engine`;
+  const listReferences = async () =>
+    (await engine.listImages()).map((row) => row.reference).filter((reference) => !reference.includes('<none>'));
+  await rejectInvalid(wanted.tags, listReferences, where);
+
+  const inspected = await core.group(`Check the tags exist in ${where}`, () => engine.inspect(wanted.tags));
+  const warnings: string[] = [];
+  if (inspected.missing.length > 0) {
+    const rows = await engine.listImages();
+    const available = rows.map((row) => row.reference).filter((reference) => !reference.includes('<none>'));
+    const { details, summary } = missingReport(inspected.missing, available, imagesTable(rows), where);
+    const line =
+      `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? 'is' : 'are'} not in ${where}: ` +
+      `${inspected.missing.join(', ')}${summary}`;
+    if (inputs.ifMissing === 'error' || inspected.found.size === 0) {
+      throw new UserError(
+        `${line}; nothing was saved. Its images are listed above: build with \`load: true\` and the same tags` +
+          `${inputs.ifMissing === 'warn' ? '' : ', or set `if-missing: warn` to save the tags that exist'}.`,
+        details,
+      );
+    }
+    core.startGroup(`${where}: missing tags`);
+    for (const detail of details) core.info(detail);
+    core.endGroup();
+    core.warning(`${line}; saving the ${inspected.found.size} that exist.`);
+    warnings.push(line);
+  }
+  const tags = wanted.tags.filter((tag) => inspected.found.has(tag));
+  for (const tag of tags) {
+    const image = inspected.found.get(tag)!;
+    core.info(`${tag}  ${image.id}  ${image.platform}  ${formatBytes(image.size)}`);
+  }
+
+  const platformArgs = await platformArguments(inputs, engine);
+  const tarball = await core.group(`${inputs.engine} save ${tags.length} tag${tags.length === 1 ? '' : 's'} → ${file}`, () =>
+    timer.time(
+      'save + verify + compress',
+      async () => {
+        const command = engine.start(['save', ...platformArgs, ...tags]);
+        const written = await writeTarball(
+          { stream: command.stdout, decode: [], finished: command.done, phase: 'save' },
+          file,
+          inputs.compression,
+          inputs.compressionLevel,
+        );
+        logTarball(written, inputs);
+        return written;
+      },
+      (written) => written.tarBytes,
+    ),
+  );
+  try {
+    requireReferences(tarball.report, tags, `the tarball ${inputs.engine} save wrote`);
+  } catch (error) {
+    await removeQuietly(tarball.file);
+    throw error;
+  }
+  const images = tags.map((tag) => imageRow(tag, inspected.found.get(tag)!));
+  return { tarball, tags, imageIds: distinct(images.map((image) => image.imageId)), images, warnings };
+}
+
+function imageRow(reference: string, image: ImageInfo) {
+  return { reference, imageId: image.id, platform: image.platform };
+}
+
+async function platformArguments(inputs: Inputs, engine: ContainerEngine): Promise<string[]> {
+  if (!inputs.platform) return [];
+  if (inputs.engine === 'podman') return ['--platform', inputs.platform];
+  const { version, api } = await engine.serverVersion();
+  const [major = 0, minor = 0] = api.split('.').map(Number);
+  if (major < 1 || (major === 1 && minor < 48)) {
+    throw new UserError(
+      `Input \`platform\` needs \`docker save --platform\`, which Docker engines with API 1.48+ (Docker 28+) have; ` +
+        `this engine is Docker ${version} (API ${api}). Remove \`platform\` (a single-platform image is saved whole) or upgrade the engine.`,
+    );
+  }
+  return ['--platform', inputs.platform];
+}
+
+async function saveFromSource(
+  inputs: Inputs,
+  source: string,
+  wanted: FoundTags | undefined,
+  file: string,
+  timer: PhaseTimer,
+): Promise<Saved> {
+  const sourcePath = path.resolve(process.env.GITHUB_WORKSPACE ?? '.', source);
+  if (wanted) await rejectInvalid(wanted.tags, async () => [], 'the tarball');
+  const opened = await openTarball(sourcePath, 'The `source` tarball');
+  if (path.resolve(file) === sourcePath) {
+    throw new UserError(
+      `The \`source\` tarball and the tarball to write are the same file (${file}): set \`path\` or \`name\` so they differ.`,
+    );
+  }
+  const tarball = await core.group(`Verify and compress ${sourcePath} → ${file}`, () =>
+    timer.time(
+      'verify + compress',
+      async () => {
+        const written = await writeTarball(
+          { stream: opened.stream, decode: opened.decode, phase: 'read source' },
+          file,
+          inputs.compression,
+          inputs.compressionLevel,
+        );
+        logTarball(written, inputs);
+        return written;
+      },
+      (written) => written.tarBytes,
+    ),
+  );
+  const references = tarball.report.references;
+  let tags = references;
+  const warnings: string[] = [];
+  if (wanted) {
+    const present = new Set(references.map(qualify));
+    const missing = wanted.tags.filter((tag) => !present.has(qualify(tag)));
+    if (missing.length > 0) {
+      const table = references.map((reference) => `  ${reference}`);
+      const { details, summary } = missingReport(missing, references, table, 'the tarball');
+      const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? 'is' : 'are'} not in ${sourcePath}: ${missing.join(', ')}${summary}`;
+      if (inputs.ifMissing === 'error' || missing.length === wanted.tags.length) {
+        await removeQuietly(file);
+        throw new UserError(`${line}; nothing was uploaded. Its references are listed above.`, details);
+      }
+      core.warning(`${line}; the tarball is uploaded with the references it has.`);
+      warnings.push(line);
+    }
+    tags = wanted.tags.filter((tag) => present.has(qualify(tag)));
+  }
+  const images = tarball.report.images.flatMap((image) =>
+    (image.references.length > 0 ? image.references : ['<untagged>']).map((reference) => ({
+      reference,
+      imageId: image.configDigest,
+      platform: image.platform ?? '',
+    })),
+  );
+  return { tarball, tags, imageIds: distinct(tarball.report.images.map((image) => image.configDigest)), images, warnings };
+}
+
+async function removeQuietly(file: string): Promise<void> {
+  await rm(file, { force: true });
+}
+
+function logTarball(written: WrittenTarball, inputs: Inputs): void {
+  const { report } = written;
+  core.info(
+    `${report.format} tarball: ${report.images.length} image(s), ${report.blobs.length} blobs verified, ` +
+      `${formatBytes(written.tarBytes)} → ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`,
+  );
+  for (const warning of report.warnings) core.warning(warning);
+}
+
+/** The tarball must name every tag saved: proof the engine wrote what was asked. */
+function requireReferences(report: ArchiveReport, tags: readonly string[], what: string): void {
+  const present = new Set(report.references.map(qualify));
+  const absent = tags.filter((tag) => !present.has(qualify(tag)));
+  if (absent.length > 0) {
+    throw new UserError(
+      `${what} does not record ${absent.join(', ')} (it records ${report.references.join(', ') || 'no tags'}): ` +
+        'the engine dropped tags; report this with the engine version.',
+    );
+  }
+}
+
+function distinct(values: readonly string[]): string[] {
+  return [...new Set(values)];
+}

@@ -1,0 +1,57 @@
+/** The job summary: what was saved or loaded, where it went, and how long each phase took. */
+import * as core from '@actions/core';
+import type { PhaseTimer } from './progress.ts';
+import { formatBytes, formatRate } from './progress.ts';
+
+export interface SummaryImage {
+  reference: string;
+  imageId: string;
+  platform: string;
+}
+
+export interface SummaryFacts {
+  title: string;
+  images: SummaryImage[];
+  /** Label → value rows about the tarball and artifact. */
+  facts: Array<[string, string]>;
+  timer: PhaseTimer;
+  warnings?: string[];
+}
+
+const code = (text: string) => `<code>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</code>`;
+
+export async function writeSummary({ title, images, facts, timer, warnings = [] }: SummaryFacts): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  const summary = core.summary.addHeading(title, 3);
+  summary.addTable([
+    [
+      { data: 'Reference', header: true },
+      { data: 'Image ID', header: true },
+      { data: 'Platform', header: true },
+    ],
+    ...images.map((image) => [code(image.reference), code(image.imageId.replace(/^sha256:/, '').slice(0, 12)), image.platform || '-']),
+  ]);
+  summary.addTable([
+    [
+      { data: 'Tarball', header: true },
+      { data: '', header: true },
+    ],
+    ...facts.map(([label, value]) => [label, code(value)]),
+  ]);
+  if (timer.phases.length > 0) {
+    summary.addTable([
+      [
+        { data: 'Phase', header: true },
+        { data: 'Seconds', header: true },
+        { data: 'Throughput', header: true },
+      ],
+      ...timer.phases.map(({ phase, ms, bytes }) => [
+        phase,
+        (ms / 1000).toFixed(1),
+        bytes === undefined ? '-' : `${formatBytes(bytes)} at ${formatRate(bytes, ms)}`,
+      ]),
+    ]);
+  }
+  if (warnings.length > 0) summary.addList(warnings);
+  await summary.write();
+}

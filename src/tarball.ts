@@ -1,0 +1,172 @@
+/**
+ * Writing the image tarball in ONE streaming pass: the tar stream (from `docker save`, or a source tarball after
+ * decompression) is verified blob by blob, compressed, hashed and written to disk at once. Nothing is buffered
+ * whole, and a failure leaves no file behind.
+ */
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import * as path from 'node:path';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DETECT_BYTES,
+  createCompressor,
+  createDecompressor,
+  detectFormat,
+  type DetectedFormat,
+} from './archive/compression.ts';
+import { HashingStream } from './archive/hash.ts';
+import { createArchiveInspector, type ArchiveReport } from './archive/inspect.ts';
+import type { Compression } from './constants.ts';
+import { UserError, messageOf } from './errors.ts';
+import { ProgressMeter } from './progress.ts';
+
+export interface WrittenTarball {
+  file: string;
+  /** `sha256:<hex>` of the file as written (what the artifact's digest will be). */
+  digest: string;
+  size: number;
+  /** Bytes of the plain tar before compression. */
+  tarBytes: number;
+  report: ArchiveReport;
+}
+
+export interface TarballSource {
+  stream: Readable;
+  /** Stages that turn `stream` into a plain tar (decompression of a source tarball); empty for docker save. */
+  decode: Transform[];
+  /** Settles when whatever produces the stream has finished, e.g. the `docker save` process's exit. */
+  finished?: Promise<void>;
+  /** Phase name for progress lines. */
+  phase: string;
+}
+
+/** Feeds every chunk to a second consumer too, waiting for it when it is slower (so memory stays flat). */
+export class Tee extends Transform {
+  private readonly target: Writable;
+
+  constructor(target: Writable) {
+    super();
+    this.target = target;
+    target.on('error', (error) => this.destroy(error));
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.target.write(chunk)) callback(null, chunk);
+    else this.target.once('drain', () => callback(null, chunk));
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.target.end((error?: Error | null) => callback(error));
+  }
+}
+
+/** Turns file-system failures into the one line a user can act on. */
+export function fileProblem(error: unknown, file: string, doing: string): UserError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const directory = path.dirname(file);
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new UserError(
+        `Ran out of disk space ${doing} \`${file}\`: free space on the runner or set \`path\` to a larger disk.`,
+      );
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new UserError(`Cannot write to \`${directory}\` (${code}): set \`path\` to a writable directory.`);
+    case 'ENOTDIR':
+    case 'EEXIST':
+      return new UserError(`\`${directory}\` is not a directory: set \`path\` to a directory.`);
+    default:
+      return error instanceof UserError ? error : new UserError(`Failed ${doing} \`${file}\`: ${messageOf(error)}`);
+  }
+}
+
+export async function writeTarball(
+  source: TarballSource,
+  file: string,
+  compression: Compression,
+  level: number | undefined,
+): Promise<WrittenTarball> {
+  try {
+    await mkdir(path.dirname(file), { recursive: true });
+  } catch (error) {
+    source.stream.destroy();
+    throw fileProblem(error, file, 'creating the directory for');
+  }
+  const partial = `${file}.partial-${process.pid}`;
+  const inspector = createArchiveInspector();
+  const meter = new ProgressMeter(source.phase);
+  const fileHash = new HashingStream();
+  const compressor = createCompressor(compression, level);
+  const output = createWriteStream(partial, { flags: 'wx' });
+  try {
+    await pipeline([
+      source.stream,
+      ...source.decode,
+      meter,
+      new Tee(inspector.stream),
+      ...(compressor ? [compressor] : []),
+      fileHash,
+      output,
+    ]);
+    await source.finished;
+    const report = await inspector.report;
+    await rename(partial, file);
+    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report };
+  } catch (error) {
+    source.stream.destroy();
+    if (!output.closed) {
+      output.destroy();
+      await once(output, 'close').catch(() => undefined);
+    }
+    await rm(partial, { force: true });
+    // When the producer failed (docker save could not find an image), its own message explains the short stream.
+    const producerError = await source.finished?.then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    const cause = producerError ?? error;
+    throw cause instanceof UserError ? cause : fileProblem(cause, file, 'writing');
+  }
+}
+
+export interface OpenedTarball {
+  stream: Readable;
+  decode: Transform[];
+  compression: DetectedFormat;
+  size: number;
+}
+
+/** Opens a tarball on disk and works out its compression from its first bytes, never from its name. */
+export async function openTarball(file: string, what: string): Promise<OpenedTarball> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UserError(
+      code === 'ENOENT'
+        ? `${what} \`${file}\` does not exist: check the path (relative paths are from the workspace).`
+        : `Cannot read ${what} \`${file}\`: ${messageOf(error)}`,
+    );
+  }
+  try {
+    const { size } = await handle.stat();
+    const head = Buffer.alloc(DETECT_BYTES);
+    const { bytesRead } = await handle.read(head, 0, DETECT_BYTES, 0);
+    const compression = detectFormat(head.subarray(0, bytesRead));
+    if (compression === 'unknown') {
+      throw new UserError(
+        `${what} \`${file}\` is not an image tarball: expected a tar (plain, zstd or gzip), found ` +
+          `${bytesRead === 0 ? 'an empty file' : `bytes starting ${head.subarray(0, Math.min(8, bytesRead)).toString('hex')}`}.`,
+      );
+    }
+    const decode = createDecompressor(compression, size);
+    return { stream: createReadStream(file), decode, compression, size };
+  } finally {
+    await handle.close();
+  }
+}
