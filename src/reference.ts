@@ -78,10 +78,10 @@ export function parseReference(text: string): ParseResult {
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) return fail(`digest \`${digest}\` is not of the form algorithm:hex`);
     if (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest)) {
       return fail(`digest \`${digest}\` must be "sha256:" followed by 64 lowercase hex digits`);
     }
+    if (!DIGEST.test(digest)) return fail(`digest \`${digest}\` is not of the form algorithm:hex`);
   }
 
   let tag: string | undefined;

@@ -1,0 +1,547 @@
+/**
+ * Reads an image tarball once, as it streams past, and says what it holds and whether every byte of it is what
+ * its manifests claim. Three layouts exist in the wild:
+ *
+ *   docker-archive  Docker ≤ 24 `docker save`, skopeo and podman `docker-archive`: manifest.json, a config JSON
+ *                   named by its digest, one uncompressed tar per layer (hashing to the config's diff_ids).
+ *   docker-oci      Docker 25+ `docker save`: an OCI image layout whose manifest.json points into blobs/.
+ *   oci-layout      buildx `type=oci`, skopeo and podman `oci-archive`: oci-layout, index.json, blobs/ only.
+ *
+ * Every entry is hashed as it arrives (entries come in any order, so the manifests may follow the blobs they
+ * describe); only small JSON documents are kept, and the cross-checks run when the archive has ended.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { UserError, messageOf } from '../errors.ts';
+import { parseReference, qualify, SHA256_DIGEST } from '../reference.ts';
+import { TarReader, type TarEntry } from './tar.ts';
+import { parseJson, type JsonObject } from './json.ts';
+import { OciWalk, type WalkImage } from './oci.ts';
+
+export type ArchiveFormat = 'docker-archive' | 'docker-oci' | 'oci-layout';
+
+export interface ArchiveImage {
+  /** `sha256:` digest of the image config: the image ID on engines without the containerd store. */
+  configDigest: string;
+  references: string[];
+  /** `os/architecture[/variant]`, from the config (or the index when the config has none). */
+  platform: string | undefined;
+  /** docker-archive and docker-oci: layer paths inside the tarball, as manifest.json lists them; oci-layout: digests. */
+  layers: string[];
+}
+
+export interface ArchiveReport {
+  format: ArchiveFormat;
+  /** Full references: RepoTags, `io.containerd.image.name`, and `org.opencontainers.image.ref.name` when full. */
+  references: string[];
+  /**
+   * `org.opencontainers.image.ref.name` values that are not a full reference (`latest`, `v1`) on images that
+   * have no full one: a name the producer gave, but no repository to tag the image with.
+   */
+  bareNames: string[];
+  images: ArchiveImage[];
+  platforms: string[];
+  /** Every blob that was verified, by the hash of its content. */
+  blobs: Array<{ digest: string; size: number }>;
+  warnings: string[];
+  /** Has manifest.json, which Docker before 25 needs to load a tarball. */
+  loadableByLegacyEngine: boolean;
+  entries: number;
+  bytes: number;
+}
+
+export interface InspectorOptions {
+  /** Largest JSON document (manifest, index, config) accepted; 8 MiB by default. */
+  maxJsonBytes?: number;
+}
+
+export const DEFAULT_MAX_JSON_BYTES = 8 * 1024 * 1024;
+/** All kept JSON together: bounds memory when a hostile archive holds thousands of small JSON-looking blobs. */
+const JSON_BUDGET_FACTOR = 8;
+const MIB = 1024 * 1024;
+
+export interface FileRecord {
+  readonly name: string;
+  readonly size: number;
+  readonly digest: string;
+  /** The content, kept when it looked like JSON and was small enough. */
+  readonly content: Buffer | undefined;
+}
+
+/** Names an image layout gives to JSON documents, refused outright when oversized rather than skipped. */
+const METADATA_NAMES = new Set(['manifest.json', 'index.json', 'oci-layout']);
+
+function fail(message: string): never {
+  throw new UserError(message);
+}
+
+function looksLikeJson(firstByte: number): boolean {
+  // `{`, `[` or leading white space; layer blobs start with a gzip/zstd magic or a tar entry name.
+  return firstByte === 0x7b || firstByte === 0x5b || firstByte === 0x20 || firstByte === 0x0a || firstByte === 0x0d;
+}
+
+function dirname(name: string): string {
+  const slash = name.lastIndexOf('/');
+  return slash < 0 ? '' : name.slice(0, slash);
+}
+
+/** The archive's regular files, and its links, once the stream has ended. */
+export class ArchiveContents {
+  readonly files = new Map<string, FileRecord>();
+  /** Legacy `<id>/layer.tar` symlinks, resolved to the archive path they point at. */
+  readonly links = new Map<string, string>();
+  readonly #maxJsonBytes: number;
+  readonly #parsed = new Map<string, unknown>();
+
+  constructor(maxJsonBytes: number) {
+    this.#maxJsonBytes = maxJsonBytes;
+  }
+
+  /** The file at `path` (through a layer.tar link), or undefined. */
+  find(path: string): FileRecord | undefined {
+    return this.files.get(this.links.get(path) ?? path);
+  }
+
+  /** The parsed JSON document at `path`; `what` names it in errors. */
+  json(record: FileRecord, what: string): unknown {
+    if (this.#parsed.has(record.name)) return this.#parsed.get(record.name);
+    if (!record.content) {
+      if (record.size > this.#maxJsonBytes) {
+        fail(
+          `${what} (${record.name}) is ${(record.size / MIB).toFixed(1)} MiB; JSON documents over ` +
+            `${(this.#maxJsonBytes / MIB).toFixed(0)} MiB are refused as hostile: check how the tarball was made.`,
+        );
+      }
+      fail(`${what} (${record.name}) is not JSON (its first byte is not "{"); the tarball is corrupt.`);
+    }
+    const value = parseJson(record.content, `${what} (${record.name})`);
+    this.#parsed.set(record.name, value);
+    return value;
+  }
+}
+
+class Collector {
+  readonly contents: ArchiveContents;
+  entries = 0;
+  readonly #maxJsonBytes: number;
+  readonly #kinds = new Map<string, TarEntry['type']>();
+  #keptBytes = 0;
+  #current: { entry: TarEntry; hash: Hash; content: Buffer | undefined; fill: number; first: boolean } | undefined;
+
+  constructor(maxJsonBytes: number) {
+    this.#maxJsonBytes = maxJsonBytes;
+    this.contents = new ArchiveContents(maxJsonBytes);
+  }
+
+  entry(entry: TarEntry): void {
+    this.entries++;
+    const earlier = this.#kinds.get(entry.name);
+    if (earlier !== undefined) {
+      // Two directory entries for one directory are harmless; anything else lets a later entry shadow a verified one.
+      if (earlier === 'directory' && entry.type === 'directory') return;
+      fail(
+        `The tarball has two entries named "${entry.name}" (the second at byte ${entry.offset}): a later entry ` +
+          'could replace one already verified, so the tarball is refused.',
+      );
+    }
+    this.#kinds.set(entry.name, entry.type);
+    switch (entry.type) {
+      case 'directory':
+        return;
+      case 'file':
+        if (entry.name === '') fail(`The tar entry at byte ${entry.offset} is a file with an empty name.`);
+        this.#current = { entry, hash: createHash('sha256'), content: undefined, fill: 0, first: true };
+        if (METADATA_NAMES.has(entry.name) && entry.size > this.#maxJsonBytes) {
+          fail(
+            `${entry.name} is ${(entry.size / MIB).toFixed(1)} MiB; JSON documents over ` +
+              `${(this.#maxJsonBytes / MIB).toFixed(0)} MiB are refused as hostile: check how the tarball was made.`,
+          );
+        }
+        return;
+      case 'symlink':
+        this.#symlink(entry);
+        return;
+      case 'hardlink':
+        fail(
+          `The tarball holds a hard link "${entry.name}" -> "${entry.linkname}"; image tarballs never hold links ` +
+            'between their files, so it is refused.',
+        );
+        break;
+      default:
+        fail(
+          `The tarball holds a ${entry.type.replace('-', ' ')} "${entry.name}"; an image tarball holds only files ` +
+            'and directories, so it is refused.',
+        );
+    }
+  }
+
+  /**
+   * Docker ≤ 24 writes a layer that appears twice in an image as a symlink `<id>/layer.tar` ->
+   * `../<other id>/layer.tar`; that one shape is followed, every other link is refused.
+   */
+  #symlink(entry: TarEntry): void {
+    const refuse = (): never =>
+      fail(
+        `The tarball holds a symbolic link "${entry.name}" -> "${entry.linkname}"; only docker's own links between ` +
+          '`<id>/layer.tar` files are accepted, so it is refused.',
+      );
+    if (!/^[0-9a-f]{64}\/layer\.tar$/.test(entry.name) || entry.linkname.startsWith('/')) refuse();
+    const parts = dirname(entry.name).split('/');
+    for (const part of entry.linkname.split('/')) {
+      if (part === '..') {
+        if (parts.length === 0) refuse();
+        parts.pop();
+      } else if (part !== '.' && part !== '') {
+        parts.push(part);
+      }
+    }
+    const target = parts.join('/');
+    if (!/^[0-9a-f]{64}\/layer\.tar$/.test(target) || target === entry.name) refuse();
+    this.contents.links.set(entry.name, target);
+  }
+
+  data(chunk: Buffer): void {
+    const current = this.#current!;
+    current.hash.update(chunk);
+    if (current.first) {
+      current.first = false;
+      if (current.entry.size <= this.#maxJsonBytes && looksLikeJson(chunk[0]!)) {
+        this.#keptBytes += current.entry.size;
+        if (this.#keptBytes > JSON_BUDGET_FACTOR * this.#maxJsonBytes) {
+          fail(
+            `The tarball holds more than ${(JSON_BUDGET_FACTOR * this.#maxJsonBytes) / MIB} MiB of JSON documents; ` +
+              'no image needs that much metadata, so it is refused.',
+          );
+        }
+        current.content = Buffer.allocUnsafe(current.entry.size);
+      }
+    }
+    if (current.content) current.fill += chunk.copy(current.content, current.fill);
+  }
+
+  entryEnd(): void {
+    const current = this.#current;
+    if (!current) return;
+    this.#current = undefined;
+    const { entry } = current;
+    this.contents.files.set(entry.name, {
+      name: entry.name,
+      size: entry.size,
+      digest: `sha256:${current.hash.digest('hex')}`,
+      content: current.content,
+    });
+  }
+}
+
+/** A Writable you pipe a plain (already decompressed) tar into; `report` settles when it finishes. */
+export function createArchiveInspector(options: InspectorOptions = {}): {
+  stream: Writable;
+  report: Promise<ArchiveReport>;
+} {
+  const maxJsonBytes = options.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES;
+  const collector = new Collector(maxJsonBytes);
+  const reader = new TarReader(collector);
+  let settle: { resolve: (report: ArchiveReport) => void; reject: (error: unknown) => void };
+  const report = new Promise<ArchiveReport>((resolve, reject) => (settle = { resolve, reject }));
+  // Errors reach the caller through `report`; these keep an unobserved one from crashing the process.
+  report.catch(() => {});
+  let done = false;
+  const finish = (outcome: () => ArchiveReport): void => {
+    if (done) return;
+    done = true;
+    try {
+      settle.resolve(outcome());
+    } catch (error) {
+      settle.reject(error);
+    }
+  };
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      try {
+        reader.write(chunk);
+        callback();
+      } catch (error) {
+        finish(() => {
+          throw error;
+        });
+        callback(error as Error);
+      }
+    },
+    final(callback) {
+      try {
+        reader.end();
+        const result = verify(collector.contents, reader.offset, collector.entries);
+        finish(() => result);
+        callback();
+      } catch (error) {
+        finish(() => {
+          throw error;
+        });
+        callback(error as Error);
+      }
+    },
+  });
+  stream.on('error', () => {});
+  stream.on('close', () =>
+    finish(() => {
+      throw new UserError(
+        `The tarball stream stopped after ${reader.offset} bytes, before its end; the image could not be verified.`,
+      );
+    }),
+  );
+  return { stream, report };
+}
+
+/** Inspects a whole plain tar from a stream or an async iterable of chunks. */
+export async function inspectArchive(input: Readable | AsyncIterable<Buffer>): Promise<ArchiveReport> {
+  const { stream, report } = createArchiveInspector();
+  try {
+    await pipeline(input, stream);
+  } catch (error) {
+    // The inspector's own verdict says more than the pipeline's error when it has one.
+    await report;
+    throw error instanceof UserError ? error : new UserError(`Reading the tarball failed: ${messageOf(error)}`);
+  }
+  return report;
+}
+
+function platformOf(config: JsonObject): string | undefined {
+  const os = config['os'];
+  const architecture = config['architecture'];
+  if (typeof os !== 'string' || typeof architecture !== 'string' || !os || !architecture) return undefined;
+  const variant = config['variant'];
+  return [os, architecture, ...(typeof variant === 'string' && variant ? [variant] : [])].join('/');
+}
+
+function checkReference(text: unknown, where: string): string {
+  if (typeof text !== 'string') fail(`${where} has a tag that is not a string.`);
+  const parsed = parseReference(text);
+  if (!parsed.ok) fail(`${where} records \`${text}\`, which is not a valid image reference: ${parsed.reason}.`);
+  return text;
+}
+
+/** The image config at `path`, with its digest checked against its file name when the name is a digest. */
+function readConfig(contents: ArchiveContents, path: string, where: string): { record: FileRecord; config: JsonObject } {
+  const record = contents.find(path);
+  if (!record) fail(`${where} names the image config "${path}", which is not in the tarball.`);
+  const value = contents.json(record, 'The image config');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail(`The image config ${path} is not a JSON object; the tarball is corrupt.`);
+  }
+  return { record, config: value as JsonObject };
+}
+
+function diffIdsOf(config: JsonObject, path: string): string[] {
+  const rootfs = config['rootfs'];
+  const ids = typeof rootfs === 'object' && rootfs !== null ? (rootfs as JsonObject)['diff_ids'] : undefined;
+  if (!Array.isArray(ids)) fail(`The image config ${path} has no rootfs.diff_ids list; the tarball is corrupt.`);
+  for (const id of ids) {
+    if (typeof id !== 'string' || !SHA256_DIGEST.test(id)) {
+      fail(`The image config ${path} lists diff_id "${String(id)}"; expected "sha256:" and 64 lowercase hex digits.`);
+    }
+  }
+  return ids as string[];
+}
+
+interface ManifestItem {
+  config: string;
+  repoTags: string[];
+  layers: string[];
+}
+
+function readManifestJson(contents: ArchiveContents): ManifestItem[] {
+  const value = contents.json(contents.find('manifest.json')!, 'manifest.json');
+  if (!Array.isArray(value) || value.length === 0) {
+    fail('manifest.json is not a non-empty list of images; the tarball is corrupt.');
+  }
+  return value.map((item: unknown, index): ManifestItem => {
+    const where = `manifest.json entry ${index + 1}`;
+    if (typeof item !== 'object' || item === null) fail(`${where} is not an object; the tarball is corrupt.`);
+    const { Config, RepoTags, Layers } = item as JsonObject;
+    if (typeof Config !== 'string' || Config === '') fail(`${where} has no Config path; the tarball is corrupt.`);
+    if (!Array.isArray(Layers) || Layers.some((layer) => typeof layer !== 'string')) {
+      fail(`${where} has no Layers list of paths; the tarball is corrupt.`);
+    }
+    if (RepoTags !== null && RepoTags !== undefined && !Array.isArray(RepoTags)) {
+      fail(`${where} has RepoTags that is not a list; the tarball is corrupt.`);
+    }
+    const repoTags = ((RepoTags as unknown[] | null | undefined) ?? []).map((tag) => checkReference(tag, where));
+    return { config: Config, repoTags, layers: Layers as string[] };
+  });
+}
+
+class Verification {
+  readonly contents: ArchiveContents;
+  readonly warnings: string[] = [];
+  /** Paths whose content was checked against a digest (their own or a diff_id). */
+  readonly verified = new Set<string>();
+
+  constructor(contents: ArchiveContents) {
+    this.contents = contents;
+  }
+
+  /** Legacy manifest.json images; `oci` vouches for compressed layers that cannot match a diff_id. */
+  legacyImages(items: ManifestItem[], oci: WalkImage[]): ArchiveImage[] {
+    return items.map((item, index) => {
+      const where = `manifest.json entry ${index + 1}`;
+      const { record, config } = readConfig(this.contents, item.config, where);
+      this.#checkNamedDigest(record);
+      this.verified.add(record.name);
+      const diffIds = diffIdsOf(config, item.config);
+      if (diffIds.length !== item.layers.length) {
+        fail(
+          `${where} lists ${item.layers.length} layers but its config ${item.config} has ${diffIds.length} ` +
+            'diff_ids; the tarball is corrupt.',
+        );
+      }
+      const vouching = oci.find((image) => image.configDigest === record.digest);
+      item.layers.forEach((path, i) => {
+        const layer = this.contents.find(path);
+        if (!layer) fail(`${where} names layer "${path}", which is not in the tarball; it is incomplete.`);
+        this.#checkNamedDigest(layer);
+        const expected = diffIds[i]!;
+        if (layer.digest !== expected && vouching?.layers[i] !== layer.digest) {
+          if (layer.size === 0) {
+            fail(
+              `Layer ${path} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was ` +
+                'never filled in (an unfinished cache or export); save the image again.',
+            );
+          }
+          fail(
+            `Layer ${path} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: ` +
+              'the layer is corrupt or was replaced; save the image again.',
+          );
+        }
+        this.verified.add(path);
+        this.verified.add(layer.name);
+      });
+      return {
+        configDigest: record.digest,
+        references: item.repoTags,
+        platform: platformOf(config),
+        layers: item.layers,
+      };
+    });
+  }
+
+  /** Files named by a digest (blobs/sha256/<hex>, a legacy `<hex>.json` config) must hash to that name. */
+  #checkNamedDigest(record: FileRecord): void {
+    const named = /^(?:blobs\/sha256\/([0-9a-f]{64})|([0-9a-f]{64})\.json)$/.exec(record.name);
+    const hex = named?.[1] ?? named?.[2];
+    if (hex && record.digest !== `sha256:${hex}`) {
+      fail(
+        `${record.name} hashes to ${record.digest}, not to the digest in its name: it is corrupt or was ` +
+          'replaced; produce the tarball again.',
+      );
+    }
+  }
+
+  /** Checks every blob file hashes to its name, and warns about files nothing refers to. */
+  sweep(format: ArchiveFormat): void {
+    const unreferenced: string[] = [];
+    for (const record of this.contents.files.values()) {
+      this.#checkNamedDigest(record);
+      if (this.verified.has(record.name) || this.#isBookkeeping(record, format)) continue;
+      unreferenced.push(record.name);
+    }
+    if (unreferenced.length > 0) {
+      const shown = unreferenced.slice(0, 5).join(', ') + (unreferenced.length > 5 ? ', …' : '');
+      this.warnings.push(`${unreferenced.length} file(s) in the tarball are not part of any image: ${shown}`);
+    }
+    const byDigest = new Map<string, string[]>();
+    for (const name of this.verified) {
+      const record = this.contents.find(name);
+      if (!record || record.name !== name || record.size === 0) continue;
+      byDigest.set(record.digest, [...(byDigest.get(record.digest) ?? []), name]);
+    }
+    for (const [digest, names] of byDigest) {
+      if (names.length > 1) this.warnings.push(`${names.join(' and ')} have the same content (${digest}).`);
+    }
+  }
+
+  #isBookkeeping(record: FileRecord, format: ArchiveFormat): boolean {
+    if (['manifest.json', 'index.json', 'oci-layout', 'repositories'].includes(record.name)) return true;
+    // Docker ≤ 24 keeps each layer's v1 `json` and `VERSION` beside its layer.tar.
+    if (/^[0-9a-f]{64}\/(?:json|VERSION)$/.test(record.name)) return true;
+    // Docker 25+ writes each layer's v1 JSON as a blob that no manifest refers to.
+    if (format === 'docker-oci' && record.name.startsWith('blobs/sha256/') && record.content) {
+      const value = this.contents.json(record, 'A legacy layer JSON');
+      return typeof value === 'object' && value !== null && typeof (value as JsonObject)['id'] === 'string';
+    }
+    return false;
+  }
+}
+
+function verify(contents: ArchiveContents, bytes: number, entries: number): ArchiveReport {
+  for (const [name, target] of contents.links) {
+    if (!contents.files.has(target)) {
+      fail(`The tarball's link "${name}" points at "${target}", which is not a file in the tarball.`);
+    }
+  }
+  const hasManifest = contents.files.has('manifest.json');
+  const hasIndex = contents.files.has('index.json');
+  if (!hasManifest && !hasIndex) {
+    const names = [...contents.files.keys()].slice(0, 5).join(', ');
+    fail(
+      'This is not an image tarball: it has neither manifest.json (docker save) nor index.json (OCI layout)' +
+        (names ? `; found ${names}` : '; found no files') +
+        '. Pass the output of docker save, buildx, skopeo or podman.',
+    );
+  }
+  const format: ArchiveFormat = !hasIndex ? 'docker-archive' : hasManifest ? 'docker-oci' : 'oci-layout';
+  if (hasIndex) {
+    const layout = contents.files.get('oci-layout');
+    if (!layout) fail('The tarball has index.json but no oci-layout file; it is not a complete OCI image layout.');
+    const value = contents.json(layout, 'oci-layout');
+    if (typeof value !== 'object' || value === null || typeof (value as JsonObject)['imageLayoutVersion'] !== 'string') {
+      fail('oci-layout has no imageLayoutVersion; the tarball is not a valid OCI image layout.');
+    }
+  }
+
+  const verification = new Verification(contents);
+  const walk = hasIndex ? new OciWalk(contents, verification.verified, verification.warnings) : undefined;
+  const ociImages = walk ? walk.run() : [];
+  const images: ArchiveImage[] = hasManifest
+    ? verification.legacyImages(readManifestJson(contents), ociImages)
+    : ociImages.map((image) => ({
+        configDigest: image.configDigest,
+        references: image.references,
+        platform: image.platform,
+        layers: image.layers,
+      }));
+  verification.sweep(format);
+
+  // References found both in manifest.json and in index.json annotations are one, however they are spelled.
+  const references = new Map<string, string>();
+  for (const image of hasManifest ? images : []) {
+    for (const reference of image.references) if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
+  }
+  for (const image of ociImages) {
+    for (const reference of image.references) if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
+  }
+  if (hasManifest) {
+    for (const image of images) {
+      const named = ociImages.find((oci) => oci.configDigest === image.configDigest);
+      image.references = [...new Set([...image.references, ...(named?.references ?? [])])];
+    }
+  }
+  const platforms = [...new Set(images.map((image) => image.platform).filter((p): p is string => p !== undefined))];
+  const blobs = new Map<string, number>();
+  for (const name of verification.verified) {
+    const record = contents.find(name)!;
+    blobs.set(record.digest, record.size);
+  }
+  return {
+    format,
+    references: [...references.values()],
+    bareNames: [...new Set(ociImages.flatMap((image) => image.bareNames))],
+    images,
+    platforms,
+    blobs: [...blobs].map(([digest, size]) => ({ digest, size })),
+    warnings: verification.warnings,
+    loadableByLegacyEngine: hasManifest,
+    entries,
+    bytes,
+  };
+}

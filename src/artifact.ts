@@ -1,0 +1,173 @@
+/**
+ * Upload and download of the tarball as a workflow artifact, through @actions/artifact. Library failures become
+ * one-line UserErrors that name the artifact.
+ *
+ * @actions/github, which the library uses for another run's artifacts, reads GITHUB_API_URL once, when it is first
+ * imported: in-process callers must set the environment before importing this module.
+ */
+import { copyFile, link, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { DefaultArtifactClient, type Artifact, type FindOptions } from '@actions/artifact';
+import { UserError, messageOf } from './errors.ts';
+
+export interface UploadedArtifact {
+  id: number;
+  name: string;
+  size: number;
+  /** `sha256:<hex>` of the bytes uploaded. */
+  digest: string;
+}
+
+export interface ArtifactLocation {
+  /** Another workflow run to read from; the current run when absent. */
+  runId?: number;
+  /** `owner/name` of runId's repository; the current repository when absent. */
+  repository?: string;
+  /** A token with `actions: read` on that repository, needed with runId. */
+  token?: string;
+}
+
+export interface DownloadedArtifact {
+  id: number;
+  name: string;
+  file: string;
+  size: number;
+  /** `sha256:<hex>` the artifact service recorded at upload, when it has one. */
+  recordedDigest: string | undefined;
+}
+
+type FindBy = NonNullable<FindOptions['findBy']>;
+
+/** The library's errors can span lines (advice, links); the action prints one line per failure. */
+function firstLine(error: unknown): string {
+  return messageOf(error).split('\n')[0]?.trim() ?? '';
+}
+
+/** The Results service records the hash the library sends (`sha256:<hex>`); the upload result is bare hex. */
+function asDigest(hash: string): string {
+  return hash.startsWith('sha256:') ? hash : `sha256:${hash}`;
+}
+
+/** The library names a raw (skipArchive) artifact after the file, so the file is given the artifact's name. */
+async function linkOrCopy(source: string, destination: string): Promise<void> {
+  try {
+    await link(source, destination);
+  } catch {
+    await copyFile(source, destination);
+  }
+}
+
+export async function uploadFile(
+  file: string,
+  name: string,
+  options: { retentionDays?: number; overwrite: boolean },
+): Promise<UploadedArtifact> {
+  const client = new DefaultArtifactClient();
+  // Next to the file, so the hard link stays on one filesystem; mkdtemp makes it private to this user.
+  const staging = await mkdtemp(path.join(path.dirname(path.resolve(file)), '.artifact-upload-'));
+  try {
+    if (options.overwrite) {
+      // Listing first instead of deleting blindly: the library logs a warning when there is nothing to delete.
+      const { artifacts } = await client.listArtifacts();
+      if (artifacts.some((artifact) => artifact.name === name)) await client.deleteArtifact(name);
+    }
+    const staged = path.join(staging, name);
+    await linkOrCopy(file, staged);
+    const result = await client.uploadArtifact(name, [staged], staging, {
+      // An already compressed tarball gains nothing from a zip around it, and loses the ability to stream it back.
+      skipArchive: true,
+      ...(options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays }),
+    });
+    if (result.id === undefined || result.digest === undefined) {
+      throw new Error('the artifact service did not return an artifact id and digest');
+    }
+    return { id: result.id, name, size: result.size ?? (await stat(file)).size, digest: asDigest(result.digest) };
+  } catch (error) {
+    if (/\(409\)/.test(messageOf(error))) {
+      throw new UserError(
+        `An artifact named "${name}" already exists in this run. Set a distinct \`name\` for each upload ` +
+          '(for example `docker-image-${{ matrix.image }}`), or `overwrite: true` to replace it.',
+      );
+    }
+    throw new UserError(`Uploading artifact "${name}" failed: ${firstLine(error)}`);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+function findByOf(location: ArtifactLocation): FindBy | undefined {
+  if (location.runId === undefined) return undefined;
+  const repository = location.repository ?? process.env.GITHUB_REPOSITORY ?? '';
+  const [repositoryOwner, repositoryName, ...rest] = repository.split('/');
+  if (!repositoryOwner || !repositoryName || rest.length > 0) {
+    throw new UserError(`Reading the artifacts of run ${location.runId} needs a repository as owner/name, found "${repository}".`);
+  }
+  if (!location.token) {
+    throw new UserError(`Reading the artifacts of run ${location.runId} needs a token with \`actions: read\`: set \`github-token\`.`);
+  }
+  return { workflowRunId: location.runId, repositoryOwner, repositoryName, token: location.token };
+}
+
+function describeRun(findBy: FindBy | undefined): string {
+  return findBy ? `run ${findBy.workflowRunId} of ${findBy.repositoryOwner}/${findBy.repositoryName}` : 'this run';
+}
+
+async function listLatest(findBy: FindBy | undefined): Promise<Artifact[]> {
+  try {
+    const { artifacts } = await new DefaultArtifactClient().listArtifacts({ latest: true, ...(findBy && { findBy }) });
+    return artifacts;
+  } catch (error) {
+    throw new UserError(`Listing the artifacts of ${describeRun(findBy)} failed: ${firstLine(error)}`);
+  }
+}
+
+export async function listArtifactNames(location: ArtifactLocation): Promise<string[]> {
+  const artifacts = await listLatest(findByOf(location));
+  return artifacts.map((artifact) => artifact.name).sort();
+}
+
+export async function downloadFile(
+  name: string,
+  directory: string,
+  location: ArtifactLocation,
+): Promise<DownloadedArtifact> {
+  const findBy = findByOf(location);
+  // Listing rather than getArtifact: a miss costs no library warning, and gives the names for the message.
+  const artifacts = await listLatest(findBy);
+  const artifact = artifacts.find((candidate) => candidate.name === name);
+  if (!artifact) {
+    const names = artifacts.map((candidate) => `"${candidate.name}"`).sort();
+    throw new UserError(
+      `No artifact named "${name}" in ${describeRun(findBy)}; ` +
+        (names.length > 0 ? `it has ${names.join(', ')}.` : 'it has no artifacts.') +
+        ' Use the `name` of the save step, and make this job `needs:` the job that saved it.',
+    );
+  }
+
+  const target = await mkdtemp(path.join(directory, 'artifact-'));
+  try {
+    await new DefaultArtifactClient().downloadArtifact(artifact.id, { path: target, ...(findBy && { findBy }) });
+  } catch (error) {
+    await rm(target, { recursive: true, force: true });
+    throw new UserError(`Downloading artifact "${name}" failed: ${firstLine(error)}`);
+  }
+
+  // A raw artifact arrives as one file; a zip (from actions/upload-artifact) has been extracted into the directory.
+  const entries = await readdir(target, { recursive: true, withFileTypes: true });
+  const files = entries.filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name));
+  const [file] = files;
+  if (file === undefined || files.length > 1) {
+    const found = files.map((found) => path.relative(target, found)).join(', ') || 'nothing';
+    throw new UserError(
+      `Artifact "${name}" holds ${files.length} files (${found}); expected exactly one image tarball. ` +
+        'Upload the tarball alone, as the save mode of this action does.',
+    );
+  }
+  return {
+    id: artifact.id,
+    name,
+    file,
+    size: (await stat(file)).size,
+    recordedDigest: artifact.digest ? asDigest(artifact.digest) : undefined,
+  };
+}

@@ -1,0 +1,57 @@
+/** Test images made in the real local engine (no registry here): `docker import` of a small generated rootfs. */
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export async function docker(...args: string[]): Promise<string> {
+  const { stdout } = await run('docker', args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+/** Makes one image with the given tags; each call makes a distinct image (random content). Returns its ID. */
+export async function makeImage(tags: readonly string[], options: { randomBytes?: number } = {}): Promise<string> {
+  const root = await mkdtemp(path.join(tmpdir(), 'handoff-rootfs-'));
+  try {
+    await mkdir(path.join(root, 'etc'));
+    await writeFile(path.join(root, 'etc', 'release'), `made for ${tags.join(', ')}\n`);
+    await writeFile(path.join(root, 'random.bin'), randomBytes(options.randomBytes ?? 4096));
+    const id = await new Promise<string>((resolve, reject) => {
+      const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const importer = spawn('docker', ['import', '-', tags[0]!], { stdio: ['pipe', 'pipe', 'pipe'] });
+      tar.stdout.pipe(importer.stdin);
+      let out = '';
+      let err = '';
+      importer.stdout.on('data', (chunk: Buffer) => (out += chunk));
+      importer.stderr.on('data', (chunk: Buffer) => (err += chunk));
+      importer.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`docker import: ${err}`))));
+    });
+    for (const tag of tags.slice(1)) await docker('tag', tags[0]!, tag);
+    return id;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+export async function imageId(reference: string): Promise<string | undefined> {
+  try {
+    return (await docker('image', 'inspect', '--format', '{{.Id}}', reference)).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes images by reference, ignoring ones already gone. */
+export async function removeImages(...references: string[]): Promise<void> {
+  if (references.length === 0) return;
+  await run('docker', ['rmi', '--force', ...references]).catch(() => undefined);
+}
+
+/** A unique repository name so test files never step on each other's images. */
+export function uniqueRepository(prefix: string): string {
+  return `localhost:5000/handoff-test/${prefix}-${randomBytes(4).toString('hex')}`;
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { parseImageList, parseInspectJson, parseLoadOutput } from '../../src/docker.ts';
+
+describe('parseLoadOutput', () => {
+  it.each([
+    ['Loaded image: ghcr.io/o/app:pr-2\n', ['ghcr.io/o/app:pr-2'], []],
+    ['Loaded image: a:1\nLoaded image: b:2\n', ['a:1', 'b:2'], []],
+    [`Loaded image ID: sha256:${'a'.repeat(64)}\n`, [], [`sha256:${'a'.repeat(64)}`]],
+    ['Getting image source signatures\nLoaded image(s): localhost/a:1,localhost/b:2\n', ['localhost/a:1', 'localhost/b:2'], []],
+    ['Loaded image: x:1\r\nnoise\n\n', ['x:1'], []],
+    ['', [], []],
+  ])('%j', (text, references, ids) => {
+    expect(parseLoadOutput(text)).toEqual({ references, ids });
+  });
+});
+
+describe('parseInspectJson', () => {
+  it('reads id, tags, platform and size', () => {
+    const json = JSON.stringify([
+      { Id: 'sha256:1', RepoTags: ['a:1', 'a:2'], Created: '2026-01-01', Size: 3, Os: 'linux', Architecture: 'arm64', Variant: 'v8' },
+      { Id: 'sha256:2', RepoTags: null, Os: 'linux', Architecture: 'amd64' },
+    ]);
+    expect(parseInspectJson(json)).toEqual([
+      { id: 'sha256:1', repoTags: ['a:1', 'a:2'], created: '2026-01-01', size: 3, platform: 'linux/arm64/v8' },
+      { id: 'sha256:2', repoTags: [], created: '', size: 0, platform: 'linux/amd64' },
+    ]);
+  });
+  it.each(['', '[]', 'garbage', '{}'])('yields nothing for %j', (text) => {
+    expect(parseInspectJson(text)).toEqual([]);
+  });
+});
+
+describe('parseImageList', () => {
+  it('reads docker image ls json lines and skips junk', () => {
+    const text = [
+      JSON.stringify({ Repository: 'ghcr.io/o/app', Tag: 'pr-2', ID: '680e6269d7f1', CreatedAt: '2026-11-23 09:36:42 +0000 UTC', Size: '3B' }),
+      'not json',
+      JSON.stringify({ Repository: '<none>', Tag: '<none>', ID: 'abc', CreatedSince: '2 days ago', Size: '1MB' }),
+      '',
+    ].join('\n');
+    expect(parseImageList(text)).toEqual([
+      { reference: 'ghcr.io/o/app:pr-2', id: '680e6269d7f1', created: '2026-11-23 09:36:42 +0000 UTC', size: '3B' },
+      { reference: '<none>:<none>', id: 'abc', created: '2 days ago', size: '1MB' },
+    ]);
+  });
+});

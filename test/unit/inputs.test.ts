@@ -1,0 +1,119 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { UserError } from '../../src/errors.ts';
+import { artifactNameProblem, getInputs } from '../../src/inputs.ts';
+
+const set: string[] = [];
+function withInputs(inputs: Record<string, string>) {
+  for (const [name, value] of Object.entries(inputs)) {
+    const key = `INPUT_${name.toUpperCase()}`;
+    process.env[key] = value;
+    set.push(key);
+  }
+}
+afterEach(() => {
+  for (const key of set.splice(0)) delete process.env[key];
+});
+
+describe('getInputs', () => {
+  it('applies the defaults', () => {
+    const inputs = getInputs({ RUNNER_TEMP: '/runner/temp', GITHUB_REPOSITORY: 'o/r' });
+    expect(inputs).toMatchObject({
+      mode: 'save',
+      name: 'docker-image',
+      path: '/runner/temp',
+      compression: 'zstd',
+      compressionLevel: undefined,
+      ifMissing: 'error',
+      upload: true,
+      overwrite: false,
+      load: true,
+      engine: 'docker',
+      repository: 'o/r',
+      runId: undefined,
+      expectedDigest: undefined,
+      source: undefined,
+      pattern: undefined,
+    });
+  });
+
+  it('reads every input', () => {
+    const digest = `sha256:${'b'.repeat(64)}`;
+    withInputs({
+      mode: 'LOAD',
+      name: 'docker-image-api',
+      path: '/tmp/x',
+      compression: 'gzip',
+      'compression-level': '9',
+      'if-missing': 'warn',
+      upload: 'false',
+      'retention-days': '3',
+      overwrite: 'true',
+      'run-id': '12345',
+      'github-token': 'token',
+      repository: 'acme/app',
+      'expected-digest': digest,
+      load: 'false',
+      platform: 'linux/arm64',
+      engine: 'podman',
+      pattern: 'docker-image-*',
+      source: 'image.tar',
+    });
+    expect(getInputs({})).toMatchObject({
+      mode: 'load',
+      name: 'docker-image-api',
+      path: '/tmp/x',
+      compression: 'gzip',
+      compressionLevel: 9,
+      ifMissing: 'warn',
+      upload: false,
+      retentionDays: 3,
+      overwrite: true,
+      runId: 12345,
+      githubToken: 'token',
+      repository: 'acme/app',
+      expectedDigest: digest,
+      load: false,
+      platform: 'linux/arm64',
+      engine: 'podman',
+      pattern: 'docker-image-*',
+      source: 'image.tar',
+    });
+  });
+
+  it.each([
+    [{ mode: 'push' }, /`mode` must be one of `save`, `load`, found `push`/],
+    [{ compression: 'brotli' }, /`compression` must be one of `zstd`, `gzip`, `none`/],
+    [{ 'compression-level': '22' }, /`compression-level` must be a whole number from 1 to 19, found `22`/],
+    [{ compression: 'gzip', 'compression-level': '10' }, /from 1 to 9/],
+    [{ 'compression-level': '3.5' }, /whole number/],
+    [{ 'if-missing': 'ignore' }, /`if-missing` must be one of `error`, `warn`/],
+    [{ upload: 'yes' }, /`upload` must be `true` or `false`, found `yes`/],
+    [{ 'retention-days': '0' }, /from 1 to 90/],
+    [{ 'retention-days': '91' }, /from 1 to 90/],
+    [{ name: 'a/b' }, /`name` \(`a\/b`\) contains one of the characters/],
+    [{ name: 'a:b' }, /contains one of the characters/],
+    [{ 'expected-digest': 'abc' }, /`expected-digest` must be "sha256:"/],
+    [{ 'run-id': '5' }, /`run-id` needs `github-token`/],
+    [{ 'run-id': 'abc', 'github-token': 't' }, /`run-id` must be a whole number/],
+    [{ 'run-id': '5', 'github-token': 't', repository: 'noslash' }, /`repository` must be `owner\/name`, found `noslash`/],
+    [{ engine: 'containerd' }, /`engine` must be one of `docker`, `podman`/],
+  ])('rejects %j', (inputs, message) => {
+    withInputs(inputs);
+    expect(() => getInputs({ GITHUB_REPOSITORY: 'o/r' })).toThrow(UserError);
+    expect(() => getInputs({ GITHUB_REPOSITORY: 'o/r' })).toThrow(message);
+  });
+
+  it('ignores compression-level when compression is none', () => {
+    withInputs({ compression: 'none', 'compression-level': '99' });
+    expect(getInputs({}).compressionLevel).toBeUndefined();
+  });
+});
+
+describe('artifactNameProblem', () => {
+  it.each(['docker-image', 'docker-image-api.amd64', 'Image_1'])('accepts %s', (name) => {
+    expect(artifactNameProblem(name)).toBeUndefined();
+  });
+  it.each(['', 'a"b', 'a<b', 'a>b', 'a|b', 'a*b', 'a?b', 'a\\b', 'a/b', 'a:b', 'a\nb'])('rejects %j', (name) => {
+    expect(artifactNameProblem(name)).toBeDefined();
+  });
+});
