@@ -177,8 +177,9 @@ class Collector {
   }
 
   /**
-   * Docker ≤ 24 writes a layer that appears twice in an image as a symlink `<id>/layer.tar` ->
-   * `../<other id>/layer.tar`; that one shape is followed, every other link is refused.
+   * Docker ≤ 24 writes a layer saved twice (an image and its base saved together) as a symlink `<id>/layer.tar`
+   * -> `../<other id>/layer.tar`, and skopeo and podman link every `<id>/layer.tar` to `../<diff_id>.tar`; those
+   * shapes are followed, every other link is refused.
    */
   #symlink(entry: TarEntry): void {
     const refuse = (): never =>
@@ -197,7 +198,7 @@ class Collector {
       }
     }
     const target = parts.join('/');
-    if (!/^[0-9a-f]{64}\/layer\.tar$/.test(target) || target === entry.name) refuse();
+    if (!/^[0-9a-f]{64}(?:\/layer\.tar|\.tar)$/.test(target) || target === entry.name) refuse();
     this.contents.links.set(entry.name, target);
   }
 
@@ -322,7 +323,11 @@ function checkReference(text: unknown, where: string): string {
 }
 
 /** The image config at `path`, with its digest checked against its file name when the name is a digest. */
-function readConfig(contents: ArchiveContents, path: string, where: string): { record: FileRecord; config: JsonObject } {
+function readConfig(
+  contents: ArchiveContents,
+  path: string,
+  where: string,
+): { record: FileRecord; config: JsonObject } {
   const record = contents.find(path);
   if (!record) fail(`${where} names the image config "${path}", which is not in the tarball.`);
   const value = contents.json(record, 'The image config');
@@ -494,7 +499,11 @@ function verify(contents: ArchiveContents, bytes: number, entries: number): Arch
     const layout = contents.files.get('oci-layout');
     if (!layout) fail('The tarball has index.json but no oci-layout file; it is not a complete OCI image layout.');
     const value = contents.json(layout, 'oci-layout');
-    if (typeof value !== 'object' || value === null || typeof (value as JsonObject)['imageLayoutVersion'] !== 'string') {
+    if (
+      typeof value !== 'object' ||
+      value === null ||
+      typeof (value as JsonObject)['imageLayoutVersion'] !== 'string'
+    ) {
       fail('oci-layout has no imageLayoutVersion; the tarball is not a valid OCI image layout.');
     }
   }
@@ -515,10 +524,12 @@ function verify(contents: ArchiveContents, bytes: number, entries: number): Arch
   // References found both in manifest.json and in index.json annotations are one, however they are spelled.
   const references = new Map<string, string>();
   for (const image of hasManifest ? images : []) {
-    for (const reference of image.references) if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
+    for (const reference of image.references)
+      if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
   }
   for (const image of ociImages) {
-    for (const reference of image.references) if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
+    for (const reference of image.references)
+      if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
   }
   if (hasManifest) {
     for (const image of images) {

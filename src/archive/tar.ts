@@ -75,10 +75,15 @@ function parseNumber(block: Buffer, start: number, length: number, what: string,
     if (!Number.isSafeInteger(value)) fail(`The tar header at byte ${at} has a ${what} too large to be real.`);
     return value;
   }
-  const text = block.toString('latin1', start, start + length).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const text = block
+    .toString('latin1', start, start + length)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (text === '') return 0;
   if (!/^[0-7]+$/.test(text)) {
-    fail(`The tar header at byte ${at} has a ${what} that is not an octal number (found "${text}"); the tarball is corrupt.`);
+    fail(
+      `The tar header at byte ${at} has a ${what} that is not an octal number (found "${text}"); the tarball is corrupt.`,
+    );
   }
   return parseInt(text, 8);
 }
@@ -127,7 +132,9 @@ function parsePax(data: Buffer, at: number): Map<string, string> {
  */
 export function normaliseName(raw: string, at: number): string {
   if (Buffer.byteLength(raw) > MAX_NAME_BYTES) {
-    fail(`The tar entry at byte ${at} has a name of ${Buffer.byteLength(raw)} bytes; at most ${MAX_NAME_BYTES} are allowed.`);
+    fail(
+      `The tar entry at byte ${at} has a name of ${Buffer.byteLength(raw)} bytes; at most ${MAX_NAME_BYTES} are allowed.`,
+    );
   }
   if (raw.includes('\0')) fail(`The tar entry at byte ${at} has a NUL byte inside its name; the tarball is corrupt.`);
   if (raw.startsWith('/')) {
@@ -409,7 +416,8 @@ export function createTarAppender(entry: () => Promise<{ name: string; content: 
       if (fromHeld > 0) this.push(held.subarray(0, fromHeld));
       if (fromChunk > 0) this.push(chunk.subarray(0, fromChunk));
       // Copied, not referenced: the writer may reuse its chunk once this callback has run.
-      held = reader.endOffset >= 0 ? Buffer.alloc(0) : Buffer.concat([held.subarray(fromHeld), chunk.subarray(fromChunk)]);
+      held =
+        reader.endOffset >= 0 ? Buffer.alloc(0) : Buffer.concat([held.subarray(fromHeld), chunk.subarray(fromChunk)]);
       callback();
     },
     flush(callback: TransformCallback) {
