@@ -5,7 +5,7 @@
  * @actions/github, which the library uses for another run's artifacts, reads GITHUB_API_URL once, when it is first
  * imported: in-process callers must set the environment before importing this module.
  */
-import { copyFile, link, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DefaultArtifactClient, type Artifact, type FindOptions } from '@actions/artifact';
 import { UserError, messageOf } from './errors.ts';
@@ -32,11 +32,16 @@ export interface DownloadedArtifact {
   name: string;
   file: string;
   size: number;
-  /** `sha256:<hex>` the artifact service recorded at upload, when it has one. */
+  /**
+   * `sha256:<hex>` the artifact service recorded at upload, which `file` must hash to. Undefined when the service
+   * has none, and for a zip artifact: its digest is the zip's, which downloadFile checks itself.
+   */
   recordedDigest: string | undefined;
 }
 
 type FindBy = NonNullable<FindOptions['findBy']>;
+
+const ZIP_MAGIC = Buffer.from('PK\x03\x04', 'latin1');
 
 /** The library's errors can span lines (advice, links); the action prints one line per failure. */
 function firstLine(error: unknown): string {
@@ -57,6 +62,7 @@ async function linkOrCopy(source: string, destination: string): Promise<void> {
   }
 }
 
+/** Uploads `file` as artifact `name`, raw; `overwrite` first deletes an artifact of that name in this run. */
 export async function uploadFile(
   file: string,
   name: string,
@@ -100,10 +106,14 @@ function findByOf(location: ArtifactLocation): FindBy | undefined {
   const repository = location.repository ?? process.env.GITHUB_REPOSITORY ?? '';
   const [repositoryOwner, repositoryName, ...rest] = repository.split('/');
   if (!repositoryOwner || !repositoryName || rest.length > 0) {
-    throw new UserError(`Reading the artifacts of run ${location.runId} needs a repository as owner/name, found "${repository}".`);
+    throw new UserError(
+      `Reading the artifacts of run ${location.runId} needs a repository as owner/name, found "${repository}".`,
+    );
   }
   if (!location.token) {
-    throw new UserError(`Reading the artifacts of run ${location.runId} needs a token with \`actions: read\`: set \`github-token\`.`);
+    throw new UserError(
+      `Reading the artifacts of run ${location.runId} needs a token with \`actions: read\`: set \`github-token\`.`,
+    );
   }
   return { workflowRunId: location.runId, repositoryOwner, repositoryName, token: location.token };
 }
@@ -121,11 +131,13 @@ async function listLatest(findBy: FindBy | undefined): Promise<Artifact[]> {
   }
 }
 
+/** Names of the artifacts of the current run, or of `location.runId`. */
 export async function listArtifactNames(location: ArtifactLocation): Promise<string[]> {
   const artifacts = await listLatest(findByOf(location));
   return artifacts.map((artifact) => artifact.name).sort();
 }
 
+/** Downloads artifact `name` into a fresh subdirectory of `directory` and returns its one file. */
 export async function downloadFile(
   name: string,
   directory: string,
@@ -144,30 +156,73 @@ export async function downloadFile(
     );
   }
 
+  const recordedDigest = artifact.digest ? asDigest(artifact.digest) : undefined;
   const target = await mkdtemp(path.join(directory, 'artifact-'));
   try {
-    await new DefaultArtifactClient().downloadArtifact(artifact.id, { path: target, ...(findBy && { findBy }) });
+    // Unextracted first, so the file is the very bytes the recorded digest describes.
+    await download(artifact, target, findBy, { skipDecompress: true });
+    const raw = await singleFile(target, name);
+    if (!(await isZip(raw))) return { id: artifact.id, name, file: raw, size: (await stat(raw)).size, recordedDigest };
+
+    // A zip, as actions/upload-artifact makes. The library only extracts as it downloads, so it downloads again;
+    // the recorded digest is the zip's, so it is checked here, on the bytes received, and not handed on.
+    await rm(raw);
+    const { digestMismatch } = await download(artifact, target, findBy, {
+      ...(recordedDigest && { expectedHash: recordedDigest }),
+    });
+    if (digestMismatch) {
+      throw new UserError(
+        `The zip of artifact "${name}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. ` +
+          'Upload it again.',
+      );
+    }
+    const file = await singleFile(target, name);
+    return { id: artifact.id, name, file, size: (await stat(file)).size, recordedDigest: undefined };
   } catch (error) {
     await rm(target, { recursive: true, force: true });
-    throw new UserError(`Downloading artifact "${name}" failed: ${firstLine(error)}`);
+    throw error;
   }
+}
 
-  // A raw artifact arrives as one file; a zip (from actions/upload-artifact) has been extracted into the directory.
-  const entries = await readdir(target, { recursive: true, withFileTypes: true });
+async function download(
+  artifact: Artifact,
+  target: string,
+  findBy: FindBy | undefined,
+  options: { skipDecompress?: boolean; expectedHash?: string },
+): Promise<{ digestMismatch: boolean }> {
+  try {
+    const result = await new DefaultArtifactClient().downloadArtifact(artifact.id, {
+      path: target,
+      ...options,
+      ...(findBy && { findBy }),
+    });
+    return { digestMismatch: result.digestMismatch === true };
+  } catch (error) {
+    throw new UserError(`Downloading artifact "${artifact.name}" failed: ${firstLine(error)}`);
+  }
+}
+
+async function singleFile(directory: string, name: string): Promise<string> {
+  const entries = await readdir(directory, { recursive: true, withFileTypes: true });
   const files = entries.filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name));
   const [file] = files;
   if (file === undefined || files.length > 1) {
-    const found = files.map((found) => path.relative(target, found)).join(', ') || 'nothing';
+    const found = files.map((found) => path.relative(directory, found)).join(', ') || 'nothing';
     throw new UserError(
       `Artifact "${name}" holds ${files.length} files (${found}); expected exactly one image tarball. ` +
         'Upload the tarball alone, as the save mode of this action does.',
     );
   }
-  return {
-    id: artifact.id,
-    name,
-    file,
-    size: (await stat(file)).size,
-    recordedDigest: artifact.digest ? asDigest(artifact.digest) : undefined,
-  };
+  return file;
+}
+
+/** Image tarballs start with a tar header or a zstd/gzip magic number, never with a zip's local file header. */
+async function isZip(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4), 0, 4, 0);
+    return bytesRead === 4 && buffer.equals(ZIP_MAGIC);
+  } finally {
+    await handle.close();
+  }
 }

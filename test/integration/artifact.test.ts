@@ -7,17 +7,18 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DefaultArtifactClient } from '@actions/artifact';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { REPOSITORY, startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 
 type ArtifactModule = typeof import('../../src/artifact.ts');
+type LibraryModule = typeof import('@actions/artifact');
 
 const MiB = 1024 * 1024;
 const savedEnv = { ...process.env };
 let service: ArtifactService;
 let artifact: ArtifactModule;
+let library: LibraryModule;
 let work: string;
 
 /** Makes this process a job of `runId`: the library reads its environment at every call. */
@@ -45,8 +46,9 @@ beforeAll(async () => {
   service = await startArtifactService();
   work = await mkdtemp(path.join(tmpdir(), 'artifact-test-'));
   actAsJobOf(1);
-  // Only now: @actions/github fixes its API URL (the service's random port) when first imported.
+  // Only now, and never statically: @actions/github fixes its API URL (the service's random port) when first imported.
   artifact = await import('../../src/artifact.ts');
+  library = await import('@actions/artifact');
 });
 
 afterAll(async () => {
@@ -70,7 +72,12 @@ describe('uploadFile and downloadFile', () => {
     expect(await sha256(service.blobPath(1, 'round-trip'))).toBe(digest);
 
     const downloaded = await artifact.downloadFile('round-trip', await freshDirectory(), {});
-    expect(downloaded).toMatchObject({ id: uploaded.id, name: 'round-trip', size: uploaded.size, recordedDigest: digest });
+    expect(downloaded).toMatchObject({
+      id: uploaded.id,
+      name: 'round-trip',
+      size: uploaded.size,
+      recordedDigest: digest,
+    });
     expect(path.basename(downloaded.file)).toBe('round-trip');
     expect(await sha256(downloaded.file)).toBe(digest);
   });
@@ -179,21 +186,37 @@ describe('uploadFile and downloadFile', () => {
 });
 
 describe('zip artifacts from actions/upload-artifact', () => {
-  // The library's default upload is what actions/upload-artifact does: a zip of the files.
+  // The library's default upload is what actions/upload-artifact does: a zip of the files. Level 0 stores them,
+  // so a test can change a file's bytes inside the zip without breaking its structure.
   async function uploadZip(name: string, files: string[]): Promise<void> {
-    await new DefaultArtifactClient().uploadArtifact(name, files, work);
+    await new library.DefaultArtifactClient().uploadArtifact(name, files, work, { compressionLevel: 0 });
   }
 
-  it('uses the one file a zip artifact holds', async () => {
+  it('uses the one file a zip artifact holds, having checked the zip against its recorded digest', async () => {
     actAsJobOf(21);
     const file = await randomFile('zipped.tar', 300_000);
     await uploadZip('zipped', [file]);
+    const blobGets = () => service.requests().filter((request) => request.startsWith('GET /_blob/')).length;
+    const before = blobGets();
 
     const downloaded = await artifact.downloadFile('zipped', await freshDirectory(), {});
     expect(path.basename(downloaded.file)).toBe('zipped.tar');
     expect(await sha256(downloaded.file)).toBe(await sha256(file));
-    // The recorded digest is the zip's, so it cannot match the file: the caller compares against its own.
-    expect(downloaded.recordedDigest).not.toBe(await sha256(file));
+    // The recorded digest is the zip's: handing it on would make the caller's check of the file fail.
+    expect(downloaded.recordedDigest).toBeUndefined();
+    expect(blobGets() - before).toBe(2);
+  });
+
+  it('refuses a zip artifact whose bytes changed since upload', async () => {
+    actAsJobOf(21);
+    await uploadZip('zipped-corrupt', [await randomFile('inner.tar', 300_000)]);
+    const blob = await open(service.blobPath(21, 'zipped-corrupt'), 'r+');
+    await blob.write(Buffer.from('changed'), 0, undefined, 150_000);
+    await blob.close();
+
+    await expect(artifact.downloadFile('zipped-corrupt', await freshDirectory(), {})).rejects.toThrow(
+      /^The zip of artifact "zipped-corrupt" does not hash to the recorded sha256:[0-9a-f]{64}: it was corrupted/,
+    );
   });
 
   it('refuses a zip artifact of several files', async () => {

@@ -143,7 +143,9 @@ export async function startArtifactService(options: { port?: number } = {}): Pro
 
   function runOf(body: Record<string, unknown>): number {
     const runId = Number(stringField(body, 'workflow_run_backend_id'));
-    if (!Number.isSafeInteger(runId)) throw new TwirpError(400, 'invalid_argument', 'workflow_run_backend_id is not a run id');
+    if (!Number.isSafeInteger(runId)) {
+      throw new TwirpError(400, 'invalid_argument', 'workflow_run_backend_id is not a run id');
+    }
     return runId;
   }
 
@@ -270,9 +272,12 @@ export async function startArtifactService(options: { port?: number } = {}): Pro
       );
       const dir = path.join(blocksDir, key);
       // Blocks are stitched by streaming them one after another: an image is too big to hold in memory.
-      await pipeline(async function* () {
-        for (const id of ids) yield* createReadStream(path.join(dir, blockFileName(id)));
-      }, createWriteStream(blobFile(artifact)));
+      await pipeline(
+        async function* () {
+          for (const id of ids) yield* createReadStream(path.join(dir, blockFileName(id)));
+        },
+        createWriteStream(blobFile(artifact)),
+      );
       await rm(dir, { recursive: true, force: true });
       const contentType = request.headers['x-ms-blob-content-type'];
       if (typeof contentType === 'string') artifact.contentType = contentType;
