@@ -106,16 +106,17 @@ export class ArchiveContents {
   /** The parsed JSON document at `path`; `what` names it in errors. */
   json(record: FileRecord, what: string): unknown {
     if (this.#parsed.has(record.name)) return this.#parsed.get(record.name);
+    const label = what === record.name ? what : `${what} (${record.name})`;
     if (!record.content) {
       if (record.size > this.#maxJsonBytes) {
         fail(
-          `${what} (${record.name}) is ${(record.size / MIB).toFixed(1)} MiB; JSON documents over ` +
+          `${label} is ${(record.size / MIB).toFixed(1)} MiB; JSON documents over ` +
             `${(this.#maxJsonBytes / MIB).toFixed(0)} MiB are refused as hostile: check how the tarball was made.`,
         );
       }
-      fail(`${what} (${record.name}) is not JSON (its first byte is not "{"); the tarball is corrupt.`);
+      fail(`${label} is not JSON (its first byte is not "{"); the tarball is corrupt.`);
     }
-    const value = parseJson(record.content, `${what} (${record.name})`);
+    const value = parseJson(record.content, label);
     this.#parsed.set(record.name, value);
     return value;
   }

@@ -65,6 +65,16 @@ function cString(block: Buffer, start: number, length: number): string {
   return field.toString('utf8', 0, nul < 0 ? length : nul);
 }
 
+/** A NUL- or space-terminated octal field, or undefined when it is not one. */
+function octal(block: Buffer, start: number, length: number): number | undefined {
+  const text = block
+    .toString('latin1', start, start + length)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
+  if (text === '') return 0;
+  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
+}
+
 function parseNumber(block: Buffer, start: number, length: number, what: string, at: number): number {
   const first = block[start]!;
   if (first & 0x80) {
@@ -75,17 +85,10 @@ function parseNumber(block: Buffer, start: number, length: number, what: string,
     if (!Number.isSafeInteger(value)) fail(`The tar header at byte ${at} has a ${what} too large to be real.`);
     return value;
   }
-  const text = block
-    .toString('latin1', start, start + length)
-    .replace(/[\0 ]+$/, '')
-    .replace(/^ +/, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) {
-    fail(
-      `The tar header at byte ${at} has a ${what} that is not an octal number (found "${text}"); the tarball is corrupt.`,
-    );
-  }
-  return parseInt(text, 8);
+  const value = octal(block, start, length);
+  if (value === undefined)
+    fail(`The tar header at byte ${at} has a ${what} that is not an octal number; the tarball is corrupt.`);
+  return value;
 }
 
 function checksumMatches(block: Buffer, stored: number): boolean {
@@ -275,8 +278,8 @@ export class TarReader {
     if (this.#state === 'end-marker') {
       fail(`The tar archive has a lone zero block at byte ${this.#endAt} followed by more data; it is corrupt.`);
     }
-    const stored = parseNumber(block, 148, 8, 'checksum', at);
-    if (!checksumMatches(block, stored)) {
+    const stored = octal(block, 148, 8);
+    if (stored === undefined || !checksumMatches(block, stored)) {
       fail(
         `The tar header at byte ${at} fails its checksum: this is not a tar archive or it is corrupt ` +
           '(was it still compressed, or damaged in transfer?).',
