@@ -301,8 +301,7 @@ export async function inspectArchive(input: Readable | AsyncIterable<Buffer>): P
   try {
     await pipeline(input, stream);
   } catch (error) {
-    // The inspector's own verdict says more than the pipeline's error when it has one.
-    await report;
+    // A UserError is the inspector's own verdict; anything else is the input failing (a read or decompression error).
     throw error instanceof UserError ? error : new UserError(`Reading the tarball failed: ${messageOf(error)}`);
   }
   return report;

@@ -207,3 +207,13 @@ describe('legacyManifestFor', () => {
     expect(() => legacyManifestFor(report)).toThrow(/already has a manifest\.json/);
   });
 });
+
+describe('inspectArchive input failures', () => {
+  it('reports the input failing, not a vague early end', async () => {
+    async function* failing() {
+      yield Buffer.alloc(512 * 4);
+      throw new Error('unexpected end of zstd frame');
+    }
+    await expect(inspectArchive(failing())).rejects.toThrow(/Reading the tarball failed: unexpected end of zstd frame/);
+  });
+});
