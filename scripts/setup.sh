@@ -3,6 +3,10 @@
 # Node 24 (the npm registry's node@24 package, since the action runs on GitHub's node24 runtime), the project's npm
 # packages, Debian's docker.io (a real engine), skopeo and podman (real third-party tarball producers), zstd,
 # and a running dockerd. Source it to get Node 24 on PATH: `source scripts/setup.sh`.
+# Strict mode while it runs; the caller's shell options are restored at the end, since it may be sourced.
+caller_options="$(set +o)"
+# Command substitution drops errexit, so it is recorded from $- instead.
+case $- in *e*) caller_options+=$'\nset -e' ;; *) caller_options+=$'\nset +e' ;; esac
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NODE24_DIR="$ROOT/.tools/node24"
@@ -40,3 +44,4 @@ if ! docker info >/dev/null 2>&1; then
   done
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /tmp/dockerd.log" >&2; tail -5 /tmp/dockerd.log >&2; exit 1; }
 fi
+eval "$caller_options"

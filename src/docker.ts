@@ -39,7 +39,8 @@ export interface RunningCommand {
 
 const STDERR_KEPT = 64 * 1024;
 const NO_SUCH_IMAGE = /no such image|image not known|not found/i;
-const UNREACHABLE = /cannot connect to the docker daemon|is the docker daemon running|connection refused|permission denied.*docker\.sock/i;
+const UNREACHABLE =
+  /cannot connect to the docker daemon|is the docker daemon running|connection refused|permission denied.*docker\.sock/i;
 
 /** A failed engine command: `line` is its last meaningful stderr line. */
 export class EngineError extends UserError {
@@ -53,7 +54,10 @@ export class EngineError extends UserError {
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   return lines.at(-1) ?? '';
 }
 
@@ -92,7 +96,10 @@ export class ContainerEngine {
   }
 
   /** Runs a command to completion and returns its stdout. */
-  async run(args: readonly string[], options: { allowFailure?: boolean } = {}): Promise<{ stdout: string; stderr: string; ok: boolean }> {
+  async run(
+    args: readonly string[],
+    options: { allowFailure?: boolean } = {},
+  ): Promise<{ stdout: string; stderr: string; ok: boolean }> {
     const child = spawn(this.command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -135,6 +142,7 @@ export class ContainerEngine {
 
   /** Inspects all references in one call; a reference the engine lacks is reported, not thrown. */
   async inspect(references: readonly string[]): Promise<InspectResult> {
+    if (references.length === 0) return { found: new Map(), missing: [] };
     const { stdout, stderr, ok } = await this.run(['image', 'inspect', ...references], { allowFailure: true });
     if (!ok) {
       const unexplained = stderr
@@ -230,7 +238,13 @@ export function parseLoadOutput(text: string): LoadOutput {
       continue;
     }
     const loaded = /^Loaded image(?:\(s\))?:\s*(.+)$/.exec(line.trim());
-    if (loaded) references.push(...loaded[1]!.split(',').map((reference) => reference.trim()).filter(Boolean));
+    if (loaded)
+      references.push(
+        ...loaded[1]!
+          .split(',')
+          .map((reference) => reference.trim())
+          .filter(Boolean),
+      );
   }
   return { references, ids };
 }

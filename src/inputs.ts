@@ -83,7 +83,8 @@ function optional(input: string): string | undefined {
 
 export function artifactNameProblem(name: string): string | undefined {
   if (name === '') return 'is empty';
-  if (FORBIDDEN_NAME_CHARACTERS.test(name)) return 'contains one of the characters " : < > | * ? \\ / that artifact names cannot have';
+  if (FORBIDDEN_NAME_CHARACTERS.test(name))
+    return 'contains one of the characters " : < > | * ? \\ / that artifact names cannot have';
   return undefined;
 }
 
@@ -109,7 +110,7 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
   const githubToken = optional('github-token');
   if (runId !== undefined && !githubToken) {
     throw new UserError(
-      'Input `run-id` needs `github-token` to read another run\'s artifacts: add `github-token: ${{ secrets.GITHUB_TOKEN }}` (with `actions: read` permission).',
+      "Input `run-id` needs `github-token` to read another run's artifacts: add `github-token: ${{ secrets.GITHUB_TOKEN }}` (with `actions: read` permission).",
     );
   }
 

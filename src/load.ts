@@ -8,6 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { downloadFile, listArtifactNames, type ArtifactLocation, type DownloadedArtifact } from './artifact.ts';
 import { HashingStream } from './archive/hash.ts';
 import { createArchiveInspector, type ArchiveReport } from './archive/inspect.ts';
+import { legacyManifestFor } from './archive/legacy-manifest.ts';
+import { createTarAppender } from './archive/tar.ts';
 import { ContainerEngine, parseLoadOutput } from './docker.ts';
 import { UserError } from './errors.ts';
 import { matchNames } from './glob.ts';
@@ -18,6 +20,11 @@ import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
 import { writeSummary, type SummaryImage } from './summary.ts';
 import { openTarball } from './tarball.ts';
+
+/** A reference expected after loading, with every ID its image may have (config digest, or manifest digest on the containerd store). */
+interface ExpectedImage extends SummaryImage {
+  ids: string[];
+}
 
 interface LoadedArtifact {
   artifact: DownloadedArtifact;
@@ -30,10 +37,12 @@ interface LoadedArtifact {
 export async function load(inputs: Inputs): Promise<void> {
   const timer = new PhaseTimer();
   const engine = new ContainerEngine(inputs.engine);
+  let engineApi = '';
   if (inputs.load) {
     // Fail before downloading anything when there is no engine to load into.
-    const { version } = await engine.serverVersion();
-    core.info(`${inputs.engine} engine ${version}`);
+    const { version, api } = await engine.serverVersion();
+    engineApi = api;
+    core.info(`${inputs.engine} engine ${version} (API ${api})`);
   }
   const location: ArtifactLocation = { runId: inputs.runId, repository: inputs.repository, token: inputs.githubToken };
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
@@ -45,7 +54,7 @@ export async function load(inputs: Inputs): Promise<void> {
   }
 
   const loaded: LoadedArtifact[] = [];
-  for (const name of names) loaded.push(await loadArtifact(name, inputs, engine, location, timer));
+  for (const name of names) loaded.push(await loadArtifact(name, inputs, engine, engineApi, location, timer));
 
   const images = loaded.flatMap((item) => item.images);
   const tags = images.map((image) => image.reference).filter((reference) => !reference.startsWith('sha256:'));
@@ -94,16 +103,25 @@ async function loadArtifact(
   name: string,
   inputs: Inputs,
   engine: ContainerEngine,
+  engineApi: string,
   location: ArtifactLocation,
   timer: PhaseTimer,
 ): Promise<LoadedArtifact> {
   const artifact = await core.group(`Download artifact ${name}`, () =>
-    timer.time(`download ${name}`, () => downloadFile(name, inputs.path, location), (downloaded) => downloaded.size),
+    timer.time(
+      `download ${name}`,
+      () => downloadFile(name, inputs.path, location),
+      (downloaded) => downloaded.size,
+    ),
   );
   core.info(`${artifact.file} (${formatBytes(artifact.size)})`);
 
   const { digest, report } = await core.group(`Verify ${name}`, () =>
-    timer.time(`verify ${name}`, () => verify(artifact, inputs.expectedDigest), () => artifact.size),
+    timer.time(
+      `verify ${name}`,
+      () => verify(artifact, inputs.expectedDigest),
+      () => artifact.size,
+    ),
   );
 
   const expected = expectedImages(report, inputs.tags, name);
@@ -114,7 +132,11 @@ async function loadArtifact(
 
   const before = await engine.inspect(expected.map((image) => image.reference).filter((r) => !r.startsWith('sha256:')));
   const output = await core.group(`${inputs.engine} load ${name}`, () =>
-    timer.time(`load ${name}`, () => loadIntoEngine(artifact.file, engine), () => artifact.size),
+    timer.time(
+      `load ${name}`,
+      () => loadIntoEngine(artifact.file, engine, legacyManifest(report, engineApi, inputs)),
+      () => artifact.size,
+    ),
   );
   const images = await core.group(`Check what ${inputs.engine} now has`, async () => {
     const loaded = parseLoadOutput(output);
@@ -126,7 +148,8 @@ async function loadArtifact(
     for (const image of tagged) {
       const actual = now.found.get(image.reference);
       if (!actual) wrong.push(`${image.reference} is not in the engine`);
-      else if (actual.id !== image.imageId) wrong.push(`${image.reference} is ${actual.id}, expected ${image.imageId}`);
+      else if (!image.ids.includes(actual.id))
+        wrong.push(`${image.reference} is ${actual.id}, expected ${image.ids.join(' or ')}`);
       else {
         const previous = before.found.get(image.reference);
         if (previous && previous.id !== actual.id) {
@@ -141,13 +164,16 @@ async function loadArtifact(
           'Another step may have retagged them; load again, or check the engine.',
       );
     }
-    return expected;
+    return expected.map((image) => ({ ...image, imageId: now.found.get(image.reference)?.id ?? image.imageId }));
   });
   return { artifact, digest, report, images };
 }
 
 /** Hashes the downloaded file and checks it against the recorded and the expected digest, then verifies every blob. */
-async function verify(artifact: DownloadedArtifact, expectedDigest: string | undefined): Promise<{ digest: string; report: ArchiveReport }> {
+async function verify(
+  artifact: DownloadedArtifact,
+  expectedDigest: string | undefined,
+): Promise<{ digest: string; report: ArchiveReport }> {
   const hash = new HashingStream();
   await pipeline(createReadStream(artifact.file), new ProgressMeter('hash'), hash);
   const digest = hash.digest();
@@ -162,7 +188,9 @@ async function verify(artifact: DownloadedArtifact, expectedDigest: string | und
         'the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.',
     );
   }
-  core.info(`sha256 matches${artifact.recordedDigest ? ' the recorded digest' : ''}${expectedDigest ? ' and expected-digest' : ''}: ${digest}`);
+  core.info(
+    `sha256 matches${artifact.recordedDigest ? ' the recorded digest' : ''}${expectedDigest ? ' and expected-digest' : ''}: ${digest}`,
+  );
 
   const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
   const inspector = createArchiveInspector();
@@ -177,14 +205,18 @@ async function verify(artifact: DownloadedArtifact, expectedDigest: string | und
 }
 
 /** The references expected in the engine after loading, each with the image ID it must have. */
-function expectedImages(report: ArchiveReport, tagsInput: string, name: string): SummaryImage[] {
-  const recorded = report.images.flatMap((image) =>
-    image.references.map((reference) => ({ reference, imageId: image.configDigest, platform: image.platform ?? '' })),
-  );
+function expectedImages(report: ArchiveReport, tagsInput: string, name: string): ExpectedImage[] {
+  const expectation = (reference: string, image: ArchiveReport['images'][number]): ExpectedImage => ({
+    reference,
+    imageId: image.configDigest,
+    platform: image.platform ?? '',
+    ids: [image.configDigest, ...(image.manifestDigest ? [image.manifestDigest] : [])],
+  });
+  const recorded = report.images.flatMap((image) => image.references.map((reference) => expectation(reference, image)));
   const wanted = splitTagList(tagsInput);
   if (wanted.length === 0) {
     if (recorded.length > 0) return recorded;
-    return report.images.map((image) => ({ reference: image.configDigest, imageId: image.configDigest, platform: image.platform ?? '' }));
+    return report.images.map((image) => expectation(image.configDigest, image));
   }
   const byName = new Map(recorded.map((image) => [qualify(image.reference), image]));
   const missing = wanted.filter((tag) => !byName.has(qualify(tag)));
@@ -199,13 +231,35 @@ function expectedImages(report: ArchiveReport, tagsInput: string, name: string):
   return wanted.map((tag) => ({ ...byName.get(qualify(tag))!, reference: tag }));
 }
 
+/**
+ * Docker engines before 25 (API 1.44) load only tarballs with a manifest.json; for a pure OCI layout the entry
+ * they need is written from the verified index and appended to the stream.
+ */
+function legacyManifest(
+  report: ArchiveReport,
+  api: string,
+  inputs: Inputs,
+): { name: string; content: Buffer } | undefined {
+  if (report.loadableByLegacyEngine || inputs.engine !== 'docker') return undefined;
+  const [major = 0, minor = 0] = api.split('.').map(Number);
+  if (major > 1 || (major === 1 && minor >= 44)) return undefined;
+  const entry = legacyManifestFor(report, {});
+  core.info(`This engine (API ${api}) needs a manifest.json for an OCI layout: writing one from the verified index.`);
+  return entry;
+}
+
 /** Streams the tarball, decompressed here (Docker 20.10 cannot read zstd), into the engine's `load`. */
-async function loadIntoEngine(file: string, engine: ContainerEngine): Promise<string> {
+async function loadIntoEngine(
+  file: string,
+  engine: ContainerEngine,
+  extraEntry: { name: string; content: Buffer } | undefined,
+): Promise<string> {
   const opened = await openTarball(file, 'The tarball');
   const command = engine.start(['load'], { stdin: true });
   let stdout = '';
   command.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  const feeding = pipeline([opened.stream, ...opened.decode, new ProgressMeter('load'), command.stdin!]);
+  const appender = extraEntry ? [createTarAppender(async () => extraEntry)] : [];
+  const feeding = pipeline([opened.stream, ...opened.decode, ...appender, new ProgressMeter('load'), command.stdin!]);
   const [fed, exited] = await Promise.allSettled([feeding, command.done]);
   if (exited.status === 'rejected') throw exited.reason;
   if (fed.status === 'rejected') throw fed.reason;

@@ -56,7 +56,8 @@ const FIX_SNIPPET = ['with:', '  metadata: ${{ steps.meta.outputs.json }}   # id
 /** Finds the tags in the documented order; fails with where it looked when there are none. */
 export function findTags({ tagsInput, metadataInput, env }: TagSources): FoundTags {
   if (tagsInput.trim()) return nonEmpty(splitTagList(tagsInput), 'the `tags` input');
-  if (metadataInput.trim()) return nonEmpty(tagsFromMetadataJson(metadataInput, 'the `metadata` input'), 'the `metadata` input');
+  if (metadataInput.trim())
+    return nonEmpty(tagsFromMetadataJson(metadataInput, 'the `metadata` input'), 'the `metadata` input');
   const envJson = env[METADATA_ENV_JSON];
   if (envJson?.trim()) return nonEmpty(tagsFromMetadataJson(envJson, METADATA_ENV_JSON), METADATA_ENV_JSON);
   const envTags = env[METADATA_ENV_TAGS];

@@ -33,7 +33,11 @@ export async function save(inputs: Inputs): Promise<void> {
     artifact = await core.group(`Upload artifact ${inputs.name}`, () =>
       timer.time(
         'upload',
-        () => uploadFile(saved.tarball.file, inputs.name, { retentionDays: inputs.retentionDays, overwrite: inputs.overwrite }),
+        () =>
+          uploadFile(saved.tarball.file, inputs.name, {
+            retentionDays: inputs.retentionDays,
+            overwrite: inputs.overwrite,
+          }),
         (uploaded) => uploaded.size,
       ),
     );
@@ -43,7 +47,9 @@ export async function save(inputs: Inputs): Promise<void> {
           'the file changed during upload; run the job again.',
       );
     }
-    core.info(`Uploaded artifact ${artifact.name} (id ${artifact.id}, ${formatBytes(artifact.size)}, ${artifact.digest})`);
+    core.info(
+      `Uploaded artifact ${artifact.name} (id ${artifact.id}, ${formatBytes(artifact.size)}, ${artifact.digest})`,
+    );
   } else {
     core.info(`upload is false: the tarball stays at ${saved.tarball.file} for you to upload.`);
   }
@@ -66,7 +72,10 @@ export async function save(inputs: Inputs): Promise<void> {
       ['artifact', artifact ? `${artifact.name} (id ${artifact.id})` : 'not uploaded (upload: false)'],
       ['file', tarball.file],
       ['digest', tarball.digest],
-      ['size', `${formatBytes(tarball.size)} (${formatBytes(tarball.tarBytes)} before ${inputs.compression} compression)`],
+      [
+        'size',
+        `${formatBytes(tarball.size)} (${formatBytes(tarball.tarBytes)} before ${inputs.compression} compression)`,
+      ],
       ['format', tarball.report.format],
     ],
     timer,
@@ -100,14 +109,19 @@ function wantedTags(inputs: Inputs): FoundTags | undefined {
 }
 
 /** Fails on invalid references, with the engine's images and what was probably meant, before anything is saved. */
-async function rejectInvalid(tags: readonly string[], available: () => Promise<string[]>, where: string): Promise<void> {
+async function rejectInvalid(
+  tags: readonly string[],
+  available: () => Promise<string[]>,
+  where: string,
+): Promise<void> {
   const problems = problemsWithSaveTags(tags);
   if (problems.length === 0) return;
   const references = await available().catch(() => []);
   const hints: string[] = [];
   for (const tag of tags) {
     const hint = suggest(tag, references);
-    if (hint && problemsWithSaveTags([tag]).length > 0) hints.push(`\`${tag}\` → did you mean \`${hint.reference}\`? (${hint.why})`);
+    if (hint && problemsWithSaveTags([tag]).length > 0)
+      hints.push(`\`${tag}\` → did you mean \`${hint.reference}\`? (${hint.why})`);
   }
   const details = [
     ...problems.map((problem) => `invalid: ${problem}`),
@@ -127,7 +141,9 @@ function imagesTable(rows: readonly ImageRow[]): string[] {
   const all = [header, ...rows];
   const width = (key: keyof ImageRow) => Math.max(...all.map((row) => row[key].length));
   const [w1, w2, w3] = [width('reference'), width('id'), width('created')];
-  return all.map((row) => `  ${row.reference.padEnd(w1)}  ${row.id.padEnd(w2)}  ${row.created.padEnd(w3)}  ${row.size}`);
+  return all.map(
+    (row) => `  ${row.reference.padEnd(w1)}  ${row.id.padEnd(w2)}  ${row.created.padEnd(w3)}  ${row.size}`,
+  );
 }
 
 /** The debug output users need when a tag is missing: the missing tags, everything there is, and what was meant. */
@@ -139,7 +155,9 @@ function missingReport(missing: readonly string[], available: readonly string[],
     available.length > 0 ? `${where} has:` : `${where} has no tagged images at all.`,
     ...table,
     ...hints.map(({ tag, hint }) =>
-      hint ? `did you mean \`${hint.reference}\` for \`${tag}\`? (${hint.why})` : `nothing in ${where} resembles \`${tag}\``,
+      hint
+        ? `did you mean \`${hint.reference}\` for \`${tag}\`? (${hint.why})`
+        : `nothing in ${where} resembles \`${tag}\``,
     ),
   ];
   const firstHint = hints.find(({ hint }) => hint);
@@ -188,22 +206,26 @@ async function saveFromEngine(
   }
 
   const platformArgs = await platformArguments(inputs, engine);
-  const tarball = await core.group(`${inputs.engine} save ${tags.length} tag${tags.length === 1 ? '' : 's'} → ${file}`, () =>
-    timer.time(
-      'save + verify + compress',
-      async () => {
-        const command = engine.start(['save', ...platformArgs, ...tags]);
-        const written = await writeTarball(
-          { stream: command.stdout, decode: [], finished: command.done, phase: 'save' },
-          file,
-          inputs.compression,
-          inputs.compressionLevel,
-        );
-        logTarball(written, inputs);
-        return written;
-      },
-      (written) => written.tarBytes,
-    ),
+  const tarball = await core.group(
+    `${inputs.engine} save ${tags.length} tag${tags.length === 1 ? '' : 's'} → ${file}`,
+    () =>
+      timer.time(
+        'save + verify + compress',
+        async () => {
+          const written = await writeTarball(
+            () => {
+              const command = engine.start(['save', ...platformArgs, ...tags]);
+              return { stream: command.stdout, decode: [], finished: command.done, phase: 'save' };
+            },
+            file,
+            inputs.compression,
+            inputs.compressionLevel,
+          );
+          logTarball(written, inputs);
+          return written;
+        },
+        (written) => written.tarBytes,
+      ),
   );
   try {
     requireReferences(tarball.report, tags, `the tarball ${inputs.engine} save wrote`);
@@ -253,7 +275,7 @@ async function saveFromSource(
       'verify + compress',
       async () => {
         const written = await writeTarball(
-          { stream: opened.stream, decode: opened.decode, phase: 'read source' },
+          () => ({ stream: opened.stream, decode: opened.decode, phase: 'read source' }),
           file,
           inputs.compression,
           inputs.compressionLevel,
@@ -290,7 +312,13 @@ async function saveFromSource(
       platform: image.platform ?? '',
     })),
   );
-  return { tarball, tags, imageIds: distinct(tarball.report.images.map((image) => image.configDigest)), images, warnings };
+  return {
+    tarball,
+    tags,
+    imageIds: distinct(tarball.report.images.map((image) => image.configDigest)),
+    images,
+    warnings,
+  };
 }
 
 async function removeQuietly(file: string): Promise<void> {

@@ -23,7 +23,8 @@ function parts(text: string): Parts {
   const parsed = parseReference(folded);
   if (parsed.ok) {
     const registry = parsed.ref.domain ?? DOCKER_HUB;
-    const path = registry === DOCKER_HUB && !parsed.ref.path.includes('/') ? `library/${parsed.ref.path}` : parsed.ref.path;
+    const path =
+      registry === DOCKER_HUB && !parsed.ref.path.includes('/') ? `library/${parsed.ref.path}` : parsed.ref.path;
     return { text, registry, path, name: path.slice(path.lastIndexOf('/') + 1), tag: parsed.ref.tag ?? 'latest' };
   }
   const colon = folded.lastIndexOf(':');
@@ -53,10 +54,16 @@ export function editDistance(a: string, b: string): number {
 }
 
 const RULES: ReadonlyArray<{ why: (want: Parts, have: Parts) => string | undefined }> = [
-  { why: (w, h) => (w.registry === h.registry && w.path === h.path && w.tag === h.tag ? 'differs only in letter case' : undefined) },
+  {
+    why: (w, h) =>
+      w.registry === h.registry && w.path === h.path && w.tag === h.tag ? 'differs only in letter case' : undefined,
+  },
   { why: (w, h) => (w.registry === h.registry && w.path === h.path ? `same repository, tag \`${h.tag}\`` : undefined) },
   { why: (w, h) => (w.path === h.path && w.tag === h.tag ? `same image under registry \`${h.registry}\`` : undefined) },
-  { why: (w, h) => (w.name === h.name && w.tag === h.tag ? `same name and tag under \`${h.registry}/${h.path}\`` : undefined) },
+  {
+    why: (w, h) =>
+      w.name === h.name && w.tag === h.tag ? `same name and tag under \`${h.registry}/${h.path}\`` : undefined,
+  },
   { why: (w, h) => (w.path === h.path ? `same repository path under \`${h.registry}\`, tag \`${h.tag}\`` : undefined) },
   { why: (w, h) => (w.name === h.name ? `same image name, \`${h.registry}/${h.path}:${h.tag}\`` : undefined) },
 ];
@@ -65,7 +72,11 @@ const RULES: ReadonlyArray<{ why: (want: Parts, have: Parts) => string | undefin
  * The best candidate among `available` for `wanted`, or undefined when nothing is close.
  * Earlier rules win; within a rule the first candidate wins (callers list the newest images first).
  */
-export function suggest(wanted: string, available: readonly string[], exclude: readonly string[] = []): Suggestion | undefined {
+export function suggest(
+  wanted: string,
+  available: readonly string[],
+  exclude: readonly string[] = [],
+): Suggestion | undefined {
   const want = parts(wanted);
   const excluded = new Set(exclude);
   const candidates = available.filter((reference) => reference !== wanted && !excluded.has(reference)).map(parts);

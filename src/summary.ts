@@ -18,7 +18,8 @@ export interface SummaryFacts {
   warnings?: string[];
 }
 
-const code = (text: string) => `<code>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</code>`;
+const code = (text: string) =>
+  `<code>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</code>`;
 
 export async function writeSummary({ title, images, facts, timer, warnings = [] }: SummaryFacts): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
@@ -29,7 +30,11 @@ export async function writeSummary({ title, images, facts, timer, warnings = [] 
       { data: 'Image ID', header: true },
       { data: 'Platform', header: true },
     ],
-    ...images.map((image) => [code(image.reference), code(image.imageId.replace(/^sha256:/, '').slice(0, 12)), image.platform || '-']),
+    ...images.map((image) => [
+      code(image.reference),
+      code(image.imageId.replace(/^sha256:/, '').slice(0, 12)),
+      image.platform || '-',
+    ]),
   ]);
   summary.addTable([
     [

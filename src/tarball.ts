@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -84,24 +84,53 @@ export function fileProblem(error: unknown, file: string, doing: string): UserEr
   }
 }
 
+/**
+ * `mkdir -p`, with the real reason on failure: Node's recursive mkdir reports ENOENT for a parent it could not
+ * create on a read-only file system, so the first missing component is created alone to get EROFS/EACCES.
+ */
+async function makeDirectory(directory: string): Promise<void> {
+  try {
+    await mkdir(directory, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    let current = directory;
+    while (path.dirname(current) !== current) {
+      try {
+        await stat(path.dirname(current));
+        break;
+      } catch {
+        current = path.dirname(current);
+      }
+    }
+    await mkdir(current);
+    throw error;
+  }
+}
+
 export async function writeTarball(
-  source: TarballSource,
+  start: () => TarballSource,
   file: string,
   compression: Compression,
   level: number | undefined,
 ): Promise<WrittenTarball> {
+  // The output directory comes first: a path problem must fail before any producer (docker save) is started.
   try {
-    await mkdir(path.dirname(file), { recursive: true });
+    await makeDirectory(path.dirname(file));
   } catch (error) {
-    source.stream.destroy();
     throw fileProblem(error, file, 'creating the directory for');
   }
   const partial = `${file}.partial-${process.pid}`;
+  const output = createWriteStream(partial, { flags: 'wx' });
+  try {
+    await once(output, 'open');
+  } catch (error) {
+    throw fileProblem(error, file, 'creating');
+  }
+  const source = start();
   const inspector = createArchiveInspector();
   const meter = new ProgressMeter(source.phase);
   const fileHash = new HashingStream();
   const compressor = createCompressor(compression, level);
-  const output = createWriteStream(partial, { flags: 'wx' });
   try {
     await pipeline([
       source.stream,

@@ -31,7 +31,11 @@ export function detectFormat(head: Buffer): DetectedFormat {
 /** A tar header is recognised by its checksum (ustar, GNU and v7 headers alike have one). */
 function isTarHeader(head: Buffer): boolean {
   if (head.length < DETECT_BYTES) return false;
-  const field = head.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  const field = head
+    .subarray(148, 156)
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .trim();
   if (!/^[0-7]+$/.test(field)) return false;
   let sum = 0;
   for (let i = 0; i < DETECT_BYTES; i++) sum += i >= 148 && i < 156 ? 0x20 : head[i]!;

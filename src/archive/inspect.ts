@@ -24,6 +24,8 @@ export type ArchiveFormat = 'docker-archive' | 'docker-oci' | 'oci-layout';
 export interface ArchiveImage {
   /** `sha256:` digest of the image config: the image ID on engines without the containerd store. */
   configDigest: string;
+  /** Digest of the OCI/Docker manifest, when the tarball has one: the image ID on the containerd image store. */
+  manifestDigest: string | undefined;
   references: string[];
   /** `os/architecture[/variant]`, from the config (or the index when the config has none). */
   platform: string | undefined;
@@ -423,6 +425,7 @@ class Verification {
       });
       return {
         configDigest: record.digest,
+        manifestDigest: oci.find((image) => image.configDigest === record.digest)?.manifestDigest,
         references: item.repoTags,
         platform: platformOf(config),
         layers: item.layers,
@@ -515,6 +518,7 @@ function verify(contents: ArchiveContents, bytes: number, entries: number): Arch
     ? verification.legacyImages(readManifestJson(contents), ociImages)
     : ociImages.map((image) => ({
         configDigest: image.configDigest,
+        manifestDigest: image.manifestDigest,
         references: image.references,
         platform: image.platform,
         layers: image.layers,

@@ -46,7 +46,9 @@ export async function runAction(inputs: Record<string, string>, env: Record<stri
   await writeFile(outputFile, '');
   await writeFile(summaryFile, '');
   const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith('INPUT_') && !key.startsWith('DOCKER_METADATA_') && !key.startsWith('ACTIONS_')),
+    Object.entries(process.env).filter(
+      ([key]) => !key.startsWith('INPUT_') && !key.startsWith('DOCKER_METADATA_') && !key.startsWith('ACTIONS_'),
+    ),
   );
   const childEnv: Record<string, string | undefined> = {
     ...inherited,

@@ -78,7 +78,10 @@ describe('decompression is capped against bombs', () => {
   it('lets a normal stream through under the same cap', async () => {
     const data = Buffer.alloc(512 * 1024, 1);
     const compressed = zlib.gzipSync(data);
-    const restored = await collect(createDecompressor('gzip', compressed.length, { maxRatio: 10, floorBytes: 1024 * 1024 }), compressed);
+    const restored = await collect(
+      createDecompressor('gzip', compressed.length, { maxRatio: 10, floorBytes: 1024 * 1024 }),
+      compressed,
+    );
     expect(restored.length).toBe(data.length);
   });
 

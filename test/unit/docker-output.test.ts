@@ -6,7 +6,11 @@ describe('parseLoadOutput', () => {
     ['Loaded image: ghcr.io/o/app:pr-2\n', ['ghcr.io/o/app:pr-2'], []],
     ['Loaded image: a:1\nLoaded image: b:2\n', ['a:1', 'b:2'], []],
     [`Loaded image ID: sha256:${'a'.repeat(64)}\n`, [], [`sha256:${'a'.repeat(64)}`]],
-    ['Getting image source signatures\nLoaded image(s): localhost/a:1,localhost/b:2\n', ['localhost/a:1', 'localhost/b:2'], []],
+    [
+      'Getting image source signatures\nLoaded image(s): localhost/a:1,localhost/b:2\n',
+      ['localhost/a:1', 'localhost/b:2'],
+      [],
+    ],
     ['Loaded image: x:1\r\nnoise\n\n', ['x:1'], []],
     ['', [], []],
   ])('%j', (text, references, ids) => {
@@ -17,7 +21,15 @@ describe('parseLoadOutput', () => {
 describe('parseInspectJson', () => {
   it('reads id, tags, platform and size', () => {
     const json = JSON.stringify([
-      { Id: 'sha256:1', RepoTags: ['a:1', 'a:2'], Created: '2026-01-01', Size: 3, Os: 'linux', Architecture: 'arm64', Variant: 'v8' },
+      {
+        Id: 'sha256:1',
+        RepoTags: ['a:1', 'a:2'],
+        Created: '2026-01-01',
+        Size: 3,
+        Os: 'linux',
+        Architecture: 'arm64',
+        Variant: 'v8',
+      },
       { Id: 'sha256:2', RepoTags: null, Os: 'linux', Architecture: 'amd64' },
     ]);
     expect(parseInspectJson(json)).toEqual([
@@ -33,7 +45,13 @@ describe('parseInspectJson', () => {
 describe('parseImageList', () => {
   it('reads docker image ls json lines and skips junk', () => {
     const text = [
-      JSON.stringify({ Repository: 'ghcr.io/o/app', Tag: 'pr-2', ID: '680e6269d7f1', CreatedAt: '2026-11-23 09:36:42 +0000 UTC', Size: '3B' }),
+      JSON.stringify({
+        Repository: 'ghcr.io/o/app',
+        Tag: 'pr-2',
+        ID: '680e6269d7f1',
+        CreatedAt: '2026-11-23 09:36:42 +0000 UTC',
+        Size: '3B',
+      }),
       'not json',
       JSON.stringify({ Repository: '<none>', Tag: '<none>', ID: 'abc', CreatedSince: '2 days ago', Size: '1MB' }),
       '',

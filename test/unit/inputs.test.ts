@@ -95,7 +95,10 @@ describe('getInputs', () => {
     [{ 'expected-digest': 'abc' }, /`expected-digest` must be "sha256:"/],
     [{ 'run-id': '5' }, /`run-id` needs `github-token`/],
     [{ 'run-id': 'abc', 'github-token': 't' }, /`run-id` must be a whole number/],
-    [{ 'run-id': '5', 'github-token': 't', repository: 'noslash' }, /`repository` must be `owner\/name`, found `noslash`/],
+    [
+      { 'run-id': '5', 'github-token': 't', repository: 'noslash' },
+      /`repository` must be `owner\/name`, found `noslash`/,
+    ],
     [{ engine: 'containerd' }, /`engine` must be one of `docker`, `podman`/],
   ])('rejects %j', (inputs, message) => {
     withInputs(inputs);

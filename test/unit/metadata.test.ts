@@ -19,7 +19,10 @@ describe('splitTagList', () => {
 
 describe('tagsFromMetadataJson', () => {
   it('reads metadata-action json output', () => {
-    expect(tagsFromMetadataJson(json(['ghcr.io/o/a:pr-2', 'ghcr.io/o/a:sha-1']), 'x')).toEqual(['ghcr.io/o/a:pr-2', 'ghcr.io/o/a:sha-1']);
+    expect(tagsFromMetadataJson(json(['ghcr.io/o/a:pr-2', 'ghcr.io/o/a:sha-1']), 'x')).toEqual([
+      'ghcr.io/o/a:pr-2',
+      'ghcr.io/o/a:sha-1',
+    ]);
   });
   it.each([
     ['not json', /is not JSON/],
@@ -47,7 +50,11 @@ describe('findTags looks in the documented order', () => {
       'DOCKER_METADATA_OUTPUT_TAGS',
     ],
     [
-      { tagsInput: '', metadataInput: '', env: { DOCKER_METADATA_OUTPUT_JSON: '', DOCKER_METADATA_OUTPUT_TAGS: 'a/b:1\na/b:2' } },
+      {
+        tagsInput: '',
+        metadataInput: '',
+        env: { DOCKER_METADATA_OUTPUT_JSON: '', DOCKER_METADATA_OUTPUT_TAGS: 'a/b:1\na/b:2' },
+      },
       ['a/b:1', 'a/b:2'],
       'DOCKER_METADATA_OUTPUT_TAGS',
     ],
@@ -71,7 +78,9 @@ describe('findTags looks in the documented order', () => {
   });
 
   it('explains an empty tag list from metadata-action', () => {
-    expect(() => findTags({ tagsInput: '', metadataInput: json([]), env: {} })).toThrow(/produced no tag for this event/);
+    expect(() => findTags({ tagsInput: '', metadataInput: json([]), env: {} })).toThrow(
+      /produced no tag for this event/,
+    );
   });
 });
 

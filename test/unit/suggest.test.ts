@@ -31,7 +31,9 @@ describe('suggest names the local image the user most likely meant', () => {
 
   it('never suggests the wanted reference itself or an excluded one', () => {
     expect(suggest('alpine:3.20', ['alpine:3.20'])).toBeUndefined();
-    expect(suggest('ghcr.io/wikid82/app:pr-9', local, ['ghcr.io/wikid82/app:pr-2'])?.reference).toBe('ghcr.io/wikid82/app:sha-abc1234');
+    expect(suggest('ghcr.io/wikid82/app:pr-9', local, ['ghcr.io/wikid82/app:pr-2'])?.reference).toBe(
+      'ghcr.io/wikid82/app:sha-abc1234',
+    );
   });
 
   it('treats docker hub short names as their qualified form', () => {

@@ -1,0 +1,581 @@
+/**
+ * End-to-end benchmark: this action against the plain `docker save` + @actions/artifact zip + `docker load` baseline
+ * and against the engine's own floor, on images made here, with the real engine and the local artifact service.
+ *
+ *   npm run bench
+ *
+ * Environment:
+ *   BENCH_SCALE=full|small     full: ~1 GiB of /usr, 512 MiB random, 100k small files; small: quick run
+ *   BENCH_CASES=realistic,random,small-files
+ *   BENCH_RUNS=3               medians of this many runs
+ *   BENCH_REALISTIC_MIB=N      cap on the realistic image's file bytes (overrides the scale)
+ *   BENCH_RANDOM_MIB=N, BENCH_SMALL_FILES=N
+ *   BENCH_DOCKERD=journaled    run a second dockerd on a journaled ext4 loop mount (see DOCKER-NOTES.md); needs root
+ *   BENCH_ZSTD=0               skip the zstd level / nbWorkers side experiment
+ */
+import { spawn, type StdioOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, openSync, closeSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { pack as tarPack } from 'tar-stream';
+import { DIST, ROOT, parseOutputFile } from '../test/support/action.ts';
+import { startArtifactService, type ArtifactService } from '../test/support/artifact-service.ts';
+
+const MiB = 1024 * 1024;
+const SCALE = process.env.BENCH_SCALE === 'small' ? 'small' : 'full';
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+const CASES = (process.env.BENCH_CASES ?? 'realistic,random,small-files')
+  .split(',')
+  .map((c) => c.trim())
+  .filter(Boolean);
+const REALISTIC_ROOT = SCALE === 'small' ? '/usr/share' : '/usr';
+const REALISTIC_BYTES = Number(process.env.BENCH_REALISTIC_MIB ?? (SCALE === 'small' ? 256 : 1024)) * MiB;
+const RANDOM_BYTES = Number(process.env.BENCH_RANDOM_MIB ?? (SCALE === 'small' ? 128 : 512)) * MiB;
+const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? (SCALE === 'small' ? 20_000 : 100_000));
+const TIME_BIN = '/usr/bin/time';
+
+interface Proc {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a command; stdout goes to `stdoutFile` when given ('/dev/null' to drop it). */
+async function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; stdoutFile?: string; cwd?: string } = {},
+) {
+  const fd = options.stdoutFile ? openSync(options.stdoutFile, 'w') : undefined;
+  const stdio: StdioOptions = ['ignore', fd ?? 'pipe', 'pipe'];
+  const started = performance.now();
+  const child = spawn(command, args, { env: options.env ?? process.env, stdio, cwd: options.cwd });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  if (fd !== undefined) closeSync(fd);
+  return { code, stdout, stderr, ms: performance.now() - started } satisfies Proc;
+}
+
+async function must(command: string, args: string[], options: Parameters<typeof run>[2] = {}): Promise<Proc> {
+  const result = await run(command, args, options);
+  if (result.code !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (${result.code}): ${result.stderr.slice(-2000)}`);
+  return result;
+}
+
+const docker = (args: string[], options: Parameters<typeof run>[2] = {}) => must('docker', args, options);
+
+async function rmi(tag: string): Promise<void> {
+  await docker(['rmi', tag]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Images
+
+/** Pipes a tar stream into `docker import`. */
+async function importTar(source: Readable, tag: string): Promise<void> {
+  const child = spawn('docker', ['import', '-', tag], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  await pipeline(source, child.stdin);
+  const code = await closed;
+  if (code !== 0) throw new Error(`docker import ${tag} failed: ${stderr}`);
+}
+
+/** A rootfs of the machine's own files: the first files of `root` (find order) up to `capBytes` of content. */
+async function makeRealistic(tag: string): Promise<string> {
+  const listed = await must('find', [
+    REALISTIC_ROOT,
+    '-xdev',
+    '(',
+    '-type',
+    'f',
+    '-o',
+    '-type',
+    'l',
+    ')',
+    '-printf',
+    '%s\t%P\n',
+  ]);
+  const chosen: string[] = [];
+  let bytes = 0;
+  for (const line of listed.stdout.split('\n')) {
+    const tab = line.indexOf('\t');
+    if (tab < 0) continue;
+    const size = Number(line.slice(0, tab));
+    if (bytes + size > REALISTIC_BYTES) continue;
+    bytes += size;
+    chosen.push(line.slice(tab + 1));
+  }
+  const tar = spawn('tar', ['-C', REALISTIC_ROOT, '--null', '--no-recursion', '-T', '-', '-c', '-f', '-'], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  tar.stdin.end(chosen.join('\0') + '\0');
+  await importTar(tar.stdout, tag);
+  return `${REALISTIC_ROOT} subset: ${chosen.length} files, ${(bytes / MiB).toFixed(0)} MiB`;
+}
+
+async function makeRandom(tag: string): Promise<string> {
+  const pack = tarPack();
+  const imported = importTar(pack as unknown as Readable, tag);
+  const entry = pack.entry({ name: 'random.bin', size: RANDOM_BYTES });
+  await pipeline(async function* () {
+    for (let left = RANDOM_BYTES; left > 0; left -= MiB) yield randomBytes(Math.min(MiB, left));
+  }, entry);
+  pack.finalize();
+  await imported;
+  return `1 file of ${RANDOM_BYTES / MiB} MiB random bytes`;
+}
+
+/** Many small files, half-compressible (hex text), 64 B to 4 KiB, 1000 per directory. */
+async function makeSmallFiles(tag: string): Promise<string> {
+  const pack = tarPack();
+  const imported = importTar(pack as unknown as Readable, tag);
+  let bytes = 0;
+  for (let i = 0; i < SMALL_FILES; i++) {
+    const content = Buffer.from(randomBytes(32 + Math.floor(Math.random() * 2016)).toString('hex'));
+    bytes += content.length;
+    await new Promise<void>((resolve, reject) =>
+      pack.entry({ name: `d${Math.floor(i / 1000)}/f${i}.txt` }, content, (error) =>
+        error ? reject(error) : resolve(),
+      ),
+    );
+  }
+  pack.finalize();
+  await imported;
+  return `${SMALL_FILES} files, ${(bytes / MiB).toFixed(0)} MiB`;
+}
+
+const MAKERS: Record<string, (tag: string) => Promise<string>> = {
+  realistic: makeRealistic,
+  random: makeRandom,
+  'small-files': makeSmallFiles,
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Artifact library, in process (the environment must be set before @actions/github is imported)
+
+type ArtifactModule = typeof import('@actions/artifact');
+let artifactModule: ArtifactModule | undefined;
+
+async function artifactClient(service: ArtifactService) {
+  Object.assign(process.env, service.env(1));
+  artifactModule ??= await import('@actions/artifact');
+  return new artifactModule.DefaultArtifactClient();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The three ways
+
+interface Measured {
+  save: number;
+  upload: number;
+  download: number;
+  load: number;
+  total: number;
+  bytes: number | undefined;
+  /** Peak RSS of the action's save and load processes, bytes. */
+  rssSave?: number;
+  rssLoad?: number;
+  /** Every phase the action reported, seconds. */
+  phases?: Record<string, number>;
+}
+
+const seconds = (ms: number) => ms / 1000;
+
+/** @actions/core prints `::debug::` lines on stdout for every library request: keep them out of the report. */
+async function quietly<T>(work: () => Promise<T>): Promise<T> {
+  const write = process.stdout.write;
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  try {
+    return await work();
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+async function baseline(service: ArtifactService, tag: string, work: string, name: string): Promise<Measured> {
+  const client = await artifactClient(service);
+  const file = path.join(work, 'image.tar');
+  const save = await docker(['save', '-o', file, tag]);
+  let started = performance.now();
+  const uploaded = await quietly(() => client.uploadArtifact(name, [file], work));
+  const upload = performance.now() - started;
+  const into = path.join(work, 'download');
+  started = performance.now();
+  await quietly(() => client.downloadArtifact(uploaded.id!, { path: into }));
+  const download = performance.now() - started;
+  await rmi(tag);
+  const load = await docker(['load', '-i', path.join(into, 'image.tar')]);
+  await rm(into, { recursive: true, force: true });
+  const parts = {
+    save: seconds(save.ms),
+    upload: seconds(upload),
+    download: seconds(download),
+    load: seconds(load.ms),
+  };
+  return { ...parts, total: parts.save + parts.upload + parts.download + parts.load, bytes: uploaded.size };
+}
+
+interface ActionProc extends Proc {
+  rss: number;
+  outputs: Record<string, string>;
+  phases: Record<string, number>;
+}
+
+/** dist/index.js as GitHub runs it (like test/support/action.ts), under /usr/bin/time -v for its peak RSS. */
+async function runAction(inputs: Record<string, string>, env: Record<string, string>): Promise<ActionProc> {
+  const runnerTemp = await mkdtemp(path.join(tmpdir(), 'bench-runner-'));
+  const outputFile = path.join(runnerTemp, 'github_output');
+  const summaryFile = path.join(runnerTemp, 'step_summary');
+  const timeFile = path.join(runnerTemp, 'time');
+  await writeFile(outputFile, '');
+  await writeFile(summaryFile, '');
+  const childEnv: NodeJS.ProcessEnv = {
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(([key]) => !key.startsWith('INPUT_') && !key.startsWith('ACTIONS_')),
+    ),
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    RUNNER_TEMP: runnerTemp,
+    GITHUB_WORKSPACE: runnerTemp,
+    GITHUB_ACTIONS: 'true',
+    ...env,
+  };
+  for (const [key, value] of Object.entries(inputs)) childEnv[`INPUT_${key.toUpperCase()}`] = value;
+  const result = await run(TIME_BIN, ['-v', '-o', timeFile, process.execPath, DIST], {
+    env: childEnv,
+    cwd: runnerTemp,
+  });
+  const outputs = parseOutputFile(await readFile(outputFile, 'utf8'));
+  if (result.code !== 0) {
+    const error = result.stdout.split('\n').find((line) => line.startsWith('::error::'));
+    throw new Error(
+      `action ${inputs.mode} failed (${result.code}): ${error ?? result.stdout.slice(-1500) + result.stderr.slice(-1500)}`,
+    );
+  }
+  const rssKb = /Maximum resident set size \(kbytes\): (\d+)/.exec(await readFile(timeFile, 'utf8'));
+  const phases: Record<string, number> = {};
+  for (const match of (await readFile(summaryFile, 'utf8')).matchAll(/<td>([^<]+)<\/td><td>([\d.]+)<\/td>/g)) {
+    phases[match[1]!.replace(/ (bench|action)-\S+$/, '')] = Number(match[2]);
+  }
+  await rm(runnerTemp, { recursive: true, force: true });
+  return { ...result, rss: Number(rssKb?.[1] ?? 0) * 1024, outputs, phases };
+}
+
+async function action(
+  service: ArtifactService,
+  tag: string,
+  work: string,
+  name: string,
+  extra: Record<string, string> = {},
+) {
+  const env = service.env(1);
+  const dir = path.join(work, 'action');
+  const saved = await runAction({ mode: 'save', tags: tag, name, path: dir, ...extra }, env);
+  await rmi(tag);
+  const loaded = await runAction(
+    { mode: 'load', tags: tag, name, path: dir, 'expected-digest': saved.outputs.digest ?? '' },
+    env,
+  );
+  await rm(dir, { recursive: true, force: true });
+  const phases = { ...saved.phases, ...loaded.phases };
+  const phase = (prefix: string) =>
+    Object.entries(phases)
+      .filter(([key]) => key.startsWith(prefix))
+      .reduce((sum, [, value]) => sum + value, 0);
+  const save = phase('save');
+  const upload = phase('upload');
+  const download = phase('download');
+  const load = phase('verify') + phase('load');
+  return {
+    measured: {
+      save,
+      upload,
+      download,
+      load,
+      total: seconds(saved.ms + loaded.ms),
+      bytes: Number(saved.outputs.size),
+      rssSave: saved.rss,
+      rssLoad: loaded.rss,
+      phases: { ...phases, 'save process': seconds(saved.ms), 'load process': seconds(loaded.ms) },
+    } satisfies Measured,
+    tarBytes: saved.outputs.size,
+  };
+}
+
+async function floor(tag: string, work: string): Promise<Measured> {
+  const save = await docker(['save', tag], { stdoutFile: '/dev/null' });
+  // A tar already in the page cache: written by `docker save -o`, then read once.
+  const file = path.join(work, 'floor.tar');
+  await docker(['save', '-o', file, tag]);
+  await pipeline(createReadStream(file), new Writable({ write: (_chunk, _encoding, callback) => callback() }));
+  await rmi(tag);
+  const load = await docker(['load', '-i', file]);
+  await rm(file, { force: true });
+  const parts = { save: seconds(save.ms), upload: 0, download: 0, load: seconds(load.ms) };
+  return { ...parts, total: parts.save + parts.load, bytes: undefined };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// zstd side experiment: docker save | zstd (level, nbWorkers) | /dev/null, in this process
+
+async function zstdTrial(tag: string, level: number, workers: number) {
+  const child = spawn('docker', ['save', tag], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let bytes = 0;
+  const started = performance.now();
+  await pipeline(
+    child.stdout,
+    zlib.createZstdCompress({
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_nbWorkers]: workers },
+    }),
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        bytes += chunk.length;
+        callback();
+      },
+    }),
+  );
+  return { level, workers, seconds: seconds(performance.now() - started), bytes };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A second dockerd on a journaled ext4 loop mount (DOCKER-NOTES.md, "Measuring on these machines")
+
+async function journaledDockerd(): Promise<() => Promise<void>> {
+  const base = '/tmp/bench-dockerd';
+  const image = path.join(base, 'fs.img');
+  const mnt = path.join(base, 'mnt');
+  await mkdir(mnt, { recursive: true });
+  await must('truncate', ['-s', '40G', image]);
+  await must('mkfs.ext4', ['-q', '-F', image]);
+  await must('mount', ['-o', 'loop', image, mnt]);
+  const socket = path.join(base, 'docker.sock');
+  const log = createWriteStream(path.join(base, 'dockerd.log'));
+  const daemon = spawn(
+    'dockerd',
+    [
+      ...[
+        '--data-root',
+        path.join(mnt, 'data'),
+        '--exec-root',
+        path.join(base, 'exec'),
+        '--pidfile',
+        path.join(base, 'docker.pid'),
+      ],
+      ...['-H', `unix://${socket}`, '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs'],
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  daemon.stdout.pipe(log);
+  daemon.stderr.pipe(log);
+  process.env.DOCKER_HOST = `unix://${socket}`;
+  for (let i = 0; i < 120; i++) {
+    if ((await run('docker', ['info'])).code === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  await docker(['info']);
+  return async () => {
+    daemon.kill('SIGTERM');
+    await new Promise((resolve) => daemon.on('close', resolve));
+    await run('umount', [mnt]);
+    await rm(base, { recursive: true, force: true });
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Report
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function medianOf(runs: Measured[]): Measured {
+  const pick = (key: keyof Measured) => {
+    const values = runs.map((r) => r[key]).filter((v): v is number => typeof v === 'number');
+    return values.length > 0 ? median(values) : undefined;
+  };
+  const phases: Record<string, number> = {};
+  for (const key of Object.keys(runs[0]?.phases ?? {})) phases[key] = median(runs.map((r) => r.phases?.[key] ?? 0));
+  return {
+    save: pick('save')!,
+    upload: pick('upload')!,
+    download: pick('download')!,
+    load: pick('load')!,
+    total: pick('total')!,
+    bytes: pick('bytes'),
+    rssSave: pick('rssSave'),
+    rssLoad: pick('rssLoad'),
+    phases: runs[0]?.phases ? phases : undefined,
+  };
+}
+
+const mib = (bytes: number | undefined) => (bytes === undefined ? '—' : `${(bytes / MiB).toFixed(0)} MiB`);
+const sec = (value: number) => value.toFixed(1);
+
+function table(results: CaseResult[]): string {
+  const lines = [
+    '| case | way | save s | upload s | download s | load s | total s | uploaded | peak RSS save / load | ×baseline | ×floor |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const result of results) {
+    const { baseline: b, action: a, floor: f } = result.median;
+    const row = (way: string, m: Measured) => {
+      const rss = m.rssSave === undefined ? '—' : `${mib(m.rssSave)} / ${mib(m.rssLoad)}`;
+      const vsBaseline = `${(m.total / b.total).toFixed(2)}×`;
+      const vsFloor = `${(m.total / f.total).toFixed(2)}×`;
+      const bytes =
+        m.bytes === undefined ? '—' : `${mib(m.bytes)}${m === a ? ` (${(m.bytes / b.bytes!).toFixed(2)}×)` : ''}`;
+      return `| ${result.name} | ${way} | ${sec(m.save)} | ${sec(m.upload)} | ${sec(m.download)} | ${sec(m.load)} | ${sec(m.total)} | ${bytes} | ${rss} | ${vsBaseline} | ${vsFloor} |`;
+    };
+    lines.push(
+      row('baseline (save -o, zip 6, unzip, load -i)', b),
+      row('this action (zstd defaults)', a),
+      row('floor (save >/dev/null, load cached tar)', f),
+    );
+  }
+  return lines.join('\n');
+}
+
+function targets(results: CaseResult[]): string[] {
+  const lines: string[] = [];
+  for (const { name, median: m } of results) {
+    const ok = (pass: boolean) => (pass ? 'met' : 'NOT met');
+    const e2eB = m.action.total / m.baseline.total;
+    const e2eF = m.action.total / m.floor.total;
+    const bytes = m.action.bytes! / m.baseline.bytes!;
+    const rss = Math.max(m.action.rssSave ?? 0, m.action.rssLoad ?? 0);
+    lines.push(
+      `- ${name}: end-to-end ${e2eB.toFixed(2)}× baseline (≤ 0.5: ${ok(e2eB <= 0.5)}), ${e2eF.toFixed(2)}× floor (≤ 1.5: ${ok(e2eF <= 1.5)}), ` +
+        `bytes ${bytes.toFixed(2)}× zip (≤ 0.9: ${ok(bytes <= 0.9)}), peak RSS ${mib(rss)} (≤ 200 MB: ${ok(rss <= 200e6)})`,
+    );
+  }
+  return lines;
+}
+
+interface CaseResult {
+  name: string;
+  image: string;
+  tarBytes: number;
+  runs: Array<{ baseline: Measured; action: Measured; floor: Measured }>;
+  median: { baseline: Measured; action: Measured; floor: Measured };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const stopDockerd = process.env.BENCH_DOCKERD === 'journaled' ? await journaledDockerd() : undefined;
+  const engine = (await docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
+  const service = await startArtifactService();
+  const work = await mkdtemp(path.join(tmpdir(), 'bench-'));
+  const results: CaseResult[] = [];
+  const zstd: Array<Awaited<ReturnType<typeof zstdTrial>> & { case: string }> = [];
+  const daemonNote =
+    stopDockerd === undefined
+      ? 'docker loads ran on the default daemon: /var/lib/docker here is ext4 without a journal, where creating many files ' +
+        'soon after `docker rmi` deleted many is slowed by the kernel (DOCKER-NOTES.md); load times of all three ways are ' +
+        'inflated, small-file images most. BENCH_DOCKERD=journaled avoids it.'
+      : 'docker ran as a second dockerd on a journaled ext4 loop mount (no ext4-no-journal slowdown after `docker rmi`).';
+  try {
+    let serial = 0;
+    for (const name of CASES) {
+      const make = MAKERS[name];
+      if (!make) throw new Error(`unknown case ${name}; known: ${Object.keys(MAKERS).join(', ')}`);
+      const tag = `bench-handoff/${name}:v1`;
+      console.error(`[${name}] making image…`);
+      const image = await make(tag);
+      const tarBytes = Number((await docker(['image', 'inspect', '--format', '{{.Size}}', tag])).stdout.trim());
+      console.error(`[${name}] ${image}; image size ${mib(tarBytes)}`);
+      const runs: CaseResult['runs'] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const dir = path.join(work, `${name}-${i}`);
+        await mkdir(dir);
+        serial++;
+        const b = await baseline(service, tag, dir, `bench-baseline-${serial}`);
+        console.error(`[${name} ${i + 1}/${RUNS}] baseline ${sec(b.total)} s`);
+        const a = (await action(service, tag, dir, `bench-action-${serial}`)).measured;
+        console.error(`[${name} ${i + 1}/${RUNS}] action ${sec(a.total)} s`);
+        const f = await floor(tag, dir);
+        console.error(`[${name} ${i + 1}/${RUNS}] floor ${sec(f.total)} s`);
+        await rm(dir, { recursive: true, force: true });
+        runs.push({ baseline: b, action: a, floor: f });
+      }
+      const med = {
+        baseline: medianOf(runs.map((r) => r.baseline)),
+        action: medianOf(runs.map((r) => r.action)),
+        floor: medianOf(runs.map((r) => r.floor)),
+      };
+      results.push({ name, image, tarBytes, runs, median: med });
+      if (process.env.BENCH_ZSTD !== '0') {
+        for (const [level, workers] of [
+          [1, 0],
+          [3, 0],
+          [1, 2],
+          [3, 2],
+        ] as const) {
+          zstd.push({ case: name, ...(await zstdTrial(tag, level, workers)) });
+        }
+      }
+      await rmi(tag);
+    }
+  } finally {
+    await service.close();
+    await rm(work, { recursive: true, force: true });
+    await stopDockerd?.();
+  }
+
+  const report = [
+    `Docker ${engine}, Node ${process.versions.node}, BENCH_SCALE=${SCALE}, medians of ${RUNS} run(s). Seconds are wall time.`,
+    '',
+    table(results),
+    '',
+    ...results.map((r) => `- ${r.name}: ${r.image}; docker image size ${mib(r.tarBytes)}`),
+    '',
+    'Targets (action vs baseline and floor, medians):',
+    ...targets(results),
+    '',
+    "The action's load column is its verify pass plus its load pass (both decompress); its totals are the two processes' wall times.",
+    `Note: ${daemonNote}`,
+  ];
+  if (zstd.length > 0) {
+    report.push('', '`docker save | zstd` to /dev/null (one run each; nbWorkers 0 = compress on the main thread):', '');
+    report.push('| case | level | nbWorkers | seconds | bytes |', '|---|--:|--:|--:|--:|');
+    for (const z of zstd)
+      report.push(`| ${z.case} | ${z.level} | ${z.workers} | ${sec(z.seconds)} | ${mib(z.bytes)} |`);
+  }
+  console.log(report.join('\n'));
+
+  const resultsDir = path.join(ROOT, 'bench', 'results');
+  await mkdir(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  const json = {
+    startedAt,
+    engine,
+    node: process.versions.node,
+    scale: SCALE,
+    runs: RUNS,
+    daemon: daemonNote,
+    results,
+    zstd,
+  };
+  await writeFile(file, JSON.stringify(json, null, 2) + '\n');
+  console.error(`results: ${file} (${(await stat(file)).size} bytes)`);
+}
+
+await main();
