@@ -6871,7 +6871,7 @@ var require_client_h2 = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { errorMonitor } = __require("node:events");
-    var { pipeline: pipeline3 } = __require("node:stream");
+    var { pipeline: pipeline4 } = __require("node:stream");
     var util3 = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -7350,7 +7350,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body2, client2, request2, contentLength2) {
       assert2(contentLength2 !== 0 || client2[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe = pipeline3(
+      const pipe = pipeline4(
         body2,
         h2stream,
         (err) => {
@@ -10395,7 +10395,7 @@ var require_api_pipeline = __commonJS({
         util3.destroy(ret, err);
       }
     };
-    function pipeline3(opts, handler2) {
+    function pipeline4(opts, handler2) {
       try {
         const pipelineHandler = new PipelineHandler(opts, handler2);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
@@ -10404,7 +10404,7 @@ var require_api_pipeline = __commonJS({
         return new PassThrough3().destroy(err);
       }
     }
-    module.exports = pipeline3;
+    module.exports = pipeline4;
   }
 });
 
@@ -13569,7 +13569,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable7, pipeline: pipeline3, finished: finished2 } = __require("node:stream");
+    var { Readable: Readable7, pipeline: pipeline4, finished: finished2 } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14514,7 +14514,7 @@ var require_fetch = __commonJS({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline3(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline4(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -17429,7 +17429,7 @@ var require_permessage_deflate = __commonJS({
 var require_receiver = __commonJS({
   "node_modules/undici/lib/web/websocket/receiver.js"(exports2, module) {
     "use strict";
-    var { Writable: Writable2 } = __require("node:stream");
+    var { Writable: Writable3 } = __require("node:stream");
     var assert2 = __require("node:assert");
     var { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = require_constants5();
     var { kReadyState, kSentClose, kResponse, kReceivedClose } = require_symbols5();
@@ -17452,7 +17452,7 @@ var require_receiver = __commonJS({
       closeWebSocketConnection(ws, code2, reason, Buffer.byteLength(reason));
       failWebsocketConnection(ws, reason);
     }
-    var ByteParser = class extends Writable2 {
+    var ByteParser = class extends Writable3 {
       #buffers = [];
       #fragmentsBytes = 0;
       #byteOffset = 0;
@@ -18715,7 +18715,7 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports2, module) {
     "use strict";
-    var { pipeline: pipeline3 } = __require("node:stream");
+    var { pipeline: pipeline4 } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
@@ -18875,7 +18875,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline3(
+          pipeline4(
             response.body.stream,
             eventSourceStream,
             (error2) => {
@@ -28636,7 +28636,7 @@ var require_stream_writable = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_writable.js"(exports2, module) {
     "use strict";
     var pna = require_process_nextick_args();
-    module.exports = Writable2;
+    module.exports = Writable3;
     function CorkedRequest(state3) {
       var _this = this;
       this.next = null;
@@ -28647,7 +28647,7 @@ var require_stream_writable = __commonJS({
     }
     var asyncWrite = !process.browser && ["v0.10", "v0.9."].indexOf(process.version.slice(0, 5)) > -1 ? setImmediate : pna.nextTick;
     var Duplex;
-    Writable2.WritableState = WritableState;
+    Writable3.WritableState = WritableState;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
     var internalUtil = {
@@ -28664,7 +28664,7 @@ var require_stream_writable = __commonJS({
       return Buffer3.isBuffer(obj) || obj instanceof OurUint8Array;
     }
     var destroyImpl = require_destroy();
-    util3.inherits(Writable2, Stream2);
+    util3.inherits(Writable3, Stream2);
     function nop() {
     }
     function WritableState(options, stream4) {
@@ -28729,10 +28729,10 @@ var require_stream_writable = __commonJS({
     var realHasInstance;
     if (typeof Symbol === "function" && Symbol.hasInstance && typeof Function.prototype[Symbol.hasInstance] === "function") {
       realHasInstance = Function.prototype[Symbol.hasInstance];
-      Object.defineProperty(Writable2, Symbol.hasInstance, {
+      Object.defineProperty(Writable3, Symbol.hasInstance, {
         value: function(object) {
           if (realHasInstance.call(this, object)) return true;
-          if (this !== Writable2) return false;
+          if (this !== Writable3) return false;
           return object && object._writableState instanceof WritableState;
         }
       });
@@ -28741,10 +28741,10 @@ var require_stream_writable = __commonJS({
         return object instanceof this;
       };
     }
-    function Writable2(options) {
+    function Writable3(options) {
       Duplex = Duplex || require_stream_duplex();
-      if (!realHasInstance.call(Writable2, this) && !(this instanceof Duplex)) {
-        return new Writable2(options);
+      if (!realHasInstance.call(Writable3, this) && !(this instanceof Duplex)) {
+        return new Writable3(options);
       }
       this._writableState = new WritableState(options, this);
       this.writable = true;
@@ -28756,7 +28756,7 @@ var require_stream_writable = __commonJS({
       }
       Stream2.call(this);
     }
-    Writable2.prototype.pipe = function() {
+    Writable3.prototype.pipe = function() {
       this.emit("error", new Error("Cannot pipe, not readable"));
     };
     function writeAfterEnd(stream4, cb) {
@@ -28779,7 +28779,7 @@ var require_stream_writable = __commonJS({
       }
       return valid;
     }
-    Writable2.prototype.write = function(chunk, encoding, cb) {
+    Writable3.prototype.write = function(chunk, encoding, cb) {
       var state3 = this._writableState;
       var ret = false;
       var isBuf = !state3.objectMode && _isUint8Array(chunk);
@@ -28800,18 +28800,18 @@ var require_stream_writable = __commonJS({
       }
       return ret;
     };
-    Writable2.prototype.cork = function() {
+    Writable3.prototype.cork = function() {
       var state3 = this._writableState;
       state3.corked++;
     };
-    Writable2.prototype.uncork = function() {
+    Writable3.prototype.uncork = function() {
       var state3 = this._writableState;
       if (state3.corked) {
         state3.corked--;
         if (!state3.writing && !state3.corked && !state3.bufferProcessing && state3.bufferedRequest) clearBuffer(this, state3);
       }
     };
-    Writable2.prototype.setDefaultEncoding = function setDefaultEncoding(encoding) {
+    Writable3.prototype.setDefaultEncoding = function setDefaultEncoding(encoding) {
       if (typeof encoding === "string") encoding = encoding.toLowerCase();
       if (!(["hex", "utf8", "utf-8", "ascii", "binary", "base64", "ucs2", "ucs-2", "utf16le", "utf-16le", "raw"].indexOf((encoding + "").toLowerCase()) > -1)) throw new TypeError("Unknown encoding: " + encoding);
       this._writableState.defaultEncoding = encoding;
@@ -28823,7 +28823,7 @@ var require_stream_writable = __commonJS({
       }
       return chunk;
     }
-    Object.defineProperty(Writable2.prototype, "writableHighWaterMark", {
+    Object.defineProperty(Writable3.prototype, "writableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -28969,11 +28969,11 @@ var require_stream_writable = __commonJS({
       state3.bufferedRequest = entry;
       state3.bufferProcessing = false;
     }
-    Writable2.prototype._write = function(chunk, encoding, cb) {
+    Writable3.prototype._write = function(chunk, encoding, cb) {
       cb(new Error("_write() is not implemented"));
     };
-    Writable2.prototype._writev = null;
-    Writable2.prototype.end = function(chunk, encoding, cb) {
+    Writable3.prototype._writev = null;
+    Writable3.prototype.end = function(chunk, encoding, cb) {
       var state3 = this._writableState;
       if (typeof chunk === "function") {
         cb = chunk;
@@ -29048,7 +29048,7 @@ var require_stream_writable = __commonJS({
       }
       state3.corkedRequestsFree.next = corkReq;
     }
-    Object.defineProperty(Writable2.prototype, "destroyed", {
+    Object.defineProperty(Writable3.prototype, "destroyed", {
       get: function() {
         if (this._writableState === void 0) {
           return false;
@@ -29062,9 +29062,9 @@ var require_stream_writable = __commonJS({
         this._writableState.destroyed = value;
       }
     });
-    Writable2.prototype.destroy = destroyImpl.destroy;
-    Writable2.prototype._undestroy = destroyImpl.undestroy;
-    Writable2.prototype._destroy = function(err, cb) {
+    Writable3.prototype.destroy = destroyImpl.destroy;
+    Writable3.prototype._undestroy = destroyImpl.undestroy;
+    Writable3.prototype._destroy = function(err, cb) {
       this.end();
       cb(err);
     };
@@ -29087,13 +29087,13 @@ var require_stream_duplex = __commonJS({
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
     var Readable7 = require_stream_readable();
-    var Writable2 = require_stream_writable();
+    var Writable3 = require_stream_writable();
     util3.inherits(Duplex, Readable7);
     {
-      keys = objectKeys(Writable2.prototype);
+      keys = objectKeys(Writable3.prototype);
       for (v = 0; v < keys.length; v++) {
         method = keys[v];
-        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable2.prototype[method];
+        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable3.prototype[method];
       }
     }
     var keys;
@@ -29102,7 +29102,7 @@ var require_stream_duplex = __commonJS({
     function Duplex(options) {
       if (!(this instanceof Duplex)) return new Duplex(options);
       Readable7.call(this, options);
-      Writable2.call(this, options);
+      Writable3.call(this, options);
       if (options && options.readable === false) this.readable = false;
       if (options && options.writable === false) this.writable = false;
       this.allowHalfOpen = true;
@@ -30230,10 +30230,10 @@ var require_lazystream = __commonJS({
     var PassThrough3 = require_passthrough();
     module.exports = {
       Readable: Readable7,
-      Writable: Writable2
+      Writable: Writable3
     };
     util3.inherits(Readable7, PassThrough3);
-    util3.inherits(Writable2, PassThrough3);
+    util3.inherits(Writable3, PassThrough3);
     function beforeFirstCall(instance, method, callback) {
       instance[method] = function() {
         delete instance[method];
@@ -30253,9 +30253,9 @@ var require_lazystream = __commonJS({
       });
       this.emit("readable");
     }
-    function Writable2(fn, options) {
-      if (!(this instanceof Writable2))
-        return new Writable2(fn, options);
+    function Writable3(fn, options) {
+      if (!(this instanceof Writable3))
+        return new Writable3(fn, options);
       PassThrough3.call(this, options);
       beforeFirstCall(this, "_write", function() {
         var destination = fn.call(this, options);
@@ -35045,8 +35045,8 @@ var require_writable = __commonJS({
       Symbol: Symbol2,
       SymbolHasInstance
     } = require_primordials();
-    module.exports = Writable2;
-    Writable2.WritableState = WritableState;
+    module.exports = Writable3;
+    Writable3.WritableState = WritableState;
     var { EventEmitter: EE } = __require("events");
     var Stream2 = require_legacy().Stream;
     var { Buffer: Buffer3 } = __require("buffer");
@@ -35065,8 +35065,8 @@ var require_writable = __commonJS({
       ERR_UNKNOWN_ENCODING
     } = require_errors2().codes;
     var { errorOrDestroy } = destroyImpl;
-    ObjectSetPrototypeOf(Writable2.prototype, Stream2.prototype);
-    ObjectSetPrototypeOf(Writable2, Stream2);
+    ObjectSetPrototypeOf(Writable3.prototype, Stream2.prototype);
+    ObjectSetPrototypeOf(Writable3, Stream2);
     function nop() {
     }
     var kOnFinished = Symbol2("kOnFinished");
@@ -35120,9 +35120,9 @@ var require_writable = __commonJS({
         return this.buffered.length - this.bufferedIndex;
       }
     });
-    function Writable2(options) {
+    function Writable3(options) {
       const isDuplex = this instanceof require_duplex();
-      if (!isDuplex && !FunctionPrototypeSymbolHasInstance(Writable2, this)) return new Writable2(options);
+      if (!isDuplex && !FunctionPrototypeSymbolHasInstance(Writable3, this)) return new Writable3(options);
       this._writableState = new WritableState(options, this, isDuplex);
       if (options) {
         if (typeof options.write === "function") this._write = options.write;
@@ -35141,15 +35141,15 @@ var require_writable = __commonJS({
         finishMaybe(this, state3);
       });
     }
-    ObjectDefineProperty(Writable2, SymbolHasInstance, {
+    ObjectDefineProperty(Writable3, SymbolHasInstance, {
       __proto__: null,
       value: function(object) {
         if (FunctionPrototypeSymbolHasInstance(this, object)) return true;
-        if (this !== Writable2) return false;
+        if (this !== Writable3) return false;
         return object && object._writableState instanceof WritableState;
       }
     });
-    Writable2.prototype.pipe = function() {
+    Writable3.prototype.pipe = function() {
       errorOrDestroy(this, new ERR_STREAM_CANNOT_PIPE());
     };
     function _write(stream4, chunk, encoding, cb) {
@@ -35193,20 +35193,20 @@ var require_writable = __commonJS({
       state3.pendingcb++;
       return writeOrBuffer(stream4, state3, chunk, encoding, cb);
     }
-    Writable2.prototype.write = function(chunk, encoding, cb) {
+    Writable3.prototype.write = function(chunk, encoding, cb) {
       return _write(this, chunk, encoding, cb) === true;
     };
-    Writable2.prototype.cork = function() {
+    Writable3.prototype.cork = function() {
       this._writableState.corked++;
     };
-    Writable2.prototype.uncork = function() {
+    Writable3.prototype.uncork = function() {
       const state3 = this._writableState;
       if (state3.corked) {
         state3.corked--;
         if (!state3.writing) clearBuffer(this, state3);
       }
     };
-    Writable2.prototype.setDefaultEncoding = function setDefaultEncoding(encoding) {
+    Writable3.prototype.setDefaultEncoding = function setDefaultEncoding(encoding) {
       if (typeof encoding === "string") encoding = StringPrototypeToLowerCase(encoding);
       if (!Buffer3.isEncoding(encoding)) throw new ERR_UNKNOWN_ENCODING(encoding);
       this._writableState.defaultEncoding = encoding;
@@ -35382,7 +35382,7 @@ var require_writable = __commonJS({
       }
       state3.bufferProcessing = false;
     }
-    Writable2.prototype._write = function(chunk, encoding, cb) {
+    Writable3.prototype._write = function(chunk, encoding, cb) {
       if (this._writev) {
         this._writev(
           [
@@ -35397,8 +35397,8 @@ var require_writable = __commonJS({
         throw new ERR_METHOD_NOT_IMPLEMENTED("_write()");
       }
     };
-    Writable2.prototype._writev = null;
-    Writable2.prototype.end = function(chunk, encoding, cb) {
+    Writable3.prototype._writev = null;
+    Writable3.prototype.end = function(chunk, encoding, cb) {
       const state3 = this._writableState;
       if (typeof chunk === "function") {
         cb = chunk;
@@ -35525,7 +35525,7 @@ var require_writable = __commonJS({
         }
       }
     }
-    ObjectDefineProperties(Writable2.prototype, {
+    ObjectDefineProperties(Writable3.prototype, {
       closed: {
         __proto__: null,
         get() {
@@ -35621,7 +35621,7 @@ var require_writable = __commonJS({
       }
     });
     var destroy2 = destroyImpl.destroy;
-    Writable2.prototype.destroy = function(err, cb) {
+    Writable3.prototype.destroy = function(err, cb) {
       const state3 = this._writableState;
       if (!state3.destroyed && (state3.bufferedIndex < state3.buffered.length || state3[kOnFinished].length)) {
         process5.nextTick(errorBuffer, state3);
@@ -35629,11 +35629,11 @@ var require_writable = __commonJS({
       destroy2.call(this, err, cb);
       return this;
     };
-    Writable2.prototype._undestroy = destroyImpl.undestroy;
-    Writable2.prototype._destroy = function(err, cb) {
+    Writable3.prototype._undestroy = destroyImpl.undestroy;
+    Writable3.prototype._destroy = function(err, cb) {
       cb(err);
     };
-    Writable2.prototype[EE.captureRejectionSymbol] = function(err) {
+    Writable3.prototype[EE.captureRejectionSymbol] = function(err) {
       this.destroy(err);
     };
     var webStreamsAdapters;
@@ -35641,10 +35641,10 @@ var require_writable = __commonJS({
       if (webStreamsAdapters === void 0) webStreamsAdapters = {};
       return webStreamsAdapters;
     }
-    Writable2.fromWeb = function(writableStream, options) {
+    Writable3.fromWeb = function(writableStream, options) {
       return lazyWebStreams().newStreamWritableFromWritableStream(writableStream, options);
     };
-    Writable2.toWeb = function(streamWritable) {
+    Writable3.toWeb = function(streamWritable) {
       return lazyWebStreams().newWritableStreamFromStreamWritable(streamWritable);
     };
   }
@@ -35674,7 +35674,7 @@ var require_duplexify = __commonJS({
     var { destroyer } = require_destroy2();
     var Duplex = require_duplex();
     var Readable7 = require_readable3();
-    var Writable2 = require_writable();
+    var Writable3 = require_writable();
     var { createDeferredPromise } = require_util10();
     var from = require_from();
     var Blob2 = globalThis.Blob || bufferModule.Blob;
@@ -35728,7 +35728,7 @@ var require_duplexify = __commonJS({
       }
       if (isWritableStream(body2)) {
         return _duplexify({
-          writable: Writable2.fromWeb(body2)
+          writable: Writable3.fromWeb(body2)
         });
       }
       if (typeof body2 === "function") {
@@ -36009,20 +36009,20 @@ var require_duplex = __commonJS({
     } = require_primordials();
     module.exports = Duplex;
     var Readable7 = require_readable3();
-    var Writable2 = require_writable();
+    var Writable3 = require_writable();
     ObjectSetPrototypeOf(Duplex.prototype, Readable7.prototype);
     ObjectSetPrototypeOf(Duplex, Readable7);
     {
-      const keys = ObjectKeys(Writable2.prototype);
+      const keys = ObjectKeys(Writable3.prototype);
       for (let i = 0; i < keys.length; i++) {
         const method = keys[i];
-        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable2.prototype[method];
+        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable3.prototype[method];
       }
     }
     function Duplex(options) {
       if (!(this instanceof Duplex)) return new Duplex(options);
       Readable7.call(this, options);
-      Writable2.call(this, options);
+      Writable3.call(this, options);
       if (options) {
         this.allowHalfOpen = options.allowHalfOpen !== false;
         if (options.readable === false) {
@@ -36043,39 +36043,39 @@ var require_duplex = __commonJS({
     ObjectDefineProperties(Duplex.prototype, {
       writable: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable2.prototype, "writable")
+        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writable")
       },
       writableHighWaterMark: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable2.prototype, "writableHighWaterMark")
+        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableHighWaterMark")
       },
       writableObjectMode: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable2.prototype, "writableObjectMode")
+        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableObjectMode")
       },
       writableBuffer: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable2.prototype, "writableBuffer")
+        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableBuffer")
       },
       writableLength: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable2.prototype, "writableLength")
+        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableLength")
       },
       writableFinished: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable2.prototype, "writableFinished")
+        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableFinished")
       },
       writableCorked: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable2.prototype, "writableCorked")
+        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableCorked")
       },
       writableEnded: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable2.prototype, "writableEnded")
+        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableEnded")
       },
       writableNeedDrain: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable2.prototype, "writableNeedDrain")
+        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableNeedDrain")
       },
       destroyed: {
         __proto__: null,
@@ -36392,7 +36392,7 @@ var require_pipeline = __commonJS({
         }
       }
     }
-    function pipeline3(...streams) {
+    function pipeline4(...streams) {
       return pipelineImpl(streams, once3(popCallback(streams)));
     }
     function pipelineImpl(streams, callback, opts) {
@@ -36658,7 +36658,7 @@ var require_pipeline = __commonJS({
     }
     module.exports = {
       pipelineImpl,
-      pipeline: pipeline3
+      pipeline: pipeline4
     };
   }
 });
@@ -36667,7 +36667,7 @@ var require_pipeline = __commonJS({
 var require_compose = __commonJS({
   "node_modules/readable-stream/lib/internal/streams/compose.js"(exports2, module) {
     "use strict";
-    var { pipeline: pipeline3 } = require_pipeline();
+    var { pipeline: pipeline4 } = require_pipeline();
     var Duplex = require_duplex();
     var { destroyer } = require_destroy2();
     var {
@@ -36727,7 +36727,7 @@ var require_compose = __commonJS({
         }
       }
       const head = streams[0];
-      const tail = pipeline3(streams, onfinished);
+      const tail = pipeline4(streams, onfinished);
       const writable = !!(isWritable(head) || isWritableStream(head) || isTransformStream(head));
       const readable = !!(isReadable(tail) || isReadableStream3(tail) || isTransformStream(tail));
       d = new Duplex({
@@ -37270,7 +37270,7 @@ var require_promises = __commonJS({
     var { pipelineImpl: pl } = require_pipeline();
     var { finished: finished2 } = require_end_of_stream();
     require_stream2();
-    function pipeline3(...streams) {
+    function pipeline4(...streams) {
       return new Promise2((resolve3, reject) => {
         let signal;
         let end;
@@ -37298,7 +37298,7 @@ var require_promises = __commonJS({
     }
     module.exports = {
       finished: finished2,
-      pipeline: pipeline3
+      pipeline: pipeline4
     };
   }
 });
@@ -37318,7 +37318,7 @@ var require_stream2 = __commonJS({
     } = require_errors2();
     var compose = require_compose();
     var { setDefaultHighWaterMark, getDefaultHighWaterMark } = require_state();
-    var { pipeline: pipeline3 } = require_pipeline();
+    var { pipeline: pipeline4 } = require_pipeline();
     var { destroyer } = require_destroy2();
     var eos = require_end_of_stream();
     var promises4 = require_promises();
@@ -37382,7 +37382,7 @@ var require_stream2 = __commonJS({
     Stream2.Duplex = require_duplex();
     Stream2.Transform = require_transform();
     Stream2.PassThrough = require_passthrough2();
-    Stream2.pipeline = pipeline3;
+    Stream2.pipeline = pipeline4;
     var { addAbortSignal } = require_add_abort_signal();
     Stream2.addAbortSignal = addAbortSignal;
     Stream2.finished = eos;
@@ -37398,7 +37398,7 @@ var require_stream2 = __commonJS({
         return promises4;
       }
     });
-    ObjectDefineProperty(pipeline3, customPromisify, {
+    ObjectDefineProperty(pipeline4, customPromisify, {
       __proto__: null,
       enumerable: true,
       get() {
@@ -48280,7 +48280,7 @@ var require_streamx = __commonJS({
         fn().then((src) => {
           if (src === null) return out.end();
           if (out.destroying) return;
-          pipeline3(src, out, noop3);
+          pipeline4(src, out, noop3);
         }).catch((err) => out.destroy(err));
         return out;
       }
@@ -48422,7 +48422,7 @@ var require_streamx = __commonJS({
         }
       }
     };
-    var Writable2 = class extends Stream2 {
+    var Writable3 = class extends Stream2 {
       constructor(opts) {
         super(opts);
         this._duplexState |= OPENING | READ_DONE;
@@ -48567,13 +48567,13 @@ var require_streamx = __commonJS({
     }
     function pipelinePromise(...streams) {
       return new Promise((resolve3, reject) => {
-        return pipeline3(...streams, (err) => {
+        return pipeline4(...streams, (err) => {
           if (err) return reject(err);
           resolve3();
         });
       });
     }
-    function pipeline3(stream4, ...streams) {
+    function pipeline4(stream4, ...streams) {
       const all = Array.isArray(stream4) ? [...stream4, ...streams] : [stream4, ...streams];
       const done = all.length && typeof all[all.length - 1] === "function" ? all.pop() : null;
       if (all.length < 2) throw StreamError.BAD_ARGUMENT("Pipeline requires at least 2 streams");
@@ -48668,10 +48668,10 @@ var require_streamx = __commonJS({
       this.destroy(StreamError.ABORTED());
     }
     function isWritev(s) {
-      return s._writev !== Writable2.prototype._writev && s._writev !== Duplex.prototype._writev;
+      return s._writev !== Writable3.prototype._writev && s._writev !== Duplex.prototype._writev;
     }
     module.exports = {
-      pipeline: pipeline3,
+      pipeline: pipeline4,
       pipelinePromise,
       isStream,
       isStreamx,
@@ -48682,7 +48682,7 @@ var require_streamx = __commonJS({
       isDisturbed,
       getStreamError,
       Stream: Stream2,
-      Writable: Writable2,
+      Writable: Writable3,
       Readable: Readable7,
       Duplex,
       Transform: Transform8,
@@ -48957,7 +48957,7 @@ var require_headers2 = __commonJS({
 // node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
   "node_modules/tar-stream/extract.js"(exports2, module) {
-    var { Writable: Writable2, Readable: Readable7, getStreamError } = require_streamx();
+    var { Writable: Writable3, Readable: Readable7, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
     var headers = require_headers2();
@@ -49036,7 +49036,7 @@ var require_extract = __commonJS({
         cb(null);
       }
     };
-    var Extract = class extends Writable2 {
+    var Extract = class extends Writable3 {
       constructor(opts) {
         super(opts);
         if (!opts) opts = {};
@@ -49321,14 +49321,14 @@ var require_constants7 = __commonJS({
 // node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports2, module) {
-    var { Readable: Readable7, Writable: Writable2, getStreamError } = require_streamx();
+    var { Readable: Readable7, Writable: Writable3, getStreamError } = require_streamx();
     var b4a = require_b4a();
     var constants4 = require_constants7();
     var headers = require_headers2();
     var DMODE = 493;
     var FMODE = 420;
     var END_OF_TAR = b4a.alloc(1024);
-    var Sink = class extends Writable2 {
+    var Sink = class extends Writable3 {
       constructor(pack, header, callback) {
         super({ mapWritable, eagerOpen: true });
         this.written = 0;
@@ -62017,8 +62017,7 @@ function getInputs(env = process.env) {
 }
 
 // src/load.ts
-import { createReadStream as createReadStream3 } from "node:fs";
-import { pipeline as pipeline2 } from "node:stream/promises";
+import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/artifact.ts
 import { copyFile as copyFile2, link, mkdtemp, open as open2, readdir as readdir2, rm as rm2, stat as stat2 } from "node:fs/promises";
@@ -64635,12 +64634,12 @@ var HttpPipeline = class _HttpPipeline {
   }
   sendRequest(httpClient2, request2) {
     const policies = this.getOrderedPolicies();
-    const pipeline3 = policies.reduceRight((next, policy) => {
+    const pipeline4 = policies.reduceRight((next, policy) => {
       return (req) => {
         return policy.sendRequest(req, next);
       };
     }, (req) => httpClient2.sendRequest(req));
-    return pipeline3(request2);
+    return pipeline4(request2);
   }
   getOrderedPolicies() {
     if (!this._orderedPolicies) {
@@ -67639,31 +67638,31 @@ function wrapAbortSignalLikePolicy() {
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/createPipelineFromOptions.js
 function createPipelineFromOptions2(options) {
-  const pipeline3 = createEmptyPipeline2();
+  const pipeline4 = createEmptyPipeline2();
   if (isNodeLike2) {
     if (options.agent) {
-      pipeline3.addPolicy(agentPolicy2(options.agent));
+      pipeline4.addPolicy(agentPolicy2(options.agent));
     }
     if (options.tlsOptions) {
-      pipeline3.addPolicy(tlsPolicy2(options.tlsOptions));
+      pipeline4.addPolicy(tlsPolicy2(options.tlsOptions));
     }
-    pipeline3.addPolicy(proxyPolicy2(options.proxyOptions));
-    pipeline3.addPolicy(decompressResponsePolicy2());
+    pipeline4.addPolicy(proxyPolicy2(options.proxyOptions));
+    pipeline4.addPolicy(decompressResponsePolicy2());
   }
-  pipeline3.addPolicy(wrapAbortSignalLikePolicy());
-  pipeline3.addPolicy(formDataPolicy2(), { beforePolicies: [multipartPolicyName2] });
-  pipeline3.addPolicy(userAgentPolicy2(options.userAgentOptions));
-  pipeline3.addPolicy(setClientRequestIdPolicy(options.telemetryOptions?.clientRequestIdHeaderName));
-  pipeline3.addPolicy(multipartPolicy2(), { afterPhase: "Deserialize" });
-  pipeline3.addPolicy(defaultRetryPolicy2(options.retryOptions), { phase: "Retry" });
-  pipeline3.addPolicy(tracingPolicy({ ...options.userAgentOptions, ...options.loggingOptions }), {
+  pipeline4.addPolicy(wrapAbortSignalLikePolicy());
+  pipeline4.addPolicy(formDataPolicy2(), { beforePolicies: [multipartPolicyName2] });
+  pipeline4.addPolicy(userAgentPolicy2(options.userAgentOptions));
+  pipeline4.addPolicy(setClientRequestIdPolicy(options.telemetryOptions?.clientRequestIdHeaderName));
+  pipeline4.addPolicy(multipartPolicy2(), { afterPhase: "Deserialize" });
+  pipeline4.addPolicy(defaultRetryPolicy2(options.retryOptions), { phase: "Retry" });
+  pipeline4.addPolicy(tracingPolicy({ ...options.userAgentOptions, ...options.loggingOptions }), {
     afterPhase: "Retry"
   });
   if (isNodeLike2) {
-    pipeline3.addPolicy(redirectPolicy2(options.redirectOptions), { afterPhase: "Retry" });
+    pipeline4.addPolicy(redirectPolicy2(options.redirectOptions), { afterPhase: "Retry" });
   }
-  pipeline3.addPolicy(logPolicy2(options.loggingOptions), { afterPhase: "Sign" });
-  return pipeline3;
+  pipeline4.addPolicy(logPolicy2(options.loggingOptions), { afterPhase: "Sign" });
+  return pipeline4;
 }
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/defaultHttpClient.js
@@ -67990,8 +67989,8 @@ function createDisableKeepAlivePolicy() {
     }
   };
 }
-function pipelineContainsDisableKeepAlivePolicy(pipeline3) {
-  return pipeline3.getOrderedPolicies().some((policy) => policy.name === disableKeepAlivePolicyName);
+function pipelineContainsDisableKeepAlivePolicy(pipeline4) {
+  return pipeline4.getOrderedPolicies().some((policy) => policy.name === disableKeepAlivePolicyName);
 }
 
 // node_modules/@azure/core-client/dist/esm/base64.js
@@ -69261,18 +69260,18 @@ function prepareXMLRootList(obj, elementName, xmlNamespaceKey, xmlNamespace) {
 
 // node_modules/@azure/core-client/dist/esm/pipeline.js
 function createClientPipeline(options = {}) {
-  const pipeline3 = createPipelineFromOptions2(options ?? {});
+  const pipeline4 = createPipelineFromOptions2(options ?? {});
   if (options.credentialOptions) {
-    pipeline3.addPolicy(bearerTokenAuthenticationPolicy({
+    pipeline4.addPolicy(bearerTokenAuthenticationPolicy({
       credential: options.credentialOptions.credential,
       scopes: options.credentialOptions.credentialScopes
     }));
   }
-  pipeline3.addPolicy(serializationPolicy(options.serializationOptions), { phase: "Serialize" });
-  pipeline3.addPolicy(deserializationPolicy(options.deserializationOptions), {
+  pipeline4.addPolicy(serializationPolicy(options.serializationOptions), { phase: "Serialize" });
+  pipeline4.addPolicy(deserializationPolicy(options.deserializationOptions), {
     phase: "Deserialize"
   });
-  return pipeline3;
+  return pipeline4;
 }
 
 // node_modules/@azure/core-client/dist/esm/httpClientCache.js
@@ -79795,11 +79794,11 @@ var PathStylePorts2 = [
 ];
 
 // node_modules/@azure/storage-blob/dist/esm/Pipeline.js
-function isPipelineLike(pipeline3) {
-  if (!pipeline3 || typeof pipeline3 !== "object") {
+function isPipelineLike(pipeline4) {
+  if (!pipeline4 || typeof pipeline4 !== "object") {
     return false;
   }
-  const castPipeline = pipeline3;
+  const castPipeline = pipeline4;
   return Array.isArray(castPipeline.factories) && typeof castPipeline.options === "object" && typeof castPipeline.toServiceClientOptions === "function";
 }
 var Pipeline = class {
@@ -79838,11 +79837,11 @@ function newPipeline(credential, pipelineOptions = {}) {
   if (!credential) {
     credential = new AnonymousCredential();
   }
-  const pipeline3 = new Pipeline([], pipelineOptions);
-  pipeline3._credential = credential;
-  return pipeline3;
+  const pipeline4 = new Pipeline([], pipelineOptions);
+  pipeline4._credential = credential;
+  return pipeline4;
 }
-function processDownlevelPipeline(pipeline3) {
+function processDownlevelPipeline(pipeline4) {
   const knownFactoryFunctions = [
     isAnonymousCredential,
     isStorageSharedKeyCredential,
@@ -79852,8 +79851,8 @@ function processDownlevelPipeline(pipeline3) {
     isStorageTelemetryPolicyFactory,
     isCoreHttpPolicyFactory
   ];
-  if (pipeline3.factories.length) {
-    const novelFactories = pipeline3.factories.filter((factory) => {
+  if (pipeline4.factories.length) {
+    const novelFactories = pipeline4.factories.filter((factory) => {
       return !knownFactoryFunctions.some((knownFactory) => knownFactory(factory));
     });
     if (novelFactories.length) {
@@ -79866,14 +79865,14 @@ function processDownlevelPipeline(pipeline3) {
   }
   return void 0;
 }
-function getCoreClientOptions(pipeline3) {
-  const { httpClient: v1Client, ...restOptions } = pipeline3.options;
-  let httpClient2 = pipeline3._coreHttpClient;
+function getCoreClientOptions(pipeline4) {
+  const { httpClient: v1Client, ...restOptions } = pipeline4.options;
+  let httpClient2 = pipeline4._coreHttpClient;
   if (!httpClient2) {
     httpClient2 = v1Client ? convertHttpClient(v1Client) : getCachedDefaultHttpClient2();
-    pipeline3._coreHttpClient = httpClient2;
+    pipeline4._coreHttpClient = httpClient2;
   }
-  let corePipeline = pipeline3._corePipeline;
+  let corePipeline = pipeline4._corePipeline;
   if (!corePipeline) {
     const packageDetails = `azsdk-js-azure-storage-blob/${SDK_VERSION3}`;
     const userAgentPrefix = restOptions.userAgentOptions && restOptions.userAgentOptions.userAgentPrefix ? `${restOptions.userAgentOptions.userAgentPrefix} ${packageDetails}` : `${packageDetails}`;
@@ -79914,11 +79913,11 @@ function getCoreClientOptions(pipeline3) {
     corePipeline.addPolicy(storageRetryPolicy(restOptions.retryOptions), { phase: "Retry" });
     corePipeline.addPolicy(storageRequestFailureDetailsParserPolicy());
     corePipeline.addPolicy(storageBrowserPolicy());
-    const downlevelResults = processDownlevelPipeline(pipeline3);
+    const downlevelResults = processDownlevelPipeline(pipeline4);
     if (downlevelResults) {
       corePipeline.addPolicy(downlevelResults.wrappedPolicies, downlevelResults.afterRetry ? { afterPhase: "Retry" } : void 0);
     }
-    const credential = getCredentialFromPipeline(pipeline3);
+    const credential = getCredentialFromPipeline(pipeline4);
     if (isTokenCredential(credential)) {
       corePipeline.addPolicy(bearerTokenAuthenticationPolicy({
         credential,
@@ -79931,7 +79930,7 @@ function getCoreClientOptions(pipeline3) {
         accountKey: credential.accountKey
       }), { phase: "Sign" });
     }
-    pipeline3._corePipeline = corePipeline;
+    pipeline4._corePipeline = corePipeline;
   }
   return {
     ...restOptions,
@@ -79940,12 +79939,12 @@ function getCoreClientOptions(pipeline3) {
     pipeline: corePipeline
   };
 }
-function getCredentialFromPipeline(pipeline3) {
-  if (pipeline3._credential) {
-    return pipeline3._credential;
+function getCredentialFromPipeline(pipeline4) {
+  if (pipeline4._credential) {
+    return pipeline4._credential;
   }
   let credential = new AnonymousCredential();
-  for (const factory of pipeline3.factories) {
+  for (const factory of pipeline4.factories) {
     if (isTokenCredential(factory.credential)) {
       credential = factory.credential;
     } else if (isStorageSharedKeyCredential(factory)) {
@@ -94368,13 +94367,13 @@ var StorageClient2 = class {
    * @param url - url to resource
    * @param pipeline - request policy pipeline.
    */
-  constructor(url2, pipeline3) {
+  constructor(url2, pipeline4) {
     this.url = escapeURLPath(url2);
     this.accountName = getAccountNameFromUrl(url2);
-    this.pipeline = pipeline3;
-    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline3));
+    this.pipeline = pipeline4;
+    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline4));
     this.isHttps = iEqual(getURLScheme(this.url) || "", "https");
-    this.credential = getCredentialFromPipeline(pipeline3);
+    this.credential = getCredentialFromPipeline(pipeline4);
     const storageClientContext = this.storageClientContext;
     storageClientContext.requestContentType = void 0;
   }
@@ -98276,22 +98275,22 @@ var BlobClient = class _BlobClient extends StorageClient2 {
   }
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
     options = options || {};
-    let pipeline3;
+    let pipeline4;
     let url2;
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline3 = credentialOrPipelineOrContainerName;
+      pipeline4 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline3 = newPipeline(new AnonymousCredential(), options);
+      pipeline4 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -98303,20 +98302,20 @@ var BlobClient = class _BlobClient extends StorageClient2 {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline3 = newPipeline(sharedKeyCredential, options);
+          pipeline4 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline3 = newPipeline(new AnonymousCredential(), options);
+        pipeline4 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline3);
+    super(url2, pipeline4);
     ({ blobName: this._name, containerName: this._containerName } = this.getBlobAndContainerNamesFromUrl());
     this.blobContext = this.storageClientContext.blob;
     this._snapshot = getURLParameter(this.url, URLConstants2.Parameters.SNAPSHOT);
@@ -99319,21 +99318,21 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
    */
   appendBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline3;
+    let pipeline4;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline3 = credentialOrPipelineOrContainerName;
+      pipeline4 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline3 = newPipeline(new AnonymousCredential(), options);
+      pipeline4 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -99345,20 +99344,20 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline3 = newPipeline(sharedKeyCredential, options);
+          pipeline4 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline3 = newPipeline(new AnonymousCredential(), options);
+        pipeline4 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline3);
+    super(url2, pipeline4);
     this.appendBlobContext = this.storageClientContext.appendBlob;
     this.blobClientConfig = options;
   }
@@ -99599,23 +99598,23 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
    */
   blockBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline3;
+    let pipeline4;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline3 = credentialOrPipelineOrContainerName;
+      pipeline4 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline3 = newPipeline(new AnonymousCredential(), options);
+      pipeline4 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -99627,20 +99626,20 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline3 = newPipeline(sharedKeyCredential, options);
+          pipeline4 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline3 = newPipeline(new AnonymousCredential(), options);
+        pipeline4 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline3);
+    super(url2, pipeline4);
     this.blockBlobContext = this.storageClientContext.blockBlob;
     this._blobContext = this.storageClientContext.blob;
     this.blobClientConfig = options;
@@ -100215,21 +100214,21 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    */
   pageBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline3;
+    let pipeline4;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline3 = credentialOrPipelineOrContainerName;
+      pipeline4 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline3 = newPipeline(new AnonymousCredential(), options);
+      pipeline4 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -100241,20 +100240,20 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline3 = newPipeline(sharedKeyCredential, options);
+          pipeline4 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline3 = newPipeline(new AnonymousCredential(), options);
+        pipeline4 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline3);
+    super(url2, pipeline4);
     this.pageBlobContext = this.storageClientContext.pageBlob;
     this.blobClientConfig = options;
   }
@@ -106506,7 +106505,9 @@ async function isZip(file) {
 
 // src/archive/hash.ts
 import { createHash as createHash3 } from "node:crypto";
-import { Transform as Transform3 } from "node:stream";
+import { createReadStream as createReadStream2 } from "node:fs";
+import { Transform as Transform3, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 var HashingStream = class extends Transform3 {
   hash = createHash3("sha256");
   bytes = 0;
@@ -106520,10 +106521,16 @@ var HashingStream = class extends Transform3 {
     return `sha256:${this.hash.digest("hex")}`;
   }
 };
+async function hashFile(file, ...stages) {
+  const hash = new HashingStream();
+  const drain = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+  await pipeline([createReadStream2(file), ...stages, hash, drain]);
+  return { digest: hash.digest(), bytes: hash.bytes };
+}
 
 // src/archive/inspect.ts
 import { createHash as createHash4 } from "node:crypto";
-import { Writable } from "node:stream";
+import { Writable as Writable2 } from "node:stream";
 
 // src/archive/tar.ts
 import { Transform as Transform4 } from "node:stream";
@@ -107279,7 +107286,7 @@ function createArchiveInspector(options = {}) {
       settle.reject(error2);
     }
   };
-  const stream4 = new Writable({
+  const stream4 = new Writable2({
     write(chunk, _encoding, callback) {
       try {
         reader.write(chunk);
@@ -107966,11 +107973,11 @@ async function writeSummary({ title, images, facts, timer, warnings = [] }) {
 
 // src/tarball.ts
 import { once as once2 } from "node:events";
-import { createReadStream as createReadStream2, createWriteStream as createWriteStream2 } from "node:fs";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
 import { mkdir as mkdir2, open as open3, rename as rename2, rm as rm3, stat as stat3 } from "node:fs/promises";
 import * as path5 from "node:path";
 import { Transform as Transform7 } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { pipeline as pipeline2 } from "node:stream/promises";
 
 // src/archive/compression.ts
 import * as os8 from "node:os";
@@ -108131,7 +108138,7 @@ async function writeTarball(start, file, compression, level) {
   const fileHash = new HashingStream();
   const compressor = createCompressor(compression, level);
   try {
-    await pipeline([
+    await pipeline2([
       source.stream,
       ...source.decode,
       meter,
@@ -108180,7 +108187,7 @@ async function openTarball(file, what) {
       );
     }
     const decode = createDecompressor(compression, size);
-    return { stream: createReadStream2(file), decode, compression, size };
+    return { stream: createReadStream3(file), decode, compression, size };
   } finally {
     await handle.close();
   }
@@ -108304,9 +108311,7 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
   return { artifact, digest, report, images };
 }
 async function verify2(artifact, expectedDigest) {
-  const hash = new HashingStream();
-  await pipeline2(createReadStream3(artifact.file), new ProgressMeter("hash"), hash);
-  const digest = hash.digest();
+  const { digest } = await hashFile(artifact.file, new ProgressMeter("hash"));
   const mismatches = [];
   if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
     mismatches.push(`the artifact service recorded ${artifact.recordedDigest}`);
@@ -108322,7 +108327,7 @@ async function verify2(artifact, expectedDigest) {
   );
   const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
   const inspector = createArchiveInspector();
-  await pipeline2([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
+  await pipeline3([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
   const report = await inspector.report;
   info(
     `${report.format} (${opened.compression === "none" ? "uncompressed" : opened.compression}): ${report.images.length} image(s), ${report.blobs.length} blobs verified, references: ${report.references.join(", ") || "none"}`
@@ -108368,7 +108373,7 @@ async function loadIntoEngine(file, engine, extraEntry) {
   let stdout = "";
   command.stdout.setEncoding("utf8").on("data", (text) => stdout += text);
   const appender = extraEntry ? [createTarAppender(async () => extraEntry)] : [];
-  const feeding = pipeline2([opened.stream, ...opened.decode, ...appender, new ProgressMeter("load"), command.stdin]);
+  const feeding = pipeline3([opened.stream, ...opened.decode, ...appender, new ProgressMeter("load"), command.stdin]);
   const [fed, exited] = await Promise.allSettled([feeding, command.done]);
   if (exited.status === "rejected") throw exited.reason;
   if (fed.status === "rejected") throw fed.reason;

@@ -3,10 +3,9 @@
  * every blob, stream it into `docker load`, and confirm each expected tag now names the expected image.
  */
 import * as core from '@actions/core';
-import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { downloadFile, listArtifactNames, type ArtifactLocation, type DownloadedArtifact } from './artifact.ts';
-import { HashingStream } from './archive/hash.ts';
+import { hashFile } from './archive/hash.ts';
 import { createArchiveInspector, type ArchiveReport } from './archive/inspect.ts';
 import { legacyManifestFor } from './archive/legacy-manifest.ts';
 import { createTarAppender } from './archive/tar.ts';
@@ -174,9 +173,7 @@ async function verify(
   artifact: DownloadedArtifact,
   expectedDigest: string | undefined,
 ): Promise<{ digest: string; report: ArchiveReport }> {
-  const hash = new HashingStream();
-  await pipeline(createReadStream(artifact.file), new ProgressMeter('hash'), hash);
-  const digest = hash.digest();
+  const { digest } = await hashFile(artifact.file, new ProgressMeter('hash'));
   const mismatches: string[] = [];
   if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
     mismatches.push(`the artifact service recorded ${artifact.recordedDigest}`);

@@ -1,5 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { Transform, Writable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /** A pass-through stage that hashes (sha256) and counts what flows through it, so no extra read pass is needed. */
 export class HashingStream extends Transform {
@@ -16,4 +18,15 @@ export class HashingStream extends Transform {
   digest(): string {
     return `sha256:${this.hash.digest('hex')}`;
   }
+}
+
+/**
+ * sha256 of a whole file, read once through `stages` (a progress meter, say). The hash is the last stage, so its
+ * output is drained here: a Transform nobody reads from stops the pipeline once its buffer fills.
+ */
+export async function hashFile(file: string, ...stages: Transform[]): Promise<{ digest: string; bytes: number }> {
+  const hash = new HashingStream();
+  const drain = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+  await pipeline([createReadStream(file), ...stages, hash, drain]);
+  return { digest: hash.digest(), bytes: hash.bytes };
 }

@@ -1,0 +1,386 @@
+/**
+ * Load mode end to end, and the save → load handoff: the bundled action run as GitHub runs it, a real Docker engine,
+ * the real @actions/artifact library against the local artifact service (including the REST endpoints of findBy).
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAction, type ActionRun } from '../support/action.ts';
+import { REPOSITORY, startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
+import { docker, imageId, makeImage, removeImages, uniqueRepository } from '../support/engine.ts';
+import {
+  dockerArchiveEntries,
+  hex,
+  makeImage as makeFixtureImage,
+  ociLayoutEntries,
+  packTar,
+  sha256,
+  type FixtureImage,
+} from '../support/fixtures.ts';
+
+const exec = promisify(execFile);
+const NO_ENGINE = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
+let service: ArtifactService;
+let runId = 500;
+let work: string;
+let artifact: typeof import('../../src/artifact.ts');
+const savedEnv = { ...process.env };
+
+const repository = uniqueRepository('load');
+const tags = [`${repository}:pr-3`, `${repository}:sha-def5678`, `${repository}:latest`];
+/** Keeps the image in the engine while tests remove `tags`, so the next test can tag it again. */
+const keep = `${repository}:keep`;
+let id: string;
+
+beforeAll(async () => {
+  service = await startArtifactService();
+  work = await mkdtemp(path.join(tmpdir(), 'handoff-load-'));
+  id = await makeImage([...tags, keep], { randomBytes: 512 * 1024 });
+  // Uploads of files the action itself would refuse to save go through the library in-process.
+  Object.assign(process.env, service.env(1));
+  artifact = await import('../../src/artifact.ts');
+});
+
+afterAll(async () => {
+  process.env = savedEnv;
+  await removeImages(...tags, keep);
+  await service?.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Runs the bundled action as a job of workflow run `run`. */
+async function action(
+  run: number,
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+): Promise<ActionRun> {
+  return runAction(inputs, { ...service.env(run), ...env });
+}
+
+/** Uploads a file as an artifact of `run`, as any other step could. */
+async function uploadAs(run: number, file: string, name: string): Promise<void> {
+  Object.assign(process.env, service.env(run));
+  await artifact.uploadFile(file, name, { overwrite: false });
+}
+
+function expectOneCleanLine(result: ActionRun, message: RegExp): void {
+  expect(result.code, result.stdout + result.stderr).toBe(1);
+  expect(result.error).toMatch(message);
+  expect(result.error).not.toContain('\n');
+  expect(result.stdout + result.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+}
+
+/** Every tag and image ID the engine has, to prove a failed load left it as it was. */
+async function engineState(): Promise<string> {
+  return docker('image', 'ls', '--all', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}');
+}
+
+async function fileDigest(file: string): Promise<string> {
+  return `sha256:${createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex')}`;
+}
+
+/** Saves `tags` in a new run; returns the run and the save step's outputs. */
+async function saved(inputs: Record<string, string> = {}): Promise<{ run: number; outputs: Record<string, string> }> {
+  for (const tag of tags) if ((await imageId(tag)) !== id) await docker('tag', keep, tag);
+  const run = ++runId;
+  const result = await action(run, { mode: 'save', tags: tags.join('\n'), ...inputs });
+  expect(result.code, result.stdout + result.stderr).toBe(0);
+  return { run, outputs: result.outputs };
+}
+
+describe('the handoff: save, docker rmi, load', () => {
+  it('restores every tag with the same image ID, through the bundled action on both sides', async () => {
+    const { run, outputs } = await saved();
+    // Gone from the engine entirely, layers and all.
+    await removeImages(...tags, keep);
+    for (const tag of tags) expect(await imageId(tag)).toBeUndefined();
+    expect(await docker('image', 'ls', '--quiet', '--no-trunc')).not.toContain(id);
+
+    const result = await action(run, { mode: 'load', 'expected-digest': outputs.digest! });
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    for (const tag of tags) expect(await imageId(tag)).toBe(id);
+    expect(result.outputs.tags!.split('\n')).toEqual(tags);
+    expect(result.outputs.image).toBe(tags[0]);
+    expect(result.outputs['image-id']).toBe(id);
+    expect(result.outputs.digest).toBe(outputs.digest);
+    expect(await fileDigest(result.outputs.tarball!)).toBe(outputs.digest);
+    expect(result.stdout).toContain('sha256 matches the recorded digest and expected-digest');
+    for (const tag of tags) expect(result.stdout).toContain(`Loaded image: ${tag}`);
+    expect(result.summary).toContain('Loaded 3 image tags');
+    for (const tag of tags) expect(result.summary).toContain(tag);
+    await docker('tag', tags[0]!, keep);
+  });
+
+  it.each(['gzip', 'none'])('reads a %s artifact by its first bytes, not its name', async (compression) => {
+    const { run } = await saved({ compression });
+    await removeImages(...tags);
+    const result = await action(run, { mode: 'load' });
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain(compression === 'none' ? '(uncompressed)' : '(gzip)');
+    for (const tag of tags) expect(await imageId(tag)).toBe(id);
+  });
+
+  it('loads from another workflow run (workflow_run) with run-id, repository and github-token', async () => {
+    const { run, outputs } = await saved({ name: 'image-for-scan' });
+    await removeImages(...tags);
+    const before = service.requests().length;
+    const result = await action(run + 1000, {
+      mode: 'load',
+      name: 'image-for-scan',
+      'run-id': String(run),
+      repository: REPOSITORY,
+      'github-token': 'ghs_local',
+    });
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.outputs.digest).toBe(outputs.digest);
+    for (const tag of tags) expect(await imageId(tag)).toBe(id);
+    // It went through the REST API of the other run, not this run's Results service.
+    expect(service.requests().slice(before)).toContain(`GET /repos/${REPOSITORY}/actions/runs/${run}/artifacts`);
+  });
+
+  it('checks the tags input against the tarball, and loads only when they are all there', async () => {
+    const { run } = await saved();
+    const result = await action(run, { mode: 'load', tags: tags[1]! });
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.outputs.tags).toBe(tags[1]);
+
+    await removeImages(...tags);
+    const before = await engineState();
+    const wrong = await action(run, { mode: 'load', tags: `${repository}:pr-4` });
+    expectOneCleanLine(wrong, /does not hold .*:pr-4: it records .*did you mean/);
+    expect(await engineState()).toBe(before);
+  });
+});
+
+describe('load: false', () => {
+  it('downloads and verifies with no engine at all, and hands on the tarball', async () => {
+    const { run, outputs } = await saved({ name: 'for-a-scanner' });
+    const result = await action(run, { mode: 'load', name: 'for-a-scanner', load: 'false' }, NO_ENGINE);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.outputs.tags!.split('\n')).toEqual(tags);
+    expect(result.outputs['image-id']).toBe(id);
+    expect(result.outputs.digest).toBe(outputs.digest);
+    expect(await fileDigest(result.outputs.tarball!)).toBe(outputs.digest);
+    expect(result.summary).toContain('not loaded');
+  });
+});
+
+describe('load mode refuses bad input in one line, leaving the engine as it was', () => {
+  it.each([
+    [
+      'one flipped byte',
+      async (blob: string) => {
+        const handle = await open(blob, 'r+');
+        const [byte] = (await handle.read(Buffer.alloc(1), 0, 1, 200)).buffer;
+        await handle.write(Buffer.from([byte! ^ 0x01]), 0, 1, 200);
+        await handle.close();
+      },
+    ],
+    ['a truncated blob', (blob: string) => truncate(blob, 100)],
+  ])('%s in the stored artifact fails the digest check, with nothing loaded', async (_, corrupt) => {
+    const { run, outputs } = await saved();
+    await removeImages(...tags);
+    await corrupt(service.blobPath(run, 'docker-image'));
+    const before = await engineState();
+
+    const result = await action(run, { mode: 'load' });
+    expectOneCleanLine(
+      result,
+      new RegExp(
+        `hashes to sha256:[0-9a-f]{64}, but the artifact service recorded ${outputs.digest}.*nothing was loaded`,
+      ),
+    );
+    expect(await engineState()).toBe(before);
+    for (const tag of tags) expect(await imageId(tag)).toBeUndefined();
+  });
+
+  it('fails on a wrong expected-digest, showing both digests', async () => {
+    const { run, outputs } = await saved();
+    await removeImages(...tags);
+    const before = await engineState();
+    const wrong = `sha256:${'0'.repeat(64)}`;
+    const result = await action(run, { mode: 'load', 'expected-digest': wrong });
+    expectOneCleanLine(result, new RegExp(`hashes to ${outputs.digest}, but \`expected-digest\` is ${wrong}`));
+    expect(await engineState()).toBe(before);
+  });
+
+  it('rejects an expected-digest that is not a digest before downloading', async () => {
+    const result = await action(++runId, { mode: 'load', 'expected-digest': 'abc123' });
+    expectOneCleanLine(result, /expected-digest/);
+    expect(service.requests().some((request) => request.includes(`run-${runId}`))).toBe(false);
+  });
+
+  it('names the artifacts that exist when the one asked for does not', async () => {
+    const { run } = await saved({ name: 'docker-image-api' });
+    const result = await action(run, { mode: 'load' });
+    expectOneCleanLine(result, /No artifact named "docker-image" in this run; it has "docker-image-api"/);
+  });
+
+  it('refuses a file that is not an image tarball', async () => {
+    const run = ++runId;
+    const file = path.join(work, 'notes.txt');
+    await writeFile(file, 'release notes, not an image\n'.repeat(100));
+    await uploadAs(run, file, 'docker-image');
+    const before = await engineState();
+    const result = await action(run, { mode: 'load' });
+    expectOneCleanLine(result, /not .*tar/i);
+    expect(await engineState()).toBe(before);
+  });
+
+  it('refuses run-id without github-token before any request', async () => {
+    const before = service.requests().length;
+    const result = await action(++runId, { mode: 'load', 'run-id': '42' });
+    expectOneCleanLine(result, /`run-id`.*`github-token`/);
+    expect(service.requests().length).toBe(before);
+  });
+
+  it('fails in one line with no engine and load: true, before downloading', async () => {
+    const { run } = await saved();
+    const before = service.requests().length;
+    const result = await action(run, { mode: 'load' }, NO_ENGINE);
+    expectOneCleanLine(result, /Cannot reach the docker engine/);
+    expect(service.requests().length).toBe(before);
+  });
+});
+
+describe('every layout, through the bundled action on the real engine', () => {
+  const fixtureRepository = uniqueRepository('layouts');
+  const fixtureTags: string[] = [];
+  afterAll(() => removeImages(...fixtureTags));
+
+  async function fixture(tag: string, seed: string): Promise<FixtureImage> {
+    fixtureTags.push(tag);
+    return makeFixtureImage([tag], { seed: `${seed} ${randomBytes(8).toString('hex')}` });
+  }
+
+  /** `source` → artifact → rmi → load, checking the image ID is the config digest the tarball records. */
+  async function roundTrip(file: string, tag: string, expectedFormat: string, expectedId: string): Promise<ActionRun> {
+    const run = ++runId;
+    const save = await action(run, { mode: 'save', source: file, tags: tag }, NO_ENGINE);
+    expect(save.code, save.stdout + save.stderr).toBe(0);
+    expect(save.outputs.format).toBe(expectedFormat);
+    await removeImages(tag);
+    const load = await action(run, { mode: 'load' });
+    expect(load.code, load.stdout + load.stderr).toBe(0);
+    expect(await imageId(tag)).toBe(expectedId);
+    expect(load.outputs.tags).toBe(tag);
+    return load;
+  }
+
+  it('a legacy docker-archive (Docker ≤ 24)', async () => {
+    const tag = `${fixtureRepository}:legacy`;
+    const image = await fixture(tag, 'legacy');
+    const file = path.join(work, 'legacy.tar');
+    await writeFile(file, await packTar(dockerArchiveEntries([image])));
+    await roundTrip(file, tag, 'docker-archive', sha256(image.config));
+  });
+
+  it('the Docker 25+ layout (OCI layout plus manifest.json)', async () => {
+    const tag = `${fixtureRepository}:docker25`;
+    const image = await fixture(tag, 'docker25');
+    const file = path.join(work, 'docker25.tar');
+    await writeFile(file, await packTar(ociLayoutEntries([image], { docker25: true })));
+    await roundTrip(file, tag, 'docker-oci', sha256(image.config));
+  });
+
+  it('a pure OCI layout with gzip layers (buildx type=oci), on Docker 20.10 via the written manifest.json', async () => {
+    const tag = `${fixtureRepository}:oci`;
+    const image = await fixture(tag, 'oci');
+    const file = path.join(work, 'oci.tar');
+    await writeFile(file, await packTar(ociLayoutEntries([image], { gzip: true })));
+    const load = await roundTrip(file, tag, 'oci-layout', sha256(image.config));
+    expect(load.stdout).toContain('needs a manifest.json for an OCI layout');
+  });
+
+  it('a skopeo oci-archive of an image from the engine', async () => {
+    const tag = `${fixtureRepository}:skopeo`;
+    fixtureTags.push(tag);
+    await makeImage([tag]);
+    const file = path.join(work, 'skopeo-oci.tar');
+    await exec('skopeo', ['copy', '-q', `docker-daemon:${tag}`, `oci-archive:${file}:${tag}`]);
+    const index = JSON.parse((await exec('tar', ['-xOf', file, 'index.json'])).stdout) as {
+      manifests: Array<{ digest: string }>;
+    };
+    const manifest = JSON.parse(
+      (await exec('tar', ['-xOf', file, `blobs/sha256/${hex(index.manifests[0]!.digest)}`])).stdout,
+    ) as { config: { digest: string } };
+    await roundTrip(file, tag, 'oci-layout', manifest.config.digest);
+  });
+});
+
+describe('a zero-byte blob that claims a size (the lazily-filled layer cache)', () => {
+  async function zeroByteLayerTarball(tag: string): Promise<string> {
+    const image = await makeFixtureImage([tag], { seed: `zero ${randomBytes(8).toString('hex')}` });
+    const layerHex = hex(sha256(image.layers[0]!));
+    const entries = ociLayoutEntries([image], { docker25: true }).map((entry) =>
+      entry.name === `blobs/sha256/${layerHex}` ? { ...entry, content: Buffer.alloc(0) } : entry,
+    );
+    const file = path.join(work, `zero-${randomBytes(4).toString('hex')}.tar`);
+    await writeFile(file, await packTar(entries));
+    return file;
+  }
+
+  it('is caught on the save side: nothing is uploaded', async () => {
+    const tag = `${uniqueRepository('zero')}:1`;
+    const run = ++runId;
+    const result = await action(run, { mode: 'save', source: await zeroByteLayerTarball(tag), tags: tag }, NO_ENGINE);
+    expectOneCleanLine(result, /zero-byte|0 bytes|empty/i);
+    expect(service.artifacts(run)).toEqual([]);
+  });
+
+  it('is caught on the load side: nothing reaches the engine', async () => {
+    const tag = `${uniqueRepository('zero')}:1`;
+    const run = ++runId;
+    await uploadAs(run, await zeroByteLayerTarball(tag), 'docker-image');
+    const before = await engineState();
+    const result = await action(run, { mode: 'load' });
+    expectOneCleanLine(result, /zero-byte|0 bytes|empty/i);
+    expect(await engineState()).toBe(before);
+    expect(await imageId(tag)).toBeUndefined();
+  });
+});
+
+describe('matrix handoff', () => {
+  it('three images saved under three names load back with one pattern step', async () => {
+    const run = ++runId;
+    const services = ['api', 'web', 'worker'];
+    const images = new Map<string, { tag: string; id: string }>();
+    for (const name of services) {
+      const tag = `${uniqueRepository(name)}:pr-6`;
+      images.set(name, { tag, id: await makeImage([tag]) });
+      const result = await action(run, { mode: 'save', tags: tag, name: `docker-image-${name}` });
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+    }
+    // Not part of the matrix: the pattern must not pick it up.
+    const other = path.join(work, 'coverage.txt');
+    await writeFile(other, 'not an image');
+    await uploadAs(run, other, 'coverage-report');
+
+    const all = [...images.values()];
+    await removeImages(...all.map((image) => image.tag));
+    const result = await action(run, { mode: 'load', pattern: 'docker-image-*' });
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    for (const image of all) expect(await imageId(image.tag)).toBe(image.id);
+    expect(result.outputs.tags!.split('\n').sort()).toEqual(all.map((image) => image.tag).sort());
+    expect(result.outputs['artifact-name']!.split('\n').sort()).toEqual(services.map((name) => `docker-image-${name}`));
+    expect(result.outputs.digest!.split('\n')).toHaveLength(3);
+    await removeImages(...all.map((image) => image.tag));
+  });
+
+  it('a second save under the same name fails with the fix, and pattern with no match lists what exists', async () => {
+    const run = ++runId;
+    const first = await action(run, { mode: 'save', tags: keep, name: 'docker-image-api' });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const second = await action(run, { mode: 'save', tags: keep, name: 'docker-image-api' });
+    expectOneCleanLine(second, /already exists.*`name`.*`overwrite`|already exists.*overwrite/);
+
+    const none = await action(run, { mode: 'load', pattern: 'image-*' });
+    expectOneCleanLine(none, /No artifact matches `pattern` image-\*.*docker-image-api/);
+  });
+});
