@@ -23949,7 +23949,7 @@ var require_has_flag = __commonJS({
 var require_supports_color = __commonJS({
   "node_modules/supports-color/index.js"(exports2, module) {
     "use strict";
-    var os9 = __require("os");
+    var os8 = __require("os");
     var tty = __require("tty");
     var hasFlag = require_has_flag();
     var { env } = process;
@@ -23997,7 +23997,7 @@ var require_supports_color = __commonJS({
         return min;
       }
       if (process.platform === "win32") {
-        const osRelease = os9.release().split(".");
+        const osRelease = os8.release().split(".");
         if (Number(osRelease[0]) >= 10 && Number(osRelease[2]) >= 10586) {
           return Number(osRelease[2]) >= 14931 ? 3 : 2;
         }
@@ -106947,9 +106947,9 @@ function asObject(value, what) {
 }
 function platformText(value) {
   if (typeof value !== "object" || value === null) return void 0;
-  const { os: os9, architecture, variant } = value;
-  if (typeof os9 !== "string" || typeof architecture !== "string" || !os9 || !architecture) return void 0;
-  return [os9, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
+  const { os: os8, architecture, variant } = value;
+  if (typeof os8 !== "string" || typeof architecture !== "string" || !os8 || !architecture) return void 0;
+  return [os8, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
 }
 function descriptor(value, where2) {
   const object = asObject(value, where2);
@@ -107325,11 +107325,11 @@ function createArchiveInspector(options = {}) {
   return { stream: stream4, report };
 }
 function platformOf(config) {
-  const os9 = config["os"];
+  const os8 = config["os"];
   const architecture = config["architecture"];
-  if (typeof os9 !== "string" || typeof architecture !== "string" || !os9 || !architecture) return void 0;
+  if (typeof os8 !== "string" || typeof architecture !== "string" || !os8 || !architecture) return void 0;
   const variant = config["variant"];
-  return [os9, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
+  return [os8, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
 }
 function checkReference(text, where2) {
   if (typeof text !== "string") fail3(`${where2} has a tag that is not a string.`);
@@ -107980,7 +107980,6 @@ import { Transform as Transform7 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 
 // src/archive/compression.ts
-import * as os8 from "node:os";
 import { Transform as Transform6 } from "node:stream";
 import * as zlib2 from "node:zlib";
 var ZSTD_MAGIC = Buffer.from([40, 181, 47, 253]);
@@ -108017,8 +108016,7 @@ function createCompressor(compression, level) {
     case "zstd":
       return zlib2.createZstdCompress({
         params: {
-          [zlib2.constants.ZSTD_c_compressionLevel]: level ?? defaultLevel("zstd"),
-          [zlib2.constants.ZSTD_c_nbWorkers]: os8.availableParallelism()
+          [zlib2.constants.ZSTD_c_compressionLevel]: level ?? defaultLevel("zstd")
         }
       });
   }
@@ -108133,6 +108131,7 @@ async function writeTarball(start, file, compression, level) {
     throw fileProblem(error2, file, "creating");
   }
   const source = start();
+  source.finished?.catch(() => void 0);
   const inspector = createArchiveInspector();
   const meter = new ProgressMeter(source.phase);
   const fileHash = new HashingStream();

@@ -127,6 +127,8 @@ export async function writeTarball(
     throw fileProblem(error, file, 'creating');
   }
   const source = start();
+  // Awaited below; handled now too, since the producer may fail before the pipeline does.
+  source.finished?.catch(() => undefined);
   const inspector = createArchiveInspector();
   const meter = new ProgressMeter(source.phase);
   const fileHash = new HashingStream();

@@ -2,7 +2,6 @@
  * Compression of the image tarball: streaming compressors and decompressors from Node's own zlib (zstd is
  * built into Node 24, so no zstd binary is needed), and detection by magic bytes, never by file name.
  */
-import * as os from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { CompressionLevels, type Compression } from '../constants.ts';
@@ -46,7 +45,12 @@ export function defaultLevel(compression: Exclude<Compression, 'none'>): number 
   return CompressionLevels[compression].default;
 }
 
-/** A compressing Transform, or undefined for `none`. zstd uses every core: compression is the save side's bottleneck. */
+/**
+ * A compressing Transform, or undefined for `none`. zstd runs single-threaded: Node's streaming zstd fails with
+ * ERR_STREAM_PUSH_AFTER_EOF once ZSTD_c_nbWorkers is set and the input is large and compressible
+ * (nodejs/node#59899, still open for Node 24), and frames compressed in parallel on the thread pool measured no
+ * faster on two cores (see the benchmark notes in the README).
+ */
 export function createCompressor(compression: Compression, level?: number): Transform | undefined {
   switch (compression) {
     case 'none':
@@ -57,7 +61,6 @@ export function createCompressor(compression: Compression, level?: number): Tran
       return zlib.createZstdCompress({
         params: {
           [zlib.constants.ZSTD_c_compressionLevel]: level ?? defaultLevel('zstd'),
-          [zlib.constants.ZSTD_c_nbWorkers]: os.availableParallelism(),
         },
       });
   }

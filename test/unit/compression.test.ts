@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -59,6 +60,31 @@ describe('compressors round-trip through the matching decompressor', () => {
     expect(compressed.length).toBeLessThan(data.length / 10);
     expect(detectFormat(compressed)).toBe(compression);
     const restored = await collect(createDecompressor(compression, compressed.length), compressed);
+    expect(restored.equals(data)).toBe(true);
+  });
+
+  // Tens of MiB of data that compresses like an image layer at the default level, fed in small chunks as `docker save` writes:
+  // the case where a multi-threaded Node zstd stream pushes after EOF (nodejs/node#59899).
+  it.each(['zstd', 'gzip'] as const)('%s at its default level, 48 MiB that compresses 2:1', async (compression) => {
+    // Random hex: compresses about 2:1, like real image layers; a repeated block does not keep a zstd worker busy
+    // long enough for the stream to end while it still has output, and passes either way.
+    const data = Buffer.from(randomBytes(24 * 1024 * 1024).toString('hex'));
+    const chunks = Array.from({ length: Math.ceil(data.length / 65536) }, (_, i) =>
+      data.subarray(i * 65536, (i + 1) * 65536),
+    );
+    const compressed: Buffer[] = [];
+    await pipeline([
+      Readable.from(chunks),
+      createCompressor(compression)!,
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          compressed.push(chunk);
+          callback();
+        },
+      }),
+    ]);
+    const all = Buffer.concat(compressed);
+    const restored = await collect(createDecompressor(compression, all.length), all);
     expect(restored.equals(data)).toBe(true);
   });
 
