@@ -107681,7 +107681,7 @@ function parseInspectJson(stdout) {
   }
   if (!Array.isArray(parsed)) return [];
   return parsed.map((image) => ({
-    id: image.Id ?? "",
+    id: normalizeImageId(image.Id ?? ""),
     repoTags: image.RepoTags ?? [],
     created: image.Created ?? "",
     size: image.Size ?? 0,
@@ -107689,8 +107689,28 @@ function parseInspectJson(stdout) {
   }));
 }
 function parseImageList(stdout) {
+  const trimmed = stdout.trim();
+  if (trimmed.startsWith("[")) {
+    let images;
+    try {
+      images = JSON.parse(trimmed);
+    } catch {
+      return [];
+    }
+    if (!Array.isArray(images)) return [];
+    const objects = images.filter(
+      (image) => typeof image === "object" && image !== null
+    );
+    return objects.flatMap((image) => {
+      const names = Array.isArray(image.Names) ? image.Names.filter((name) => typeof name === "string") : [];
+      const id = normalizeImageId(typeof image.Id === "string" ? image.Id : "").replace(/^sha256:/, "").slice(0, 12);
+      const created = typeof image.CreatedAt === "string" ? image.CreatedAt : "";
+      const size = typeof image.Size === "number" ? formatSize(image.Size) : String(image.Size ?? "");
+      return (names.length > 0 ? names : ["<none>:<none>"]).map((reference) => ({ reference, id, created, size }));
+    });
+  }
   const rows = [];
-  for (const line of stdout.split("\n")) {
+  for (const line of trimmed.split("\n")) {
     if (!line.trim()) continue;
     let row;
     try {
@@ -107707,6 +107727,19 @@ function parseImageList(stdout) {
     });
   }
   return rows;
+}
+function normalizeImageId(id) {
+  return /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id;
+}
+function formatSize(bytes) {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1e3 && unit < units.length - 1) {
+    value /= 1e3;
+    unit++;
+  }
+  return unit === 0 ? `${bytes}B` : `${value.toPrecision(3)}${units[unit]}`;
 }
 function parseLoadOutput(text) {
   const references = [];
@@ -108302,7 +108335,7 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
     }
     if (wrong.length > 0) {
       throw new UserError(
-        `After docker load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join("; ")}. Another step may have retagged them; load again, or check the engine.`
+        `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join("; ")}. Another step may have retagged them; load again, or check the engine.`
       );
     }
     return expected.map((image) => ({ ...image, imageId: now.found.get(image.reference)?.id ?? image.imageId }));

@@ -190,7 +190,7 @@ export function parseInspectJson(stdout: string): ImageInfo[] {
   }
   if (!Array.isArray(parsed)) return [];
   return (parsed as InspectJson[]).map((image) => ({
-    id: image.Id ?? '',
+    id: normalizeImageId(image.Id ?? ''),
     repoTags: image.RepoTags ?? [],
     created: image.Created ?? '',
     size: image.Size ?? 0,
@@ -198,10 +198,35 @@ export function parseInspectJson(stdout: string): ImageInfo[] {
   }));
 }
 
-/** Parses `image ls --format '{{json .}}'` (one JSON object a line; docker and podman name fields differently). */
+/**
+ * Parses `image ls --format '{{json .}}'`: docker prints one object a line (Repository, Tag, ID, CreatedAt, Size as
+ * text); podman prints one JSON array of images (Names, Id, CreatedAt, Size in bytes), a row per name here.
+ */
 export function parseImageList(stdout: string): ImageRow[] {
+  const trimmed = stdout.trim();
+  if (trimmed.startsWith('[')) {
+    let images: unknown;
+    try {
+      images = JSON.parse(trimmed);
+    } catch {
+      return [];
+    }
+    if (!Array.isArray(images)) return [];
+    const objects = images.filter(
+      (image): image is Record<string, unknown> => typeof image === 'object' && image !== null,
+    );
+    return objects.flatMap((image) => {
+      const names = Array.isArray(image.Names) ? image.Names.filter((name) => typeof name === 'string') : [];
+      const id = normalizeImageId(typeof image.Id === 'string' ? image.Id : '')
+        .replace(/^sha256:/, '')
+        .slice(0, 12);
+      const created = typeof image.CreatedAt === 'string' ? image.CreatedAt : '';
+      const size = typeof image.Size === 'number' ? formatSize(image.Size) : String(image.Size ?? '');
+      return (names.length > 0 ? names : ['<none>:<none>']).map((reference) => ({ reference, id, created, size }));
+    });
+  }
   const rows: ImageRow[] = [];
-  for (const line of stdout.split('\n')) {
+  for (const line of trimmed.split('\n')) {
     if (!line.trim()) continue;
     let row: Record<string, unknown>;
     try {
@@ -218,6 +243,23 @@ export function parseImageList(stdout: string): ImageRow[] {
     });
   }
   return rows;
+}
+
+/** Podman reports image IDs as bare hex; docker as `sha256:<hex>`. Both become the latter. */
+export function normalizeImageId(id: string): string {
+  return /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id;
+}
+
+/** Bytes the way `docker image ls` shows them (decimal units). */
+function formatSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${bytes}B` : `${value.toPrecision(3)}${units[unit]}`;
 }
 
 export interface LoadOutput {

@@ -159,7 +159,7 @@ async function loadArtifact(
     }
     if (wrong.length > 0) {
       throw new UserError(
-        `After docker load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join('; ')}. ` +
+        `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join('; ')}. ` +
           'Another step may have retagged them; load again, or check the engine.',
       );
     }

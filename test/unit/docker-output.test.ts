@@ -37,6 +37,16 @@ describe('parseInspectJson', () => {
       { id: 'sha256:2', repoTags: [], created: '', size: 0, platform: 'linux/amd64' },
     ]);
   });
+  it("gives podman's bare hex IDs the sha256: prefix docker uses, and leaves others alone", () => {
+    const json = JSON.stringify([
+      { Id: 'ac1d3fa7f3a4039a8ac06d30d316f5b6aa7ffd2ac36cf875c8eca2e82fb61da3', RepoTags: ['localhost/app:1'] },
+      { Id: 'abc' },
+    ]);
+    expect(parseInspectJson(json).map((image) => image.id)).toEqual([
+      'sha256:ac1d3fa7f3a4039a8ac06d30d316f5b6aa7ffd2ac36cf875c8eca2e82fb61da3',
+      'abc',
+    ]);
+  });
   it.each(['', '[]', 'garbage', '{}'])('yields nothing for %j', (text) => {
     expect(parseInspectJson(text)).toEqual([]);
   });
@@ -60,5 +70,34 @@ describe('parseImageList', () => {
       { reference: 'ghcr.io/o/app:pr-2', id: '680e6269d7f1', created: '2026-11-23 09:36:42 +0000 UTC', size: '3B' },
       { reference: '<none>:<none>', id: 'abc', created: '2 days ago', size: '1MB' },
     ]);
+  });
+
+  it('reads the JSON array podman prints, a row per name', () => {
+    const text = JSON.stringify(
+      [
+        {
+          Id: 'ac1d3fa7f3a4039a8ac06d30d316f5b6aa7ffd2ac36cf875c8eca2e82fb61da3',
+          Names: ['localhost:5000/pm/app:1', 'localhost:5000/pm/app:latest'],
+          Size: 11331,
+          CreatedAt: '2026-11-23T11:31:52Z',
+        },
+        { Id: 'ffff', Names: null, Size: 2500000000, CreatedAt: '2026-11-22T10:00:00Z' },
+      ],
+      null,
+      4,
+    );
+    expect(parseImageList(text)).toEqual([
+      { reference: 'localhost:5000/pm/app:1', id: 'ac1d3fa7f3a4', created: '2026-11-23T11:31:52Z', size: '11.3kB' },
+      {
+        reference: 'localhost:5000/pm/app:latest',
+        id: 'ac1d3fa7f3a4',
+        created: '2026-11-23T11:31:52Z',
+        size: '11.3kB',
+      },
+      { reference: '<none>:<none>', id: 'ffff', created: '2026-11-22T10:00:00Z', size: '2.50GB' },
+    ]);
+  });
+  it.each(['[', '{"not": "an array"}', '[1, null]'])('yields nothing useful for %j', (text) => {
+    expect(parseImageList(text).filter((row) => row.reference !== '<none>:<none>')).toEqual([]);
   });
 });

@@ -1,0 +1,103 @@
+/**
+ * `engine: podman` through the bundled action, against Debian's podman for real: save from podman's store, load
+ * back into it. Podman runs daemonless with its own store in a temp directory (vfs, file events, cgroupfs), set
+ * through the containers.conf / storage.conf variables it reads, so the test needs no system configuration.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAction, type ActionRun } from '../support/action.ts';
+import { startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
+import { uniqueRepository } from '../support/engine.ts';
+
+const exec = promisify(execFile);
+let service: ArtifactService;
+let work: string;
+let podmanEnv: Record<string, string>;
+let runId = 900;
+const repository = uniqueRepository('podman');
+const tags = [`${repository}:pr-7`, `${repository}:sha-7777777`];
+let id: string;
+
+async function podman(...args: string[]): Promise<string> {
+  const { stdout } = await exec('podman', args, { env: { ...process.env, ...podmanEnv }, maxBuffer: 1 << 26 });
+  return stdout;
+}
+
+async function podmanImageId(reference: string): Promise<string | undefined> {
+  try {
+    return (await podman('image', 'inspect', '--format', '{{.Id}}', reference)).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+beforeAll(async () => {
+  service = await startArtifactService();
+  work = await mkdtemp(path.join(tmpdir(), 'handoff-podman-'));
+  await writeFile(
+    path.join(work, 'storage.conf'),
+    `[storage]\ndriver = "vfs"\ngraphroot = "${work}/root"\nrunroot = "${work}/run"\n`,
+  );
+  await writeFile(
+    path.join(work, 'containers.conf'),
+    '[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n',
+  );
+  podmanEnv = {
+    CONTAINERS_STORAGE_CONF: path.join(work, 'storage.conf'),
+    CONTAINERS_CONF: path.join(work, 'containers.conf'),
+  };
+  await writeFile(path.join(work, 'hello.txt'), `podman test image ${repository}\n`);
+  id = await new Promise<string>((resolve, reject) => {
+    const tar = spawn('tar', ['-C', work, '-c', 'hello.txt'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const importer = spawn('podman', ['import', '-q', '-', tags[0]!], {
+      env: { ...process.env, ...podmanEnv },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    tar.stdout.pipe(importer.stdin);
+    let out = '';
+    let err = '';
+    importer.stdout.on('data', (chunk: Buffer) => (out += chunk));
+    importer.stderr.on('data', (chunk: Buffer) => (err += chunk));
+    importer.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`podman import: ${err}`))));
+  });
+  await podman('tag', tags[0]!, tags[1]!);
+});
+
+afterAll(async () => {
+  await service?.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+function action(run: number, inputs: Record<string, string>): Promise<ActionRun> {
+  return runAction({ engine: 'podman', ...inputs }, { ...service.env(run), ...podmanEnv });
+}
+
+describe('engine: podman', () => {
+  it('saves from podman, and loads back into it with the same image ID', async () => {
+    const run = ++runId;
+    const saved = await action(run, { mode: 'save', tags: tags.join('\n') });
+    expect(saved.code, saved.stdout + saved.stderr).toBe(0);
+    expect(saved.outputs.tags!.split('\n')).toEqual(tags);
+    expect(saved.outputs['image-id']).toContain(id.replace(/^sha256:/, ''));
+
+    await podman('rmi', '--force', ...tags);
+    expect(await podmanImageId(tags[0]!)).toBeUndefined();
+
+    const loaded = await action(run, { mode: 'load', 'expected-digest': saved.outputs.digest! });
+    expect(loaded.code, loaded.stdout + loaded.stderr).toBe(0);
+    // In the order the tarball records them, which is podman's, not the order given to save.
+    expect(loaded.outputs.tags!.split('\n').sort()).toEqual([...tags].sort());
+    for (const tag of tags) expect(await podmanImageId(tag)).toBe(id.replace(/^sha256:/, ''));
+  });
+
+  it('names what podman has when a tag is missing', async () => {
+    const result = await action(++runId, { mode: 'save', tags: `${repository}:pr-8` });
+    expect(result.code).toBe(1);
+    expect(result.error).toMatch(/not in the podman engine/);
+    expect(result.stdout).toContain(tags[0]);
+  });
+});
