@@ -61941,6 +61941,7 @@ function choice(input, allowed, fallback) {
   }
   return value;
 }
+var PLATFORM = /^[a-z0-9_]+\/[a-z0-9_]+(?:\/[a-z0-9_.]+)?$/;
 function bool(input, fallback) {
   const value = getInput(input).trim().toLowerCase();
   if (value === "") return fallback;
@@ -61992,6 +61993,12 @@ function getInputs(env = process.env) {
   if (runId !== void 0 && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
     throw new UserError(`Input \`repository\` must be \`owner/name\`, found \`${repository}\`.`);
   }
+  const platform2 = optional("platform");
+  if (platform2 !== void 0 && !PLATFORM.test(platform2)) {
+    throw new UserError(
+      `Input \`platform\` must be one platform as \`os/architecture\` or \`os/architecture/variant\` (e.g. \`linux/arm64\`), found \`${platform2}\`.`
+    );
+  }
   return {
     mode,
     tags: getInput("tags"),
@@ -62011,7 +62018,7 @@ function getInputs(env = process.env) {
     githubToken,
     expectedDigest,
     load: bool("load", true),
-    platform: optional("platform"),
+    platform: platform2,
     engine: choice("engine", Engines, "docker")
   };
 }
@@ -108595,7 +108602,11 @@ function imageRow(reference, image) {
 }
 async function platformArguments(inputs, engine) {
   if (!inputs.platform) return [];
-  if (inputs.engine === "podman") return ["--platform", inputs.platform];
+  if (inputs.engine === "podman") {
+    throw new UserError(
+      `\`platform\` needs a \`save --platform\`, which podman does not have: expected no \`platform\` with \`engine: podman\`, found ${inputs.platform}. Remove it, or build the one platform you want with \`podman build --platform\`.`
+    );
+  }
   const { version: version3, api } = await engine.serverVersion();
   const [major = 0, minor = 0] = api.split(".").map(Number);
   if (major < 1 || major === 1 && minor < 48) {
@@ -108631,6 +108642,12 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
       (written) => written.tarBytes
     )
   );
+  if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
+    await removeQuietly(file);
+    throw new UserError(
+      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${tarball.report.platforms.join(", ") || "no platform"}; nothing was uploaded. Fix \`platform\`, or build that platform into the tarball.`
+    );
+  }
   const references = tarball.report.references;
   let tags2 = references;
   const warnings = [];
@@ -108664,6 +108681,13 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
     images,
     warnings
   };
+}
+function holdsPlatform(platforms, wanted) {
+  const [os8, architecture, variant] = wanted.split("/");
+  return platforms.some((platform2) => {
+    const [hasOs, hasArchitecture, hasVariant] = platform2.split("/");
+    return hasOs === os8 && hasArchitecture === architecture && (!variant || variant === hasVariant);
+  });
 }
 async function removeQuietly(file) {
   await rm4(file, { force: true });

@@ -59,6 +59,9 @@ function choice<T extends string>(input: string, allowed: readonly T[], fallback
   return value as T;
 }
 
+/** One OCI platform: lowercase os and architecture, optional variant (no lists, no options). */
+const PLATFORM = /^[a-z0-9_]+\/[a-z0-9_]+(?:\/[a-z0-9_.]+)?$/;
+
 function bool(input: string, fallback: boolean): boolean {
   const value = core.getInput(input).trim().toLowerCase();
   if (value === '') return fallback;
@@ -119,6 +122,13 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
     throw new UserError(`Input \`repository\` must be \`owner/name\`, found \`${repository}\`.`);
   }
 
+  const platform = optional('platform');
+  if (platform !== undefined && !PLATFORM.test(platform)) {
+    throw new UserError(
+      `Input \`platform\` must be one platform as \`os/architecture\` or \`os/architecture/variant\` (e.g. \`linux/arm64\`), found \`${platform}\`.`,
+    );
+  }
+
   return {
     mode,
     tags: core.getInput('tags'),
@@ -138,7 +148,7 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
     githubToken,
     expectedDigest,
     load: bool('load', true),
-    platform: optional('platform'),
+    platform,
     engine: choice('engine', Engines, 'docker'),
   };
 }

@@ -243,7 +243,12 @@ function imageRow(reference: string, image: ImageInfo) {
 
 async function platformArguments(inputs: Inputs, engine: ContainerEngine): Promise<string[]> {
   if (!inputs.platform) return [];
-  if (inputs.engine === 'podman') return ['--platform', inputs.platform];
+  if (inputs.engine === 'podman') {
+    throw new UserError(
+      '`platform` needs a `save --platform`, which podman does not have: expected no `platform` with `engine: podman`, ' +
+        `found ${inputs.platform}. Remove it, or build the one platform you want with \`podman build --platform\`.`,
+    );
+  }
   const { version, api } = await engine.serverVersion();
   const [major = 0, minor = 0] = api.split('.').map(Number);
   if (major < 1 || (major === 1 && minor < 48)) {
@@ -286,6 +291,13 @@ async function saveFromSource(
       (written) => written.tarBytes,
     ),
   );
+  if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
+    await removeQuietly(file);
+    throw new UserError(
+      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${tarball.report.platforms.join(', ') || 'no platform'}; ` +
+        'nothing was uploaded. Fix `platform`, or build that platform into the tarball.',
+    );
+  }
   const references = tarball.report.references;
   let tags = references;
   const warnings: string[] = [];
@@ -319,6 +331,15 @@ async function saveFromSource(
     images,
     warnings,
   };
+}
+
+/** `linux/arm64` matches `linux/arm64/v8` (the variant is optional), as docker's platform matching does. */
+export function holdsPlatform(platforms: readonly string[], wanted: string): boolean {
+  const [os, architecture, variant] = wanted.split('/');
+  return platforms.some((platform) => {
+    const [hasOs, hasArchitecture, hasVariant] = platform.split('/');
+    return hasOs === os && hasArchitecture === architecture && (!variant || variant === hasVariant);
+  });
 }
 
 async function removeQuietly(file: string): Promise<void> {

@@ -384,3 +384,37 @@ describe('matrix handoff', () => {
     expectOneCleanLine(none, /No artifact matches `pattern` image-\*.*docker-image-api/);
   });
 });
+
+describe('platform', () => {
+  it('fails clearly on an engine without docker save --platform (Docker < 28), saving nothing', async () => {
+    const run = ++runId;
+    const result = await action(run, { mode: 'save', tags: keep, platform: 'linux/amd64' });
+    expectOneCleanLine(result, /`platform` needs `docker save --platform`.*API 1\.48\+.*this engine is Docker 20\.10/);
+    expect(service.artifacts(run)).toEqual([]);
+  });
+
+  it('with a multi-platform source tarball, checks the platform is in it and reports every platform', async () => {
+    const tag = `${uniqueRepository('multi')}:1`;
+    const amd64 = await makeFixtureImage([tag], { seed: 'amd64', platform: { os: 'linux', architecture: 'amd64' } });
+    const arm64 = await makeFixtureImage([tag], {
+      seed: 'arm64',
+      platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    });
+    const file = path.join(work, 'multi.tar');
+    await writeFile(file, await packTar(ociLayoutEntries([amd64, arm64], { nested: true })));
+
+    const run = ++runId;
+    const ok = await action(run, { mode: 'save', source: file, platform: 'linux/arm64' }, NO_ENGINE);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.outputs.platforms!.split('\n')).toEqual(['linux/amd64', 'linux/arm64/v8']);
+    expect(ok.summary).toContain('linux/arm64/v8');
+
+    const missing = await action(
+      run,
+      { mode: 'save', source: file, platform: 'linux/s390x', name: 'other' },
+      NO_ENGINE,
+    );
+    expectOneCleanLine(missing, /no image for `platform` linux\/s390x: it holds linux\/amd64, linux\/arm64\/v8/);
+    expect(service.artifacts(run).map((item) => item.name)).toEqual(['docker-image']);
+  });
+});

@@ -101,3 +101,13 @@ describe('engine: podman', () => {
     expect(result.stdout).toContain(tags[0]);
   });
 });
+
+describe('engine: podman and platform', () => {
+  it('fails clearly, since podman save has no --platform', async () => {
+    const run = ++runId;
+    const result = await action(run, { mode: 'save', tags: tags[0]!, platform: 'linux/amd64' });
+    expect(result.code).toBe(1);
+    expect(result.error).toMatch(/podman does not have/);
+    expect(service.artifacts(run)).toEqual([]);
+  });
+});

@@ -1,3 +1,4 @@
+import { holdsPlatform } from '../../src/save.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { artifactNameProblem, getInputs } from '../../src/inputs.ts';
@@ -100,10 +101,19 @@ describe('getInputs', () => {
       /`repository` must be `owner\/name`, found `noslash`/,
     ],
     [{ engine: 'containerd' }, /`engine` must be one of `docker`, `podman`/],
+    [{ platform: '--output=/etc/passwd' }, /`platform` must be one platform as `os\/architecture`/],
+    [{ platform: 'linux/amd64,linux/arm64' }, /must be one platform.*found `linux\/amd64,linux\/arm64`/],
+    [{ platform: 'linux' }, /must be one platform/],
+    [{ platform: 'Linux/AMD64' }, /must be one platform/],
   ])('rejects %j', (inputs, message) => {
     withInputs(inputs);
     expect(() => getInputs({ GITHUB_REPOSITORY: 'o/r' })).toThrow(UserError);
     expect(() => getInputs({ GITHUB_REPOSITORY: 'o/r' })).toThrow(message);
+  });
+
+  it.each(['linux/amd64', 'linux/arm64/v8', 'windows/amd64', 'linux/arm/v7'])('accepts platform %s', (platform) => {
+    withInputs({ platform });
+    expect(getInputs({}).platform).toBe(platform);
   });
 
   it('ignores compression-level when compression is none', () => {
@@ -118,5 +128,20 @@ describe('artifactNameProblem', () => {
   });
   it.each(['', 'a"b', 'a<b', 'a>b', 'a|b', 'a*b', 'a?b', 'a\\b', 'a/b', 'a:b', 'a\nb'])('rejects %j', (name) => {
     expect(artifactNameProblem(name)).toBeDefined();
+  });
+});
+
+describe('holdsPlatform', () => {
+  it.each([
+    [['linux/amd64'], 'linux/amd64', true],
+    [['linux/amd64', 'linux/arm64/v8'], 'linux/arm64', true],
+    [['linux/arm64/v8'], 'linux/arm64/v8', true],
+    [['linux/arm64/v8'], 'linux/arm64/v7', false],
+    [['linux/arm64'], 'linux/arm64/v8', false],
+    [['linux/amd64'], 'linux/arm64', false],
+    [['windows/amd64'], 'linux/amd64', false],
+    [[], 'linux/amd64', false],
+  ])('%j holds %s: %s', (platforms, wanted, expected) => {
+    expect(holdsPlatform(platforms, wanted)).toBe(expected);
   });
 });
