@@ -62018,6 +62018,7 @@ function getInputs(env = process.env) {
     githubToken,
     expectedDigest,
     load: bool("load", true),
+    decompress: bool("decompress", true),
     platform: platform2,
     engine: choice("engine", Engines, "docker")
   };
@@ -108298,18 +108299,20 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
     )
   );
   info(`${artifact.file} (${formatBytes(artifact.size)})`);
-  const { digest, report } = await group(
+  const plainCopy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : void 0;
+  const { digest, report, plain } = await group(
     `Verify ${name}`,
     () => timer.time(
       `verify ${name}`,
-      () => verify2(artifact, inputs.expectedDigest),
+      () => verify2(artifact, inputs.expectedDigest, plainCopy),
       () => artifact.size
     )
   );
   const expected = expectedImages(report, inputs.tags, name);
   if (!inputs.load) {
-    info("load is false: the verified tarball is handed on as the `tarball` output.");
-    return { artifact, digest, report, images: expected };
+    const handedOn = plain ?? artifact.file;
+    info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
+    return { artifact: { ...artifact, file: handedOn }, digest, report, images: expected };
   }
   const before = await engine.inspect(expected.map((image) => image.reference).filter((r) => !r.startsWith("sha256:")));
   const output = await group(
@@ -108349,7 +108352,7 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
   });
   return { artifact, digest, report, images };
 }
-async function verify2(artifact, expectedDigest) {
+async function verify2(artifact, expectedDigest, plainCopy) {
   const { digest } = await hashFile(artifact.file, new ProgressMeter("hash"));
   const mismatches = [];
   if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
@@ -108365,14 +108368,28 @@ async function verify2(artifact, expectedDigest) {
     `sha256 matches${artifact.recordedDigest ? " the recorded digest" : ""}${expectedDigest ? " and expected-digest" : ""}: ${digest}`
   );
   const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
-  const inspector = createArchiveInspector();
-  await pipeline3([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
-  const report = await inspector.report;
+  const copy = plainCopy && opened.compression !== "none" ? plainCopy : void 0;
+  const report = copy ? await inspectAndCopy(opened, copy) : await inspectOnly(opened);
   info(
     `${report.format} (${opened.compression === "none" ? "uncompressed" : opened.compression}): ${report.images.length} image(s), ${report.blobs.length} blobs verified, references: ${report.references.join(", ") || "none"}`
   );
   for (const warning2 of report.warnings) warning(warning2);
-  return { digest, report };
+  if (copy) info(`Decompressed while verifying: ${copy}`);
+  return { digest, report, plain: plainCopy ? copy ?? artifact.file : void 0 };
+}
+async function inspectOnly(opened) {
+  const inspector = createArchiveInspector();
+  await pipeline3([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
+  return inspector.report;
+}
+async function inspectAndCopy(opened, copy) {
+  const written = await writeTarball(
+    () => ({ stream: opened.stream, decode: opened.decode, phase: "verify" }),
+    copy,
+    "none",
+    void 0
+  );
+  return written.report;
 }
 function expectedImages(report, tagsInput, name) {
   const expectation = (reference, image) => ({

@@ -42,6 +42,8 @@ export interface Inputs {
   githubToken: string | undefined;
   expectedDigest: string | undefined;
   load: boolean;
+  /** Load with load: false: hand on a plain tar (decompressed while verifying) rather than the file as downloaded. */
+  decompress: boolean;
   platform: string | undefined;
   engine: Engine;
 }
@@ -148,6 +150,7 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
     githubToken,
     expectedDigest,
     load: bool('load', true),
+    decompress: bool('decompress', true),
     platform,
     engine: choice('engine', Engines, 'docker'),
   };

@@ -18,7 +18,7 @@ import { PhaseTimer, ProgressMeter, formatBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
 import { writeSummary, type SummaryImage } from './summary.ts';
-import { openTarball } from './tarball.ts';
+import { openTarball, writeTarball, type OpenedTarball } from './tarball.ts';
 
 /** A reference expected after loading, with every ID its image may have (config digest, or manifest digest on the containerd store). */
 interface ExpectedImage extends SummaryImage {
@@ -115,18 +115,21 @@ async function loadArtifact(
   );
   core.info(`${artifact.file} (${formatBytes(artifact.size)})`);
 
-  const { digest, report } = await core.group(`Verify ${name}`, () =>
+  // With load: false the verification pass also writes the plain tar that scanners read (Trivy, Grype).
+  const plainCopy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : undefined;
+  const { digest, report, plain } = await core.group(`Verify ${name}`, () =>
     timer.time(
       `verify ${name}`,
-      () => verify(artifact, inputs.expectedDigest),
+      () => verify(artifact, inputs.expectedDigest, plainCopy),
       () => artifact.size,
     ),
   );
 
   const expected = expectedImages(report, inputs.tags, name);
   if (!inputs.load) {
-    core.info('load is false: the verified tarball is handed on as the `tarball` output.');
-    return { artifact, digest, report, images: expected };
+    const handedOn = plain ?? artifact.file;
+    core.info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
+    return { artifact: { ...artifact, file: handedOn }, digest, report, images: expected };
   }
 
   const before = await engine.inspect(expected.map((image) => image.reference).filter((r) => !r.startsWith('sha256:')));
@@ -168,11 +171,16 @@ async function loadArtifact(
   return { artifact, digest, report, images };
 }
 
-/** Hashes the downloaded file and checks it against the recorded and the expected digest, then verifies every blob. */
+/**
+ * Hashes the downloaded file and checks it against the recorded and the expected digest, then verifies every blob.
+ * With `plainCopy`, a compressed tarball is also written there decompressed, in the same pass, and removed again
+ * unless every blob verifies; the path of that copy (or of the download, already a plain tar) is returned.
+ */
 async function verify(
   artifact: DownloadedArtifact,
   expectedDigest: string | undefined,
-): Promise<{ digest: string; report: ArchiveReport }> {
+  plainCopy?: string,
+): Promise<{ digest: string; report: ArchiveReport; plain: string | undefined }> {
   const { digest } = await hashFile(artifact.file, new ProgressMeter('hash'));
   const mismatches: string[] = [];
   if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
@@ -190,15 +198,32 @@ async function verify(
   );
 
   const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
-  const inspector = createArchiveInspector();
-  await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), inspector.stream]);
-  const report = await inspector.report;
+  const copy = plainCopy && opened.compression !== 'none' ? plainCopy : undefined;
+  const report = copy ? await inspectAndCopy(opened, copy) : await inspectOnly(opened);
   core.info(
     `${report.format} (${opened.compression === 'none' ? 'uncompressed' : opened.compression}): ${report.images.length} image(s), ` +
       `${report.blobs.length} blobs verified, references: ${report.references.join(', ') || 'none'}`,
   );
   for (const warning of report.warnings) core.warning(warning);
-  return { digest, report };
+  if (copy) core.info(`Decompressed while verifying: ${copy}`);
+  return { digest, report, plain: plainCopy ? (copy ?? artifact.file) : undefined };
+}
+
+async function inspectOnly(opened: OpenedTarball): Promise<ArchiveReport> {
+  const inspector = createArchiveInspector();
+  await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), inspector.stream]);
+  return inspector.report;
+}
+
+/** Inspects and writes the plain tar in one pass; the copy is only left behind when every blob verified. */
+async function inspectAndCopy(opened: OpenedTarball, copy: string): Promise<ArchiveReport> {
+  const written = await writeTarball(
+    () => ({ stream: opened.stream, decode: opened.decode, phase: 'verify' }),
+    copy,
+    'none',
+    undefined,
+  );
+  return written.report;
 }
 
 /** The references expected in the engine after loading, each with the image ID it must have. */

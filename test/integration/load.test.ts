@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -159,15 +159,41 @@ describe('the handoff: save, docker rmi, load', () => {
 });
 
 describe('load: false', () => {
-  it('downloads and verifies with no engine at all, and hands on the tarball', async () => {
+  it('downloads and verifies with no engine at all, and hands on a plain tar that docker load reads', async () => {
     const { run, outputs } = await saved({ name: 'for-a-scanner' });
     const result = await action(run, { mode: 'load', name: 'for-a-scanner', load: 'false' }, NO_ENGINE);
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.outputs.tags!.split('\n')).toEqual(tags);
     expect(result.outputs['image-id']).toBe(id);
     expect(result.outputs.digest).toBe(outputs.digest);
-    expect(await fileDigest(result.outputs.tarball!)).toBe(outputs.digest);
     expect(result.summary).toContain('not loaded');
+    // The plain tar a scanner reads: a tar from its first block, holding what was saved.
+    const tarball = result.outputs.tarball!;
+    const { stdout: listing } = await exec('tar', ['--list', '--file', tarball]);
+    expect(listing.split('\n')).toContain('manifest.json');
+    await removeImages(...tags);
+    await exec('docker', ['load', '--input', tarball]);
+    for (const tag of tags) expect(await imageId(tag)).toBe(id);
+  });
+
+  it('with decompress: false hands on the file exactly as uploaded', async () => {
+    const { run, outputs } = await saved({ name: 'as-uploaded' });
+    const result = await action(
+      run,
+      { mode: 'load', name: 'as-uploaded', load: 'false', decompress: 'false' },
+      NO_ENGINE,
+    );
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(await fileDigest(result.outputs.tarball!)).toBe(outputs.digest);
+    expect(await readdir(path.dirname(result.outputs.tarball!))).toEqual(['as-uploaded']);
+  });
+
+  it('hands on an uncompressed artifact as it is, without a copy', async () => {
+    const { run, outputs } = await saved({ name: 'plain', compression: 'none' });
+    const result = await action(run, { mode: 'load', name: 'plain', load: 'false' }, NO_ENGINE);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(await fileDigest(result.outputs.tarball!)).toBe(outputs.digest);
+    expect(await readdir(path.dirname(result.outputs.tarball!))).toEqual(['plain']);
   });
 });
 
@@ -343,6 +369,14 @@ describe('a zero-byte blob that claims a size (the lazily-filled layer cache)', 
     expectOneCleanLine(result, /zero-byte|0 bytes|empty/i);
     expect(await engineState()).toBe(before);
     expect(await imageId(tag)).toBeUndefined();
+
+    // Nor, with load: false, does a decompressed copy of it stay behind for a scanner.
+    const scan = await action(run, { mode: 'load', load: 'false' }, NO_ENGINE);
+    expectOneCleanLine(scan, /zero-byte|0 bytes|empty/i);
+    const downloads = await readdir(scan.runnerTemp);
+    for (const entry of downloads.filter((name) => name.startsWith('artifact-'))) {
+      expect(await readdir(path.join(scan.runnerTemp, entry))).toEqual(['docker-image']);
+    }
   });
 });
 
