@@ -106514,9 +106514,97 @@ async function isZip(file) {
 // src/archive/hash.ts
 import { createHash as createHash3 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
-import { Transform as Transform3, Writable } from "node:stream";
+import { Transform as Transform4, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-var HashingStream = class extends Transform3 {
+
+// src/archive/compression.ts
+import { Transform as Transform3 } from "node:stream";
+import * as zlib2 from "node:zlib";
+var STREAM_CHUNK_BYTES = 1024 * 1024;
+var ZSTD_MAGIC = Buffer.from([40, 181, 47, 253]);
+var GZIP_MAGIC = Buffer.from([31, 139]);
+var BZIP2_MAGIC = Buffer.from("BZh");
+var XZ_MAGIC = Buffer.from([253, 55, 122, 88, 90, 0]);
+var DETECT_BYTES = 512;
+function detectFormat(head) {
+  const startsWith = (magic) => head.length >= magic.length && head.subarray(0, magic.length).equals(magic);
+  if (startsWith(ZSTD_MAGIC)) return "zstd";
+  if (startsWith(GZIP_MAGIC)) return "gzip";
+  if (startsWith(XZ_MAGIC)) return "xz";
+  if (startsWith(BZIP2_MAGIC)) return "bzip2";
+  if (isTarHeader(head)) return "none";
+  return "unknown";
+}
+function isTarHeader(head) {
+  if (head.length < DETECT_BYTES) return false;
+  const field = head.subarray(148, 156).toString("latin1").replace(/[\0 ]+$/, "").trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  let sum = 0;
+  for (let i = 0; i < DETECT_BYTES; i++) sum += i >= 148 && i < 156 ? 32 : head[i];
+  return sum === parseInt(field, 8);
+}
+function defaultLevel(compression) {
+  return CompressionLevels[compression].default;
+}
+function createCompressor(compression, level) {
+  switch (compression) {
+    case "none":
+      return void 0;
+    case "gzip":
+      return zlib2.createGzip({ level: level ?? defaultLevel("gzip"), chunkSize: STREAM_CHUNK_BYTES });
+    case "zstd":
+      return zlib2.createZstdCompress({
+        chunkSize: STREAM_CHUNK_BYTES,
+        params: {
+          [zlib2.constants.ZSTD_c_compressionLevel]: level ?? defaultLevel("zstd")
+        }
+      });
+  }
+}
+function createDecompressor(format, compressedSize, limits = {}) {
+  let inflate;
+  switch (format) {
+    case "none":
+      return [];
+    case "gzip":
+      inflate = zlib2.createGunzip({ chunkSize: STREAM_CHUNK_BYTES });
+      break;
+    case "zstd":
+      inflate = zlib2.createZstdDecompress({ chunkSize: STREAM_CHUNK_BYTES });
+      break;
+    default:
+      throw new UserError(
+        `The tarball is compressed with ${format}, which this action does not read: expected zstd, gzip or a plain tar; save it again with this action, or decompress it first.`
+      );
+  }
+  const cap = Math.max(limits.floorBytes ?? 4 * 1024 ** 3, compressedSize * (limits.maxRatio ?? 200));
+  return [inflate, new OutputCap(cap, format)];
+}
+var OutputCap = class extends Transform3 {
+  seen = 0;
+  cap;
+  format;
+  constructor(cap, format) {
+    super();
+    this.cap = cap;
+    this.format = format;
+  }
+  _transform(chunk, _encoding, callback) {
+    this.seen += chunk.length;
+    if (this.seen > this.cap) {
+      callback(
+        new UserError(
+          `The ${this.format} tarball expands to more than ${this.cap} bytes, far beyond any real image of its size (a compression bomb or a corrupt file): refusing it; check where the artifact came from.`
+        )
+      );
+      return;
+    }
+    callback(null, chunk);
+  }
+};
+
+// src/archive/hash.ts
+var HashingStream = class extends Transform4 {
   hash = createHash3("sha256");
   bytes = 0;
   _transform(chunk, _encoding, callback) {
@@ -106532,7 +106620,7 @@ var HashingStream = class extends Transform3 {
 async function hashFile(file, ...stages) {
   const hash = new HashingStream();
   const drain = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  await pipeline([createReadStream2(file), ...stages, hash, drain]);
+  await pipeline([createReadStream2(file, { highWaterMark: STREAM_CHUNK_BYTES }), ...stages, hash, drain]);
   return { digest: hash.digest(), bytes: hash.bytes };
 }
 
@@ -106541,7 +106629,7 @@ import { createHash as createHash4 } from "node:crypto";
 import { Writable as Writable2 } from "node:stream";
 
 // src/archive/tar.ts
-import { Transform as Transform4 } from "node:stream";
+import { Transform as Transform5 } from "node:stream";
 var BLOCK = 512;
 var MAX_META_BYTES = 1024 * 1024;
 var MAX_NAME_BYTES = 4096;
@@ -106853,7 +106941,7 @@ function createTarAppender(entry) {
   }, entryEnd: () => {
   } });
   let held = Buffer.alloc(0);
-  return new Transform4({
+  return new Transform5({
     transform(chunk, _encoding, callback) {
       const chunkFrom = reader.offset;
       const heldFrom = chunkFrom - held.length;
@@ -107851,7 +107939,7 @@ function problemsWithSaveTags(tags2) {
 }
 
 // src/progress.ts
-import { Transform as Transform5 } from "node:stream";
+import { Transform as Transform6 } from "node:stream";
 var LOG_EVERY_MS = 5e3;
 function formatBytes(bytes) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -107866,7 +107954,7 @@ function formatBytes(bytes) {
 function formatRate(bytes, ms) {
   return ms > 0 ? `${formatBytes(bytes * 1e3 / ms)}/s` : "-";
 }
-var ProgressMeter = class extends Transform5 {
+var ProgressMeter = class extends Transform6 {
   bytes = 0;
   phase;
   started = Date.now();
@@ -108019,92 +108107,6 @@ import { mkdir as mkdir2, open as open3, rename as rename2, rm as rm3, stat as s
 import * as path5 from "node:path";
 import { Transform as Transform7 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
-
-// src/archive/compression.ts
-import { Transform as Transform6 } from "node:stream";
-import * as zlib2 from "node:zlib";
-var ZSTD_MAGIC = Buffer.from([40, 181, 47, 253]);
-var GZIP_MAGIC = Buffer.from([31, 139]);
-var BZIP2_MAGIC = Buffer.from("BZh");
-var XZ_MAGIC = Buffer.from([253, 55, 122, 88, 90, 0]);
-var DETECT_BYTES = 512;
-function detectFormat(head) {
-  const startsWith = (magic) => head.length >= magic.length && head.subarray(0, magic.length).equals(magic);
-  if (startsWith(ZSTD_MAGIC)) return "zstd";
-  if (startsWith(GZIP_MAGIC)) return "gzip";
-  if (startsWith(XZ_MAGIC)) return "xz";
-  if (startsWith(BZIP2_MAGIC)) return "bzip2";
-  if (isTarHeader(head)) return "none";
-  return "unknown";
-}
-function isTarHeader(head) {
-  if (head.length < DETECT_BYTES) return false;
-  const field = head.subarray(148, 156).toString("latin1").replace(/[\0 ]+$/, "").trim();
-  if (!/^[0-7]+$/.test(field)) return false;
-  let sum = 0;
-  for (let i = 0; i < DETECT_BYTES; i++) sum += i >= 148 && i < 156 ? 32 : head[i];
-  return sum === parseInt(field, 8);
-}
-function defaultLevel(compression) {
-  return CompressionLevels[compression].default;
-}
-function createCompressor(compression, level) {
-  switch (compression) {
-    case "none":
-      return void 0;
-    case "gzip":
-      return zlib2.createGzip({ level: level ?? defaultLevel("gzip") });
-    case "zstd":
-      return zlib2.createZstdCompress({
-        params: {
-          [zlib2.constants.ZSTD_c_compressionLevel]: level ?? defaultLevel("zstd")
-        }
-      });
-  }
-}
-function createDecompressor(format, compressedSize, limits = {}) {
-  let inflate;
-  switch (format) {
-    case "none":
-      return [];
-    case "gzip":
-      inflate = zlib2.createGunzip();
-      break;
-    case "zstd":
-      inflate = zlib2.createZstdDecompress();
-      break;
-    default:
-      throw new UserError(
-        `The tarball is compressed with ${format}, which this action does not read: expected zstd, gzip or a plain tar; save it again with this action, or decompress it first.`
-      );
-  }
-  const cap = Math.max(limits.floorBytes ?? 4 * 1024 ** 3, compressedSize * (limits.maxRatio ?? 200));
-  return [inflate, new OutputCap(cap, format)];
-}
-var OutputCap = class extends Transform6 {
-  seen = 0;
-  cap;
-  format;
-  constructor(cap, format) {
-    super();
-    this.cap = cap;
-    this.format = format;
-  }
-  _transform(chunk, _encoding, callback) {
-    this.seen += chunk.length;
-    if (this.seen > this.cap) {
-      callback(
-        new UserError(
-          `The ${this.format} tarball expands to more than ${this.cap} bytes, far beyond any real image of its size (a compression bomb or a corrupt file): refusing it; check where the artifact came from.`
-        )
-      );
-      return;
-    }
-    callback(null, chunk);
-  }
-};
-
-// src/tarball.ts
 var Tee = class extends Transform7 {
   target;
   constructor(target) {
@@ -108165,7 +108167,7 @@ async function writeTarball(start, file, compression, level) {
     throw fileProblem(error2, file, "creating the directory for");
   }
   const partial = `${file}.partial-${process.pid}`;
-  const output = createWriteStream2(partial, { flags: "wx" });
+  const output = createWriteStream2(partial, { flags: "wx", highWaterMark: STREAM_CHUNK_BYTES });
   try {
     await once2(output, "open");
   } catch (error2) {
@@ -108227,7 +108229,7 @@ async function openTarball(file, what) {
       );
     }
     const decode = createDecompressor(compression, size);
-    return { stream: createReadStream3(file), decode, compression, size };
+    return { stream: createReadStream3(file, { highWaterMark: STREAM_CHUNK_BYTES }), decode, compression, size };
   } finally {
     await handle.close();
   }

@@ -11,6 +11,7 @@ import { Transform, type Readable, type TransformCallback, type Writable } from 
 import { pipeline } from 'node:stream/promises';
 import {
   DETECT_BYTES,
+  STREAM_CHUNK_BYTES,
   createCompressor,
   createDecompressor,
   detectFormat,
@@ -120,7 +121,7 @@ export async function writeTarball(
     throw fileProblem(error, file, 'creating the directory for');
   }
   const partial = `${file}.partial-${process.pid}`;
-  const output = createWriteStream(partial, { flags: 'wx' });
+  const output = createWriteStream(partial, { flags: 'wx', highWaterMark: STREAM_CHUNK_BYTES });
   try {
     await once(output, 'open');
   } catch (error) {
@@ -196,7 +197,7 @@ export async function openTarball(file: string, what: string): Promise<OpenedTar
       );
     }
     const decode = createDecompressor(compression, size);
-    return { stream: createReadStream(file), decode, compression, size };
+    return { stream: createReadStream(file, { highWaterMark: STREAM_CHUNK_BYTES }), decode, compression, size };
   } finally {
     await handle.close();
   }

@@ -9,6 +9,12 @@ import { UserError } from '../errors.ts';
 
 export type DetectedFormat = Compression | 'bzip2' | 'xz' | 'unknown';
 
+/**
+ * Size of the chunks every streaming stage reads, writes and (de)compresses into. zlib's default of 16 KiB turns a
+ * GiB into 65,536 hand-offs between stages and as many pipe writes to `docker load`; 1 MiB measured 20-35% faster
+ * on both sides (README, Performance) for a few MiB more memory.
+ */
+export const STREAM_CHUNK_BYTES = 1024 * 1024;
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const BZIP2_MAGIC = Buffer.from('BZh');
@@ -56,9 +62,10 @@ export function createCompressor(compression: Compression, level?: number): Tran
     case 'none':
       return undefined;
     case 'gzip':
-      return zlib.createGzip({ level: level ?? defaultLevel('gzip') });
+      return zlib.createGzip({ level: level ?? defaultLevel('gzip'), chunkSize: STREAM_CHUNK_BYTES });
     case 'zstd':
       return zlib.createZstdCompress({
+        chunkSize: STREAM_CHUNK_BYTES,
         params: {
           [zlib.constants.ZSTD_c_compressionLevel]: level ?? defaultLevel('zstd'),
         },
@@ -80,10 +87,10 @@ export function createDecompressor(
     case 'none':
       return [];
     case 'gzip':
-      inflate = zlib.createGunzip();
+      inflate = zlib.createGunzip({ chunkSize: STREAM_CHUNK_BYTES });
       break;
     case 'zstd':
-      inflate = zlib.createZstdDecompress();
+      inflate = zlib.createZstdDecompress({ chunkSize: STREAM_CHUNK_BYTES });
       break;
     default:
       throw new UserError(

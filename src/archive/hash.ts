@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { STREAM_CHUNK_BYTES } from './compression.ts';
 
 /** A pass-through stage that hashes (sha256) and counts what flows through it, so no extra read pass is needed. */
 export class HashingStream extends Transform {
@@ -27,6 +28,6 @@ export class HashingStream extends Transform {
 export async function hashFile(file: string, ...stages: Transform[]): Promise<{ digest: string; bytes: number }> {
   const hash = new HashingStream();
   const drain = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  await pipeline([createReadStream(file), ...stages, hash, drain]);
+  await pipeline([createReadStream(file, { highWaterMark: STREAM_CHUNK_BYTES }), ...stages, hash, drain]);
   return { digest: hash.digest(), bytes: hash.bytes };
 }
