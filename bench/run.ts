@@ -560,7 +560,11 @@ async function main(): Promise<void> {
     `Note: ${daemonNote}`,
   ];
   if (zstd.length > 0) {
-    report.push('', '`docker save | zstd` to /dev/null (one run each; nbWorkers 0 = one zstd thread, off the main thread):', '');
+    report.push(
+      '',
+      '`docker save | zstd` to /dev/null (one run each; nbWorkers 0 = one zstd thread, off the main thread):',
+      '',
+    );
     report.push('| case | level | nbWorkers | seconds | bytes |', '|---|--:|--:|--:|--:|');
     for (const z of zstd)
       report.push(
