@@ -23,7 +23,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
-import { DIST, ROOT, parseOutputFile } from '../test/support/action.ts';
+import { DIST, ROOT, parseOutputFile, prepareRun } from '../test/support/action.ts';
 import { startArtifactService, type ArtifactService } from '../test/support/artifact-service.ts';
 
 const MiB = 1024 * 1024;
@@ -238,24 +238,8 @@ interface ActionProc extends Proc {
 
 /** dist/index.js as GitHub runs it (like test/support/action.ts), under /usr/bin/time -v for its peak RSS. */
 async function runAction(inputs: Record<string, string>, env: Record<string, string>): Promise<ActionProc> {
-  const runnerTemp = await mkdtemp(path.join(tmpdir(), 'bench-runner-'));
-  const outputFile = path.join(runnerTemp, 'github_output');
-  const summaryFile = path.join(runnerTemp, 'step_summary');
+  const { runnerTemp, outputFile, summaryFile, env: childEnv } = await prepareRun(inputs, env);
   const timeFile = path.join(runnerTemp, 'time');
-  await writeFile(outputFile, '');
-  await writeFile(summaryFile, '');
-  const childEnv: NodeJS.ProcessEnv = {
-    ...Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !key.startsWith('INPUT_') && !key.startsWith('ACTIONS_')),
-    ),
-    GITHUB_OUTPUT: outputFile,
-    GITHUB_STEP_SUMMARY: summaryFile,
-    RUNNER_TEMP: runnerTemp,
-    GITHUB_WORKSPACE: runnerTemp,
-    GITHUB_ACTIONS: 'true',
-    ...env,
-  };
-  for (const [key, value] of Object.entries(inputs)) childEnv[`INPUT_${key.toUpperCase()}`] = value;
   const result = await run(TIME_BIN, ['-v', '-o', timeFile, process.execPath, DIST], {
     env: childEnv,
     cwd: runnerTemp,

@@ -107662,6 +107662,66 @@ function legacyManifestFor(report, options = {}) {
 
 // src/docker.ts
 import { spawn } from "node:child_process";
+
+// src/progress.ts
+import { Transform as Transform6 } from "node:stream";
+var LOG_EVERY_MS = 5e3;
+function formatBytes(bytes) {
+  return scaled(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB"], (value) => `${value.toFixed(1)} `, " ");
+}
+function formatDecimalBytes(bytes) {
+  return scaled(bytes, 1e3, ["B", "kB", "MB", "GB", "TB"], (value) => value.toPrecision(3), "");
+}
+function scaled(bytes, base, units, show, byteSeparator) {
+  let value = bytes;
+  let unit = 0;
+  while (value >= base && unit < units.length - 1) {
+    value /= base;
+    unit++;
+  }
+  return unit === 0 ? `${bytes}${byteSeparator}${units[0]}` : `${show(value)}${units[unit]}`;
+}
+function formatRate(bytes, ms) {
+  return ms > 0 ? `${formatBytes(bytes * 1e3 / ms)}/s` : "-";
+}
+var ProgressMeter = class extends Transform6 {
+  bytes = 0;
+  phase;
+  started = Date.now();
+  timer;
+  constructor(phase, log2 = info) {
+    super();
+    this.phase = phase;
+    this.timer = setInterval(() => log2(this.line()), LOG_EVERY_MS);
+    this.timer.unref();
+  }
+  line() {
+    return `${this.phase}: ${formatBytes(this.bytes)}, ${formatRate(this.bytes, Date.now() - this.started)}`;
+  }
+  _transform(chunk, _encoding, callback) {
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+  _flush(callback) {
+    clearInterval(this.timer);
+    callback();
+  }
+  _destroy(error2, callback) {
+    clearInterval(this.timer);
+    callback(error2);
+  }
+};
+var PhaseTimer = class {
+  phases = [];
+  async time(phase, work, bytesOf) {
+    const started = Date.now();
+    const result = await work();
+    this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
+    return result;
+  }
+};
+
+// src/docker.ts
 var STDERR_KEPT = 64 * 1024;
 var NO_SUCH_IMAGE = /no such image|image not known|not found/i;
 var UNREACHABLE = /cannot connect to the docker daemon|is the docker daemon running|connection refused|permission denied.*docker\.sock/i;
@@ -107801,7 +107861,7 @@ function parseImageList(stdout) {
       const names = Array.isArray(image.Names) ? image.Names.filter((name) => typeof name === "string") : [];
       const id = normalizeImageId(typeof image.Id === "string" ? image.Id : "").replace(/^sha256:/, "").slice(0, 12);
       const created = typeof image.CreatedAt === "string" ? image.CreatedAt : "";
-      const size = typeof image.Size === "number" ? formatSize(image.Size) : String(image.Size ?? "");
+      const size = typeof image.Size === "number" ? formatDecimalBytes(image.Size) : String(image.Size ?? "");
       return (names.length > 0 ? names : ["<none>:<none>"]).map((reference) => ({ reference, id, created, size }));
     });
   }
@@ -107826,16 +107886,6 @@ function parseImageList(stdout) {
 }
 function normalizeImageId(id) {
   return /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id;
-}
-function formatSize(bytes) {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1e3 && unit < units.length - 1) {
-    value /= 1e3;
-    unit++;
-  }
-  return unit === 0 ? `${bytes}B` : `${value.toPrecision(3)}${units[unit]}`;
 }
 function parseLoadOutput(text) {
   const references = [];
@@ -107937,59 +107987,6 @@ function problemsWithSaveTags(tags2) {
   }
   return problems;
 }
-
-// src/progress.ts
-import { Transform as Transform6 } from "node:stream";
-var LOG_EVERY_MS = 5e3;
-function formatBytes(bytes) {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-function formatRate(bytes, ms) {
-  return ms > 0 ? `${formatBytes(bytes * 1e3 / ms)}/s` : "-";
-}
-var ProgressMeter = class extends Transform6 {
-  bytes = 0;
-  phase;
-  started = Date.now();
-  timer;
-  constructor(phase, log2 = info) {
-    super();
-    this.phase = phase;
-    this.timer = setInterval(() => log2(this.line()), LOG_EVERY_MS);
-    this.timer.unref();
-  }
-  line() {
-    return `${this.phase}: ${formatBytes(this.bytes)}, ${formatRate(this.bytes, Date.now() - this.started)}`;
-  }
-  _transform(chunk, _encoding, callback) {
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-  _flush(callback) {
-    clearInterval(this.timer);
-    callback();
-  }
-  _destroy(error2, callback) {
-    clearInterval(this.timer);
-    callback(error2);
-  }
-};
-var PhaseTimer = class {
-  phases = [];
-  async time(phase, work, bytesOf) {
-    const started = Date.now();
-    const result = await work();
-    this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
-    return result;
-  }
-};
 
 // src/suggest.ts
 function parts(text) {
@@ -108587,25 +108584,16 @@ async function saveFromEngine(inputs, engine, wanted, file, timer) {
     info(`${tag}  ${image.id}  ${image.platform}  ${formatBytes(image.size)}`);
   }
   const platformArgs = await platformArguments(inputs, engine);
-  const tarball = await group(
+  const tarball = await writeLogged(
     `${inputs.engine} save ${tags2.length} tag${tags2.length === 1 ? "" : "s"} \u2192 ${file}`,
-    () => timer.time(
-      "save + verify + compress",
-      async () => {
-        const written = await writeTarball(
-          () => {
-            const command = engine.start(["save", ...platformArgs, ...tags2]);
-            return { stream: command.stdout, decode: [], finished: command.done, phase: "save" };
-          },
-          file,
-          inputs.compression,
-          inputs.compressionLevel
-        );
-        logTarball(written, inputs);
-        return written;
-      },
-      (written) => written.tarBytes
-    )
+    "save + verify + compress",
+    () => {
+      const command = engine.start(["save", ...platformArgs, ...tags2]);
+      return { stream: command.stdout, decode: [], finished: command.done, phase: "save" };
+    },
+    file,
+    inputs,
+    timer
   );
   try {
     requireReferences(tarball.report, tags2, `the tarball ${inputs.engine} save wrote`);
@@ -108644,22 +108632,13 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
       `The \`source\` tarball and the tarball to write are the same file (${file}): set \`path\` or \`name\` so they differ.`
     );
   }
-  const tarball = await group(
+  const tarball = await writeLogged(
     `Verify and compress ${sourcePath} \u2192 ${file}`,
-    () => timer.time(
-      "verify + compress",
-      async () => {
-        const written = await writeTarball(
-          () => ({ stream: opened.stream, decode: opened.decode, phase: "read source" }),
-          file,
-          inputs.compression,
-          inputs.compressionLevel
-        );
-        logTarball(written, inputs);
-        return written;
-      },
-      (written) => written.tarBytes
-    )
+    "verify + compress",
+    () => ({ stream: opened.stream, decode: opened.decode, phase: "read source" }),
+    file,
+    inputs,
+    timer
   );
   if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
     await removeQuietly(file);
@@ -108710,6 +108689,20 @@ function holdsPlatform(platforms, wanted) {
 }
 async function removeQuietly(file) {
   await rm4(file, { force: true });
+}
+function writeLogged(title, phase, start, file, inputs, timer) {
+  return group(
+    title,
+    () => timer.time(
+      phase,
+      async () => {
+        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel);
+        logTarball(written, inputs);
+        return written;
+      },
+      (written) => written.tarBytes
+    )
+  );
 }
 function logTarball(written, inputs) {
   const { report } = written;

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { Engine as EngineName } from './constants.ts';
 import { UserError } from './errors.ts';
+import { formatDecimalBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 
 export interface ImageInfo {
@@ -221,7 +222,7 @@ export function parseImageList(stdout: string): ImageRow[] {
         .replace(/^sha256:/, '')
         .slice(0, 12);
       const created = typeof image.CreatedAt === 'string' ? image.CreatedAt : '';
-      const size = typeof image.Size === 'number' ? formatSize(image.Size) : String(image.Size ?? '');
+      const size = typeof image.Size === 'number' ? formatDecimalBytes(image.Size) : String(image.Size ?? '');
       return (names.length > 0 ? names : ['<none>:<none>']).map((reference) => ({ reference, id, created, size }));
     });
   }
@@ -248,18 +249,6 @@ export function parseImageList(stdout: string): ImageRow[] {
 /** Podman reports image IDs as bare hex; docker as `sha256:<hex>`. Both become the latter. */
 export function normalizeImageId(id: string): string {
   return /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id;
-}
-
-/** Bytes the way `docker image ls` shows them (decimal units). */
-function formatSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${bytes}B` : `${value.toPrecision(3)}${units[unit]}`;
 }
 
 export interface LoadOutput {

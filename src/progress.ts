@@ -7,15 +7,30 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 const LOG_EVERY_MS = 5_000;
 
+/** `bytes` in binary units, as this action's log and summary show sizes: `1.5 MiB`. */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  return scaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB'], (value) => `${value.toFixed(1)} `, ' ');
+}
+
+/** `bytes` in decimal units without a space, as `docker image ls` shows sizes: `11.3kB`. */
+export function formatDecimalBytes(bytes: number): string {
+  return scaled(bytes, 1000, ['B', 'kB', 'MB', 'GB', 'TB'], (value) => value.toPrecision(3), '');
+}
+
+function scaled(
+  bytes: number,
+  base: number,
+  units: readonly string[],
+  show: (value: number) => string,
+  byteSeparator: string,
+): string {
   let value = bytes;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
+  while (value >= base && unit < units.length - 1) {
+    value /= base;
     unit++;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+  return unit === 0 ? `${bytes}${byteSeparator}${units[0]}` : `${show(value)}${units[unit]}`;
 }
 
 export function formatRate(bytes: number, ms: number): string {

@@ -16,7 +16,7 @@ import { PhaseTimer, formatBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
 import { writeSummary } from './summary.ts';
-import { openTarball, writeTarball, type WrittenTarball } from './tarball.ts';
+import { openTarball, writeTarball, type TarballSource, type WrittenTarball } from './tarball.ts';
 
 export async function save(inputs: Inputs): Promise<void> {
   const timer = new PhaseTimer();
@@ -206,26 +206,16 @@ async function saveFromEngine(
   }
 
   const platformArgs = await platformArguments(inputs, engine);
-  const tarball = await core.group(
+  const tarball = await writeLogged(
     `${inputs.engine} save ${tags.length} tag${tags.length === 1 ? '' : 's'} → ${file}`,
-    () =>
-      timer.time(
-        'save + verify + compress',
-        async () => {
-          const written = await writeTarball(
-            () => {
-              const command = engine.start(['save', ...platformArgs, ...tags]);
-              return { stream: command.stdout, decode: [], finished: command.done, phase: 'save' };
-            },
-            file,
-            inputs.compression,
-            inputs.compressionLevel,
-          );
-          logTarball(written, inputs);
-          return written;
-        },
-        (written) => written.tarBytes,
-      ),
+    'save + verify + compress',
+    () => {
+      const command = engine.start(['save', ...platformArgs, ...tags]);
+      return { stream: command.stdout, decode: [], finished: command.done, phase: 'save' };
+    },
+    file,
+    inputs,
+    timer,
   );
   try {
     requireReferences(tarball.report, tags, `the tarball ${inputs.engine} save wrote`);
@@ -275,21 +265,13 @@ async function saveFromSource(
       `The \`source\` tarball and the tarball to write are the same file (${file}): set \`path\` or \`name\` so they differ.`,
     );
   }
-  const tarball = await core.group(`Verify and compress ${sourcePath} → ${file}`, () =>
-    timer.time(
-      'verify + compress',
-      async () => {
-        const written = await writeTarball(
-          () => ({ stream: opened.stream, decode: opened.decode, phase: 'read source' }),
-          file,
-          inputs.compression,
-          inputs.compressionLevel,
-        );
-        logTarball(written, inputs);
-        return written;
-      },
-      (written) => written.tarBytes,
-    ),
+  const tarball = await writeLogged(
+    `Verify and compress ${sourcePath} → ${file}`,
+    'verify + compress',
+    () => ({ stream: opened.stream, decode: opened.decode, phase: 'read source' }),
+    file,
+    inputs,
+    timer,
   );
   if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
     await removeQuietly(file);
@@ -344,6 +326,28 @@ export function holdsPlatform(platforms: readonly string[], wanted: string): boo
 
 async function removeQuietly(file: string): Promise<void> {
   await rm(file, { force: true });
+}
+
+/** Writes the tarball in its own log group and timed phase, then logs what it holds. */
+function writeLogged(
+  title: string,
+  phase: string,
+  start: () => TarballSource,
+  file: string,
+  inputs: Inputs,
+  timer: PhaseTimer,
+): Promise<WrittenTarball> {
+  return core.group(title, () =>
+    timer.time(
+      phase,
+      async () => {
+        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel);
+        logTarball(written, inputs);
+        return written;
+      },
+      (written) => written.tarBytes,
+    ),
+  );
 }
 
 function logTarball(written: WrittenTarball, inputs: Inputs): void {

@@ -3,7 +3,7 @@
  * back into it. Podman runs daemonless with its own store in a temp directory (vfs, file events, cgroupfs), set
  * through the containers.conf / storage.conf variables it reads, so the test needs no system configuration.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction, type ActionRun } from '../support/action.ts';
 import { startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
-import { uniqueRepository } from '../support/engine.ts';
+import { makeImage, uniqueRepository } from '../support/engine.ts';
 
 const exec = promisify(execFile);
 let service: ArtifactService;
@@ -50,21 +50,7 @@ beforeAll(async () => {
     CONTAINERS_STORAGE_CONF: path.join(work, 'storage.conf'),
     CONTAINERS_CONF: path.join(work, 'containers.conf'),
   };
-  await writeFile(path.join(work, 'hello.txt'), `podman test image ${repository}\n`);
-  id = await new Promise<string>((resolve, reject) => {
-    const tar = spawn('tar', ['-C', work, '-c', 'hello.txt'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const importer = spawn('podman', ['import', '-q', '-', tags[0]!], {
-      env: { ...process.env, ...podmanEnv },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    tar.stdout.pipe(importer.stdin);
-    let out = '';
-    let err = '';
-    importer.stdout.on('data', (chunk: Buffer) => (out += chunk));
-    importer.stderr.on('data', (chunk: Buffer) => (err += chunk));
-    importer.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`podman import: ${err}`))));
-  });
-  await podman('tag', tags[0]!, tags[1]!);
+  id = await makeImage(tags, { engine: 'podman', env: podmanEnv });
 });
 
 afterAll(async () => {

@@ -39,7 +39,19 @@ export function parseOutputFile(text: string): Record<string, string> {
   return outputs;
 }
 
-export async function runAction(inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> {
+export interface PreparedRun {
+  runnerTemp: string;
+  outputFile: string;
+  summaryFile: string;
+  /** This process's environment without its INPUT_*, DOCKER_METADATA_* and ACTIONS_* variables, plus the run's. */
+  env: Record<string, string | undefined>;
+}
+
+/** A fresh RUNNER_TEMP with empty GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, and the environment of a step. */
+export async function prepareRun(
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+): Promise<PreparedRun> {
   const runnerTemp = await mkdtemp(path.join(tmpdir(), 'handoff-runner-'));
   const outputFile = path.join(runnerTemp, 'github_output');
   const summaryFile = path.join(runnerTemp, 'step_summary');
@@ -60,6 +72,11 @@ export async function runAction(inputs: Record<string, string>, env: Record<stri
     ...env,
   };
   for (const [name, value] of Object.entries(inputs)) childEnv[`INPUT_${name.toUpperCase()}`] = value;
+  return { runnerTemp, outputFile, summaryFile, env: childEnv };
+}
+
+export async function runAction(inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> {
+  const { runnerTemp, outputFile, summaryFile, env: childEnv } = await prepareRun(inputs, env);
   const child = spawn(process.execPath, [DIST], { env: childEnv, cwd: runnerTemp, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

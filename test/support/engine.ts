@@ -13,8 +13,16 @@ export async function docker(...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** Makes one image with the given tags; each call makes a distinct image (random content). Returns its ID. */
-export async function makeImage(tags: readonly string[], options: { randomBytes?: number } = {}): Promise<string> {
+/**
+ * Makes one image with the given tags in docker (or, with `engine`, podman and the `env` that points it at its
+ * store); each call makes a distinct image (random content). Returns its ID.
+ */
+export async function makeImage(
+  tags: readonly string[],
+  options: { randomBytes?: number; engine?: 'docker' | 'podman'; env?: Record<string, string> } = {},
+): Promise<string> {
+  const engine = options.engine ?? 'docker';
+  const env = { ...process.env, ...options.env };
   const root = await mkdtemp(path.join(tmpdir(), 'handoff-rootfs-'));
   try {
     await mkdir(path.join(root, 'etc'));
@@ -22,15 +30,17 @@ export async function makeImage(tags: readonly string[], options: { randomBytes?
     await writeFile(path.join(root, 'random.bin'), randomBytes(options.randomBytes ?? 4096));
     const id = await new Promise<string>((resolve, reject) => {
       const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const importer = spawn('docker', ['import', '-', tags[0]!], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const importer = spawn(engine, ['import', '-', tags[0]!], { env, stdio: ['pipe', 'pipe', 'pipe'] });
       tar.stdout.pipe(importer.stdin);
       let out = '';
       let err = '';
       importer.stdout.on('data', (chunk: Buffer) => (out += chunk));
       importer.stderr.on('data', (chunk: Buffer) => (err += chunk));
-      importer.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`docker import: ${err}`))));
+      importer.on('close', (code) =>
+        code === 0 ? resolve(out.trim()) : reject(new Error(`${engine} import: ${err}`)),
+      );
     });
-    for (const tag of tags.slice(1)) await docker('tag', tags[0]!, tag);
+    for (const tag of tags.slice(1)) await run(engine, ['tag', tags[0]!, tag], { env });
     return id;
   } finally {
     await rm(root, { recursive: true, force: true });
