@@ -62028,8 +62028,8 @@ function getInputs(env = process.env) {
 import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/artifact.ts
-import { copyFile as copyFile2, link, mkdtemp, open as open2, readdir as readdir2, rm as rm2, stat as stat2 } from "node:fs/promises";
-import path4 from "node:path";
+import { copyFile as copyFile2, link, mkdtemp, open as open3, readdir as readdir2, rm as rm3, stat as stat3, statfs } from "node:fs/promises";
+import path5 from "node:path";
 
 // node_modules/@actions/artifact/lib/internal/shared/config.js
 import os6 from "os";
@@ -106369,156 +106369,74 @@ If the error persists, please check whether Actions and API requests are operati
 // node_modules/@actions/artifact/lib/artifact.js
 var client = new DefaultArtifactClient();
 
-// src/artifact.ts
-var ZIP_MAGIC = Buffer.from("PK", "latin1");
-function firstLine(error2) {
-  return messageOf(error2).split("\n")[0]?.trim() ?? "";
+// src/progress.ts
+import { Transform as Transform3 } from "node:stream";
+var LOG_EVERY_MS = 5e3;
+function formatBytes(bytes) {
+  return scaled(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB"], (value) => `${value.toFixed(1)} `, " ");
 }
-function asDigest(hash) {
-  return hash.startsWith("sha256:") ? hash : `sha256:${hash}`;
+function formatDecimalBytes(bytes) {
+  return scaled(bytes, 1e3, ["B", "kB", "MB", "GB", "TB"], (value) => value.toPrecision(3), "");
 }
-async function linkOrCopy(source, destination) {
-  try {
-    await link(source, destination);
-  } catch {
-    await copyFile2(source, destination);
+function scaled(bytes, base, units, show, byteSeparator) {
+  let value = bytes;
+  let unit = 0;
+  while (value >= base && unit < units.length - 1) {
+    value /= base;
+    unit++;
   }
+  return unit === 0 ? `${bytes}${byteSeparator}${units[0]}` : `${show(value)}${units[unit]}`;
 }
-async function uploadFile(file, name, options) {
-  const client2 = new DefaultArtifactClient();
-  const staging = await mkdtemp(path4.join(path4.dirname(path4.resolve(file)), ".artifact-upload-"));
-  try {
-    if (options.overwrite) {
-      const { artifacts } = await client2.listArtifacts();
-      if (artifacts.some((artifact) => artifact.name === name)) await client2.deleteArtifact(name);
-    }
-    const staged = path4.join(staging, name);
-    await linkOrCopy(file, staged);
-    const result = await client2.uploadArtifact(name, [staged], staging, {
-      // An already compressed tarball gains nothing from a zip around it, and loses the ability to stream it back.
-      skipArchive: true,
-      ...options.retentionDays === void 0 ? {} : { retentionDays: options.retentionDays }
-    });
-    if (result.id === void 0 || result.digest === void 0) {
-      throw new Error("the artifact service did not return an artifact id and digest");
-    }
-    return { id: result.id, name, size: result.size ?? (await stat2(file)).size, digest: asDigest(result.digest) };
-  } catch (error2) {
-    if (/\(409\)/.test(messageOf(error2))) {
-      throw new UserError(
-        `An artifact named "${name}" already exists in this run. Set a distinct \`name\` for each upload (for example \`docker-image-\${{ matrix.image }}\`), or \`overwrite: true\` to replace it.`
-      );
-    }
-    throw new UserError(`Uploading artifact "${name}" failed: ${firstLine(error2)}`);
-  } finally {
-    await rm2(staging, { recursive: true, force: true });
+function formatRate(bytes, ms) {
+  return ms > 0 ? `${formatBytes(bytes * 1e3 / ms)}/s` : "-";
+}
+var ProgressMeter = class extends Transform3 {
+  bytes = 0;
+  phase;
+  started = Date.now();
+  timer;
+  constructor(phase, log2 = info) {
+    super();
+    this.phase = phase;
+    this.timer = setInterval(() => log2(this.line()), LOG_EVERY_MS);
+    this.timer.unref();
   }
-}
-function findByOf(location) {
-  if (location.runId === void 0) return void 0;
-  const repository = location.repository ?? process.env.GITHUB_REPOSITORY ?? "";
-  const [repositoryOwner, repositoryName, ...rest] = repository.split("/");
-  if (!repositoryOwner || !repositoryName || rest.length > 0) {
-    throw new UserError(
-      `Reading the artifacts of run ${location.runId} needs a repository as owner/name, found "${repository}".`
-    );
+  line() {
+    return `${this.phase}: ${formatBytes(this.bytes)}, ${formatRate(this.bytes, Date.now() - this.started)}`;
   }
-  if (!location.token) {
-    throw new UserError(
-      `Reading the artifacts of run ${location.runId} needs a token with \`actions: read\`: set \`github-token\`.`
-    );
+  _transform(chunk, _encoding, callback) {
+    this.bytes += chunk.length;
+    callback(null, chunk);
   }
-  return { workflowRunId: location.runId, repositoryOwner, repositoryName, token: location.token };
-}
-function describeRun(findBy) {
-  return findBy ? `run ${findBy.workflowRunId} of ${findBy.repositoryOwner}/${findBy.repositoryName}` : "this run";
-}
-async function listLatest(findBy) {
-  try {
-    const { artifacts } = await new DefaultArtifactClient().listArtifacts({ latest: true, ...findBy && { findBy } });
-    return artifacts;
-  } catch (error2) {
-    throw new UserError(`Listing the artifacts of ${describeRun(findBy)} failed: ${firstLine(error2)}`);
+  _flush(callback) {
+    clearInterval(this.timer);
+    callback();
   }
-}
-async function listArtifactNames(location) {
-  const artifacts = await listLatest(findByOf(location));
-  return artifacts.map((artifact) => artifact.name).sort();
-}
-async function downloadFile(name, directory, location) {
-  const findBy = findByOf(location);
-  const artifacts = await listLatest(findBy);
-  const artifact = artifacts.find((candidate) => candidate.name === name);
-  if (!artifact) {
-    const names = artifacts.map((candidate) => `"${candidate.name}"`).sort();
-    throw new UserError(
-      `No artifact named "${name}" in ${describeRun(findBy)}; ` + (names.length > 0 ? `it has ${names.join(", ")}.` : "it has no artifacts.") + " Use the `name` of the save step, and make this job `needs:` the job that saved it."
-    );
+  _destroy(error2, callback) {
+    clearInterval(this.timer);
+    callback(error2);
   }
-  const recordedDigest = artifact.digest ? asDigest(artifact.digest) : void 0;
-  const target = await mkdtemp(path4.join(directory, "artifact-"));
-  try {
-    await download(artifact, target, findBy, { skipDecompress: true });
-    const raw = await singleFile(target, name);
-    if (!await isZip(raw)) return { id: artifact.id, name, file: raw, size: (await stat2(raw)).size, recordedDigest };
-    await rm2(raw);
-    const { digestMismatch } = await download(artifact, target, findBy, {
-      ...recordedDigest && { expectedHash: recordedDigest }
-    });
-    if (digestMismatch) {
-      throw new UserError(
-        `The zip of artifact "${name}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
-      );
-    }
-    const file = await singleFile(target, name);
-    return { id: artifact.id, name, file, size: (await stat2(file)).size, recordedDigest: void 0 };
-  } catch (error2) {
-    await rm2(target, { recursive: true, force: true });
-    throw error2;
+};
+var PhaseTimer = class {
+  phases = [];
+  async time(phase, work, bytesOf) {
+    const started = Date.now();
+    const result = await work();
+    this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
+    return result;
   }
-}
-async function download(artifact, target, findBy, options) {
-  try {
-    const result = await new DefaultArtifactClient().downloadArtifact(artifact.id, {
-      path: target,
-      ...options,
-      ...findBy && { findBy }
-    });
-    return { digestMismatch: result.digestMismatch === true };
-  } catch (error2) {
-    throw new UserError(`Downloading artifact "${artifact.name}" failed: ${firstLine(error2)}`);
-  }
-}
-async function singleFile(directory, name) {
-  const entries = await readdir2(directory, { recursive: true, withFileTypes: true });
-  const files = entries.filter((entry) => entry.isFile()).map((entry) => path4.join(entry.parentPath, entry.name));
-  const [file] = files;
-  if (file === void 0 || files.length > 1) {
-    const found = files.map((found2) => path4.relative(directory, found2)).join(", ") || "nothing";
-    throw new UserError(
-      `Artifact "${name}" holds ${files.length} files (${found}); expected exactly one image tarball. Upload the tarball alone, as the save mode of this action does.`
-    );
-  }
-  return file;
-}
-async function isZip(file) {
-  const handle = await open2(file, "r");
-  try {
-    const { buffer: buffer2, bytesRead } = await handle.read(Buffer.alloc(4), 0, 4, 0);
-    return bytesRead === 4 && buffer2.equals(ZIP_MAGIC);
-  } finally {
-    await handle.close();
-  }
-}
+};
 
-// src/archive/hash.ts
-import { createHash as createHash3 } from "node:crypto";
-import { createReadStream as createReadStream2 } from "node:fs";
-import { Transform as Transform4, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+// src/tarball.ts
+import { once as once2 } from "node:events";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
+import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2 } from "node:fs/promises";
+import * as path4 from "node:path";
+import { Transform as Transform7 } from "node:stream";
+import { pipeline as pipeline2 } from "node:stream/promises";
 
 // src/archive/compression.ts
-import { Transform as Transform3 } from "node:stream";
+import { Transform as Transform4 } from "node:stream";
 import * as zlib2 from "node:zlib";
 var STREAM_CHUNK_BYTES = 1024 * 1024;
 var ZSTD_MAGIC = Buffer.from([40, 181, 47, 253]);
@@ -106580,7 +106498,7 @@ function createDecompressor(format, compressedSize, limits = {}) {
   const cap = Math.max(limits.floorBytes ?? 4 * 1024 ** 3, compressedSize * (limits.maxRatio ?? 200));
   return [inflate, new OutputCap(cap, format)];
 }
-var OutputCap = class extends Transform3 {
+var OutputCap = class extends Transform4 {
   seen = 0;
   cap;
   format;
@@ -106604,7 +106522,11 @@ var OutputCap = class extends Transform3 {
 };
 
 // src/archive/hash.ts
-var HashingStream = class extends Transform4 {
+import { createHash as createHash3 } from "node:crypto";
+import { createReadStream as createReadStream2 } from "node:fs";
+import { Transform as Transform5, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+var HashingStream = class extends Transform5 {
   hash = createHash3("sha256");
   bytes = 0;
   _transform(chunk, _encoding, callback) {
@@ -106629,7 +106551,7 @@ import { createHash as createHash4 } from "node:crypto";
 import { Writable as Writable2 } from "node:stream";
 
 // src/archive/tar.ts
-import { Transform as Transform5 } from "node:stream";
+import { Transform as Transform6 } from "node:stream";
 var BLOCK = 512;
 var MAX_META_BYTES = 1024 * 1024;
 var MAX_NAME_BYTES = 4096;
@@ -106941,7 +106863,7 @@ function createTarAppender(entry) {
   }, entryEnd: () => {
   } });
   let held = Buffer.alloc(0);
-  return new Transform5({
+  return new Transform6({
     transform(chunk, _encoding, callback) {
       const chunkFrom = reader.offset;
       const heldFrom = chunkFrom - held.length;
@@ -107633,6 +107555,304 @@ function verify(contents, bytes, entries) {
   };
 }
 
+// src/tarball.ts
+var Tee = class extends Transform7 {
+  target;
+  constructor(target) {
+    super();
+    this.target = target;
+    target.on("error", (error2) => this.destroy(error2));
+  }
+  _transform(chunk, _encoding, callback) {
+    if (this.target.write(chunk)) callback(null, chunk);
+    else this.target.once("drain", () => callback(null, chunk));
+  }
+  _flush(callback) {
+    this.target.end((error2) => callback(error2));
+  }
+};
+function fileProblem(error2, file, doing) {
+  const code2 = error2?.code;
+  const directory = path4.dirname(file);
+  switch (code2) {
+    case "ENOSPC":
+    case "EDQUOT":
+      return new UserError(
+        `Ran out of disk space ${doing} \`${file}\`: free space on the runner or set \`path\` to a larger disk.`
+      );
+    case "EACCES":
+    case "EPERM":
+    case "EROFS":
+      return new UserError(`Cannot write to \`${directory}\` (${code2}): set \`path\` to a writable directory.`);
+    case "ENOTDIR":
+    case "EEXIST":
+      return new UserError(`\`${directory}\` is not a directory: set \`path\` to a directory.`);
+    default:
+      return error2 instanceof UserError ? error2 : new UserError(`Failed ${doing} \`${file}\`: ${messageOf(error2)}`);
+  }
+}
+async function makeDirectory(directory) {
+  try {
+    await mkdir2(directory, { recursive: true });
+  } catch (error2) {
+    if (error2.code !== "ENOENT") throw error2;
+    let current = directory;
+    while (path4.dirname(current) !== current) {
+      try {
+        await stat2(path4.dirname(current));
+        break;
+      } catch {
+        current = path4.dirname(current);
+      }
+    }
+    await mkdir2(current);
+    throw error2;
+  }
+}
+async function writeTarball(start, file, compression, level) {
+  try {
+    await makeDirectory(path4.dirname(file));
+  } catch (error2) {
+    throw fileProblem(error2, file, "creating the directory for");
+  }
+  const partial = `${file}.partial-${process.pid}`;
+  const output = createWriteStream2(partial, { flags: "wx", highWaterMark: STREAM_CHUNK_BYTES });
+  try {
+    await once2(output, "open");
+  } catch (error2) {
+    throw fileProblem(error2, file, "creating");
+  }
+  const source = start();
+  source.finished?.catch(() => void 0);
+  const inspector = createArchiveInspector();
+  const meter = new ProgressMeter(source.phase);
+  const fileHash = new HashingStream();
+  const compressor = createCompressor(compression, level);
+  try {
+    await pipeline2([
+      source.stream,
+      ...source.decode,
+      meter,
+      new Tee(inspector.stream),
+      ...compressor ? [compressor] : [],
+      fileHash,
+      output
+    ]);
+    await source.finished;
+    const report = await inspector.report;
+    await rename2(partial, file);
+    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report };
+  } catch (error2) {
+    source.stream.destroy();
+    if (!output.closed) {
+      output.destroy();
+      await once2(output, "close").catch(() => void 0);
+    }
+    await rm2(partial, { force: true });
+    const producerError = await source.finished?.then(
+      () => void 0,
+      (failure) => failure
+    );
+    const cause = producerError ?? error2;
+    throw cause instanceof UserError ? cause : fileProblem(cause, file, "writing");
+  }
+}
+async function openTarball(file, what) {
+  let handle;
+  try {
+    handle = await open2(file, "r");
+  } catch (error2) {
+    const code2 = error2.code;
+    throw new UserError(
+      code2 === "ENOENT" ? `${what} \`${file}\` does not exist: check the path (relative paths are from the workspace).` : `Cannot read ${what} \`${file}\`: ${messageOf(error2)}`
+    );
+  }
+  try {
+    const { size } = await handle.stat();
+    const head = Buffer.alloc(DETECT_BYTES);
+    const { bytesRead } = await handle.read(head, 0, DETECT_BYTES, 0);
+    const compression = detectFormat(head.subarray(0, bytesRead));
+    if (compression === "unknown") {
+      throw new UserError(
+        `${what} \`${file}\` is not an image tarball: expected a tar (plain, zstd or gzip), found ${bytesRead === 0 ? "an empty file" : `bytes starting ${head.subarray(0, Math.min(8, bytesRead)).toString("hex")}`}.`
+      );
+    }
+    const decode = createDecompressor(compression, size);
+    return { stream: createReadStream3(file, { highWaterMark: STREAM_CHUNK_BYTES }), decode, compression, size };
+  } finally {
+    await handle.close();
+  }
+}
+
+// src/artifact.ts
+var ZIP_MAGIC = Buffer.from("PK", "latin1");
+function firstLine(error2) {
+  return messageOf(error2).split("\n")[0]?.trim() ?? "";
+}
+function asDigest(hash) {
+  return hash.startsWith("sha256:") ? hash : `sha256:${hash}`;
+}
+async function linkOrCopy(source, destination) {
+  try {
+    await link(source, destination);
+  } catch {
+    await copyFile2(source, destination);
+  }
+}
+async function uploadFile(file, name, options) {
+  const client2 = new DefaultArtifactClient();
+  const staging = await mkdtemp(path5.join(path5.dirname(path5.resolve(file)), ".artifact-upload-"));
+  try {
+    if (options.overwrite) {
+      const { artifacts } = await client2.listArtifacts();
+      if (artifacts.some((artifact) => artifact.name === name)) await client2.deleteArtifact(name);
+    }
+    const staged = path5.join(staging, name);
+    await linkOrCopy(file, staged);
+    const result = await client2.uploadArtifact(name, [staged], staging, {
+      // An already compressed tarball gains nothing from a zip around it, and loses the ability to stream it back.
+      skipArchive: true,
+      ...options.retentionDays === void 0 ? {} : { retentionDays: options.retentionDays }
+    });
+    if (result.id === void 0 || result.digest === void 0) {
+      throw new Error("the artifact service did not return an artifact id and digest");
+    }
+    return { id: result.id, name, size: result.size ?? (await stat3(file)).size, digest: asDigest(result.digest) };
+  } catch (error2) {
+    if (/\(409\)/.test(messageOf(error2))) {
+      throw new UserError(
+        `An artifact named "${name}" already exists in this run. Set a distinct \`name\` for each upload (for example \`docker-image-\${{ matrix.image }}\`), or \`overwrite: true\` to replace it.`
+      );
+    }
+    throw new UserError(`Uploading artifact "${name}" failed: ${firstLine(error2)}`);
+  } finally {
+    await rm3(staging, { recursive: true, force: true });
+  }
+}
+function findByOf(location) {
+  if (location.runId === void 0) return void 0;
+  const repository = location.repository ?? process.env.GITHUB_REPOSITORY ?? "";
+  const [repositoryOwner, repositoryName, ...rest] = repository.split("/");
+  if (!repositoryOwner || !repositoryName || rest.length > 0) {
+    throw new UserError(
+      `Reading the artifacts of run ${location.runId} needs a repository as owner/name, found "${repository}".`
+    );
+  }
+  if (!location.token) {
+    throw new UserError(
+      `Reading the artifacts of run ${location.runId} needs a token with \`actions: read\`: set \`github-token\`.`
+    );
+  }
+  return { workflowRunId: location.runId, repositoryOwner, repositoryName, token: location.token };
+}
+function describeRun(findBy) {
+  return findBy ? `run ${findBy.workflowRunId} of ${findBy.repositoryOwner}/${findBy.repositoryName}` : "this run";
+}
+async function listLatest(findBy) {
+  try {
+    const { artifacts } = await new DefaultArtifactClient().listArtifacts({ latest: true, ...findBy && { findBy } });
+    return artifacts;
+  } catch (error2) {
+    throw new UserError(`Listing the artifacts of ${describeRun(findBy)} failed: ${firstLine(error2)}`);
+  }
+}
+async function listArtifactNames(location) {
+  const artifacts = await listLatest(findByOf(location));
+  return artifacts.map((artifact) => artifact.name).sort();
+}
+async function downloadFile(name, directory, location) {
+  try {
+    await makeDirectory(directory);
+  } catch (error2) {
+    throw fileProblem(error2, path5.join(directory, name), "creating the directory for");
+  }
+  const findBy = findByOf(location);
+  const artifacts = await listLatest(findBy);
+  const artifact = artifacts.find((candidate) => candidate.name === name);
+  if (!artifact) {
+    const names = artifacts.map((candidate) => `"${candidate.name}"`).sort();
+    throw new UserError(
+      `No artifact named "${name}" in ${describeRun(findBy)}; ` + (names.length > 0 ? `it has ${names.join(", ")}.` : "it has no artifacts.") + " Use the `name` of the save step, and make this job `needs:` the job that saved it."
+    );
+  }
+  const recordedDigest = artifact.digest ? asDigest(artifact.digest) : void 0;
+  const free = await freeBytes(directory);
+  if (free !== void 0 && artifact.size > free) {
+    throw new UserError(
+      `Not enough disk space in \`${directory}\` to download artifact "${name}": it is ${formatBytes(artifact.size)}, and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`
+    );
+  }
+  let target;
+  try {
+    target = await mkdtemp(path5.join(directory, "artifact-"));
+  } catch (error2) {
+    throw fileProblem(error2, path5.join(directory, name), "creating a directory for");
+  }
+  try {
+    await download(artifact, target, findBy, { skipDecompress: true });
+    const raw = await singleFile(target, name);
+    if (!await isZip(raw)) return { id: artifact.id, name, file: raw, size: (await stat3(raw)).size, recordedDigest };
+    await rm3(raw);
+    const { digestMismatch } = await download(artifact, target, findBy, {
+      ...recordedDigest && { expectedHash: recordedDigest }
+    });
+    if (digestMismatch) {
+      throw new UserError(
+        `The zip of artifact "${name}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
+      );
+    }
+    const file = await singleFile(target, name);
+    return { id: artifact.id, name, file, size: (await stat3(file)).size, recordedDigest: void 0 };
+  } catch (error2) {
+    await rm3(target, { recursive: true, force: true });
+    throw error2;
+  }
+}
+async function download(artifact, target, findBy, options) {
+  try {
+    const result = await new DefaultArtifactClient().downloadArtifact(artifact.id, {
+      path: target,
+      ...options,
+      ...findBy && { findBy }
+    });
+    return { digestMismatch: result.digestMismatch === true };
+  } catch (error2) {
+    const code2 = error2.code ?? /\b(ENOSPC|EDQUOT)\b/.exec(messageOf(error2))?.[1];
+    if (code2 === "ENOSPC" || code2 === "EDQUOT")
+      throw fileProblem({ code: code2 }, path5.join(target, artifact.name), "downloading");
+    throw new UserError(`Downloading artifact "${artifact.name}" failed: ${firstLine(error2)}`);
+  }
+}
+async function freeBytes(directory) {
+  try {
+    const stats = await statfs(directory);
+    return Number(stats.bavail) * Number(stats.bsize);
+  } catch {
+    return void 0;
+  }
+}
+async function singleFile(directory, name) {
+  const entries = await readdir2(directory, { recursive: true, withFileTypes: true });
+  const files = entries.filter((entry) => entry.isFile()).map((entry) => path5.join(entry.parentPath, entry.name));
+  const [file] = files;
+  if (file === void 0 || files.length > 1) {
+    const found = files.map((found2) => path5.relative(directory, found2)).join(", ") || "nothing";
+    throw new UserError(
+      `Artifact "${name}" holds ${files.length} files (${found}); expected exactly one image tarball. Upload the tarball alone, as the save mode of this action does.`
+    );
+  }
+  return file;
+}
+async function isZip(file) {
+  const handle = await open3(file, "r");
+  try {
+    const { buffer: buffer2, bytesRead } = await handle.read(Buffer.alloc(4), 0, 4, 0);
+    return bytesRead === 4 && buffer2.equals(ZIP_MAGIC);
+  } finally {
+    await handle.close();
+  }
+}
+
 // src/archive/legacy-manifest.ts
 function blobPath(digest) {
   return `blobs/sha256/${digest.slice("sha256:".length)}`;
@@ -107662,66 +107882,6 @@ function legacyManifestFor(report, options = {}) {
 
 // src/docker.ts
 import { spawn } from "node:child_process";
-
-// src/progress.ts
-import { Transform as Transform6 } from "node:stream";
-var LOG_EVERY_MS = 5e3;
-function formatBytes(bytes) {
-  return scaled(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB"], (value) => `${value.toFixed(1)} `, " ");
-}
-function formatDecimalBytes(bytes) {
-  return scaled(bytes, 1e3, ["B", "kB", "MB", "GB", "TB"], (value) => value.toPrecision(3), "");
-}
-function scaled(bytes, base, units, show, byteSeparator) {
-  let value = bytes;
-  let unit = 0;
-  while (value >= base && unit < units.length - 1) {
-    value /= base;
-    unit++;
-  }
-  return unit === 0 ? `${bytes}${byteSeparator}${units[0]}` : `${show(value)}${units[unit]}`;
-}
-function formatRate(bytes, ms) {
-  return ms > 0 ? `${formatBytes(bytes * 1e3 / ms)}/s` : "-";
-}
-var ProgressMeter = class extends Transform6 {
-  bytes = 0;
-  phase;
-  started = Date.now();
-  timer;
-  constructor(phase, log2 = info) {
-    super();
-    this.phase = phase;
-    this.timer = setInterval(() => log2(this.line()), LOG_EVERY_MS);
-    this.timer.unref();
-  }
-  line() {
-    return `${this.phase}: ${formatBytes(this.bytes)}, ${formatRate(this.bytes, Date.now() - this.started)}`;
-  }
-  _transform(chunk, _encoding, callback) {
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-  _flush(callback) {
-    clearInterval(this.timer);
-    callback();
-  }
-  _destroy(error2, callback) {
-    clearInterval(this.timer);
-    callback(error2);
-  }
-};
-var PhaseTimer = class {
-  phases = [];
-  async time(phase, work, bytesOf) {
-    const started = Date.now();
-    const result = await work();
-    this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
-    return result;
-  }
-};
-
-// src/docker.ts
 var STDERR_KEPT = 64 * 1024;
 var NO_SUCH_IMAGE = /no such image|image not known|not found/i;
 var UNREACHABLE = /cannot connect to the docker daemon|is the docker daemon running|connection refused|permission denied.*docker\.sock/i;
@@ -108095,141 +108255,6 @@ async function writeSummary({ title, images, facts, timer, warnings = [] }) {
   }
   if (warnings.length > 0) summary2.addList(warnings);
   await summary2.write();
-}
-
-// src/tarball.ts
-import { once as once2 } from "node:events";
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
-import { mkdir as mkdir2, open as open3, rename as rename2, rm as rm3, stat as stat3 } from "node:fs/promises";
-import * as path5 from "node:path";
-import { Transform as Transform7 } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
-var Tee = class extends Transform7 {
-  target;
-  constructor(target) {
-    super();
-    this.target = target;
-    target.on("error", (error2) => this.destroy(error2));
-  }
-  _transform(chunk, _encoding, callback) {
-    if (this.target.write(chunk)) callback(null, chunk);
-    else this.target.once("drain", () => callback(null, chunk));
-  }
-  _flush(callback) {
-    this.target.end((error2) => callback(error2));
-  }
-};
-function fileProblem(error2, file, doing) {
-  const code2 = error2?.code;
-  const directory = path5.dirname(file);
-  switch (code2) {
-    case "ENOSPC":
-    case "EDQUOT":
-      return new UserError(
-        `Ran out of disk space ${doing} \`${file}\`: free space on the runner or set \`path\` to a larger disk.`
-      );
-    case "EACCES":
-    case "EPERM":
-    case "EROFS":
-      return new UserError(`Cannot write to \`${directory}\` (${code2}): set \`path\` to a writable directory.`);
-    case "ENOTDIR":
-    case "EEXIST":
-      return new UserError(`\`${directory}\` is not a directory: set \`path\` to a directory.`);
-    default:
-      return error2 instanceof UserError ? error2 : new UserError(`Failed ${doing} \`${file}\`: ${messageOf(error2)}`);
-  }
-}
-async function makeDirectory(directory) {
-  try {
-    await mkdir2(directory, { recursive: true });
-  } catch (error2) {
-    if (error2.code !== "ENOENT") throw error2;
-    let current = directory;
-    while (path5.dirname(current) !== current) {
-      try {
-        await stat3(path5.dirname(current));
-        break;
-      } catch {
-        current = path5.dirname(current);
-      }
-    }
-    await mkdir2(current);
-    throw error2;
-  }
-}
-async function writeTarball(start, file, compression, level) {
-  try {
-    await makeDirectory(path5.dirname(file));
-  } catch (error2) {
-    throw fileProblem(error2, file, "creating the directory for");
-  }
-  const partial = `${file}.partial-${process.pid}`;
-  const output = createWriteStream2(partial, { flags: "wx", highWaterMark: STREAM_CHUNK_BYTES });
-  try {
-    await once2(output, "open");
-  } catch (error2) {
-    throw fileProblem(error2, file, "creating");
-  }
-  const source = start();
-  source.finished?.catch(() => void 0);
-  const inspector = createArchiveInspector();
-  const meter = new ProgressMeter(source.phase);
-  const fileHash = new HashingStream();
-  const compressor = createCompressor(compression, level);
-  try {
-    await pipeline2([
-      source.stream,
-      ...source.decode,
-      meter,
-      new Tee(inspector.stream),
-      ...compressor ? [compressor] : [],
-      fileHash,
-      output
-    ]);
-    await source.finished;
-    const report = await inspector.report;
-    await rename2(partial, file);
-    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report };
-  } catch (error2) {
-    source.stream.destroy();
-    if (!output.closed) {
-      output.destroy();
-      await once2(output, "close").catch(() => void 0);
-    }
-    await rm3(partial, { force: true });
-    const producerError = await source.finished?.then(
-      () => void 0,
-      (failure) => failure
-    );
-    const cause = producerError ?? error2;
-    throw cause instanceof UserError ? cause : fileProblem(cause, file, "writing");
-  }
-}
-async function openTarball(file, what) {
-  let handle;
-  try {
-    handle = await open3(file, "r");
-  } catch (error2) {
-    const code2 = error2.code;
-    throw new UserError(
-      code2 === "ENOENT" ? `${what} \`${file}\` does not exist: check the path (relative paths are from the workspace).` : `Cannot read ${what} \`${file}\`: ${messageOf(error2)}`
-    );
-  }
-  try {
-    const { size } = await handle.stat();
-    const head = Buffer.alloc(DETECT_BYTES);
-    const { bytesRead } = await handle.read(head, 0, DETECT_BYTES, 0);
-    const compression = detectFormat(head.subarray(0, bytesRead));
-    if (compression === "unknown") {
-      throw new UserError(
-        `${what} \`${file}\` is not an image tarball: expected a tar (plain, zstd or gzip), found ${bytesRead === 0 ? "an empty file" : `bytes starting ${head.subarray(0, Math.min(8, bytesRead)).toString("hex")}`}.`
-      );
-    }
-    const decode = createDecompressor(compression, size);
-    return { stream: createReadStream3(file, { highWaterMark: STREAM_CHUNK_BYTES }), decode, compression, size };
-  } finally {
-    await handle.close();
-  }
 }
 
 // src/load.ts

@@ -5,10 +5,12 @@
  * @actions/github, which the library uses for another run's artifacts, reads GITHUB_API_URL once, when it is first
  * imported: in-process callers must set the environment before importing this module.
  */
-import { copyFile, link, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdtemp, open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { DefaultArtifactClient, type Artifact, type FindOptions } from '@actions/artifact';
 import { UserError, messageOf } from './errors.ts';
+import { formatBytes } from './progress.ts';
+import { fileProblem, makeDirectory } from './tarball.ts';
 
 export interface UploadedArtifact {
   id: number;
@@ -143,6 +145,12 @@ export async function downloadFile(
   directory: string,
   location: ArtifactLocation,
 ): Promise<DownloadedArtifact> {
+  // A `path` the download cannot go to fails before any request, in the words a user can act on.
+  try {
+    await makeDirectory(directory);
+  } catch (error) {
+    throw fileProblem(error, path.join(directory, name), 'creating the directory for');
+  }
   const findBy = findByOf(location);
   // Listing rather than getArtifact: a miss costs no library warning, and gives the names for the message.
   const artifacts = await listLatest(findBy);
@@ -157,7 +165,20 @@ export async function downloadFile(
   }
 
   const recordedDigest = artifact.digest ? asDigest(artifact.digest) : undefined;
-  const target = await mkdtemp(path.join(directory, 'artifact-'));
+  // Checked first: on a full disk the library's download stream fails in a way that takes the process down.
+  const free = await freeBytes(directory);
+  if (free !== undefined && artifact.size > free) {
+    throw new UserError(
+      `Not enough disk space in \`${directory}\` to download artifact "${name}": it is ${formatBytes(artifact.size)}, ` +
+        `and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`,
+    );
+  }
+  let target: string;
+  try {
+    target = await mkdtemp(path.join(directory, 'artifact-'));
+  } catch (error) {
+    throw fileProblem(error, path.join(directory, name), 'creating a directory for');
+  }
   try {
     // Unextracted first, so the file is the very bytes the recorded digest describes.
     await download(artifact, target, findBy, { skipDecompress: true });
@@ -198,7 +219,21 @@ async function download(
     });
     return { digestMismatch: result.digestMismatch === true };
   } catch (error) {
+    // The library reports a full disk in its message only; the code, where it is kept, says the same.
+    const code = (error as NodeJS.ErrnoException).code ?? /\b(ENOSPC|EDQUOT)\b/.exec(messageOf(error))?.[1];
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      throw fileProblem({ code }, path.join(target, artifact.name), 'downloading');
     throw new UserError(`Downloading artifact "${artifact.name}" failed: ${firstLine(error)}`);
+  }
+}
+
+/** Bytes free to this user under `directory`, or undefined where the file system does not say. */
+async function freeBytes(directory: string): Promise<number | undefined> {
+  try {
+    const stats = await statfs(directory);
+    return Number(stats.bavail) * Number(stats.bsize);
+  } catch {
+    return undefined;
   }
 }
 

@@ -89,7 +89,7 @@ export function fileProblem(error: unknown, file: string, doing: string): UserEr
  * `mkdir -p`, with the real reason on failure: Node's recursive mkdir reports ENOENT for a parent it could not
  * create on a read-only file system, so the first missing component is created alone to get EROFS/EACCES.
  */
-async function makeDirectory(directory: string): Promise<void> {
+export async function makeDirectory(directory: string): Promise<void> {
   try {
     await mkdir(directory, { recursive: true });
   } catch (error) {

@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -264,6 +264,52 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
     const result = await action(++runId, { mode: 'load', 'run-id': '42' });
     expectOneCleanLine(result, /`run-id`.*`github-token`/);
     expect(service.requests().length).toBe(before);
+  });
+
+  /** Runs `body` with a tmpfs mounted for it (skipped where mounting needs root we do not have). */
+  async function withTmpfs(
+    options: string,
+    context: { skip: (note: string) => void },
+    body: (mountPoint: string) => Promise<void>,
+  ): Promise<void> {
+    const mountPoint = path.join(work, `mount-${randomBytes(4).toString('hex')}`);
+    await mkdir(mountPoint);
+    try {
+      await exec('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', mountPoint]);
+    } catch {
+      context.skip('mounting a tmpfs needs root');
+      return;
+    }
+    try {
+      await body(mountPoint);
+    } finally {
+      await exec('umount', [mountPoint]);
+    }
+  }
+
+  it('fails in one line, before any request, on a path it cannot write to', async (context) => {
+    const { run } = await saved();
+    await withTmpfs('ro,size=1m', context, async (mountPoint) => {
+      const before = service.requests().length;
+      const result = await action(run, { mode: 'load', path: path.join(mountPoint, 'downloads') });
+      expectOneCleanLine(result, /Cannot write to .* \(EROFS\): set `path` to a writable directory/);
+      expect(service.requests().length).toBe(before);
+    });
+  });
+
+  it('fails in one line on a full disk, leaving nothing behind', async (context) => {
+    const { run } = await saved();
+    await removeImages(...tags);
+    const before = await engineState();
+    await withTmpfs('size=64k', context, async (mountPoint) => {
+      const result = await action(run, { mode: 'load', path: mountPoint });
+      expectOneCleanLine(
+        result,
+        /Not enough disk space in `.*` to download artifact "docker-image": it is .*, and .* is free\. Free space on the runner or set `path`/,
+      );
+      expect(await readdir(mountPoint)).toEqual([]);
+    });
+    expect(await engineState()).toBe(before);
   });
 
   it('fails in one line with no engine and load: true, before downloading', async () => {
