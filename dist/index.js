@@ -107571,6 +107571,10 @@ var Tee = class extends Transform7 {
     this.target.end((error2) => callback(error2));
   }
 };
+var FILE_SYSTEM_CODES = /* @__PURE__ */ new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "ENOTDIR", "EEXIST"]);
+function isFileSystemProblem(error2) {
+  return FILE_SYSTEM_CODES.has(error2?.code ?? "");
+}
 function fileProblem(error2, file, doing) {
   const code2 = error2?.code;
   const directory = path4.dirname(file);
@@ -107653,7 +107657,7 @@ async function writeTarball(start, file, compression, level) {
       () => void 0,
       (failure) => failure
     );
-    const cause = producerError ?? error2;
+    const cause = isFileSystemProblem(error2) ? error2 : producerError ?? error2;
     throw cause instanceof UserError ? cause : fileProblem(cause, file, "writing");
   }
 }
@@ -107687,7 +107691,7 @@ async function openTarball(file, what) {
 // src/artifact.ts
 var ZIP_MAGIC = Buffer.from("PK", "latin1");
 function firstLine(error2) {
-  return messageOf(error2).split("\n")[0]?.trim() ?? "";
+  return (messageOf(error2).split("\n")[0]?.trim() ?? "").replace(/\.$/, "");
 }
 function asDigest(hash) {
   return hash.startsWith("sha256:") ? hash : `sha256:${hash}`;
@@ -107724,7 +107728,9 @@ async function uploadFile(file, name, options) {
         `An artifact named "${name}" already exists in this run. Set a distinct \`name\` for each upload (for example \`docker-image-\${{ matrix.image }}\`), or \`overwrite: true\` to replace it.`
       );
     }
-    throw new UserError(`Uploading artifact "${name}" failed: ${firstLine(error2)}`);
+    throw new UserError(
+      `Uploading artifact "${name}" failed: ${firstLine(error2)}. Nothing was uploaded; the tarball is still at \`${file}\`: re-run the job, or set \`upload: false\` and upload it another way.`
+    );
   } finally {
     await rm3(staging, { recursive: true, force: true });
   }
@@ -107753,7 +107759,9 @@ async function listLatest(findBy) {
     const { artifacts } = await new DefaultArtifactClient().listArtifacts({ latest: true, ...findBy && { findBy } });
     return artifacts;
   } catch (error2) {
-    throw new UserError(`Listing the artifacts of ${describeRun(findBy)} failed: ${firstLine(error2)}`);
+    throw new UserError(
+      `Listing the artifacts of ${describeRun(findBy)} failed: ${firstLine(error2)}. ` + (findBy ? "Check `run-id` and `repository`, and that `github-token` may read that repository's actions (`actions: read`)." : "The artifact service did not answer: re-run the job.")
+    );
   }
 }
 async function listArtifactNames(location) {
@@ -107820,7 +107828,9 @@ async function download(artifact, target, findBy, options) {
     const code2 = error2.code ?? /\b(ENOSPC|EDQUOT)\b/.exec(messageOf(error2))?.[1];
     if (code2 === "ENOSPC" || code2 === "EDQUOT")
       throw fileProblem({ code: code2 }, path5.join(target, artifact.name), "downloading");
-    throw new UserError(`Downloading artifact "${artifact.name}" failed: ${firstLine(error2)}`);
+    throw new UserError(
+      `Downloading artifact "${artifact.name}" failed: ${firstLine(error2)}. Nothing was loaded; re-run the job.`
+    );
   }
 }
 async function freeBytes(directory) {

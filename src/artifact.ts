@@ -47,7 +47,8 @@ const ZIP_MAGIC = Buffer.from('PK\x03\x04', 'latin1');
 
 /** The library's errors can span lines (advice, links); the action prints one line per failure. */
 function firstLine(error: unknown): string {
-  return messageOf(error).split('\n')[0]?.trim() ?? '';
+  // Without its own final period: the messages here go on after it.
+  return (messageOf(error).split('\n')[0]?.trim() ?? '').replace(/\.$/, '');
 }
 
 /** The Results service records the hash the library sends (`sha256:<hex>`); the upload result is bare hex. */
@@ -97,7 +98,10 @@ export async function uploadFile(
           '(for example `docker-image-${{ matrix.image }}`), or `overwrite: true` to replace it.',
       );
     }
-    throw new UserError(`Uploading artifact "${name}" failed: ${firstLine(error)}`);
+    throw new UserError(
+      `Uploading artifact "${name}" failed: ${firstLine(error)}. Nothing was uploaded; the tarball is still at \`${file}\`: ` +
+        're-run the job, or set `upload: false` and upload it another way.',
+    );
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -129,7 +133,12 @@ async function listLatest(findBy: FindBy | undefined): Promise<Artifact[]> {
     const { artifacts } = await new DefaultArtifactClient().listArtifacts({ latest: true, ...(findBy && { findBy }) });
     return artifacts;
   } catch (error) {
-    throw new UserError(`Listing the artifacts of ${describeRun(findBy)} failed: ${firstLine(error)}`);
+    throw new UserError(
+      `Listing the artifacts of ${describeRun(findBy)} failed: ${firstLine(error)}. ` +
+        (findBy
+          ? "Check `run-id` and `repository`, and that `github-token` may read that repository's actions (`actions: read`)."
+          : 'The artifact service did not answer: re-run the job.'),
+    );
   }
 }
 
@@ -223,7 +232,9 @@ async function download(
     const code = (error as NodeJS.ErrnoException).code ?? /\b(ENOSPC|EDQUOT)\b/.exec(messageOf(error))?.[1];
     if (code === 'ENOSPC' || code === 'EDQUOT')
       throw fileProblem({ code }, path.join(target, artifact.name), 'downloading');
-    throw new UserError(`Downloading artifact "${artifact.name}" failed: ${firstLine(error)}`);
+    throw new UserError(
+      `Downloading artifact "${artifact.name}" failed: ${firstLine(error)}. Nothing was loaded; re-run the job.`,
+    );
   }
 }
 

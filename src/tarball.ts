@@ -63,6 +63,13 @@ export class Tee extends Transform {
   }
 }
 
+/** The errno codes `fileProblem` explains: problems of the place written to, never of what is written. */
+const FILE_SYSTEM_CODES = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST']);
+
+function isFileSystemProblem(error: unknown): boolean {
+  return FILE_SYSTEM_CODES.has((error as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
 /** Turns file-system failures into the one line a user can act on. */
 export function fileProblem(error: unknown, file: string, doing: string): UserError {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -155,12 +162,13 @@ export async function writeTarball(
       await once(output, 'close').catch(() => undefined);
     }
     await rm(partial, { force: true });
-    // When the producer failed (docker save could not find an image), its own message explains the short stream.
+    // When the producer failed (docker save could not find an image), its own message explains the short stream;
+    // when the file could not be written (a full disk), that is the cause, and the producer only lost its reader.
     const producerError = await source.finished?.then(
       () => undefined,
       (failure: unknown) => failure,
     );
-    const cause = producerError ?? error;
+    const cause = isFileSystemProblem(error) ? error : (producerError ?? error);
     throw cause instanceof UserError ? cause : fileProblem(cause, file, 'writing');
   }
 }
