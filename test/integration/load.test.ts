@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction, type ActionRun } from '../support/action.ts';
 import { REPOSITORY, startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 import { docker, imageId, makeImage, removeImages, uniqueRepository } from '../support/engine.ts';
+import { withTmpfs } from '../support/mounts.ts';
 import {
   dockerArchiveEntries,
   hex,
@@ -265,27 +266,6 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
     expectOneCleanLine(result, /`run-id`.*`github-token`/);
     expect(service.requests().length).toBe(before);
   });
-
-  /** Runs `body` with a tmpfs mounted for it (skipped where mounting needs root we do not have). */
-  async function withTmpfs(
-    options: string,
-    context: { skip: (note: string) => void },
-    body: (mountPoint: string) => Promise<void>,
-  ): Promise<void> {
-    const mountPoint = path.join(work, `mount-${randomBytes(4).toString('hex')}`);
-    await mkdir(mountPoint);
-    try {
-      await exec('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', mountPoint]);
-    } catch {
-      context.skip('mounting a tmpfs needs root');
-      return;
-    }
-    try {
-      await body(mountPoint);
-    } finally {
-      await exec('umount', [mountPoint]);
-    }
-  }
 
   it('fails in one line, before any request, on a path it cannot write to', async (context) => {
     const { run } = await saved();

@@ -4,7 +4,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction, uniqueName, type ActionRun } from '../support/action.ts';
 import { startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 import { docker, imageId, makeImage, removeImages, uniqueRepository } from '../support/engine.ts';
+import { withTmpfs } from '../support/mounts.ts';
 
 const exec = promisify(execFile);
 let service: ArtifactService;
@@ -217,42 +218,20 @@ describe('save mode', () => {
   });
 
   it('fails in one line on a read-only file system, leaving nothing', async (context) => {
-    const mountPoint = path.join(tmpdir(), uniqueName('handoff-readonly'));
-    await mkdir(mountPoint);
-    try {
-      await exec('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', mountPoint]);
-    } catch {
-      await rm(mountPoint, { recursive: true });
-      context.skip('mounting a read-only tmpfs needs root');
-    }
-    try {
+    await withTmpfs('ro,size=1m', context, async (mountPoint) => {
       const result = await save({ tags: tags[0]!, path: path.join(mountPoint, 'out') });
       expectOneCleanLine(result, /Cannot write to .* \(EROFS\): set `path` to a writable directory/);
       expect(service.artifacts(result.run)).toEqual([]);
-    } finally {
-      await exec('umount', [mountPoint]);
-      await rm(mountPoint, { recursive: true });
-    }
+    });
   });
 
   it('fails in one line on a full disk, leaving no partial tarball', async (context) => {
-    const mountPoint = path.join(tmpdir(), uniqueName('handoff-full'));
-    await mkdir(mountPoint);
-    try {
-      await exec('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint]);
-    } catch {
-      await rm(mountPoint, { recursive: true });
-      context.skip('mounting a small tmpfs needs root');
-    }
-    try {
+    await withTmpfs('size=64k', context, async (mountPoint) => {
       const result = await save({ tags: tags[0]!, path: mountPoint, compression: 'none' });
       expectOneCleanLine(result, /Ran out of disk space writing/);
       expect(await readdir(mountPoint)).toEqual([]);
       expect(service.artifacts(result.run)).toEqual([]);
-    } finally {
-      await exec('umount', [mountPoint]);
-      await rm(mountPoint, { recursive: true });
-    }
+    });
   });
 
   it('fails on a duplicate artifact name, and overwrite replaces it', async () => {
