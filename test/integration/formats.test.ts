@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createArchiveInspector } from '../../src/archive/inspect.ts';
 import { legacyManifestFor } from '../../src/archive/legacy-manifest.ts';
 import { createTarAppender } from '../../src/archive/tar.ts';
-import { docker, imageId, makeImage, removeImages, uniqueRepository } from '../support/engine.ts';
+import { docker, imageId, makeImage, removeImages, savesLegacyLayout, uniqueRepository } from '../support/engine.ts';
 import {
   forPlatform,
   imagesOfDockerArchive,
@@ -81,13 +81,21 @@ afterAll(async () => {
 });
 
 describe('tarballs from real tools', () => {
-  it('Docker 20.10 docker save: legacy layout, a shared layer written as a symlink', async () => {
+  it('Docker 20.10 docker save: legacy layout, a shared layer written as a symlink', async (context) => {
+    if (!(await savesLegacyLayout())) context.skip('this engine saves the Docker 25+ layout');
     const report = await inspectBuffer(await file('docker-save.tar'), 64 * 1024);
     expect(report).toMatchObject({ format: 'docker-archive', platforms: ['linux/amd64'], warnings: [] });
     expect(report.references.sort()).toEqual([app, base].sort());
     expect(report.images.map((image) => image.configDigest)).toEqual([await imageId(app), await imageId(base)]);
     const listing = (await run('tar', ['-tvf', `${work}/docker-save.tar`])).stdout;
     expect(listing).toMatch(/^l.* [0-9a-f]{64}\/layer\.tar -> \.\.\/[0-9a-f]{64}\/layer\.tar$/m);
+  });
+
+  it('Docker 25+ docker save: an OCI layout with manifest.json, every blob verified', async (context) => {
+    if (await savesLegacyLayout()) context.skip('this engine saves the legacy layout');
+    const report = await inspectBuffer(await file('docker-save.tar'), 64 * 1024);
+    expect(report).toMatchObject({ format: 'docker-oci', platforms: ['linux/amd64'], loadableByLegacyEngine: true });
+    expect(report.references.sort()).toEqual([app, base].sort());
   });
 
   it('skopeo docker-archive: <diff_id>.tar layers linked from <id>/layer.tar', async () => {

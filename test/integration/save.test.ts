@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction, uniqueName, type ActionRun } from '../support/action.ts';
 import { startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
-import { docker, imageId, makeImage, removeImages, uniqueRepository } from '../support/engine.ts';
+import { docker, imageId, makeImage, removeImages, savesLegacyLayout, uniqueRepository } from '../support/engine.ts';
 import { withTmpfs } from '../support/mounts.ts';
 
 const exec = promisify(execFile);
@@ -80,7 +80,7 @@ describe('save mode', () => {
     expect(result.outputs.tags!.split('\n')).toEqual(tags);
     expect(result.outputs['image-id']).toBe(id);
     expect(result.outputs['artifact-name']).toBe('docker-image');
-    expect(result.outputs.format).toBe('docker-archive');
+    expect(result.outputs.format).toBe((await savesLegacyLayout()) ? 'docker-archive' : 'docker-oci');
     expect(result.outputs.tarball).toBe(path.join(result.runnerTemp, 'docker-image.tar.zst'));
 
     const artifacts = service.artifacts(result.run);

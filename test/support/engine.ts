@@ -65,3 +65,18 @@ export async function removeImages(...references: string[]): Promise<void> {
 export function uniqueRepository(prefix: string): string {
   return `localhost:5000/handoff-test/${prefix}-${randomBytes(4).toString('hex')}`;
 }
+
+/** The engine's API version as [major, minor], e.g. [1, 41] for Docker 20.10. */
+export async function engineApi(): Promise<[number, number]> {
+  const [major = 0, minor = 0] = (await docker('version', '--format', '{{.Server.APIVersion}}'))
+    .trim()
+    .split('.')
+    .map(Number);
+  return [major, minor];
+}
+
+/** Whether `docker save` writes the legacy layout (engines before Docker 25, API 1.44), rather than an OCI layout. */
+export async function savesLegacyLayout(): Promise<boolean> {
+  const [major, minor] = await engineApi();
+  return major === 1 && minor < 44;
+}
