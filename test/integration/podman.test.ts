@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction, type ActionRun } from '../support/action.ts';
 import { startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
-import { makeImage, uniqueRepository } from '../support/engine.ts';
+import { imageId, makeImage, removeImages, uniqueRepository } from '../support/engine.ts';
 
 const exec = promisify(execFile);
 let service: ArtifactService;
@@ -97,3 +97,30 @@ describe('engine: podman and platform', () => {
     expect(service.artifacts(run)).toEqual([]);
   });
 });
+
+describe('between engines', () => {
+  it('an artifact saved from podman loads into docker, and one saved from docker into podman', async () => {
+    const run = ++runId;
+    const fromPodman = await action(run, { mode: 'save', tags: tags[0]!, name: 'from-podman' });
+    expect(fromPodman.code, fromPodman.stdout + fromPodman.stderr).toBe(0);
+    const intoDocker = await runAction({ mode: 'load', name: 'from-podman' }, service.env(run));
+    expect(intoDocker.code, intoDocker.stdout + intoDocker.stderr).toBe(0);
+    expect(await imageId(tags[0]!)).toBe(normalized(id));
+
+    const dockerTag = `${uniqueRepository('docker-to-podman')}:1`;
+    const dockerId = await makeImage([dockerTag]);
+    try {
+      const fromDocker = await runAction({ mode: 'save', tags: dockerTag, name: 'from-docker' }, service.env(run));
+      expect(fromDocker.code, fromDocker.stdout + fromDocker.stderr).toBe(0);
+      const intoPodman = await action(run, { mode: 'load', name: 'from-docker' });
+      expect(intoPodman.code, intoPodman.stdout + intoPodman.stderr).toBe(0);
+      expect(normalized((await podmanImageId(dockerTag))!)).toBe(dockerId);
+    } finally {
+      await removeImages(tags[0]!, dockerTag);
+    }
+  });
+});
+
+function normalized(imageId: string): string {
+  return imageId.startsWith('sha256:') ? imageId : `sha256:${imageId}`;
+}
