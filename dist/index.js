@@ -107973,6 +107973,11 @@ var ContainerEngine = class {
     const [version3 = "", api = ""] = stdout.trim().split(/\s+/);
     return { version: version3, api };
   }
+  /** Whether the engine's API version (`1.41`) is at least `major.minor`. */
+  static apiAtLeast(api, major, minor) {
+    const [hasMajor = 0, hasMinor = 0] = api.split(".").map(Number);
+    return hasMajor > major || hasMajor === major && hasMinor >= minor;
+  }
   /** Inspects all references in one call; a reference the engine lacks is reported, not thrown. */
   async inspect(references) {
     if (references.length === 0) return { found: /* @__PURE__ */ new Map(), missing: [] };
@@ -108409,7 +108414,7 @@ async function verify2(artifact, expectedDigest, plainCopy) {
   );
   for (const warning2 of report.warnings) warning(warning2);
   if (copy) info(`Decompressed while verifying: ${copy}`);
-  return { digest, report, plain: plainCopy ? copy ?? artifact.file : void 0 };
+  return { digest, report, plain: copy };
 }
 async function inspectOnly(opened) {
   const inspector = createArchiveInspector();
@@ -108451,8 +108456,7 @@ function expectedImages(report, tagsInput, name) {
 }
 function legacyManifest(report, api, inputs) {
   if (report.loadableByLegacyEngine || inputs.engine !== "docker") return void 0;
-  const [major = 0, minor = 0] = api.split(".").map(Number);
-  if (major > 1 || major === 1 && minor >= 44) return void 0;
+  if (ContainerEngine.apiAtLeast(api, 1, 44)) return void 0;
   const entry = legacyManifestFor(report, {});
   info(`This engine (API ${api}) needs a manifest.json for an OCI layout: writing one from the verified index.`);
   return entry;
@@ -108566,6 +108570,9 @@ async function rejectInvalid(tags2, available, where2) {
     details
   );
 }
+function taggedReferences(rows) {
+  return rows.map((row) => row.reference).filter((reference) => !reference.includes("<none>"));
+}
 function imagesTable(rows) {
   const header = { reference: "REPOSITORY:TAG", id: "IMAGE ID", created: "CREATED", size: "SIZE" };
   const all = [header, ...rows];
@@ -108592,14 +108599,12 @@ function missingReport(missing, available, table, where2) {
 }
 async function saveFromEngine(inputs, engine, wanted, file, timer) {
   const where2 = `the ${inputs.engine} engine`;
-  const listReferences = async () => (await engine.listImages()).map((row) => row.reference).filter((reference) => !reference.includes("<none>"));
-  await rejectInvalid(wanted.tags, listReferences, where2);
+  await rejectInvalid(wanted.tags, async () => taggedReferences(await engine.listImages()), where2);
   const inspected = await group(`Check the tags exist in ${where2}`, () => engine.inspect(wanted.tags));
   const warnings = [];
   if (inspected.missing.length > 0) {
     const rows = await engine.listImages();
-    const available = rows.map((row) => row.reference).filter((reference) => !reference.includes("<none>"));
-    const { details, summary: summary2 } = missingReport(inspected.missing, available, imagesTable(rows), where2);
+    const { details, summary: summary2 } = missingReport(inspected.missing, taggedReferences(rows), imagesTable(rows), where2);
     const line = `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? "is" : "are"} not in ${where2}: ${inspected.missing.join(", ")}${summary2}`;
     if (inputs.ifMissing === "error" || inspected.found.size === 0) {
       throw new UserError(
@@ -108650,8 +108655,7 @@ async function platformArguments(inputs, engine) {
     );
   }
   const { version: version3, api } = await engine.serverVersion();
-  const [major = 0, minor = 0] = api.split(".").map(Number);
-  if (major < 1 || major === 1 && minor < 48) {
+  if (!ContainerEngine.apiAtLeast(api, 1, 48)) {
     throw new UserError(
       `Input \`platform\` needs \`docker save --platform\`, which Docker engines with API 1.48+ (Docker 28+) have; this engine is Docker ${version3} (API ${api}). Remove \`platform\` (a single-platform image is saved whole) or upgrade the engine.`
     );

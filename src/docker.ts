@@ -141,6 +141,12 @@ export class ContainerEngine {
     return { version, api };
   }
 
+  /** Whether the engine's API version (`1.41`) is at least `major.minor`. */
+  static apiAtLeast(api: string, major: number, minor: number): boolean {
+    const [hasMajor = 0, hasMinor = 0] = api.split('.').map(Number);
+    return hasMajor > major || (hasMajor === major && hasMinor >= minor);
+  }
+
   /** Inspects all references in one call; a reference the engine lacks is reported, not thrown. */
   async inspect(references: readonly string[]): Promise<InspectResult> {
     if (references.length === 0) return { found: new Map(), missing: [] };

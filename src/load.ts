@@ -174,7 +174,7 @@ async function loadArtifact(
 /**
  * Hashes the downloaded file and checks it against the recorded and the expected digest, then verifies every blob.
  * With `plainCopy`, a compressed tarball is also written there decompressed, in the same pass, and removed again
- * unless every blob verifies; the path of that copy (or of the download, already a plain tar) is returned.
+ * unless every blob verifies; the path of that copy is returned, none when the download is already a plain tar.
  */
 async function verify(
   artifact: DownloadedArtifact,
@@ -206,7 +206,7 @@ async function verify(
   );
   for (const warning of report.warnings) core.warning(warning);
   if (copy) core.info(`Decompressed while verifying: ${copy}`);
-  return { digest, report, plain: plainCopy ? (copy ?? artifact.file) : undefined };
+  return { digest, report, plain: copy };
 }
 
 async function inspectOnly(opened: OpenedTarball): Promise<ArchiveReport> {
@@ -263,8 +263,7 @@ function legacyManifest(
   inputs: Inputs,
 ): { name: string; content: Buffer } | undefined {
   if (report.loadableByLegacyEngine || inputs.engine !== 'docker') return undefined;
-  const [major = 0, minor = 0] = api.split('.').map(Number);
-  if (major > 1 || (major === 1 && minor >= 44)) return undefined;
+  if (ContainerEngine.apiAtLeast(api, 1, 44)) return undefined;
   const entry = legacyManifestFor(report, {});
   core.info(`This engine (API ${api}) needs a manifest.json for an OCI layout: writing one from the verified index.`);
   return entry;

@@ -136,6 +136,11 @@ async function rejectInvalid(
   );
 }
 
+/** The references of the engine's tagged images (untagged ones list as `<none>:<none>`). */
+function taggedReferences(rows: readonly ImageRow[]): string[] {
+  return rows.map((row) => row.reference).filter((reference) => !reference.includes('<none>'));
+}
+
 function imagesTable(rows: readonly ImageRow[]): string[] {
   const header: ImageRow = { reference: 'REPOSITORY:TAG', id: 'IMAGE ID', created: 'CREATED', size: 'SIZE' };
   const all = [header, ...rows];
@@ -173,16 +178,13 @@ async function saveFromEngine(
   timer: PhaseTimer,
 ): Promise<Saved> {
   const where = `the ${inputs.engine} engine`;
-  const listReferences = async () =>
-    (await engine.listImages()).map((row) => row.reference).filter((reference) => !reference.includes('<none>'));
-  await rejectInvalid(wanted.tags, listReferences, where);
+  await rejectInvalid(wanted.tags, async () => taggedReferences(await engine.listImages()), where);
 
   const inspected = await core.group(`Check the tags exist in ${where}`, () => engine.inspect(wanted.tags));
   const warnings: string[] = [];
   if (inspected.missing.length > 0) {
     const rows = await engine.listImages();
-    const available = rows.map((row) => row.reference).filter((reference) => !reference.includes('<none>'));
-    const { details, summary } = missingReport(inspected.missing, available, imagesTable(rows), where);
+    const { details, summary } = missingReport(inspected.missing, taggedReferences(rows), imagesTable(rows), where);
     const line =
       `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? 'is' : 'are'} not in ${where}: ` +
       `${inspected.missing.join(', ')}${summary}`;
@@ -240,8 +242,7 @@ async function platformArguments(inputs: Inputs, engine: ContainerEngine): Promi
     );
   }
   const { version, api } = await engine.serverVersion();
-  const [major = 0, minor = 0] = api.split('.').map(Number);
-  if (major < 1 || (major === 1 && minor < 48)) {
+  if (!ContainerEngine.apiAtLeast(api, 1, 48)) {
     throw new UserError(
       `Input \`platform\` needs \`docker save --platform\`, which Docker engines with API 1.48+ (Docker 28+) have; ` +
         `this engine is Docker ${version} (API ${api}). Remove \`platform\` (a single-platform image is saved whole) or upgrade the engine.`,

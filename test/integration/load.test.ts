@@ -13,7 +13,7 @@ import { runAction, type ActionRun } from '../support/action.ts';
 import { REPOSITORY, startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 import {
   docker,
-  engineApi,
+  engineApiAtLeast,
   imageId,
   makeImage,
   removeImages,
@@ -457,8 +457,7 @@ describe('matrix handoff', () => {
 
 describe('platform', () => {
   it('fails clearly on an engine without docker save --platform (Docker < 28), saving nothing', async (context) => {
-    const [major, minor] = await engineApi();
-    if (major > 1 || minor >= 48) context.skip('this engine has docker save --platform');
+    if (await engineApiAtLeast(1, 48)) context.skip('this engine has docker save --platform');
     const run = ++runId;
     const result = await action(run, { mode: 'save', tags: keep, platform: 'linux/amd64' });
     expectOneCleanLine(
@@ -469,8 +468,7 @@ describe('platform', () => {
   });
 
   it('saves the one platform asked for on an engine with docker save --platform (Docker 28+)', async (context) => {
-    const [major, minor] = await engineApi();
-    if (major === 1 && minor < 48) context.skip('this engine has no docker save --platform');
+    if (!(await engineApiAtLeast(1, 48))) context.skip('this engine has no docker save --platform');
     const run = ++runId;
     const result = await action(run, { mode: 'save', tags: keep, platform: 'linux/amd64' });
     expect(result.code, result.stdout + result.stderr).toBe(0);

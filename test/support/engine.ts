@@ -5,6 +5,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { ContainerEngine } from '../../src/docker.ts';
 
 const run = promisify(execFile);
 
@@ -66,17 +67,13 @@ export function uniqueRepository(prefix: string): string {
   return `localhost:5000/handoff-test/${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-/** The engine's API version as [major, minor], e.g. [1, 41] for Docker 20.10. */
-export async function engineApi(): Promise<[number, number]> {
-  const [major = 0, minor = 0] = (await docker('version', '--format', '{{.Server.APIVersion}}'))
-    .trim()
-    .split('.')
-    .map(Number);
-  return [major, minor];
+/** Whether the engine's API version is at least `major.minor` (Docker 20.10 is 1.41). */
+export async function engineApiAtLeast(major: number, minor: number): Promise<boolean> {
+  const api = (await docker('version', '--format', '{{.Server.APIVersion}}')).trim();
+  return ContainerEngine.apiAtLeast(api, major, minor);
 }
 
 /** Whether `docker save` writes the legacy layout (engines before Docker 25, API 1.44), rather than an OCI layout. */
 export async function savesLegacyLayout(): Promise<boolean> {
-  const [major, minor] = await engineApi();
-  return major === 1 && minor < 44;
+  return !(await engineApiAtLeast(1, 44));
 }

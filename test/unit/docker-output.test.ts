@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseImageList, parseInspectJson, parseLoadOutput } from '../../src/docker.ts';
+import { ContainerEngine, parseImageList, parseInspectJson, parseLoadOutput } from '../../src/docker.ts';
 
 describe('parseLoadOutput', () => {
   it.each([
@@ -99,5 +99,21 @@ describe('parseImageList', () => {
   });
   it.each(['[', '{"not": "an array"}', '[1, null]'])('yields nothing useful for %j', (text) => {
     expect(parseImageList(text).filter((row) => row.reference !== '<none>:<none>')).toEqual([]);
+  });
+});
+
+describe('ContainerEngine.apiAtLeast', () => {
+  it.each([
+    ['1.41', 1, 44, false],
+    ['1.44', 1, 44, true],
+    ['1.48', 1, 44, true],
+    ['1.47', 1, 48, false],
+    ['1.51', 1, 48, true],
+    ['2.0', 1, 48, true],
+    ['4.3.1', 1, 44, true],
+    ['0.9', 1, 0, false],
+    ['', 1, 44, false],
+  ])('%j ≥ %i.%i: %s', (api, major, minor, expected) => {
+    expect(ContainerEngine.apiAtLeast(api, major, minor)).toBe(expected);
   });
 });
