@@ -11240,11 +11240,11 @@ var require_pluralizer = __commonJS({
         this.singular = singular;
         this.plural = plural;
       }
-      pluralize(count) {
-        const one = count === 1;
+      pluralize(count2) {
+        const one = count2 === 1;
         const keys = one ? singulars : plurals;
         const noun = one ? this.singular : this.plural;
-        return { ...keys, count, noun };
+        return { ...keys, count: count2, noun };
       }
     };
   }
@@ -18663,15 +18663,15 @@ ${value}`;
           pos = 0;
         }
       }
-      discardLeadingBytes(count) {
-        while (count > 0 && this.lineChunkIndex < this.chunks.length) {
+      discardLeadingBytes(count2) {
+        while (count2 > 0 && this.lineChunkIndex < this.chunks.length) {
           const chunk = this.chunks[this.lineChunkIndex];
           const remaining = chunk.length - this.linePos;
-          if (count < remaining) {
-            this.linePos += count;
-            count = 0;
+          if (count2 < remaining) {
+            this.linePos += count2;
+            count2 = 0;
           } else {
-            count -= remaining;
+            count2 -= remaining;
             this.lineChunkIndex++;
             this.linePos = 0;
           }
@@ -27149,9 +27149,9 @@ var require_async = __commonJS({
         }
         return result;
       }
-      function timesLimit(count, limit, iteratee, callback) {
+      function timesLimit(count2, limit, iteratee, callback) {
         var _iteratee = wrapAsync(iteratee);
-        return mapLimit$1(range2(count), limit, _iteratee, callback);
+        return mapLimit$1(range2(count2), limit, _iteratee, callback);
       }
       function times(n, iteratee, callback) {
         return timesLimit(n, Infinity, iteratee, callback);
@@ -28932,13 +28932,13 @@ var require_stream_writable = __commonJS({
         var buffer2 = new Array(l);
         var holder = state3.corkedRequestsFree;
         holder.entry = entry;
-        var count = 0;
+        var count2 = 0;
         var allBuffers = true;
         while (entry) {
-          buffer2[count] = entry;
+          buffer2[count2] = entry;
           if (!entry.isBuf) allBuffers = false;
           entry = entry.next;
-          count += 1;
+          count2 += 1;
         }
         buffer2.allBuffers = allBuffers;
         doWrite(stream4, state3, true, state3.length, buffer2, "", holder.finish);
@@ -30617,16 +30617,16 @@ var require_shortOut = __commonJS({
     var HOT_SPAN = 16;
     var nativeNow = Date.now;
     function shortOut(func) {
-      var count = 0, lastCalled = 0;
+      var count2 = 0, lastCalled = 0;
       return function() {
         var stamp = nativeNow(), remaining = HOT_SPAN - (stamp - lastCalled);
         lastCalled = stamp;
         if (remaining > 0) {
-          if (++count >= HOT_COUNT) {
+          if (++count2 >= HOT_COUNT) {
             return arguments[0];
           }
         } else {
-          count = 0;
+          count2 = 0;
         }
         return func.apply(void 0, arguments);
       };
@@ -35301,17 +35301,17 @@ var require_writable = __commonJS({
         }
       }
     }
-    function afterWriteTick({ stream: stream4, state: state3, count, cb }) {
+    function afterWriteTick({ stream: stream4, state: state3, count: count2, cb }) {
       state3.afterWriteTickInfo = null;
-      return afterWrite(stream4, state3, count, cb);
+      return afterWrite(stream4, state3, count2, cb);
     }
-    function afterWrite(stream4, state3, count, cb) {
+    function afterWrite(stream4, state3, count2, cb) {
       const needDrain = !state3.ending && !stream4.destroyed && state3.length === 0 && state3.needDrain;
       if (needDrain) {
         state3.needDrain = false;
         stream4.emit("drain");
       }
-      while (count-- > 0) {
+      while (count2-- > 0) {
         state3.pendingcb--;
         cb();
       }
@@ -52991,8 +52991,8 @@ var require_object_inspect = __commonJS({
       var descriptor2 = Object.getOwnPropertyDescriptor ? Object.getOwnPropertyDescriptor(obj, key) : null;
       return descriptor2 && typeof descriptor2.get === "function" ? descriptor2.get : null;
     }
-    function moreItems(count) {
-      return "... " + count + " more item" + (count > 1 ? "s" : "");
+    function moreItems(count2) {
+      return "... " + count2 + " more item" + (count2 > 1 ? "s" : "");
     }
     function nameOf(f) {
       if (f.name) {
@@ -56975,9 +56975,9 @@ var require_implementation6 = __commonJS({
       } else {
         final = min(relativeEnd, len);
       }
-      var count = max(final - k, 0);
-      var A = TypedArraySpeciesCreate(O, [count]);
-      if (count > 0) {
+      var count2 = max(final - k, 0);
+      var A = TypedArraySpeciesCreate(O, [count2]);
+      if (count2 > 0) {
         if (IsDetachedBuffer(typedArrayBuffer(O))) {
           throw new $TypeError("Cannot use a Typed Array with an underlying ArrayBuffer that is detached");
         }
@@ -56990,7 +56990,7 @@ var require_implementation6 = __commonJS({
           var srcByteOffset = typedArrayByteOffset(O);
           var srcByteIndex = k * elementSize + srcByteOffset;
           var targetByteIndex = typedArrayByteOffset(A);
-          var limit = targetByteIndex + count * elementSize;
+          var limit = targetByteIndex + count2 * elementSize;
           while (targetByteIndex < limit) {
             var value = GetValueFromBuffer(srcBuffer, srcByteIndex, "UINT8", true, "UNORDERED");
             SetValueInBuffer(targetBuffer, targetByteIndex, "UINT8", value, true, "UNORDERED");
@@ -70450,9 +70450,9 @@ function validateAmpersand(xmlData, i) {
     i++;
     return validateNumberAmpersand(xmlData, i);
   }
-  let count = 0;
-  for (; i < xmlData.length; i++, count++) {
-    if (xmlData[i].match(/\w/) && count < 20)
+  let count2 = 0;
+  for (; i < xmlData.length; i++, count2++) {
+    if (xmlData[i].match(/\w/) && count2 < 20)
       continue;
     if (xmlData[i] === ";")
       break;
@@ -96038,13 +96038,13 @@ var RetriableReadableStream = class extends Readable5 {
    * @param count - How much data in original data source to read
    * @param options -
    */
-  constructor(source, getter, offset, count, options = {}) {
+  constructor(source, getter, offset, count2, options = {}) {
     super({ highWaterMark: options.highWaterMark });
     this.getter = getter;
     this.source = source;
     this.start = offset;
     this.offset = offset;
-    this.end = offset + count - 1;
+    this.end = offset + count2 - 1;
     this.maxRetryRequests = options.maxRetryRequests && options.maxRetryRequests >= 0 ? options.maxRetryRequests : 0;
     this.onProgress = options.onProgress;
     this.options = options;
@@ -96603,10 +96603,10 @@ var BlobDownloadResponse = class {
    * @param count -
    * @param options -
    */
-  constructor(originalResponse2, getter, offset, count, options = {}) {
+  constructor(originalResponse2, getter, offset, count2, options = {}) {
     this.originalResponse = originalResponse2;
     const streamBody = this.originalResponse.structuredBodyType === void 0 ? this.originalResponse.readableStreamBody : structuredMessageDecodingStream(this.originalResponse.readableStreamBody, options);
-    this.blobDownloadStream = new RetriableReadableStream(streamBody, getter, offset, count, options);
+    this.blobDownloadStream = new RetriableReadableStream(streamBody, getter, offset, count2, options);
   }
 };
 
@@ -96733,12 +96733,12 @@ var AvroParser = class _AvroParser {
   }
   static async readArray(stream4, readItemMethod, options = {}) {
     const items = [];
-    for (let count = await _AvroParser.readLong(stream4, options); count !== 0; count = await _AvroParser.readLong(stream4, options)) {
-      if (count < 0) {
+    for (let count2 = await _AvroParser.readLong(stream4, options); count2 !== 0; count2 = await _AvroParser.readLong(stream4, options)) {
+      if (count2 < 0) {
         await _AvroParser.readLong(stream4, options);
-        count = -count;
+        count2 = -count2;
       }
-      while (count--) {
+      while (count2--) {
         const item = await readItemMethod(stream4, options);
         items.push(item);
       }
@@ -98202,11 +98202,11 @@ import fs4 from "node:fs";
 import util2 from "node:util";
 async function streamToBuffer(stream4, buffer2, offset, end, encoding) {
   let pos = 0;
-  const count = end - offset;
+  const count2 = end - offset;
   return new Promise((resolve3, reject) => {
     const timeout = setTimeout(() => reject(new Error(`The operation cannot be completed in timeout.`)), REQUEST_TIMEOUT);
     stream4.on("readable", () => {
-      if (pos >= count) {
+      if (pos >= count2) {
         clearTimeout(timeout);
         resolve3();
         return;
@@ -98216,10 +98216,10 @@ async function streamToBuffer(stream4, buffer2, offset, end, encoding) {
         if (typeof chunk === "string") {
           chunk = Buffer.from(chunk, encoding);
         }
-        const chunkLength = pos + chunk.length > count ? count - pos : chunk.length;
+        const chunkLength = pos + chunk.length > count2 ? count2 - pos : chunk.length;
         buffer2.fill(chunk.slice(0, chunkLength), offset + pos, offset + pos + chunkLength);
         pos += chunkLength;
-        if (pos >= count) {
+        if (pos >= count2) {
           clearTimeout(timeout);
           resolve3();
           return;
@@ -98228,8 +98228,8 @@ async function streamToBuffer(stream4, buffer2, offset, end, encoding) {
     });
     stream4.on("end", () => {
       clearTimeout(timeout);
-      if (pos < count) {
-        reject(new Error(`Stream drains before getting enough data needed. Data read: ${pos}, data need: ${count}`));
+      if (pos < count2) {
+        reject(new Error(`Stream drains before getting enough data needed. Data read: ${pos}, data need: ${count2}`));
       }
       resolve3();
     });
@@ -98441,7 +98441,7 @@ var BlobClient = class _BlobClient extends StorageClient2 {
    * }
    * ```
    */
-  async download(offset = 0, count, options = {}) {
+  async download(offset = 0, count2, options = {}) {
     options.conditions = options.conditions || {};
     options.conditions = options.conditions || {};
     ensureCpkIfSpecified(options.customerProvidedKey, this.isHttps);
@@ -98466,7 +98466,7 @@ var BlobClient = class _BlobClient extends StorageClient2 {
           onDownloadProgress: isNodeLike2 ? void 0 : options.onProgress
           // for Node.js, progress is reported by RetriableReadableStream
         },
-        range: offset === 0 && !count ? void 0 : rangeToString({ offset, count }),
+        range: offset === 0 && !count2 ? void 0 : rangeToString({ offset, count: count2 }),
         rangeGetContentMD5: options.rangeGetContentMD5,
         rangeGetContentCRC64: options.rangeGetContentCrc64,
         snapshot: options.snapshot,
@@ -98992,15 +98992,15 @@ var BlobClient = class _BlobClient extends StorageClient2 {
   async downloadToBuffer(param1, param2, param3, param4 = {}) {
     let buffer2;
     let offset = 0;
-    let count = 0;
+    let count2 = 0;
     let options = param4;
     if (param1 instanceof Buffer) {
       buffer2 = param1;
       offset = param2 || 0;
-      count = typeof param3 === "number" ? param3 : 0;
+      count2 = typeof param3 === "number" ? param3 : 0;
     } else {
       offset = typeof param1 === "number" ? param1 : 0;
-      count = typeof param2 === "number" ? param2 : 0;
+      count2 = typeof param2 === "number" ? param2 : 0;
       options = param3 || {};
     }
     let blockSize = options.blockSize ?? 0;
@@ -99013,38 +99013,38 @@ var BlobClient = class _BlobClient extends StorageClient2 {
     if (offset < 0) {
       throw new RangeError("offset option must be >= 0");
     }
-    if (count && count <= 0) {
+    if (count2 && count2 <= 0) {
       throw new RangeError("count option must be greater than 0");
     }
     if (!options.conditions) {
       options.conditions = {};
     }
     return tracingClient.withSpan("BlobClient-downloadToBuffer", options, async (updatedOptions) => {
-      if (!count) {
+      if (!count2) {
         const response = await this.getProperties({
           ...options,
           tracingOptions: updatedOptions.tracingOptions
         });
-        count = response.contentLength - offset;
-        if (count < 0) {
+        count2 = response.contentLength - offset;
+        if (count2 < 0) {
           throw new RangeError(`offset ${offset} shouldn't be larger than blob size ${response.contentLength}`);
         }
       }
       if (!buffer2) {
         try {
-          buffer2 = Buffer.alloc(count);
+          buffer2 = Buffer.alloc(count2);
         } catch (error2) {
-          throw new Error(`Unable to allocate the buffer of size: ${count}(in bytes). Please try passing your own buffer to the "downloadToBuffer" method or try using other methods like "download" or "downloadToFile".	 ${error2.message}`);
+          throw new Error(`Unable to allocate the buffer of size: ${count2}(in bytes). Please try passing your own buffer to the "downloadToBuffer" method or try using other methods like "download" or "downloadToFile".	 ${error2.message}`);
         }
       }
-      if (buffer2.length < count) {
-        throw new RangeError(`The buffer's size should be equal to or larger than the request count of bytes: ${count}`);
+      if (buffer2.length < count2) {
+        throw new RangeError(`The buffer's size should be equal to or larger than the request count of bytes: ${count2}`);
       }
       let transferProgress = 0;
       const batch = new Batch(options.concurrency);
-      for (let off = offset; off < offset + count; off = off + blockSize) {
+      for (let off = offset; off < offset + count2; off = off + blockSize) {
         batch.addOperation(async () => {
-          let chunkEnd = offset + count;
+          let chunkEnd = offset + count2;
           if (off + blockSize < chunkEnd) {
             chunkEnd = off + blockSize;
           }
@@ -99084,9 +99084,9 @@ var BlobClient = class _BlobClient extends StorageClient2 {
    *                                                 content is already read and written into a local file
    *                                                 at the specified path.
    */
-  async downloadToFile(filePath, offset = 0, count, options = {}) {
+  async downloadToFile(filePath, offset = 0, count2, options = {}) {
     return tracingClient.withSpan("BlobClient-downloadToFile", options, async (updatedOptions) => {
-      const response = await this.download(offset, count, {
+      const response = await this.download(offset, count2, {
         ...options,
         tracingOptions: updatedOptions.tracingOptions
       });
@@ -99557,14 +99557,14 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
    * @param count - Number of bytes to be appended as a block
    * @param options -
    */
-  async appendBlockFromURL(sourceURL, sourceOffset, count, options = {}) {
+  async appendBlockFromURL(sourceURL, sourceOffset, count2, options = {}) {
     options.conditions = options.conditions || {};
     options.sourceConditions = options.sourceConditions || {};
     ensureCpkIfSpecified(options.customerProvidedKey, this.isHttps);
     return tracingClient.withSpan("AppendBlobClient-appendBlockFromURL", options, async (updatedOptions) => {
       return assertResponse(await this.appendBlobContext.appendBlockFromUrl(sourceURL, 0, {
         abortSignal: options.abortSignal,
-        sourceRange: rangeToString({ offset: sourceOffset, count }),
+        sourceRange: rangeToString({ offset: sourceOffset, count: count2 }),
         sourceContentMD5: options.sourceContentMD5,
         sourceContentCrc64: options.sourceContentCrc64,
         leaseAccessConditions: options.conditions,
@@ -99899,7 +99899,7 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
    * @param options - Options to the Block Blob Stage Block From URL operation.
    * @returns Response data for the Block Blob Stage Block From URL operation.
    */
-  async stageBlockFromURL(blockId2, sourceURL, offset = 0, count, options = {}) {
+  async stageBlockFromURL(blockId2, sourceURL, offset = 0, count2, options = {}) {
     ensureCpkIfSpecified(options.customerProvidedKey, this.isHttps);
     return tracingClient.withSpan("BlockBlobClient-stageBlockFromURL", options, async (updatedOptions) => {
       return assertResponse(await this.blockBlobContext.stageBlockFromURL(blockId2, 0, sourceURL, {
@@ -99907,7 +99907,7 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
         leaseAccessConditions: options.conditions,
         sourceContentMD5: options.sourceContentMD5,
         sourceContentCrc64: options.sourceContentCrc64,
-        sourceRange: offset === 0 && !count ? void 0 : rangeToString({ offset, count }),
+        sourceRange: offset === 0 && !count2 ? void 0 : rangeToString({ offset, count: count2 }),
         cpkInfo: options.customerProvidedKey,
         encryptionScope: options.encryptionScope,
         copySourceAuthorization: httpAuthorizationToString(options.sourceAuthorization),
@@ -100142,10 +100142,10 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
   async uploadFile(filePath, options = {}) {
     return tracingClient.withSpan("BlockBlobClient-uploadFile", options, async (updatedOptions) => {
       const size = (await fsStat(filePath)).size;
-      return this.uploadSeekableInternal((offset, count) => {
+      return this.uploadSeekableInternal((offset, count2) => {
         return () => fsCreateReadStream(filePath, {
           autoClose: true,
-          end: count ? offset + count - 1 : Infinity,
+          end: count2 ? offset + count2 - 1 : Infinity,
           start: offset
         });
       }, size, {
@@ -100356,7 +100356,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param options - Options to the Page Blob Upload Pages operation.
    * @returns Response data for the Page Blob Upload Pages operation.
    */
-  async uploadPages(body2, offset, count, options = {}) {
+  async uploadPages(body2, offset, count2, options = {}) {
     options.conditions = options.conditions || {};
     ensureCpkIfSpecified(options.customerProvidedKey, this.isHttps);
     return tracingClient.withSpan("PageBlobClient-uploadPages", options, async (updatedOptions) => {
@@ -100370,13 +100370,13 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
         requestOptions: {
           onUploadProgress: options.onProgress
         },
-        range: rangeToString({ offset, count }),
+        range: rangeToString({ offset, count: count2 }),
         sequenceNumberAccessConditions: options.conditions,
         cpkInfo: options.customerProvidedKey,
         encryptionScope: options.encryptionScope,
         tracingOptions: updatedOptions.tracingOptions
       };
-      const uploadBodyParameters = await setUploadChecksumParameters(body2, count, parameters, options, this.blobClientConfig?.uploadContentChecksumAlgorithm);
+      const uploadBodyParameters = await setUploadChecksumParameters(body2, count2, parameters, options, this.blobClientConfig?.uploadContentChecksumAlgorithm);
       return assertResponse(await this.pageBlobContext.uploadPages(uploadBodyParameters.contentLength, uploadBodyParameters.body, parameters));
     });
   }
@@ -100391,12 +100391,12 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param count - Number of bytes to be uploaded from source page blob
    * @param options -
    */
-  async uploadPagesFromURL(sourceURL, sourceOffset, destOffset, count, options = {}) {
+  async uploadPagesFromURL(sourceURL, sourceOffset, destOffset, count2, options = {}) {
     options.conditions = options.conditions || {};
     options.sourceConditions = options.sourceConditions || {};
     ensureCpkIfSpecified(options.customerProvidedKey, this.isHttps);
     return tracingClient.withSpan("PageBlobClient-uploadPagesFromURL", options, async (updatedOptions) => {
-      return assertResponse(await this.pageBlobContext.uploadPagesFromURL(sourceURL, rangeToString({ offset: sourceOffset, count }), 0, rangeToString({ offset: destOffset, count }), {
+      return assertResponse(await this.pageBlobContext.uploadPagesFromURL(sourceURL, rangeToString({ offset: sourceOffset, count: count2 }), 0, rangeToString({ offset: destOffset, count: count2 }), {
         abortSignal: options.abortSignal,
         sourceContentMD5: options.sourceContentMD5,
         sourceContentCrc64: options.sourceContentCrc64,
@@ -100434,7 +100434,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param options - Options to the Page Blob Clear Pages operation.
    * @returns Response data for the Page Blob Clear Pages operation.
    */
-  async clearPages(offset = 0, count, options = {}) {
+  async clearPages(offset = 0, count2, options = {}) {
     options.conditions = options.conditions || {};
     return tracingClient.withSpan("PageBlobClient-clearPages", options, async (updatedOptions) => {
       return assertResponse(await this.pageBlobContext.clearPages(0, {
@@ -100444,7 +100444,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           ...options.conditions,
           ifTags: options.conditions?.tagConditions
         },
-        range: rangeToString({ offset, count }),
+        range: rangeToString({ offset, count: count2 }),
         sequenceNumberAccessConditions: options.conditions,
         cpkInfo: options.customerProvidedKey,
         encryptionScope: options.encryptionScope,
@@ -100461,7 +100461,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param options - Options to the Page Blob Get Ranges operation.
    * @returns Response data for the Page Blob Get Ranges operation.
    */
-  async getPageRanges(offset = 0, count, options = {}) {
+  async getPageRanges(offset = 0, count2, options = {}) {
     options.conditions = options.conditions || {};
     return tracingClient.withSpan("PageBlobClient-getPageRanges", options, async (updatedOptions) => {
       const response = assertResponse(await this.pageBlobContext.getPageRanges({
@@ -100471,7 +100471,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           ...options.conditions,
           ifTags: options.conditions?.tagConditions
         },
-        range: rangeToString({ offset, count }),
+        range: rangeToString({ offset, count: count2 }),
         tracingOptions: updatedOptions.tracingOptions
       }));
       return rangeResponseFromModel(response);
@@ -100489,7 +100489,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param marker - A string value that identifies the portion of the list to be returned with the next list operation.
    * @param options - Options to PageBlob Get Page Ranges Segment operation.
    */
-  async listPageRangesSegment(offset = 0, count, marker2, options = {}) {
+  async listPageRangesSegment(offset = 0, count2, marker2, options = {}) {
     return tracingClient.withSpan("PageBlobClient-getPageRangesSegment", options, async (updatedOptions) => {
       return assertResponse(await this.pageBlobContext.getPageRanges({
         abortSignal: options.abortSignal,
@@ -100498,7 +100498,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           ...options.conditions,
           ifTags: options.conditions?.tagConditions
         },
-        range: rangeToString({ offset, count }),
+        range: rangeToString({ offset, count: count2 }),
         marker: marker2,
         maxPageSize: options.maxPageSize,
         tracingOptions: updatedOptions.tracingOptions
@@ -100519,11 +100519,11 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    *                          items. The marker value is opaque to the client.
    * @param options - Options to List Page Ranges operation.
    */
-  async *listPageRangeItemSegments(offset = 0, count, marker2, options = {}) {
+  async *listPageRangeItemSegments(offset = 0, count2, marker2, options = {}) {
     let getPageRangeItemSegmentsResponse;
     if (!!marker2 || marker2 === void 0) {
       do {
-        getPageRangeItemSegmentsResponse = await this.listPageRangesSegment(offset, count, marker2, options);
+        getPageRangeItemSegmentsResponse = await this.listPageRangesSegment(offset, count2, marker2, options);
         marker2 = getPageRangeItemSegmentsResponse.continuationToken;
         yield await getPageRangeItemSegmentsResponse;
       } while (marker2);
@@ -100536,9 +100536,9 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param count - Number of bytes to get.
    * @param options - Options to List Page Ranges operation.
    */
-  async *listPageRangeItems(offset = 0, count, options = {}) {
+  async *listPageRangeItems(offset = 0, count2, options = {}) {
     let marker2;
-    for await (const getPageRangesSegment of this.listPageRangeItemSegments(offset, count, marker2, options)) {
+    for await (const getPageRangesSegment of this.listPageRangeItemSegments(offset, count2, marker2, options)) {
       yield* ExtractPageRangeInfoItems(getPageRangesSegment);
     }
   }
@@ -100614,9 +100614,9 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param options - Options to the Page Blob Get Ranges operation.
    * @returns An asyncIterableIterator that supports paging.
    */
-  listPageRanges(offset = 0, count, options = {}) {
+  listPageRanges(offset = 0, count2, options = {}) {
     options.conditions = options.conditions || {};
-    const iter = this.listPageRangeItems(offset, count, options);
+    const iter = this.listPageRangeItems(offset, count2, options);
     return {
       /**
        * The next method, part of the iteration protocol
@@ -100634,7 +100634,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
        * Return an AsyncIterableIterator that works a page at a time
        */
       byPage: (settings = {}) => {
-        return this.listPageRangeItemSegments(offset, count, settings.continuationToken, {
+        return this.listPageRangeItemSegments(offset, count2, settings.continuationToken, {
           maxPageSize: settings.maxPageSize,
           ...options
         });
@@ -100651,7 +100651,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param options - Options to the Page Blob Get Page Ranges Diff operation.
    * @returns Response data for the Page Blob Get Page Range Diff operation.
    */
-  async getPageRangesDiff(offset, count, prevSnapshot, options = {}) {
+  async getPageRangesDiff(offset, count2, prevSnapshot, options = {}) {
     options.conditions = options.conditions || {};
     return tracingClient.withSpan("PageBlobClient-getPageRangesDiff", options, async (updatedOptions) => {
       const result = assertResponse(await this.pageBlobContext.getPageRangesDiff({
@@ -100662,7 +100662,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           ifTags: options.conditions?.tagConditions
         },
         prevsnapshot: prevSnapshot,
-        range: rangeToString({ offset, count }),
+        range: rangeToString({ offset, count: count2 }),
         tracingOptions: updatedOptions.tracingOptions
       }));
       return rangeResponseFromModel(result);
@@ -100682,7 +100682,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param marker - A string value that identifies the portion of the get to be returned with the next get operation.
    * @param options - Options to the Page Blob Get Page Ranges Diff operation.
    */
-  async listPageRangesDiffSegment(offset, count, prevSnapshotOrUrl, marker2, options = {}) {
+  async listPageRangesDiffSegment(offset, count2, prevSnapshotOrUrl, marker2, options = {}) {
     return tracingClient.withSpan("PageBlobClient-getPageRangesDiffSegment", options, async (updatedOptions) => {
       return assertResponse(await this.pageBlobContext.getPageRangesDiff({
         abortSignal: options?.abortSignal,
@@ -100694,7 +100694,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
         prevsnapshot: prevSnapshotOrUrl,
         range: rangeToString({
           offset,
-          count
+          count: count2
         }),
         marker: marker2,
         maxPageSize: options?.maxPageSize,
@@ -100718,11 +100718,11 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    *                          items. The marker value is opaque to the client.
    * @param options - Options to the Page Blob Get Page Ranges Diff operation.
    */
-  async *listPageRangeDiffItemSegments(offset, count, prevSnapshotOrUrl, marker2, options) {
+  async *listPageRangeDiffItemSegments(offset, count2, prevSnapshotOrUrl, marker2, options) {
     let getPageRangeItemSegmentsResponse;
     if (!!marker2 || marker2 === void 0) {
       do {
-        getPageRangeItemSegmentsResponse = await this.listPageRangesDiffSegment(offset, count, prevSnapshotOrUrl, marker2, options);
+        getPageRangeItemSegmentsResponse = await this.listPageRangesDiffSegment(offset, count2, prevSnapshotOrUrl, marker2, options);
         marker2 = getPageRangeItemSegmentsResponse.continuationToken;
         yield await getPageRangeItemSegmentsResponse;
       } while (marker2);
@@ -100736,9 +100736,9 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param prevSnapshotOrUrl - Timestamp of snapshot to retrieve the difference or URL of snapshot to retrieve the difference.
    * @param options - Options to the Page Blob Get Page Ranges Diff operation.
    */
-  async *listPageRangeDiffItems(offset, count, prevSnapshotOrUrl, options) {
+  async *listPageRangeDiffItems(offset, count2, prevSnapshotOrUrl, options) {
     let marker2;
-    for await (const getPageRangesSegment of this.listPageRangeDiffItemSegments(offset, count, prevSnapshotOrUrl, marker2, options)) {
+    for await (const getPageRangesSegment of this.listPageRangeDiffItemSegments(offset, count2, prevSnapshotOrUrl, marker2, options)) {
       yield* ExtractPageRangeInfoItems(getPageRangesSegment);
     }
   }
@@ -100824,9 +100824,9 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param options - Options to the Page Blob Get Ranges operation.
    * @returns An asyncIterableIterator that supports paging.
    */
-  listPageRangesDiff(offset, count, prevSnapshot, options = {}) {
+  listPageRangesDiff(offset, count2, prevSnapshot, options = {}) {
     options.conditions = options.conditions || {};
-    const iter = this.listPageRangeDiffItems(offset, count, prevSnapshot, {
+    const iter = this.listPageRangeDiffItems(offset, count2, prevSnapshot, {
       ...options
     });
     return {
@@ -100846,7 +100846,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
        * Return an AsyncIterableIterator that works a page at a time
        */
       byPage: (settings = {}) => {
-        return this.listPageRangeDiffItemSegments(offset, count, prevSnapshot, settings.continuationToken, {
+        return this.listPageRangeDiffItemSegments(offset, count2, prevSnapshot, settings.continuationToken, {
           maxPageSize: settings.maxPageSize,
           ...options
         });
@@ -100863,7 +100863,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    * @param options - Options to the Page Blob Get Page Ranges Diff operation.
    * @returns Response data for the Page Blob Get Page Range Diff operation.
    */
-  async getPageRangesDiffForManagedDisks(offset, count, prevSnapshotUrl2, options = {}) {
+  async getPageRangesDiffForManagedDisks(offset, count2, prevSnapshotUrl2, options = {}) {
     options.conditions = options.conditions || {};
     return tracingClient.withSpan("PageBlobClient-GetPageRangesDiffForManagedDisks", options, async (updatedOptions) => {
       const response = assertResponse(await this.pageBlobContext.getPageRangesDiff({
@@ -100874,7 +100874,7 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           ifTags: options.conditions?.tagConditions
         },
         prevSnapshotUrl: prevSnapshotUrl2,
-        range: rangeToString({ offset, count }),
+        range: rangeToString({ offset, count: count2 }),
         tracingOptions: updatedOptions.tracingOptions
       }));
       return rangeResponseFromModel(response);
@@ -107012,7 +107012,7 @@ var OciWalk = class {
   #verified;
   #warnings;
   #images = /* @__PURE__ */ new Map();
-  /** Per visited digest, the manifests below it: a DAG shared many times is walked once. */
+  /** Per visited digest, what is below it: a DAG shared many times is walked once. */
   #below = /* @__PURE__ */ new Map();
   #toHash = /* @__PURE__ */ new Map();
   constructor(contents, verified, warnings) {
@@ -107020,21 +107020,35 @@ var OciWalk = class {
     this.#verified = verified;
     this.#warnings = warnings;
   }
+  /** The image manifest `digest` names, once `run` has found it. */
+  image(digest) {
+    return this.#images.get(digest);
+  }
+  /** Every entry of index.json as a target (entries naming the same digest are one target), verified. */
   run() {
     const index = asObject(this.#contents.json(this.#contents.files.get("index.json"), "index.json"), "index.json");
     const manifests = index["manifests"];
     if (!Array.isArray(manifests) || manifests.length === 0) {
       fail2("index.json lists no manifests; the tarball holds no image.");
     }
+    const targets = /* @__PURE__ */ new Map();
     manifests.forEach((value, i) => {
       const where2 = `index.json manifest ${i + 1}`;
       const top = descriptor(value, where2);
       const { full, bare } = referencesOf(top.annotations, where2);
-      for (const manifestDigest of this.#walk(top, [], where2, false)) {
-        const image = this.#images.get(manifestDigest);
-        image.references = [.../* @__PURE__ */ new Set([...image.references, ...full])];
-        image.bareNames = [.../* @__PURE__ */ new Set([...image.bareNames, ...bare])];
-      }
+      const below = this.#walk(top, [], where2, false);
+      if (below.images.length === 0) return;
+      const target = targets.get(top.digest) ?? {
+        digest: top.digest,
+        kind: INDEX_TYPES.has(this.#kindOf(top)) ? "index" : "manifest",
+        references: [],
+        bareNames: [],
+        images: below.images,
+        attestations: below.attestations
+      };
+      target.references = [.../* @__PURE__ */ new Set([...target.references, ...full])];
+      target.bareNames = [.../* @__PURE__ */ new Set([...target.bareNames, ...bare])];
+      targets.set(top.digest, target);
     });
     for (const { record, digest, where: where2 } of this.#toHash.values()) {
       if (record.digest !== digest) {
@@ -107043,12 +107057,11 @@ var OciWalk = class {
         );
       }
     }
-    const images = [...this.#images.values()];
-    if (images.length === 0) fail2("index.json leads to no image manifest with an image config; nothing to load.");
-    for (const image of images) {
-      if (image.bareNames.length > 0 && image.references.length > 0) image.bareNames = [];
+    if (targets.size === 0) fail2("index.json leads to no image manifest with an image config; nothing to load.");
+    for (const target of targets.values()) {
+      if (target.bareNames.length > 0 && target.references.length > 0) target.bareNames = [];
     }
-    return images;
+    return [...targets.values()];
   }
   /** Checks the blob a descriptor names is present with its size; its hash is compared at the end of `run`. */
   #blob(target, where2) {
@@ -107067,7 +107080,13 @@ var OciWalk = class {
     this.#verified.add(path7);
     return record;
   }
-  /** Returns the digests of the image manifests at or below `target`. */
+  /** The media type of what a descriptor names, from the descriptor or, when it has none, the document itself. */
+  #kindOf(target) {
+    if (target.mediaType !== void 0) return target.mediaType;
+    const record = this.#contents.files.get(`blobs/sha256/${target.digest.slice("sha256:".length)}`);
+    return record ? this.#sniff(record, `Blob ${target.digest}`) : "";
+  }
+  /** The image manifests and attestations at or below `target`. */
   #walk(target, stack, where2, nested) {
     if (stack.includes(target.digest)) {
       fail2(`${where2} refers back to index ${target.digest}, which contains it: the indexes form a cycle.`);
@@ -107077,30 +107096,34 @@ var OciWalk = class {
     if (seen) return seen;
     const path7 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
     const isManifest = target.mediaType !== void 0 && MANIFEST_TYPES.has(target.mediaType);
+    const none = { images: [], attestations: [] };
     if (nested && isManifest && !this.#contents.files.has(path7)) {
-      this.#warnings.push(
-        `The image index lists a ${target.platform ?? "platform"} manifest ${target.digest} that is not in the tarball; that platform cannot be loaded from it.`
-      );
-      this.#below.set(target.digest, []);
-      return [];
+      if (!isAttestation(target)) {
+        this.#warnings.push(
+          `The image index lists a ${target.platform ?? "platform"} manifest ${target.digest} that is not in the tarball; that platform cannot be loaded from it.`
+        );
+      }
+      this.#below.set(target.digest, none);
+      return none;
     }
     const record = this.#blob(target, where2);
-    let below = [];
+    let below = none;
     const kind = target.mediaType ?? this.#sniff(record, where2);
     if (INDEX_TYPES.has(kind)) {
       const index = asObject(this.#contents.json(record, `Index ${target.digest}`), `Index ${target.digest}`);
       const manifests = index["manifests"];
       if (!Array.isArray(manifests)) fail2(`Index ${target.digest} has no manifests list; the tarball is corrupt.`);
-      below = manifests.flatMap(
-        (value, i) => this.#walk(
-          descriptor(value, `index ${target.digest} manifest ${i + 1}`),
-          [...stack, target.digest],
-          `index ${target.digest} manifest ${i + 1}`,
-          true
-        )
-      );
+      const images = /* @__PURE__ */ new Set();
+      const attestations = /* @__PURE__ */ new Set();
+      manifests.forEach((value, i) => {
+        const childWhere = `index ${target.digest} manifest ${i + 1}`;
+        const child = this.#walk(descriptor(value, childWhere), [...stack, target.digest], childWhere, true);
+        for (const digest of child.images) images.add(digest);
+        for (const digest of child.attestations) attestations.add(digest);
+      });
+      below = { images: [...images], attestations: [...attestations] };
     } else if (MANIFEST_TYPES.has(kind)) {
-      below = this.#manifest(target, record) ? [target.digest] : [];
+      below = this.#manifest(target, record) ? { images: [target.digest], attestations: [] } : { images: [], attestations: [target.digest] };
     }
     this.#below.set(target.digest, below);
     return below;
@@ -107110,7 +107133,10 @@ var OciWalk = class {
     if (typeof document2["mediaType"] === "string") return document2["mediaType"];
     return Array.isArray(document2["manifests"]) ? [...INDEX_TYPES][0] : [...MANIFEST_TYPES][0];
   }
-  /** Verifies a manifest's config and layers; returns whether it is an image (not an attestation or artifact). */
+  /**
+   * Verifies a manifest's config and layers; returns whether it is an image, rather than an attestation or another
+   * artifact that no engine runs (its config is not an image config).
+   */
   #manifest(target, record) {
     const what = `Manifest ${target.digest}`;
     const manifest = asObject(this.#contents.json(record, what), what);
@@ -107120,8 +107146,9 @@ var OciWalk = class {
     const layers = layersValue.map((value, i) => descriptor(value, `${what} layer ${i + 1}`));
     const configRecord = this.#blob(config, `config of manifest ${target.digest}`);
     layers.forEach((layer, i) => this.#blob(layer, `layer ${i + 1} of manifest ${target.digest}`));
-    if (config.mediaType !== void 0 && !CONFIG_TYPES.has(config.mediaType)) return false;
+    if (isAttestation(target) || config.mediaType !== void 0 && !CONFIG_TYPES.has(config.mediaType)) return false;
     const configJson = asObject(this.#contents.json(configRecord, `The config of ${what}`), `The config of ${what}`);
+    if (platformText(configJson) === "unknown/unknown") return false;
     const rootfs = configJson["rootfs"];
     const diffIds = typeof rootfs === "object" && rootfs !== null ? rootfs["diff_ids"] : void 0;
     if (!Array.isArray(diffIds) || diffIds.length !== layers.length) {
@@ -107129,17 +107156,28 @@ var OciWalk = class {
         `${what} has ${layers.length} layers but its config lists ${Array.isArray(diffIds) ? diffIds.length : "no"} diff_ids; the tarball is corrupt.`
       );
     }
+    for (const id of diffIds) {
+      if (typeof id !== "string" || !SHA256_DIGEST.test(id)) {
+        fail2(
+          `The config of ${what} lists diff_id "${String(id).slice(0, 100)}"; expected "sha256:" and 64 hex digits.`
+        );
+      }
+    }
+    const created = configJson["created"];
     this.#images.set(target.digest, {
       manifestDigest: target.digest,
       configDigest: config.digest,
-      references: [],
-      bareNames: [],
       platform: platformText(configJson) ?? target.platform,
-      layers: layers.map((layer) => layer.digest)
+      layers: layers.map((layer) => layer.digest),
+      diffIds,
+      created: typeof created === "string" ? created : void 0
     });
     return true;
   }
 };
+function isAttestation(target) {
+  return target.annotations["vnd.docker.reference.type"] === "attestation-manifest" || target.platform === "unknown/unknown";
+}
 
 // src/archive/inspect.ts
 var DEFAULT_MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -107403,7 +107441,10 @@ var Verification = class {
   constructor(contents) {
     this.contents = contents;
   }
-  /** Legacy manifest.json images; `oci` vouches for compressed layers that cannot match a diff_id. */
+  /**
+   * The images manifest.json lists, verified, with their RepoTags; `oci` (the OCI walk's image manifests, in a
+   * docker-oci tarball) vouches for compressed layers that cannot match a diff_id.
+   */
   legacyImages(items, oci) {
     return items.map((item, index) => {
       const where2 = `manifest.json entry ${index + 1}`;
@@ -107435,12 +107476,17 @@ var Verification = class {
         this.verified.add(path7);
         this.verified.add(layer.name);
       });
+      const created = config["created"];
       return {
-        configDigest: record.digest,
-        manifestDigest: oci.find((image) => image.configDigest === record.digest)?.manifestDigest,
-        references: item.repoTags,
-        platform: platformOf(config),
-        layers: item.layers
+        image: {
+          platform: platformOf(config),
+          manifestDigest: vouching?.manifestDigest,
+          configDigest: record.digest,
+          layers: item.layers,
+          diffIds,
+          created: typeof created === "string" ? created : void 0
+        },
+        references: item.repoTags
       };
     });
   }
@@ -107511,31 +107557,19 @@ function verify(contents, bytes, entries) {
   }
   const verification = new Verification(contents);
   const walk = hasIndex ? new OciWalk(contents, verification.verified, verification.warnings) : void 0;
-  const ociImages = walk ? walk.run() : [];
-  const images = hasManifest ? verification.legacyImages(readManifestJson(contents), ociImages) : ociImages.map((image) => ({
-    configDigest: image.configDigest,
-    manifestDigest: image.manifestDigest,
-    references: image.references,
-    platform: image.platform,
-    layers: image.layers
-  }));
+  const targets = walk ? walk.run() : [];
+  const walked = [...new Set(targets.flatMap((target) => target.images))].map((digest) => walk.image(digest));
+  const listed = hasManifest ? verification.legacyImages(readManifestJson(contents), walked) : [];
+  const images = imagesOf(targets, walked, listed);
   verification.sweep(format);
   const references = /* @__PURE__ */ new Map();
-  for (const image of hasManifest ? images : []) {
+  for (const image of images) {
     for (const reference of image.references)
       if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
   }
-  for (const image of ociImages) {
-    for (const reference of image.references)
-      if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
-  }
-  if (hasManifest) {
-    for (const image of images) {
-      const named = ociImages.find((oci) => oci.configDigest === image.configDigest);
-      image.references = [.../* @__PURE__ */ new Set([...image.references, ...named?.references ?? []])];
-    }
-  }
-  const platforms = [...new Set(images.map((image) => image.platform).filter((p) => p !== void 0))];
+  const platforms = [
+    ...new Set(images.flatMap((image) => image.platforms.map((one) => one.platform)).filter((p) => p !== void 0))
+  ];
   const blobs = /* @__PURE__ */ new Map();
   for (const name of verification.verified) {
     const record = contents.find(name);
@@ -107544,7 +107578,7 @@ function verify(contents, bytes, entries) {
   return {
     format,
     references: [...references.values()],
-    bareNames: [...new Set(ociImages.flatMap((image) => image.bareNames))],
+    bareNames: [...new Set(images.flatMap((image) => image.bareNames))],
     images,
     platforms,
     blobs: [...blobs].map(([digest, size]) => ({ digest, size })),
@@ -107553,6 +107587,56 @@ function verify(contents, bytes, entries) {
     entries,
     bytes
   };
+}
+function imagesOf(targets, walked, listed) {
+  const byManifest = new Map(walked.map((image) => [image.manifestDigest, image]));
+  const images = targets.map((target) => ({
+    digest: target.digest,
+    kind: target.kind,
+    references: [...target.references],
+    bareNames: [...target.bareNames],
+    platforms: target.images.map((digest) => {
+      const image = byManifest.get(digest);
+      return {
+        platform: image.platform,
+        manifestDigest: image.manifestDigest,
+        configDigest: image.configDigest,
+        layers: image.layers,
+        diffIds: image.diffIds,
+        created: image.created
+      };
+    }),
+    attestations: [...target.attestations]
+  }));
+  for (const { image, references } of listed) {
+    const holding = images.filter(
+      (candidate) => candidate.platforms.some((one) => one.configDigest === image.configDigest)
+    );
+    const named = holding.find(
+      (candidate) => candidate.references.some((reference) => references.some((tag) => qualify(tag) === qualify(reference)))
+    );
+    const owner = named ?? holding[0] ?? images.find((candidate) => candidate.kind === "config" && candidate.digest === image.configDigest);
+    if (owner) {
+      owner.references = [...references, ...owner.references];
+      continue;
+    }
+    images.push({
+      digest: image.configDigest,
+      kind: "config",
+      references: [...references],
+      bareNames: [],
+      platforms: [image],
+      attestations: []
+    });
+  }
+  for (const image of images) {
+    const seen = /* @__PURE__ */ new Set();
+    image.references = image.references.filter(
+      (reference) => !seen.has(qualify(reference)) && seen.add(qualify(reference))
+    );
+    if (image.references.length > 0) image.bareNames = [];
+  }
+  return images;
 }
 
 // src/tarball.ts
@@ -107863,30 +107947,43 @@ async function isZip(file) {
   }
 }
 
+// src/platform.ts
+function platformMatches(platform2, wanted) {
+  if (platform2 === void 0) return false;
+  const [os8, architecture, variant] = wanted.split("/");
+  const [hasOs, hasArchitecture, hasVariant] = platform2.split("/");
+  return hasOs === os8 && hasArchitecture === architecture && (!variant || variant === hasVariant);
+}
+function holdsPlatform(platforms, wanted) {
+  return platforms.some((platform2) => platformMatches(platform2, wanted));
+}
+
 // src/archive/legacy-manifest.ts
 function blobPath(digest) {
   return `blobs/sha256/${digest.slice("sha256:".length)}`;
+}
+function platformFor(image, platform2) {
+  if (image.platforms.length === 1 && platform2 === void 0) return image.platforms[0];
+  const candidates = image.platforms.filter((one) => platform2 === void 0 || platformMatches(one.platform, platform2));
+  if (candidates.length === 1) return candidates[0];
+  const found = image.platforms.map((one) => one.platform ?? "unknown platform").join(", ");
+  const name = image.references[0] ?? image.digest;
+  throw new UserError(
+    `The image ${name} has ${candidates.length === 0 ? "no" : candidates.length} platform${candidates.length === 1 ? "" : "s"}${platform2 ? ` for ${platform2}` : ""} (it has: ${found}); an engine without the containerd image store loads exactly one: save the platform this runner has, or load on an engine with the containerd image store.`
+  );
 }
 function legacyManifestFor(report, options = {}) {
   if (report.loadableByLegacyEngine) {
     throw new UserError("The tarball already has a manifest.json; it needs no other to load.");
   }
-  const { platform: platform2 } = options;
-  const candidates = report.images.filter((image2) => platform2 === void 0 || image2.platform === platform2);
-  if (candidates.length !== 1) {
-    const found = report.images.map((image2) => image2.platform ?? "unknown platform").join(", ");
-    throw new UserError(
-      `This OCI tarball holds ${candidates.length === 0 ? "no" : candidates.length} image(s)${platform2 ? ` for ${platform2}` : ""} (it has: ${found}); Docker before 25 loads exactly one from it: save a single platform, or load with Docker 25 or later.`
-    );
-  }
-  const image = candidates[0];
-  const manifest = [
-    {
-      Config: blobPath(image.configDigest),
+  const manifest = report.images.map((image) => {
+    const chosen = platformFor(image, options.platform);
+    return {
+      Config: blobPath(chosen.configDigest),
       RepoTags: [...options.tags ?? image.references],
-      Layers: image.layers.map(blobPath)
-    }
-  ];
+      Layers: chosen.layers.map(blobPath)
+    };
+  });
   return { name: "manifest.json", content: Buffer.from(JSON.stringify(manifest)) };
 }
 
@@ -107973,6 +108070,21 @@ var ContainerEngine = class {
     const [version3 = "", api = ""] = stdout.trim().split(/\s+/);
     return { version: version3, api };
   }
+  /**
+   * Which kind of engine this is (see EngineKind). Docker reports the containerd image store as a storage driver
+   * status `driver-type: io.containerd.snapshotter.v1`, the check docker's own tooling makes.
+   */
+  async kind() {
+    if (this.command === "podman") return "podman";
+    const { stdout } = await this.run(["info", "--format", "{{json .DriverStatus}}"]);
+    return isContainerdStore(stdout) ? "docker-containerd" : "docker-graphdriver";
+  }
+  /** The engine's own platform, `os/architecture`, which it loads from a multi-platform image. */
+  async platform() {
+    const format = this.command === "podman" ? "{{.Host.OS}}/{{.Host.Arch}}" : "{{.Server.Os}}/{{.Server.Arch}}";
+    const { stdout } = await this.run([this.command === "podman" ? "info" : "version", "--format", format]);
+    return stdout.trim();
+  }
   /** Whether the engine's API version (`1.41`) is at least `major.minor`. */
   static apiAtLeast(api, major, minor) {
     const [hasMajor = 0, hasMinor = 0] = api.split(".").map(Number);
@@ -108016,7 +108128,9 @@ function parseInspectJson(stdout) {
     repoTags: image.RepoTags ?? [],
     created: image.Created ?? "",
     size: image.Size ?? 0,
-    platform: [image.Os, image.Architecture, image.Variant].filter(Boolean).join("/")
+    platform: [image.Os, image.Architecture, image.Variant].filter(Boolean).join("/"),
+    layers: (image.RootFS?.Layers ?? []).filter((layer) => typeof layer === "string"),
+    targetType: typeof image.Descriptor?.mediaType === "string" ? image.Descriptor.mediaType : void 0
   }));
 }
 function parseImageList(stdout) {
@@ -108058,6 +108172,18 @@ function parseImageList(stdout) {
     });
   }
   return rows;
+}
+function isContainerdStore(driverStatus) {
+  let pairs;
+  try {
+    pairs = JSON.parse(driverStatus.trim() || "null");
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(pairs)) return false;
+  return pairs.some(
+    (pair) => Array.isArray(pair) && pair[0] === "driver-type" && typeof pair[1] === "string" && pair[1].startsWith("io.containerd.snapshotter")
+  );
 }
 function normalizeImageId(id) {
   return /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id;
@@ -108163,6 +108289,37 @@ function problemsWithSaveTags(tags2) {
   return problems;
 }
 
+// src/image.ts
+function loadedPlatform(image, enginePlatform) {
+  if (image.platforms.length === 1) return image.platforms[0];
+  if (enginePlatform === void 0) return void 0;
+  return image.platforms.find((one) => platformMatches(one.platform, enginePlatform));
+}
+function imageIdOn(kind, image, enginePlatform) {
+  if (kind === "docker-containerd" && image.kind !== "config") return image.digest;
+  return (loadedPlatform(image, enginePlatform) ?? image.platforms[0]).configDigest;
+}
+function idsOf(image) {
+  const ids = [image.digest];
+  for (const one of image.platforms) {
+    if (one.manifestDigest) ids.push(one.manifestDigest);
+    ids.push(one.configDigest);
+  }
+  return [...new Set(ids)];
+}
+function sameList(a, b) {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+function isSameImage(expected, actual, kind) {
+  if (idsOf(expected).includes(actual.id)) return true;
+  if (kind !== "docker-containerd" || actual.targetType === void 0 || !MANIFEST_TYPES.has(actual.targetType)) {
+    return false;
+  }
+  return expected.platforms.some(
+    (one) => one.manifestDigest === void 0 && sameList(one.diffIds, actual.layers) && one.platform !== void 0 && platformMatches(actual.platform, one.platform) && one.created !== void 0 && Date.parse(one.created) === Date.parse(actual.created)
+  );
+}
+
 // src/suggest.ts
 function parts(text) {
   const folded = text.toLowerCase();
@@ -108231,6 +108388,18 @@ function suggest(wanted, available, exclude = []) {
 }
 
 // src/summary.ts
+function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+function describeImages(report) {
+  const platforms = report.images.reduce((sum, image) => sum + image.platforms.length, 0);
+  const attestations = report.images.reduce((sum, image) => sum + image.attestations.length, 0);
+  return [
+    count(report.images.length, "image"),
+    count(platforms, "platform"),
+    ...attestations > 0 ? [count(attestations, "attestation")] : []
+  ].join(", ");
+}
 var code = (text) => `<code>${text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")}</code>`;
 async function writeSummary({ title, images, facts, timer, warnings = [] }) {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
@@ -108276,12 +108445,7 @@ async function writeSummary({ title, images, facts, timer, warnings = [] }) {
 async function load(inputs) {
   const timer = new PhaseTimer();
   const engine = new ContainerEngine(inputs.engine);
-  let engineApi = "";
-  if (inputs.load) {
-    const { version: version3, api } = await engine.serverVersion();
-    engineApi = api;
-    info(`${inputs.engine} engine ${version3} (API ${api})`);
-  }
+  const facts = inputs.load ? await engineFacts(engine) : await likelyEngine(engine);
   const location = { runId: inputs.runId, repository: inputs.repository, token: inputs.githubToken };
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
@@ -108290,7 +108454,7 @@ async function load(inputs) {
     );
   }
   const loaded = [];
-  for (const name of names) loaded.push(await loadArtifact(name, inputs, engine, engineApi, location, timer));
+  for (const name of names) loaded.push(await loadArtifact(name, inputs, engine, facts, location, timer));
   const images = loaded.flatMap((item) => item.images);
   const tags2 = images.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:"));
   setOutput("tags", tags2.join("\n"));
@@ -108328,7 +108492,21 @@ async function namesMatching(pattern, location) {
   info(`pattern ${pattern} matches: ${names.join(", ")}`);
   return names;
 }
-async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
+async function engineFacts(engine) {
+  const { version: version3, api } = await engine.serverVersion();
+  const [kind, platform2] = await Promise.all([engine.kind(), engine.platform()]);
+  const store = kind === "docker-containerd" ? "containerd image store" : kind === "podman" ? "" : "graph driver";
+  info(`${engine.command} engine ${version3} (API ${api}${store ? `, ${store}` : ""}, ${platform2})`);
+  return { kind, platform: platform2 };
+}
+async function likelyEngine(engine) {
+  try {
+    return { kind: await engine.kind(), platform: await engine.platform() };
+  } catch {
+    return { kind: engine.command === "podman" ? "podman" : "docker-containerd", platform: void 0 };
+  }
+}
+async function loadArtifact(name, inputs, engine, facts, location, timer) {
   const artifact = await group(
     `Download artifact ${name}`,
     () => timer.time(
@@ -108347,7 +108525,7 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
       () => artifact.size
     )
   );
-  const expected = expectedImages(report, inputs.tags, name);
+  const expected = expectedImages(report, inputs.tags, name, facts);
   if (!inputs.load) {
     const handedOn = plain ?? artifact.file;
     info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
@@ -108358,7 +108536,7 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
     `${inputs.engine} load ${name}`,
     () => timer.time(
       `load ${name}`,
-      () => loadIntoEngine(artifact.file, engine, legacyManifest(report, engineApi, inputs)),
+      () => loadIntoEngine(artifact.file, engine, legacyManifest(report, facts)),
       () => artifact.size
     )
   );
@@ -108372,8 +108550,8 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
     for (const image of tagged) {
       const actual = now.found.get(image.reference);
       if (!actual) wrong.push(`${image.reference} is not in the engine`);
-      else if (!image.ids.includes(actual.id))
-        wrong.push(`${image.reference} is ${actual.id}, expected ${image.ids.join(" or ")}`);
+      else if (!isSameImage(image.image, actual, facts.kind))
+        wrong.push(`${image.reference} is ${actual.id}, expected ${idsOf(image.image).join(" or ")}`);
       else {
         const previous = before.found.get(image.reference);
         if (previous && previous.id !== actual.id) {
@@ -108387,7 +108565,10 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
         `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join("; ")}. Another step may have retagged them; load again, or check the engine.`
       );
     }
-    return expected.map((image) => ({ ...image, imageId: now.found.get(image.reference)?.id ?? image.imageId }));
+    return expected.map((image) => {
+      const actual = now.found.get(image.reference);
+      return actual ? { ...image, imageId: actual.id, platform: actual.platform || image.platform } : image;
+    });
   });
   return { artifact, digest, report, images };
 }
@@ -108410,7 +108591,7 @@ async function verify2(artifact, expectedDigest, plainCopy) {
   const copy = plainCopy && opened.compression !== "none" ? plainCopy : void 0;
   const report = copy ? await inspectAndCopy(opened, copy) : await inspectOnly(opened);
   info(
-    `${report.format} (${opened.compression === "none" ? "uncompressed" : opened.compression}): ${report.images.length} image(s), ${report.blobs.length} blobs verified, references: ${report.references.join(", ") || "none"}`
+    `${report.format} (${opened.compression === "none" ? "uncompressed" : opened.compression}): ${describeImages(report)}, ${report.blobs.length} blobs verified, references: ${report.references.join(", ") || "none"}`
   );
   for (const warning2 of report.warnings) warning(warning2);
   if (copy) info(`Decompressed while verifying: ${copy}`);
@@ -108430,18 +108611,22 @@ async function inspectAndCopy(opened, copy) {
   );
   return written.report;
 }
-function expectedImages(report, tagsInput, name) {
-  const expectation = (reference, image) => ({
-    reference,
-    imageId: image.configDigest,
-    platform: image.platform ?? "",
-    ids: [image.configDigest, ...image.manifestDigest ? [image.manifestDigest] : []]
-  });
+function expectedImages(report, tagsInput, name, facts) {
+  const expectation = (reference, image) => {
+    const loaded = facts.kind === "docker-containerd" ? void 0 : loadedPlatform(image, facts.platform);
+    const platforms = loaded ? [loaded] : image.platforms;
+    return {
+      reference,
+      image,
+      imageId: imageIdOn(facts.kind, image, facts.platform),
+      platform: platforms.map((one) => one.platform ?? "").join(", ")
+    };
+  };
   const recorded = report.images.flatMap((image) => image.references.map((reference) => expectation(reference, image)));
   const wanted = splitTagList(tagsInput);
   if (wanted.length === 0) {
-    if (recorded.length > 0) return recorded;
-    return report.images.map((image) => expectation(image.configDigest, image));
+    const untagged = report.images.filter((image) => image.references.length === 0);
+    return [...recorded, ...untagged.map((image) => expectation(imageIdOn(facts.kind, image, facts.platform), image))];
   }
   const byName = new Map(recorded.map((image) => [qualify(image.reference), image]));
   const missing = wanted.filter((tag) => !byName.has(qualify(tag)));
@@ -108454,11 +108639,12 @@ function expectedImages(report, tagsInput, name) {
   }
   return wanted.map((tag) => ({ ...byName.get(qualify(tag)), reference: tag }));
 }
-function legacyManifest(report, api, inputs) {
-  if (report.loadableByLegacyEngine || inputs.engine !== "docker") return void 0;
-  if (ContainerEngine.apiAtLeast(api, 1, 44)) return void 0;
-  const entry = legacyManifestFor(report, {});
-  info(`This engine (API ${api}) needs a manifest.json for an OCI layout: writing one from the verified index.`);
+function legacyManifest(report, facts) {
+  if (report.loadableByLegacyEngine || facts.kind !== "docker-graphdriver") return void 0;
+  const entry = legacyManifestFor(report, { platform: facts.platform });
+  info(
+    "This engine (no containerd image store) needs a manifest.json for an OCI layout: writing one from the verified index."
+  );
   return entry;
 }
 async function loadIntoEngine(file, engine, extraEntry) {
@@ -108704,27 +108890,21 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
     }
     tags2 = wanted.tags.filter((tag) => present.has(qualify(tag)));
   }
+  const kind = await new ContainerEngine(inputs.engine).kind().catch(() => "docker-containerd");
   const images = tarball.report.images.flatMap(
     (image) => (image.references.length > 0 ? image.references : ["<untagged>"]).map((reference) => ({
       reference,
-      imageId: image.configDigest,
-      platform: image.platform ?? ""
+      imageId: imageIdOn(kind, image),
+      platform: image.platforms.map((one) => one.platform ?? "").join(", ")
     }))
   );
   return {
     tarball,
     tags: tags2,
-    imageIds: distinct(tarball.report.images.map((image) => image.configDigest)),
+    imageIds: distinct(tarball.report.images.map((image) => imageIdOn(kind, image))),
     images,
     warnings
   };
-}
-function holdsPlatform(platforms, wanted) {
-  const [os8, architecture, variant] = wanted.split("/");
-  return platforms.some((platform2) => {
-    const [hasOs, hasArchitecture, hasVariant] = platform2.split("/");
-    return hasOs === os8 && hasArchitecture === architecture && (!variant || variant === hasVariant);
-  });
 }
 async function removeQuietly(file) {
   await rm4(file, { force: true });
@@ -108746,7 +108926,7 @@ function writeLogged(title, phase, start, file, inputs, timer) {
 function logTarball(written, inputs) {
   const { report } = written;
   info(
-    `${report.format} tarball: ${report.images.length} image(s), ${report.blobs.length} blobs verified, ${formatBytes(written.tarBytes)} \u2192 ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`
+    `${report.format} tarball: ${describeImages(report)}, ${report.blobs.length} blobs verified, ${formatBytes(written.tarBytes)} \u2192 ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`
   );
   for (const warning2 of report.warnings) warning(warning2);
 }

@@ -15,7 +15,18 @@ export interface ImageInfo {
   created: string;
   size: number;
   platform: string;
+  /** The image's diff_ids (RootFS.Layers). */
+  layers: string[];
+  /** Media type of what the ID names, on engines that report it (the containerd image store: index or manifest). */
+  targetType: string | undefined;
 }
+
+/**
+ * What decides an engine's image IDs and what it can load: Docker without the containerd image store (20.10, or
+ * 25+ in graphdriver mode) keys images by config digest and loads only tarballs with a manifest.json; with the
+ * containerd image store the ID is the digest of the index or manifest a tag names; podman keys by config digest.
+ */
+export type EngineKind = 'docker-graphdriver' | 'docker-containerd' | 'podman';
 
 export interface ImageRow {
   /** `repository:tag`, or `<none>:<none>` for an untagged image. */
@@ -141,6 +152,23 @@ export class ContainerEngine {
     return { version, api };
   }
 
+  /**
+   * Which kind of engine this is (see EngineKind). Docker reports the containerd image store as a storage driver
+   * status `driver-type: io.containerd.snapshotter.v1`, the check docker's own tooling makes.
+   */
+  async kind(): Promise<EngineKind> {
+    if (this.command === 'podman') return 'podman';
+    const { stdout } = await this.run(['info', '--format', '{{json .DriverStatus}}']);
+    return isContainerdStore(stdout) ? 'docker-containerd' : 'docker-graphdriver';
+  }
+
+  /** The engine's own platform, `os/architecture`, which it loads from a multi-platform image. */
+  async platform(): Promise<string> {
+    const format = this.command === 'podman' ? '{{.Host.OS}}/{{.Host.Arch}}' : '{{.Server.Os}}/{{.Server.Arch}}';
+    const { stdout } = await this.run([this.command === 'podman' ? 'info' : 'version', '--format', format]);
+    return stdout.trim();
+  }
+
   /** Whether the engine's API version (`1.41`) is at least `major.minor`. */
   static apiAtLeast(api: string, major: number, minor: number): boolean {
     const [hasMajor = 0, hasMinor = 0] = api.split('.').map(Number);
@@ -185,6 +213,8 @@ interface InspectJson {
   Os?: string;
   Architecture?: string;
   Variant?: string;
+  RootFS?: { Layers?: string[] | null } | null;
+  Descriptor?: { mediaType?: string } | null;
 }
 
 /** Parses `image inspect` output; an engine that printed nothing useful yields no images. */
@@ -202,6 +232,8 @@ export function parseInspectJson(stdout: string): ImageInfo[] {
     created: image.Created ?? '',
     size: image.Size ?? 0,
     platform: [image.Os, image.Architecture, image.Variant].filter(Boolean).join('/'),
+    layers: (image.RootFS?.Layers ?? []).filter((layer) => typeof layer === 'string'),
+    targetType: typeof image.Descriptor?.mediaType === 'string' ? image.Descriptor.mediaType : undefined,
   }));
 }
 
@@ -250,6 +282,24 @@ export function parseImageList(stdout: string): ImageRow[] {
     });
   }
   return rows;
+}
+
+/** Reads `docker info --format '{{json .DriverStatus}}'`: pairs of strings, one of them the snapshotter's type. */
+export function isContainerdStore(driverStatus: string): boolean {
+  let pairs: unknown;
+  try {
+    pairs = JSON.parse(driverStatus.trim() || 'null');
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(pairs)) return false;
+  return pairs.some(
+    (pair) =>
+      Array.isArray(pair) &&
+      pair[0] === 'driver-type' &&
+      typeof pair[1] === 'string' &&
+      pair[1].startsWith('io.containerd.snapshotter'),
+  );
 }
 
 /** Podman reports image IDs as bare hex; docker as `sha256:<hex>`. Both become the latter. */

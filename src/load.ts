@@ -6,23 +6,31 @@ import * as core from '@actions/core';
 import { pipeline } from 'node:stream/promises';
 import { downloadFile, listArtifactNames, type ArtifactLocation, type DownloadedArtifact } from './artifact.ts';
 import { hashFile } from './archive/hash.ts';
-import { createArchiveInspector, type ArchiveReport } from './archive/inspect.ts';
+import { createArchiveInspector, type ArchiveImage, type ArchiveReport } from './archive/inspect.ts';
 import { legacyManifestFor } from './archive/legacy-manifest.ts';
 import { createTarAppender } from './archive/tar.ts';
-import { ContainerEngine, parseLoadOutput } from './docker.ts';
+import { ContainerEngine, parseLoadOutput, type EngineKind } from './docker.ts';
 import { UserError } from './errors.ts';
 import { matchNames } from './glob.ts';
 import type { Inputs } from './inputs.ts';
 import { splitTagList } from './metadata.ts';
 import { PhaseTimer, ProgressMeter, formatBytes } from './progress.ts';
+import { idsOf, imageIdOn, isSameImage, loadedPlatform } from './image.ts';
 import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
-import { writeSummary, type SummaryImage } from './summary.ts';
+import { describeImages, writeSummary, type SummaryImage } from './summary.ts';
 import { openTarball, writeTarball, type OpenedTarball } from './tarball.ts';
 
-/** A reference expected after loading, with every ID its image may have (config digest, or manifest digest on the containerd store). */
+/** A reference expected after loading, and the image in the tarball it must name. */
 interface ExpectedImage extends SummaryImage {
-  ids: string[];
+  image: ArchiveImage;
+}
+
+/** What the action knows of the engine it loads into (or, with `load: false`, would). */
+interface EngineFacts {
+  kind: EngineKind;
+  /** `os/architecture` of the engine, which decides the platform an engine without the containerd store loads. */
+  platform: string | undefined;
 }
 
 interface LoadedArtifact {
@@ -36,13 +44,8 @@ interface LoadedArtifact {
 export async function load(inputs: Inputs): Promise<void> {
   const timer = new PhaseTimer();
   const engine = new ContainerEngine(inputs.engine);
-  let engineApi = '';
-  if (inputs.load) {
-    // Fail before downloading anything when there is no engine to load into.
-    const { version, api } = await engine.serverVersion();
-    engineApi = api;
-    core.info(`${inputs.engine} engine ${version} (API ${api})`);
-  }
+  // Fail before downloading anything when there is no engine to load into.
+  const facts = inputs.load ? await engineFacts(engine) : await likelyEngine(engine);
   const location: ArtifactLocation = { runId: inputs.runId, repository: inputs.repository, token: inputs.githubToken };
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
@@ -53,7 +56,7 @@ export async function load(inputs: Inputs): Promise<void> {
   }
 
   const loaded: LoadedArtifact[] = [];
-  for (const name of names) loaded.push(await loadArtifact(name, inputs, engine, engineApi, location, timer));
+  for (const name of names) loaded.push(await loadArtifact(name, inputs, engine, facts, location, timer));
 
   const images = loaded.flatMap((item) => item.images);
   const tags = images.map((image) => image.reference).filter((reference) => !reference.startsWith('sha256:'));
@@ -98,11 +101,31 @@ async function namesMatching(pattern: string, location: ArtifactLocation): Promi
   return names;
 }
 
+async function engineFacts(engine: ContainerEngine): Promise<EngineFacts> {
+  const { version, api } = await engine.serverVersion();
+  const [kind, platform] = await Promise.all([engine.kind(), engine.platform()]);
+  const store = kind === 'docker-containerd' ? 'containerd image store' : kind === 'podman' ? '' : 'graph driver';
+  core.info(`${engine.command} engine ${version} (API ${api}${store ? `, ${store}` : ''}, ${platform})`);
+  return { kind, platform };
+}
+
+/**
+ * With `load: false` no engine is needed, but `image-id` still names what this runner's engine would show: the
+ * engine is asked when one answers, else the containerd image store is assumed (ubuntu-latest's Docker 29).
+ */
+async function likelyEngine(engine: ContainerEngine): Promise<EngineFacts> {
+  try {
+    return { kind: await engine.kind(), platform: await engine.platform() };
+  } catch {
+    return { kind: engine.command === 'podman' ? 'podman' : 'docker-containerd', platform: undefined };
+  }
+}
+
 async function loadArtifact(
   name: string,
   inputs: Inputs,
   engine: ContainerEngine,
-  engineApi: string,
+  facts: EngineFacts,
   location: ArtifactLocation,
   timer: PhaseTimer,
 ): Promise<LoadedArtifact> {
@@ -125,7 +148,7 @@ async function loadArtifact(
     ),
   );
 
-  const expected = expectedImages(report, inputs.tags, name);
+  const expected = expectedImages(report, inputs.tags, name, facts);
   if (!inputs.load) {
     const handedOn = plain ?? artifact.file;
     core.info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
@@ -136,7 +159,7 @@ async function loadArtifact(
   const output = await core.group(`${inputs.engine} load ${name}`, () =>
     timer.time(
       `load ${name}`,
-      () => loadIntoEngine(artifact.file, engine, legacyManifest(report, engineApi, inputs)),
+      () => loadIntoEngine(artifact.file, engine, legacyManifest(report, facts)),
       () => artifact.size,
     ),
   );
@@ -150,8 +173,8 @@ async function loadArtifact(
     for (const image of tagged) {
       const actual = now.found.get(image.reference);
       if (!actual) wrong.push(`${image.reference} is not in the engine`);
-      else if (!image.ids.includes(actual.id))
-        wrong.push(`${image.reference} is ${actual.id}, expected ${image.ids.join(' or ')}`);
+      else if (!isSameImage(image.image, actual, facts.kind))
+        wrong.push(`${image.reference} is ${actual.id}, expected ${idsOf(image.image).join(' or ')}`);
       else {
         const previous = before.found.get(image.reference);
         if (previous && previous.id !== actual.id) {
@@ -166,7 +189,10 @@ async function loadArtifact(
           'Another step may have retagged them; load again, or check the engine.',
       );
     }
-    return expected.map((image) => ({ ...image, imageId: now.found.get(image.reference)?.id ?? image.imageId }));
+    return expected.map((image) => {
+      const actual = now.found.get(image.reference);
+      return actual ? { ...image, imageId: actual.id, platform: actual.platform || image.platform } : image;
+    });
   });
   return { artifact, digest, report, images };
 }
@@ -201,7 +227,7 @@ async function verify(
   const copy = plainCopy && opened.compression !== 'none' ? plainCopy : undefined;
   const report = copy ? await inspectAndCopy(opened, copy) : await inspectOnly(opened);
   core.info(
-    `${report.format} (${opened.compression === 'none' ? 'uncompressed' : opened.compression}): ${report.images.length} image(s), ` +
+    `${report.format} (${opened.compression === 'none' ? 'uncompressed' : opened.compression}): ${describeImages(report)}, ` +
       `${report.blobs.length} blobs verified, references: ${report.references.join(', ') || 'none'}`,
   );
   for (const warning of report.warnings) core.warning(warning);
@@ -226,19 +252,23 @@ async function inspectAndCopy(opened: OpenedTarball, copy: string): Promise<Arch
   return written.report;
 }
 
-/** The references expected in the engine after loading, each with the image ID it must have. */
-function expectedImages(report: ArchiveReport, tagsInput: string, name: string): ExpectedImage[] {
-  const expectation = (reference: string, image: ArchiveReport['images'][number]): ExpectedImage => ({
-    reference,
-    imageId: image.configDigest,
-    platform: image.platform ?? '',
-    ids: [image.configDigest, ...(image.manifestDigest ? [image.manifestDigest] : [])],
-  });
+/** The references expected in the engine after loading, each with the image it must name there. */
+function expectedImages(report: ArchiveReport, tagsInput: string, name: string, facts: EngineFacts): ExpectedImage[] {
+  const expectation = (reference: string, image: ArchiveImage): ExpectedImage => {
+    const loaded = facts.kind === 'docker-containerd' ? undefined : loadedPlatform(image, facts.platform);
+    const platforms = loaded ? [loaded] : image.platforms;
+    return {
+      reference,
+      image,
+      imageId: imageIdOn(facts.kind, image, facts.platform),
+      platform: platforms.map((one) => one.platform ?? '').join(', '),
+    };
+  };
   const recorded = report.images.flatMap((image) => image.references.map((reference) => expectation(reference, image)));
   const wanted = splitTagList(tagsInput);
   if (wanted.length === 0) {
-    if (recorded.length > 0) return recorded;
-    return report.images.map((image) => expectation(image.configDigest, image));
+    const untagged = report.images.filter((image) => image.references.length === 0);
+    return [...recorded, ...untagged.map((image) => expectation(imageIdOn(facts.kind, image, facts.platform), image))];
   }
   const byName = new Map(recorded.map((image) => [qualify(image.reference), image]));
   const missing = wanted.filter((tag) => !byName.has(qualify(tag)));
@@ -254,18 +284,16 @@ function expectedImages(report: ArchiveReport, tagsInput: string, name: string):
 }
 
 /**
- * Docker engines before 25 (API 1.44) load only tarballs with a manifest.json; for a pure OCI layout the entry
- * they need is written from the verified index and appended to the stream.
+ * Docker without the containerd image store (20.10, and 25+ in graphdriver mode) loads only tarballs with a
+ * manifest.json, whatever its API version; for a pure OCI layout the entry it needs is written from the verified
+ * index and appended to the stream. The containerd image store and podman read the OCI layout itself.
  */
-function legacyManifest(
-  report: ArchiveReport,
-  api: string,
-  inputs: Inputs,
-): { name: string; content: Buffer } | undefined {
-  if (report.loadableByLegacyEngine || inputs.engine !== 'docker') return undefined;
-  if (ContainerEngine.apiAtLeast(api, 1, 44)) return undefined;
-  const entry = legacyManifestFor(report, {});
-  core.info(`This engine (API ${api}) needs a manifest.json for an OCI layout: writing one from the verified index.`);
+function legacyManifest(report: ArchiveReport, facts: EngineFacts): { name: string; content: Buffer } | undefined {
+  if (report.loadableByLegacyEngine || facts.kind !== 'docker-graphdriver') return undefined;
+  const entry = legacyManifestFor(report, { platform: facts.platform });
+  core.info(
+    'This engine (no containerd image store) needs a manifest.json for an OCI layout: writing one from the verified index.',
+  );
   return entry;
 }
 

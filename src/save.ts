@@ -13,9 +13,11 @@ import { UserError } from './errors.ts';
 import type { Inputs } from './inputs.ts';
 import { findTags, problemsWithSaveTags, type FoundTags } from './metadata.ts';
 import { PhaseTimer, formatBytes } from './progress.ts';
+import { imageIdOn } from './image.ts';
+import { holdsPlatform } from './platform.ts';
 import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
-import { writeSummary } from './summary.ts';
+import { describeImages, writeSummary } from './summary.ts';
 import { openTarball, writeTarball, type TarballSource, type WrittenTarball } from './tarball.ts';
 
 export async function save(inputs: Inputs): Promise<void> {
@@ -300,29 +302,22 @@ async function saveFromSource(
     }
     tags = wanted.tags.filter((tag) => present.has(qualify(tag)));
   }
+  // image-id names what this runner's engine would show once the artifact is loaded (README: Outputs).
+  const kind = await new ContainerEngine(inputs.engine).kind().catch(() => 'docker-containerd' as const);
   const images = tarball.report.images.flatMap((image) =>
     (image.references.length > 0 ? image.references : ['<untagged>']).map((reference) => ({
       reference,
-      imageId: image.configDigest,
-      platform: image.platform ?? '',
+      imageId: imageIdOn(kind, image),
+      platform: image.platforms.map((one) => one.platform ?? '').join(', '),
     })),
   );
   return {
     tarball,
     tags,
-    imageIds: distinct(tarball.report.images.map((image) => image.configDigest)),
+    imageIds: distinct(tarball.report.images.map((image) => imageIdOn(kind, image))),
     images,
     warnings,
   };
-}
-
-/** `linux/arm64` matches `linux/arm64/v8` (the variant is optional), as docker's platform matching does. */
-export function holdsPlatform(platforms: readonly string[], wanted: string): boolean {
-  const [os, architecture, variant] = wanted.split('/');
-  return platforms.some((platform) => {
-    const [hasOs, hasArchitecture, hasVariant] = platform.split('/');
-    return hasOs === os && hasArchitecture === architecture && (!variant || variant === hasVariant);
-  });
 }
 
 async function removeQuietly(file: string): Promise<void> {
@@ -354,7 +349,7 @@ function writeLogged(
 function logTarball(written: WrittenTarball, inputs: Inputs): void {
   const { report } = written;
   core.info(
-    `${report.format} tarball: ${report.images.length} image(s), ${report.blobs.length} blobs verified, ` +
+    `${report.format} tarball: ${describeImages(report)}, ${report.blobs.length} blobs verified, ` +
       `${formatBytes(written.tarBytes)} → ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`,
   );
   for (const warning of report.warnings) core.warning(warning);

@@ -1,5 +1,6 @@
 /** The job summary: what was saved or loaded, where it went, and how long each phase took. */
 import * as core from '@actions/core';
+import type { ArchiveReport } from './archive/inspect.ts';
 import type { PhaseTimer } from './progress.ts';
 import { formatBytes, formatRate } from './progress.ts';
 
@@ -16,6 +17,21 @@ export interface SummaryFacts {
   facts: Array<[string, string]>;
   timer: PhaseTimer;
   warnings?: string[];
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** "1 image, 2 platforms", with the attestations when there are any: how the log and summary count a tarball. */
+export function describeImages(report: Pick<ArchiveReport, 'images'>): string {
+  const platforms = report.images.reduce((sum, image) => sum + image.platforms.length, 0);
+  const attestations = report.images.reduce((sum, image) => sum + image.attestations.length, 0);
+  return [
+    count(report.images.length, 'image'),
+    count(platforms, 'platform'),
+    ...(attestations > 0 ? [count(attestations, 'attestation')] : []),
+  ].join(', ');
 }
 
 const code = (text: string) =>

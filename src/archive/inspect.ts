@@ -17,32 +17,55 @@ import { UserError, messageOf } from '../errors.ts';
 import { parseReference, qualify, SHA256_DIGEST } from '../reference.ts';
 import { TarReader, type TarEntry } from './tar.ts';
 import { parseJson, type JsonObject } from './json.ts';
-import { OciWalk, type WalkImage } from './oci.ts';
+import { OciWalk, type WalkImage, type WalkTarget } from './oci.ts';
 
 export type ArchiveFormat = 'docker-archive' | 'docker-oci' | 'oci-layout';
 
-export interface ArchiveImage {
-  /** `sha256:` digest of the image config: the image ID on engines without the containerd store. */
-  configDigest: string;
-  /** Digest of the OCI/Docker manifest, when the tarball has one: the image ID on the containerd image store. */
-  manifestDigest: string | undefined;
-  references: string[];
+/** One platform's image: its manifest (none in a docker-archive), its config and its layers. */
+export interface PlatformImage {
   /** `os/architecture[/variant]`, from the config (or the index when the config has none). */
   platform: string | undefined;
-  /** docker-archive and docker-oci: layer paths inside the tarball, as manifest.json lists them; oci-layout: digests. */
+  /** Digest of the image manifest; undefined in a docker-archive, which has none. */
+  manifestDigest: string | undefined;
+  /** `sha256:` digest of the image config: the image ID on engines without the containerd image store. */
+  configDigest: string;
+  /** docker-archive: layer paths inside the tarball, as manifest.json lists them; OCI layouts: blob digests. */
   layers: string[];
+  /** The config's rootfs.diff_ids (the uncompressed layers): what an engine reports as the image's layers. */
+  diffIds: string[];
+  /** The config's `created` time, as the engine reports it. */
+  created: string | undefined;
+}
+
+/**
+ * An image as its references name it: the descriptor a reference points at (an index, a manifest, or in a
+ * docker-archive the config), the platforms below it, and the attestations that belong to it. One image may have
+ * several references (tags) and several platforms; attestations (platform `unknown/unknown`) are never platforms.
+ */
+export interface ArchiveImage {
+  /** The digest of what the references name: on the containerd image store, the image ID after a load. */
+  digest: string;
+  kind: 'index' | 'manifest' | 'config';
+  /** Full references: RepoTags, `io.containerd.image.name`, and `org.opencontainers.image.ref.name` when full. */
+  references: string[];
+  /**
+   * `org.opencontainers.image.ref.name` values that are not a full reference (`latest`, `v1`) on an image that
+   * has no full one: a name the producer gave, but no repository to tag the image with.
+   */
+  bareNames: string[];
+  platforms: PlatformImage[];
+  /** Manifest digests of the attestations (provenance, SBOM) below the image's index. */
+  attestations: string[];
 }
 
 export interface ArchiveReport {
   format: ArchiveFormat;
-  /** Full references: RepoTags, `io.containerd.image.name`, and `org.opencontainers.image.ref.name` when full. */
+  /** Every full reference of every image, each once. */
   references: string[];
-  /**
-   * `org.opencontainers.image.ref.name` values that are not a full reference (`latest`, `v1`) on images that
-   * have no full one: a name the producer gave, but no repository to tag the image with.
-   */
+  /** Every bare name (see ArchiveImage.bareNames), each once. */
   bareNames: string[];
   images: ArchiveImage[];
+  /** Every platform of every image, each once. */
   platforms: string[];
   /** Every blob that was verified, by the hash of its content. */
   blobs: Array<{ digest: string; size: number }>;
@@ -388,8 +411,11 @@ class Verification {
     this.contents = contents;
   }
 
-  /** Legacy manifest.json images; `oci` vouches for compressed layers that cannot match a diff_id. */
-  legacyImages(items: ManifestItem[], oci: WalkImage[]): ArchiveImage[] {
+  /**
+   * The images manifest.json lists, verified, with their RepoTags; `oci` (the OCI walk's image manifests, in a
+   * docker-oci tarball) vouches for compressed layers that cannot match a diff_id.
+   */
+  legacyImages(items: ManifestItem[], oci: WalkImage[]): Array<{ image: PlatformImage; references: string[] }> {
     return items.map((item, index) => {
       const where = `manifest.json entry ${index + 1}`;
       const { record, config } = readConfig(this.contents, item.config, where);
@@ -423,12 +449,17 @@ class Verification {
         this.verified.add(path);
         this.verified.add(layer.name);
       });
+      const created = config['created'];
       return {
-        configDigest: record.digest,
-        manifestDigest: oci.find((image) => image.configDigest === record.digest)?.manifestDigest,
+        image: {
+          platform: platformOf(config),
+          manifestDigest: vouching?.manifestDigest,
+          configDigest: record.digest,
+          layers: item.layers,
+          diffIds,
+          created: typeof created === 'string' ? created : undefined,
+        },
         references: item.repoTags,
-        platform: platformOf(config),
-        layers: item.layers,
       };
     });
   }
@@ -513,35 +544,20 @@ function verify(contents: ArchiveContents, bytes: number, entries: number): Arch
 
   const verification = new Verification(contents);
   const walk = hasIndex ? new OciWalk(contents, verification.verified, verification.warnings) : undefined;
-  const ociImages = walk ? walk.run() : [];
-  const images: ArchiveImage[] = hasManifest
-    ? verification.legacyImages(readManifestJson(contents), ociImages)
-    : ociImages.map((image) => ({
-        configDigest: image.configDigest,
-        manifestDigest: image.manifestDigest,
-        references: image.references,
-        platform: image.platform,
-        layers: image.layers,
-      }));
+  const targets = walk ? walk.run() : [];
+  const walked = [...new Set(targets.flatMap((target) => target.images))].map((digest) => walk!.image(digest));
+  const listed = hasManifest ? verification.legacyImages(readManifestJson(contents), walked) : [];
+  const images = imagesOf(targets, walked, listed);
   verification.sweep(format);
 
-  // References found both in manifest.json and in index.json annotations are one, however they are spelled.
   const references = new Map<string, string>();
-  for (const image of hasManifest ? images : []) {
+  for (const image of images) {
     for (const reference of image.references)
       if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
   }
-  for (const image of ociImages) {
-    for (const reference of image.references)
-      if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
-  }
-  if (hasManifest) {
-    for (const image of images) {
-      const named = ociImages.find((oci) => oci.configDigest === image.configDigest);
-      image.references = [...new Set([...image.references, ...(named?.references ?? [])])];
-    }
-  }
-  const platforms = [...new Set(images.map((image) => image.platform).filter((p): p is string => p !== undefined))];
+  const platforms = [
+    ...new Set(images.flatMap((image) => image.platforms.map((one) => one.platform)).filter((p) => p !== undefined)),
+  ];
   const blobs = new Map<string, number>();
   for (const name of verification.verified) {
     const record = contents.find(name)!;
@@ -550,7 +566,7 @@ function verify(contents: ArchiveContents, bytes: number, entries: number): Arch
   return {
     format,
     references: [...references.values()],
-    bareNames: [...new Set(ociImages.flatMap((image) => image.bareNames))],
+    bareNames: [...new Set(images.flatMap((image) => image.bareNames))],
     images,
     platforms,
     blobs: [...blobs].map(([digest, size]) => ({ digest, size })),
@@ -559,4 +575,70 @@ function verify(contents: ArchiveContents, bytes: number, entries: number): Arch
     entries,
     bytes,
   };
+}
+
+/**
+ * The images of the archive, one per descriptor that references name. In an OCI layout those are index.json's
+ * entries; manifest.json (docker-oci) adds its RepoTags to the image that holds the config it names. In a
+ * docker-archive each manifest.json entry is an image of one platform, named by its config.
+ */
+function imagesOf(
+  targets: readonly WalkTarget[],
+  walked: readonly WalkImage[],
+  listed: ReadonlyArray<{ image: PlatformImage; references: string[] }>,
+): ArchiveImage[] {
+  const byManifest = new Map(walked.map((image) => [image.manifestDigest, image]));
+  const images: ArchiveImage[] = targets.map((target) => ({
+    digest: target.digest,
+    kind: target.kind,
+    references: [...target.references],
+    bareNames: [...target.bareNames],
+    platforms: target.images.map((digest) => {
+      const image = byManifest.get(digest)!;
+      return {
+        platform: image.platform,
+        manifestDigest: image.manifestDigest,
+        configDigest: image.configDigest,
+        layers: image.layers,
+        diffIds: image.diffIds,
+        created: image.created,
+      };
+    }),
+    attestations: [...target.attestations],
+  }));
+  for (const { image, references } of listed) {
+    // manifest.json names one platform's config; the image it belongs to is the one naming that config already
+    // by one of these references, else any image holding that config, else a docker-archive image of its own.
+    const holding = images.filter((candidate) =>
+      candidate.platforms.some((one) => one.configDigest === image.configDigest),
+    );
+    const named = holding.find((candidate) =>
+      candidate.references.some((reference) => references.some((tag) => qualify(tag) === qualify(reference))),
+    );
+    const owner =
+      named ??
+      holding[0] ??
+      images.find((candidate) => candidate.kind === 'config' && candidate.digest === image.configDigest);
+    if (owner) {
+      // RepoTags first: they are spelled as the user tagged the image (`app:1`, not `docker.io/library/app:1`).
+      owner.references = [...references, ...owner.references];
+      continue;
+    }
+    images.push({
+      digest: image.configDigest,
+      kind: 'config',
+      references: [...references],
+      bareNames: [],
+      platforms: [image],
+      attestations: [],
+    });
+  }
+  for (const image of images) {
+    const seen = new Set<string>();
+    image.references = image.references.filter(
+      (reference) => !seen.has(qualify(reference)) && seen.add(qualify(reference)),
+    );
+    if (image.references.length > 0) image.bareNames = [];
+  }
+  return images;
 }

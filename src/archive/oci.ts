@@ -26,14 +26,36 @@ const MAX_INDEX_DEPTH = 8;
 const IMAGE_NAME = 'io.containerd.image.name';
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
+/** One platform's image below an index or manifest: what the walk verified of it. */
 export interface WalkImage {
   manifestDigest: string;
   configDigest: string;
-  references: string[];
-  bareNames: string[];
+  /** `os/architecture[/variant]`, from the config (or the descriptor when the config has none). */
   platform: string | undefined;
   /** Layer blob digests, in order. */
   layers: string[];
+  /** The config's rootfs.diff_ids: the uncompressed layers, whatever the blobs' compression. */
+  diffIds: string[];
+  /** The config's `created`, which engines report as the image's creation time. */
+  created: string | undefined;
+}
+
+/** What one entry of index.json names: an index or a manifest, and the image manifests and attestations below it. */
+export interface WalkTarget {
+  digest: string;
+  kind: 'index' | 'manifest';
+  references: string[];
+  bareNames: string[];
+  /** Manifest digests of the images below, in order, each once. */
+  images: string[];
+  /** Manifest digests of the attestations below (buildx provenance and SBOMs, platform `unknown/unknown`). */
+  attestations: string[];
+}
+
+/** What the walk found below one descriptor, each digest once. */
+interface Below {
+  images: string[];
+  attestations: string[];
 }
 
 interface Descriptor {
@@ -107,8 +129,8 @@ export class OciWalk {
   readonly #verified: Set<string>;
   readonly #warnings: string[];
   readonly #images = new Map<string, WalkImage>();
-  /** Per visited digest, the manifests below it: a DAG shared many times is walked once. */
-  readonly #below = new Map<string, string[]>();
+  /** Per visited digest, what is below it: a DAG shared many times is walked once. */
+  readonly #below = new Map<string, Below>();
   readonly #toHash = new Map<string, { record: FileRecord; digest: string; where: string }>();
 
   constructor(contents: ArchiveContents, verified: Set<string>, warnings: string[]) {
@@ -117,21 +139,36 @@ export class OciWalk {
     this.#warnings = warnings;
   }
 
-  run(): WalkImage[] {
+  /** The image manifest `digest` names, once `run` has found it. */
+  image(digest: string): WalkImage {
+    return this.#images.get(digest)!;
+  }
+
+  /** Every entry of index.json as a target (entries naming the same digest are one target), verified. */
+  run(): WalkTarget[] {
     const index = asObject(this.#contents.json(this.#contents.files.get('index.json')!, 'index.json'), 'index.json');
     const manifests = index['manifests'];
     if (!Array.isArray(manifests) || manifests.length === 0) {
       fail('index.json lists no manifests; the tarball holds no image.');
     }
+    const targets = new Map<string, WalkTarget>();
     manifests.forEach((value, i) => {
       const where = `index.json manifest ${i + 1}`;
       const top = descriptor(value, where);
       const { full, bare } = referencesOf(top.annotations, where);
-      for (const manifestDigest of this.#walk(top, [], where, false)) {
-        const image = this.#images.get(manifestDigest)!;
-        image.references = [...new Set([...image.references, ...full])];
-        image.bareNames = [...new Set([...image.bareNames, ...bare])];
-      }
+      const below = this.#walk(top, [], where, false);
+      if (below.images.length === 0) return;
+      const target = targets.get(top.digest) ?? {
+        digest: top.digest,
+        kind: INDEX_TYPES.has(this.#kindOf(top)) ? 'index' : 'manifest',
+        references: [],
+        bareNames: [],
+        images: below.images,
+        attestations: below.attestations,
+      };
+      target.references = [...new Set([...target.references, ...full])];
+      target.bareNames = [...new Set([...target.bareNames, ...bare])];
+      targets.set(top.digest, target);
     });
     for (const { record, digest, where } of this.#toHash.values()) {
       if (record.digest !== digest) {
@@ -141,12 +178,11 @@ export class OciWalk {
         );
       }
     }
-    const images = [...this.#images.values()];
-    if (images.length === 0) fail('index.json leads to no image manifest with an image config; nothing to load.');
-    for (const image of images) {
-      if (image.bareNames.length > 0 && image.references.length > 0) image.bareNames = [];
+    if (targets.size === 0) fail('index.json leads to no image manifest with an image config; nothing to load.');
+    for (const target of targets.values()) {
+      if (target.bareNames.length > 0 && target.references.length > 0) target.bareNames = [];
     }
-    return images;
+    return [...targets.values()];
   }
 
   /** Checks the blob a descriptor names is present with its size; its hash is compared at the end of `run`. */
@@ -168,8 +204,15 @@ export class OciWalk {
     return record;
   }
 
-  /** Returns the digests of the image manifests at or below `target`. */
-  #walk(target: Descriptor, stack: string[], where: string, nested: boolean): string[] {
+  /** The media type of what a descriptor names, from the descriptor or, when it has none, the document itself. */
+  #kindOf(target: Descriptor): string {
+    if (target.mediaType !== undefined) return target.mediaType;
+    const record = this.#contents.files.get(`blobs/sha256/${target.digest.slice('sha256:'.length)}`);
+    return record ? this.#sniff(record, `Blob ${target.digest}`) : '';
+  }
+
+  /** The image manifests and attestations at or below `target`. */
+  #walk(target: Descriptor, stack: string[], where: string, nested: boolean): Below {
     if (stack.includes(target.digest)) {
       fail(`${where} refers back to index ${target.digest}, which contains it: the indexes form a cycle.`);
     }
@@ -179,32 +222,39 @@ export class OciWalk {
 
     const path = `blobs/sha256/${target.digest.slice('sha256:'.length)}`;
     const isManifest = target.mediaType !== undefined && MANIFEST_TYPES.has(target.mediaType);
+    const none: Below = { images: [], attestations: [] };
     if (nested && isManifest && !this.#contents.files.has(path)) {
-      // A platform left out of a multi-platform image (docker save --platform) is a gap, not damage.
-      this.#warnings.push(
-        `The image index lists a ${target.platform ?? 'platform'} manifest ${target.digest} that is not in the ` +
-          'tarball; that platform cannot be loaded from it.',
-      );
-      this.#below.set(target.digest, []);
-      return [];
+      // A platform left out of a multi-platform image (docker save --platform) is a gap, not damage; so is an
+      // attestation left out with it.
+      if (!isAttestation(target)) {
+        this.#warnings.push(
+          `The image index lists a ${target.platform ?? 'platform'} manifest ${target.digest} that is not in the ` +
+            'tarball; that platform cannot be loaded from it.',
+        );
+      }
+      this.#below.set(target.digest, none);
+      return none;
     }
     const record = this.#blob(target, where);
-    let below: string[] = [];
+    let below = none;
     const kind = target.mediaType ?? this.#sniff(record, where);
     if (INDEX_TYPES.has(kind)) {
       const index = asObject(this.#contents.json(record, `Index ${target.digest}`), `Index ${target.digest}`);
       const manifests = index['manifests'];
       if (!Array.isArray(manifests)) fail(`Index ${target.digest} has no manifests list; the tarball is corrupt.`);
-      below = manifests.flatMap((value, i) =>
-        this.#walk(
-          descriptor(value, `index ${target.digest} manifest ${i + 1}`),
-          [...stack, target.digest],
-          `index ${target.digest} manifest ${i + 1}`,
-          true,
-        ),
-      );
+      const images = new Set<string>();
+      const attestations = new Set<string>();
+      manifests.forEach((value, i) => {
+        const childWhere = `index ${target.digest} manifest ${i + 1}`;
+        const child = this.#walk(descriptor(value, childWhere), [...stack, target.digest], childWhere, true);
+        for (const digest of child.images) images.add(digest);
+        for (const digest of child.attestations) attestations.add(digest);
+      });
+      below = { images: [...images], attestations: [...attestations] };
     } else if (MANIFEST_TYPES.has(kind)) {
-      below = this.#manifest(target, record) ? [target.digest] : [];
+      below = this.#manifest(target, record)
+        ? { images: [target.digest], attestations: [] }
+        : { images: [], attestations: [target.digest] };
     }
     this.#below.set(target.digest, below);
     return below;
@@ -216,7 +266,10 @@ export class OciWalk {
     return Array.isArray(document['manifests']) ? [...INDEX_TYPES][0]! : [...MANIFEST_TYPES][0]!;
   }
 
-  /** Verifies a manifest's config and layers; returns whether it is an image (not an attestation or artifact). */
+  /**
+   * Verifies a manifest's config and layers; returns whether it is an image, rather than an attestation or another
+   * artifact that no engine runs (its config is not an image config).
+   */
   #manifest(target: Descriptor, record: FileRecord): boolean {
     const what = `Manifest ${target.digest}`;
     const manifest = asObject(this.#contents.json(record, what), what);
@@ -226,9 +279,11 @@ export class OciWalk {
     const layers = layersValue.map((value, i) => descriptor(value, `${what} layer ${i + 1}`));
     const configRecord = this.#blob(config, `config of manifest ${target.digest}`);
     layers.forEach((layer, i) => this.#blob(layer, `layer ${i + 1} of manifest ${target.digest}`));
-    if (config.mediaType !== undefined && !CONFIG_TYPES.has(config.mediaType)) return false;
+    if (isAttestation(target) || (config.mediaType !== undefined && !CONFIG_TYPES.has(config.mediaType))) return false;
 
     const configJson = asObject(this.#contents.json(configRecord, `The config of ${what}`), `The config of ${what}`);
+    // buildx writes its attestations with an image config of platform unknown/unknown.
+    if (platformText(configJson) === 'unknown/unknown') return false;
     const rootfs = configJson['rootfs'];
     const diffIds = typeof rootfs === 'object' && rootfs !== null ? (rootfs as JsonObject)['diff_ids'] : undefined;
     if (!Array.isArray(diffIds) || diffIds.length !== layers.length) {
@@ -237,14 +292,29 @@ export class OciWalk {
           `${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids; the tarball is corrupt.`,
       );
     }
+    for (const id of diffIds) {
+      if (typeof id !== 'string' || !SHA256_DIGEST.test(id)) {
+        fail(
+          `The config of ${what} lists diff_id "${String(id).slice(0, 100)}"; expected "sha256:" and 64 hex digits.`,
+        );
+      }
+    }
+    const created = configJson['created'];
     this.#images.set(target.digest, {
       manifestDigest: target.digest,
       configDigest: config.digest,
-      references: [],
-      bareNames: [],
       platform: platformText(configJson) ?? target.platform,
       layers: layers.map((layer) => layer.digest),
+      diffIds: diffIds as string[],
+      created: typeof created === 'string' ? created : undefined,
     });
     return true;
   }
+}
+
+/** buildx marks its provenance and SBOM manifests so, with the platform `unknown/unknown`. */
+function isAttestation(target: Descriptor): boolean {
+  return (
+    target.annotations['vnd.docker.reference.type'] === 'attestation-manifest' || target.platform === 'unknown/unknown'
+  );
 }

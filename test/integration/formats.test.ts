@@ -86,7 +86,10 @@ describe('tarballs from real tools', () => {
     const report = await inspectBuffer(await file('docker-save.tar'), 64 * 1024);
     expect(report).toMatchObject({ format: 'docker-archive', platforms: ['linux/amd64'], warnings: [] });
     expect(report.references.sort()).toEqual([app, base].sort());
-    expect(report.images.map((image) => image.configDigest)).toEqual([await imageId(app), await imageId(base)]);
+    expect(report.images.map((image) => image.platforms[0]!.configDigest)).toEqual([
+      await imageId(app),
+      await imageId(base),
+    ]);
     const listing = (await run('tar', ['-tvf', `${work}/docker-save.tar`])).stdout;
     expect(listing).toMatch(/^l.* [0-9a-f]{64}\/layer\.tar -> \.\.\/[0-9a-f]{64}\/layer\.tar$/m);
   });
@@ -102,8 +105,8 @@ describe('tarballs from real tools', () => {
     const report = await inspectBuffer(await file('skopeo-docker.tar'));
     expect(report.format).toBe('docker-archive');
     expect(report.references).toEqual([app]);
-    expect(report.images[0]!.configDigest).toBe(await imageId(app));
-    expect(report.images[0]!.layers.every((layer) => /^[0-9a-f]{64}\.tar$/.test(layer))).toBe(true);
+    expect(report.images[0]!.platforms[0]!.configDigest).toBe(await imageId(app));
+    expect(report.images[0]!.platforms[0]!.layers.every((layer) => /^[0-9a-f]{64}\.tar$/.test(layer))).toBe(true);
   });
 
   it('skopeo oci-archive: gzip layers, a converted config, the full name in ref.name', async () => {
@@ -115,7 +118,7 @@ describe('tarballs from real tools', () => {
       bareNames: [],
     });
     // skopeo rewrites the Docker config as an OCI config, so the image ID changes.
-    expect(report.images[0]!.configDigest).not.toBe(await imageId(app));
+    expect(report.images[0]!.platforms[0]!.configDigest).not.toBe(await imageId(app));
     expect(report.loadableByLegacyEngine).toBe(false);
   });
 
@@ -132,7 +135,10 @@ describe('tarballs from real tools', () => {
     const report = await inspectBuffer(await packTar(ociLayoutEntries(images, { docker25: true })));
     expect(report).toMatchObject({ format: 'docker-oci', warnings: [], loadableByLegacyEngine: true });
     expect(report.references.sort()).toEqual([app, base].sort());
-    expect(report.images.map((image) => image.configDigest)).toEqual([await imageId(app), await imageId(base)]);
+    expect(report.images.map((image) => image.platforms[0]!.configDigest)).toEqual([
+      await imageId(app),
+      await imageId(base),
+    ]);
   });
 
   it('a multi-platform nested index, rebuilt from the real layers', async () => {
@@ -141,7 +147,8 @@ describe('tarballs from real tools', () => {
     const report = await inspectBuffer(await packTar(ociLayoutEntries([image!, arm], { gzip: true, nested: true })));
     expect(report.platforms).toEqual(['linux/amd64', 'linux/arm64/v8']);
     expect(report.references).toEqual([app]);
-    expect(report.images[1]!.configDigest).toBe(sha256(arm.config));
+    expect(report.images).toHaveLength(1);
+    expect(report.images[0]!.platforms[1]!.configDigest).toBe(sha256(arm.config));
   });
 });
 
@@ -162,8 +169,8 @@ describe('Docker 20.10 and a pure OCI layout', () => {
     expect(await exited, output).toBe(0);
     expect(output).toContain(`Loaded image: ${loaded}`);
     const report = await inspector.report;
-    expect(await imageId(loaded)).toBe(report.images[0]!.configDigest);
+    expect(await imageId(loaded)).toBe(report.images[0]!.platforms[0]!.configDigest);
     const layers = (await docker('image', 'inspect', '--format', '{{json .RootFS.Layers}}', loaded)).trim();
-    expect(JSON.parse(layers)).toHaveLength(report.images[0]!.layers.length);
+    expect(JSON.parse(layers)).toHaveLength(report.images[0]!.platforms[0]!.layers.length);
   });
 });

@@ -149,6 +149,8 @@ export interface OciOptions {
   gzip?: boolean;
   /** Put every image under one nested multi-platform index (as a registry's image index is saved). */
   nested?: boolean;
+  /** With `nested`: a provenance attestation manifest beside each image's, as buildx adds by default. */
+  attestations?: boolean;
   /** Also write manifest.json and the v1 layer JSON blobs, as Docker 25+ `docker save` does. */
   docker25?: boolean;
   /** The annotations naming an image in index.json; Docker 25 style (containerd name and tag) by default. */
@@ -187,6 +189,41 @@ export function ociLayoutEntries(images: readonly FixtureImage[], options: OciOp
     };
     const descriptor = { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, platform };
     if (options.nested) nested.push(descriptor);
+    if (options.nested && options.attestations) {
+      const statement = Buffer.from(
+        JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', subject: [manifest] }),
+      );
+      const statementBlob = put(statement);
+      const attestationConfig = put(
+        Buffer.from(
+          JSON.stringify({
+            architecture: 'unknown',
+            os: 'unknown',
+            config: {},
+            rootfs: { type: 'layers', diff_ids: [statementBlob.digest] },
+          }),
+        ),
+      );
+      const attestation = put(
+        Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...attestationConfig },
+            layers: [{ mediaType: 'application/vnd.in-toto+json', ...statementBlob }],
+          }),
+        ),
+      );
+      nested.push({
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        ...attestation,
+        annotations: {
+          'vnd.docker.reference.digest': manifest.digest,
+          'vnd.docker.reference.type': 'attestation-manifest',
+        },
+        platform: { architecture: 'unknown', os: 'unknown' },
+      });
+    }
     for (const tag of options.nested ? [] : image.tags) {
       top.push({ ...descriptor, annotations: (options.names ?? docker25Names)(tag) });
     }

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ContainerEngine, parseImageList, parseInspectJson, parseLoadOutput } from '../../src/docker.ts';
+import {
+  ContainerEngine,
+  isContainerdStore,
+  parseImageList,
+  parseInspectJson,
+  parseLoadOutput,
+} from '../../src/docker.ts';
 
 describe('parseLoadOutput', () => {
   it.each([
@@ -29,12 +35,30 @@ describe('parseInspectJson', () => {
         Os: 'linux',
         Architecture: 'arm64',
         Variant: 'v8',
+        RootFS: { Type: 'layers', Layers: ['sha256:a', 'sha256:b'] },
+        Descriptor: { mediaType: 'application/vnd.oci.image.index.v1+json', digest: 'sha256:1', size: 855 },
       },
       { Id: 'sha256:2', RepoTags: null, Os: 'linux', Architecture: 'amd64' },
     ]);
     expect(parseInspectJson(json)).toEqual([
-      { id: 'sha256:1', repoTags: ['a:1', 'a:2'], created: '2026-01-01', size: 3, platform: 'linux/arm64/v8' },
-      { id: 'sha256:2', repoTags: [], created: '', size: 0, platform: 'linux/amd64' },
+      {
+        id: 'sha256:1',
+        repoTags: ['a:1', 'a:2'],
+        created: '2026-01-01',
+        size: 3,
+        platform: 'linux/arm64/v8',
+        layers: ['sha256:a', 'sha256:b'],
+        targetType: 'application/vnd.oci.image.index.v1+json',
+      },
+      {
+        id: 'sha256:2',
+        repoTags: [],
+        created: '',
+        size: 0,
+        platform: 'linux/amd64',
+        layers: [],
+        targetType: undefined,
+      },
     ]);
   });
   it("gives podman's bare hex IDs the sha256: prefix docker uses, and leaves others alone", () => {
@@ -99,6 +123,20 @@ describe('parseImageList', () => {
   });
   it.each(['[', '{"not": "an array"}', '[1, null]'])('yields nothing useful for %j', (text) => {
     expect(parseImageList(text).filter((row) => row.reference !== '<none>:<none>')).toEqual([]);
+  });
+});
+
+describe('isContainerdStore', () => {
+  it.each([
+    ['[["driver-type","io.containerd.snapshotter.v1"]]', true],
+    ['[["Backing Filesystem","extfs"],["Supports d_type","true"],["Using metacopy","false"]]', false],
+    ['[["Root Dir","/var/lib/docker/vfs"]]', false],
+    ['null', false],
+    ['', false],
+    ['not json', false],
+    ['[["driver-type"]]', false],
+  ])('%s → %s', (status, expected) => {
+    expect(isContainerdStore(status)).toBe(expected);
   });
 });
 

@@ -1,4 +1,4 @@
-import { holdsPlatform } from '../../src/save.ts';
+import { holdsPlatform } from '../../src/platform.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { artifactNameProblem, getInputs } from '../../src/inputs.ts';

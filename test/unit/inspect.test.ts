@@ -32,7 +32,10 @@ describe('inspectArchive', () => {
       loadableByLegacyEngine: true,
       warnings: [],
     });
-    expect(report.images.map((image) => image.configDigest)).toEqual([sha256(app.config), sha256(tool.config)]);
+    expect(report.images.map((image) => image.platforms[0]!.configDigest)).toEqual([
+      sha256(app.config),
+      sha256(tool.config),
+    ]);
     expect(report.blobs.map((blob) => blob.digest).sort()).toEqual(contentBlobs(app, tool).sort());
   });
 
@@ -41,7 +44,7 @@ describe('inspectArchive', () => {
     expect(report.format).toBe('docker-oci');
     // manifest.json says `ghcr.io/owner/app:1`, index.json says the same: one reference, not two.
     expect(report.references).toEqual(['ghcr.io/owner/app:1', 'ghcr.io/owner/app:latest']);
-    expect(report.images[0]!.layers).toEqual(app.layers.map((layer) => `blobs/sha256/${sha256(layer).slice(7)}`));
+    expect(report.images[0]!.platforms[0]!.layers).toEqual(app.layers.map((layer) => sha256(layer)));
     expect(report.warnings).toEqual([]);
     expect(report.loadableByLegacyEngine).toBe(true);
   });
@@ -51,8 +54,8 @@ describe('inspectArchive', () => {
     expect(report.format).toBe('oci-layout');
     expect(report.loadableByLegacyEngine).toBe(false);
     expect(report.images).toHaveLength(1);
-    expect(report.images[0]!.layers).toHaveLength(2);
-    expect(report.images[0]!.layers[0]).not.toBe(sha256(app.layers[0]!));
+    expect(report.images[0]!.platforms[0]!.layers).toHaveLength(2);
+    expect(report.images[0]!.platforms[0]!.layers[0]).not.toBe(sha256(app.layers[0]!));
   });
 
   it('walks a nested multi-platform index', async () => {
@@ -185,7 +188,7 @@ describe('legacyManifestFor', () => {
     expect(item).toEqual({
       Config: `blobs/sha256/${sha256(app.config).slice(7)}`,
       RepoTags: ['ghcr.io/owner/app:1', 'ghcr.io/owner/app:latest'],
-      Layers: report.images[0]!.layers.map((digest) => `blobs/sha256/${digest.slice(7)}`),
+      Layers: report.images[0]!.platforms[0]!.layers.map((digest) => `blobs/sha256/${digest.slice(7)}`),
     });
   });
 
@@ -196,10 +199,8 @@ describe('legacyManifestFor', () => {
       Config: `blobs/sha256/${sha256(arm.config).slice(7)}`,
       RepoTags: ['x:1'],
     });
-    expect(() => legacyManifestFor(report)).toThrow(/holds 2 image\(s\) \(it has: linux\/amd64, linux\/arm64\/v8\)/);
-    expect(() => legacyManifestFor(report, { platform: 'linux/s390x' })).toThrow(
-      /holds no image\(s\) for linux\/s390x/,
-    );
+    expect(() => legacyManifestFor(report)).toThrow(/has 2 platforms \(it has: linux\/amd64, linux\/arm64\/v8\)/);
+    expect(() => legacyManifestFor(report, { platform: 'linux/s390x' })).toThrow(/has no platforms for linux\/s390x/);
   });
 
   it('is not needed when the tarball has a manifest.json', async () => {
