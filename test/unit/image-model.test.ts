@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ArchiveImage } from '../../src/archive/inspect.ts';
 import { legacyManifestFor } from '../../src/archive/legacy-manifest.ts';
-import type { ImageInfo } from '../../src/docker.ts';
+import type { EngineKind, ImageInfo } from '../../src/docker.ts';
 import { idsOf, imageIdOn, isSameImage, loadedPlatform } from '../../src/image.ts';
 import { describeImages } from '../../src/summary.ts';
 import {
@@ -221,9 +221,12 @@ describe('isSameImage: the check after load', () => {
       'docker-containerd',
       false,
     ],
-  ] as const)('%s', (_label, expected, overrides, kind, same) => {
-    expect(isSameImage(expected, engineImage(overrides), kind)).toBe(same);
-  });
+  ] as Array<[string, ArchiveImage, Partial<ImageInfo>, EngineKind, boolean]>)(
+    '%s',
+    (_label, expected, overrides, kind, same) => {
+      expect(isSameImage(expected, engineImage(overrides), kind)).toBe(same);
+    },
+  );
 });
 
 describe('legacyManifestFor on the model', () => {
