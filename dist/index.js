@@ -107015,6 +107015,8 @@ var OciWalk = class {
   /** Per visited digest, what is below it: a DAG shared many times is walked once. */
   #below = /* @__PURE__ */ new Map();
   #toHash = /* @__PURE__ */ new Map();
+  /** Blob path → the blob paths it names: an index its manifests, a manifest its config and layers. */
+  tree = /* @__PURE__ */ new Map();
   constructor(contents, verified, warnings) {
     this.#contents = contents;
     this.#verified = verified;
@@ -107038,9 +107040,12 @@ var OciWalk = class {
       const { full, bare } = referencesOf(top.annotations, where2);
       const below = this.#walk(top, [], where2, false);
       if (below.images.length === 0) return;
+      const mediaType = this.#kindOf(top);
       const target = targets.get(top.digest) ?? {
         digest: top.digest,
-        kind: INDEX_TYPES.has(this.#kindOf(top)) ? "index" : "manifest",
+        kind: INDEX_TYPES.has(mediaType) ? "index" : "manifest",
+        mediaType,
+        size: top.size,
         references: [],
         bareNames: [],
         images: below.images,
@@ -107115,12 +107120,17 @@ var OciWalk = class {
       if (!Array.isArray(manifests)) fail2(`Index ${target.digest} has no manifests list; the tarball is corrupt.`);
       const images = /* @__PURE__ */ new Set();
       const attestations = /* @__PURE__ */ new Set();
+      const children = /* @__PURE__ */ new Set();
       manifests.forEach((value, i) => {
         const childWhere = `index ${target.digest} manifest ${i + 1}`;
-        const child = this.#walk(descriptor(value, childWhere), [...stack, target.digest], childWhere, true);
+        const childDescriptor = descriptor(value, childWhere);
+        const child = this.#walk(childDescriptor, [...stack, target.digest], childWhere, true);
         for (const digest of child.images) images.add(digest);
         for (const digest of child.attestations) attestations.add(digest);
+        const childPath = blobPath(childDescriptor.digest);
+        if (this.#verified.has(childPath)) children.add(childPath);
       });
+      this.tree.set(path7, [...children]);
       below = { images: [...images], attestations: [...attestations] };
     } else if (MANIFEST_TYPES.has(kind)) {
       below = this.#manifest(target, record) ? { images: [target.digest], attestations: [] } : { images: [], attestations: [target.digest] };
@@ -107146,6 +107156,7 @@ var OciWalk = class {
     const layers = layersValue.map((value, i) => descriptor(value, `${what} layer ${i + 1}`));
     const configRecord = this.#blob(config, `config of manifest ${target.digest}`);
     layers.forEach((layer, i) => this.#blob(layer, `layer ${i + 1} of manifest ${target.digest}`));
+    this.tree.set(record.name, [...new Set([config, ...layers].map((one) => blobPath(one.digest)))]);
     if (isAttestation(target) || config.mediaType !== void 0 && !CONFIG_TYPES.has(config.mediaType)) return false;
     const configJson = asObject(this.#contents.json(configRecord, `The config of ${what}`), `The config of ${what}`);
     if (platformText(configJson) === "unknown/unknown") return false;
@@ -107175,6 +107186,9 @@ var OciWalk = class {
     return true;
   }
 };
+function blobPath(digest) {
+  return `blobs/sha256/${digest.slice("sha256:".length)}`;
+}
 function isAttestation(target) {
   return target.annotations["vnd.docker.reference.type"] === "attestation-manifest" || target.platform === "unknown/unknown";
 }
@@ -107458,7 +107472,7 @@ var Verification = class {
         );
       }
       const vouching = oci.find((image) => image.configDigest === record.digest);
-      item.layers.forEach((path7, i) => {
+      const layerFiles = item.layers.map((path7, i) => {
         const layer = this.contents.find(path7);
         if (!layer) fail3(`${where2} names layer "${path7}", which is not in the tarball; it is incomplete.`);
         this.#checkNamedDigest(layer);
@@ -107475,6 +107489,7 @@ var Verification = class {
         }
         this.verified.add(path7);
         this.verified.add(layer.name);
+        return layer.name;
       });
       const created = config["created"];
       return {
@@ -107486,7 +107501,10 @@ var Verification = class {
           diffIds,
           created: typeof created === "string" ? created : void 0
         },
-        references: item.repoTags
+        references: item.repoTags,
+        root: record.name,
+        size: record.size,
+        layerFiles
       };
     });
   }
@@ -107561,6 +107579,8 @@ function verify(contents, bytes, entries) {
   const walked = [...new Set(targets.flatMap((target) => target.images))].map((digest) => walk.image(digest));
   const listed = hasManifest ? verification.legacyImages(readManifestJson(contents), walked) : [];
   const images = imagesOf(targets, walked, listed);
+  const tree = new Map(walk?.tree);
+  for (const { root, layerFiles } of listed) if (!tree.has(root)) tree.set(root, [...new Set(layerFiles)]);
   verification.sweep(format);
   const references = /* @__PURE__ */ new Map();
   for (const image of images) {
@@ -107581,6 +107601,7 @@ function verify(contents, bytes, entries) {
     bareNames: [...new Set(images.flatMap((image) => image.bareNames))],
     images,
     platforms,
+    tree,
     blobs: [...blobs].map(([digest, size]) => ({ digest, size })),
     warnings: verification.warnings,
     loadableByLegacyEngine: hasManifest,
@@ -107593,6 +107614,9 @@ function imagesOf(targets, walked, listed) {
   const images = targets.map((target) => ({
     digest: target.digest,
     kind: target.kind,
+    mediaType: target.mediaType,
+    size: target.size,
+    root: `blobs/sha256/${target.digest.slice("sha256:".length)}`,
     references: [...target.references],
     bareNames: [...target.bareNames],
     platforms: target.images.map((digest) => {
@@ -107608,7 +107632,7 @@ function imagesOf(targets, walked, listed) {
     }),
     attestations: [...target.attestations]
   }));
-  for (const { image, references } of listed) {
+  for (const { image, references, root, size } of listed) {
     const holding = images.filter(
       (candidate) => candidate.platforms.some((one) => one.configDigest === image.configDigest)
     );
@@ -107623,6 +107647,9 @@ function imagesOf(targets, walked, listed) {
     images.push({
       digest: image.configDigest,
       kind: "config",
+      mediaType: void 0,
+      size,
+      root,
       references: [...references],
       bareNames: [],
       platforms: [image],
@@ -107959,7 +107986,7 @@ function holdsPlatform(platforms, wanted) {
 }
 
 // src/archive/legacy-manifest.ts
-function blobPath(digest) {
+function blobPath2(digest) {
   return `blobs/sha256/${digest.slice("sha256:".length)}`;
 }
 function platformFor(image, platform2) {
@@ -107979,9 +108006,9 @@ function legacyManifestFor(report, options = {}) {
   const manifest = report.images.map((image) => {
     const chosen = platformFor(image, options.platform);
     return {
-      Config: blobPath(chosen.configDigest),
+      Config: blobPath2(chosen.configDigest),
       RepoTags: [...options.tags ?? image.references],
-      Layers: chosen.layers.map(blobPath)
+      Layers: chosen.layers.map(blobPath2)
     };
   });
   return { name: "manifest.json", content: Buffer.from(JSON.stringify(manifest)) };

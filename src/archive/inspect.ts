@@ -46,6 +46,11 @@ export interface ArchiveImage {
   /** The digest of what the references name: on the containerd image store, the image ID after a load. */
   digest: string;
   kind: 'index' | 'manifest' | 'config';
+  /** The media type and size of that index or manifest (undefined for a docker-archive's config). */
+  mediaType: string | undefined;
+  size: number;
+  /** The archive path of that index, manifest or config: the root of the image's files in `ArchiveReport.tree`. */
+  root: string;
   /** Full references: RepoTags, `io.containerd.image.name`, and `org.opencontainers.image.ref.name` when full. */
   references: string[];
   /**
@@ -67,6 +72,11 @@ export interface ArchiveReport {
   images: ArchiveImage[];
   /** Every platform of every image, each once. */
   platforms: string[];
+  /**
+   * Archive path → the paths it names (an index its manifests, a manifest its config and layers, a docker-archive
+   * config its layers): with each image's `root`, the files that make up an image.
+   */
+  tree: Map<string, string[]>;
   /** Every blob that was verified, by the hash of its content. */
   blobs: Array<{ digest: string; size: number }>;
   warnings: string[];
@@ -415,7 +425,10 @@ class Verification {
    * The images manifest.json lists, verified, with their RepoTags; `oci` (the OCI walk's image manifests, in a
    * docker-oci tarball) vouches for compressed layers that cannot match a diff_id.
    */
-  legacyImages(items: ManifestItem[], oci: WalkImage[]): Array<{ image: PlatformImage; references: string[] }> {
+  legacyImages(
+    items: ManifestItem[],
+    oci: WalkImage[],
+  ): Array<{ image: PlatformImage; references: string[]; root: string; size: number; layerFiles: string[] }> {
     return items.map((item, index) => {
       const where = `manifest.json entry ${index + 1}`;
       const { record, config } = readConfig(this.contents, item.config, where);
@@ -429,7 +442,7 @@ class Verification {
         );
       }
       const vouching = oci.find((image) => image.configDigest === record.digest);
-      item.layers.forEach((path, i) => {
+      const layerFiles = item.layers.map((path, i) => {
         const layer = this.contents.find(path);
         if (!layer) fail(`${where} names layer "${path}", which is not in the tarball; it is incomplete.`);
         this.#checkNamedDigest(layer);
@@ -448,6 +461,7 @@ class Verification {
         }
         this.verified.add(path);
         this.verified.add(layer.name);
+        return layer.name;
       });
       const created = config['created'];
       return {
@@ -460,6 +474,9 @@ class Verification {
           created: typeof created === 'string' ? created : undefined,
         },
         references: item.repoTags,
+        root: record.name,
+        size: record.size,
+        layerFiles,
       };
     });
   }
@@ -548,6 +565,8 @@ function verify(contents: ArchiveContents, bytes: number, entries: number): Arch
   const walked = [...new Set(targets.flatMap((target) => target.images))].map((digest) => walk!.image(digest));
   const listed = hasManifest ? verification.legacyImages(readManifestJson(contents), walked) : [];
   const images = imagesOf(targets, walked, listed);
+  const tree = new Map(walk?.tree);
+  for (const { root, layerFiles } of listed) if (!tree.has(root)) tree.set(root, [...new Set(layerFiles)]);
   verification.sweep(format);
 
   const references = new Map<string, string>();
@@ -569,6 +588,7 @@ function verify(contents: ArchiveContents, bytes: number, entries: number): Arch
     bareNames: [...new Set(images.flatMap((image) => image.bareNames))],
     images,
     platforms,
+    tree,
     blobs: [...blobs].map(([digest, size]) => ({ digest, size })),
     warnings: verification.warnings,
     loadableByLegacyEngine: hasManifest,
@@ -585,12 +605,15 @@ function verify(contents: ArchiveContents, bytes: number, entries: number): Arch
 function imagesOf(
   targets: readonly WalkTarget[],
   walked: readonly WalkImage[],
-  listed: ReadonlyArray<{ image: PlatformImage; references: string[] }>,
+  listed: ReadonlyArray<{ image: PlatformImage; references: string[]; root: string; size: number }>,
 ): ArchiveImage[] {
   const byManifest = new Map(walked.map((image) => [image.manifestDigest, image]));
   const images: ArchiveImage[] = targets.map((target) => ({
     digest: target.digest,
     kind: target.kind,
+    mediaType: target.mediaType,
+    size: target.size,
+    root: `blobs/sha256/${target.digest.slice('sha256:'.length)}`,
     references: [...target.references],
     bareNames: [...target.bareNames],
     platforms: target.images.map((digest) => {
@@ -606,7 +629,7 @@ function imagesOf(
     }),
     attestations: [...target.attestations],
   }));
-  for (const { image, references } of listed) {
+  for (const { image, references, root, size } of listed) {
     // manifest.json names one platform's config; the image it belongs to is the one naming that config already
     // by one of these references, else any image holding that config, else a docker-archive image of its own.
     const holding = images.filter((candidate) =>
@@ -627,6 +650,9 @@ function imagesOf(
     images.push({
       digest: image.configDigest,
       kind: 'config',
+      mediaType: undefined,
+      size,
+      root,
       references: [...references],
       bareNames: [],
       platforms: [image],

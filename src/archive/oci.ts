@@ -44,6 +44,9 @@ export interface WalkImage {
 export interface WalkTarget {
   digest: string;
   kind: 'index' | 'manifest';
+  /** The media type and size of the index or manifest, as the descriptor in index.json gives them. */
+  mediaType: string;
+  size: number;
   references: string[];
   bareNames: string[];
   /** Manifest digests of the images below, in order, each once. */
@@ -132,6 +135,8 @@ export class OciWalk {
   /** Per visited digest, what is below it: a DAG shared many times is walked once. */
   readonly #below = new Map<string, Below>();
   readonly #toHash = new Map<string, { record: FileRecord; digest: string; where: string }>();
+  /** Blob path → the blob paths it names: an index its manifests, a manifest its config and layers. */
+  readonly tree = new Map<string, string[]>();
 
   constructor(contents: ArchiveContents, verified: Set<string>, warnings: string[]) {
     this.#contents = contents;
@@ -158,9 +163,12 @@ export class OciWalk {
       const { full, bare } = referencesOf(top.annotations, where);
       const below = this.#walk(top, [], where, false);
       if (below.images.length === 0) return;
+      const mediaType = this.#kindOf(top);
       const target = targets.get(top.digest) ?? {
         digest: top.digest,
-        kind: INDEX_TYPES.has(this.#kindOf(top)) ? 'index' : 'manifest',
+        kind: INDEX_TYPES.has(mediaType) ? 'index' : 'manifest',
+        mediaType,
+        size: top.size,
         references: [],
         bareNames: [],
         images: below.images,
@@ -244,12 +252,17 @@ export class OciWalk {
       if (!Array.isArray(manifests)) fail(`Index ${target.digest} has no manifests list; the tarball is corrupt.`);
       const images = new Set<string>();
       const attestations = new Set<string>();
+      const children = new Set<string>();
       manifests.forEach((value, i) => {
         const childWhere = `index ${target.digest} manifest ${i + 1}`;
-        const child = this.#walk(descriptor(value, childWhere), [...stack, target.digest], childWhere, true);
+        const childDescriptor = descriptor(value, childWhere);
+        const child = this.#walk(childDescriptor, [...stack, target.digest], childWhere, true);
         for (const digest of child.images) images.add(digest);
         for (const digest of child.attestations) attestations.add(digest);
+        const childPath = blobPath(childDescriptor.digest);
+        if (this.#verified.has(childPath)) children.add(childPath);
       });
+      this.tree.set(path, [...children]);
       below = { images: [...images], attestations: [...attestations] };
     } else if (MANIFEST_TYPES.has(kind)) {
       below = this.#manifest(target, record)
@@ -279,6 +292,7 @@ export class OciWalk {
     const layers = layersValue.map((value, i) => descriptor(value, `${what} layer ${i + 1}`));
     const configRecord = this.#blob(config, `config of manifest ${target.digest}`);
     layers.forEach((layer, i) => this.#blob(layer, `layer ${i + 1} of manifest ${target.digest}`));
+    this.tree.set(record.name, [...new Set([config, ...layers].map((one) => blobPath(one.digest)))]);
     if (isAttestation(target) || (config.mediaType !== undefined && !CONFIG_TYPES.has(config.mediaType))) return false;
 
     const configJson = asObject(this.#contents.json(configRecord, `The config of ${what}`), `The config of ${what}`);
@@ -310,6 +324,10 @@ export class OciWalk {
     });
     return true;
   }
+}
+
+function blobPath(digest: string): string {
+  return `blobs/sha256/${digest.slice('sha256:'.length)}`;
 }
 
 /** buildx marks its provenance and SBOM manifests so, with the platform `unknown/unknown`. */

@@ -82,6 +82,9 @@ describe('the image model', () => {
 const image: ArchiveImage = {
   digest: 'sha256:' + 'a'.repeat(64),
   kind: 'index',
+  mediaType: 'application/vnd.oci.image.index.v1+json',
+  size: 855,
+  root: 'blobs/sha256/' + 'a'.repeat(64),
   references: ['app:1'],
   bareNames: [],
   platforms: [
@@ -107,6 +110,9 @@ const image: ArchiveImage = {
 const archived: ArchiveImage = {
   digest: 'sha256:' + 'f'.repeat(64),
   kind: 'config',
+  mediaType: undefined,
+  size: 895,
+  root: 'f'.repeat(64) + '.json',
   references: ['legacy/app:x'],
   bareNames: [],
   platforms: [
