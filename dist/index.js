@@ -4080,7 +4080,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform8 } = __require("node:stream");
+    var { Transform: Transform7 } = __require("node:stream");
     var zlib3 = __require("node:zlib");
     var { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -4768,7 +4768,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform8 {
+    var InflateStream = class extends Transform7 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -5059,22 +5059,22 @@ var require_formdata = __commonJS({
         name = webidl.converters.USVString(name, prefix2, "name");
         value = isBlobLike(value) ? webidl.converters.Blob(value, prefix2, "value", { strict: false }) : webidl.converters.USVString(value, prefix2, "value");
         filename = arguments.length === 3 ? webidl.converters.USVString(filename, prefix2, "filename") : void 0;
-        const entry = makeEntry(name, value, filename);
-        this[kState].push(entry);
+        const entry2 = makeEntry(name, value, filename);
+        this[kState].push(entry2);
       }
       delete(name) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.delete";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
         name = webidl.converters.USVString(name, prefix2, "name");
-        this[kState] = this[kState].filter((entry) => entry.name !== name);
+        this[kState] = this[kState].filter((entry2) => entry2.name !== name);
       }
       get(name) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.get";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
         name = webidl.converters.USVString(name, prefix2, "name");
-        const idx = this[kState].findIndex((entry) => entry.name === name);
+        const idx = this[kState].findIndex((entry2) => entry2.name === name);
         if (idx === -1) {
           return null;
         }
@@ -5085,14 +5085,14 @@ var require_formdata = __commonJS({
         const prefix2 = "FormData.getAll";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
         name = webidl.converters.USVString(name, prefix2, "name");
-        return this[kState].filter((entry) => entry.name === name).map((entry) => entry.value);
+        return this[kState].filter((entry2) => entry2.name === name).map((entry2) => entry2.value);
       }
       has(name) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.has";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
         name = webidl.converters.USVString(name, prefix2, "name");
-        return this[kState].findIndex((entry) => entry.name === name) !== -1;
+        return this[kState].findIndex((entry2) => entry2.name === name) !== -1;
       }
       set(name, value, filename = void 0) {
         webidl.brandCheck(this, _FormData);
@@ -5106,16 +5106,16 @@ var require_formdata = __commonJS({
         name = webidl.converters.USVString(name, prefix2, "name");
         value = isBlobLike(value) ? webidl.converters.Blob(value, prefix2, "name", { strict: false }) : webidl.converters.USVString(value, prefix2, "name");
         filename = arguments.length === 3 ? webidl.converters.USVString(filename, prefix2, "name") : void 0;
-        const entry = makeEntry(name, value, filename);
-        const idx = this[kState].findIndex((entry2) => entry2.name === name);
+        const entry2 = makeEntry(name, value, filename);
+        const idx = this[kState].findIndex((entry3) => entry3.name === name);
         if (idx !== -1) {
           this[kState] = [
             ...this[kState].slice(0, idx),
-            entry,
-            ...this[kState].slice(idx + 1).filter((entry2) => entry2.name !== name)
+            entry2,
+            ...this[kState].slice(idx + 1).filter((entry3) => entry3.name !== name)
           ];
         } else {
-          this[kState].push(entry);
+          this[kState].push(entry2);
         }
       }
       [nodeUtil.inspect.custom](depth, options) {
@@ -9012,16 +9012,16 @@ var require_env_http_proxy_agent = __commonJS({
           return false;
         }
         for (let i = 0; i < this.#noProxyEntries.length; i++) {
-          const entry = this.#noProxyEntries[i];
-          if (entry.port && entry.port !== port) {
+          const entry2 = this.#noProxyEntries[i];
+          if (entry2.port && entry2.port !== port) {
             continue;
           }
-          if (!/^[.*]/.test(entry.hostname)) {
-            if (hostname === entry.hostname) {
+          if (!/^[.*]/.test(entry2.hostname)) {
+            if (hostname === entry2.hostname) {
               return false;
             }
           } else {
-            if (hostname.endsWith(entry.hostname.replace(/^\*/, ""))) {
+            if (hostname.endsWith(entry2.hostname.replace(/^\*/, ""))) {
               return false;
             }
           }
@@ -9033,13 +9033,13 @@ var require_env_http_proxy_agent = __commonJS({
         const noProxySplit = noProxyValue.split(/[,\s]/);
         const noProxyEntries = [];
         for (let i = 0; i < noProxySplit.length; i++) {
-          const entry = noProxySplit[i];
-          if (!entry) {
+          const entry2 = noProxySplit[i];
+          if (!entry2) {
             continue;
           }
-          const parsed = entry.match(/^(.+):(\d+)$/);
+          const parsed = entry2.match(/^(.+):(\d+)$/);
           noProxyEntries.push({
-            hostname: (parsed ? parsed[1] : entry).toLowerCase(),
+            hostname: (parsed ? parsed[1] : entry2).toLowerCase(),
             port: parsed ? Number.parseInt(parsed[2], 10) : 0
           });
         }
@@ -11254,13 +11254,13 @@ var require_pluralizer = __commonJS({
 var require_pending_interceptors_formatter = __commonJS({
   "node_modules/undici/lib/mock/pending-interceptors-formatter.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform8 } = __require("node:stream");
+    var { Transform: Transform7 } = __require("node:stream");
     var { Console } = __require("node:console");
     var PERSISTENT = process.versions.icu ? "\u2705" : "Y ";
     var NOT_PERSISTENT = process.versions.icu ? "\u274C" : "N ";
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
-        this.transform = new Transform8({
+        this.transform = new Transform7({
           transform(chunk, _enc, cb) {
             cb(null, chunk);
           }
@@ -18311,7 +18311,7 @@ var require_eventsource_stream = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource-stream.js"(exports2, module) {
     "use strict";
     var buffer2 = __require("node:buffer");
-    var { Transform: Transform8 } = __require("node:stream");
+    var { Transform: Transform7 } = __require("node:stream");
     var { isASCIINumber, isValidLastEventId } = require_util8();
     var BOM = [239, 187, 191];
     var LF = 10;
@@ -18361,7 +18361,7 @@ var require_eventsource_stream = __commonJS({
       error2.aborted = false;
       return error2;
     }
-    var EventSourceStream = class extends Transform8 {
+    var EventSourceStream = class extends Transform7 {
       /**
        * @type {eventSourceSettings}
        */
@@ -28499,16 +28499,16 @@ var require_BufferList = __commonJS({
         this.length = 0;
       }
       BufferList.prototype.push = function push(v) {
-        var entry = { data: v, next: null };
-        if (this.length > 0) this.tail.next = entry;
-        else this.head = entry;
-        this.tail = entry;
+        var entry2 = { data: v, next: null };
+        if (this.length > 0) this.tail.next = entry2;
+        else this.head = entry2;
+        this.tail = entry2;
         ++this.length;
       };
       BufferList.prototype.unshift = function unshift(v) {
-        var entry = { data: v, next: this.head };
-        if (this.length === 0) this.tail = entry;
-        this.head = entry;
+        var entry2 = { data: v, next: this.head };
+        if (this.length === 0) this.tail = entry2;
+        this.head = entry2;
         ++this.length;
       };
       BufferList.prototype.shift = function shift() {
@@ -28926,18 +28926,18 @@ var require_stream_writable = __commonJS({
     }
     function clearBuffer(stream4, state3) {
       state3.bufferProcessing = true;
-      var entry = state3.bufferedRequest;
-      if (stream4._writev && entry && entry.next) {
+      var entry2 = state3.bufferedRequest;
+      if (stream4._writev && entry2 && entry2.next) {
         var l = state3.bufferedRequestCount;
         var buffer2 = new Array(l);
         var holder = state3.corkedRequestsFree;
-        holder.entry = entry;
+        holder.entry = entry2;
         var count2 = 0;
         var allBuffers = true;
-        while (entry) {
-          buffer2[count2] = entry;
-          if (!entry.isBuf) allBuffers = false;
-          entry = entry.next;
+        while (entry2) {
+          buffer2[count2] = entry2;
+          if (!entry2.isBuf) allBuffers = false;
+          entry2 = entry2.next;
           count2 += 1;
         }
         buffer2.allBuffers = allBuffers;
@@ -28952,21 +28952,21 @@ var require_stream_writable = __commonJS({
         }
         state3.bufferedRequestCount = 0;
       } else {
-        while (entry) {
-          var chunk = entry.chunk;
-          var encoding = entry.encoding;
-          var cb = entry.callback;
+        while (entry2) {
+          var chunk = entry2.chunk;
+          var encoding = entry2.encoding;
+          var cb = entry2.callback;
           var len = state3.objectMode ? 1 : chunk.length;
           doWrite(stream4, state3, false, len, chunk, encoding, cb);
-          entry = entry.next;
+          entry2 = entry2.next;
           state3.bufferedRequestCount--;
           if (state3.writing) {
             break;
           }
         }
-        if (entry === null) state3.lastBufferedRequest = null;
+        if (entry2 === null) state3.lastBufferedRequest = null;
       }
-      state3.bufferedRequest = entry;
+      state3.bufferedRequest = entry2;
       state3.bufferProcessing = false;
     }
     Writable3.prototype._write = function(chunk, encoding, cb) {
@@ -29038,13 +29038,13 @@ var require_stream_writable = __commonJS({
       stream4.writable = false;
     }
     function onCorkedFinish(corkReq, state3, err) {
-      var entry = corkReq.entry;
+      var entry2 = corkReq.entry;
       corkReq.entry = null;
-      while (entry) {
-        var cb = entry.callback;
+      while (entry2) {
+        var cb = entry2.callback;
         state3.pendingcb--;
         cb(err);
-        entry = entry.next;
+        entry2 = entry2.next;
       }
       state3.corkedRequestsFree.next = corkReq;
     }
@@ -30076,11 +30076,11 @@ var require_stream_readable = __commonJS({
 var require_stream_transform = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_transform.js"(exports2, module) {
     "use strict";
-    module.exports = Transform8;
+    module.exports = Transform7;
     var Duplex = require_stream_duplex();
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    util3.inherits(Transform8, Duplex);
+    util3.inherits(Transform7, Duplex);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -30099,8 +30099,8 @@ var require_stream_transform = __commonJS({
         this._read(rs.highWaterMark);
       }
     }
-    function Transform8(options) {
-      if (!(this instanceof Transform8)) return new Transform8(options);
+    function Transform7(options) {
+      if (!(this instanceof Transform7)) return new Transform7(options);
       Duplex.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
@@ -30128,14 +30128,14 @@ var require_stream_transform = __commonJS({
         done(this, null, null);
       }
     }
-    Transform8.prototype.push = function(chunk, encoding) {
+    Transform7.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
       return Duplex.prototype.push.call(this, chunk, encoding);
     };
-    Transform8.prototype._transform = function(chunk, encoding, cb) {
+    Transform7.prototype._transform = function(chunk, encoding, cb) {
       throw new Error("_transform() is not implemented");
     };
-    Transform8.prototype._write = function(chunk, encoding, cb) {
+    Transform7.prototype._write = function(chunk, encoding, cb) {
       var ts = this._transformState;
       ts.writecb = cb;
       ts.writechunk = chunk;
@@ -30145,7 +30145,7 @@ var require_stream_transform = __commonJS({
         if (ts.needTransform || rs.needReadable || rs.length < rs.highWaterMark) this._read(rs.highWaterMark);
       }
     };
-    Transform8.prototype._read = function(n) {
+    Transform7.prototype._read = function(n) {
       var ts = this._transformState;
       if (ts.writechunk !== null && ts.writecb && !ts.transforming) {
         ts.transforming = true;
@@ -30154,7 +30154,7 @@ var require_stream_transform = __commonJS({
         ts.needTransform = true;
       }
     };
-    Transform8.prototype._destroy = function(err, cb) {
+    Transform7.prototype._destroy = function(err, cb) {
       var _this2 = this;
       Duplex.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
@@ -30177,13 +30177,13 @@ var require_stream_passthrough = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_passthrough.js"(exports2, module) {
     "use strict";
     module.exports = PassThrough3;
-    var Transform8 = require_stream_transform();
+    var Transform7 = require_stream_transform();
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    util3.inherits(PassThrough3, Transform8);
+    util3.inherits(PassThrough3, Transform7);
     function PassThrough3(options) {
       if (!(this instanceof PassThrough3)) return new PassThrough3(options);
-      Transform8.call(this, options);
+      Transform7.call(this, options);
     }
     PassThrough3.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -33489,22 +33489,22 @@ var require_buffer_list = __commonJS({
         this.length = 0;
       }
       push(v) {
-        const entry = {
+        const entry2 = {
           data: v,
           next: null
         };
-        if (this.length > 0) this.tail.next = entry;
-        else this.head = entry;
-        this.tail = entry;
+        if (this.length > 0) this.tail.next = entry2;
+        else this.head = entry2;
+        this.tail = entry2;
         ++this.length;
       }
       unshift(v) {
-        const entry = {
+        const entry2 = {
           data: v,
           next: this.head
         };
-        if (this.length === 0) this.tail = entry;
-        this.head = entry;
+        if (this.length === 0) this.tail = entry2;
+        this.head = entry2;
         ++this.length;
       }
       shift() {
@@ -35460,7 +35460,7 @@ var require_writable = __commonJS({
           state3.prefinished = true;
           stream4.emit("prefinish");
           state3.pendingcb++;
-          process5.nextTick(finish, stream4, state3);
+          process5.nextTick(finish2, stream4, state3);
         }
       }
       state3.sync = true;
@@ -35492,7 +35492,7 @@ var require_writable = __commonJS({
             process5.nextTick(
               (stream5, state4) => {
                 if (needFinish(state4)) {
-                  finish(stream5, state4);
+                  finish2(stream5, state4);
                 } else {
                   state4.pendingcb--;
                 }
@@ -35502,12 +35502,12 @@ var require_writable = __commonJS({
             );
           } else if (needFinish(state3)) {
             state3.pendingcb++;
-            finish(stream4, state3);
+            finish2(stream4, state3);
           }
         }
       }
     }
-    function finish(stream4, state3) {
+    function finish2(stream4, state3) {
       state3.pendingcb--;
       state3.finished = true;
       const onfinishCallbacks = state3[kOnFinished].splice(0);
@@ -36119,15 +36119,15 @@ var require_transform = __commonJS({
   "node_modules/readable-stream/lib/internal/streams/transform.js"(exports2, module) {
     "use strict";
     var { ObjectSetPrototypeOf, Symbol: Symbol2 } = require_primordials();
-    module.exports = Transform8;
+    module.exports = Transform7;
     var { ERR_METHOD_NOT_IMPLEMENTED } = require_errors2().codes;
     var Duplex = require_duplex();
     var { getHighWaterMark } = require_state();
-    ObjectSetPrototypeOf(Transform8.prototype, Duplex.prototype);
-    ObjectSetPrototypeOf(Transform8, Duplex);
+    ObjectSetPrototypeOf(Transform7.prototype, Duplex.prototype);
+    ObjectSetPrototypeOf(Transform7, Duplex);
     var kCallback = Symbol2("kCallback");
-    function Transform8(options) {
-      if (!(this instanceof Transform8)) return new Transform8(options);
+    function Transform7(options) {
+      if (!(this instanceof Transform7)) return new Transform7(options);
       const readableHighWaterMark = options ? getHighWaterMark(this, options, "readableHighWaterMark", true) : null;
       if (readableHighWaterMark === 0) {
         options = {
@@ -36181,11 +36181,11 @@ var require_transform = __commonJS({
         final.call(this);
       }
     }
-    Transform8.prototype._final = final;
-    Transform8.prototype._transform = function(chunk, encoding, callback) {
+    Transform7.prototype._final = final;
+    Transform7.prototype._transform = function(chunk, encoding, callback) {
       throw new ERR_METHOD_NOT_IMPLEMENTED("_transform()");
     };
-    Transform8.prototype._write = function(chunk, encoding, callback) {
+    Transform7.prototype._write = function(chunk, encoding, callback) {
       const rState = this._readableState;
       const wState = this._writableState;
       const length = rState.length;
@@ -36206,7 +36206,7 @@ var require_transform = __commonJS({
         }
       });
     };
-    Transform8.prototype._read = function() {
+    Transform7.prototype._read = function() {
       if (this[kCallback]) {
         const callback = this[kCallback];
         this[kCallback] = null;
@@ -36222,12 +36222,12 @@ var require_passthrough2 = __commonJS({
     "use strict";
     var { ObjectSetPrototypeOf } = require_primordials();
     module.exports = PassThrough3;
-    var Transform8 = require_transform();
-    ObjectSetPrototypeOf(PassThrough3.prototype, Transform8.prototype);
-    ObjectSetPrototypeOf(PassThrough3, Transform8);
+    var Transform7 = require_transform();
+    ObjectSetPrototypeOf(PassThrough3.prototype, Transform7.prototype);
+    ObjectSetPrototypeOf(PassThrough3, Transform7);
     function PassThrough3(options) {
       if (!(this instanceof PassThrough3)) return new PassThrough3(options);
-      Transform8.call(this, options);
+      Transform7.call(this, options);
     }
     PassThrough3.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -36312,7 +36312,7 @@ var require_pipeline = __commonJS({
       }
       yield* Readable7.prototype[SymbolAsyncIterator].call(val);
     }
-    async function pumpToNode(iterable, writable, finish, { end }) {
+    async function pumpToNode(iterable, writable, finish2, { end }) {
       let error2;
       let onresolve = null;
       const resume2 = (err) => {
@@ -36359,15 +36359,15 @@ var require_pipeline = __commonJS({
           writable.end();
           await wait();
         }
-        finish();
+        finish2();
       } catch (err) {
-        finish(error2 !== err ? aggregateTwoErrors(error2, err) : err);
+        finish2(error2 !== err ? aggregateTwoErrors(error2, err) : err);
       } finally {
         cleanup();
         writable.off("drain", resume2);
       }
     }
-    async function pumpToWeb(readable, writable, finish, { end }) {
+    async function pumpToWeb(readable, writable, finish2, { end }) {
       if (isTransformStream(writable)) {
         writable = writable.writable;
       }
@@ -36382,13 +36382,13 @@ var require_pipeline = __commonJS({
         if (end) {
           await writer.close();
         }
-        finish();
+        finish2();
       } catch (err) {
         try {
           await writer.abort(err);
-          finish(err);
+          finish2(err);
         } catch (err2) {
-          finish(err2);
+          finish2(err2);
         }
       }
     }
@@ -36419,7 +36419,7 @@ var require_pipeline = __commonJS({
       let value;
       const destroys = [];
       let finishCount = 0;
-      function finish(err) {
+      function finish2(err) {
         finishImpl(err, --finishCount === 0);
       }
       function finishImpl(err, final) {
@@ -36453,7 +36453,7 @@ var require_pipeline = __commonJS({
         if (isNodeStream(stream4)) {
           let onError2 = function(err) {
             if (err && err.name !== "AbortError" && err.code !== "ERR_STREAM_PREMATURE_CLOSE") {
-              finish(err);
+              finish2(err);
             }
           };
           var onError = onError2;
@@ -36519,22 +36519,22 @@ var require_pipeline = __commonJS({
                   if (end) {
                     pt.end();
                   }
-                  process5.nextTick(finish);
+                  process5.nextTick(finish2);
                 },
                 (err) => {
                   pt.destroy(err);
-                  process5.nextTick(finish, err);
+                  process5.nextTick(finish2, err);
                 }
               );
             } else if (isIterable2(ret, true)) {
               finishCount++;
-              pumpToNode(ret, pt, finish, {
+              pumpToNode(ret, pt, finish2, {
                 end
               });
             } else if (isReadableStream3(ret) || isTransformStream(ret)) {
               const toRead = ret.readable || ret;
               finishCount++;
-              pumpToNode(toRead, pt, finish, {
+              pumpToNode(toRead, pt, finish2, {
                 end
               });
             } else {
@@ -36550,7 +36550,7 @@ var require_pipeline = __commonJS({
         } else if (isNodeStream(stream4)) {
           if (isReadableNodeStream(ret)) {
             finishCount += 2;
-            const cleanup = pipe(ret, stream4, finish, {
+            const cleanup = pipe(ret, stream4, finish2, {
               end
             });
             if (isReadable(stream4) && isLastStream) {
@@ -36559,12 +36559,12 @@ var require_pipeline = __commonJS({
           } else if (isTransformStream(ret) || isReadableStream3(ret)) {
             const toRead = ret.readable || ret;
             finishCount++;
-            pumpToNode(toRead, stream4, finish, {
+            pumpToNode(toRead, stream4, finish2, {
               end
             });
           } else if (isIterable2(ret)) {
             finishCount++;
-            pumpToNode(ret, stream4, finish, {
+            pumpToNode(ret, stream4, finish2, {
               end
             });
           } else {
@@ -36578,17 +36578,17 @@ var require_pipeline = __commonJS({
         } else if (isWebStream(stream4)) {
           if (isReadableNodeStream(ret)) {
             finishCount++;
-            pumpToWeb(makeAsyncIterable2(ret), stream4, finish, {
+            pumpToWeb(makeAsyncIterable2(ret), stream4, finish2, {
               end
             });
           } else if (isReadableStream3(ret) || isIterable2(ret)) {
             finishCount++;
-            pumpToWeb(ret, stream4, finish, {
+            pumpToWeb(ret, stream4, finish2, {
               end
             });
           } else if (isTransformStream(ret)) {
             finishCount++;
-            pumpToWeb(ret.readable, stream4, finish, {
+            pumpToWeb(ret.readable, stream4, finish2, {
               end
             });
           } else {
@@ -36608,11 +36608,11 @@ var require_pipeline = __commonJS({
       }
       return ret;
     }
-    function pipe(src, dst, finish, { end }) {
+    function pipe(src, dst, finish2, { end }) {
       let ended = false;
       dst.on("close", () => {
         if (!ended) {
-          finish(new ERR_STREAM_PREMATURE_CLOSE());
+          finish2(new ERR_STREAM_PREMATURE_CLOSE());
         }
       });
       src.pipe(dst, {
@@ -36630,7 +36630,7 @@ var require_pipeline = __commonJS({
           src.once("end", endFn2);
         }
       } else {
-        finish();
+        finish2();
       }
       eos(
         src,
@@ -36641,9 +36641,9 @@ var require_pipeline = __commonJS({
         (err) => {
           const rState = src._readableState;
           if (err && err.code === "ERR_STREAM_PREMATURE_CLOSE" && rState && rState.ended && !rState.errored && !rState.errorEmitted) {
-            src.once("end", finish).once("error", finish);
+            src.once("end", finish2).once("error", finish2);
           } else {
-            finish(err);
+            finish2(err);
           }
         }
       );
@@ -36653,7 +36653,7 @@ var require_pipeline = __commonJS({
           readable: false,
           writable: true
         },
-        finish
+        finish2
       );
     }
     module.exports = {
@@ -37646,8 +37646,8 @@ var require_Hash = __commonJS({
       var index = -1, length = entries == null ? 0 : entries.length;
       this.clear();
       while (++index < length) {
-        var entry = entries[index];
-        this.set(entry[0], entry[1]);
+        var entry2 = entries[index];
+        this.set(entry2[0], entry2[1]);
       }
     }
     Hash.prototype.clear = hashClear;
@@ -37764,8 +37764,8 @@ var require_ListCache = __commonJS({
       var index = -1, length = entries == null ? 0 : entries.length;
       this.clear();
       while (++index < length) {
-        var entry = entries[index];
-        this.set(entry[0], entry[1]);
+        var entry2 = entries[index];
+        this.set(entry2[0], entry2[1]);
       }
     }
     ListCache.prototype.clear = listCacheClear;
@@ -37889,8 +37889,8 @@ var require_MapCache = __commonJS({
       var index = -1, length = entries == null ? 0 : entries.length;
       this.clear();
       while (++index < length) {
-        var entry = entries[index];
-        this.set(entry[0], entry[1]);
+        var entry2 = entries[index];
+        this.set(entry2[0], entry2[1]);
       }
     }
     MapCache.prototype.clear = mapCacheClear;
@@ -40582,20 +40582,20 @@ var require_commonjs4 = __commonJS({
         const value = this.#isBackgroundFetch(v) ? v.__staleWhileFetching : v;
         if (value === void 0)
           return void 0;
-        const entry = { value };
+        const entry2 = { value };
         if (this.#ttls && this.#starts) {
           const ttl = this.#ttls[i];
           const start = this.#starts[i];
           if (ttl && start) {
             const remain = ttl - (perf.now() - start);
-            entry.ttl = remain;
-            entry.start = Date.now();
+            entry2.ttl = remain;
+            entry2.start = Date.now();
           }
         }
         if (this.#sizes) {
-          entry.size = this.#sizes[i];
+          entry2.size = this.#sizes[i];
         }
-        return entry;
+        return entry2;
       }
       /**
        * Return an array of [key, {@link LRUCache.Entry}] tuples which can be
@@ -40618,16 +40618,16 @@ var require_commonjs4 = __commonJS({
           const value = this.#isBackgroundFetch(v) ? v.__staleWhileFetching : v;
           if (value === void 0 || key === void 0)
             continue;
-          const entry = { value };
+          const entry2 = { value };
           if (this.#ttls && this.#starts) {
-            entry.ttl = this.#ttls[i];
+            entry2.ttl = this.#ttls[i];
             const age = perf.now() - this.#starts[i];
-            entry.start = Math.floor(Date.now() - age);
+            entry2.start = Math.floor(Date.now() - age);
           }
           if (this.#sizes) {
-            entry.size = this.#sizes[i];
+            entry2.size = this.#sizes[i];
           }
-          arr.unshift([key, entry]);
+          arr.unshift([key, entry2]);
         }
         return arr;
       }
@@ -40642,12 +40642,12 @@ var require_commonjs4 = __commonJS({
        */
       load(arr) {
         this.clear();
-        for (const [key, entry] of arr) {
-          if (entry.start) {
-            const age = Date.now() - entry.start;
-            entry.start = perf.now() - age;
+        for (const [key, entry2] of arr) {
+          if (entry2.start) {
+            const age = Date.now() - entry2.start;
+            entry2.start = perf.now() - age;
           }
-          this.set(key, entry.value, entry);
+          this.set(key, entry2.value, entry2);
         }
       }
       /**
@@ -43442,73 +43442,73 @@ var require_commonjs6 = __commonJS({
       /**
        * find the relative path from the cwd to the supplied path string or entry
        */
-      relative(entry = this.cwd) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
+      relative(entry2 = this.cwd) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
         }
-        return entry.relative();
+        return entry2.relative();
       }
       /**
        * find the relative path from the cwd to the supplied path string or
        * entry, using / as the path delimiter, even on Windows.
        */
-      relativePosix(entry = this.cwd) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
+      relativePosix(entry2 = this.cwd) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
         }
-        return entry.relativePosix();
+        return entry2.relativePosix();
       }
       /**
        * Return the basename for the provided string or Path object
        */
-      basename(entry = this.cwd) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
+      basename(entry2 = this.cwd) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
         }
-        return entry.name;
+        return entry2.name;
       }
       /**
        * Return the dirname for the provided string or Path object
        */
-      dirname(entry = this.cwd) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
+      dirname(entry2 = this.cwd) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
         }
-        return (entry.parent || entry).fullpath();
+        return (entry2.parent || entry2).fullpath();
       }
-      async readdir(entry = this.cwd, opts = {
+      async readdir(entry2 = this.cwd, opts = {
         withFileTypes: true
       }) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          opts = entry;
-          entry = this.cwd;
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          opts = entry2;
+          entry2 = this.cwd;
         }
         const { withFileTypes } = opts;
-        if (!entry.canReaddir()) {
+        if (!entry2.canReaddir()) {
           return [];
         } else {
-          const p = await entry.readdir();
+          const p = await entry2.readdir();
           return withFileTypes ? p : p.map((e) => e.name);
         }
       }
-      readdirSync(entry = this.cwd, opts = {
+      readdirSync(entry2 = this.cwd, opts = {
         withFileTypes: true
       }) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          opts = entry;
-          entry = this.cwd;
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          opts = entry2;
+          entry2 = this.cwd;
         }
         const { withFileTypes = true } = opts;
-        if (!entry.canReaddir()) {
+        if (!entry2.canReaddir()) {
           return [];
         } else if (withFileTypes) {
-          return entry.readdirSync();
+          return entry2.readdirSync();
         } else {
-          return entry.readdirSync().map((e) => e.name);
+          return entry2.readdirSync().map((e) => e.name);
         }
       }
       /**
@@ -43526,80 +43526,80 @@ var require_commonjs6 = __commonJS({
        * Results are cached, and thus may be out of date if the filesystem is
        * mutated.
        */
-      async lstat(entry = this.cwd) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
+      async lstat(entry2 = this.cwd) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
         }
-        return entry.lstat();
+        return entry2.lstat();
       }
       /**
        * synchronous {@link PathScurryBase.lstat}
        */
-      lstatSync(entry = this.cwd) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
+      lstatSync(entry2 = this.cwd) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
         }
-        return entry.lstatSync();
+        return entry2.lstatSync();
       }
-      async readlink(entry = this.cwd, { withFileTypes } = {
+      async readlink(entry2 = this.cwd, { withFileTypes } = {
         withFileTypes: false
       }) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          withFileTypes = entry.withFileTypes;
-          entry = this.cwd;
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          withFileTypes = entry2.withFileTypes;
+          entry2 = this.cwd;
         }
-        const e = await entry.readlink();
+        const e = await entry2.readlink();
         return withFileTypes ? e : e?.fullpath();
       }
-      readlinkSync(entry = this.cwd, { withFileTypes } = {
+      readlinkSync(entry2 = this.cwd, { withFileTypes } = {
         withFileTypes: false
       }) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          withFileTypes = entry.withFileTypes;
-          entry = this.cwd;
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          withFileTypes = entry2.withFileTypes;
+          entry2 = this.cwd;
         }
-        const e = entry.readlinkSync();
+        const e = entry2.readlinkSync();
         return withFileTypes ? e : e?.fullpath();
       }
-      async realpath(entry = this.cwd, { withFileTypes } = {
+      async realpath(entry2 = this.cwd, { withFileTypes } = {
         withFileTypes: false
       }) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          withFileTypes = entry.withFileTypes;
-          entry = this.cwd;
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          withFileTypes = entry2.withFileTypes;
+          entry2 = this.cwd;
         }
-        const e = await entry.realpath();
+        const e = await entry2.realpath();
         return withFileTypes ? e : e?.fullpath();
       }
-      realpathSync(entry = this.cwd, { withFileTypes } = {
+      realpathSync(entry2 = this.cwd, { withFileTypes } = {
         withFileTypes: false
       }) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          withFileTypes = entry.withFileTypes;
-          entry = this.cwd;
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          withFileTypes = entry2.withFileTypes;
+          entry2 = this.cwd;
         }
-        const e = entry.realpathSync();
+        const e = entry2.realpathSync();
         return withFileTypes ? e : e?.fullpath();
       }
-      async walk(entry = this.cwd, opts = {}) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          opts = entry;
-          entry = this.cwd;
+      async walk(entry2 = this.cwd, opts = {}) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          opts = entry2;
+          entry2 = this.cwd;
         }
         const { withFileTypes = true, follow = false, filter, walkFilter } = opts;
         const results = [];
-        if (!filter || filter(entry)) {
-          results.push(withFileTypes ? entry : entry.fullpath());
+        if (!filter || filter(entry2)) {
+          results.push(withFileTypes ? entry2 : entry2.fullpath());
         }
         const dirs = /* @__PURE__ */ new Set();
         const walk = (dir, cb) => {
@@ -43632,7 +43632,7 @@ var require_commonjs6 = __commonJS({
             }
           }, true);
         };
-        const start = entry;
+        const start = entry2;
         return new Promise((res, rej) => {
           walk(start, (er) => {
             if (er)
@@ -43641,19 +43641,19 @@ var require_commonjs6 = __commonJS({
           });
         });
       }
-      walkSync(entry = this.cwd, opts = {}) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          opts = entry;
-          entry = this.cwd;
+      walkSync(entry2 = this.cwd, opts = {}) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          opts = entry2;
+          entry2 = this.cwd;
         }
         const { withFileTypes = true, follow = false, filter, walkFilter } = opts;
         const results = [];
-        if (!filter || filter(entry)) {
-          results.push(withFileTypes ? entry : entry.fullpath());
+        if (!filter || filter(entry2)) {
+          results.push(withFileTypes ? entry2 : entry2.fullpath());
         }
-        const dirs = /* @__PURE__ */ new Set([entry]);
+        const dirs = /* @__PURE__ */ new Set([entry2]);
         for (const dir of dirs) {
           const entries = dir.readdirSync();
           for (const e of entries) {
@@ -43686,14 +43686,14 @@ var require_commonjs6 = __commonJS({
       [Symbol.asyncIterator]() {
         return this.iterate();
       }
-      iterate(entry = this.cwd, options = {}) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          options = entry;
-          entry = this.cwd;
+      iterate(entry2 = this.cwd, options = {}) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          options = entry2;
+          entry2 = this.cwd;
         }
-        return this.stream(entry, options)[Symbol.asyncIterator]();
+        return this.stream(entry2, options)[Symbol.asyncIterator]();
       }
       /**
        * Iterating over a PathScurry performs a synchronous walk.
@@ -43703,18 +43703,18 @@ var require_commonjs6 = __commonJS({
       [Symbol.iterator]() {
         return this.iterateSync();
       }
-      *iterateSync(entry = this.cwd, opts = {}) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          opts = entry;
-          entry = this.cwd;
+      *iterateSync(entry2 = this.cwd, opts = {}) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          opts = entry2;
+          entry2 = this.cwd;
         }
         const { withFileTypes = true, follow = false, filter, walkFilter } = opts;
-        if (!filter || filter(entry)) {
-          yield withFileTypes ? entry : entry.fullpath();
+        if (!filter || filter(entry2)) {
+          yield withFileTypes ? entry2 : entry2.fullpath();
         }
-        const dirs = /* @__PURE__ */ new Set([entry]);
+        const dirs = /* @__PURE__ */ new Set([entry2]);
         for (const dir of dirs) {
           const entries = dir.readdirSync();
           for (const e of entries) {
@@ -43734,20 +43734,20 @@ var require_commonjs6 = __commonJS({
           }
         }
       }
-      stream(entry = this.cwd, opts = {}) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          opts = entry;
-          entry = this.cwd;
+      stream(entry2 = this.cwd, opts = {}) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          opts = entry2;
+          entry2 = this.cwd;
         }
         const { withFileTypes = true, follow = false, filter, walkFilter } = opts;
         const results = new minipass_1.Minipass({ objectMode: true });
-        if (!filter || filter(entry)) {
-          results.write(withFileTypes ? entry : entry.fullpath());
+        if (!filter || filter(entry2)) {
+          results.write(withFileTypes ? entry2 : entry2.fullpath());
         }
         const dirs = /* @__PURE__ */ new Set();
-        const queue = [entry];
+        const queue = [entry2];
         let processing = 0;
         const process5 = () => {
           let paused = false;
@@ -43803,20 +43803,20 @@ var require_commonjs6 = __commonJS({
         process5();
         return results;
       }
-      streamSync(entry = this.cwd, opts = {}) {
-        if (typeof entry === "string") {
-          entry = this.cwd.resolve(entry);
-        } else if (!(entry instanceof PathBase)) {
-          opts = entry;
-          entry = this.cwd;
+      streamSync(entry2 = this.cwd, opts = {}) {
+        if (typeof entry2 === "string") {
+          entry2 = this.cwd.resolve(entry2);
+        } else if (!(entry2 instanceof PathBase)) {
+          opts = entry2;
+          entry2 = this.cwd;
         }
         const { withFileTypes = true, follow = false, filter, walkFilter } = opts;
         const results = new minipass_1.Minipass({ objectMode: true });
         const dirs = /* @__PURE__ */ new Set();
-        if (!filter || filter(entry)) {
-          results.write(withFileTypes ? entry : entry.fullpath());
+        if (!filter || filter(entry2)) {
+          results.write(withFileTypes ? entry2 : entry2.fullpath());
         }
-        const queue = [entry];
+        const queue = [entry2];
         let processing = 0;
         const process5 = () => {
           let paused = false;
@@ -45414,7 +45414,7 @@ var require_core = __commonJS({
     var util3 = require_archiver_utils();
     var inherits = __require("util").inherits;
     var ArchiverError = require_error();
-    var Transform8 = require_ours().Transform;
+    var Transform7 = require_ours().Transform;
     var win32 = process.platform === "win32";
     var Archiver = function(format, options) {
       if (!(this instanceof Archiver)) {
@@ -45428,7 +45428,7 @@ var require_core = __commonJS({
         highWaterMark: 1024 * 1024,
         statConcurrency: 4
       });
-      Transform8.call(this, options);
+      Transform7.call(this, options);
       this._format = false;
       this._module = false;
       this._pending = 0;
@@ -45450,7 +45450,7 @@ var require_core = __commonJS({
       };
       this._streams = [];
     };
-    inherits(Archiver, Transform8);
+    inherits(Archiver, Transform7);
     Archiver.prototype._abort = function() {
       this._state.aborted = true;
       this._queue.kill();
@@ -46419,14 +46419,14 @@ var require_archive_output_stream = __commonJS({
   "node_modules/compress-commons/lib/archivers/archive-output-stream.js"(exports2, module) {
     var inherits = __require("util").inherits;
     var isStream = require_is_stream();
-    var Transform8 = require_ours().Transform;
+    var Transform7 = require_ours().Transform;
     var ArchiveEntry = require_archive_entry();
     var util3 = require_util12();
     var ArchiveOutputStream = module.exports = function(options) {
       if (!(this instanceof ArchiveOutputStream)) {
         return new ArchiveOutputStream(options);
       }
-      Transform8.call(this, options);
+      Transform7.call(this, options);
       this.offset = 0;
       this._archive = {
         finish: false,
@@ -46434,7 +46434,7 @@ var require_archive_output_stream = __commonJS({
         processing: false
       };
     };
-    inherits(ArchiveOutputStream, Transform8);
+    inherits(ArchiveOutputStream, Transform7);
     ArchiveOutputStream.prototype._appendBuffer = function(zae, source, callback) {
     };
     ArchiveOutputStream.prototype._appendStream = function(zae, source, callback) {
@@ -46497,7 +46497,7 @@ var require_archive_output_stream = __commonJS({
       if (chunk) {
         this.offset += chunk.length;
       }
-      return Transform8.prototype.write.call(this, chunk, cb);
+      return Transform7.prototype.write.call(this, chunk, cb);
     };
   }
 });
@@ -46604,9 +46604,9 @@ var require_crc32 = __commonJS({
 var require_crc32_stream = __commonJS({
   "node_modules/crc32-stream/lib/crc32-stream.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform8 } = require_ours();
+    var { Transform: Transform7 } = require_ours();
     var crc32 = require_crc32();
-    var CRC32Stream = class extends Transform8 {
+    var CRC32Stream = class extends Transform7 {
       constructor(options) {
         super(options);
         this.checksum = Buffer.allocUnsafe(4);
@@ -47063,16 +47063,16 @@ var require_zip_stream = __commonJS({
         callback(new Error("entry linkname must be a non-empty string value when type equals symlink"));
         return;
       }
-      var entry = new ZipArchiveEntry(data.name);
-      entry.setTime(data.date, this.options.forceLocalTime);
+      var entry2 = new ZipArchiveEntry(data.name);
+      entry2.setTime(data.date, this.options.forceLocalTime);
       if (data.namePrependSlash) {
-        entry.setName(data.name, true);
+        entry2.setName(data.name, true);
       }
       if (data.store) {
-        entry.setMethod(0);
+        entry2.setMethod(0);
       }
       if (data.comment.length > 0) {
-        entry.setComment(data.comment);
+        entry2.setComment(data.comment);
       }
       if (data.type === "symlink" && typeof data.mode !== "number") {
         data.mode = 40960;
@@ -47081,12 +47081,12 @@ var require_zip_stream = __commonJS({
         if (data.type === "symlink") {
           data.mode |= 40960;
         }
-        entry.setUnixMode(data.mode);
+        entry2.setUnixMode(data.mode);
       }
       if (data.type === "symlink" && typeof data.linkname === "string") {
         source = Buffer.from(data.linkname);
       }
-      return ZipArchiveOutputStream.prototype.entry.call(this, entry, source, callback);
+      return ZipArchiveOutputStream.prototype.entry.call(this, entry2, source, callback);
     };
     ZipStream.prototype.finalize = function() {
       this.finish();
@@ -48512,7 +48512,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Transform8 = class extends Duplex {
+    var Transform7 = class extends Duplex {
       constructor(opts) {
         super(opts);
         this._transformState = new TransformState(this);
@@ -48556,7 +48556,7 @@ var require_streamx = __commonJS({
         this._flush(transformAfterFlush.bind(this));
       }
     };
-    var PassThrough3 = class extends Transform8 {
+    var PassThrough3 = class extends Transform7 {
     };
     function transformAfterFlush(err, data) {
       const cb = this._transformState.afterFinal;
@@ -48685,7 +48685,7 @@ var require_streamx = __commonJS({
       Writable: Writable3,
       Readable: Readable7,
       Duplex,
-      Transform: Transform8,
+      Transform: Transform7,
       // Export PassThrough for compatibility with Node.js core's stream module
       PassThrough: PassThrough3
     };
@@ -49606,10 +49606,10 @@ var require_tar = __commonJS({
         append(null, source);
       } else if (data.sourceType === "stream" && data.stats) {
         data.size = data.stats.size;
-        var entry = self2.engine.entry(data, function(err) {
+        var entry2 = self2.engine.entry(data, function(err) {
           callback(err, data);
         });
-        source.pipe(entry);
+        source.pipe(entry2);
       } else if (data.sourceType === "stream") {
         util3.collectStream(source, append);
       }
@@ -49950,7 +49950,7 @@ var require_dist = __commonJS({
 var require_json = __commonJS({
   "node_modules/archiver/lib/plugins/json.js"(exports2, module) {
     var inherits = __require("util").inherits;
-    var Transform8 = require_ours().Transform;
+    var Transform7 = require_ours().Transform;
     var crc32 = require_dist();
     var util3 = require_archiver_utils();
     var Json = function(options) {
@@ -49958,14 +49958,14 @@ var require_json = __commonJS({
         return new Json(options);
       }
       options = this.options = util3.defaults(options, {});
-      Transform8.call(this, options);
+      Transform7.call(this, options);
       this.supports = {
         directory: true,
         symlink: true
       };
       this.files = [];
     };
-    inherits(Json, Transform8);
+    inherits(Json, Transform7);
     Json.prototype._transform = function(chunk, encoding, callback) {
       callback(null, chunk);
     };
@@ -58315,13 +58315,13 @@ var require_binary = __commonJS({
 // node_modules/unzip-stream/lib/matcher-stream.js
 var require_matcher_stream = __commonJS({
   "node_modules/unzip-stream/lib/matcher-stream.js"(exports2, module) {
-    var Transform8 = __require("stream").Transform;
+    var Transform7 = __require("stream").Transform;
     var util3 = __require("util");
     function MatcherStream(patternDesc, matchFn) {
       if (!(this instanceof MatcherStream)) {
         return new MatcherStream();
       }
-      Transform8.call(this);
+      Transform7.call(this);
       var p = typeof patternDesc === "object" ? patternDesc.pattern : patternDesc;
       this.pattern = Buffer.isBuffer(p) ? p : Buffer.from(p);
       this.requiredLength = this.pattern.length;
@@ -58330,7 +58330,7 @@ var require_matcher_stream = __commonJS({
       this.bytesSoFar = 0;
       this.matchFn = matchFn;
     }
-    util3.inherits(MatcherStream, Transform8);
+    util3.inherits(MatcherStream, Transform7);
     MatcherStream.prototype.checkDataChunk = function(ignoreMatchZero) {
       var enoughData = this.data.length >= this.requiredLength;
       if (!enoughData) {
@@ -58573,14 +58573,14 @@ var require_unzip_stream = __commonJS({
           this.state = states.LOCAL_FILE_HEADER_SUFFIX;
           return requiredLength;
         case states.LOCAL_FILE_HEADER_SUFFIX:
-          var entry = new Entry();
+          var entry2 = new Entry();
           var isUtf8 = (this.parsedEntity.flags & 2048) !== 0;
-          entry.path = this._decodeString(chunk.slice(0, this.parsedEntity.fileNameLength), isUtf8);
+          entry2.path = this._decodeString(chunk.slice(0, this.parsedEntity.fileNameLength), isUtf8);
           var extraDataBuffer = chunk.slice(this.parsedEntity.fileNameLength, this.parsedEntity.fileNameLength + this.parsedEntity.extraFieldLength);
           var extra = this._readExtraFields(extraDataBuffer);
           if (extra && extra.parsed) {
             if (extra.parsed.path && !isUtf8) {
-              entry.path = extra.parsed.path;
+              entry2.path = extra.parsed.path;
             }
             if (Number.isFinite(extra.parsed.uncompressedSize) && this.parsedEntity.uncompressedSize === FOUR_GIGS - 1) {
               this.parsedEntity.uncompressedSize = extra.parsed.uncompressedSize;
@@ -58592,14 +58592,14 @@ var require_unzip_stream = __commonJS({
           this.parsedEntity.extra = extra.parsed || {};
           if (this.options.debug) {
             const debugObj2 = Object.assign({}, this.parsedEntity, {
-              path: entry.path,
+              path: entry2.path,
               flags: "0x" + this.parsedEntity.flags.toString(16),
               extraFields: extra && extra.debug
             });
             console.log("decoded LOCAL_FILE_HEADER:", JSON.stringify(debugObj2, null, 2));
           }
-          this._prepareOutStream(this.parsedEntity, entry);
-          this.emit("entry", entry);
+          this._prepareOutStream(this.parsedEntity, entry2);
+          this.emit("entry", entry2);
           this.state = states.FILE_DATA;
           return requiredLength;
         case states.CENTRAL_DIRECTORY_FILE_HEADER:
@@ -58668,15 +58668,15 @@ var require_unzip_stream = __commonJS({
           return chunk.length;
       }
     };
-    UnzipStream.prototype._prepareOutStream = function(vars, entry) {
+    UnzipStream.prototype._prepareOutStream = function(vars, entry2) {
       var self2 = this;
-      var isDirectory2 = vars.uncompressedSize === 0 && /[\/\\]$/.test(entry.path);
-      entry.path = entry.path.replace(/(?<=^|[/\\]+)[.][.]+(?=[/\\]+|$)/g, ".");
-      entry.type = isDirectory2 ? "Directory" : "File";
-      entry.isDirectory = isDirectory2;
+      var isDirectory2 = vars.uncompressedSize === 0 && /[\/\\]$/.test(entry2.path);
+      entry2.path = entry2.path.replace(/(?<=^|[/\\]+)[.][.]+(?=[/\\]+|$)/g, ".");
+      entry2.type = isDirectory2 ? "Directory" : "File";
+      entry2.isDirectory = isDirectory2;
       var fileSizeKnown = !(vars.flags & 8);
       if (fileSizeKnown) {
-        entry.size = vars.uncompressedSize;
+        entry2.size = vars.uncompressedSize;
       }
       var isVersionSupported = vars.versionsNeededToExtract <= 45;
       this.outStreamInfo = {
@@ -58723,7 +58723,7 @@ var require_unzip_stream = __commonJS({
       var isEncrypted = vars.flags & 1 || vars.flags & 64;
       if (isEncrypted || !isVersionSupported) {
         var message = isEncrypted ? "Encrypted files are not supported!" : "Zip version " + Math.floor(vars.versionsNeededToExtract / 10) + "." + vars.versionsNeededToExtract % 10 + " is not supported";
-        entry.skip = true;
+        entry2.skip = true;
         setImmediate(() => {
           self2.emit("error", new Error(message));
         });
@@ -58737,12 +58737,12 @@ var require_unzip_stream = __commonJS({
           self2.state = states.ERROR;
           self2.emit("error", err);
         });
-        this.outStreamInfo.stream.pipe(inflater).pipe(entry);
+        this.outStreamInfo.stream.pipe(inflater).pipe(entry2);
       } else {
-        this.outStreamInfo.stream.pipe(entry);
+        this.outStreamInfo.stream.pipe(entry2);
       }
       if (this._drainAllEntries) {
-        entry.autodrain();
+        entry2.autodrain();
       }
     };
     UnzipStream.prototype._readFile = function(data) {
@@ -59010,7 +59010,7 @@ var require_unzip_stream = __commonJS({
 // node_modules/unzip-stream/lib/parser-stream.js
 var require_parser_stream = __commonJS({
   "node_modules/unzip-stream/lib/parser-stream.js"(exports2, module) {
-    var Transform8 = __require("stream").Transform;
+    var Transform7 = __require("stream").Transform;
     var util3 = __require("util");
     var UnzipStream = require_unzip_stream();
     function ParserStream(opts) {
@@ -59018,18 +59018,18 @@ var require_parser_stream = __commonJS({
         return new ParserStream(opts);
       }
       var transformOpts = opts || {};
-      Transform8.call(this, { readableObjectMode: true });
+      Transform7.call(this, { readableObjectMode: true });
       this.opts = opts || {};
       this.unzipStream = new UnzipStream(this.opts);
       var self2 = this;
-      this.unzipStream.on("entry", function(entry) {
-        self2.push(entry);
+      this.unzipStream.on("entry", function(entry2) {
+        self2.push(entry2);
       });
       this.unzipStream.on("error", function(error2) {
         self2.emit("error", error2);
       });
     }
-    util3.inherits(ParserStream, Transform8);
+    util3.inherits(ParserStream, Transform7);
     ParserStream.prototype._transform = function(chunk, encoding, cb) {
       this.unzipStream.write(chunk, encoding, cb);
     };
@@ -59044,13 +59044,13 @@ var require_parser_stream = __commonJS({
     };
     ParserStream.prototype.on = function(eventName, fn) {
       if (eventName === "entry") {
-        return Transform8.prototype.on.call(this, "data", fn);
+        return Transform7.prototype.on.call(this, "data", fn);
       }
-      return Transform8.prototype.on.call(this, eventName, fn);
+      return Transform7.prototype.on.call(this, eventName, fn);
     };
     ParserStream.prototype.drainAll = function() {
       this.unzipStream.drainAll();
-      return this.pipe(new Transform8({ objectMode: true, transform: function(d, e, cb) {
+      return this.pipe(new Transform7({ objectMode: true, transform: function(d, e, cb) {
         cb();
       } }));
     };
@@ -59153,12 +59153,12 @@ var require_extract2 = __commonJS({
     var path7 = __require("path");
     var util3 = __require("util");
     var mkdirp = require_mkdirp();
-    var Transform8 = __require("stream").Transform;
+    var Transform7 = __require("stream").Transform;
     var UnzipStream = require_unzip_stream();
     function Extract(opts) {
       if (!(this instanceof Extract))
         return new Extract(opts);
-      Transform8.call(this);
+      Transform7.call(this);
       this.opts = opts || {};
       this.unzipStream = new UnzipStream(this.opts);
       this.unfinishedEntries = 0;
@@ -59170,7 +59170,7 @@ var require_extract2 = __commonJS({
         self2.emit("error", error2);
       });
     }
-    util3.inherits(Extract, Transform8);
+    util3.inherits(Extract, Transform7);
     Extract.prototype._transform = function(chunk, encoding, cb) {
       this.unzipStream.write(chunk, encoding, cb);
     };
@@ -59190,10 +59190,10 @@ var require_extract2 = __commonJS({
         allDone();
       });
     };
-    Extract.prototype._processEntry = function(entry) {
+    Extract.prototype._processEntry = function(entry2) {
       var self2 = this;
-      var destPath = path7.join(this.opts.path, entry.path);
-      var directory = entry.isDirectory ? destPath : path7.dirname(destPath);
+      var destPath = path7.join(this.opts.path, entry2.path);
+      var directory = entry2.isDirectory ? destPath : path7.dirname(destPath);
       this.unfinishedEntries++;
       var writeFileFn = function() {
         var pipedStream = fs8.createWriteStream(destPath);
@@ -59204,7 +59204,7 @@ var require_extract2 = __commonJS({
         pipedStream.on("error", function(error2) {
           self2.emit("error", error2);
         });
-        entry.pipe(pipedStream);
+        entry2.pipe(pipedStream);
       };
       if (this.createdDirectories[directory] || directory === ".") {
         return writeFileFn();
@@ -59212,7 +59212,7 @@ var require_extract2 = __commonJS({
       mkdirp(directory, function(err) {
         if (err) return self2.emit("error", err);
         self2.createdDirectories[directory] = true;
-        if (entry.isDirectory) {
+        if (entry2.isDirectory) {
           self2.unfinishedEntries--;
           self2._notifyAwaiter();
           return;
@@ -64472,8 +64472,8 @@ function normalizeValue(value) {
   return String(value).trim().replace(/[\r\n]/g, "");
 }
 function* headerIterator(map) {
-  for (const entry of map.values()) {
-    yield [entry.name, entry.value];
+  for (const entry2 of map.values()) {
+    yield [entry2.name, entry2.value];
   }
 }
 var HttpHeadersImpl = class {
@@ -64523,12 +64523,12 @@ var HttpHeadersImpl = class {
   toJSON(options = {}) {
     const result = {};
     if (options.preserveCase) {
-      for (const entry of this._headersMap.values()) {
-        result[entry.name] = entry.value;
+      for (const entry2 of this._headersMap.values()) {
+        result[entry2.name] = entry2.value;
       }
     } else {
-      for (const [normalizedName, entry] of this._headersMap) {
-        result[normalizedName] = entry.value;
+      for (const [normalizedName, entry2] of this._headersMap) {
+        result[normalizedName] = entry2.value;
       }
     }
     return result;
@@ -65045,7 +65045,7 @@ function removeContinueToken(value) {
     return remaining.map((token) => token.trim()).filter(Boolean).join(", ") || void 0;
   }
   if (Array.isArray(value)) {
-    const remaining = value.map(removeContinueToken).filter((entry) => entry !== void 0);
+    const remaining = value.map(removeContinueToken).filter((entry2) => entry2 !== void 0);
     return remaining.length > 0 ? remaining : void 0;
   }
   return value;
@@ -65082,11 +65082,11 @@ function stripRequestBodyHeaders(request2, removeFraming) {
       headers: Array.isArray(headers[0]) ? updatedPairs : updatedPairs.flat()
     };
   } else if (headers && typeof headers === "object" && isIterable(headers)) {
-    const pairs = Array.from(headers, (entry) => {
-      if (!Array.isArray(entry) || entry.length !== 2) {
+    const pairs = Array.from(headers, (entry2) => {
+      if (!Array.isArray(entry2) || entry2.length !== 2) {
         throw new TypeError("Header entry must be a name/value pair");
       }
-      return entry;
+      return entry2;
     });
     request2.requestOverrides = { ...overrides, headers: stripHeaderPairs(pairs) };
   } else if (headers && typeof headers === "object") {
@@ -65119,9 +65119,9 @@ function getHeaderValues(headers, name) {
       return value2 === void 0 || value2 === null ? [] : [value2];
     }
     let value;
-    for (const [key, entry] of Object.entries(headers)) {
+    for (const [key, entry2] of Object.entries(headers)) {
       if (key.toLowerCase() === name) {
-        value = entry;
+        value = entry2;
       }
     }
     return value === void 0 ? [] : Array.isArray(value) ? value : [value];
@@ -72700,7 +72700,7 @@ var Matcher = class {
     return {
       path: this.path.map((node) => ({ ...node })),
       siblingStacks: this.siblingStacks.map((level) => level ? { counts: new Map(level.counts), total: level.total } : level),
-      keptAttrs: this._keptAttrs.map((entry) => ({ ...entry }))
+      keptAttrs: this._keptAttrs.map((entry2) => ({ ...entry2 }))
     };
   }
   /**
@@ -72711,7 +72711,7 @@ var Matcher = class {
     this._pathStringCache = null;
     this.path = snapshot2.path.map((node) => ({ ...node }));
     this.siblingStacks = snapshot2.siblingStacks.map((level) => level ? { counts: new Map(level.counts), total: level.total } : level);
-    this._keptAttrs = (snapshot2.keptAttrs || []).map((entry) => ({ ...entry }));
+    this._keptAttrs = (snapshot2.keptAttrs || []).map((entry2) => ({ ...entry2 }));
   }
   /**
    * Return the read-only {@link MatcherView} for this matcher.
@@ -106432,7 +106432,6 @@ import { once as once2 } from "node:events";
 import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
 import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2 } from "node:fs/promises";
 import * as path4 from "node:path";
-import { Transform as Transform7 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 
 // src/archive/compression.ts
@@ -106546,12 +106545,311 @@ async function hashFile(file, ...stages) {
   return { digest: hash.digest(), bytes: hash.bytes };
 }
 
+// src/archive/canonical.ts
+import { Transform as Transform6 } from "node:stream";
+
+// src/archive/oci.ts
+var INDEX_TYPES = /* @__PURE__ */ new Set([
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json"
+]);
+var MANIFEST_TYPES = /* @__PURE__ */ new Set([
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.v2+json"
+]);
+var CONFIG_TYPES = /* @__PURE__ */ new Set([
+  "application/vnd.oci.image.config.v1+json",
+  "application/vnd.docker.container.image.v1+json"
+]);
+var MAX_INDEX_DEPTH = 8;
+var IMAGE_NAME = "io.containerd.image.name";
+var REF_NAME = "org.opencontainers.image.ref.name";
+function fail(message) {
+  throw new UserError(message);
+}
+function asObject(value, what) {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    fail(`${what} is not a JSON object; the tarball is corrupt.`);
+  }
+  return value;
+}
+function platformText(value) {
+  if (typeof value !== "object" || value === null) return void 0;
+  const { os: os8, architecture, variant } = value;
+  if (typeof os8 !== "string" || typeof architecture !== "string" || !os8 || !architecture) return void 0;
+  return [os8, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
+}
+function descriptor(value, where2) {
+  const object = asObject(value, where2);
+  const { mediaType, digest, size, platform: platform2, annotations } = object;
+  if (typeof digest !== "string" || !SHA256_DIGEST.test(digest)) {
+    fail(`${where2} has digest "${String(digest).slice(0, 100)}"; expected "sha256:" and 64 lowercase hex digits.`);
+  }
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+    fail(`${where2} has size ${JSON.stringify(size)}; expected a whole number of bytes.`);
+  }
+  const texts = {};
+  if (typeof annotations === "object" && annotations !== null) {
+    for (const [key, text] of Object.entries(annotations)) if (typeof text === "string") texts[key] = text;
+  }
+  return {
+    mediaType: typeof mediaType === "string" ? mediaType : void 0,
+    digest,
+    size,
+    platform: platformText(platform2),
+    annotations: texts
+  };
+}
+function referencesOf(annotations, where2) {
+  const full = [];
+  const bare = [];
+  for (const key of [IMAGE_NAME, REF_NAME]) {
+    const text = annotations[key];
+    if (text === void 0) continue;
+    if (key === REF_NAME && !/[:/@]/.test(text)) {
+      bare.push(text);
+      continue;
+    }
+    const parsed = parseReference(text);
+    if (!parsed.ok)
+      fail(`${where2} names the image \`${text}\` (${key}), which is not a valid reference: ${parsed.reason}.`);
+    full.push(text);
+  }
+  return { full: [...new Set(full)], bare: full.length > 0 ? [] : bare };
+}
+var OciWalk = class {
+  #contents;
+  #verified;
+  #warnings;
+  #images = /* @__PURE__ */ new Map();
+  /** Per visited digest, what is below it: a DAG shared many times is walked once. */
+  #below = /* @__PURE__ */ new Map();
+  #toHash = /* @__PURE__ */ new Map();
+  /** Blob path → the blob paths it names: an index its manifests, a manifest its config and layers. */
+  tree = /* @__PURE__ */ new Map();
+  constructor(contents, verified, warnings) {
+    this.#contents = contents;
+    this.#verified = verified;
+    this.#warnings = warnings;
+  }
+  /** The image manifest `digest` names, once `run` has found it. */
+  image(digest) {
+    return this.#images.get(digest);
+  }
+  /** Every entry of index.json as a target (entries naming the same digest are one target), verified. */
+  run() {
+    const index = asObject(this.#contents.json(this.#contents.files.get("index.json"), "index.json"), "index.json");
+    const manifests = index["manifests"];
+    if (!Array.isArray(manifests) || manifests.length === 0) {
+      fail("index.json lists no manifests; the tarball holds no image.");
+    }
+    const targets = /* @__PURE__ */ new Map();
+    manifests.forEach((value, i) => {
+      const where2 = `index.json manifest ${i + 1}`;
+      const top = descriptor(value, where2);
+      const { full, bare } = referencesOf(top.annotations, where2);
+      const below = this.#walk(top, [], where2, false);
+      if (below.images.length === 0) return;
+      const mediaType = this.#kindOf(top);
+      const target = targets.get(top.digest) ?? {
+        digest: top.digest,
+        kind: INDEX_TYPES.has(mediaType) ? "index" : "manifest",
+        mediaType,
+        size: top.size,
+        references: [],
+        bareNames: [],
+        images: below.images,
+        attestations: below.attestations
+      };
+      target.references = [.../* @__PURE__ */ new Set([...target.references, ...full])];
+      target.bareNames = [.../* @__PURE__ */ new Set([...target.bareNames, ...bare])];
+      targets.set(top.digest, target);
+    });
+    for (const { record, digest, where: where2 } of this.#toHash.values()) {
+      if (record.digest !== digest) {
+        fail(
+          `Blob ${digest} (${where2}) hashes to ${record.digest}: it is corrupt or was replaced; produce the tarball again.`
+        );
+      }
+    }
+    if (targets.size === 0) fail("index.json leads to no image manifest with an image config; nothing to load.");
+    for (const target of targets.values()) {
+      if (target.bareNames.length > 0 && target.references.length > 0) target.bareNames = [];
+    }
+    return [...targets.values()];
+  }
+  /** Checks the blob a descriptor names is present with its size; its hash is compared at the end of `run`. */
+  #blob(target, where2) {
+    const path7 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
+    const record = this.#contents.files.get(path7);
+    if (!record) fail(`${where2} refers to blob ${target.digest}, which is not in the tarball; it is incomplete.`);
+    if (record.size === 0 && target.size > 0) {
+      fail(
+        `Blob ${target.digest} (${where2}) is empty (0 bytes) but should be ${target.size} bytes: a blob that was never filled in (an unfinished cache or export); produce the tarball again.`
+      );
+    }
+    if (record.size !== target.size) {
+      fail(`Blob ${target.digest} (${where2}) is ${record.size} bytes, but its descriptor says ${target.size}.`);
+    }
+    this.#toHash.set(target.digest, { record, digest: target.digest, where: where2 });
+    this.#verified.add(path7);
+    return record;
+  }
+  /** The media type of what a descriptor names, from the descriptor or, when it has none, the document itself. */
+  #kindOf(target) {
+    if (target.mediaType !== void 0) return target.mediaType;
+    const record = this.#contents.files.get(`blobs/sha256/${target.digest.slice("sha256:".length)}`);
+    return record ? this.#sniff(record, `Blob ${target.digest}`) : "";
+  }
+  /** The image manifests and attestations at or below `target`. */
+  #walk(target, stack, where2, nested) {
+    if (stack.includes(target.digest)) {
+      fail(`${where2} refers back to index ${target.digest}, which contains it: the indexes form a cycle.`);
+    }
+    if (stack.length > MAX_INDEX_DEPTH) fail(`${where2} is nested more than ${MAX_INDEX_DEPTH} indexes deep.`);
+    const seen = this.#below.get(target.digest);
+    if (seen) return seen;
+    const path7 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
+    const isManifest = target.mediaType !== void 0 && MANIFEST_TYPES.has(target.mediaType);
+    const none = { images: [], attestations: [] };
+    if (nested && isManifest && !this.#contents.files.has(path7)) {
+      if (!isAttestation(target)) {
+        this.#warnings.push(
+          `The image index lists a ${target.platform ?? "platform"} manifest ${target.digest} that is not in the tarball; that platform cannot be loaded from it.`
+        );
+      }
+      this.#below.set(target.digest, none);
+      return none;
+    }
+    const record = this.#blob(target, where2);
+    let below = none;
+    const kind = target.mediaType ?? this.#sniff(record, where2);
+    if (INDEX_TYPES.has(kind)) {
+      const index = asObject(this.#contents.json(record, `Index ${target.digest}`), `Index ${target.digest}`);
+      const manifests = index["manifests"];
+      if (!Array.isArray(manifests)) fail(`Index ${target.digest} has no manifests list; the tarball is corrupt.`);
+      const images = /* @__PURE__ */ new Set();
+      const attestations = /* @__PURE__ */ new Set();
+      const children = /* @__PURE__ */ new Set();
+      manifests.forEach((value, i) => {
+        const childWhere = `index ${target.digest} manifest ${i + 1}`;
+        const childDescriptor = descriptor(value, childWhere);
+        const child = this.#walk(childDescriptor, [...stack, target.digest], childWhere, true);
+        for (const digest of child.images) images.add(digest);
+        for (const digest of child.attestations) attestations.add(digest);
+        const childPath = blobPath(childDescriptor.digest);
+        if (this.#verified.has(childPath)) children.add(childPath);
+      });
+      this.tree.set(path7, [...children]);
+      below = { images: [...images], attestations: [...attestations] };
+    } else if (MANIFEST_TYPES.has(kind)) {
+      below = this.#manifest(target, record) ? { images: [target.digest], attestations: [] } : { images: [], attestations: [target.digest] };
+    }
+    this.#below.set(target.digest, below);
+    return below;
+  }
+  #sniff(record, where2) {
+    const document2 = asObject(this.#contents.json(record, where2), where2);
+    if (typeof document2["mediaType"] === "string") return document2["mediaType"];
+    return Array.isArray(document2["manifests"]) ? [...INDEX_TYPES][0] : [...MANIFEST_TYPES][0];
+  }
+  /**
+   * Verifies a manifest's config and layers; returns whether it is an image, rather than an attestation or another
+   * artifact that no engine runs (its config is not an image config).
+   */
+  #manifest(target, record) {
+    const what = `Manifest ${target.digest}`;
+    const manifest = asObject(this.#contents.json(record, what), what);
+    const config = descriptor(manifest["config"], `${what} config`);
+    const layersValue = manifest["layers"];
+    if (!Array.isArray(layersValue)) fail(`${what} has no layers list; the tarball is corrupt.`);
+    const layers = layersValue.map((value, i) => descriptor(value, `${what} layer ${i + 1}`));
+    const configRecord = this.#blob(config, `config of manifest ${target.digest}`);
+    layers.forEach((layer, i) => this.#blob(layer, `layer ${i + 1} of manifest ${target.digest}`));
+    this.tree.set(record.name, [...new Set([config, ...layers].map((one) => blobPath(one.digest)))]);
+    if (isAttestation(target) || config.mediaType !== void 0 && !CONFIG_TYPES.has(config.mediaType)) return false;
+    const configJson = asObject(this.#contents.json(configRecord, `The config of ${what}`), `The config of ${what}`);
+    if (platformText(configJson) === "unknown/unknown") return false;
+    const rootfs = configJson["rootfs"];
+    const diffIds = typeof rootfs === "object" && rootfs !== null ? rootfs["diff_ids"] : void 0;
+    if (!Array.isArray(diffIds) || diffIds.length !== layers.length) {
+      fail(
+        `${what} has ${layers.length} layers but its config lists ${Array.isArray(diffIds) ? diffIds.length : "no"} diff_ids; the tarball is corrupt.`
+      );
+    }
+    for (const id of diffIds) {
+      if (typeof id !== "string" || !SHA256_DIGEST.test(id)) {
+        fail(
+          `The config of ${what} lists diff_id "${String(id).slice(0, 100)}"; expected "sha256:" and 64 hex digits.`
+        );
+      }
+    }
+    const created = configJson["created"];
+    this.#images.set(target.digest, {
+      manifestDigest: target.digest,
+      configDigest: config.digest,
+      platform: platformText(configJson) ?? target.platform,
+      layers: layers.map((layer) => layer.digest),
+      diffIds,
+      created: typeof created === "string" ? created : void 0
+    });
+    return true;
+  }
+};
+function blobPath(digest) {
+  return `blobs/sha256/${digest.slice("sha256:".length)}`;
+}
+function isAttestation(target) {
+  return target.annotations["vnd.docker.reference.type"] === "attestation-manifest" || target.platform === "unknown/unknown";
+}
+
+// src/platform.ts
+function platformMatches(platform2, wanted) {
+  if (platform2 === void 0) return false;
+  const [os8, architecture, variant] = wanted.split("/");
+  const [hasOs, hasArchitecture, hasVariant] = platform2.split("/");
+  return hasOs === os8 && hasArchitecture === architecture && (!variant || variant === hasVariant);
+}
+function holdsPlatform(platforms, wanted) {
+  return platforms.some((platform2) => platformMatches(platform2, wanted));
+}
+
+// src/image.ts
+function loadedPlatform(image, enginePlatform) {
+  if (image.platforms.length === 1) return image.platforms[0];
+  if (enginePlatform === void 0) return void 0;
+  return image.platforms.find((one) => platformMatches(one.platform, enginePlatform));
+}
+function imageIdOn(kind, image, enginePlatform) {
+  if (kind === "docker-containerd" && image.kind !== "config") return image.digest;
+  return (loadedPlatform(image, enginePlatform) ?? image.platforms[0]).configDigest;
+}
+function idsOf(image) {
+  const ids = [image.digest];
+  for (const one of image.platforms) {
+    if (one.manifestDigest) ids.push(one.manifestDigest);
+    ids.push(one.configDigest);
+  }
+  return [...new Set(ids)];
+}
+function sameList(a, b) {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+function isSameImage(expected, actual, kind) {
+  if (idsOf(expected).includes(actual.id)) return true;
+  if (kind !== "docker-containerd" || actual.targetType === void 0 || !MANIFEST_TYPES.has(actual.targetType)) {
+    return false;
+  }
+  return expected.platforms.some(
+    (one) => one.manifestDigest === void 0 && sameList(one.diffIds, actual.layers) && one.platform !== void 0 && platformMatches(actual.platform, one.platform) && one.created !== void 0 && Date.parse(one.created) === Date.parse(actual.created)
+  );
+}
+
 // src/archive/inspect.ts
 import { createHash as createHash4 } from "node:crypto";
 import { Writable as Writable2 } from "node:stream";
 
 // src/archive/tar.ts
-import { Transform as Transform6 } from "node:stream";
 var BLOCK = 512;
 var MAX_META_BYTES = 1024 * 1024;
 var MAX_NAME_BYTES = 4096;
@@ -106567,7 +106865,7 @@ var TYPES = {
   "5": "directory",
   "6": "fifo"
 };
-function fail(message) {
+function fail2(message) {
   throw new UserError(message);
 }
 function cString(block, start, length) {
@@ -106583,15 +106881,15 @@ function octal(block, start, length) {
 function parseNumber(block, start, length, what, at) {
   const first = block[start];
   if (first & 128) {
-    if (first & 64) fail(`The tar header at byte ${at} has a negative ${what}; the tarball is corrupt.`);
+    if (first & 64) fail2(`The tar header at byte ${at} has a negative ${what}; the tarball is corrupt.`);
     let value2 = first & 63;
     for (let i = start + 1; i < start + length; i++) value2 = value2 * 256 + block[i];
-    if (!Number.isSafeInteger(value2)) fail(`The tar header at byte ${at} has a ${what} too large to be real.`);
+    if (!Number.isSafeInteger(value2)) fail2(`The tar header at byte ${at} has a ${what} too large to be real.`);
     return value2;
   }
   const value = octal(block, start, length);
   if (value === void 0)
-    fail(`The tar header at byte ${at} has a ${what} that is not an octal number; the tarball is corrupt.`);
+    fail2(`The tar header at byte ${at} has a ${what} that is not an octal number; the tarball is corrupt.`);
   return value;
 }
 function checksumMatches(block, stored) {
@@ -106617,11 +106915,11 @@ function parsePax(data, at) {
     const lengthText = space < 0 ? "" : data.toString("latin1", pos, space);
     const length = Number(lengthText);
     if (!/^[1-9][0-9]*$/.test(lengthText) || pos + length > data.length || data[pos + length - 1] !== 10) {
-      fail(`The PAX header at byte ${at} has a malformed record; the tarball is corrupt.`);
+      fail2(`The PAX header at byte ${at} has a malformed record; the tarball is corrupt.`);
     }
     const record = data.toString("utf8", space + 1, pos + length - 1);
     const equals = record.indexOf("=");
-    if (equals <= 0) fail(`The PAX header at byte ${at} has a record without "key="; the tarball is corrupt.`);
+    if (equals <= 0) fail2(`The PAX header at byte ${at} has a record without "key="; the tarball is corrupt.`);
     records.set(record.slice(0, equals), record.slice(equals + 1));
     pos += length;
   }
@@ -106629,17 +106927,17 @@ function parsePax(data, at) {
 }
 function normaliseName(raw, at) {
   if (Buffer.byteLength(raw) > MAX_NAME_BYTES) {
-    fail(
+    fail2(
       `The tar entry at byte ${at} has a name of ${Buffer.byteLength(raw)} bytes; at most ${MAX_NAME_BYTES} are allowed.`
     );
   }
-  if (raw.includes("\0")) fail(`The tar entry at byte ${at} has a NUL byte inside its name; the tarball is corrupt.`);
+  if (raw.includes("\0")) fail2(`The tar entry at byte ${at} has a NUL byte inside its name; the tarball is corrupt.`);
   if (raw.startsWith("/")) {
-    fail(`The tar entry "${raw}" has an absolute path; an image tarball only holds paths relative to its root.`);
+    fail2(`The tar entry "${raw}" has an absolute path; an image tarball only holds paths relative to its root.`);
   }
   const parts2 = raw.split("/").filter((part) => part !== "" && part !== ".");
   if (parts2.includes("..")) {
-    fail(`The tar entry "${raw}" has a ".." component that would reach outside the archive; it is refused.`);
+    fail2(`The tar entry "${raw}" has a ".." component that would reach outside the archive; it is refused.`);
   }
   return parts2.join("/");
 }
@@ -106732,8 +107030,8 @@ var TarReader = class {
   /** The input is over: anything but a complete end-of-archive marker means the archive was cut short. */
   end() {
     if (this.#state === "ended") return;
-    if (this.#offset === 0) fail("The tarball is empty (0 bytes); expected an image tarball.");
-    fail(
+    if (this.#offset === 0) fail2("The tarball is empty (0 bytes); expected an image tarball.");
+    fail2(
       `The tarball ends after ${this.#offset} bytes without the end-of-archive marker: it was cut short (an interrupted download or a full disk?); produce it again.`
     );
   }
@@ -106749,17 +107047,17 @@ var TarReader = class {
         this.#state = "ended";
         return;
       }
-      if (this.#pending) fail(`The tar archive ends at byte ${at} right after an extended header; it is corrupt.`);
+      if (this.#pending) fail2(`The tar archive ends at byte ${at} right after an extended header; it is corrupt.`);
       this.#endAt = at;
       this.#state = "end-marker";
       return;
     }
     if (this.#state === "end-marker") {
-      fail(`The tar archive has a lone zero block at byte ${this.#endAt} followed by more data; it is corrupt.`);
+      fail2(`The tar archive has a lone zero block at byte ${this.#endAt} followed by more data; it is corrupt.`);
     }
     const stored = octal(block, 148, 8);
     if (stored === void 0 || !checksumMatches(block, stored)) {
-      fail(
+      fail2(
         `The tar header at byte ${at} fails its checksum: this is not a tar archive or it is corrupt (was it still compressed, or damaged in transfer?).`
       );
     }
@@ -106769,7 +107067,7 @@ var TarReader = class {
     if (typeflag === "x" || typeflag === "g" || typeflag === "L" || typeflag === "K") {
       if (size > MAX_META_BYTES) {
         const kind = typeflag === "x" || typeflag === "g" ? "PAX" : "GNU long-name";
-        fail(`The ${kind} header at byte ${at} is ${size} bytes; at most ${MAX_META_BYTES} are allowed.`);
+        fail2(`The ${kind} header at byte ${at} is ${size} bytes; at most ${MAX_META_BYTES} are allowed.`);
       }
       this.#metaType = typeflag;
       this.#meta = Buffer.alloc(size);
@@ -106785,7 +107083,7 @@ var TarReader = class {
     }
     const type = TYPES[typeflag];
     if (!type) {
-      fail(
+      fail2(
         `The tar entry at byte ${at} has type "${typeflag.replace(/[^\x20-\x7e]/g, "?")}", which an image tarball never holds (only files and directories are expected).`
       );
     }
@@ -106799,7 +107097,7 @@ var TarReader = class {
     let entrySize = size;
     if (paxSize !== void 0) {
       if (!/^[0-9]{1,16}$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) {
-        fail(`The PAX header at byte ${pending.offset} has size "${paxSize.slice(0, 40)}", which is not a size.`);
+        fail2(`The PAX header at byte ${pending.offset} has size "${paxSize.slice(0, 40)}", which is not a size.`);
       }
       entrySize = Number(paxSize);
     }
@@ -106852,52 +107150,7 @@ function tarHeader(name, size, mtime = 0) {
   header.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "latin1");
   return header;
 }
-function tarEntry(name, content) {
-  const padding = (BLOCK - content.length % BLOCK) % BLOCK;
-  return Buffer.concat([tarHeader(name, content.length), content, Buffer.alloc(padding)]);
-}
 var END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
-function createTarAppender(entry) {
-  const reader = new TarReader({ entry: () => {
-  }, data: () => {
-  }, entryEnd: () => {
-  } });
-  let held = Buffer.alloc(0);
-  return new Transform6({
-    transform(chunk, _encoding, callback) {
-      const chunkFrom = reader.offset;
-      const heldFrom = chunkFrom - held.length;
-      try {
-        reader.write(chunk);
-      } catch (error2) {
-        callback(error2);
-        return;
-      }
-      const safeUntil = reader.endOffset >= 0 ? reader.endOffset : reader.settledOffset;
-      const fromHeld = Math.min(held.length, Math.max(0, safeUntil - heldFrom));
-      const fromChunk = Math.max(0, safeUntil - chunkFrom);
-      if (fromHeld > 0) this.push(held.subarray(0, fromHeld));
-      if (fromChunk > 0) this.push(chunk.subarray(0, fromChunk));
-      held = reader.endOffset >= 0 ? Buffer.alloc(0) : Buffer.concat([held.subarray(fromHeld), chunk.subarray(fromChunk)]);
-      callback();
-    },
-    flush(callback) {
-      try {
-        reader.end();
-      } catch (error2) {
-        callback(error2);
-        return;
-      }
-      entry().then(
-        (extra) => {
-          if (extra) this.push(tarEntry(extra.name, extra.content));
-          callback(null, END_OF_ARCHIVE);
-        },
-        (error2) => callback(error2 instanceof Error ? error2 : new Error(String(error2)))
-      );
-    }
-  });
-}
 
 // src/archive/json.ts
 var MAX_JSON_DEPTH = 64;
@@ -106936,261 +107189,6 @@ function parseJson(content, what) {
   } catch (error2) {
     throw new UserError(`${what} is not valid JSON (${messageOf(error2)}); the tarball is corrupt.`);
   }
-}
-
-// src/archive/oci.ts
-var INDEX_TYPES = /* @__PURE__ */ new Set([
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json"
-]);
-var MANIFEST_TYPES = /* @__PURE__ */ new Set([
-  "application/vnd.oci.image.manifest.v1+json",
-  "application/vnd.docker.distribution.manifest.v2+json"
-]);
-var CONFIG_TYPES = /* @__PURE__ */ new Set([
-  "application/vnd.oci.image.config.v1+json",
-  "application/vnd.docker.container.image.v1+json"
-]);
-var MAX_INDEX_DEPTH = 8;
-var IMAGE_NAME = "io.containerd.image.name";
-var REF_NAME = "org.opencontainers.image.ref.name";
-function fail2(message) {
-  throw new UserError(message);
-}
-function asObject(value, what) {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    fail2(`${what} is not a JSON object; the tarball is corrupt.`);
-  }
-  return value;
-}
-function platformText(value) {
-  if (typeof value !== "object" || value === null) return void 0;
-  const { os: os8, architecture, variant } = value;
-  if (typeof os8 !== "string" || typeof architecture !== "string" || !os8 || !architecture) return void 0;
-  return [os8, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
-}
-function descriptor(value, where2) {
-  const object = asObject(value, where2);
-  const { mediaType, digest, size, platform: platform2, annotations } = object;
-  if (typeof digest !== "string" || !SHA256_DIGEST.test(digest)) {
-    fail2(`${where2} has digest "${String(digest).slice(0, 100)}"; expected "sha256:" and 64 lowercase hex digits.`);
-  }
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-    fail2(`${where2} has size ${JSON.stringify(size)}; expected a whole number of bytes.`);
-  }
-  const texts = {};
-  if (typeof annotations === "object" && annotations !== null) {
-    for (const [key, text] of Object.entries(annotations)) if (typeof text === "string") texts[key] = text;
-  }
-  return {
-    mediaType: typeof mediaType === "string" ? mediaType : void 0,
-    digest,
-    size,
-    platform: platformText(platform2),
-    annotations: texts
-  };
-}
-function referencesOf(annotations, where2) {
-  const full = [];
-  const bare = [];
-  for (const key of [IMAGE_NAME, REF_NAME]) {
-    const text = annotations[key];
-    if (text === void 0) continue;
-    if (key === REF_NAME && !/[:/@]/.test(text)) {
-      bare.push(text);
-      continue;
-    }
-    const parsed = parseReference(text);
-    if (!parsed.ok)
-      fail2(`${where2} names the image \`${text}\` (${key}), which is not a valid reference: ${parsed.reason}.`);
-    full.push(text);
-  }
-  return { full: [...new Set(full)], bare: full.length > 0 ? [] : bare };
-}
-var OciWalk = class {
-  #contents;
-  #verified;
-  #warnings;
-  #images = /* @__PURE__ */ new Map();
-  /** Per visited digest, what is below it: a DAG shared many times is walked once. */
-  #below = /* @__PURE__ */ new Map();
-  #toHash = /* @__PURE__ */ new Map();
-  /** Blob path → the blob paths it names: an index its manifests, a manifest its config and layers. */
-  tree = /* @__PURE__ */ new Map();
-  constructor(contents, verified, warnings) {
-    this.#contents = contents;
-    this.#verified = verified;
-    this.#warnings = warnings;
-  }
-  /** The image manifest `digest` names, once `run` has found it. */
-  image(digest) {
-    return this.#images.get(digest);
-  }
-  /** Every entry of index.json as a target (entries naming the same digest are one target), verified. */
-  run() {
-    const index = asObject(this.#contents.json(this.#contents.files.get("index.json"), "index.json"), "index.json");
-    const manifests = index["manifests"];
-    if (!Array.isArray(manifests) || manifests.length === 0) {
-      fail2("index.json lists no manifests; the tarball holds no image.");
-    }
-    const targets = /* @__PURE__ */ new Map();
-    manifests.forEach((value, i) => {
-      const where2 = `index.json manifest ${i + 1}`;
-      const top = descriptor(value, where2);
-      const { full, bare } = referencesOf(top.annotations, where2);
-      const below = this.#walk(top, [], where2, false);
-      if (below.images.length === 0) return;
-      const mediaType = this.#kindOf(top);
-      const target = targets.get(top.digest) ?? {
-        digest: top.digest,
-        kind: INDEX_TYPES.has(mediaType) ? "index" : "manifest",
-        mediaType,
-        size: top.size,
-        references: [],
-        bareNames: [],
-        images: below.images,
-        attestations: below.attestations
-      };
-      target.references = [.../* @__PURE__ */ new Set([...target.references, ...full])];
-      target.bareNames = [.../* @__PURE__ */ new Set([...target.bareNames, ...bare])];
-      targets.set(top.digest, target);
-    });
-    for (const { record, digest, where: where2 } of this.#toHash.values()) {
-      if (record.digest !== digest) {
-        fail2(
-          `Blob ${digest} (${where2}) hashes to ${record.digest}: it is corrupt or was replaced; produce the tarball again.`
-        );
-      }
-    }
-    if (targets.size === 0) fail2("index.json leads to no image manifest with an image config; nothing to load.");
-    for (const target of targets.values()) {
-      if (target.bareNames.length > 0 && target.references.length > 0) target.bareNames = [];
-    }
-    return [...targets.values()];
-  }
-  /** Checks the blob a descriptor names is present with its size; its hash is compared at the end of `run`. */
-  #blob(target, where2) {
-    const path7 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
-    const record = this.#contents.files.get(path7);
-    if (!record) fail2(`${where2} refers to blob ${target.digest}, which is not in the tarball; it is incomplete.`);
-    if (record.size === 0 && target.size > 0) {
-      fail2(
-        `Blob ${target.digest} (${where2}) is empty (0 bytes) but should be ${target.size} bytes: a blob that was never filled in (an unfinished cache or export); produce the tarball again.`
-      );
-    }
-    if (record.size !== target.size) {
-      fail2(`Blob ${target.digest} (${where2}) is ${record.size} bytes, but its descriptor says ${target.size}.`);
-    }
-    this.#toHash.set(target.digest, { record, digest: target.digest, where: where2 });
-    this.#verified.add(path7);
-    return record;
-  }
-  /** The media type of what a descriptor names, from the descriptor or, when it has none, the document itself. */
-  #kindOf(target) {
-    if (target.mediaType !== void 0) return target.mediaType;
-    const record = this.#contents.files.get(`blobs/sha256/${target.digest.slice("sha256:".length)}`);
-    return record ? this.#sniff(record, `Blob ${target.digest}`) : "";
-  }
-  /** The image manifests and attestations at or below `target`. */
-  #walk(target, stack, where2, nested) {
-    if (stack.includes(target.digest)) {
-      fail2(`${where2} refers back to index ${target.digest}, which contains it: the indexes form a cycle.`);
-    }
-    if (stack.length > MAX_INDEX_DEPTH) fail2(`${where2} is nested more than ${MAX_INDEX_DEPTH} indexes deep.`);
-    const seen = this.#below.get(target.digest);
-    if (seen) return seen;
-    const path7 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
-    const isManifest = target.mediaType !== void 0 && MANIFEST_TYPES.has(target.mediaType);
-    const none = { images: [], attestations: [] };
-    if (nested && isManifest && !this.#contents.files.has(path7)) {
-      if (!isAttestation(target)) {
-        this.#warnings.push(
-          `The image index lists a ${target.platform ?? "platform"} manifest ${target.digest} that is not in the tarball; that platform cannot be loaded from it.`
-        );
-      }
-      this.#below.set(target.digest, none);
-      return none;
-    }
-    const record = this.#blob(target, where2);
-    let below = none;
-    const kind = target.mediaType ?? this.#sniff(record, where2);
-    if (INDEX_TYPES.has(kind)) {
-      const index = asObject(this.#contents.json(record, `Index ${target.digest}`), `Index ${target.digest}`);
-      const manifests = index["manifests"];
-      if (!Array.isArray(manifests)) fail2(`Index ${target.digest} has no manifests list; the tarball is corrupt.`);
-      const images = /* @__PURE__ */ new Set();
-      const attestations = /* @__PURE__ */ new Set();
-      const children = /* @__PURE__ */ new Set();
-      manifests.forEach((value, i) => {
-        const childWhere = `index ${target.digest} manifest ${i + 1}`;
-        const childDescriptor = descriptor(value, childWhere);
-        const child = this.#walk(childDescriptor, [...stack, target.digest], childWhere, true);
-        for (const digest of child.images) images.add(digest);
-        for (const digest of child.attestations) attestations.add(digest);
-        const childPath = blobPath(childDescriptor.digest);
-        if (this.#verified.has(childPath)) children.add(childPath);
-      });
-      this.tree.set(path7, [...children]);
-      below = { images: [...images], attestations: [...attestations] };
-    } else if (MANIFEST_TYPES.has(kind)) {
-      below = this.#manifest(target, record) ? { images: [target.digest], attestations: [] } : { images: [], attestations: [target.digest] };
-    }
-    this.#below.set(target.digest, below);
-    return below;
-  }
-  #sniff(record, where2) {
-    const document2 = asObject(this.#contents.json(record, where2), where2);
-    if (typeof document2["mediaType"] === "string") return document2["mediaType"];
-    return Array.isArray(document2["manifests"]) ? [...INDEX_TYPES][0] : [...MANIFEST_TYPES][0];
-  }
-  /**
-   * Verifies a manifest's config and layers; returns whether it is an image, rather than an attestation or another
-   * artifact that no engine runs (its config is not an image config).
-   */
-  #manifest(target, record) {
-    const what = `Manifest ${target.digest}`;
-    const manifest = asObject(this.#contents.json(record, what), what);
-    const config = descriptor(manifest["config"], `${what} config`);
-    const layersValue = manifest["layers"];
-    if (!Array.isArray(layersValue)) fail2(`${what} has no layers list; the tarball is corrupt.`);
-    const layers = layersValue.map((value, i) => descriptor(value, `${what} layer ${i + 1}`));
-    const configRecord = this.#blob(config, `config of manifest ${target.digest}`);
-    layers.forEach((layer, i) => this.#blob(layer, `layer ${i + 1} of manifest ${target.digest}`));
-    this.tree.set(record.name, [...new Set([config, ...layers].map((one) => blobPath(one.digest)))]);
-    if (isAttestation(target) || config.mediaType !== void 0 && !CONFIG_TYPES.has(config.mediaType)) return false;
-    const configJson = asObject(this.#contents.json(configRecord, `The config of ${what}`), `The config of ${what}`);
-    if (platformText(configJson) === "unknown/unknown") return false;
-    const rootfs = configJson["rootfs"];
-    const diffIds = typeof rootfs === "object" && rootfs !== null ? rootfs["diff_ids"] : void 0;
-    if (!Array.isArray(diffIds) || diffIds.length !== layers.length) {
-      fail2(
-        `${what} has ${layers.length} layers but its config lists ${Array.isArray(diffIds) ? diffIds.length : "no"} diff_ids; the tarball is corrupt.`
-      );
-    }
-    for (const id of diffIds) {
-      if (typeof id !== "string" || !SHA256_DIGEST.test(id)) {
-        fail2(
-          `The config of ${what} lists diff_id "${String(id).slice(0, 100)}"; expected "sha256:" and 64 hex digits.`
-        );
-      }
-    }
-    const created = configJson["created"];
-    this.#images.set(target.digest, {
-      manifestDigest: target.digest,
-      configDigest: config.digest,
-      platform: platformText(configJson) ?? target.platform,
-      layers: layers.map((layer) => layer.digest),
-      diffIds,
-      created: typeof created === "string" ? created : void 0
-    });
-    return true;
-  }
-};
-function blobPath(digest) {
-  return `blobs/sha256/${digest.slice("sha256:".length)}`;
-}
-function isAttestation(target) {
-  return target.annotations["vnd.docker.reference.type"] === "attestation-manifest" || target.platform === "unknown/unknown";
 }
 
 // src/archive/inspect.ts
@@ -107249,39 +107247,39 @@ var Collector = class {
     this.#maxJsonBytes = maxJsonBytes;
     this.contents = new ArchiveContents(maxJsonBytes);
   }
-  entry(entry) {
+  entry(entry2) {
     this.entries++;
-    const earlier = this.#kinds.get(entry.name);
+    const earlier = this.#kinds.get(entry2.name);
     if (earlier !== void 0) {
-      if (earlier === "directory" && entry.type === "directory") return;
+      if (earlier === "directory" && entry2.type === "directory") return;
       fail3(
-        `The tarball has two entries named "${entry.name}" (the second at byte ${entry.offset}): a later entry could replace one already verified, so the tarball is refused.`
+        `The tarball has two entries named "${entry2.name}" (the second at byte ${entry2.offset}): a later entry could replace one already verified, so the tarball is refused.`
       );
     }
-    this.#kinds.set(entry.name, entry.type);
-    switch (entry.type) {
+    this.#kinds.set(entry2.name, entry2.type);
+    switch (entry2.type) {
       case "directory":
         return;
       case "file":
-        if (entry.name === "") fail3(`The tar entry at byte ${entry.offset} is a file with an empty name.`);
-        this.#current = { entry, hash: createHash4("sha256"), content: void 0, fill: 0, first: true };
-        if (METADATA_NAMES.has(entry.name) && entry.size > this.#maxJsonBytes) {
+        if (entry2.name === "") fail3(`The tar entry at byte ${entry2.offset} is a file with an empty name.`);
+        this.#current = { entry: entry2, hash: createHash4("sha256"), content: void 0, fill: 0, first: true };
+        if (METADATA_NAMES.has(entry2.name) && entry2.size > this.#maxJsonBytes) {
           fail3(
-            `${entry.name} is ${(entry.size / MIB).toFixed(1)} MiB; JSON documents over ${(this.#maxJsonBytes / MIB).toFixed(0)} MiB are refused as hostile: check how the tarball was made.`
+            `${entry2.name} is ${(entry2.size / MIB).toFixed(1)} MiB; JSON documents over ${(this.#maxJsonBytes / MIB).toFixed(0)} MiB are refused as hostile: check how the tarball was made.`
           );
         }
         return;
       case "symlink":
-        this.#symlink(entry);
+        this.#symlink(entry2);
         return;
       case "hardlink":
         fail3(
-          `The tarball holds a hard link "${entry.name}" -> "${entry.linkname}"; image tarballs never hold links between their files, so it is refused.`
+          `The tarball holds a hard link "${entry2.name}" -> "${entry2.linkname}"; image tarballs never hold links between their files, so it is refused.`
         );
         break;
       default:
         fail3(
-          `The tarball holds a ${entry.type.replace("-", " ")} "${entry.name}"; an image tarball holds only files and directories, so it is refused.`
+          `The tarball holds a ${entry2.type.replace("-", " ")} "${entry2.name}"; an image tarball holds only files and directories, so it is refused.`
         );
     }
   }
@@ -107290,13 +107288,13 @@ var Collector = class {
    * -> `../<other id>/layer.tar`, and skopeo and podman link every `<id>/layer.tar` to `../<diff_id>.tar`; those
    * shapes are followed, every other link is refused.
    */
-  #symlink(entry) {
+  #symlink(entry2) {
     const refuse = () => fail3(
-      `The tarball holds a symbolic link "${entry.name}" -> "${entry.linkname}"; only docker's own links between \`<id>/layer.tar\` files are accepted, so it is refused.`
+      `The tarball holds a symbolic link "${entry2.name}" -> "${entry2.linkname}"; only docker's own links between \`<id>/layer.tar\` files are accepted, so it is refused.`
     );
-    if (!/^[0-9a-f]{64}\/layer\.tar$/.test(entry.name) || entry.linkname.startsWith("/")) refuse();
-    const parts2 = dirname(entry.name).split("/");
-    for (const part of entry.linkname.split("/")) {
+    if (!/^[0-9a-f]{64}\/layer\.tar$/.test(entry2.name) || entry2.linkname.startsWith("/")) refuse();
+    const parts2 = dirname(entry2.name).split("/");
+    for (const part of entry2.linkname.split("/")) {
       if (part === "..") {
         if (parts2.length === 0) refuse();
         parts2.pop();
@@ -107305,8 +107303,8 @@ var Collector = class {
       }
     }
     const target = parts2.join("/");
-    if (!/^[0-9a-f]{64}(?:\/layer\.tar|\.tar)$/.test(target) || target === entry.name) refuse();
-    this.contents.links.set(entry.name, target);
+    if (!/^[0-9a-f]{64}(?:\/layer\.tar|\.tar)$/.test(target) || target === entry2.name) refuse();
+    this.contents.links.set(entry2.name, target);
   }
   data(chunk) {
     const current = this.#current;
@@ -107325,14 +107323,18 @@ var Collector = class {
     }
     if (current.content) current.fill += chunk.copy(current.content, current.fill);
   }
+  /** Whether the content of the file being read is kept (a small JSON document): known from its first chunk on. */
+  get keepsCurrent() {
+    return this.#current?.content !== void 0;
+  }
   entryEnd() {
     const current = this.#current;
     if (!current) return;
     this.#current = void 0;
-    const { entry } = current;
-    this.contents.files.set(entry.name, {
-      name: entry.name,
-      size: entry.size,
+    const { entry: entry2 } = current;
+    this.contents.files.set(entry2.name, {
+      name: entry2.name,
+      size: entry2.size,
       digest: `sha256:${current.hash.digest("hex")}`,
       content: current.content
     });
@@ -107347,7 +107349,7 @@ function createArchiveInspector(options = {}) {
   report.catch(() => {
   });
   let done = false;
-  const finish = (outcome) => {
+  const finish2 = (outcome) => {
     if (done) return;
     done = true;
     try {
@@ -107362,7 +107364,7 @@ function createArchiveInspector(options = {}) {
         reader.write(chunk);
         callback();
       } catch (error2) {
-        finish(() => {
+        finish2(() => {
           throw error2;
         });
         callback(error2);
@@ -107371,11 +107373,11 @@ function createArchiveInspector(options = {}) {
     final(callback) {
       try {
         reader.end();
-        const result = verify(collector.contents, reader.offset, collector.entries);
-        finish(() => result);
+        const result = verifyContents(collector.contents, reader.offset, collector.entries);
+        finish2(() => result);
         callback();
       } catch (error2) {
-        finish(() => {
+        finish2(() => {
           throw error2;
         });
         callback(error2);
@@ -107386,7 +107388,7 @@ function createArchiveInspector(options = {}) {
   });
   stream4.on(
     "close",
-    () => finish(() => {
+    () => finish2(() => {
       throw new UserError(
         `The tarball stream stopped after ${reader.offset} bytes, before its end; the image could not be verified.`
       );
@@ -107497,7 +107499,7 @@ var Verification = class {
           platform: platformOf(config),
           manifestDigest: vouching?.manifestDigest,
           configDigest: record.digest,
-          layers: item.layers,
+          layers: layerFiles,
           diffIds,
           created: typeof created === "string" ? created : void 0
         },
@@ -107550,7 +107552,7 @@ var Verification = class {
     return false;
   }
 };
-function verify(contents, bytes, entries) {
+function verifyContents(contents, bytes, entries) {
   for (const [name, target] of contents.links) {
     if (!contents.files.has(target)) {
       fail3(`The tarball's link "${name}" points at "${target}", which is not a file in the tarball.`);
@@ -107666,22 +107668,197 @@ function imagesOf(targets, walked, listed) {
   return images;
 }
 
+// src/archive/canonical.ts
+var SAFE_NAME = /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
+var LAYOUT_FILES = /^(?:manifest\.json|index\.json|oci-layout|repositories|[0-9a-f]{64}\/(?:json|VERSION))$/;
+function selectReferences(report, wanted) {
+  if (wanted === void 0) return report.images.map((image) => ({ image, references: [...image.references] }));
+  const selections = [];
+  for (const image of report.images) {
+    const names = new Set(image.references.map(qualify));
+    const references = wanted.filter((tag) => names.has(qualify(tag)));
+    if (references.length > 0) selections.push({ image, references: [...new Set(references)] });
+  }
+  return selections;
+}
+function filesOf(report, images) {
+  const files = /* @__PURE__ */ new Set();
+  const stack = images.map((image) => image.root);
+  while (stack.length > 0) {
+    const file = stack.pop();
+    if (files.has(file)) continue;
+    files.add(file);
+    for (const child of report.tree.get(file) ?? []) if (!files.has(child)) stack.push(child);
+  }
+  return files;
+}
+function entry(name, content) {
+  const padding = (BLOCK - content.length % BLOCK) % BLOCK;
+  return [tarHeader(name, content.length), content, Buffer.alloc(padding)];
+}
+function blobPath2(digest) {
+  return `blobs/sha256/${digest.slice("sha256:".length)}`;
+}
+function nameAnnotations(reference) {
+  const parsed = parseReference(reference);
+  if (!parsed.ok || parsed.ref.digest) return void 0;
+  const tag = parsed.ref.tag ?? "latest";
+  return {
+    "io.containerd.image.name": `${qualifiedName(parsed.ref)}:${tag}`,
+    "org.opencontainers.image.ref.name": tag
+  };
+}
+function manifestEntry(selection, options) {
+  const { image, references } = selection;
+  const chosen = loadedPlatform(image, options.platform);
+  if (!chosen) {
+    if (!options.requireManifest) return void 0;
+    const found = image.platforms.map((one) => one.platform ?? "unknown platform").join(", ");
+    throw new UserError(
+      `The image ${references[0] ?? image.digest} has no ${options.platform ?? "single"} platform (it has: ${found}); an engine without the containerd image store loads exactly one: save the platform this runner has (\`platform\` on the save side), or load on an engine with the containerd image store.`
+    );
+  }
+  const path7 = (file) => image.kind === "config" ? file : blobPath2(file);
+  return {
+    Config: image.kind === "config" ? image.root : blobPath2(chosen.configDigest),
+    RepoTags: references,
+    Layers: chosen.layers.map(path7)
+  };
+}
+function createCanonicalWriter(options) {
+  const collector = new Collector(DEFAULT_MAX_JSON_BYTES);
+  const streamed = [];
+  let current;
+  let output;
+  const startStreaming = (file) => {
+    if (!SAFE_NAME.test(file.name) || Buffer.byteLength(file.name) > 100) {
+      throw new UserError(
+        `The tarball holds a file named "${file.name.slice(0, 120).replace(/[^\x20-\x7e]/g, "?")}", which is not a name an image tarball uses (expected blobs/sha256/<digest> or <id>/layer.tar); it is refused.`
+      );
+    }
+    output.push(tarHeader(file.name, file.size));
+    streamed.push(file.name);
+  };
+  const reader = new TarReader({
+    entry(header) {
+      collector.entry(header);
+      current = header.type === "file" ? { entry: header, mode: LAYOUT_FILES.test(header.name) ? "drop" : "pending" } : void 0;
+    },
+    data(chunk) {
+      collector.data(chunk);
+      if (!current) return;
+      if (current.mode === "pending") {
+        current.mode = collector.keepsCurrent ? "hold" : "stream";
+        if (current.mode === "stream") startStreaming(current.entry);
+      }
+      if (current.mode === "stream") output.push(chunk);
+    },
+    entryEnd() {
+      collector.entryEnd();
+      if (current?.mode === "stream") {
+        const padding = (BLOCK - current.entry.size % BLOCK) % BLOCK;
+        if (padding > 0) output.push(Buffer.alloc(padding));
+      }
+      current = void 0;
+    }
+  });
+  let settle;
+  const result = new Promise((resolve3, reject) => settle = { resolve: resolve3, reject });
+  result.catch(() => {
+  });
+  let settled = false;
+  const fail4 = (error2) => {
+    if (!settled) {
+      settled = true;
+      settle.reject(error2);
+    }
+    return error2 instanceof Error ? error2 : new Error(String(error2));
+  };
+  output = new Transform6({
+    transform(chunk, _encoding, callback) {
+      try {
+        reader.write(chunk);
+        callback();
+      } catch (error2) {
+        callback(fail4(error2));
+      }
+    },
+    flush(callback) {
+      try {
+        reader.end();
+        const report = verifyContents(collector.contents, reader.offset, collector.entries);
+        const written = finish(report, streamed, collector, options);
+        for (const buffer2 of written.buffers) this.push(buffer2);
+        settled = true;
+        settle.resolve({ report, format: written.format, selections: written.selections });
+        callback(null, END_OF_ARCHIVE);
+      } catch (error2) {
+        callback(fail4(error2));
+      }
+    },
+    destroy(error2, callback) {
+      fail4(
+        error2 ?? new UserError(
+          `The tarball stream stopped after ${reader.offset} bytes, before its end; the image could not be verified.`
+        )
+      );
+      callback(error2);
+    }
+  });
+  return { stream: output, result };
+}
+function finish(report, streamed, collector, options) {
+  const everything = filesOf(report, report.images);
+  const stray = streamed.filter((name) => !everything.has(name));
+  if (stray.length > 0) {
+    throw new UserError(
+      `The tarball holds ${stray.length} file${stray.length === 1 ? "" : "s"} that no image refers to (${stray.slice(0, 3).join(
+        ", "
+      )}${stray.length > 3 ? ", \u2026" : ""}); an image tarball holds only its images' files, so it is refused.`
+    );
+  }
+  const selections = options.select(report);
+  const wanted = filesOf(
+    report,
+    selections.map((selection) => selection.image)
+  );
+  const already = new Set(streamed);
+  const buffers = [];
+  for (const name of [...wanted].sort()) {
+    if (already.has(name)) continue;
+    const record = collector.contents.files.get(name);
+    if (!record) throw new UserError(`The verified image needs ${name}, which the tarball does not hold.`);
+    const content = record.content ?? (record.size === 0 ? Buffer.alloc(0) : void 0);
+    if (!content) throw new UserError(`${name} was not kept while reading the tarball; it cannot be written again.`);
+    buffers.push(...entry(name, content));
+  }
+  const oci = report.format !== "docker-archive";
+  if (oci) {
+    buffers.push(...entry("oci-layout", Buffer.from('{"imageLayoutVersion":"1.0.0"}')));
+    const manifests = selections.flatMap(({ image, references }) => {
+      if (image.kind === "config" || image.mediaType === void 0) return [];
+      const descriptor2 = { mediaType: image.mediaType, digest: image.digest, size: image.size };
+      const named = references.flatMap((reference) => {
+        const annotations = nameAnnotations(reference);
+        return annotations ? [{ ...descriptor2, annotations }] : [];
+      });
+      return named.length > 0 ? named : [descriptor2];
+    });
+    const index = {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests
+    };
+    buffers.push(...entry("index.json", Buffer.from(JSON.stringify(index))));
+  }
+  const legacy = selections.map((selection) => manifestEntry(selection, options)).filter((item) => item !== void 0);
+  const needsManifest = !oci || options.requireManifest || legacy.length === selections.length;
+  if (needsManifest && legacy.length > 0) buffers.push(...entry("manifest.json", Buffer.from(JSON.stringify(legacy))));
+  const format = !oci ? "docker-archive" : needsManifest && legacy.length > 0 ? "docker-oci" : "oci-layout";
+  return { buffers, format, selections };
+}
+
 // src/tarball.ts
-var Tee = class extends Transform7 {
-  target;
-  constructor(target) {
-    super();
-    this.target = target;
-    target.on("error", (error2) => this.destroy(error2));
-  }
-  _transform(chunk, _encoding, callback) {
-    if (this.target.write(chunk)) callback(null, chunk);
-    else this.target.once("drain", () => callback(null, chunk));
-  }
-  _flush(callback) {
-    this.target.end((error2) => callback(error2));
-  }
-};
 var FILE_SYSTEM_CODES = /* @__PURE__ */ new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "ENOTDIR", "EEXIST"]);
 function isFileSystemProblem(error2) {
   return FILE_SYSTEM_CODES.has(error2?.code ?? "");
@@ -107724,7 +107901,7 @@ async function makeDirectory(directory) {
     throw error2;
   }
 }
-async function writeTarball(start, file, compression, level) {
+async function writeTarball(start, file, compression, level, canonical) {
   try {
     await makeDirectory(path4.dirname(file));
   } catch (error2) {
@@ -107739,7 +107916,7 @@ async function writeTarball(start, file, compression, level) {
   }
   const source = start();
   source.finished?.catch(() => void 0);
-  const inspector = createArchiveInspector();
+  const writer = createCanonicalWriter(canonical);
   const meter = new ProgressMeter(source.phase);
   const fileHash = new HashingStream();
   const compressor = createCompressor(compression, level);
@@ -107748,15 +107925,15 @@ async function writeTarball(start, file, compression, level) {
       source.stream,
       ...source.decode,
       meter,
-      new Tee(inspector.stream),
+      writer.stream,
       ...compressor ? [compressor] : [],
       fileHash,
       output
     ]);
     await source.finished;
-    const report = await inspector.report;
+    const { report, format, selections } = await writer.result;
     await rename2(partial, file);
-    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report };
+    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report, format, selections };
   } catch (error2) {
     source.stream.destroy();
     if (!output.closed) {
@@ -107954,7 +108131,7 @@ async function freeBytes(directory) {
 }
 async function singleFile(directory, name) {
   const entries = await readdir2(directory, { recursive: true, withFileTypes: true });
-  const files = entries.filter((entry) => entry.isFile()).map((entry) => path5.join(entry.parentPath, entry.name));
+  const files = entries.filter((entry2) => entry2.isFile()).map((entry2) => path5.join(entry2.parentPath, entry2.name));
   const [file] = files;
   if (file === void 0 || files.length > 1) {
     const found = files.map((found2) => path5.relative(directory, found2)).join(", ") || "nothing";
@@ -107972,46 +108149,6 @@ async function isZip(file) {
   } finally {
     await handle.close();
   }
-}
-
-// src/platform.ts
-function platformMatches(platform2, wanted) {
-  if (platform2 === void 0) return false;
-  const [os8, architecture, variant] = wanted.split("/");
-  const [hasOs, hasArchitecture, hasVariant] = platform2.split("/");
-  return hasOs === os8 && hasArchitecture === architecture && (!variant || variant === hasVariant);
-}
-function holdsPlatform(platforms, wanted) {
-  return platforms.some((platform2) => platformMatches(platform2, wanted));
-}
-
-// src/archive/legacy-manifest.ts
-function blobPath2(digest) {
-  return `blobs/sha256/${digest.slice("sha256:".length)}`;
-}
-function platformFor(image, platform2) {
-  if (image.platforms.length === 1 && platform2 === void 0) return image.platforms[0];
-  const candidates = image.platforms.filter((one) => platform2 === void 0 || platformMatches(one.platform, platform2));
-  if (candidates.length === 1) return candidates[0];
-  const found = image.platforms.map((one) => one.platform ?? "unknown platform").join(", ");
-  const name = image.references[0] ?? image.digest;
-  throw new UserError(
-    `The image ${name} has ${candidates.length === 0 ? "no" : candidates.length} platform${candidates.length === 1 ? "" : "s"}${platform2 ? ` for ${platform2}` : ""} (it has: ${found}); an engine without the containerd image store loads exactly one: save the platform this runner has, or load on an engine with the containerd image store.`
-  );
-}
-function legacyManifestFor(report, options = {}) {
-  if (report.loadableByLegacyEngine) {
-    throw new UserError("The tarball already has a manifest.json; it needs no other to load.");
-  }
-  const manifest = report.images.map((image) => {
-    const chosen = platformFor(image, options.platform);
-    return {
-      Config: blobPath2(chosen.configDigest),
-      RepoTags: [...options.tags ?? image.references],
-      Layers: chosen.layers.map(blobPath2)
-    };
-  });
-  return { name: "manifest.json", content: Buffer.from(JSON.stringify(manifest)) };
 }
 
 // src/docker.ts
@@ -108136,6 +108273,21 @@ var ContainerEngine = class {
     }
     return { found, missing };
   }
+  /**
+   * Puts each reference back where `before` had it: re-tagged to its old image, or removed when it did not exist.
+   * Returns one sentence saying what the engine now holds.
+   */
+  async restoreTags(references, before) {
+    const failed = [];
+    for (const reference of references) {
+      const previous = before.get(reference);
+      const args = previous ? ["tag", previous.id, reference] : ["image", "rm", reference];
+      const { ok, stderr } = await this.run(args, { allowFailure: true });
+      if (!ok) failed.push(`${reference} (${lastLine(stderr)})`);
+    }
+    if (failed.length === 0) return `The ${references.length === 1 ? "tag is" : "tags are"} put back as they were.`;
+    return `Could not put back ${failed.join(", ")}: check them with \`${this.command} image ls\`.`;
+  }
   /** Every image the engine has, newest first, for the "what the daemon really has" debug output. */
   async listImages() {
     const { stdout } = await this.run(["image", "ls", "--format", "{{json .}}"]);
@@ -108252,8 +108404,8 @@ var METADATA_ENV_JSON = "DOCKER_METADATA_OUTPUT_JSON";
 var METADATA_ENV_TAGS = "DOCKER_METADATA_OUTPUT_TAGS";
 function splitTagList(text) {
   const seen = /* @__PURE__ */ new Set();
-  for (const entry of text.split(/[\n\r,]+/)) {
-    const tag = entry.trim();
+  for (const entry2 of text.split(/[\n\r,]+/)) {
+    const tag = entry2.trim();
     if (tag) seen.add(tag);
   }
   return [...seen];
@@ -108314,37 +108466,6 @@ function problemsWithSaveTags(tags2) {
     }
   }
   return problems;
-}
-
-// src/image.ts
-function loadedPlatform(image, enginePlatform) {
-  if (image.platforms.length === 1) return image.platforms[0];
-  if (enginePlatform === void 0) return void 0;
-  return image.platforms.find((one) => platformMatches(one.platform, enginePlatform));
-}
-function imageIdOn(kind, image, enginePlatform) {
-  if (kind === "docker-containerd" && image.kind !== "config") return image.digest;
-  return (loadedPlatform(image, enginePlatform) ?? image.platforms[0]).configDigest;
-}
-function idsOf(image) {
-  const ids = [image.digest];
-  for (const one of image.platforms) {
-    if (one.manifestDigest) ids.push(one.manifestDigest);
-    ids.push(one.configDigest);
-  }
-  return [...new Set(ids)];
-}
-function sameList(a, b) {
-  return a.length === b.length && a.every((value, i) => value === b[i]);
-}
-function isSameImage(expected, actual, kind) {
-  if (idsOf(expected).includes(actual.id)) return true;
-  if (kind !== "docker-containerd" || actual.targetType === void 0 || !MANIFEST_TYPES.has(actual.targetType)) {
-    return false;
-  }
-  return expected.platforms.some(
-    (one) => one.manifestDigest === void 0 && sameList(one.diffIds, actual.layers) && one.platform !== void 0 && platformMatches(actual.platform, one.platform) && one.created !== void 0 && Date.parse(one.created) === Date.parse(actual.created)
-  );
 }
 
 // src/suggest.ts
@@ -108480,8 +108601,12 @@ async function load(inputs) {
       `\`expected-digest\` pins one artifact, but \`pattern\` ${inputs.pattern} matches ${names.length} (${names.join(", ")}): use \`name\` with \`expected-digest\`, or drop \`expected-digest\`.`
     );
   }
+  const verified = [];
+  for (const name of names) verified.push(await fetchAndVerify(name, inputs, facts, location, timer));
   const loaded = [];
-  for (const name of names) loaded.push(await loadArtifact(name, inputs, engine, facts, location, timer));
+  for (const item of verified) {
+    loaded.push(inputs.load ? await loadVerified(item, inputs, engine, facts, timer) : item);
+  }
   const images = loaded.flatMap((item) => item.images);
   const tags2 = images.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:"));
   setOutput("tags", tags2.join("\n"));
@@ -108533,7 +108658,7 @@ async function likelyEngine(engine) {
     return { kind: engine.command === "podman" ? "podman" : "docker-containerd", platform: void 0 };
   }
 }
-async function loadArtifact(name, inputs, engine, facts, location, timer) {
+async function fetchAndVerify(name, inputs, facts, location, timer) {
   const artifact = await group(
     `Download artifact ${name}`,
     () => timer.time(
@@ -108543,36 +108668,49 @@ async function loadArtifact(name, inputs, engine, facts, location, timer) {
     )
   );
   info(`${artifact.file} (${formatBytes(artifact.size)})`);
-  const plainCopy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : void 0;
+  const copy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : void 0;
+  const wanted = splitTagList(inputs.tags);
   const { digest, report, plain } = await group(
     `Verify ${name}`,
     () => timer.time(
       `verify ${name}`,
-      () => verify2(artifact, inputs.expectedDigest, plainCopy),
+      () => verify(artifact, inputs.expectedDigest, copy === void 0 ? void 0 : { file: copy, tags: wanted }),
       () => artifact.size
     )
   );
-  const expected = expectedImages(report, inputs.tags, name, facts);
-  if (!inputs.load) {
-    const handedOn = plain ?? artifact.file;
-    info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
-    return { artifact: { ...artifact, file: handedOn }, digest, report, images: expected };
-  }
-  const before = await engine.inspect(expected.map((image) => image.reference).filter((r) => !r.startsWith("sha256:")));
-  const output = await group(
-    `${inputs.engine} load ${name}`,
-    () => timer.time(
-      `load ${name}`,
-      () => loadIntoEngine(artifact.file, engine, legacyManifest(report, facts)),
-      () => artifact.size
-    )
-  );
-  const images = await group(`Check what ${inputs.engine} now has`, async () => {
+  const images = expectedImages(report, wanted, name, facts);
+  if (inputs.load) return { artifact, digest, report, images };
+  const handedOn = plain ?? artifact.file;
+  info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
+  return { artifact: { ...artifact, file: handedOn }, digest, report, images };
+}
+async function loadVerified(item, inputs, engine, facts, timer) {
+  const { artifact, report } = item;
+  const expected = item.images;
+  const tagged = expected.filter((image) => !image.reference.startsWith("sha256:"));
+  const references = tagged.map((image) => image.reference);
+  const wanted = splitTagList(inputs.tags);
+  const before = await engine.inspect(references);
+  const output = await group(`${inputs.engine} load ${artifact.name}`, async () => {
+    try {
+      return await timer.time(
+        `load ${artifact.name}`,
+        () => loadIntoEngine(artifact.file, engine, {
+          select: (verifiedAgain) => selectReferences(verifiedAgain, wanted.length > 0 ? wanted : void 0),
+          platform: facts.platform,
+          requireManifest: facts.kind === "docker-graphdriver"
+        }),
+        () => artifact.size
+      );
+    } catch (error2) {
+      throw await afterFailedLoad(error2, engine, references, before);
+    }
+  });
+  return group(`Check what ${inputs.engine} now has`, async () => {
     const loaded = parseLoadOutput(output);
     for (const reference of loaded.references) info(`Loaded image: ${reference}`);
     for (const id of loaded.ids) info(`Loaded image ID: ${id}`);
-    const tagged = expected.filter((image) => !image.reference.startsWith("sha256:"));
-    const now = await engine.inspect(tagged.map((image) => image.reference));
+    const now = await engine.inspect(references);
     const wrong = [];
     for (const image of tagged) {
       const actual = now.found.get(image.reference);
@@ -108588,18 +108726,29 @@ async function loadArtifact(name, inputs, engine, facts, location, timer) {
       }
     }
     if (wrong.length > 0) {
+      const restored = await engine.restoreTags(references, before.found);
       throw new UserError(
-        `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join("; ")}. Another step may have retagged them; load again, or check the engine.`
+        `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join("; ")}. ${restored} Another step may have retagged them; load again, or check the engine.`
       );
     }
-    return expected.map((image) => {
+    const images = expected.map((image) => {
       const actual = now.found.get(image.reference);
       return actual ? { ...image, imageId: actual.id, platform: actual.platform || image.platform } : image;
     });
+    return { ...item, images };
   });
-  return { artifact, digest, report, images };
 }
-async function verify2(artifact, expectedDigest, plainCopy) {
+async function afterFailedLoad(error2, engine, references, before) {
+  if (!(error2 instanceof UserError)) return error2;
+  const now = await engine.inspect(references).catch(() => void 0);
+  if (!now) return error2;
+  const moved = references.filter((reference) => now.found.get(reference)?.id !== before.found.get(reference)?.id);
+  if (moved.length === 0)
+    return new UserError(`${error2.message} The engine's tags are as they were before.`, error2.details);
+  const restored = await engine.restoreTags(moved, before.found);
+  return new UserError(`${error2.message} It had changed ${moved.join(", ")}: ${restored}`, error2.details);
+}
+async function verify(artifact, expectedDigest, copy) {
   const { digest } = await hashFile(artifact.file, new ProgressMeter("hash"));
   const mismatches = [];
   if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
@@ -108615,30 +108764,30 @@ async function verify2(artifact, expectedDigest, plainCopy) {
     `sha256 matches${artifact.recordedDigest ? " the recorded digest" : ""}${expectedDigest ? " and expected-digest" : ""}: ${digest}`
   );
   const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
-  const copy = plainCopy && opened.compression !== "none" ? plainCopy : void 0;
-  const report = copy ? await inspectAndCopy(opened, copy) : await inspectOnly(opened);
+  const report = copy ? await inspectAndCopy(opened, copy.file, copy.tags) : await inspectOnly(opened);
   info(
     `${report.format} (${opened.compression === "none" ? "uncompressed" : opened.compression}): ${describeImages(report)}, ${report.blobs.length} blobs verified, references: ${report.references.join(", ") || "none"}`
   );
   for (const warning2 of report.warnings) warning(warning2);
-  if (copy) info(`Decompressed while verifying: ${copy}`);
-  return { digest, report, plain: copy };
+  if (copy) info(`Written as verified, decompressed: ${copy.file}`);
+  return { digest, report, plain: copy?.file };
 }
 async function inspectOnly(opened) {
   const inspector = createArchiveInspector();
   await pipeline3([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
   return inspector.report;
 }
-async function inspectAndCopy(opened, copy) {
+async function inspectAndCopy(opened, copy, tags2) {
   const written = await writeTarball(
     () => ({ stream: opened.stream, decode: opened.decode, phase: "verify" }),
     copy,
     "none",
-    void 0
+    void 0,
+    { select: (report) => selectReferences(report, tags2.length > 0 ? tags2 : void 0) }
   );
   return written.report;
 }
-function expectedImages(report, tagsInput, name, facts) {
+function expectedImages(report, wanted, name, facts) {
   const expectation = (reference, image) => {
     const loaded = facts.kind === "docker-containerd" ? void 0 : loadedPlatform(image, facts.platform);
     const platforms = loaded ? [loaded] : image.platforms;
@@ -108650,7 +108799,6 @@ function expectedImages(report, tagsInput, name, facts) {
     };
   };
   const recorded = report.images.flatMap((image) => image.references.map((reference) => expectation(reference, image)));
-  const wanted = splitTagList(tagsInput);
   if (wanted.length === 0) {
     const untagged = report.images.filter((image) => image.references.length === 0);
     return [...recorded, ...untagged.map((image) => expectation(imageIdOn(facts.kind, image, facts.platform), image))];
@@ -108666,22 +108814,15 @@ function expectedImages(report, tagsInput, name, facts) {
   }
   return wanted.map((tag) => ({ ...byName.get(qualify(tag)), reference: tag }));
 }
-function legacyManifest(report, facts) {
-  if (report.loadableByLegacyEngine || facts.kind !== "docker-graphdriver") return void 0;
-  const entry = legacyManifestFor(report, { platform: facts.platform });
-  info(
-    "This engine (no containerd image store) needs a manifest.json for an OCI layout: writing one from the verified index."
-  );
-  return entry;
-}
-async function loadIntoEngine(file, engine, extraEntry) {
+async function loadIntoEngine(file, engine, canonical) {
   const opened = await openTarball(file, "The tarball");
+  const writer = createCanonicalWriter(canonical);
   const command = engine.start(["load"], { stdin: true });
   let stdout = "";
   command.stdout.setEncoding("utf8").on("data", (text) => stdout += text);
-  const appender = extraEntry ? [createTarAppender(async () => extraEntry)] : [];
-  const feeding = pipeline3([opened.stream, ...opened.decode, ...appender, new ProgressMeter("load"), command.stdin]);
-  const [fed, exited] = await Promise.allSettled([feeding, command.done]);
+  const feeding = pipeline3([opened.stream, ...opened.decode, writer.stream, new ProgressMeter("load"), command.stdin]);
+  const [fed, exited, written] = await Promise.allSettled([feeding, command.done, writer.result]);
+  if (written.status === "rejected") throw written.reason;
   if (exited.status === "rejected") throw exited.reason;
   if (fed.status === "rejected") throw fed.reason;
   return stdout;
@@ -108728,7 +108869,7 @@ async function save(inputs) {
   setOutput("size", String(tarball.size));
   setOutput("artifact-id", artifact ? String(artifact.id) : "");
   setOutput("artifact-name", artifact ? artifact.name : "");
-  setOutput("format", tarball.report.format);
+  setOutput("format", tarball.format);
   setOutput("platforms", tarball.report.platforms.join("\n"));
   await writeSummary({
     title: `Saved ${tags2.length} image tag${tags2.length === 1 ? "" : "s"}`,
@@ -108741,7 +108882,7 @@ async function save(inputs) {
         "size",
         `${formatBytes(tarball.size)} (${formatBytes(tarball.tarBytes)} before ${inputs.compression} compression)`
       ],
-      ["format", tarball.report.format]
+      ["format", tarball.format]
     ],
     timer,
     warnings: [...saved.warnings, ...tarball.report.warnings]
@@ -108844,6 +108985,7 @@ async function saveFromEngine(inputs, engine, wanted, file, timer) {
       const command = engine.start(["save", ...platformArgs, ...tags2]);
       return { stream: command.stdout, decode: [], finished: command.done, phase: "save" };
     },
+    { select: (report) => selectReferences(report, tags2), platform: inputs.platform },
     file,
     inputs,
     timer
@@ -108888,6 +109030,7 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
     `Verify and compress ${sourcePath} \u2192 ${file}`,
     "verify + compress",
     () => ({ stream: opened.stream, decode: opened.decode, phase: "read source" }),
+    { select: (report) => selectReferences(report, wanted?.tags), platform: inputs.platform },
     file,
     inputs,
     timer
@@ -108918,8 +109061,8 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
     tags2 = wanted.tags.filter((tag) => present.has(qualify(tag)));
   }
   const kind = await new ContainerEngine(inputs.engine).kind().catch(() => "docker-containerd");
-  const images = tarball.report.images.flatMap(
-    (image) => (image.references.length > 0 ? image.references : ["<untagged>"]).map((reference) => ({
+  const images = tarball.selections.flatMap(
+    ({ image, references: references2 }) => (references2.length > 0 ? references2 : ["<untagged>"]).map((reference) => ({
       reference,
       imageId: imageIdOn(kind, image),
       platform: image.platforms.map((one) => one.platform ?? "").join(", ")
@@ -108928,7 +109071,7 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
   return {
     tarball,
     tags: tags2,
-    imageIds: distinct(tarball.report.images.map((image) => imageIdOn(kind, image))),
+    imageIds: distinct(tarball.selections.map(({ image }) => imageIdOn(kind, image))),
     images,
     warnings
   };
@@ -108936,13 +109079,13 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
 async function removeQuietly(file) {
   await rm4(file, { force: true });
 }
-function writeLogged(title, phase, start, file, inputs, timer) {
+function writeLogged(title, phase, start, canonical, file, inputs, timer) {
   return group(
     title,
     () => timer.time(
       phase,
       async () => {
-        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel);
+        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel, canonical);
         logTarball(written, inputs);
         return written;
       },
@@ -108953,7 +109096,7 @@ function writeLogged(title, phase, start, file, inputs, timer) {
 function logTarball(written, inputs) {
   const { report } = written;
   info(
-    `${report.format} tarball: ${describeImages(report)}, ${report.blobs.length} blobs verified, ${formatBytes(written.tarBytes)} \u2192 ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`
+    `${report.format} tarball: ${describeImages(report)}, ${report.blobs.length} blobs verified; written as ${written.format}, ${formatBytes(written.tarBytes)} \u2192 ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`
   );
   for (const warning2 of report.warnings) warning(warning2);
 }

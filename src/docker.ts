@@ -198,6 +198,22 @@ export class ContainerEngine {
     return { found, missing };
   }
 
+  /**
+   * Puts each reference back where `before` had it: re-tagged to its old image, or removed when it did not exist.
+   * Returns one sentence saying what the engine now holds.
+   */
+  async restoreTags(references: readonly string[], before: ReadonlyMap<string, ImageInfo>): Promise<string> {
+    const failed: string[] = [];
+    for (const reference of references) {
+      const previous = before.get(reference);
+      const args = previous ? ['tag', previous.id, reference] : ['image', 'rm', reference];
+      const { ok, stderr } = await this.run(args, { allowFailure: true });
+      if (!ok) failed.push(`${reference} (${lastLine(stderr)})`);
+    }
+    if (failed.length === 0) return `The ${references.length === 1 ? 'tag is' : 'tags are'} put back as they were.`;
+    return `Could not put back ${failed.join(', ')}: check them with \`${this.command} image ls\`.`;
+  }
+
   /** Every image the engine has, newest first, for the "what the daemon really has" debug output. */
   async listImages(): Promise<ImageRow[]> {
     const { stdout } = await this.run(['image', 'ls', '--format', '{{json .}}']);

@@ -7,9 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import { downloadFile, listArtifactNames, type ArtifactLocation, type DownloadedArtifact } from './artifact.ts';
 import { hashFile } from './archive/hash.ts';
 import { createArchiveInspector, type ArchiveImage, type ArchiveReport } from './archive/inspect.ts';
-import { legacyManifestFor } from './archive/legacy-manifest.ts';
-import { createTarAppender } from './archive/tar.ts';
-import { ContainerEngine, parseLoadOutput, type EngineKind } from './docker.ts';
+import { createCanonicalWriter, selectReferences, type CanonicalOptions } from './archive/canonical.ts';
+import { ContainerEngine, parseLoadOutput, type EngineKind, type InspectResult } from './docker.ts';
 import { UserError } from './errors.ts';
 import { matchNames } from './glob.ts';
 import type { Inputs } from './inputs.ts';
@@ -31,6 +30,14 @@ interface EngineFacts {
   kind: EngineKind;
   /** `os/architecture` of the engine, which decides the platform an engine without the containerd store loads. */
   platform: string | undefined;
+}
+
+/** An artifact downloaded and verified, with the references it is expected to give the engine. */
+interface VerifiedArtifact {
+  artifact: DownloadedArtifact;
+  digest: string;
+  report: ArchiveReport;
+  images: ExpectedImage[];
 }
 
 interface LoadedArtifact {
@@ -55,8 +62,13 @@ export async function load(inputs: Inputs): Promise<void> {
     );
   }
 
+  // Every artifact is downloaded and verified before the engine receives anything (with `pattern`, all of them).
+  const verified: VerifiedArtifact[] = [];
+  for (const name of names) verified.push(await fetchAndVerify(name, inputs, facts, location, timer));
   const loaded: LoadedArtifact[] = [];
-  for (const name of names) loaded.push(await loadArtifact(name, inputs, engine, facts, location, timer));
+  for (const item of verified) {
+    loaded.push(inputs.load ? await loadVerified(item, inputs, engine, facts, timer) : item);
+  }
 
   const images = loaded.flatMap((item) => item.images);
   const tags = images.map((image) => image.reference).filter((reference) => !reference.startsWith('sha256:'));
@@ -121,14 +133,14 @@ async function likelyEngine(engine: ContainerEngine): Promise<EngineFacts> {
   }
 }
 
-async function loadArtifact(
+/** Downloads an artifact and verifies it; with `load: false`, also writes the canonical plain tar handed on. */
+async function fetchAndVerify(
   name: string,
   inputs: Inputs,
-  engine: ContainerEngine,
   facts: EngineFacts,
   location: ArtifactLocation,
   timer: PhaseTimer,
-): Promise<LoadedArtifact> {
+): Promise<VerifiedArtifact> {
   const artifact = await core.group(`Download artifact ${name}`, () =>
     timer.time(
       `download ${name}`,
@@ -138,37 +150,61 @@ async function loadArtifact(
   );
   core.info(`${artifact.file} (${formatBytes(artifact.size)})`);
 
-  // With load: false the verification pass also writes the plain tar that scanners read (Trivy, Grype).
-  const plainCopy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : undefined;
+  // With load: false the verification pass also writes the canonical plain tar that scanners read (Trivy, Grype).
+  const copy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : undefined;
+  const wanted = splitTagList(inputs.tags);
   const { digest, report, plain } = await core.group(`Verify ${name}`, () =>
     timer.time(
       `verify ${name}`,
-      () => verify(artifact, inputs.expectedDigest, plainCopy),
+      () => verify(artifact, inputs.expectedDigest, copy === undefined ? undefined : { file: copy, tags: wanted }),
       () => artifact.size,
     ),
   );
+  const images = expectedImages(report, wanted, name, facts);
+  if (inputs.load) return { artifact, digest, report, images };
+  const handedOn = plain ?? artifact.file;
+  core.info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
+  return { artifact: { ...artifact, file: handedOn }, digest, report, images };
+}
 
-  const expected = expectedImages(report, inputs.tags, name, facts);
-  if (!inputs.load) {
-    const handedOn = plain ?? artifact.file;
-    core.info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
-    return { artifact: { ...artifact, file: handedOn }, digest, report, images: expected };
-  }
-
-  const before = await engine.inspect(expected.map((image) => image.reference).filter((r) => !r.startsWith('sha256:')));
-  const output = await core.group(`${inputs.engine} load ${name}`, () =>
-    timer.time(
-      `load ${name}`,
-      () => loadIntoEngine(artifact.file, engine, legacyManifest(report, facts)),
-      () => artifact.size,
-    ),
-  );
-  const images = await core.group(`Check what ${inputs.engine} now has`, async () => {
+/**
+ * Streams the canonical archive of a verified artifact into the engine, then confirms every expected tag names
+ * the image the tarball holds. When the check fails, the tags are put back as they were.
+ */
+async function loadVerified(
+  item: VerifiedArtifact,
+  inputs: Inputs,
+  engine: ContainerEngine,
+  facts: EngineFacts,
+  timer: PhaseTimer,
+): Promise<LoadedArtifact> {
+  const { artifact, report } = item;
+  const expected = item.images;
+  const tagged = expected.filter((image) => !image.reference.startsWith('sha256:'));
+  const references = tagged.map((image) => image.reference);
+  const wanted = splitTagList(inputs.tags);
+  const before = await engine.inspect(references);
+  const output = await core.group(`${inputs.engine} load ${artifact.name}`, async () => {
+    try {
+      return await timer.time(
+        `load ${artifact.name}`,
+        () =>
+          loadIntoEngine(artifact.file, engine, {
+            select: (verifiedAgain) => selectReferences(verifiedAgain, wanted.length > 0 ? wanted : undefined),
+            platform: facts.platform,
+            requireManifest: facts.kind === 'docker-graphdriver',
+          }),
+        () => artifact.size,
+      );
+    } catch (error) {
+      throw await afterFailedLoad(error, engine, references, before);
+    }
+  });
+  return core.group(`Check what ${inputs.engine} now has`, async () => {
     const loaded = parseLoadOutput(output);
     for (const reference of loaded.references) core.info(`Loaded image: ${reference}`);
     for (const id of loaded.ids) core.info(`Loaded image ID: ${id}`);
-    const tagged = expected.filter((image) => !image.reference.startsWith('sha256:'));
-    const now = await engine.inspect(tagged.map((image) => image.reference));
+    const now = await engine.inspect(references);
     const wrong: string[] = [];
     for (const image of tagged) {
       const actual = now.found.get(image.reference);
@@ -184,17 +220,35 @@ async function loadArtifact(
       }
     }
     if (wrong.length > 0) {
+      const restored = await engine.restoreTags(references, before.found);
       throw new UserError(
         `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join('; ')}. ` +
-          'Another step may have retagged them; load again, or check the engine.',
+          `${restored} Another step may have retagged them; load again, or check the engine.`,
       );
     }
-    return expected.map((image) => {
+    const images = expected.map((image) => {
       const actual = now.found.get(image.reference);
       return actual ? { ...image, imageId: actual.id, platform: actual.platform || image.platform } : image;
     });
+    return { ...item, images };
   });
-  return { artifact, digest, report, images };
+}
+
+/** A load that failed half way: says exactly which of the expected tags it moved, after putting them back. */
+async function afterFailedLoad(
+  error: unknown,
+  engine: ContainerEngine,
+  references: readonly string[],
+  before: InspectResult,
+): Promise<unknown> {
+  if (!(error instanceof UserError)) return error;
+  const now = await engine.inspect(references).catch(() => undefined);
+  if (!now) return error;
+  const moved = references.filter((reference) => now.found.get(reference)?.id !== before.found.get(reference)?.id);
+  if (moved.length === 0)
+    return new UserError(`${error.message} The engine's tags are as they were before.`, error.details);
+  const restored = await engine.restoreTags(moved, before.found);
+  return new UserError(`${error.message} It had changed ${moved.join(', ')}: ${restored}`, error.details);
 }
 
 /**
@@ -205,7 +259,7 @@ async function loadArtifact(
 async function verify(
   artifact: DownloadedArtifact,
   expectedDigest: string | undefined,
-  plainCopy?: string,
+  copy: { file: string; tags: string[] } | undefined,
 ): Promise<{ digest: string; report: ArchiveReport; plain: string | undefined }> {
   const { digest } = await hashFile(artifact.file, new ProgressMeter('hash'));
   const mismatches: string[] = [];
@@ -224,15 +278,14 @@ async function verify(
   );
 
   const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
-  const copy = plainCopy && opened.compression !== 'none' ? plainCopy : undefined;
-  const report = copy ? await inspectAndCopy(opened, copy) : await inspectOnly(opened);
+  const report = copy ? await inspectAndCopy(opened, copy.file, copy.tags) : await inspectOnly(opened);
   core.info(
     `${report.format} (${opened.compression === 'none' ? 'uncompressed' : opened.compression}): ${describeImages(report)}, ` +
       `${report.blobs.length} blobs verified, references: ${report.references.join(', ') || 'none'}`,
   );
   for (const warning of report.warnings) core.warning(warning);
-  if (copy) core.info(`Decompressed while verifying: ${copy}`);
-  return { digest, report, plain: copy };
+  if (copy) core.info(`Written as verified, decompressed: ${copy.file}`);
+  return { digest, report, plain: copy?.file };
 }
 
 async function inspectOnly(opened: OpenedTarball): Promise<ArchiveReport> {
@@ -242,18 +295,25 @@ async function inspectOnly(opened: OpenedTarball): Promise<ArchiveReport> {
 }
 
 /** Inspects and writes the plain tar in one pass; the copy is only left behind when every blob verified. */
-async function inspectAndCopy(opened: OpenedTarball, copy: string): Promise<ArchiveReport> {
+/** Verifies and writes the canonical plain tar in one pass; the copy is only left behind when every blob verified. */
+async function inspectAndCopy(opened: OpenedTarball, copy: string, tags: readonly string[]): Promise<ArchiveReport> {
   const written = await writeTarball(
     () => ({ stream: opened.stream, decode: opened.decode, phase: 'verify' }),
     copy,
     'none',
     undefined,
+    { select: (report) => selectReferences(report, tags.length > 0 ? tags : undefined) },
   );
   return written.report;
 }
 
 /** The references expected in the engine after loading, each with the image it must name there. */
-function expectedImages(report: ArchiveReport, tagsInput: string, name: string, facts: EngineFacts): ExpectedImage[] {
+function expectedImages(
+  report: ArchiveReport,
+  wanted: readonly string[],
+  name: string,
+  facts: EngineFacts,
+): ExpectedImage[] {
   const expectation = (reference: string, image: ArchiveImage): ExpectedImage => {
     const loaded = facts.kind === 'docker-containerd' ? undefined : loadedPlatform(image, facts.platform);
     const platforms = loaded ? [loaded] : image.platforms;
@@ -265,7 +325,6 @@ function expectedImages(report: ArchiveReport, tagsInput: string, name: string, 
     };
   };
   const recorded = report.images.flatMap((image) => image.references.map((reference) => expectation(reference, image)));
-  const wanted = splitTagList(tagsInput);
   if (wanted.length === 0) {
     const untagged = report.images.filter((image) => image.references.length === 0);
     return [...recorded, ...untagged.map((image) => expectation(imageIdOn(facts.kind, image, facts.platform), image))];
@@ -284,32 +343,20 @@ function expectedImages(report: ArchiveReport, tagsInput: string, name: string, 
 }
 
 /**
- * Docker without the containerd image store (20.10, and 25+ in graphdriver mode) loads only tarballs with a
- * manifest.json, whatever its API version; for a pure OCI layout the entry it needs is written from the verified
- * index and appended to the stream. The containerd image store and podman read the OCI layout itself.
+ * Streams the canonical archive of the tarball (decompressed here: Docker 20.10 cannot read zstd) into the engine's
+ * `load`. The archive is verified again as it streams, since the file on disk could have changed since the first
+ * pass; the engine can name no image before the last byte, which follows only the last check.
  */
-function legacyManifest(report: ArchiveReport, facts: EngineFacts): { name: string; content: Buffer } | undefined {
-  if (report.loadableByLegacyEngine || facts.kind !== 'docker-graphdriver') return undefined;
-  const entry = legacyManifestFor(report, { platform: facts.platform });
-  core.info(
-    'This engine (no containerd image store) needs a manifest.json for an OCI layout: writing one from the verified index.',
-  );
-  return entry;
-}
-
-/** Streams the tarball, decompressed here (Docker 20.10 cannot read zstd), into the engine's `load`. */
-async function loadIntoEngine(
-  file: string,
-  engine: ContainerEngine,
-  extraEntry: { name: string; content: Buffer } | undefined,
-): Promise<string> {
+async function loadIntoEngine(file: string, engine: ContainerEngine, canonical: CanonicalOptions): Promise<string> {
   const opened = await openTarball(file, 'The tarball');
+  const writer = createCanonicalWriter(canonical);
   const command = engine.start(['load'], { stdin: true });
   let stdout = '';
   command.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  const appender = extraEntry ? [createTarAppender(async () => extraEntry)] : [];
-  const feeding = pipeline([opened.stream, ...opened.decode, ...appender, new ProgressMeter('load'), command.stdin!]);
-  const [fed, exited] = await Promise.allSettled([feeding, command.done]);
+  const feeding = pipeline([opened.stream, ...opened.decode, writer.stream, new ProgressMeter('load'), command.stdin!]);
+  const [fed, exited, written] = await Promise.allSettled([feeding, command.done, writer.result]);
+  // The canonical writer's verdict first: when it refused the archive, the engine's complaint is only the result.
+  if (written.status === 'rejected') throw written.reason;
   if (exited.status === 'rejected') throw exited.reason;
   if (fed.status === 'rejected') throw fed.reason;
   return stdout;

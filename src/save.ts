@@ -6,6 +6,7 @@ import * as core from '@actions/core';
 import { rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { uploadFile, type UploadedArtifact } from './artifact.ts';
+import { selectReferences, type CanonicalOptions } from './archive/canonical.ts';
 import type { ArchiveReport } from './archive/inspect.ts';
 import { TarballSuffix } from './constants.ts';
 import { ContainerEngine, type ImageInfo, type ImageRow } from './docker.ts';
@@ -64,7 +65,7 @@ export async function save(inputs: Inputs): Promise<void> {
   core.setOutput('size', String(tarball.size));
   core.setOutput('artifact-id', artifact ? String(artifact.id) : '');
   core.setOutput('artifact-name', artifact ? artifact.name : '');
-  core.setOutput('format', tarball.report.format);
+  core.setOutput('format', tarball.format);
   core.setOutput('platforms', tarball.report.platforms.join('\n'));
 
   await writeSummary({
@@ -78,7 +79,7 @@ export async function save(inputs: Inputs): Promise<void> {
         'size',
         `${formatBytes(tarball.size)} (${formatBytes(tarball.tarBytes)} before ${inputs.compression} compression)`,
       ],
-      ['format', tarball.report.format],
+      ['format', tarball.format],
     ],
     timer,
     warnings: [...saved.warnings, ...tarball.report.warnings],
@@ -217,6 +218,7 @@ async function saveFromEngine(
       const command = engine.start(['save', ...platformArgs, ...tags]);
       return { stream: command.stdout, decode: [], finished: command.done, phase: 'save' };
     },
+    { select: (report) => selectReferences(report, tags), platform: inputs.platform },
     file,
     inputs,
     timer,
@@ -272,6 +274,7 @@ async function saveFromSource(
     `Verify and compress ${sourcePath} → ${file}`,
     'verify + compress',
     () => ({ stream: opened.stream, decode: opened.decode, phase: 'read source' }),
+    { select: (report) => selectReferences(report, wanted?.tags), platform: inputs.platform },
     file,
     inputs,
     timer,
@@ -304,8 +307,8 @@ async function saveFromSource(
   }
   // image-id names what this runner's engine would show once the artifact is loaded (README: Outputs).
   const kind = await new ContainerEngine(inputs.engine).kind().catch(() => 'docker-containerd' as const);
-  const images = tarball.report.images.flatMap((image) =>
-    (image.references.length > 0 ? image.references : ['<untagged>']).map((reference) => ({
+  const images = tarball.selections.flatMap(({ image, references }) =>
+    (references.length > 0 ? references : ['<untagged>']).map((reference) => ({
       reference,
       imageId: imageIdOn(kind, image),
       platform: image.platforms.map((one) => one.platform ?? '').join(', '),
@@ -314,7 +317,7 @@ async function saveFromSource(
   return {
     tarball,
     tags,
-    imageIds: distinct(tarball.report.images.map((image) => imageIdOn(kind, image))),
+    imageIds: distinct(tarball.selections.map(({ image }) => imageIdOn(kind, image))),
     images,
     warnings,
   };
@@ -329,6 +332,7 @@ function writeLogged(
   title: string,
   phase: string,
   start: () => TarballSource,
+  canonical: CanonicalOptions,
   file: string,
   inputs: Inputs,
   timer: PhaseTimer,
@@ -337,7 +341,7 @@ function writeLogged(
     timer.time(
       phase,
       async () => {
-        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel);
+        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel, canonical);
         logTarball(written, inputs);
         return written;
       },
@@ -349,8 +353,8 @@ function writeLogged(
 function logTarball(written: WrittenTarball, inputs: Inputs): void {
   const { report } = written;
   core.info(
-    `${report.format} tarball: ${describeImages(report)}, ${report.blobs.length} blobs verified, ` +
-      `${formatBytes(written.tarBytes)} → ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`,
+    `${report.format} tarball: ${describeImages(report)}, ${report.blobs.length} blobs verified; written as ` +
+      `${written.format}, ${formatBytes(written.tarBytes)} → ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`,
   );
   for (const warning of report.warnings) core.warning(warning);
 }

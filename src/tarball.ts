@@ -1,13 +1,13 @@
 /**
  * Writing the image tarball in ONE streaming pass: the tar stream (from `docker save`, or a source tarball after
- * decompression) is verified blob by blob, compressed, hashed and written to disk at once. Nothing is buffered
- * whole, and a failure leaves no file behind.
+ * decompression) is verified blob by blob and rewritten as the canonical archive (archive/canonical.ts), which is
+ * compressed, hashed and written to disk at once. Nothing is buffered whole, and a failure leaves no file behind.
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   DETECT_BYTES,
@@ -18,7 +18,8 @@ import {
   type DetectedFormat,
 } from './archive/compression.ts';
 import { HashingStream } from './archive/hash.ts';
-import { createArchiveInspector, type ArchiveReport } from './archive/inspect.ts';
+import { createCanonicalWriter, type CanonicalOptions, type Selection } from './archive/canonical.ts';
+import type { ArchiveFormat, ArchiveReport } from './archive/inspect.ts';
 import type { Compression } from './constants.ts';
 import { UserError, messageOf } from './errors.ts';
 import { ProgressMeter } from './progress.ts';
@@ -28,9 +29,14 @@ export interface WrittenTarball {
   /** `sha256:<hex>` of the file as written (what the artifact's digest will be). */
   digest: string;
   size: number;
-  /** Bytes of the plain tar before compression. */
+  /** Bytes of the plain tar read, before compression. */
   tarBytes: number;
+  /** What the tar read held, verified. */
   report: ArchiveReport;
+  /** The layout of the canonical archive written (README: Security). */
+  format: ArchiveFormat;
+  /** The images written, each under the references it is named by. */
+  selections: Selection[];
 }
 
 export interface TarballSource {
@@ -41,26 +47,6 @@ export interface TarballSource {
   finished?: Promise<void>;
   /** Phase name for progress lines. */
   phase: string;
-}
-
-/** Feeds every chunk to a second consumer too, waiting for it when it is slower (so memory stays flat). */
-export class Tee extends Transform {
-  private readonly target: Writable;
-
-  constructor(target: Writable) {
-    super();
-    this.target = target;
-    target.on('error', (error) => this.destroy(error));
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.target.write(chunk)) callback(null, chunk);
-    else this.target.once('drain', () => callback(null, chunk));
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.target.end((error?: Error | null) => callback(error));
-  }
 }
 
 /** The errno codes `fileProblem` explains: problems of the place written to, never of what is written. */
@@ -120,6 +106,7 @@ export async function writeTarball(
   file: string,
   compression: Compression,
   level: number | undefined,
+  canonical: CanonicalOptions,
 ): Promise<WrittenTarball> {
   // The output directory comes first: a path problem must fail before any producer (docker save) is started.
   try {
@@ -137,7 +124,7 @@ export async function writeTarball(
   const source = start();
   // Awaited below; handled now too, since the producer may fail before the pipeline does.
   source.finished?.catch(() => undefined);
-  const inspector = createArchiveInspector();
+  const writer = createCanonicalWriter(canonical);
   const meter = new ProgressMeter(source.phase);
   const fileHash = new HashingStream();
   const compressor = createCompressor(compression, level);
@@ -146,15 +133,15 @@ export async function writeTarball(
       source.stream,
       ...source.decode,
       meter,
-      new Tee(inspector.stream),
+      writer.stream,
       ...(compressor ? [compressor] : []),
       fileHash,
       output,
     ]);
     await source.finished;
-    const report = await inspector.report;
+    const { report, format, selections } = await writer.result;
     await rename(partial, file);
-    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report };
+    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report, format, selections };
   } catch (error) {
     source.stream.destroy();
     if (!output.closed) {

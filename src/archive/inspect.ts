@@ -157,7 +157,8 @@ export class ArchiveContents {
   }
 }
 
-class Collector {
+/** Collects what the tar reader hands it: each file's digest, and the content of small JSON documents. */
+export class Collector {
   readonly contents: ArchiveContents;
   entries = 0;
   readonly #maxJsonBytes: number;
@@ -257,6 +258,11 @@ class Collector {
     if (current.content) current.fill += chunk.copy(current.content, current.fill);
   }
 
+  /** Whether the content of the file being read is kept (a small JSON document): known from its first chunk on. */
+  get keepsCurrent(): boolean {
+    return this.#current?.content !== undefined;
+  }
+
   entryEnd(): void {
     const current = this.#current;
     if (!current) return;
@@ -308,7 +314,7 @@ export function createArchiveInspector(options: InspectorOptions = {}): {
     final(callback) {
       try {
         reader.end();
-        const result = verify(collector.contents, reader.offset, collector.entries);
+        const result = verifyContents(collector.contents, reader.offset, collector.entries);
         finish(() => result);
         callback();
       } catch (error) {
@@ -469,7 +475,7 @@ class Verification {
           platform: platformOf(config),
           manifestDigest: vouching?.manifestDigest,
           configDigest: record.digest,
-          layers: item.layers,
+          layers: layerFiles,
           diffIds,
           created: typeof created === 'string' ? created : undefined,
         },
@@ -529,7 +535,8 @@ class Verification {
   }
 }
 
-function verify(contents: ArchiveContents, bytes: number, entries: number): ArchiveReport {
+/** Verifies a whole archive once its stream has ended: the layout, every image, every blob. */
+export function verifyContents(contents: ArchiveContents, bytes: number, entries: number): ArchiveReport {
   for (const [name, target] of contents.links) {
     if (!contents.files.has(target)) {
       fail(`The tarball's link "${name}" points at "${target}", which is not a file in the tarball.`);

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
+import { selectReferences } from '../../src/archive/canonical.ts';
 import { writeTarball } from '../../src/tarball.ts';
 import { dockerArchiveEntries, makeImage, packTar, sha256 } from '../support/fixtures.ts';
 
@@ -22,6 +23,7 @@ describe('writeTarball', () => {
       file,
       'none',
       undefined,
+      { select: (report) => selectReferences(report, undefined) },
     );
     expect(written.digest).toBe(sha256(await readFile(file)));
     expect(written.tarBytes).toBe(tar.length);
@@ -44,6 +46,7 @@ describe('writeTarball', () => {
       file,
       'zstd',
       undefined,
+      { select: (report) => selectReferences(report, undefined) },
     );
     await new Promise((resolve) => setTimeout(resolve, 50));
     stream.end(Buffer.alloc(300, 1));
