@@ -106841,8 +106841,12 @@ function isSameImage(expected, actual, kind) {
     return false;
   }
   return expected.platforms.some(
-    (one) => one.manifestDigest === void 0 && sameList(one.diffIds, actual.layers) && one.platform !== void 0 && platformMatches(actual.platform, one.platform) && one.created !== void 0 && Date.parse(one.created) === Date.parse(actual.created)
+    (one) => one.manifestDigest === void 0 && sameList(one.diffIds, actual.layers) && one.platform !== void 0 && platformMatches(actual.platform, one.platform) && sameCreated(one.created, actual.created)
   );
+}
+function sameCreated(config, engine) {
+  if (config === void 0) return engine === "" || engine.startsWith("0001-01-01");
+  return Date.parse(config) === Date.parse(engine);
 }
 
 // src/archive/inspect.ts
