@@ -205,6 +205,21 @@ describe('isSameImage: the check after load', () => {
       'docker-containerd',
       false,
     ],
+    ['a rebuilt manifest with no time when the config has one', archived, { created: '' }, 'docker-containerd', false],
+    [
+      'a rebuilt manifest of a config with no time (the engine shows none)',
+      { ...archived, platforms: [{ ...archived.platforms[0]!, created: undefined }] },
+      { created: '' },
+      'docker-containerd',
+      true,
+    ],
+    [
+      'a config with no time, an engine image with one',
+      { ...archived, platforms: [{ ...archived.platforms[0]!, created: undefined }] },
+      {},
+      'docker-containerd',
+      false,
+    ],
     ['a rebuilt manifest for another platform', archived, { platform: 'linux/arm64' }, 'docker-containerd', false],
     [
       'an index the engine holds with the same layers',
