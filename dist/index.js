@@ -1078,14 +1078,14 @@ var require_util = __commonJS({
         }
         const port = url2.port != null ? url2.port : url2.protocol === "https:" ? 443 : 80;
         let origin = url2.origin != null ? url2.origin : `${url2.protocol || ""}//${url2.hostname || ""}:${port}`;
-        let path7 = url2.path != null ? url2.path : `${url2.pathname || ""}${url2.search || ""}`;
+        let path8 = url2.path != null ? url2.path : `${url2.pathname || ""}${url2.search || ""}`;
         if (origin[origin.length - 1] === "/") {
           origin = origin.slice(0, origin.length - 1);
         }
-        if (path7 && path7[0] !== "/") {
-          path7 = `/${path7}`;
+        if (path8 && path8[0] !== "/") {
+          path8 = `/${path8}`;
         }
-        return new URL(`${origin}${path7}`);
+        return new URL(`${origin}${path8}`);
       }
       if (!isHttpOrHttpsPrefixed(url2.origin || url2.protocol)) {
         throw new InvalidArgumentError("Invalid URL protocol: the URL must start with `http:` or `https:`.");
@@ -1536,39 +1536,39 @@ var require_diagnostics = __commonJS({
       });
       diagnosticsChannel.channel("undici:client:sendHeaders").subscribe((evt) => {
         const {
-          request: { method, path: path7, origin }
+          request: { method, path: path8, origin }
         } = evt;
-        debuglog("sending request to %s %s/%s", method, origin, path7);
+        debuglog("sending request to %s %s/%s", method, origin, path8);
       });
       diagnosticsChannel.channel("undici:request:headers").subscribe((evt) => {
         const {
-          request: { method, path: path7, origin },
+          request: { method, path: path8, origin },
           response: { statusCode }
         } = evt;
         debuglog(
           "received response to %s %s/%s - HTTP %d",
           method,
           origin,
-          path7,
+          path8,
           statusCode
         );
       });
       diagnosticsChannel.channel("undici:request:trailers").subscribe((evt) => {
         const {
-          request: { method, path: path7, origin }
+          request: { method, path: path8, origin }
         } = evt;
-        debuglog("trailers received from %s %s/%s", method, origin, path7);
+        debuglog("trailers received from %s %s/%s", method, origin, path8);
       });
       diagnosticsChannel.channel("undici:request:error").subscribe((evt) => {
         const {
-          request: { method, path: path7, origin },
+          request: { method, path: path8, origin },
           error: error2
         } = evt;
         debuglog(
           "request to %s %s/%s errored - %s",
           method,
           origin,
-          path7,
+          path8,
           error2.message
         );
       });
@@ -1617,9 +1617,9 @@ var require_diagnostics = __commonJS({
         });
         diagnosticsChannel.channel("undici:client:sendHeaders").subscribe((evt) => {
           const {
-            request: { method, path: path7, origin }
+            request: { method, path: path8, origin }
           } = evt;
-          debuglog("sending request to %s %s/%s", method, origin, path7);
+          debuglog("sending request to %s %s/%s", method, origin, path8);
         });
       }
       diagnosticsChannel.channel("undici:websocket:open").subscribe((evt) => {
@@ -1682,7 +1682,7 @@ var require_request = __commonJS({
     var kHandler = /* @__PURE__ */ Symbol("handler");
     var Request = class {
       constructor(origin, {
-        path: path7,
+        path: path8,
         method,
         body: body2,
         headers,
@@ -1697,11 +1697,11 @@ var require_request = __commonJS({
         expectContinue,
         servername
       }, handler2) {
-        if (typeof path7 !== "string") {
+        if (typeof path8 !== "string") {
           throw new InvalidArgumentError("path must be a string");
-        } else if (path7[0] !== "/" && !(path7.startsWith("http://") || path7.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path8[0] !== "/" && !(path8.startsWith("http://") || path8.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.test(path7)) {
+        } else if (invalidPathRegex.test(path8)) {
           throw new InvalidArgumentError("invalid request path");
         }
         if (typeof method !== "string") {
@@ -1767,7 +1767,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? buildURL(path7, query) : path7;
+        this.path = query ? buildURL(path8, query) : path8;
         this.origin = origin;
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
         this.blocking = blocking == null ? false : blocking;
@@ -6460,7 +6460,7 @@ var require_client_h1 = __commonJS({
       return method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE" && method !== "CONNECT";
     }
     function writeH1(client2, request2) {
-      const { method, path: path7, host, upgrade, blocking, reset } = request2;
+      const { method, path: path8, host, upgrade, blocking, reset } = request2;
       let { body: body2, headers, contentLength: contentLength2 } = request2;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util3.isFormDataLike(body2)) {
@@ -6541,7 +6541,7 @@ var require_client_h1 = __commonJS({
       if (blocking) {
         socket[kBlocking] = true;
       }
-      let header = `${method} ${path7} HTTP/1.1\r
+      let header = `${method} ${path8} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header += `host: ${host}\r
@@ -7070,7 +7070,7 @@ var require_client_h2 = __commonJS({
     }
     function writeH2(client2, request2) {
       const session = client2[kHTTP2Session];
-      const { method, path: path7, host, upgrade, expectContinue, signal, headers: reqHeaders } = request2;
+      const { method, path: path8, host, upgrade, expectContinue, signal, headers: reqHeaders } = request2;
       let { body: body2 } = request2;
       if (upgrade) {
         util3.errorRequest(client2, request2, new Error("Upgrade not supported for H2"));
@@ -7167,7 +7167,7 @@ var require_client_h2 = __commonJS({
         });
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path7;
+      headers[HTTP2_HEADER_PATH] = path8;
       headers[HTTP2_HEADER_SCHEME] = "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body2 && typeof body2.read === "function") {
@@ -7520,9 +7520,9 @@ var require_redirect_handler = __commonJS({
           return this.handler.onHeaders(statusCode, headers, resume2, statusText);
         }
         const { origin, pathname, search } = util3.parseURL(new URL(this.location, this.opts.origin && new URL(this.opts.path, this.opts.origin)));
-        const path7 = search ? `${pathname}${search}` : pathname;
+        const path8 = search ? `${pathname}${search}` : pathname;
         this.opts.headers = cleanRequestHeaders(this.opts.headers, statusCode === 303, this.opts.origin !== origin);
-        this.opts.path = path7;
+        this.opts.path = path8;
         this.opts.origin = origin;
         this.opts.maxRedirections = 0;
         this.opts.query = null;
@@ -8761,10 +8761,10 @@ var require_proxy_agent = __commonJS({
         };
         const {
           origin,
-          path: path7 = "/",
+          path: path8 = "/",
           headers = {}
         } = opts;
-        opts.path = origin + path7;
+        opts.path = origin + path8;
         if (!("host" in headers) && !("Host" in headers)) {
           const { host } = new URL4(origin);
           headers.host = host;
@@ -10736,20 +10736,20 @@ var require_mock_utils = __commonJS({
       }
       return true;
     }
-    function safeUrl(path7) {
-      if (typeof path7 !== "string") {
-        return path7;
+    function safeUrl(path8) {
+      if (typeof path8 !== "string") {
+        return path8;
       }
-      const pathSegments = path7.split("?");
+      const pathSegments = path8.split("?");
       if (pathSegments.length !== 2) {
-        return path7;
+        return path8;
       }
       const qp = new URLSearchParams(pathSegments.pop());
       qp.sort();
       return [...pathSegments, qp.toString()].join("?");
     }
-    function matchKey(mockDispatch2, { path: path7, method, body: body2, headers }) {
-      const pathMatch = matchValue(mockDispatch2.path, path7);
+    function matchKey(mockDispatch2, { path: path8, method, body: body2, headers }) {
+      const pathMatch = matchValue(mockDispatch2.path, path8);
       const methodMatch = matchValue(mockDispatch2.method, method);
       const bodyMatch = typeof mockDispatch2.body !== "undefined" ? matchValue(mockDispatch2.body, body2) : true;
       const headersMatch = matchHeaders(mockDispatch2, headers);
@@ -10771,7 +10771,7 @@ var require_mock_utils = __commonJS({
     function getMockDispatch(mockDispatches, key) {
       const basePath = key.query ? buildURL(key.path, key.query) : key.path;
       const resolvedPath = typeof basePath === "string" ? safeUrl(basePath) : basePath;
-      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path7 }) => matchValue(safeUrl(path7), resolvedPath));
+      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path8 }) => matchValue(safeUrl(path8), resolvedPath));
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath}'`);
       }
@@ -10809,9 +10809,9 @@ var require_mock_utils = __commonJS({
       }
     }
     function buildKey(opts) {
-      const { path: path7, method, body: body2, headers, query } = opts;
+      const { path: path8, method, body: body2, headers, query } = opts;
       return {
-        path: path7,
+        path: path8,
         method,
         body: body2,
         headers,
@@ -11274,10 +11274,10 @@ var require_pending_interceptors_formatter = __commonJS({
       }
       format(pendingInterceptors) {
         const withPrettyHeaders = pendingInterceptors.map(
-          ({ method, path: path7, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
+          ({ method, path: path8, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
             Method: method,
             Origin: origin,
-            Path: path7,
+            Path: path8,
             "Status code": statusCode,
             Persistent: persist ? PERSISTENT : NOT_PERSISTENT,
             Invocations: timesInvoked,
@@ -16156,9 +16156,9 @@ var require_util6 = __commonJS({
         }
       }
     }
-    function validateCookiePath(path7) {
-      for (let i = 0; i < path7.length; ++i) {
-        const code2 = path7.charCodeAt(i);
+    function validateCookiePath(path8) {
+      for (let i = 0; i < path8.length; ++i) {
+        const code2 = path8.charCodeAt(i);
         if (code2 < 32 || // exclude CTLs (0-31)
         code2 > 126 || // exclude DEL and non-ascii
         code2 === 59) {
@@ -19078,11 +19078,11 @@ var require_undici = __commonJS({
           if (typeof opts.path !== "string") {
             throw new InvalidArgumentError("invalid opts.path");
           }
-          let path7 = opts.path;
+          let path8 = opts.path;
           if (!opts.path.startsWith("/")) {
-            path7 = `/${path7}`;
+            path8 = `/${path8}`;
           }
-          url2 = new URL(util3.parseOrigin(url2).origin + path7);
+          url2 = new URL(util3.parseOrigin(url2).origin + path8);
         } else {
           if (!opts) {
             opts = typeof url2 === "object" ? url2 : {};
@@ -24728,8 +24728,8 @@ var require_minimatch = __commonJS({
       return new Minimatch(pattern, options).match(p);
     };
     module.exports = minimatch;
-    var path7 = require_path();
-    minimatch.sep = path7.sep;
+    var path8 = require_path();
+    minimatch.sep = path8.sep;
     var GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
     minimatch.GLOBSTAR = GLOBSTAR;
     var expand2 = require_brace_expansion();
@@ -25335,8 +25335,8 @@ var require_minimatch = __commonJS({
         if (this.empty) return f === "";
         if (f === "/" && partial) return true;
         const options = this.options;
-        if (path7.sep !== "/") {
-          f = f.split(path7.sep).join("/");
+        if (path8.sep !== "/") {
+          f = f.split(path8.sep).join("/");
         }
         f = f.split(slashSplit);
         this.debug(this.pattern, "split", f);
@@ -25434,8 +25434,8 @@ var require_readdir_glob = __commonJS({
         });
       });
     }
-    async function* exploreWalkAsync(dir, path7, followSymlinks, useStat, shouldSkip, strict) {
-      let files = await readdir3(path7 + dir, strict);
+    async function* exploreWalkAsync(dir, path8, followSymlinks, useStat, shouldSkip, strict) {
+      let files = await readdir3(path8 + dir, strict);
       for (const file of files) {
         let name = file.name;
         if (name === void 0) {
@@ -25444,7 +25444,7 @@ var require_readdir_glob = __commonJS({
         }
         const filename = dir + "/" + name;
         const relative = filename.slice(1);
-        const absolute = path7 + "/" + relative;
+        const absolute = path8 + "/" + relative;
         let stats = null;
         if (useStat || followSymlinks) {
           stats = await stat4(absolute, followSymlinks);
@@ -25458,15 +25458,15 @@ var require_readdir_glob = __commonJS({
         if (stats.isDirectory()) {
           if (!shouldSkip(relative)) {
             yield { relative, absolute, stats };
-            yield* exploreWalkAsync(filename, path7, followSymlinks, useStat, shouldSkip, false);
+            yield* exploreWalkAsync(filename, path8, followSymlinks, useStat, shouldSkip, false);
           }
         } else {
           yield { relative, absolute, stats };
         }
       }
     }
-    async function* explore(path7, followSymlinks, useStat, shouldSkip) {
-      yield* exploreWalkAsync("", path7, followSymlinks, useStat, shouldSkip, true);
+    async function* explore(path8, followSymlinks, useStat, shouldSkip) {
+      yield* exploreWalkAsync("", path8, followSymlinks, useStat, shouldSkip, true);
     }
     function readOptions(options) {
       return {
@@ -27504,14 +27504,14 @@ var require_polyfills = __commonJS({
       fs8.fstatSync = statFixSync(fs8.fstatSync);
       fs8.lstatSync = statFixSync(fs8.lstatSync);
       if (fs8.chmod && !fs8.lchmod) {
-        fs8.lchmod = function(path7, mode, cb) {
+        fs8.lchmod = function(path8, mode, cb) {
           if (cb) process.nextTick(cb);
         };
         fs8.lchmodSync = function() {
         };
       }
       if (fs8.chown && !fs8.lchown) {
-        fs8.lchown = function(path7, uid, gid, cb) {
+        fs8.lchown = function(path8, uid, gid, cb) {
           if (cb) process.nextTick(cb);
         };
         fs8.lchownSync = function() {
@@ -27578,9 +27578,9 @@ var require_polyfills = __commonJS({
         };
       })(fs8.readSync);
       function patchLchmod(fs9) {
-        fs9.lchmod = function(path7, mode, callback) {
+        fs9.lchmod = function(path8, mode, callback) {
           fs9.open(
-            path7,
+            path8,
             constants4.O_WRONLY | constants4.O_SYMLINK,
             mode,
             function(err, fd) {
@@ -27596,8 +27596,8 @@ var require_polyfills = __commonJS({
             }
           );
         };
-        fs9.lchmodSync = function(path7, mode) {
-          var fd = fs9.openSync(path7, constants4.O_WRONLY | constants4.O_SYMLINK, mode);
+        fs9.lchmodSync = function(path8, mode) {
+          var fd = fs9.openSync(path8, constants4.O_WRONLY | constants4.O_SYMLINK, mode);
           var threw = true;
           var ret;
           try {
@@ -27618,8 +27618,8 @@ var require_polyfills = __commonJS({
       }
       function patchLutimes(fs9) {
         if (constants4.hasOwnProperty("O_SYMLINK") && fs9.futimes) {
-          fs9.lutimes = function(path7, at, mt, cb) {
-            fs9.open(path7, constants4.O_SYMLINK, function(er, fd) {
+          fs9.lutimes = function(path8, at, mt, cb) {
+            fs9.open(path8, constants4.O_SYMLINK, function(er, fd) {
               if (er) {
                 if (cb) cb(er);
                 return;
@@ -27631,8 +27631,8 @@ var require_polyfills = __commonJS({
               });
             });
           };
-          fs9.lutimesSync = function(path7, at, mt) {
-            var fd = fs9.openSync(path7, constants4.O_SYMLINK);
+          fs9.lutimesSync = function(path8, at, mt) {
+            var fd = fs9.openSync(path8, constants4.O_SYMLINK);
             var ret;
             var threw = true;
             try {
@@ -27750,11 +27750,11 @@ var require_legacy_streams = __commonJS({
         ReadStream,
         WriteStream
       };
-      function ReadStream(path7, options) {
-        if (!(this instanceof ReadStream)) return new ReadStream(path7, options);
+      function ReadStream(path8, options) {
+        if (!(this instanceof ReadStream)) return new ReadStream(path8, options);
         Stream2.call(this);
         var self2 = this;
-        this.path = path7;
+        this.path = path8;
         this.fd = null;
         this.readable = true;
         this.paused = false;
@@ -27799,10 +27799,10 @@ var require_legacy_streams = __commonJS({
           self2._read();
         });
       }
-      function WriteStream(path7, options) {
-        if (!(this instanceof WriteStream)) return new WriteStream(path7, options);
+      function WriteStream(path8, options) {
+        if (!(this instanceof WriteStream)) return new WriteStream(path8, options);
         Stream2.call(this);
-        this.path = path7;
+        this.path = path8;
         this.fd = null;
         this.writable = true;
         this.flags = "w";
@@ -27945,14 +27945,14 @@ var require_graceful_fs = __commonJS({
       fs9.createWriteStream = createWriteStream3;
       var fs$readFile = fs9.readFile;
       fs9.readFile = readFile;
-      function readFile(path7, options, cb) {
+      function readFile(path8, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        return go$readFile(path7, options, cb);
-        function go$readFile(path8, options2, cb2, startTime) {
-          return fs$readFile(path8, options2, function(err) {
+        return go$readFile(path8, options, cb);
+        function go$readFile(path9, options2, cb2, startTime) {
+          return fs$readFile(path9, options2, function(err) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$readFile, [path8, options2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$readFile, [path9, options2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -27962,14 +27962,14 @@ var require_graceful_fs = __commonJS({
       }
       var fs$writeFile = fs9.writeFile;
       fs9.writeFile = writeFile2;
-      function writeFile2(path7, data, options, cb) {
+      function writeFile2(path8, data, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        return go$writeFile(path7, data, options, cb);
-        function go$writeFile(path8, data2, options2, cb2, startTime) {
-          return fs$writeFile(path8, data2, options2, function(err) {
+        return go$writeFile(path8, data, options, cb);
+        function go$writeFile(path9, data2, options2, cb2, startTime) {
+          return fs$writeFile(path9, data2, options2, function(err) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$writeFile, [path8, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$writeFile, [path9, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -27980,14 +27980,14 @@ var require_graceful_fs = __commonJS({
       var fs$appendFile = fs9.appendFile;
       if (fs$appendFile)
         fs9.appendFile = appendFile2;
-      function appendFile2(path7, data, options, cb) {
+      function appendFile2(path8, data, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        return go$appendFile(path7, data, options, cb);
-        function go$appendFile(path8, data2, options2, cb2, startTime) {
-          return fs$appendFile(path8, data2, options2, function(err) {
+        return go$appendFile(path8, data, options, cb);
+        function go$appendFile(path9, data2, options2, cb2, startTime) {
+          return fs$appendFile(path9, data2, options2, function(err) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$appendFile, [path8, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$appendFile, [path9, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -28018,31 +28018,31 @@ var require_graceful_fs = __commonJS({
       var fs$readdir = fs9.readdir;
       fs9.readdir = readdir3;
       var noReaddirOptionVersions = /^v[0-5]\./;
-      function readdir3(path7, options, cb) {
+      function readdir3(path8, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        var go$readdir = noReaddirOptionVersions.test(process.version) ? function go$readdir2(path8, options2, cb2, startTime) {
-          return fs$readdir(path8, fs$readdirCallback(
-            path8,
+        var go$readdir = noReaddirOptionVersions.test(process.version) ? function go$readdir2(path9, options2, cb2, startTime) {
+          return fs$readdir(path9, fs$readdirCallback(
+            path9,
             options2,
             cb2,
             startTime
           ));
-        } : function go$readdir2(path8, options2, cb2, startTime) {
-          return fs$readdir(path8, options2, fs$readdirCallback(
-            path8,
+        } : function go$readdir2(path9, options2, cb2, startTime) {
+          return fs$readdir(path9, options2, fs$readdirCallback(
+            path9,
             options2,
             cb2,
             startTime
           ));
         };
-        return go$readdir(path7, options, cb);
-        function fs$readdirCallback(path8, options2, cb2, startTime) {
+        return go$readdir(path8, options, cb);
+        function fs$readdirCallback(path9, options2, cb2, startTime) {
           return function(err, files) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
               enqueue([
                 go$readdir,
-                [path8, options2, cb2],
+                [path9, options2, cb2],
                 err,
                 startTime || Date.now(),
                 Date.now()
@@ -28113,7 +28113,7 @@ var require_graceful_fs = __commonJS({
         enumerable: true,
         configurable: true
       });
-      function ReadStream(path7, options) {
+      function ReadStream(path8, options) {
         if (this instanceof ReadStream)
           return fs$ReadStream.apply(this, arguments), this;
         else
@@ -28133,7 +28133,7 @@ var require_graceful_fs = __commonJS({
           }
         });
       }
-      function WriteStream(path7, options) {
+      function WriteStream(path8, options) {
         if (this instanceof WriteStream)
           return fs$WriteStream.apply(this, arguments), this;
         else
@@ -28151,22 +28151,22 @@ var require_graceful_fs = __commonJS({
           }
         });
       }
-      function createReadStream4(path7, options) {
-        return new fs9.ReadStream(path7, options);
+      function createReadStream4(path8, options) {
+        return new fs9.ReadStream(path8, options);
       }
-      function createWriteStream3(path7, options) {
-        return new fs9.WriteStream(path7, options);
+      function createWriteStream3(path8, options) {
+        return new fs9.WriteStream(path8, options);
       }
       var fs$open = fs9.open;
       fs9.open = open4;
-      function open4(path7, flags, mode, cb) {
+      function open4(path8, flags, mode, cb) {
         if (typeof mode === "function")
           cb = mode, mode = null;
-        return go$open(path7, flags, mode, cb);
-        function go$open(path8, flags2, mode2, cb2, startTime) {
-          return fs$open(path8, flags2, mode2, function(err, fd) {
+        return go$open(path8, flags, mode, cb);
+        function go$open(path9, flags2, mode2, cb2, startTime) {
+          return fs$open(path9, flags2, mode2, function(err, fd) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$open, [path8, flags2, mode2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$open, [path9, flags2, mode2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -30271,22 +30271,22 @@ var require_lazystream = __commonJS({
 // node_modules/normalize-path/index.js
 var require_normalize_path = __commonJS({
   "node_modules/normalize-path/index.js"(exports2, module) {
-    module.exports = function(path7, stripTrailing) {
-      if (typeof path7 !== "string") {
+    module.exports = function(path8, stripTrailing) {
+      if (typeof path8 !== "string") {
         throw new TypeError("expected path to be a string");
       }
-      if (path7 === "\\" || path7 === "/") return "/";
-      var len = path7.length;
-      if (len <= 1) return path7;
+      if (path8 === "\\" || path8 === "/") return "/";
+      var len = path8.length;
+      if (len <= 1) return path8;
       var prefix2 = "";
-      if (len > 4 && path7[3] === "\\") {
-        var ch = path7[2];
-        if ((ch === "?" || ch === ".") && path7.slice(0, 2) === "\\\\") {
-          path7 = path7.slice(2);
+      if (len > 4 && path8[3] === "\\") {
+        var ch = path8[2];
+        if ((ch === "?" || ch === ".") && path8.slice(0, 2) === "\\\\") {
+          path8 = path8.slice(2);
           prefix2 = "//";
         }
       }
-      var segs = path7.split(/[/\\]+/);
+      var segs = path8.split(/[/\\]+/);
       if (stripTrailing !== false && segs[segs.length - 1] === "") {
         segs.pop();
       }
@@ -39144,11 +39144,11 @@ var require_commonjs3 = __commonJS({
       return (f) => f.length === len && f !== "." && f !== "..";
     };
     var defaultPlatform = typeof process === "object" && process ? typeof process.env === "object" && process.env && process.env.__MINIMATCH_TESTING_PLATFORM__ || process.platform : "posix";
-    var path7 = {
+    var path8 = {
       win32: { sep: "\\" },
       posix: { sep: "/" }
     };
-    exports2.sep = defaultPlatform === "win32" ? path7.win32.sep : path7.posix.sep;
+    exports2.sep = defaultPlatform === "win32" ? path8.win32.sep : path8.posix.sep;
     exports2.minimatch.sep = exports2.sep;
     exports2.GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
     exports2.minimatch.GLOBSTAR = exports2.GLOBSTAR;
@@ -42469,12 +42469,12 @@ var require_commonjs6 = __commonJS({
       /**
        * Get the Path object referenced by the string path, resolved from this Path
        */
-      resolve(path7) {
-        if (!path7) {
+      resolve(path8) {
+        if (!path8) {
           return this;
         }
-        const rootPath = this.getRootString(path7);
-        const dir = path7.substring(rootPath.length);
+        const rootPath = this.getRootString(path8);
+        const dir = path8.substring(rootPath.length);
         const dirParts = dir.split(this.splitSep);
         const result = rootPath ? this.getRoot(rootPath).#resolveParts(dirParts) : this.#resolveParts(dirParts);
         return result;
@@ -43227,8 +43227,8 @@ var require_commonjs6 = __commonJS({
       /**
        * @internal
        */
-      getRootString(path7) {
-        return node_path_1.win32.parse(path7).root;
+      getRootString(path8) {
+        return node_path_1.win32.parse(path8).root;
       }
       /**
        * @internal
@@ -43275,8 +43275,8 @@ var require_commonjs6 = __commonJS({
       /**
        * @internal
        */
-      getRootString(path7) {
-        return path7.startsWith("/") ? "/" : "";
+      getRootString(path8) {
+        return path8.startsWith("/") ? "/" : "";
       }
       /**
        * @internal
@@ -43366,11 +43366,11 @@ var require_commonjs6 = __commonJS({
       /**
        * Get the depth of a provided path, string, or the cwd
        */
-      depth(path7 = this.cwd) {
-        if (typeof path7 === "string") {
-          path7 = this.cwd.resolve(path7);
+      depth(path8 = this.cwd) {
+        if (typeof path8 === "string") {
+          path8 = this.cwd.resolve(path8);
         }
-        return path7.depth();
+        return path8.depth();
       }
       /**
        * Return the cache of child entries.  Exposed so subclasses can create
@@ -43857,9 +43857,9 @@ var require_commonjs6 = __commonJS({
         process5();
         return results;
       }
-      chdir(path7 = this.cwd) {
+      chdir(path8 = this.cwd) {
         const oldCwd = this.cwd;
-        this.cwd = typeof path7 === "string" ? this.cwd.resolve(path7) : path7;
+        this.cwd = typeof path8 === "string" ? this.cwd.resolve(path8) : path8;
         this.cwd[setAsCwd](oldCwd);
       }
     };
@@ -44247,8 +44247,8 @@ var require_processor = __commonJS({
       }
       // match, absolute, ifdir
       entries() {
-        return [...this.store.entries()].map(([path7, n]) => [
-          path7,
+        return [...this.store.entries()].map(([path8, n]) => [
+          path8,
           !!(n & 2),
           !!(n & 1)
         ]);
@@ -44466,9 +44466,9 @@ var require_walker = __commonJS({
       signal;
       maxDepth;
       includeChildMatches;
-      constructor(patterns, path7, opts) {
+      constructor(patterns, path8, opts) {
         this.patterns = patterns;
-        this.path = path7;
+        this.path = path8;
         this.opts = opts;
         this.#sep = !opts.posix && opts.platform === "win32" ? "\\" : "/";
         this.includeChildMatches = opts.includeChildMatches !== false;
@@ -44487,11 +44487,11 @@ var require_walker = __commonJS({
           });
         }
       }
-      #ignored(path7) {
-        return this.seen.has(path7) || !!this.#ignore?.ignored?.(path7);
+      #ignored(path8) {
+        return this.seen.has(path8) || !!this.#ignore?.ignored?.(path8);
       }
-      #childrenIgnored(path7) {
-        return !!this.#ignore?.childrenIgnored?.(path7);
+      #childrenIgnored(path8) {
+        return !!this.#ignore?.childrenIgnored?.(path8);
       }
       // backpressure mechanism
       pause() {
@@ -44707,8 +44707,8 @@ var require_walker = __commonJS({
     exports2.GlobUtil = GlobUtil;
     var GlobWalker = class extends GlobUtil {
       matches = /* @__PURE__ */ new Set();
-      constructor(patterns, path7, opts) {
-        super(patterns, path7, opts);
+      constructor(patterns, path8, opts) {
+        super(patterns, path8, opts);
       }
       matchEmit(e) {
         this.matches.add(e);
@@ -44746,8 +44746,8 @@ var require_walker = __commonJS({
     exports2.GlobWalker = GlobWalker;
     var GlobStream = class extends GlobUtil {
       results;
-      constructor(patterns, path7, opts) {
-        super(patterns, path7, opts);
+      constructor(patterns, path8, opts) {
+        super(patterns, path8, opts);
         this.results = new minipass_1.Minipass({
           signal: this.signal,
           objectMode: true
@@ -45103,7 +45103,7 @@ var require_commonjs7 = __commonJS({
 var require_file2 = __commonJS({
   "node_modules/archiver-utils/file.js"(exports2, module) {
     var fs8 = require_graceful_fs();
-    var path7 = __require("path");
+    var path8 = __require("path");
     var flatten = require_flatten();
     var difference = require_difference();
     var union = require_union();
@@ -45128,7 +45128,7 @@ var require_file2 = __commonJS({
       return result;
     };
     file.exists = function() {
-      var filepath = path7.join.apply(path7, arguments);
+      var filepath = path8.join.apply(path8, arguments);
       return fs8.existsSync(filepath);
     };
     file.expand = function(...args) {
@@ -45142,7 +45142,7 @@ var require_file2 = __commonJS({
       });
       if (options.filter) {
         matches = matches.filter(function(filepath) {
-          filepath = path7.join(options.cwd || "", filepath);
+          filepath = path8.join(options.cwd || "", filepath);
           try {
             if (typeof options.filter === "function") {
               return options.filter(filepath);
@@ -45159,7 +45159,7 @@ var require_file2 = __commonJS({
     file.expandMapping = function(patterns, destBase, options) {
       options = Object.assign({
         rename: function(destBase2, destPath) {
-          return path7.join(destBase2 || "", destPath);
+          return path8.join(destBase2 || "", destPath);
         }
       }, options);
       var files = [];
@@ -45167,14 +45167,14 @@ var require_file2 = __commonJS({
       file.expand(options, patterns).forEach(function(src) {
         var destPath = src;
         if (options.flatten) {
-          destPath = path7.basename(destPath);
+          destPath = path8.basename(destPath);
         }
         if (options.ext) {
           destPath = destPath.replace(/(\.[^\/]*)?$/, options.ext);
         }
         var dest = options.rename(destBase, destPath, options);
         if (options.cwd) {
-          src = path7.join(options.cwd, src);
+          src = path8.join(options.cwd, src);
         }
         dest = dest.replace(pathSeparatorRe, "/");
         src = src.replace(pathSeparatorRe, "/");
@@ -45256,7 +45256,7 @@ var require_file2 = __commonJS({
 var require_archiver_utils = __commonJS({
   "node_modules/archiver-utils/index.js"(exports2, module) {
     var fs8 = require_graceful_fs();
-    var path7 = __require("path");
+    var path8 = __require("path");
     var isStream = require_is_stream();
     var lazystream = require_lazystream();
     var normalizePath = require_normalize_path();
@@ -45344,11 +45344,11 @@ var require_archiver_utils = __commonJS({
           if (!file) {
             return callback(null, results);
           }
-          filepath = path7.join(dirpath, file);
+          filepath = path8.join(dirpath, file);
           fs8.stat(filepath, function(err2, stats) {
             results.push({
               path: filepath,
-              relative: path7.relative(base, filepath).replace(/\\/g, "/"),
+              relative: path8.relative(base, filepath).replace(/\\/g, "/"),
               stats
             });
             if (stats && stats.isDirectory()) {
@@ -45410,7 +45410,7 @@ var require_core = __commonJS({
     var fs8 = __require("fs");
     var glob = require_readdir_glob();
     var async = require_async();
-    var path7 = __require("path");
+    var path8 = __require("path");
     var util3 = require_archiver_utils();
     var inherits = __require("util").inherits;
     var ArchiverError = require_error();
@@ -45686,9 +45686,9 @@ var require_core = __commonJS({
         task.source = Buffer.concat([]);
       } else if (stats.isSymbolicLink() && this._moduleSupports("symlink")) {
         var linkPath = fs8.readlinkSync(task.filepath);
-        var dirName = path7.dirname(task.filepath);
+        var dirName = path8.dirname(task.filepath);
         task.data.type = "symlink";
-        task.data.linkname = path7.relative(dirName, path7.resolve(dirName, linkPath));
+        task.data.linkname = path8.relative(dirName, path8.resolve(dirName, linkPath));
         task.data.sourceType = "buffer";
         task.source = Buffer.concat([]);
       } else {
@@ -57288,7 +57288,7 @@ var require_traverse = __commonJS({
       return options == null ? emptyNull : options;
     }
     function walk(root, cb) {
-      var path7 = [];
+      var path8 = [];
       var parents = [];
       var alive = true;
       var options = arguments.length > 2 ? arguments[2] : emptyNull;
@@ -57301,13 +57301,13 @@ var require_traverse = __commonJS({
         var state3 = {
           node,
           node_,
-          path: [].concat(path7),
+          path: [].concat(path8),
           parent: parents[parents.length - 1],
           parents,
-          key: path7[path7.length - 1],
+          key: path8[path8.length - 1],
           removedKeys: { __proto__: null },
-          isRoot: path7.length === 0,
-          level: path7.length,
+          isRoot: path8.length === 0,
+          level: path8.length,
           circular: null,
           update: function(x, stopHere) {
             if (!state3.isRoot && !wasSpliced(originalKey, splicedSiblings)) {
@@ -57410,7 +57410,7 @@ var require_traverse = __commonJS({
               return;
             }
             var key = shiftedKey(listedKey, splicedChildren);
-            path7[path7.length] = key;
+            path8[path8.length] = key;
             if (modifiers.pre) {
               modifiers.pre.call(state3, state3.node[key], key);
             }
@@ -57426,7 +57426,7 @@ var require_traverse = __commonJS({
             if (modifiers.post) {
               modifiers.post.call(state3, child);
             }
-            path7.pop();
+            path8.pop();
           });
           parents.pop();
         }
@@ -58608,11 +58608,11 @@ var require_unzip_stream = __commonJS({
           return requiredLength;
         case states.CENTRAL_DIRECTORY_FILE_HEADER_SUFFIX:
           var isUtf8 = (this.parsedEntity.flags & 2048) !== 0;
-          var path7 = this._decodeString(chunk.slice(0, this.parsedEntity.fileNameLength), isUtf8);
+          var path8 = this._decodeString(chunk.slice(0, this.parsedEntity.fileNameLength), isUtf8);
           var extraDataBuffer = chunk.slice(this.parsedEntity.fileNameLength, this.parsedEntity.fileNameLength + this.parsedEntity.extraFieldLength);
           var extra = this._readExtraFields(extraDataBuffer);
           if (extra && extra.parsed && extra.parsed.path && !isUtf8) {
-            path7 = extra.parsed.path;
+            path8 = extra.parsed.path;
           }
           this.parsedEntity.extra = extra.parsed;
           var isUnix = (this.parsedEntity.versionMadeBy & 65280) >> 8 === 3;
@@ -58624,7 +58624,7 @@ var require_unzip_stream = __commonJS({
           }
           if (this.options.debug) {
             const debugObj2 = Object.assign({}, this.parsedEntity, {
-              path: path7,
+              path: path8,
               flags: "0x" + this.parsedEntity.flags.toString(16),
               unixAttrs: unixAttrs && "0" + unixAttrs.toString(8),
               isSymlink,
@@ -59061,7 +59061,7 @@ var require_parser_stream = __commonJS({
 // node_modules/mkdirp/index.js
 var require_mkdirp = __commonJS({
   "node_modules/mkdirp/index.js"(exports2, module) {
-    var path7 = __require("path");
+    var path8 = __require("path");
     var fs8 = __require("fs");
     var _0777 = parseInt("0777", 8);
     module.exports = mkdirP.mkdirp = mkdirP.mkdirP = mkdirP;
@@ -59081,7 +59081,7 @@ var require_mkdirp = __commonJS({
       var cb = f || /* istanbul ignore next */
       function() {
       };
-      p = path7.resolve(p);
+      p = path8.resolve(p);
       xfs.mkdir(p, mode, function(er) {
         if (!er) {
           made = made || p;
@@ -59089,8 +59089,8 @@ var require_mkdirp = __commonJS({
         }
         switch (er.code) {
           case "ENOENT":
-            if (path7.dirname(p) === p) return cb(er);
-            mkdirP(path7.dirname(p), opts, function(er2, made2) {
+            if (path8.dirname(p) === p) return cb(er);
+            mkdirP(path8.dirname(p), opts, function(er2, made2) {
               if (er2) cb(er2, made2);
               else mkdirP(p, opts, cb, made2);
             });
@@ -59117,14 +59117,14 @@ var require_mkdirp = __commonJS({
         mode = _0777;
       }
       if (!made) made = null;
-      p = path7.resolve(p);
+      p = path8.resolve(p);
       try {
         xfs.mkdirSync(p, mode);
         made = made || p;
       } catch (err0) {
         switch (err0.code) {
           case "ENOENT":
-            made = sync(path7.dirname(p), opts, made);
+            made = sync(path8.dirname(p), opts, made);
             sync(p, opts, made);
             break;
           // In the case of any other error, just see if there's a dir
@@ -59150,7 +59150,7 @@ var require_mkdirp = __commonJS({
 var require_extract2 = __commonJS({
   "node_modules/unzip-stream/lib/extract.js"(exports2, module) {
     var fs8 = __require("fs");
-    var path7 = __require("path");
+    var path8 = __require("path");
     var util3 = __require("util");
     var mkdirp = require_mkdirp();
     var Transform7 = __require("stream").Transform;
@@ -59192,8 +59192,8 @@ var require_extract2 = __commonJS({
     };
     Extract.prototype._processEntry = function(entry2) {
       var self2 = this;
-      var destPath = path7.join(this.opts.path, entry2.path);
-      var directory = entry2.isDirectory ? destPath : path7.dirname(destPath);
+      var destPath = path8.join(this.opts.path, entry2.path);
+      var directory = entry2.isDirectory ? destPath : path8.dirname(destPath);
       this.unfinishedEntries++;
       var writeFileFn = function() {
         var pipedStream = fs8.createWriteStream(destPath);
@@ -61919,8 +61919,8 @@ function parseReference(text) {
 }
 function qualifiedName(ref) {
   const domain = ref.domain ?? DOCKER_HUB;
-  const path7 = domain === DOCKER_HUB && !ref.path.includes("/") ? `library/${ref.path}` : ref.path;
-  return `${domain}/${path7}`;
+  const path8 = domain === DOCKER_HUB && !ref.path.includes("/") ? `library/${ref.path}` : ref.path;
+  return `${domain}/${path8}`;
 }
 function qualifiedReference(ref) {
   return qualifiedName(ref) + (ref.tag ? `:${ref.tag}` : "") + (ref.digest ? `@${ref.digest}` : "");
@@ -62025,6 +62025,8 @@ function getInputs(env = process.env) {
 }
 
 // src/load.ts
+import { rm as rm4, rmdir as rmdir2 } from "node:fs/promises";
+import * as path6 from "node:path";
 import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/artifact.ts
@@ -63787,13 +63789,13 @@ These characters are not allowed in the artifact name due to limitations with ce
   }
   info(`Artifact name is valid!`);
 }
-function validateFilePath(path7) {
-  if (!path7) {
+function validateFilePath(path8) {
+  if (!path8) {
     throw new Error(`Provided file path input during validation is empty`);
   }
   for (const [invalidCharacterKey, errorMessageForCharacter] of invalidArtifactFilePathCharacters) {
-    if (path7.includes(invalidCharacterKey)) {
-      throw new Error(`The path for one of the files in artifact is not valid: ${path7}. Contains the following character: ${errorMessageForCharacter}
+    if (path8.includes(invalidCharacterKey)) {
+      throw new Error(`The path for one of the files in artifact is not valid: ${path8}. Contains the following character: ${errorMessageForCharacter}
           
 Invalid characters include: ${Array.from(invalidArtifactFilePathCharacters.values()).toString()}
           
@@ -69304,15 +69306,15 @@ function getRequestUrl(baseUri, operationSpec, operationArguments, fallbackObjec
   let isAbsolutePath = false;
   let requestUrl = replaceAll(baseUri, urlReplacements);
   if (operationSpec.path) {
-    let path7 = replaceAll(operationSpec.path, urlReplacements);
-    if (operationSpec.path === "/{nextLink}" && path7.startsWith("/")) {
-      path7 = path7.substring(1);
+    let path8 = replaceAll(operationSpec.path, urlReplacements);
+    if (operationSpec.path === "/{nextLink}" && path8.startsWith("/")) {
+      path8 = path8.substring(1);
     }
-    if (isAbsoluteUrl(path7)) {
-      requestUrl = path7;
+    if (isAbsoluteUrl(path8)) {
+      requestUrl = path8;
       isAbsolutePath = true;
     } else {
-      requestUrl = appendPath(requestUrl, path7);
+      requestUrl = appendPath(requestUrl, path8);
     }
   }
   const { queryParams, sequenceParams } = calculateQueryParameters(operationSpec, operationArguments, fallbackObject);
@@ -69358,9 +69360,9 @@ function appendPath(url2, pathToAppend) {
   }
   const searchStart = pathToAppend.indexOf("?");
   if (searchStart !== -1) {
-    const path7 = pathToAppend.substring(0, searchStart);
+    const path8 = pathToAppend.substring(0, searchStart);
     const search = pathToAppend.substring(searchStart + 1);
-    newPath = newPath + path7;
+    newPath = newPath + path8;
     if (search) {
       parsedUrl.search = parsedUrl.search ? `${parsedUrl.search}&${search}` : search;
     }
@@ -72237,16 +72239,16 @@ var MatcherView = class {
    * @returns {string|undefined}
    */
   getCurrentTag() {
-    const path7 = this._matcher.path;
-    return path7.length > 0 ? path7[path7.length - 1].tag : void 0;
+    const path8 = this._matcher.path;
+    return path8.length > 0 ? path8[path8.length - 1].tag : void 0;
   }
   /**
    * Get current namespace.
    * @returns {string|undefined}
    */
   getCurrentNamespace() {
-    const path7 = this._matcher.path;
-    return path7.length > 0 ? path7[path7.length - 1].namespace : void 0;
+    const path8 = this._matcher.path;
+    return path8.length > 0 ? path8[path8.length - 1].namespace : void 0;
   }
   /**
    * Get current node's attribute value.
@@ -72254,9 +72256,9 @@ var MatcherView = class {
    * @returns {*}
    */
   getAttrValue(attrName) {
-    const path7 = this._matcher.path;
-    if (path7.length === 0) return void 0;
-    return path7[path7.length - 1].values?.[attrName];
+    const path8 = this._matcher.path;
+    if (path8.length === 0) return void 0;
+    return path8[path8.length - 1].values?.[attrName];
   }
   /**
    * Check if current node has an attribute.
@@ -72264,9 +72266,9 @@ var MatcherView = class {
    * @returns {boolean}
    */
   hasAttr(attrName) {
-    const path7 = this._matcher.path;
-    if (path7.length === 0) return false;
-    const current = path7[path7.length - 1];
+    const path8 = this._matcher.path;
+    if (path8.length === 0) return false;
+    const current = path8[path8.length - 1];
     return current.values !== void 0 && attrName in current.values;
   }
   /**
@@ -72292,18 +72294,18 @@ var MatcherView = class {
    * @returns {number}
    */
   getPosition() {
-    const path7 = this._matcher.path;
-    if (path7.length === 0) return -1;
-    return path7[path7.length - 1].position ?? 0;
+    const path8 = this._matcher.path;
+    if (path8.length === 0) return -1;
+    return path8[path8.length - 1].position ?? 0;
   }
   /**
    * Get current node's repeat counter (occurrence count of this tag name).
    * @returns {number}
    */
   getCounter() {
-    const path7 = this._matcher.path;
-    if (path7.length === 0) return -1;
-    return path7[path7.length - 1].counter ?? 0;
+    const path8 = this._matcher.path;
+    if (path8.length === 0) return -1;
+    return path8[path8.length - 1].counter ?? 0;
   }
   /**
    * Get current node's sibling index (alias for getPosition).
@@ -75556,11 +75558,11 @@ var NativeCRC64 = (() => {
       throw new Error("Module.ENVIRONMENT has been deprecated. To force the environment, use the ENVIRONMENT compile-time option (for example, -sENVIRONMENT=web or -sENVIRONMENT=node)");
     }
     var scriptDirectory = "";
-    function locateFile(path7) {
+    function locateFile(path8) {
       if (Module["locateFile"]) {
-        return Module["locateFile"](path7, scriptDirectory);
+        return Module["locateFile"](path8, scriptDirectory);
       }
-      return scriptDirectory + path7;
+      return scriptDirectory + path8;
     }
     var read_, readAsync, readBinary, setWindowTitle;
     function logExceptionOnExit(e) {
@@ -79043,9 +79045,9 @@ var StorageSharedKeyCredentialPolicy = class extends CredentialPolicy {
    * @param request -
    */
   getCanonicalizedResourceString(request2) {
-    const path7 = getURLPath(request2.url) || "/";
+    const path8 = getURLPath(request2.url) || "/";
     let canonicalizedResourceString = "";
-    canonicalizedResourceString += `/${this.factory.accountName}${path7}`;
+    canonicalizedResourceString += `/${this.factory.accountName}${path8}`;
     const queries = getURLQueries(request2.url);
     const lowercaseQueries = {};
     if (queries) {
@@ -79527,9 +79529,9 @@ function storageSharedKeyCredentialPolicy(options) {
     return canonicalizedHeadersStringToSign;
   }
   function getCanonicalizedResourceString(request2) {
-    const path7 = getURLPath(request2.url) || "/";
+    const path8 = getURLPath(request2.url) || "/";
     let canonicalizedResourceString = "";
-    canonicalizedResourceString += `/${options.accountName}${path7}`;
+    canonicalizedResourceString += `/${options.accountName}${path8}`;
     const queries = getURLQueries(request2.url);
     const lowercaseQueries = {};
     if (queries) {
@@ -93955,10 +93957,10 @@ var accountNameSuffixes = [
 ];
 function escapeURLPath(url2) {
   const urlParsed = new URL(url2);
-  let path7 = urlParsed.pathname;
-  path7 = path7 || "/";
-  path7 = escape(path7);
-  urlParsed.pathname = path7;
+  let path8 = urlParsed.pathname;
+  path8 = path8 || "/";
+  path8 = escape(path8);
+  urlParsed.pathname = path8;
   return urlParsed.toString();
 }
 function getProxyUriFromDevConnString(connectionString) {
@@ -94043,9 +94045,9 @@ function escape(text) {
 }
 function appendToURLPath(url2, name) {
   const urlParsed = new URL(url2);
-  let path7 = urlParsed.pathname;
-  path7 = path7 ? path7.endsWith("/") ? `${path7}${name}` : `${path7}/${name}` : name;
-  urlParsed.pathname = path7;
+  let path8 = urlParsed.pathname;
+  path8 = path8 ? path8.endsWith("/") ? `${path8}${name}` : `${path8}/${name}` : name;
+  urlParsed.pathname = path8;
   return urlParsed.toString();
 }
 function setURLParameter2(url2, name, value) {
@@ -101407,8 +101409,8 @@ var Context = class {
       if (existsSync4(process.env.GITHUB_EVENT_PATH)) {
         this.payload = JSON.parse(readFileSync(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
       } else {
-        const path7 = process.env.GITHUB_EVENT_PATH;
-        process.stdout.write(`GITHUB_EVENT_PATH ${path7} does not exist${EOL7}`);
+        const path8 = process.env.GITHUB_EVENT_PATH;
+        process.stdout.write(`GITHUB_EVENT_PATH ${path8} does not exist${EOL7}`);
       }
     }
     this.eventName = process.env.GITHUB_EVENT_NAME;
@@ -105592,10 +105594,10 @@ var scrubQueryParameters = (url2) => {
   parsed.search = "";
   return parsed.toString();
 };
-function exists2(path7) {
+function exists2(path8) {
   return __awaiter11(this, void 0, void 0, function* () {
     try {
-      yield fs7.access(path7);
+      yield fs7.access(path8);
       return true;
     } catch (error2) {
       if (error2.code === "ENOENT") {
@@ -105806,17 +105808,17 @@ function requestLog(octokit) {
     octokit.log.debug("request", options);
     const start = Date.now();
     const requestOptions = octokit.request.endpoint.parse(options);
-    const path7 = requestOptions.url.replace(options.baseUrl, "");
+    const path8 = requestOptions.url.replace(options.baseUrl, "");
     return request2(options).then((response) => {
       const requestId2 = response.headers["x-github-request-id"];
       octokit.log.info(
-        `${requestOptions.method} ${path7} - ${response.status} with id ${requestId2} in ${Date.now() - start}ms`
+        `${requestOptions.method} ${path8} - ${response.status} with id ${requestId2} in ${Date.now() - start}ms`
       );
       return response;
     }).catch((error2) => {
       const requestId2 = error2.response?.headers["x-github-request-id"] || "UNKNOWN";
       octokit.log.error(
-        `${requestOptions.method} ${path7} - ${error2.status} with id ${requestId2} in ${Date.now() - start}ms`
+        `${requestOptions.method} ${path8} - ${error2.status} with id ${requestId2} in ${Date.now() - start}ms`
       );
       throw error2;
     });
@@ -106680,8 +106682,8 @@ var OciWalk = class {
   }
   /** Checks the blob a descriptor names is present with its size; its hash is compared at the end of `run`. */
   #blob(target, where2) {
-    const path7 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
-    const record = this.#contents.files.get(path7);
+    const path8 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
+    const record = this.#contents.files.get(path8);
     if (!record) fail(`${where2} refers to blob ${target.digest}, which is not in the tarball; it is incomplete.`);
     if (record.size === 0 && target.size > 0) {
       fail(
@@ -106692,7 +106694,7 @@ var OciWalk = class {
       fail(`Blob ${target.digest} (${where2}) is ${record.size} bytes, but its descriptor says ${target.size}.`);
     }
     this.#toHash.set(target.digest, { record, digest: target.digest, where: where2 });
-    this.#verified.add(path7);
+    this.#verified.add(path8);
     return record;
   }
   /** The media type of what a descriptor names, from the descriptor or, when it has none, the document itself. */
@@ -106709,10 +106711,10 @@ var OciWalk = class {
     if (stack.length > MAX_INDEX_DEPTH) fail(`${where2} is nested more than ${MAX_INDEX_DEPTH} indexes deep.`);
     const seen = this.#below.get(target.digest);
     if (seen) return seen;
-    const path7 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
+    const path8 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
     const isManifest = target.mediaType !== void 0 && MANIFEST_TYPES.has(target.mediaType);
     const none = { images: [], attestations: [] };
-    if (nested && isManifest && !this.#contents.files.has(path7)) {
+    if (nested && isManifest && !this.#contents.files.has(path8)) {
       if (!isAttestation(target)) {
         this.#warnings.push(
           `The image index lists a ${target.platform ?? "platform"} manifest ${target.digest} that is not in the tarball; that platform cannot be loaded from it.`
@@ -106740,7 +106742,7 @@ var OciWalk = class {
         const childPath = blobPath(childDescriptor.digest);
         if (this.#verified.has(childPath)) children.add(childPath);
       });
-      this.tree.set(path7, [...children]);
+      this.tree.set(path8, [...children]);
       below = { images: [...images], attestations: [...attestations] };
     } else if (MANIFEST_TYPES.has(kind)) {
       below = this.#manifest(target, record) ? { images: [target.digest], attestations: [] } : { images: [], attestations: [target.digest] };
@@ -107220,8 +107222,8 @@ var ArchiveContents = class {
     this.#maxJsonBytes = maxJsonBytes;
   }
   /** The file at `path` (through a layer.tar link), or undefined. */
-  find(path7) {
-    return this.files.get(this.links.get(path7) ?? path7);
+  find(path8) {
+    return this.files.get(this.links.get(path8) ?? path8);
   }
   /** The parsed JSON document at `path`; `what` names it in errors. */
   json(record, what) {
@@ -107413,22 +107415,22 @@ function checkReference(text, where2) {
   if (!parsed.ok) fail3(`${where2} records \`${text}\`, which is not a valid image reference: ${parsed.reason}.`);
   return text;
 }
-function readConfig(contents, path7, where2) {
-  const record = contents.find(path7);
-  if (!record) fail3(`${where2} names the image config "${path7}", which is not in the tarball.`);
+function readConfig(contents, path8, where2) {
+  const record = contents.find(path8);
+  if (!record) fail3(`${where2} names the image config "${path8}", which is not in the tarball.`);
   const value = contents.json(record, "The image config");
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    fail3(`The image config ${path7} is not a JSON object; the tarball is corrupt.`);
+    fail3(`The image config ${path8} is not a JSON object; the tarball is corrupt.`);
   }
   return { record, config: value };
 }
-function diffIdsOf(config, path7) {
+function diffIdsOf(config, path8) {
   const rootfs = config["rootfs"];
   const ids = typeof rootfs === "object" && rootfs !== null ? rootfs["diff_ids"] : void 0;
-  if (!Array.isArray(ids)) fail3(`The image config ${path7} has no rootfs.diff_ids list; the tarball is corrupt.`);
+  if (!Array.isArray(ids)) fail3(`The image config ${path8} has no rootfs.diff_ids list; the tarball is corrupt.`);
   for (const id of ids) {
     if (typeof id !== "string" || !SHA256_DIGEST.test(id)) {
-      fail3(`The image config ${path7} lists diff_id "${String(id)}"; expected "sha256:" and 64 lowercase hex digits.`);
+      fail3(`The image config ${path8} lists diff_id "${String(id)}"; expected "sha256:" and 64 lowercase hex digits.`);
     }
   }
   return ids;
@@ -107478,22 +107480,22 @@ var Verification = class {
         );
       }
       const vouching = oci.find((image) => image.configDigest === record.digest);
-      const layerFiles = item.layers.map((path7, i) => {
-        const layer = this.contents.find(path7);
-        if (!layer) fail3(`${where2} names layer "${path7}", which is not in the tarball; it is incomplete.`);
+      const layerFiles = item.layers.map((path8, i) => {
+        const layer = this.contents.find(path8);
+        if (!layer) fail3(`${where2} names layer "${path8}", which is not in the tarball; it is incomplete.`);
         this.#checkNamedDigest(layer);
         const expected = diffIds[i];
         if (layer.digest !== expected && vouching?.layers[i] !== layer.digest) {
           if (layer.size === 0) {
             fail3(
-              `Layer ${path7} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was never filled in (an unfinished cache or export); save the image again.`
+              `Layer ${path8} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was never filled in (an unfinished cache or export); save the image again.`
             );
           }
           fail3(
-            `Layer ${path7} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: the layer is corrupt or was replaced; save the image again.`
+            `Layer ${path8} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: the layer is corrupt or was replaced; save the image again.`
           );
         }
-        this.verified.add(path7);
+        this.verified.add(path8);
         this.verified.add(layer.name);
         return layer.name;
       });
@@ -107722,11 +107724,11 @@ function manifestEntry(selection, options) {
       `The image ${references[0] ?? image.digest} has no ${options.platform ?? "single"} platform (it has: ${found}); an engine without the containerd image store loads exactly one: save the platform this runner has (\`platform\` on the save side), or load on an engine with the containerd image store.`
     );
   }
-  const path7 = (file) => image.kind === "config" ? file : blobPath2(file);
+  const path8 = (file) => image.kind === "config" ? file : blobPath2(file);
   return {
     Config: image.kind === "config" ? image.root : blobPath2(chosen.configDigest),
     RepoTags: references,
-    Layers: chosen.layers.map(path7)
+    Layers: chosen.layers.map(path8)
   };
 }
 function createCanonicalWriter(options) {
@@ -108478,8 +108480,8 @@ function parts(text) {
   const parsed = parseReference(folded);
   if (parsed.ok) {
     const registry = parsed.ref.domain ?? DOCKER_HUB;
-    const path7 = registry === DOCKER_HUB && !parsed.ref.path.includes("/") ? `library/${parsed.ref.path}` : parsed.ref.path;
-    return { text, registry, path: path7, name: path7.slice(path7.lastIndexOf("/") + 1), tag: parsed.ref.tag ?? "latest" };
+    const path8 = registry === DOCKER_HUB && !parsed.ref.path.includes("/") ? `library/${parsed.ref.path}` : parsed.ref.path;
+    return { text, registry, path: path8, name: path8.slice(path8.lastIndexOf("/") + 1), tag: parsed.ref.tag ?? "latest" };
   }
   const colon = folded.lastIndexOf(":");
   const hasTag = colon > folded.lastIndexOf("/");
@@ -108678,7 +108680,18 @@ async function fetchAndVerify(name, inputs, facts, location, timer) {
     `Verify ${name}`,
     () => timer.time(
       `verify ${name}`,
-      () => verify(artifact, inputs.expectedDigest, copy === void 0 ? void 0 : { file: copy, tags: wanted }),
+      async () => {
+        try {
+          return await verify(
+            artifact,
+            inputs.expectedDigest,
+            copy === void 0 ? void 0 : { file: copy, tags: wanted }
+          );
+        } catch (error2) {
+          await discard(artifact.file);
+          throw error2;
+        }
+      },
       () => artifact.size
     )
   );
@@ -108687,6 +108700,10 @@ async function fetchAndVerify(name, inputs, facts, location, timer) {
   const handedOn = plain ?? artifact.file;
   info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
   return { artifact: { ...artifact, file: handedOn }, digest, report, images };
+}
+async function discard(file) {
+  await rm4(file, { force: true });
+  await rmdir2(path6.dirname(file)).catch(() => void 0);
 }
 async function loadVerified(item, inputs, engine, facts, timer) {
   const { artifact, report } = item;
@@ -108833,13 +108850,13 @@ async function loadIntoEngine(file, engine, canonical) {
 }
 
 // src/save.ts
-import { rm as rm4 } from "node:fs/promises";
-import * as path6 from "node:path";
+import { rm as rm5 } from "node:fs/promises";
+import * as path7 from "node:path";
 async function save(inputs) {
   const timer = new PhaseTimer();
   const engine = new ContainerEngine(inputs.engine);
   const wanted = await group("Image tags", async () => wantedTags(inputs));
-  const file = path6.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
+  const file = path7.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
   const saved = inputs.source ? await saveFromSource(inputs, inputs.source, wanted, file, timer) : await saveFromEngine(inputs, engine, wanted, file, timer);
   let artifact;
   if (inputs.upload) {
@@ -109022,10 +109039,10 @@ async function platformArguments(inputs, engine) {
   return ["--platform", inputs.platform];
 }
 async function saveFromSource(inputs, source, wanted, file, timer) {
-  const sourcePath = path6.resolve(process.env.GITHUB_WORKSPACE ?? ".", source);
+  const sourcePath = path7.resolve(process.env.GITHUB_WORKSPACE ?? ".", source);
   if (wanted) await rejectInvalid(wanted.tags, async () => [], "the tarball");
   const opened = await openTarball(sourcePath, "The `source` tarball");
-  if (path6.resolve(file) === sourcePath) {
+  if (path7.resolve(file) === sourcePath) {
     throw new UserError(
       `The \`source\` tarball and the tarball to write are the same file (${file}): set \`path\` or \`name\` so they differ.`
     );
@@ -109081,7 +109098,7 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
   };
 }
 async function removeQuietly(file) {
-  await rm4(file, { force: true });
+  await rm5(file, { force: true });
 }
 function writeLogged(title, phase, start, canonical, file, inputs, timer) {
   return group(

@@ -3,6 +3,8 @@
  * every blob, stream it into `docker load`, and confirm each expected tag now names the expected image.
  */
 import * as core from '@actions/core';
+import { rm, rmdir } from 'node:fs/promises';
+import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { downloadFile, listArtifactNames, type ArtifactLocation, type DownloadedArtifact } from './artifact.ts';
 import { hashFile } from './archive/hash.ts';
@@ -156,7 +158,18 @@ async function fetchAndVerify(
   const { digest, report, plain } = await core.group(`Verify ${name}`, () =>
     timer.time(
       `verify ${name}`,
-      () => verify(artifact, inputs.expectedDigest, copy === undefined ? undefined : { file: copy, tags: wanted }),
+      async () => {
+        try {
+          return await verify(
+            artifact,
+            inputs.expectedDigest,
+            copy === undefined ? undefined : { file: copy, tags: wanted },
+          );
+        } catch (error) {
+          await discard(artifact.file);
+          throw error;
+        }
+      },
       () => artifact.size,
     ),
   );
@@ -165,6 +178,13 @@ async function fetchAndVerify(
   const handedOn = plain ?? artifact.file;
   core.info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
   return { artifact: { ...artifact, file: handedOn }, digest, report, images };
+}
+
+/** A download that failed verification is not left on the runner for a later step to pick up by mistake. */
+async function discard(file: string): Promise<void> {
+  await rm(file, { force: true });
+  // The directory the download was made in, when nothing else is in it.
+  await rmdir(path.dirname(file)).catch(() => undefined);
 }
 
 /**

@@ -228,6 +228,8 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
     );
     expect(await engineState()).toBe(before);
     for (const tag of tags) expect(await imageId(tag)).toBeUndefined();
+    // The rejected download is not left behind for a later step to pick up.
+    expect((await readdir(result.runnerTemp)).filter((name) => name.startsWith('artifact-'))).toEqual([]);
   });
 
   it('fails on a wrong expected-digest, showing both digests', async () => {
