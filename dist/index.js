@@ -10214,7 +10214,7 @@ var require_api_pipeline = __commonJS({
     "use strict";
     var {
       Readable: Readable7,
-      Duplex,
+      Duplex: Duplex2,
       PassThrough: PassThrough3
     } = __require("node:stream");
     var {
@@ -10285,7 +10285,7 @@ var require_api_pipeline = __commonJS({
         this.context = null;
         this.onInfo = onInfo || null;
         this.req = new PipelineRequest().on("error", util3.nop);
-        this.ret = new Duplex({
+        this.ret = new Duplex2({
           readableObjectMode: opts.objectMode,
           autoDestroy: true,
           read: () => {
@@ -28646,7 +28646,7 @@ var require_stream_writable = __commonJS({
       };
     }
     var asyncWrite = !process.browser && ["v0.10", "v0.9."].indexOf(process.version.slice(0, 5)) > -1 ? setImmediate : pna.nextTick;
-    var Duplex;
+    var Duplex2;
     Writable3.WritableState = WritableState;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
@@ -28668,9 +28668,9 @@ var require_stream_writable = __commonJS({
     function nop() {
     }
     function WritableState(options, stream4) {
-      Duplex = Duplex || require_stream_duplex();
+      Duplex2 = Duplex2 || require_stream_duplex();
       options = options || {};
-      var isDuplex = stream4 instanceof Duplex;
+      var isDuplex = stream4 instanceof Duplex2;
       this.objectMode = !!options.objectMode;
       if (isDuplex) this.objectMode = this.objectMode || !!options.writableObjectMode;
       var hwm = options.highWaterMark;
@@ -28742,8 +28742,8 @@ var require_stream_writable = __commonJS({
       };
     }
     function Writable3(options) {
-      Duplex = Duplex || require_stream_duplex();
-      if (!realHasInstance.call(Writable3, this) && !(this instanceof Duplex)) {
+      Duplex2 = Duplex2 || require_stream_duplex();
+      if (!realHasInstance.call(Writable3, this) && !(this instanceof Duplex2)) {
         return new Writable3(options);
       }
       this._writableState = new WritableState(options, this);
@@ -29083,24 +29083,24 @@ var require_stream_duplex = __commonJS({
       }
       return keys2;
     };
-    module.exports = Duplex;
+    module.exports = Duplex2;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
     var Readable7 = require_stream_readable();
     var Writable3 = require_stream_writable();
-    util3.inherits(Duplex, Readable7);
+    util3.inherits(Duplex2, Readable7);
     {
       keys = objectKeys(Writable3.prototype);
       for (v = 0; v < keys.length; v++) {
         method = keys[v];
-        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable3.prototype[method];
+        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable3.prototype[method];
       }
     }
     var keys;
     var method;
     var v;
-    function Duplex(options) {
-      if (!(this instanceof Duplex)) return new Duplex(options);
+    function Duplex2(options) {
+      if (!(this instanceof Duplex2)) return new Duplex2(options);
       Readable7.call(this, options);
       Writable3.call(this, options);
       if (options && options.readable === false) this.readable = false;
@@ -29109,7 +29109,7 @@ var require_stream_duplex = __commonJS({
       if (options && options.allowHalfOpen === false) this.allowHalfOpen = false;
       this.once("end", onend);
     }
-    Object.defineProperty(Duplex.prototype, "writableHighWaterMark", {
+    Object.defineProperty(Duplex2.prototype, "writableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -29125,7 +29125,7 @@ var require_stream_duplex = __commonJS({
     function onEndNT(self2) {
       self2.end();
     }
-    Object.defineProperty(Duplex.prototype, "destroyed", {
+    Object.defineProperty(Duplex2.prototype, "destroyed", {
       get: function() {
         if (this._readableState === void 0 || this._writableState === void 0) {
           return false;
@@ -29140,7 +29140,7 @@ var require_stream_duplex = __commonJS({
         this._writableState.destroyed = value;
       }
     });
-    Duplex.prototype._destroy = function(err, cb) {
+    Duplex2.prototype._destroy = function(err, cb) {
       this.push(null);
       this.end();
       pna.nextTick(cb, err);
@@ -29393,7 +29393,7 @@ var require_stream_readable = __commonJS({
     var pna = require_process_nextick_args();
     module.exports = Readable7;
     var isArray = require_isarray();
-    var Duplex;
+    var Duplex2;
     Readable7.ReadableState = ReadableState;
     var EE = __require("events").EventEmitter;
     var EElistenerCount = function(emitter, type) {
@@ -29431,9 +29431,9 @@ var require_stream_readable = __commonJS({
       else emitter._events[event] = [fn, emitter._events[event]];
     }
     function ReadableState(options, stream4) {
-      Duplex = Duplex || require_stream_duplex();
+      Duplex2 = Duplex2 || require_stream_duplex();
       options = options || {};
-      var isDuplex = stream4 instanceof Duplex;
+      var isDuplex = stream4 instanceof Duplex2;
       this.objectMode = !!options.objectMode;
       if (isDuplex) this.objectMode = this.objectMode || !!options.readableObjectMode;
       var hwm = options.highWaterMark;
@@ -29469,7 +29469,7 @@ var require_stream_readable = __commonJS({
       }
     }
     function Readable7(options) {
-      Duplex = Duplex || require_stream_duplex();
+      Duplex2 = Duplex2 || require_stream_duplex();
       if (!(this instanceof Readable7)) return new Readable7(options);
       this._readableState = new ReadableState(options, this);
       this.readable = true;
@@ -30077,10 +30077,10 @@ var require_stream_transform = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_transform.js"(exports2, module) {
     "use strict";
     module.exports = Transform7;
-    var Duplex = require_stream_duplex();
+    var Duplex2 = require_stream_duplex();
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    util3.inherits(Transform7, Duplex);
+    util3.inherits(Transform7, Duplex2);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -30101,7 +30101,7 @@ var require_stream_transform = __commonJS({
     }
     function Transform7(options) {
       if (!(this instanceof Transform7)) return new Transform7(options);
-      Duplex.call(this, options);
+      Duplex2.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
         needTransform: false,
@@ -30130,7 +30130,7 @@ var require_stream_transform = __commonJS({
     }
     Transform7.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
-      return Duplex.prototype.push.call(this, chunk, encoding);
+      return Duplex2.prototype.push.call(this, chunk, encoding);
     };
     Transform7.prototype._transform = function(chunk, encoding, cb) {
       throw new Error("_transform() is not implemented");
@@ -30156,7 +30156,7 @@ var require_stream_transform = __commonJS({
     };
     Transform7.prototype._destroy = function(err, cb) {
       var _this2 = this;
-      Duplex.prototype._destroy.call(this, err, function(err2) {
+      Duplex2.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
         _this2.emit("close");
       });
@@ -35672,7 +35672,7 @@ var require_duplexify = __commonJS({
       codes: { ERR_INVALID_ARG_TYPE, ERR_INVALID_RETURN_VALUE }
     } = require_errors2();
     var { destroyer } = require_destroy2();
-    var Duplex = require_duplex();
+    var Duplex2 = require_duplex();
     var Readable7 = require_readable3();
     var Writable3 = require_writable();
     var { createDeferredPromise } = require_util10();
@@ -35685,7 +35685,7 @@ var require_duplexify = __commonJS({
     };
     var AbortController2 = globalThis.AbortController || require_abort_controller().AbortController;
     var { FunctionPrototypeCall } = require_primordials();
-    var Duplexify = class extends Duplex {
+    var Duplexify = class extends Duplex2 {
       constructor(options) {
         super(options);
         if ((options === null || options === void 0 ? void 0 : options.readable) === false) {
@@ -36007,20 +36007,20 @@ var require_duplex = __commonJS({
       ObjectKeys,
       ObjectSetPrototypeOf
     } = require_primordials();
-    module.exports = Duplex;
+    module.exports = Duplex2;
     var Readable7 = require_readable3();
     var Writable3 = require_writable();
-    ObjectSetPrototypeOf(Duplex.prototype, Readable7.prototype);
-    ObjectSetPrototypeOf(Duplex, Readable7);
+    ObjectSetPrototypeOf(Duplex2.prototype, Readable7.prototype);
+    ObjectSetPrototypeOf(Duplex2, Readable7);
     {
       const keys = ObjectKeys(Writable3.prototype);
       for (let i = 0; i < keys.length; i++) {
         const method = keys[i];
-        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable3.prototype[method];
+        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable3.prototype[method];
       }
     }
-    function Duplex(options) {
-      if (!(this instanceof Duplex)) return new Duplex(options);
+    function Duplex2(options) {
+      if (!(this instanceof Duplex2)) return new Duplex2(options);
       Readable7.call(this, options);
       Writable3.call(this, options);
       if (options) {
@@ -36040,7 +36040,7 @@ var require_duplex = __commonJS({
         this.allowHalfOpen = true;
       }
     }
-    ObjectDefineProperties(Duplex.prototype, {
+    ObjectDefineProperties(Duplex2.prototype, {
       writable: {
         __proto__: null,
         ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writable")
@@ -36098,14 +36098,14 @@ var require_duplex = __commonJS({
       if (webStreamsAdapters === void 0) webStreamsAdapters = {};
       return webStreamsAdapters;
     }
-    Duplex.fromWeb = function(pair, options) {
+    Duplex2.fromWeb = function(pair, options) {
       return lazyWebStreams().newStreamDuplexFromReadableWritablePair(pair, options);
     };
-    Duplex.toWeb = function(duplex) {
+    Duplex2.toWeb = function(duplex) {
       return lazyWebStreams().newReadableWritablePairFromDuplex(duplex);
     };
     var duplexify;
-    Duplex.from = function(body2) {
+    Duplex2.from = function(body2) {
       if (!duplexify) {
         duplexify = require_duplexify();
       }
@@ -36121,10 +36121,10 @@ var require_transform = __commonJS({
     var { ObjectSetPrototypeOf, Symbol: Symbol2 } = require_primordials();
     module.exports = Transform7;
     var { ERR_METHOD_NOT_IMPLEMENTED } = require_errors2().codes;
-    var Duplex = require_duplex();
+    var Duplex2 = require_duplex();
     var { getHighWaterMark } = require_state();
-    ObjectSetPrototypeOf(Transform7.prototype, Duplex.prototype);
-    ObjectSetPrototypeOf(Transform7, Duplex);
+    ObjectSetPrototypeOf(Transform7.prototype, Duplex2.prototype);
+    ObjectSetPrototypeOf(Transform7, Duplex2);
     var kCallback = Symbol2("kCallback");
     function Transform7(options) {
       if (!(this instanceof Transform7)) return new Transform7(options);
@@ -36141,7 +36141,7 @@ var require_transform = __commonJS({
           writableHighWaterMark: options.writableHighWaterMark || 0
         };
       }
-      Duplex.call(this, options);
+      Duplex2.call(this, options);
       this._readableState.sync = false;
       this[kCallback] = null;
       if (options) {
@@ -36243,7 +36243,7 @@ var require_pipeline = __commonJS({
     var eos = require_end_of_stream();
     var { once: once3 } = require_util10();
     var destroyImpl = require_destroy2();
-    var Duplex = require_duplex();
+    var Duplex2 = require_duplex();
     var {
       aggregateTwoErrors,
       codes: {
@@ -36482,7 +36482,7 @@ var require_pipeline = __commonJS({
           } else if (isIterable2(stream4) || isReadableNodeStream(stream4) || isTransformStream(stream4)) {
             ret = stream4;
           } else {
-            ret = Duplex.from(stream4);
+            ret = Duplex2.from(stream4);
           }
         } else if (typeof stream4 === "function") {
           if (isTransformStream(ret)) {
@@ -36600,7 +36600,7 @@ var require_pipeline = __commonJS({
           }
           ret = stream4;
         } else {
-          ret = Duplex.from(stream4);
+          ret = Duplex2.from(stream4);
         }
       }
       if (signal !== null && signal !== void 0 && signal.aborted || outerSignal !== null && outerSignal !== void 0 && outerSignal.aborted) {
@@ -36668,7 +36668,7 @@ var require_compose = __commonJS({
   "node_modules/readable-stream/lib/internal/streams/compose.js"(exports2, module) {
     "use strict";
     var { pipeline: pipeline4 } = require_pipeline();
-    var Duplex = require_duplex();
+    var Duplex2 = require_duplex();
     var { destroyer } = require_destroy2();
     var {
       isNodeStream,
@@ -36689,15 +36689,15 @@ var require_compose = __commonJS({
         throw new ERR_MISSING_ARGS("streams");
       }
       if (streams.length === 1) {
-        return Duplex.from(streams[0]);
+        return Duplex2.from(streams[0]);
       }
       const orgStreams = [...streams];
       if (typeof streams[0] === "function") {
-        streams[0] = Duplex.from(streams[0]);
+        streams[0] = Duplex2.from(streams[0]);
       }
       if (typeof streams[streams.length - 1] === "function") {
         const idx = streams.length - 1;
-        streams[idx] = Duplex.from(streams[idx]);
+        streams[idx] = Duplex2.from(streams[idx]);
       }
       for (let n = 0; n < streams.length; ++n) {
         if (!isNodeStream(streams[n]) && !isWebStream(streams[n])) {
@@ -36730,7 +36730,7 @@ var require_compose = __commonJS({
       const tail = pipeline4(streams, onfinished);
       const writable = !!(isWritable(head) || isWritableStream(head) || isTransformStream(head));
       const readable = !!(isReadable(tail) || isReadableStream3(tail) || isTransformStream(tail));
-      d = new Duplex({
+      d = new Duplex2({
         // TODO (ronag): highWaterMark?
         writableObjectMode: !!(head !== null && head !== void 0 && head.writableObjectMode),
         readableObjectMode: !!(tail !== null && tail !== void 0 && tail.readableObjectMode),
@@ -47525,8 +47525,8 @@ var require_utf8_decoder = __commonJS({
       else if (byte >= 224 && byte <= 239) needed = 3;
       else if (byte >= 240 && byte <= 244) needed = 4;
       else return 0;
-      const available = len - i;
-      return available < needed ? available : 0;
+      const available2 = len - i;
+      return available2 < needed ? available2 : 0;
     }
     function trailingBytesSeen(data) {
       const len = data.byteLength;
@@ -48474,7 +48474,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Duplex = class extends Readable7 {
+    var Duplex2 = class extends Readable7 {
       // and Writable
       constructor(opts) {
         super(opts);
@@ -48512,7 +48512,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Transform7 = class extends Duplex {
+    var Transform7 = class extends Duplex2 {
       constructor(opts) {
         super(opts);
         this._transformState = new TransformState(this);
@@ -48668,7 +48668,7 @@ var require_streamx = __commonJS({
       this.destroy(StreamError.ABORTED());
     }
     function isWritev(s) {
-      return s._writev !== Writable3.prototype._writev && s._writev !== Duplex.prototype._writev;
+      return s._writev !== Writable3.prototype._writev && s._writev !== Duplex2.prototype._writev;
     }
     module.exports = {
       pipeline: pipeline4,
@@ -48684,7 +48684,7 @@ var require_streamx = __commonJS({
       Stream: Stream2,
       Writable: Writable3,
       Readable: Readable7,
-      Duplex,
+      Duplex: Duplex2,
       Transform: Transform7,
       // Export PassThrough for compatibility with Node.js core's stream module
       PassThrough: PassThrough3
@@ -106439,6 +106439,71 @@ import { pipeline as pipeline2 } from "node:stream/promises";
 // src/archive/compression.ts
 import { Transform as Transform4 } from "node:stream";
 import * as zlib2 from "node:zlib";
+
+// src/archive/zstd-process.ts
+import { spawn, spawnSync } from "node:child_process";
+import { Duplex } from "node:stream";
+var available;
+function zstdCommandAvailable() {
+  if (process.env.HANDOFF_ZSTD === "node") return false;
+  available ??= spawnSync("zstd", ["--version"], { stdio: "ignore", timeout: 1e4 }).status === 0;
+  return available;
+}
+var STDERR_KEPT = 4096;
+function zstdProcess(args, what) {
+  const child = spawn("zstd", ["-q", "-c", ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (text) => stderr = (stderr + text).slice(-STDERR_KEPT));
+  let stdinBroken = false;
+  let waiting;
+  const release = () => {
+    const callback = waiting;
+    waiting = void 0;
+    callback?.();
+  };
+  child.stdin.on("error", () => {
+    stdinBroken = true;
+    release();
+  });
+  child.stdin.on("drain", release);
+  const duplex = new Duplex({
+    readableHighWaterMark: 1024 * 1024,
+    write(chunk, _encoding, callback) {
+      if (stdinBroken || child.stdin.write(chunk)) callback();
+      else waiting = () => callback();
+    },
+    final(callback) {
+      child.stdin.end();
+      callback();
+    },
+    read() {
+      child.stdout.resume();
+    },
+    destroy(error2, callback) {
+      if (child.exitCode === null && child.signalCode === null) child.kill();
+      callback(error2);
+    }
+  });
+  child.stdout.on("data", (chunk) => {
+    if (!duplex.push(chunk)) child.stdout.pause();
+  });
+  child.on("error", (error2) => duplex.destroy(new UserError(`Could not run zstd to ${what}: ${error2.message}`)));
+  child.on("close", (code2, signal) => {
+    if (code2 === 0) {
+      duplex.push(null);
+      return;
+    }
+    const line = stderr.trim().split("\n").at(-1)?.replace(/^zstd: /, "") ?? "";
+    duplex.destroy(
+      new UserError(
+        `zstd failed to ${what} (${signal ? `signal ${signal}` : `exit code ${code2}`})${line ? `: ${line}` : ""}.`
+      )
+    );
+  });
+  return duplex;
+}
+
+// src/archive/compression.ts
 var STREAM_CHUNK_BYTES = 1024 * 1024;
 var ZSTD_MAGIC = Buffer.from([40, 181, 47, 253]);
 var GZIP_MAGIC = Buffer.from([31, 139]);
@@ -106472,6 +106537,9 @@ function createCompressor(compression, level) {
     case "gzip":
       return zlib2.createGzip({ level: level ?? defaultLevel("gzip"), chunkSize: STREAM_CHUNK_BYTES });
     case "zstd":
+      if (zstdCommandAvailable()) {
+        return zstdProcess([`-${level ?? defaultLevel("zstd")}`, "-T0"], "compress the tarball");
+      }
       return zlib2.createZstdCompress({
         chunkSize: STREAM_CHUNK_BYTES,
         params: {
@@ -106489,7 +106557,7 @@ function createDecompressor(format, compressedSize, limits = {}) {
       inflate = zlib2.createGunzip({ chunkSize: STREAM_CHUNK_BYTES });
       break;
     case "zstd":
-      inflate = zlib2.createZstdDecompress({ chunkSize: STREAM_CHUNK_BYTES });
+      inflate = zstdCommandAvailable() ? zstdProcess(["-d"], "decompress the tarball") : zlib2.createZstdDecompress({ chunkSize: STREAM_CHUNK_BYTES });
       break;
     default:
       throw new UserError(
@@ -108158,8 +108226,8 @@ async function isZip(file) {
 }
 
 // src/docker.ts
-import { spawn } from "node:child_process";
-var STDERR_KEPT = 64 * 1024;
+import { spawn as spawn2 } from "node:child_process";
+var STDERR_KEPT2 = 64 * 1024;
 var NO_SUCH_IMAGE = /no such image|image not known|not found/i;
 var UNREACHABLE = /cannot connect to the docker daemon|is the docker daemon running|connection refused|permission denied.*docker\.sock/i;
 var EngineError = class extends UserError {
@@ -108181,12 +108249,12 @@ var ContainerEngine = class {
   }
   /** Starts a command with streams the caller wires; stderr is collected for the error message. */
   start(args, options = {}) {
-    const child = spawn(this.command, args, { stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    const child = spawn2(this.command, args, { stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
     const stdout = child.stdout;
     let stderr = "";
     child.stderr.setEncoding("utf8");
     child.stderr.on("data", (text) => {
-      stderr = (stderr + text).slice(-STDERR_KEPT);
+      stderr = (stderr + text).slice(-STDERR_KEPT2);
     });
     const done = new Promise((resolve3, reject) => {
       child.on("error", (error2) => {
@@ -108205,11 +108273,11 @@ var ContainerEngine = class {
   }
   /** Runs a command to completion and returns its stdout. */
   async run(args, options = {}) {
-    const child = spawn(this.command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn2(this.command, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (text) => stdout += text);
-    child.stderr.setEncoding("utf8").on("data", (text) => stderr = (stderr + text).slice(-STDERR_KEPT));
+    child.stderr.setEncoding("utf8").on("data", (text) => stderr = (stderr + text).slice(-STDERR_KEPT2));
     const code2 = await new Promise((resolve3, reject) => {
       child.on(
         "error",
@@ -108518,10 +108586,10 @@ var RULES = [
   { why: (w, h) => w.path === h.path ? `same repository path under \`${h.registry}\`, tag \`${h.tag}\`` : void 0 },
   { why: (w, h) => w.name === h.name ? `same image name, \`${h.registry}/${h.path}:${h.tag}\`` : void 0 }
 ];
-function suggest(wanted, available, exclude = []) {
+function suggest(wanted, available2, exclude = []) {
   const want = parts(wanted);
   const excluded = new Set(exclude);
-  const candidates = available.filter((reference) => reference !== wanted && !excluded.has(reference)).map(parts);
+  const candidates = available2.filter((reference) => reference !== wanted && !excluded.has(reference)).map(parts);
   for (const rule of RULES) {
     for (const have of candidates) {
       const why = rule.why(want, have);
@@ -108827,10 +108895,10 @@ function expectedImages(report, wanted, name, facts) {
   const byName = new Map(recorded.map((image) => [qualify(image.reference), image]));
   const missing = wanted.filter((tag) => !byName.has(qualify(tag)));
   if (missing.length > 0) {
-    const available = recorded.map((image) => image.reference);
-    const hint = suggest(missing[0], available);
+    const available2 = recorded.map((image) => image.reference);
+    const hint = suggest(missing[0], available2);
     throw new UserError(
-      `The artifact ${name} does not hold ${missing.join(", ")}: it records ${available.join(", ") || "no tags"}${hint ? ` (did you mean \`${hint.reference}\`?)` : ""}; fix \`tags\` or leave it empty to load every tag recorded. Nothing was loaded.`
+      `The artifact ${name} does not hold ${missing.join(", ")}: it records ${available2.join(", ") || "no tags"}${hint ? ` (did you mean \`${hint.reference}\`?)` : ""}; fix \`tags\` or leave it empty to load every tag recorded. Nothing was loaded.`
     );
   }
   return wanted.map((tag) => ({ ...byName.get(qualify(tag)), reference: tag }));
@@ -108924,10 +108992,10 @@ function wantedTags(inputs) {
   for (const tag of found.tags) info(`  ${tag}`);
   return found;
 }
-async function rejectInvalid(tags2, available, where2) {
+async function rejectInvalid(tags2, available2, where2) {
   const problems = problemsWithSaveTags(tags2);
   if (problems.length === 0) return;
-  const references = await available().catch(() => []);
+  const references = await available2().catch(() => []);
   const hints = [];
   for (const tag of tags2) {
     const hint = suggest(tag, references);
@@ -108957,12 +109025,12 @@ function imagesTable(rows) {
     (row) => `  ${row.reference.padEnd(w1)}  ${row.id.padEnd(w2)}  ${row.created.padEnd(w3)}  ${row.size}`
   );
 }
-function missingReport(missing, available, table, where2) {
-  const hints = missing.map((tag) => ({ tag, hint: suggest(tag, available) }));
+function missingReport(missing, available2, table, where2) {
+  const hints = missing.map((tag) => ({ tag, hint: suggest(tag, available2) }));
   const details = [
     `Missing from ${where2}:`,
     ...missing.map((tag) => `  ${tag}`),
-    available.length > 0 ? `${where2} has:` : `${where2} has no tagged images at all.`,
+    available2.length > 0 ? `${where2} has:` : `${where2} has no tagged images at all.`,
     ...table,
     ...hints.map(
       ({ tag, hint }) => hint ? `did you mean \`${hint.reference}\` for \`${tag}\`? (${hint.why})` : `nothing in ${where2} resembles \`${tag}\``

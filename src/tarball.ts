@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Readable, Transform } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   DETECT_BYTES,
@@ -42,7 +42,7 @@ export interface WrittenTarball {
 export interface TarballSource {
   stream: Readable;
   /** Stages that turn `stream` into a plain tar (decompression of a source tarball); empty for docker save. */
-  decode: Transform[];
+  decode: Duplex[];
   /** Settles when whatever produces the stream has finished, e.g. the `docker save` process's exit. */
   finished?: Promise<void>;
   /** Phase name for progress lines. */
@@ -162,7 +162,7 @@ export async function writeTarball(
 
 export interface OpenedTarball {
   stream: Readable;
-  decode: Transform[];
+  decode: Duplex[];
   compression: DetectedFormat;
   size: number;
 }

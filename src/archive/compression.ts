@@ -2,10 +2,11 @@
  * Compression of the image tarball: streaming compressors and decompressors from Node's own zlib (zstd is
  * built into Node 24, so no zstd binary is needed), and detection by magic bytes, never by file name.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Duplex, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { CompressionLevels, type Compression } from '../constants.ts';
 import { UserError } from '../errors.ts';
+import { zstdCommandAvailable, zstdProcess } from './zstd-process.ts';
 
 export type DetectedFormat = Compression | 'bzip2' | 'xz' | 'unknown';
 
@@ -57,13 +58,16 @@ export function defaultLevel(compression: Exclude<Compression, 'none'>): number 
  * (nodejs/node#59899, still open for Node 24), and compressing separate frames in parallel on the thread pool measured
  * no faster on two cores (114-179 MB/s against 173 MB/s for one stream).
  */
-export function createCompressor(compression: Compression, level?: number): Transform | undefined {
+export function createCompressor(compression: Compression, level?: number): Duplex | undefined {
   switch (compression) {
     case 'none':
       return undefined;
     case 'gzip':
       return zlib.createGzip({ level: level ?? defaultLevel('gzip'), chunkSize: STREAM_CHUNK_BYTES });
     case 'zstd':
+      if (zstdCommandAvailable()) {
+        return zstdProcess([`-${level ?? defaultLevel('zstd')}`, '-T0'], 'compress the tarball');
+      }
       return zlib.createZstdCompress({
         chunkSize: STREAM_CHUNK_BYTES,
         params: {
@@ -81,8 +85,8 @@ export function createDecompressor(
   format: DetectedFormat,
   compressedSize: number,
   limits: { maxRatio?: number; floorBytes?: number } = {},
-): Transform[] {
-  let inflate: Transform;
+): Duplex[] {
+  let inflate: Duplex;
   switch (format) {
     case 'none':
       return [];
@@ -90,7 +94,9 @@ export function createDecompressor(
       inflate = zlib.createGunzip({ chunkSize: STREAM_CHUNK_BYTES });
       break;
     case 'zstd':
-      inflate = zlib.createZstdDecompress({ chunkSize: STREAM_CHUNK_BYTES });
+      inflate = zstdCommandAvailable()
+        ? zstdProcess(['-d'], 'decompress the tarball')
+        : zlib.createZstdDecompress({ chunkSize: STREAM_CHUNK_BYTES });
       break;
     default:
       throw new UserError(
