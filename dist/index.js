@@ -107891,6 +107891,12 @@ function finish(report, streamed, collector, options) {
       )}${stray.length > 3 ? ", \u2026" : ""}); an image tarball holds only its images' files, so it is refused.`
     );
   }
+  const impostor = [...everything].find((name) => LAYOUT_FILES.test(name));
+  if (impostor !== void 0) {
+    throw new UserError(
+      `An image in the tarball names "${impostor}" as one of its files (a config or layer); that name belongs to the archive's layout, so the tarball is refused.`
+    );
+  }
   const selections = options.select(report);
   const wanted = filesOf(
     report,

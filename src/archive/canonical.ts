@@ -242,6 +242,15 @@ function finish(
         )}${stray.length > 3 ? ', …' : ''}); an image tarball holds only its images' files, so it is refused.`,
     );
   }
+  // A layout file named as an image's file (a "layer" called index.json) would be read by an engine as the layout
+  // itself, naming whatever it likes: the canonical archive writes those names only for its own documents.
+  const impostor = [...everything].find((name) => LAYOUT_FILES.test(name));
+  if (impostor !== undefined) {
+    throw new UserError(
+      `An image in the tarball names "${impostor}" as one of its files (a config or layer); that name belongs to the ` +
+        "archive's layout, so the tarball is refused.",
+    );
+  }
   const selections = options.select(report);
   const wanted = filesOf(
     report,

@@ -197,6 +197,32 @@ describe('what the canonical archive refuses', () => {
     namesNothing(output);
   });
 
+  // index.json itself is refused earlier: with it the tarball must be a whole OCI layout.
+  it.each(['oci-layout', 'repositories'])(
+    'a layer named %s, which an engine would read as the layout',
+    async (impostor) => {
+      const image = await makeImage(['ghcr.io/owner/app:1'], { seed: 'impostor', layerCount: 1 });
+      const index = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+      // The config vouches for the "layer" by its hash, so every digest checks out; only its name is wrong.
+      const config = JSON.parse(image.config.toString()) as { rootfs: { diff_ids: string[] } };
+      config.rootfs.diff_ids = [sha256(index)];
+      const configBytes = Buffer.from(JSON.stringify(config));
+      const entries: RawEntry[] = [
+        { name: impostor, content: index },
+        { name: `${hex(sha256(configBytes))}.json`, content: configBytes },
+        {
+          name: 'manifest.json',
+          content: JSON.stringify([
+            { Config: `${hex(sha256(configBytes))}.json`, RepoTags: image.tags, Layers: [impostor] },
+          ]),
+        },
+      ];
+      const { outcome, output } = await canonical(await packTar(entries));
+      expect(String((outcome as PromiseRejectedResult).reason)).toContain(`names "${impostor}" as one of its files`);
+      namesNothing(output);
+    },
+  );
+
   it('a file under a name no image tarball uses', async () => {
     const entries: RawEntry[] = dockerArchiveEntries([app]).map((entry) =>
       entry.name.endsWith('layer.tar') ? { ...entry, name: entry.name.replace('layer.tar', 'lay er.tar') } : entry,
