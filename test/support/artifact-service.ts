@@ -2,11 +2,14 @@
  * A local stand-in for GitHub's artifact backend that the real @actions/artifact library talks to over real HTTP:
  * the Results service (Twirp over JSON), the blob store behind its signed URLs, and the few GitHub REST endpoints
  * the library calls for another run's artifacts (`findBy`). Artifacts live per workflow run; a run's numeric id is
- * both the Results service's workflow_run_backend_id and the REST run_id.
+ * both the Results service's workflow_run_backend_id and the REST run_id. As on GitHub, a run belongs to one
+ * repository (any `owner/name`, given to `env`), which the REST API matches without regard to case, and every signed
+ * URL carries a fresh random signature: clients mask it in all later log lines, so it must never be a word.
  *
  * Run on its own for the demo: `node test/support/artifact-service.ts --port 8765` prints the environment of a job
  * of run 1 as KEY=VALUE lines and serves until killed.
  */
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -26,8 +29,11 @@ export interface ServedArtifact {
 export interface ArtifactService {
   /** `http://127.0.0.1:PORT` */
   url: string;
-  /** The environment a job of `runId` (default 1) needs for @actions/artifact, including GITHUB_API_URL for findBy. */
-  env(runId?: number): Record<string, string>;
+  /**
+   * The environment a job of `runId` (default 1) of `repository` (default REPOSITORY) needs for @actions/artifact,
+   * including GITHUB_API_URL for findBy. The run belongs to that repository from then on.
+   */
+  env(runId?: number, repository?: string): Record<string, string>;
   /** Finalized artifacts of a run, oldest first. */
   artifacts(runId?: number): ServedArtifact[];
   /** The stored blob of a run's artifact, for tests that corrupt or truncate it. */
@@ -129,11 +135,18 @@ export async function startArtifactService(options: { port?: number } = {}): Pro
   let lastArtifactId = 1000;
   let lastBlobKey = 0;
   let url = '';
+  /** Run id → its repository, lowercased: GitHub treats `Wikid82/Charon` and `wikid82/charon` as one repository. */
+  const repositoryOf = new Map<number, string>();
+  /** Signature → what it lets its holder do, to the one blob it was issued for. */
+  const signatures = new Map<string, { key: string; permission: 'read' | 'upload' }>();
 
   const finalized = (runId: number): StoredArtifact[] => stored.filter((a) => a.runId === runId && a.id !== 0);
   const blobFile = (artifact: StoredArtifact): string => path.join(blobsDir, artifact.key);
-  const blobUrl = (artifact: StoredArtifact, permission: string): string =>
-    `${url}${BLOB_PREFIX}run-${artifact.runId}/${artifact.key}?sig=${permission}`;
+  const blobUrl = (artifact: StoredArtifact, permission: 'read' | 'upload'): string => {
+    const signature = randomBytes(16).toString('hex');
+    signatures.set(signature, { key: artifact.key, permission });
+    return `${url}${BLOB_PREFIX}run-${artifact.runId}/${artifact.key}?sig=${signature}`;
+  };
 
   function latestNamed(runId: number, name: string): StoredArtifact | undefined {
     return finalized(runId)
@@ -253,6 +266,12 @@ export async function startArtifactService(options: { port?: number } = {}): Pro
       response.writeHead(404).end();
       return;
     }
+    const granted = signatures.get(query.get('sig') ?? '');
+    const needed = request.method === 'GET' ? 'read' : 'upload';
+    if (granted?.key !== key || granted.permission !== needed) {
+      response.writeHead(403).end();
+      return;
+    }
     const comp = query.get('comp');
     if (request.method === 'PUT' && comp === 'block') {
       const blockId = query.get('blockid');
@@ -298,13 +317,13 @@ export async function startArtifactService(options: { port?: number } = {}): Pro
     response.writeHead(405).end();
   }
 
-  function restArtifact(artifact: StoredArtifact) {
+  function restArtifact(artifact: StoredArtifact, repository: string) {
     return {
       id: artifact.id,
       name: artifact.name,
       size_in_bytes: artifact.size,
-      url: `${url}/repos/${REPOSITORY}/actions/artifacts/${artifact.id}`,
-      archive_download_url: `${url}/repos/${REPOSITORY}/actions/artifacts/${artifact.id}/zip`,
+      url: `${url}/repos/${repository}/actions/artifacts/${artifact.id}`,
+      archive_download_url: `${url}/repos/${repository}/actions/artifacts/${artifact.id}/zip`,
       expired: false,
       digest: artifact.digest,
       created_at: artifact.createdAt,
@@ -321,23 +340,26 @@ export async function startArtifactService(options: { port?: number } = {}): Pro
       sendJson(response, 401, { message: 'Requires authentication' });
       return;
     }
-    const prefix = `/repos/${REPOSITORY}/actions/`;
-    if (request.method !== 'GET' || !pathname.startsWith(prefix)) return notFound();
-    const route = pathname.slice(prefix.length);
+    const route = /^\/repos\/([^/]+)\/([^/]+)\/actions\/(.+)$/.exec(pathname);
+    if (request.method !== 'GET' || !route) return notFound();
+    const repository = `${route[1]}/${route[2]}`;
+    const rest = route[3]!;
+    const ownsRun = (runId: number) => repositoryOf.get(runId) === repository.toLowerCase();
 
-    const list = /^runs\/(\d+)\/artifacts$/.exec(route);
-    if (list) {
+    const list = /^runs\/(\d+)\/artifacts$/.exec(rest);
+    if (list && ownsRun(Number(list[1]))) {
       const name = query.get('name');
       const perPage = Number(query.get('per_page') ?? 30);
       const page = Number(query.get('page') ?? 1);
       const matching = finalized(Number(list[1])).filter((a) => name === null || a.name === name);
       const pageOf = matching.slice((page - 1) * perPage, page * perPage);
-      sendJson(response, 200, { total_count: matching.length, artifacts: pageOf.map(restArtifact) });
+      const artifacts = pageOf.map((artifact) => restArtifact(artifact, repository));
+      sendJson(response, 200, { total_count: matching.length, artifacts });
       return;
     }
 
-    const download = /^artifacts\/(\d+)\/zip$/.exec(route);
-    const artifact = download && stored.find((a) => a.id !== 0 && a.id === Number(download[1]));
+    const download = /^artifacts\/(\d+)\/zip$/.exec(rest);
+    const artifact = download && stored.find((a) => a.id !== 0 && a.id === Number(download[1]) && ownsRun(a.runId));
     if (artifact) {
       response.writeHead(302, { Location: blobUrl(artifact, 'read'), 'Content-Length': 0 }).end();
       return;
@@ -378,14 +400,15 @@ export async function startArtifactService(options: { port?: number } = {}): Pro
 
   return {
     url,
-    env(runId = 1) {
+    env(runId = 1, repository = REPOSITORY) {
+      repositoryOf.set(runId, repository.toLowerCase());
       return {
         ACTIONS_RUNTIME_TOKEN: runtimeToken(runId),
         ACTIONS_RESULTS_URL: `${url}/`,
         GITHUB_API_URL: url,
         // Any other host makes the library refuse to work, taking it for GitHub Enterprise Server.
         GITHUB_SERVER_URL: 'https://github.com',
-        GITHUB_REPOSITORY: REPOSITORY,
+        GITHUB_REPOSITORY: repository,
         GITHUB_RUN_ID: String(runId),
         // The Azure SDK would send blob requests through any HTTP(S)_PROXY of the environment but for these hosts.
         NO_PROXY: '127.0.0.1,localhost',
