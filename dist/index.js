@@ -107803,7 +107803,6 @@ function createCanonicalWriter(options) {
   const collector = new Collector(DEFAULT_MAX_JSON_BYTES);
   const streamed = [];
   let current;
-  let output;
   const startStreaming = (file) => {
     if (!SAFE_NAME.test(file.name) || Buffer.byteLength(file.name) > 100) {
       throw new UserError(
@@ -107848,7 +107847,7 @@ function createCanonicalWriter(options) {
     }
     return error2 instanceof Error ? error2 : new Error(String(error2));
   };
-  output = new Transform6({
+  const output = new Transform6({
     transform(chunk, _encoding, callback) {
       try {
         reader.write(chunk);
@@ -108780,7 +108779,7 @@ async function discard(file) {
   await rmdir2(path6.dirname(file)).catch(() => void 0);
 }
 async function loadVerified(item, inputs, engine, facts, timer) {
-  const { artifact, report } = item;
+  const { artifact } = item;
   const expected = item.images;
   const tagged = expected.filter((image) => !image.reference.startsWith("sha256:"));
   const references = tagged.map((image) => image.reference);

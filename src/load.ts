@@ -198,7 +198,7 @@ async function loadVerified(
   facts: EngineFacts,
   timer: PhaseTimer,
 ): Promise<LoadedArtifact> {
-  const { artifact, report } = item;
+  const { artifact } = item;
   const expected = item.images;
   const tagged = expected.filter((image) => !image.reference.startsWith('sha256:'));
   const references = tagged.map((image) => image.reference);

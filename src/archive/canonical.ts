@@ -136,7 +136,6 @@ export function createCanonicalWriter(options: CanonicalOptions): {
   /** Files already written to the output, as they streamed past. */
   const streamed: string[] = [];
   let current: { entry: TarEntry; mode: 'pending' | 'stream' | 'hold' | 'drop' } | undefined;
-  let output: Transform;
 
   const startStreaming = (file: TarEntry) => {
     if (!SAFE_NAME.test(file.name) || Buffer.byteLength(file.name) > 100) {
@@ -189,7 +188,8 @@ export function createCanonicalWriter(options: CanonicalOptions): {
     return error instanceof Error ? error : new Error(String(error));
   };
 
-  output = new Transform({
+  // Used by the reader's listener above, which runs only once input arrives, after this is set.
+  const output: Transform = new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       try {
         reader.write(chunk);

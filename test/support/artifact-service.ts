@@ -8,6 +8,10 @@
  *
  * Run on its own for the demo: `node test/support/artifact-service.ts --port 8765` prints the environment of a job
  * of run 1 as KEY=VALUE lines and serves until killed.
+ *
+ * Loopback moves blobs at memory speed; GitHub's artifact storage does not. `rate` (or `--rate github`, or
+ * `--upload-mb-per-second N --download-mb-per-second N`) limits the blob store's throughput, shared by every connection in a direction,
+ * to give benchmarks the shape of the real network (see GITHUB_RATE).
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -16,7 +20,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 
 export interface ServedArtifact {
@@ -44,6 +50,44 @@ export interface ArtifactService {
 }
 
 export const REPOSITORY = 'octo-org/octo-repo';
+
+/** Bytes per second the blob store moves in each direction; undefined for no limit. */
+export interface Rate {
+  upload?: number;
+  download?: number;
+}
+
+const MB = 1000 * 1000;
+/**
+ * GitHub's artifact storage as published by its users, with the v4 artifacts (uploads and downloads straight to Azure
+ * Blob Storage from a hosted runner): about 5 GB up and down in 1.5-2 minutes (actions/upload-artifact#199), and
+ * downloads from Azure on a hosted ubuntu-latest runner at about 88 MB/s (microsoft/navcontainerhelper#4119).
+ */
+export const GITHUB_RATE: Required<Rate> = { upload: 45 * MB, download: 90 * MB };
+
+/**
+ * One direction's budget, shared by every connection: each chunk waits until the bytes before it have had their
+ * time at `bytesPerSecond`.
+ */
+class Pacer {
+  #next = 0;
+  readonly #bytesPerSecond: number;
+
+  constructor(bytesPerSecond: number) {
+    this.#bytesPerSecond = bytesPerSecond;
+  }
+
+  stage(): Transform {
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, callback: TransformCallback) => {
+        const now = performance.now();
+        const start = Math.max(now, this.#next);
+        this.#next = start + (chunk.length / this.#bytesPerSecond) * 1000;
+        sleep(Math.max(0, this.#next - now)).then(() => callback(null, chunk), callback);
+      },
+    });
+  }
+}
 
 const TWIRP_PREFIX = '/twirp/github.actions.results.api.v1.ArtifactService/';
 const BLOB_PREFIX = '/_blob/';
@@ -123,7 +167,9 @@ function blockFileName(blockId: string): string {
   return Buffer.from(blockId, 'utf8').toString('hex');
 }
 
-export async function startArtifactService(options: { port?: number } = {}): Promise<ArtifactService> {
+export async function startArtifactService(options: { port?: number; rate?: Rate } = {}): Promise<ArtifactService> {
+  const uploads = options.rate?.upload ? new Pacer(options.rate.upload) : undefined;
+  const downloads = options.rate?.download ? new Pacer(options.rate.download) : undefined;
   const root = await mkdtemp(path.join(tmpdir(), 'artifact-service-'));
   const blocksDir = path.join(root, 'blocks');
   const blobsDir = path.join(root, 'blobs');
@@ -281,7 +327,11 @@ export async function startArtifactService(options: { port?: number } = {}): Pro
       }
       const dir = path.join(blocksDir, key);
       await mkdir(dir, { recursive: true });
-      await pipeline(request, createWriteStream(path.join(dir, blockFileName(blockId))));
+      await pipeline([
+        request,
+        ...(uploads ? [uploads.stage()] : []),
+        createWriteStream(path.join(dir, blockFileName(blockId))),
+      ]);
       response.writeHead(201).end();
       return;
     }
@@ -311,7 +361,7 @@ export async function startArtifactService(options: { port?: number } = {}): Pro
         'Content-Length': (await stat(file)).size,
         'Content-Disposition': `attachment; filename="${artifact.name}"; filename*=UTF-8''${encodeURIComponent(artifact.name)}`,
       });
-      await pipeline(createReadStream(file), response);
+      await pipeline([createReadStream(file), ...(downloads ? [downloads.stage()] : []), response]);
       return;
     }
     response.writeHead(405).end();
@@ -434,8 +484,20 @@ export async function startArtifactService(options: { port?: number } = {}): Pro
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
-  const service = await startArtifactService({ port: Number(values.port) });
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '0' },
+      rate: { type: 'string' },
+      'upload-mb-per-second': { type: 'string' },
+      'download-mb-per-second': { type: 'string' },
+    },
+  });
+  const mbps = (text: string | undefined) => (text === undefined ? undefined : Number(text) * MB);
+  const rate: Rate =
+    values.rate === 'github'
+      ? GITHUB_RATE
+      : { upload: mbps(values['upload-mb-per-second']), download: mbps(values['download-mb-per-second']) };
+  const service = await startArtifactService({ port: Number(values.port), rate });
   for (const [key, value] of Object.entries(service.env(1))) console.log(`${key}=${value}`);
   const stop = () => void service.close().then(() => process.exit(0));
   process.once('SIGTERM', stop);
