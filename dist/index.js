@@ -106506,6 +106506,7 @@ function zstdProcess(args, what) {
 // src/archive/compression.ts
 var STREAM_CHUNK_BYTES = 1024 * 1024;
 var ZSTD_MAGIC = Buffer.from([40, 181, 47, 253]);
+var ZSTD_LONG_WINDOW_LOG = 27;
 var GZIP_MAGIC = Buffer.from([31, 139]);
 var BZIP2_MAGIC = Buffer.from("BZh");
 var XZ_MAGIC = Buffer.from([253, 55, 122, 88, 90, 0]);
@@ -106538,7 +106539,10 @@ function createCompressor(compression, level) {
       return zlib2.createGzip({ level: level ?? defaultLevel("gzip"), chunkSize: STREAM_CHUNK_BYTES });
     case "zstd":
       if (zstdCommandAvailable()) {
-        return zstdProcess([`-${level ?? defaultLevel("zstd")}`, "-T0"], "compress the tarball");
+        return zstdProcess(
+          [`-${level ?? defaultLevel("zstd")}`, "-T0", `--long=${ZSTD_LONG_WINDOW_LOG}`],
+          "compress the tarball"
+        );
       }
       return zlib2.createZstdCompress({
         chunkSize: STREAM_CHUNK_BYTES,

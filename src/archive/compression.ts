@@ -17,6 +17,8 @@ export type DetectedFormat = Compression | 'bzip2' | 'xz' | 'unknown';
  */
 export const STREAM_CHUNK_BYTES = 1024 * 1024;
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+/** 2^27 = 128 MiB: zstd's default limit for decoders, so every zstd reads what is written. */
+const ZSTD_LONG_WINDOW_LOG = 27;
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const BZIP2_MAGIC = Buffer.from('BZh');
 const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
@@ -66,7 +68,13 @@ export function createCompressor(compression: Compression, level?: number): Dupl
       return zlib.createGzip({ level: level ?? defaultLevel('gzip'), chunkSize: STREAM_CHUNK_BYTES });
     case 'zstd':
       if (zstdCommandAvailable()) {
-        return zstdProcess([`-${level ?? defaultLevel('zstd')}`, '-T0'], 'compress the tarball');
+        // Long-distance matching over a 128 MiB window finds the files an image repeats across its layers: on the
+        // benchmark's 1 GiB image it wrote 0.84x the baseline's zip at level 3, against 0.95x without (README,
+        // Performance). 128 MiB is the largest window any zstd decoder accepts without being told to.
+        return zstdProcess(
+          [`-${level ?? defaultLevel('zstd')}`, '-T0', `--long=${ZSTD_LONG_WINDOW_LOG}`],
+          'compress the tarball',
+        );
       }
       return zlib.createZstdCompress({
         chunkSize: STREAM_CHUNK_BYTES,
