@@ -105689,7 +105689,7 @@ function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, tok
   return __awaiter11(this, void 0, void 0, function* () {
     const downloadPath = yield resolveOrCreateDirectory(options === null || options === void 0 ? void 0 : options.path);
     const api = getOctokit(token);
-    let digestMismatch = false;
+    let digestMismatch2 = false;
     info(`Downloading artifact '${artifactId}' from '${repositoryOwner}/${repositoryName}'`);
     const { headers, status } = yield api.rest.actions.downloadArtifact({
       owner: repositoryOwner,
@@ -105714,7 +105714,7 @@ function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, tok
       info(`Artifact download completed successfully.`);
       if (options === null || options === void 0 ? void 0 : options.expectedHash) {
         if ((options === null || options === void 0 ? void 0 : options.expectedHash) !== extractResponse.sha256Digest) {
-          digestMismatch = true;
+          digestMismatch2 = true;
           debug(`Computed digest: ${extractResponse.sha256Digest}`);
           debug(`Expected digest: ${options.expectedHash}`);
         }
@@ -105722,14 +105722,14 @@ function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, tok
     } catch (error2) {
       throw new Error(`Unable to download and extract artifact: ${error2.message}`);
     }
-    return { downloadPath, digestMismatch };
+    return { downloadPath, digestMismatch: digestMismatch2 };
   });
 }
 function downloadArtifactInternal(artifactId, options) {
   return __awaiter11(this, void 0, void 0, function* () {
     const downloadPath = yield resolveOrCreateDirectory(options === null || options === void 0 ? void 0 : options.path);
     const artifactClient = internalArtifactTwirpClient();
-    let digestMismatch = false;
+    let digestMismatch2 = false;
     const { workflowRunBackendId, workflowJobRunBackendId } = getBackendIdsFromToken();
     const listReq = {
       workflowRunBackendId,
@@ -105757,7 +105757,7 @@ Are you trying to download from a different run? Try specifying a github-token w
       info(`Artifact download completed successfully.`);
       if (options === null || options === void 0 ? void 0 : options.expectedHash) {
         if ((options === null || options === void 0 ? void 0 : options.expectedHash) !== extractResponse.sha256Digest) {
-          digestMismatch = true;
+          digestMismatch2 = true;
           debug(`Computed digest: ${extractResponse.sha256Digest}`);
           debug(`Expected digest: ${options.expectedHash}`);
         }
@@ -105765,7 +105765,7 @@ Are you trying to download from a different run? Try specifying a github-token w
     } catch (error2) {
       throw new Error(`Unable to download and extract artifact: ${error2.message}`);
     }
-    return { downloadPath, digestMismatch };
+    return { downloadPath, digestMismatch: digestMismatch2 };
   });
 }
 function resolveOrCreateDirectory() {
@@ -107861,17 +107861,19 @@ function createCanonicalWriter(options) {
       }
     },
     flush(callback) {
-      try {
+      const end = async () => {
         reader.end();
         const report = verifyContents(collector.contents, reader.offset, collector.entries);
+        await options.beforeEnd?.(report);
         const written = finish(report, streamed, collector, options);
         for (const buffer2 of written.buffers) this.push(buffer2);
         settled = true;
         settle.resolve({ report, format: written.format, selections: written.selections });
-        callback(null, END_OF_ARCHIVE);
-      } catch (error2) {
-        callback(fail4(error2));
-      }
+      };
+      end().then(
+        () => callback(null, END_OF_ARCHIVE),
+        (error2) => callback(fail4(error2))
+      );
     },
     destroy(error2, callback) {
       fail4(
@@ -108172,10 +108174,10 @@ async function downloadFile(name, directory, location) {
     const raw = await singleFile(target, name);
     if (!await isZip(raw)) return { id: artifact.id, name, file: raw, size: (await stat3(raw)).size, recordedDigest };
     await rm3(raw);
-    const { digestMismatch } = await download(artifact, target, findBy, {
+    const { digestMismatch: digestMismatch2 } = await download(artifact, target, findBy, {
       ...recordedDigest && { expectedHash: recordedDigest }
     });
-    if (digestMismatch) {
+    if (digestMismatch2) {
       throw new UserError(
         `The zip of artifact "${name}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
       );
@@ -108684,11 +108686,16 @@ async function load(inputs) {
       `\`expected-digest\` pins one artifact, but \`pattern\` ${inputs.pattern} matches ${names.length} (${names.join(", ")}): use \`name\` with \`expected-digest\`, or drop \`expected-digest\`.`
     );
   }
-  const verified = [];
-  for (const name of names) verified.push(await fetchAndVerify(name, inputs, facts, location, timer));
   const loaded = [];
-  for (const item of verified) {
-    loaded.push(inputs.load ? await loadVerified(item, inputs, engine, facts, timer) : item);
+  if (inputs.load && names.length === 1) {
+    const artifact = await download2(names[0], inputs, location, timer);
+    loaded.push(await loadArtifact({ artifact }, inputs, engine, facts, timer));
+  } else {
+    const verified = [];
+    for (const name of names) verified.push(await fetchAndVerify(name, inputs, facts, location, timer));
+    for (const item of verified) {
+      loaded.push(inputs.load ? await loadArtifact(item, inputs, engine, facts, timer) : item);
+    }
   }
   const images = loaded.flatMap((item) => item.images);
   const tags2 = images.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:"));
@@ -108741,7 +108748,7 @@ async function likelyEngine(engine) {
     return { kind: engine.command === "podman" ? "podman" : "docker-containerd", platform: void 0 };
   }
 }
-async function fetchAndVerify(name, inputs, facts, location, timer) {
+async function download2(name, inputs, location, timer) {
   const artifact = await group(
     `Download artifact ${name}`,
     () => timer.time(
@@ -108751,22 +108758,26 @@ async function fetchAndVerify(name, inputs, facts, location, timer) {
     )
   );
   info(`${artifact.file} (${formatBytes(artifact.size)})`);
+  return artifact;
+}
+async function fetchAndVerify(name, inputs, facts, location, timer) {
+  const artifact = await download2(name, inputs, location, timer);
   const copy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : void 0;
   const wanted = splitTagList(inputs.tags);
-  const { digest, report, plain } = await group(
+  const { digest, report } = await group(
     `Verify ${name}`,
     () => timer.time(
       `verify ${name}`,
       async () => {
         try {
-          return await verify(
-            artifact,
-            inputs.expectedDigest,
-            copy === void 0 ? void 0 : { file: copy, tags: wanted }
-          );
+          const opened = await openHashed(artifact);
+          const verified = copy ? await verifyAndCopy(opened, copy, wanted, artifact, inputs.expectedDigest) : await verifyOnly(opened, artifact, inputs.expectedDigest);
+          logVerified(verified.report, opened.compression);
+          return verified;
         } catch (error2) {
+          const cause = await causeOf(error2, artifact, inputs.expectedDigest);
           await discard(artifact.file);
-          throw error2;
+          throw cause;
         }
       },
       () => artifact.size
@@ -108774,70 +108785,158 @@ async function fetchAndVerify(name, inputs, facts, location, timer) {
   );
   const images = expectedImages(report, wanted, name, facts);
   if (inputs.load) return { artifact, digest, report, images };
-  const handedOn = plain ?? artifact.file;
+  const handedOn = copy ?? artifact.file;
   info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
   return { artifact: { ...artifact, file: handedOn }, digest, report, images };
+}
+async function openHashed(artifact) {
+  const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
+  const hasher = new HashingStream();
+  return { ...opened, decode: [hasher, ...opened.decode], hasher };
+}
+function digestMismatch(artifact, digest, expectedDigest) {
+  const mismatches = [];
+  if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
+    mismatches.push(`the artifact service recorded ${artifact.recordedDigest}`);
+  }
+  if (expectedDigest && expectedDigest !== digest) mismatches.push(`\`expected-digest\` is ${expectedDigest}`);
+  if (mismatches.length === 0) return void 0;
+  return new UserError(
+    `The downloaded artifact ${artifact.name} hashes to ${digest}, but ${mismatches.join(" and ")}: the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.`
+  );
+}
+function checkDigest(artifact, digest, expectedDigest) {
+  const mismatch = digestMismatch(artifact, digest, expectedDigest);
+  if (mismatch) throw mismatch;
+  info(
+    `sha256 matches${artifact.recordedDigest ? " the recorded digest" : ""}${expectedDigest ? " and expected-digest" : ""}: ${digest}`
+  );
+}
+function logVerified(report, compression) {
+  info(
+    `${report.format} (${compression === "none" ? "uncompressed" : compression}): ${describeImages(report)}, ${report.blobs.length} blobs verified, references: ${report.references.join(", ") || "none"}`
+  );
+  for (const warning2 of report.warnings) warning(warning2);
+}
+async function verifyOnly(opened, artifact, expectedDigest) {
+  const inspector = createArchiveInspector();
+  await pipeline3([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
+  const digest = opened.hasher.digest();
+  checkDigest(artifact, digest, expectedDigest);
+  return { digest, report: await inspector.report };
+}
+async function verifyAndCopy(opened, copy, tags2, artifact, expectedDigest) {
+  let digest = "";
+  const written = await writeTarball(
+    () => ({ stream: opened.stream, decode: opened.decode, phase: "verify" }),
+    copy,
+    "none",
+    void 0,
+    {
+      select: (report) => selectReferences(report, tags2.length > 0 ? tags2 : void 0),
+      beforeEnd: async () => {
+        digest = opened.hasher.digest();
+        checkDigest(artifact, digest, expectedDigest);
+      }
+    }
+  );
+  info(`Written as verified, decompressed: ${copy}`);
+  return { digest, report: written.report };
+}
+async function causeOf(error2, artifact, expectedDigest) {
+  if (!(error2 instanceof UserError) || !artifact.recordedDigest && !expectedDigest) return error2;
+  const { digest } = await hashFile(artifact.file).catch(() => ({ digest: void 0 }));
+  return digest !== void 0 && digestMismatch(artifact, digest, expectedDigest) || error2;
 }
 async function discard(file) {
   await rm4(file, { force: true });
   await rmdir2(path6.dirname(file)).catch(() => void 0);
 }
-async function loadVerified(item, inputs, engine, facts, timer) {
+async function loadArtifact(item, inputs, engine, facts, timer) {
   const { artifact } = item;
-  const expected = item.images;
-  const tagged = expected.filter((image) => !image.reference.startsWith("sha256:"));
-  const references = tagged.map((image) => image.reference);
   const wanted = splitTagList(inputs.tags);
-  const before = await engine.inspect(references);
+  const opened = await openHashed(artifact);
+  let expected = item.images ?? [];
+  let before = { found: /* @__PURE__ */ new Map(), missing: [] };
+  let digest = "";
+  const writer = createCanonicalWriter({
+    select: (report2) => selectReferences(report2, wanted.length > 0 ? wanted : void 0),
+    platform: facts.platform,
+    requireManifest: facts.kind === "docker-graphdriver",
+    beforeEnd: async (report2) => {
+      digest = opened.hasher.digest();
+      if (!item.images) {
+        checkDigest(artifact, digest, inputs.expectedDigest);
+        logVerified(report2, opened.compression);
+        expected = expectedImages(report2, wanted, artifact.name, facts);
+      }
+      before = await engine.inspect(referencesOf2(expected));
+    }
+  });
   const output = await group(`${inputs.engine} load ${artifact.name}`, async () => {
     try {
       return await timer.time(
-        `load ${artifact.name}`,
-        () => loadIntoEngine(artifact.file, engine, {
-          select: (verifiedAgain) => selectReferences(verifiedAgain, wanted.length > 0 ? wanted : void 0),
-          platform: facts.platform,
-          requireManifest: facts.kind === "docker-graphdriver"
-        }),
+        `${item.images ? "load" : "verify + load"} ${artifact.name}`,
+        () => loadIntoEngine(opened, engine, writer),
         () => artifact.size
       );
     } catch (error2) {
-      throw await afterFailedLoad(error2, engine, references, before);
+      const rejected = await writer.result.then(
+        () => false,
+        () => true
+      );
+      let cause = error2;
+      if (rejected && !item.images) {
+        cause = await causeOf(error2, artifact, inputs.expectedDigest);
+        await discard(artifact.file);
+      }
+      throw await afterFailedLoad(cause, engine, referencesOf2(expected), before);
     }
   });
-  return group(`Check what ${inputs.engine} now has`, async () => {
-    const loaded = parseLoadOutput(output);
-    for (const reference of loaded.references) info(`Loaded image: ${reference}`);
-    for (const id of loaded.ids) info(`Loaded image ID: ${id}`);
-    const now = await engine.inspect(references);
-    const wrong = [];
-    for (const image of tagged) {
-      const actual = now.found.get(image.reference);
-      if (!actual) wrong.push(`${image.reference} is not in the engine`);
-      else if (!isSameImage(image.image, actual, facts.kind))
-        wrong.push(`${image.reference} is ${actual.id}, expected ${idsOf(image.image).join(" or ")}`);
-      else {
-        const previous = before.found.get(image.reference);
-        if (previous && previous.id !== actual.id) {
-          warning(`${image.reference} pointed to ${previous.id} before this load; it now names ${actual.id}.`);
-        }
-        info(`${image.reference}  ${actual.id}  ${actual.platform}`);
+  const { report } = await writer.result;
+  const images = await group(
+    `Check what ${inputs.engine} now has`,
+    () => checkLoaded(output, expected, before, engine, facts, inputs)
+  );
+  return { artifact, digest, report, images };
+}
+function referencesOf2(expected) {
+  return expected.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:"));
+}
+async function checkLoaded(output, expected, before, engine, facts, inputs) {
+  const loaded = parseLoadOutput(output);
+  for (const reference of loaded.references) info(`Loaded image: ${reference}`);
+  for (const id of loaded.ids) info(`Loaded image ID: ${id}`);
+  const tagged = expected.filter((image) => !image.reference.startsWith("sha256:"));
+  const references = referencesOf2(expected);
+  const now = await engine.inspect(references);
+  const wrong = [];
+  for (const image of tagged) {
+    const actual = now.found.get(image.reference);
+    if (!actual) wrong.push(`${image.reference} is not in the engine`);
+    else if (!isSameImage(image.image, actual, facts.kind))
+      wrong.push(`${image.reference} is ${actual.id}, expected ${idsOf(image.image).join(" or ")}`);
+    else {
+      const previous = before.found.get(image.reference);
+      if (previous && previous.id !== actual.id) {
+        warning(`${image.reference} pointed to ${previous.id} before this load; it now names ${actual.id}.`);
       }
+      info(`${image.reference}  ${actual.id}  ${actual.platform}`);
     }
-    if (wrong.length > 0) {
-      const restored = await engine.restoreTags(references, before.found);
-      throw new UserError(
-        `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join("; ")}. ${restored} Another step may have retagged them; load again, or check the engine.`
-      );
-    }
-    const images = expected.map((image) => {
-      const actual = now.found.get(image.reference);
-      return actual ? { ...image, imageId: actual.id, platform: actual.platform || image.platform } : image;
-    });
-    return { ...item, images };
+  }
+  if (wrong.length > 0) {
+    const restored = await engine.restoreTags(references, before.found);
+    throw new UserError(
+      `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join("; ")}. ${restored} Another step may have retagged them; load again, or check the engine.`
+    );
+  }
+  return expected.map((image) => {
+    const actual = now.found.get(image.reference);
+    return actual ? { ...image, imageId: actual.id, platform: actual.platform || image.platform } : image;
   });
 }
 async function afterFailedLoad(error2, engine, references, before) {
-  if (!(error2 instanceof UserError)) return error2;
+  if (!(error2 instanceof UserError) || references.length === 0) return error2;
   const now = await engine.inspect(references).catch(() => void 0);
   if (!now) return error2;
   const moved = references.filter((reference) => now.found.get(reference)?.id !== before.found.get(reference)?.id);
@@ -108845,45 +108944,6 @@ async function afterFailedLoad(error2, engine, references, before) {
     return new UserError(`${error2.message} The engine's tags are as they were before.`, error2.details);
   const restored = await engine.restoreTags(moved, before.found);
   return new UserError(`${error2.message} It had changed ${moved.join(", ")}: ${restored}`, error2.details);
-}
-async function verify(artifact, expectedDigest, copy) {
-  const { digest } = await hashFile(artifact.file, new ProgressMeter("hash"));
-  const mismatches = [];
-  if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
-    mismatches.push(`the artifact service recorded ${artifact.recordedDigest}`);
-  }
-  if (expectedDigest && expectedDigest !== digest) mismatches.push(`\`expected-digest\` is ${expectedDigest}`);
-  if (mismatches.length > 0) {
-    throw new UserError(
-      `The downloaded artifact ${artifact.name} hashes to ${digest}, but ${mismatches.join(" and ")}: the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.`
-    );
-  }
-  info(
-    `sha256 matches${artifact.recordedDigest ? " the recorded digest" : ""}${expectedDigest ? " and expected-digest" : ""}: ${digest}`
-  );
-  const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
-  const report = copy ? await inspectAndCopy(opened, copy.file, copy.tags) : await inspectOnly(opened);
-  info(
-    `${report.format} (${opened.compression === "none" ? "uncompressed" : opened.compression}): ${describeImages(report)}, ${report.blobs.length} blobs verified, references: ${report.references.join(", ") || "none"}`
-  );
-  for (const warning2 of report.warnings) warning(warning2);
-  if (copy) info(`Written as verified, decompressed: ${copy.file}`);
-  return { digest, report, plain: copy?.file };
-}
-async function inspectOnly(opened) {
-  const inspector = createArchiveInspector();
-  await pipeline3([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
-  return inspector.report;
-}
-async function inspectAndCopy(opened, copy, tags2) {
-  const written = await writeTarball(
-    () => ({ stream: opened.stream, decode: opened.decode, phase: "verify" }),
-    copy,
-    "none",
-    void 0,
-    { select: (report) => selectReferences(report, tags2.length > 0 ? tags2 : void 0) }
-  );
-  return written.report;
 }
 function expectedImages(report, wanted, name, facts) {
   const expectation = (reference, image) => {
@@ -108912,9 +108972,7 @@ function expectedImages(report, wanted, name, facts) {
   }
   return wanted.map((tag) => ({ ...byName.get(qualify(tag)), reference: tag }));
 }
-async function loadIntoEngine(file, engine, canonical) {
-  const opened = await openTarball(file, "The tarball");
-  const writer = createCanonicalWriter(canonical);
+async function loadIntoEngine(opened, engine, writer) {
   const command = engine.start(["load"], { stdin: true });
   let stdout = "";
   command.stdout.setEncoding("utf8").on("data", (text) => stdout += text);

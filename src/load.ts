@@ -7,9 +7,9 @@ import { rm, rmdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { downloadFile, listArtifactNames, type ArtifactLocation, type DownloadedArtifact } from './artifact.ts';
-import { hashFile } from './archive/hash.ts';
+import { HashingStream, hashFile } from './archive/hash.ts';
 import { createArchiveInspector, type ArchiveImage, type ArchiveReport } from './archive/inspect.ts';
-import { createCanonicalWriter, selectReferences, type CanonicalOptions } from './archive/canonical.ts';
+import { createCanonicalWriter, selectReferences } from './archive/canonical.ts';
 import { ContainerEngine, parseLoadOutput, type EngineKind, type InspectResult } from './docker.ts';
 import { UserError } from './errors.ts';
 import { matchNames } from './glob.ts';
@@ -64,12 +64,19 @@ export async function load(inputs: Inputs): Promise<void> {
     );
   }
 
-  // Every artifact is downloaded and verified before the engine receives anything (with `pattern`, all of them).
-  const verified: VerifiedArtifact[] = [];
-  for (const name of names) verified.push(await fetchAndVerify(name, inputs, facts, location, timer));
   const loaded: LoadedArtifact[] = [];
-  for (const item of verified) {
-    loaded.push(inputs.load ? await loadVerified(item, inputs, engine, facts, timer) : item);
+  if (inputs.load && names.length === 1) {
+    // One artifact: read once, from the download into the engine; the engine can name nothing before the end of
+    // the stream, and that end is written only after the digest and every blob have been checked.
+    const artifact = await download(names[0]!, inputs, location, timer);
+    loaded.push(await loadArtifact({ artifact }, inputs, engine, facts, timer));
+  } else {
+    // Several: every one is downloaded and verified before the engine receives anything.
+    const verified: VerifiedArtifact[] = [];
+    for (const name of names) verified.push(await fetchAndVerify(name, inputs, facts, location, timer));
+    for (const item of verified) {
+      loaded.push(inputs.load ? await loadArtifact(item, inputs, engine, facts, timer) : item);
+    }
   }
 
   const images = loaded.flatMap((item) => item.images);
@@ -135,14 +142,12 @@ async function likelyEngine(engine: ContainerEngine): Promise<EngineFacts> {
   }
 }
 
-/** Downloads an artifact and verifies it; with `load: false`, also writes the canonical plain tar handed on. */
-async function fetchAndVerify(
+async function download(
   name: string,
   inputs: Inputs,
-  facts: EngineFacts,
   location: ArtifactLocation,
   timer: PhaseTimer,
-): Promise<VerifiedArtifact> {
+): Promise<DownloadedArtifact> {
   const artifact = await core.group(`Download artifact ${name}`, () =>
     timer.time(
       `download ${name}`,
@@ -151,23 +156,38 @@ async function fetchAndVerify(
     ),
   );
   core.info(`${artifact.file} (${formatBytes(artifact.size)})`);
+  return artifact;
+}
 
-  // With load: false the verification pass also writes the canonical plain tar that scanners read (Trivy, Grype).
+/**
+ * Downloads an artifact and verifies it in one read: its digest, then every blob. With `load: false` the same read
+ * writes the canonical plain tar handed on to scanners (Trivy, Grype), kept only when everything verified.
+ */
+async function fetchAndVerify(
+  name: string,
+  inputs: Inputs,
+  facts: EngineFacts,
+  location: ArtifactLocation,
+  timer: PhaseTimer,
+): Promise<VerifiedArtifact> {
+  const artifact = await download(name, inputs, location, timer);
   const copy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : undefined;
   const wanted = splitTagList(inputs.tags);
-  const { digest, report, plain } = await core.group(`Verify ${name}`, () =>
+  const { digest, report } = await core.group(`Verify ${name}`, () =>
     timer.time(
       `verify ${name}`,
       async () => {
         try {
-          return await verify(
-            artifact,
-            inputs.expectedDigest,
-            copy === undefined ? undefined : { file: copy, tags: wanted },
-          );
+          const opened = await openHashed(artifact);
+          const verified = copy
+            ? await verifyAndCopy(opened, copy, wanted, artifact, inputs.expectedDigest)
+            : await verifyOnly(opened, artifact, inputs.expectedDigest);
+          logVerified(verified.report, opened.compression);
+          return verified;
         } catch (error) {
+          const cause = await causeOf(error, artifact, inputs.expectedDigest);
           await discard(artifact.file);
-          throw error;
+          throw cause;
         }
       },
       () => artifact.size,
@@ -175,9 +195,103 @@ async function fetchAndVerify(
   );
   const images = expectedImages(report, wanted, name, facts);
   if (inputs.load) return { artifact, digest, report, images };
-  const handedOn = plain ?? artifact.file;
+  const handedOn = copy ?? artifact.file;
   core.info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
   return { artifact: { ...artifact, file: handedOn }, digest, report, images };
+}
+
+/** A download opened for one read that also hashes it: `hasher` holds the file's digest once the read is over. */
+interface HashedTarball extends OpenedTarball {
+  hasher: HashingStream;
+}
+
+async function openHashed(artifact: DownloadedArtifact): Promise<HashedTarball> {
+  const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
+  const hasher = new HashingStream();
+  return { ...opened, decode: [hasher, ...opened.decode], hasher };
+}
+
+/** The file's digest against the one the artifact service recorded and `expected-digest`: the error, if any. */
+function digestMismatch(
+  artifact: DownloadedArtifact,
+  digest: string,
+  expectedDigest: string | undefined,
+): UserError | undefined {
+  const mismatches: string[] = [];
+  if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
+    mismatches.push(`the artifact service recorded ${artifact.recordedDigest}`);
+  }
+  if (expectedDigest && expectedDigest !== digest) mismatches.push(`\`expected-digest\` is ${expectedDigest}`);
+  if (mismatches.length === 0) return undefined;
+  return new UserError(
+    `The downloaded artifact ${artifact.name} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
+      'the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.',
+  );
+}
+
+function checkDigest(artifact: DownloadedArtifact, digest: string, expectedDigest: string | undefined): void {
+  const mismatch = digestMismatch(artifact, digest, expectedDigest);
+  if (mismatch) throw mismatch;
+  core.info(
+    `sha256 matches${artifact.recordedDigest ? ' the recorded digest' : ''}${expectedDigest ? ' and expected-digest' : ''}: ${digest}`,
+  );
+}
+
+function logVerified(report: ArchiveReport, compression: OpenedTarball['compression']): void {
+  core.info(
+    `${report.format} (${compression === 'none' ? 'uncompressed' : compression}): ${describeImages(report)}, ` +
+      `${report.blobs.length} blobs verified, references: ${report.references.join(', ') || 'none'}`,
+  );
+  for (const warning of report.warnings) core.warning(warning);
+}
+
+async function verifyOnly(
+  opened: HashedTarball,
+  artifact: DownloadedArtifact,
+  expectedDigest: string | undefined,
+): Promise<{ digest: string; report: ArchiveReport }> {
+  const inspector = createArchiveInspector();
+  await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), inspector.stream]);
+  const digest = opened.hasher.digest();
+  checkDigest(artifact, digest, expectedDigest);
+  return { digest, report: await inspector.report };
+}
+
+/** Verifies and writes the canonical plain tar in one read; the copy is left behind only when everything verified. */
+async function verifyAndCopy(
+  opened: HashedTarball,
+  copy: string,
+  tags: readonly string[],
+  artifact: DownloadedArtifact,
+  expectedDigest: string | undefined,
+): Promise<{ digest: string; report: ArchiveReport }> {
+  let digest = '';
+  const written = await writeTarball(
+    () => ({ stream: opened.stream, decode: opened.decode, phase: 'verify' }),
+    copy,
+    'none',
+    undefined,
+    {
+      select: (report) => selectReferences(report, tags.length > 0 ? tags : undefined),
+      beforeEnd: async () => {
+        digest = opened.hasher.digest();
+        checkDigest(artifact, digest, expectedDigest);
+      },
+    },
+  );
+  core.info(`Written as verified, decompressed: ${copy}`);
+  return { digest, report: written.report };
+}
+
+/**
+ * The cause of a read that failed: when the file is not the one uploaded, that is the cause, whatever broke first
+ * (a layer that no longer matches, a zstd frame that no longer decodes); the digest is only known at the end of a
+ * read, so the rest of the file is hashed for it.
+ */
+async function causeOf(error: unknown, artifact: DownloadedArtifact, expectedDigest: string | undefined) {
+  if (!(error instanceof UserError) || (!artifact.recordedDigest && !expectedDigest)) return error;
+  const { digest } = await hashFile(artifact.file).catch(() => ({ digest: undefined }));
+  return (digest !== undefined && digestMismatch(artifact, digest, expectedDigest)) || error;
 }
 
 /** A download that failed verification is not left on the runner for a later step to pick up by mistake. */
@@ -188,69 +302,108 @@ async function discard(file: string): Promise<void> {
 }
 
 /**
- * Streams the canonical archive of a verified artifact into the engine, then confirms every expected tag names
- * the image the tarball holds. When the check fails, the tags are put back as they were.
+ * Streams the canonical archive of an artifact into the engine, then confirms every expected tag names the image the
+ * tarball holds. The archive is verified as it streams, the digest too when `item` was not verified before (one
+ * artifact: one read); the engine can name no image before the last byte, which follows the last check. When the
+ * load fails, or the check after it, the tags it moved are put back.
  */
-async function loadVerified(
-  item: VerifiedArtifact,
+async function loadArtifact(
+  item: { artifact: DownloadedArtifact; images?: ExpectedImage[] },
   inputs: Inputs,
   engine: ContainerEngine,
   facts: EngineFacts,
   timer: PhaseTimer,
 ): Promise<LoadedArtifact> {
   const { artifact } = item;
-  const expected = item.images;
-  const tagged = expected.filter((image) => !image.reference.startsWith('sha256:'));
-  const references = tagged.map((image) => image.reference);
   const wanted = splitTagList(inputs.tags);
-  const before = await engine.inspect(references);
+  const opened = await openHashed(artifact);
+  let expected = item.images ?? [];
+  let before: InspectResult = { found: new Map(), missing: [] };
+  let digest = '';
+  const writer = createCanonicalWriter({
+    select: (report) => selectReferences(report, wanted.length > 0 ? wanted : undefined),
+    platform: facts.platform,
+    requireManifest: facts.kind === 'docker-graphdriver',
+    beforeEnd: async (report) => {
+      digest = opened.hasher.digest();
+      if (!item.images) {
+        checkDigest(artifact, digest, inputs.expectedDigest);
+        logVerified(report, opened.compression);
+        expected = expectedImages(report, wanted, artifact.name, facts);
+      }
+      before = await engine.inspect(referencesOf(expected));
+    },
+  });
   const output = await core.group(`${inputs.engine} load ${artifact.name}`, async () => {
     try {
       return await timer.time(
-        `load ${artifact.name}`,
-        () =>
-          loadIntoEngine(artifact.file, engine, {
-            select: (verifiedAgain) => selectReferences(verifiedAgain, wanted.length > 0 ? wanted : undefined),
-            platform: facts.platform,
-            requireManifest: facts.kind === 'docker-graphdriver',
-          }),
+        `${item.images ? 'load' : 'verify + load'} ${artifact.name}`,
+        () => loadIntoEngine(opened, engine, writer),
         () => artifact.size,
       );
     } catch (error) {
-      throw await afterFailedLoad(error, engine, references, before);
+      const rejected = await writer.result.then(
+        () => false,
+        () => true,
+      );
+      let cause = error;
+      if (rejected && !item.images) {
+        cause = await causeOf(error, artifact, inputs.expectedDigest);
+        await discard(artifact.file);
+      }
+      throw await afterFailedLoad(cause, engine, referencesOf(expected), before);
     }
   });
-  return core.group(`Check what ${inputs.engine} now has`, async () => {
-    const loaded = parseLoadOutput(output);
-    for (const reference of loaded.references) core.info(`Loaded image: ${reference}`);
-    for (const id of loaded.ids) core.info(`Loaded image ID: ${id}`);
-    const now = await engine.inspect(references);
-    const wrong: string[] = [];
-    for (const image of tagged) {
-      const actual = now.found.get(image.reference);
-      if (!actual) wrong.push(`${image.reference} is not in the engine`);
-      else if (!isSameImage(image.image, actual, facts.kind))
-        wrong.push(`${image.reference} is ${actual.id}, expected ${idsOf(image.image).join(' or ')}`);
-      else {
-        const previous = before.found.get(image.reference);
-        if (previous && previous.id !== actual.id) {
-          core.warning(`${image.reference} pointed to ${previous.id} before this load; it now names ${actual.id}.`);
-        }
-        core.info(`${image.reference}  ${actual.id}  ${actual.platform}`);
+  const { report } = await writer.result;
+  const images = await core.group(`Check what ${inputs.engine} now has`, () =>
+    checkLoaded(output, expected, before, engine, facts, inputs),
+  );
+  return { artifact, digest, report, images };
+}
+
+function referencesOf(expected: readonly ExpectedImage[]): string[] {
+  return expected.map((image) => image.reference).filter((reference) => !reference.startsWith('sha256:'));
+}
+
+/** Every expected tag must name the image of the tarball; when one does not, the tags are put back. */
+async function checkLoaded(
+  output: string,
+  expected: readonly ExpectedImage[],
+  before: InspectResult,
+  engine: ContainerEngine,
+  facts: EngineFacts,
+  inputs: Inputs,
+): Promise<SummaryImage[]> {
+  const loaded = parseLoadOutput(output);
+  for (const reference of loaded.references) core.info(`Loaded image: ${reference}`);
+  for (const id of loaded.ids) core.info(`Loaded image ID: ${id}`);
+  const tagged = expected.filter((image) => !image.reference.startsWith('sha256:'));
+  const references = referencesOf(expected);
+  const now = await engine.inspect(references);
+  const wrong: string[] = [];
+  for (const image of tagged) {
+    const actual = now.found.get(image.reference);
+    if (!actual) wrong.push(`${image.reference} is not in the engine`);
+    else if (!isSameImage(image.image, actual, facts.kind))
+      wrong.push(`${image.reference} is ${actual.id}, expected ${idsOf(image.image).join(' or ')}`);
+    else {
+      const previous = before.found.get(image.reference);
+      if (previous && previous.id !== actual.id) {
+        core.warning(`${image.reference} pointed to ${previous.id} before this load; it now names ${actual.id}.`);
       }
+      core.info(`${image.reference}  ${actual.id}  ${actual.platform}`);
     }
-    if (wrong.length > 0) {
-      const restored = await engine.restoreTags(references, before.found);
-      throw new UserError(
-        `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join('; ')}. ` +
-          `${restored} Another step may have retagged them; load again, or check the engine.`,
-      );
-    }
-    const images = expected.map((image) => {
-      const actual = now.found.get(image.reference);
-      return actual ? { ...image, imageId: actual.id, platform: actual.platform || image.platform } : image;
-    });
-    return { ...item, images };
+  }
+  if (wrong.length > 0) {
+    const restored = await engine.restoreTags(references, before.found);
+    throw new UserError(
+      `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join('; ')}. ` +
+        `${restored} Another step may have retagged them; load again, or check the engine.`,
+    );
+  }
+  return expected.map((image) => {
+    const actual = now.found.get(image.reference);
+    return actual ? { ...image, imageId: actual.id, platform: actual.platform || image.platform } : image;
   });
 }
 
@@ -261,7 +414,7 @@ async function afterFailedLoad(
   references: readonly string[],
   before: InspectResult,
 ): Promise<unknown> {
-  if (!(error instanceof UserError)) return error;
+  if (!(error instanceof UserError) || references.length === 0) return error;
   const now = await engine.inspect(references).catch(() => undefined);
   if (!now) return error;
   const moved = references.filter((reference) => now.found.get(reference)?.id !== before.found.get(reference)?.id);
@@ -269,62 +422,6 @@ async function afterFailedLoad(
     return new UserError(`${error.message} The engine's tags are as they were before.`, error.details);
   const restored = await engine.restoreTags(moved, before.found);
   return new UserError(`${error.message} It had changed ${moved.join(', ')}: ${restored}`, error.details);
-}
-
-/**
- * Hashes the downloaded file and checks it against the recorded and the expected digest, then verifies every blob.
- * With `plainCopy`, a compressed tarball is also written there decompressed, in the same pass, and removed again
- * unless every blob verifies; the path of that copy is returned, none when the download is already a plain tar.
- */
-async function verify(
-  artifact: DownloadedArtifact,
-  expectedDigest: string | undefined,
-  copy: { file: string; tags: string[] } | undefined,
-): Promise<{ digest: string; report: ArchiveReport; plain: string | undefined }> {
-  const { digest } = await hashFile(artifact.file, new ProgressMeter('hash'));
-  const mismatches: string[] = [];
-  if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
-    mismatches.push(`the artifact service recorded ${artifact.recordedDigest}`);
-  }
-  if (expectedDigest && expectedDigest !== digest) mismatches.push(`\`expected-digest\` is ${expectedDigest}`);
-  if (mismatches.length > 0) {
-    throw new UserError(
-      `The downloaded artifact ${artifact.name} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
-        'the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.',
-    );
-  }
-  core.info(
-    `sha256 matches${artifact.recordedDigest ? ' the recorded digest' : ''}${expectedDigest ? ' and expected-digest' : ''}: ${digest}`,
-  );
-
-  const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
-  const report = copy ? await inspectAndCopy(opened, copy.file, copy.tags) : await inspectOnly(opened);
-  core.info(
-    `${report.format} (${opened.compression === 'none' ? 'uncompressed' : opened.compression}): ${describeImages(report)}, ` +
-      `${report.blobs.length} blobs verified, references: ${report.references.join(', ') || 'none'}`,
-  );
-  for (const warning of report.warnings) core.warning(warning);
-  if (copy) core.info(`Written as verified, decompressed: ${copy.file}`);
-  return { digest, report, plain: copy?.file };
-}
-
-async function inspectOnly(opened: OpenedTarball): Promise<ArchiveReport> {
-  const inspector = createArchiveInspector();
-  await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), inspector.stream]);
-  return inspector.report;
-}
-
-/** Inspects and writes the plain tar in one pass; the copy is only left behind when every blob verified. */
-/** Verifies and writes the canonical plain tar in one pass; the copy is only left behind when every blob verified. */
-async function inspectAndCopy(opened: OpenedTarball, copy: string, tags: readonly string[]): Promise<ArchiveReport> {
-  const written = await writeTarball(
-    () => ({ stream: opened.stream, decode: opened.decode, phase: 'verify' }),
-    copy,
-    'none',
-    undefined,
-    { select: (report) => selectReferences(report, tags.length > 0 ? tags : undefined) },
-  );
-  return written.report;
 }
 
 /** The references expected in the engine after loading, each with the image it must name there. */
@@ -363,13 +460,14 @@ function expectedImages(
 }
 
 /**
- * Streams the canonical archive of the tarball (decompressed here: Docker 20.10 cannot read zstd) into the engine's
- * `load`. The archive is verified again as it streams, since the file on disk could have changed since the first
- * pass; the engine can name no image before the last byte, which follows only the last check.
+ * Streams the tarball (decompressed here: Docker 20.10 cannot read zstd) through the canonical writer into the
+ * engine's `load`, and returns what the engine printed.
  */
-async function loadIntoEngine(file: string, engine: ContainerEngine, canonical: CanonicalOptions): Promise<string> {
-  const opened = await openTarball(file, 'The tarball');
-  const writer = createCanonicalWriter(canonical);
+async function loadIntoEngine(
+  opened: OpenedTarball,
+  engine: ContainerEngine,
+  writer: ReturnType<typeof createCanonicalWriter>,
+): Promise<string> {
   const command = engine.start(['load'], { stdin: true });
   let stdout = '';
   command.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));

@@ -44,6 +44,11 @@ export interface CanonicalOptions {
   platform?: string;
   /** Every selected image must get a manifest.json entry (the engine has no containerd image store). */
   requireManifest?: boolean;
+  /**
+   * The last check before the archive's end is written, once the input is verified: what it throws stops the archive
+   * short. The file's digest is compared here when the same read also hashed it.
+   */
+  beforeEnd?: (report: ArchiveReport) => Promise<void>;
 }
 
 export interface CanonicalResult {
@@ -199,17 +204,19 @@ export function createCanonicalWriter(options: CanonicalOptions): {
       }
     },
     flush(callback: TransformCallback) {
-      try {
+      const end = async () => {
         reader.end();
         const report = verifyContents(collector.contents, reader.offset, collector.entries);
+        await options.beforeEnd?.(report);
         const written = finish(report, streamed, collector, options);
         for (const buffer of written.buffers) this.push(buffer);
         settled = true;
         settle.resolve({ report, format: written.format, selections: written.selections });
-        callback(null, END_OF_ARCHIVE);
-      } catch (error) {
-        callback(fail(error));
-      }
+      };
+      end().then(
+        () => callback(null, END_OF_ARCHIVE),
+        (error: unknown) => callback(fail(error)),
+      );
     },
     destroy(error, callback) {
       fail(
