@@ -62585,90 +62585,21 @@ var TarballSuffix = {
   none: ".tar"
 };
 
-// src/reference.ts
-var MAX_NAME_LENGTH = 255;
-var DOMAIN_COMPONENT = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
-var PORT = /^[0-9]+$/;
-var IPV6_HOST = /^\[[a-fA-F0-9:]+\]$/;
-var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/;
-var TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-var DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
-var SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
-var DOCKER_HUB = "docker.io";
-function looksLikeDomain(component) {
-  return component.includes(".") || component.includes(":") || component === "localhost";
+// src/digest.ts
+var SHA256 = /^(?:sha256:)?([0-9a-f]{64})$/i;
+function normalizeDigest(text) {
+  const hex = SHA256.exec(text.trim())?.[1];
+  return hex === void 0 ? void 0 : `sha256:${hex.toLowerCase()}`;
 }
-function checkDomain(domain) {
-  let host = domain;
-  const portAt = domain.lastIndexOf(":");
-  if (portAt > domain.lastIndexOf("]")) {
-    const port = domain.slice(portAt + 1);
-    host = domain.slice(0, portAt);
-    if (!PORT.test(port)) return `registry port must be digits, found \`${port}\``;
+function compareDigests(check, subject = "sha256") {
+  const mismatches = [];
+  if (check.recorded && check.recorded !== check.actual) {
+    mismatches.push(`the artifact service recorded ${check.recorded}`);
   }
-  if (IPV6_HOST.test(host)) return void 0;
-  if (host.split(".").every((part) => DOMAIN_COMPONENT.test(part))) return void 0;
-  return `registry host \`${host}\` is not a valid host name`;
-}
-function checkPathComponent(component) {
-  if (PATH_COMPONENT.test(component)) return void 0;
-  if (component === "") return 'repository path has an empty component (a doubled or trailing "/")';
-  if (PATH_COMPONENT.test(component.toLowerCase())) return `repository name must be lowercase: \`${component}\``;
-  return `repository path component \`${component}\` may only contain lowercase letters, digits and the separators ".", "_", "__" or "-" between them`;
-}
-function parseReference(text) {
-  const fail4 = (reason) => ({ ok: false, reason });
-  if (text.length === 0) return fail4("the reference is empty");
-  if (/\s/.test(text)) return fail4("a reference cannot contain white space");
-  if (text.startsWith("-")) return fail4('a reference cannot start with "-" (it would read as a command option)');
-  let rest = text;
-  let digest;
-  const at = rest.indexOf("@");
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-    if (digest.startsWith("sha256:") && !SHA256_DIGEST.test(digest)) {
-      return fail4(`digest \`${digest}\` must be "sha256:" followed by 64 lowercase hex digits`);
-    }
-    if (!DIGEST.test(digest)) return fail4(`digest \`${digest}\` is not of the form algorithm:hex`);
-  }
-  let tag;
-  const colon = rest.lastIndexOf(":");
-  if (colon > rest.lastIndexOf("/")) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) {
-      return fail4(
-        tag === "" ? 'the tag after ":" is empty' : `tag \`${tag}\` must be 1 to 128 of [A-Za-z0-9_.-] and cannot start with "." or "-"`
-      );
-    }
-  }
-  if (rest.length === 0) return fail4("the repository name is empty");
-  if (rest.length > MAX_NAME_LENGTH) return fail4(`the repository name is longer than ${MAX_NAME_LENGTH} characters`);
-  const components = rest.split("/");
-  let domain;
-  if (components.length > 1 && looksLikeDomain(components[0])) {
-    domain = components.shift();
-    const problem = checkDomain(domain);
-    if (problem) return fail4(problem);
-  }
-  for (const component of components) {
-    const problem = checkPathComponent(component);
-    if (problem) return fail4(problem);
-  }
-  return { ok: true, ref: { original: text, domain, path: components.join("/"), tag, digest } };
-}
-function qualifiedName(ref) {
-  const domain = ref.domain ?? DOCKER_HUB;
-  const path10 = domain === DOCKER_HUB && !ref.path.includes("/") ? `library/${ref.path}` : ref.path;
-  return `${domain}/${path10}`;
-}
-function qualifiedReference(ref) {
-  return qualifiedName(ref) + (ref.tag ? `:${ref.tag}` : "") + (ref.digest ? `@${ref.digest}` : "");
-}
-function qualify(text) {
-  const parsed = parseReference(text);
-  return parsed.ok ? qualifiedReference(parsed.ref) : text;
+  if (check.expected && check.expected !== check.actual) mismatches.push(`\`expected-digest\` is ${check.expected}`);
+  const compared = [check.recorded && "the recorded digest", check.expected && "expected-digest"].filter(Boolean);
+  const line = compared.length > 0 ? `${subject} matches ${compared.join(" and ")}: ${check.actual}` : `${subject} ${check.actual}, not compared: the artifact service recorded no digest, and \`expected-digest\` is not set`;
+  return { mismatches, line };
 }
 
 // src/inputs.ts
@@ -62716,22 +62647,18 @@ function getInputs(env = process.env) {
   const name = getInput("name").trim() || DEFAULT_ARTIFACT_NAME;
   const nameProblem = artifactNameProblem(name);
   if (nameProblem) throw new UserError(`Input \`name\` (\`${name}\`) ${nameProblem}; choose another artifact name.`);
-  const expectedDigest = optional("expected-digest");
-  if (expectedDigest && !SHA256_DIGEST.test(expectedDigest)) {
+  const expectedDigestText = optional("expected-digest");
+  const expectedDigest = expectedDigestText === void 0 ? void 0 : normalizeDigest(expectedDigestText);
+  if (expectedDigestText !== void 0 && expectedDigest === void 0) {
     throw new UserError(
-      `Input \`expected-digest\` must be "sha256:" followed by 64 lowercase hex digits (the save step's \`digest\` output), found \`${expectedDigest}\`.`
+      `Input \`expected-digest\` must be "sha256:" followed by 64 hex digits, or the 64 digits alone as actions/upload-artifact prints them (the artifact's digest: the save step's \`digest\` output), found \`${expectedDigestText}\`.`
     );
   }
   const runIdText = optional("run-id");
   const runId = runIdText === void 0 ? void 0 : integer("run-id", 1, Number.MAX_SAFE_INTEGER);
   const githubToken = optional("github-token");
-  if (runId !== void 0 && !githubToken) {
-    throw new UserError(
-      "Input `run-id` needs `github-token` to read another run's artifacts: add `github-token: ${{ secrets.GITHUB_TOKEN }}` (with `actions: read` permission)."
-    );
-  }
-  const repository = optional("repository") ?? env.GITHUB_REPOSITORY ?? "";
-  if (runId !== void 0 && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
+  const repository = optional("repository");
+  if (repository !== void 0 && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
     throw new UserError(`Input \`repository\` must be \`owner/name\`, found \`${repository}\`.`);
   }
   const platform2 = optional("platform");
@@ -107110,74 +107037,14 @@ If the error persists, please check whether Actions and API requests are operati
 // ../main/node_modules/@actions/artifact/lib/artifact.js
 var client = new DefaultArtifactClient();
 
-// src/progress.ts
-import { Transform as Transform3 } from "node:stream";
-var LOG_EVERY_MS = 5e3;
-function formatBytes(bytes) {
-  return scaled(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB"], (value) => `${value.toFixed(1)} `, " ");
-}
-function formatDecimalBytes(bytes) {
-  return scaled(bytes, 1e3, ["B", "kB", "MB", "GB", "TB"], (value) => value.toPrecision(3), "");
-}
-function scaled(bytes, base, units, show, byteSeparator) {
-  let value = bytes;
-  let unit = 0;
-  while (value >= base && unit < units.length - 1) {
-    value /= base;
-    unit++;
-  }
-  return unit === 0 ? `${bytes}${byteSeparator}${units[0]}` : `${show(value)}${units[unit]}`;
-}
-function formatRate(bytes, ms) {
-  return ms > 0 ? `${formatBytes(bytes * 1e3 / ms)}/s` : "-";
-}
-var ProgressMeter = class extends Transform3 {
-  bytes = 0;
-  phase;
-  started = Date.now();
-  timer;
-  constructor(phase, log2 = info) {
-    super();
-    this.phase = phase;
-    this.timer = setInterval(() => log2(this.line()), LOG_EVERY_MS);
-    this.timer.unref();
-  }
-  line() {
-    return `${this.phase}: ${formatBytes(this.bytes)}, ${formatRate(this.bytes, Date.now() - this.started)}`;
-  }
-  _transform(chunk, _encoding, callback) {
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-  _flush(callback) {
-    clearInterval(this.timer);
-    callback();
-  }
-  _destroy(error2, callback) {
-    clearInterval(this.timer);
-    callback(error2);
-  }
-};
-var PhaseTimer = class {
-  phases = [];
-  async time(phase, work, bytesOf) {
-    const started = Date.now();
-    const result = await work();
-    this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
-    return result;
-  }
-};
-
-// src/tarball.ts
-import { once as once2 } from "node:events";
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
-import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2 } from "node:fs/promises";
-import * as path7 from "node:path";
-import { Transform as Transform7 } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
+// src/archive/hash.ts
+import { createHash as createHash3 } from "node:crypto";
+import { createReadStream as createReadStream2 } from "node:fs";
+import { Transform as Transform4, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 // src/archive/compression.ts
-import { Transform as Transform4 } from "node:stream";
+import { Transform as Transform3 } from "node:stream";
 import * as zlib2 from "node:zlib";
 var STREAM_CHUNK_BYTES = 1024 * 1024;
 var ZSTD_MAGIC = Buffer.from([40, 181, 47, 253]);
@@ -107239,7 +107106,7 @@ function createDecompressor(format, compressedSize, limits = {}) {
   const cap = Math.max(limits.floorBytes ?? 4 * 1024 ** 3, compressedSize * (limits.maxRatio ?? 200));
   return [inflate, new OutputCap(cap, format)];
 }
-var OutputCap = class extends Transform4 {
+var OutputCap = class extends Transform3 {
   seen = 0;
   cap;
   format;
@@ -107263,11 +107130,7 @@ var OutputCap = class extends Transform4 {
 };
 
 // src/archive/hash.ts
-import { createHash as createHash3 } from "node:crypto";
-import { createReadStream as createReadStream2 } from "node:fs";
-import { Transform as Transform5, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-var HashingStream = class extends Transform5 {
+var HashingStream = class extends Transform4 {
   hash = createHash3("sha256");
   bytes = 0;
   _transform(chunk, _encoding, callback) {
@@ -107287,9 +107150,206 @@ async function hashFile(file, ...stages) {
   return { digest: hash.digest(), bytes: hash.bytes };
 }
 
+// src/context.ts
+function currentRepository() {
+  try {
+    const { owner, repo } = context4.repo;
+    return `${owner}/${repo}`;
+  } catch {
+    return void 0;
+  }
+}
+function currentRun() {
+  const workflowRun = context4.payload.workflow_run;
+  return {
+    eventName: context4.eventName,
+    triggeringRunId: workflowRun?.id,
+    repository: currentRepository()
+  };
+}
+function loadLocation(inputs, run2) {
+  let runId = inputs.runId;
+  let origin;
+  if (runId !== void 0) {
+    origin = `run id ${runId} from the \`run-id\` input`;
+  } else if (run2.eventName === "workflow_run" && isRunId(run2.triggeringRunId)) {
+    runId = run2.triggeringRunId;
+    origin = `run id ${runId}: the run that triggered this workflow_run event (github.event.workflow_run.id)`;
+  } else {
+    return { location: {}, origin: `this run (no \`run-id\`, and the event is ${run2.eventName ?? "unknown"})` };
+  }
+  if (!inputs.githubToken) {
+    throw new UserError(
+      `Reading the artifacts of ${origin} needs a token, and \`github-token\` is empty: remove the empty \`github-token\` to use the default \`\${{ github.token }}\` (with \`actions: read\` permission), or give one.`
+    );
+  }
+  const repository = inputs.repository ?? run2.repository;
+  if (!repository) {
+    throw new UserError(
+      `Reading the artifacts of ${origin} needs the repository it ran in: expected \`repository\` as owner/name or GITHUB_REPOSITORY in the environment, found neither; set \`repository\`.`
+    );
+  }
+  return { location: { runId, repository, token: inputs.githubToken }, origin: `${origin}, in ${repository}` };
+}
+function isRunId(value) {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
+}
+
+// src/progress.ts
+import { Transform as Transform5 } from "node:stream";
+var LOG_EVERY_MS = 5e3;
+function formatBytes(bytes) {
+  return scaled(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB"], (value) => `${value.toFixed(1)} `, " ");
+}
+function formatDecimalBytes(bytes) {
+  return scaled(bytes, 1e3, ["B", "kB", "MB", "GB", "TB"], (value) => value.toPrecision(3), "");
+}
+function scaled(bytes, base, units, show, byteSeparator) {
+  let value = bytes;
+  let unit = 0;
+  while (value >= base && unit < units.length - 1) {
+    value /= base;
+    unit++;
+  }
+  return unit === 0 ? `${bytes}${byteSeparator}${units[0]}` : `${show(value)}${units[unit]}`;
+}
+function formatRate(bytes, ms) {
+  return ms > 0 ? `${formatBytes(bytes * 1e3 / ms)}/s` : "-";
+}
+var ProgressMeter = class extends Transform5 {
+  bytes = 0;
+  phase;
+  started = Date.now();
+  timer;
+  constructor(phase, log2 = info) {
+    super();
+    this.phase = phase;
+    this.timer = setInterval(() => log2(this.line()), LOG_EVERY_MS);
+    this.timer.unref();
+  }
+  line() {
+    return `${this.phase}: ${formatBytes(this.bytes)}, ${formatRate(this.bytes, Date.now() - this.started)}`;
+  }
+  _transform(chunk, _encoding, callback) {
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+  _flush(callback) {
+    clearInterval(this.timer);
+    callback();
+  }
+  _destroy(error2, callback) {
+    clearInterval(this.timer);
+    callback(error2);
+  }
+};
+var PhaseTimer = class {
+  phases = [];
+  async time(phase, work, bytesOf) {
+    const started = Date.now();
+    const result = await work();
+    this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
+    return result;
+  }
+};
+
+// src/tarball.ts
+import { once as once2 } from "node:events";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
+import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2 } from "node:fs/promises";
+import * as path7 from "node:path";
+import { Transform as Transform7 } from "node:stream";
+import { pipeline as pipeline2 } from "node:stream/promises";
+
 // src/archive/inspect.ts
 import { createHash as createHash4 } from "node:crypto";
 import { Writable as Writable2 } from "node:stream";
+
+// src/reference.ts
+var MAX_NAME_LENGTH = 255;
+var DOMAIN_COMPONENT = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
+var PORT = /^[0-9]+$/;
+var IPV6_HOST = /^\[[a-fA-F0-9:]+\]$/;
+var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/;
+var TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+var DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+var SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+var DOCKER_HUB = "docker.io";
+function looksLikeDomain(component) {
+  return component.includes(".") || component.includes(":") || component === "localhost";
+}
+function checkDomain(domain) {
+  let host = domain;
+  const portAt = domain.lastIndexOf(":");
+  if (portAt > domain.lastIndexOf("]")) {
+    const port = domain.slice(portAt + 1);
+    host = domain.slice(0, portAt);
+    if (!PORT.test(port)) return `registry port must be digits, found \`${port}\``;
+  }
+  if (IPV6_HOST.test(host)) return void 0;
+  if (host.split(".").every((part) => DOMAIN_COMPONENT.test(part))) return void 0;
+  return `registry host \`${host}\` is not a valid host name`;
+}
+function checkPathComponent(component) {
+  if (PATH_COMPONENT.test(component)) return void 0;
+  if (component === "") return 'repository path has an empty component (a doubled or trailing "/")';
+  if (PATH_COMPONENT.test(component.toLowerCase())) return `repository name must be lowercase: \`${component}\``;
+  return `repository path component \`${component}\` may only contain lowercase letters, digits and the separators ".", "_", "__" or "-" between them`;
+}
+function parseReference(text) {
+  const fail4 = (reason) => ({ ok: false, reason });
+  if (text.length === 0) return fail4("the reference is empty");
+  if (/\s/.test(text)) return fail4("a reference cannot contain white space");
+  if (text.startsWith("-")) return fail4('a reference cannot start with "-" (it would read as a command option)');
+  let rest = text;
+  let digest;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (digest.startsWith("sha256:") && !SHA256_DIGEST.test(digest)) {
+      return fail4(`digest \`${digest}\` must be "sha256:" followed by 64 lowercase hex digits`);
+    }
+    if (!DIGEST.test(digest)) return fail4(`digest \`${digest}\` is not of the form algorithm:hex`);
+  }
+  let tag;
+  const colon = rest.lastIndexOf(":");
+  if (colon > rest.lastIndexOf("/")) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) {
+      return fail4(
+        tag === "" ? 'the tag after ":" is empty' : `tag \`${tag}\` must be 1 to 128 of [A-Za-z0-9_.-] and cannot start with "." or "-"`
+      );
+    }
+  }
+  if (rest.length === 0) return fail4("the repository name is empty");
+  if (rest.length > MAX_NAME_LENGTH) return fail4(`the repository name is longer than ${MAX_NAME_LENGTH} characters`);
+  const components = rest.split("/");
+  let domain;
+  if (components.length > 1 && looksLikeDomain(components[0])) {
+    domain = components.shift();
+    const problem = checkDomain(domain);
+    if (problem) return fail4(problem);
+  }
+  for (const component of components) {
+    const problem = checkPathComponent(component);
+    if (problem) return fail4(problem);
+  }
+  return { ok: true, ref: { original: text, domain, path: components.join("/"), tag, digest } };
+}
+function qualifiedName(ref) {
+  const domain = ref.domain ?? DOCKER_HUB;
+  const path10 = domain === DOCKER_HUB && !ref.path.includes("/") ? `library/${ref.path}` : ref.path;
+  return `${domain}/${path10}`;
+}
+function qualifiedReference(ref) {
+  return qualifiedName(ref) + (ref.tag ? `:${ref.tag}` : "") + (ref.digest ? `@${ref.digest}` : "");
+}
+function qualify(text) {
+  const parsed = parseReference(text);
+  return parsed.ok ? qualifiedReference(parsed.ref) : text;
+}
 
 // src/archive/tar.ts
 import { Transform as Transform6 } from "node:stream";
@@ -108478,7 +108538,7 @@ async function uploadFile(file, name, options) {
 }
 function findByOf(location) {
   if (location.runId === void 0) return void 0;
-  const repository = location.repository ?? process.env.GITHUB_REPOSITORY ?? "";
+  const repository = location.repository ?? currentRepository() ?? "";
   const [repositoryOwner, repositoryName, ...rest] = repository.split("/");
   if (!repositoryOwner || !repositoryName || rest.length > 0) {
     throw new UserError(
@@ -108520,8 +108580,12 @@ async function downloadFile(name, directory, location) {
   const artifact = artifacts.find((candidate) => candidate.name === name);
   if (!artifact) {
     const names = artifacts.map((candidate) => `"${candidate.name}"`).sort();
+    const namedAfterFile = artifactNamedAfterFile(
+      name,
+      artifacts.map((candidate) => candidate.name)
+    );
     throw new UserError(
-      `No artifact named "${name}" in ${describeRun(findBy)}; ` + (names.length > 0 ? `it has ${names.join(", ")}.` : "it has no artifacts.") + " Use the `name` of the save step, and make this job `needs:` the job that saved it."
+      `No artifact named "${name}" in ${describeRun(findBy)}; ` + (names.length > 0 ? `it has ${names.join(", ")}` : "it has no artifacts") + (namedAfterFile ? `: did you mean \`name: ${namedAfterFile}\`? actions/upload-artifact with \`archive: false\` names the artifact after its file and ignores its \`name\`.` : ".") + " Use the `name` of the save step, and make this job `needs:` the job that saved it."
     );
   }
   const recordedDigest = artifact.digest ? asDigest(artifact.digest) : void 0;
@@ -108540,18 +108604,30 @@ async function downloadFile(name, directory, location) {
   try {
     await download(artifact, target, findBy, { skipDecompress: true });
     const raw = await singleFile(target, name);
-    if (!await isZip(raw)) return { id: artifact.id, name, file: raw, size: (await stat3(raw)).size, recordedDigest };
+    const size = (await stat3(raw)).size;
+    if (!await isZip(raw)) return { id: artifact.id, name, file: raw, size, recordedDigest, zip: void 0 };
+    const { digest } = await hashFile(raw);
     await rm3(raw);
-    const { digestMismatch } = await download(artifact, target, findBy, {
-      ...recordedDigest && { expectedHash: recordedDigest }
-    });
-    if (digestMismatch) {
+    if (recordedDigest && digest !== recordedDigest) {
       throw new UserError(
         `The zip of artifact "${name}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
       );
     }
+    const { digestMismatch } = await download(artifact, target, findBy, { expectedHash: digest });
+    if (digestMismatch) {
+      throw new UserError(
+        `The zip of artifact "${name}" changed between two downloads (${digest} the first time): it was replaced while this step ran. Run the job again.`
+      );
+    }
     const file = await singleFile(target, name);
-    return { id: artifact.id, name, file, size: (await stat3(file)).size, recordedDigest: void 0 };
+    return {
+      id: artifact.id,
+      name,
+      file,
+      size: (await stat3(file)).size,
+      recordedDigest: void 0,
+      zip: { digest, size, recordedDigest }
+    };
   } catch (error2) {
     await rm3(target, { recursive: true, force: true });
     throw error2;
@@ -108573,6 +108649,12 @@ async function download(artifact, target, findBy, options) {
       `Downloading artifact "${artifact.name}" failed: ${firstLine(error2)}. Nothing was loaded; re-run the job.`
     );
   }
+}
+var TARBALL_FILE = /\.(?:tar|tar\.(?:gz|zst|zstd|xz|bz2)|tgz|tzst|oci|docker)$/i;
+function artifactNamedAfterFile(name, names) {
+  if (TARBALL_FILE.test(name)) return void 0;
+  const files = names.filter((candidate) => TARBALL_FILE.test(candidate));
+  return files.length === 1 ? files[0] : void 0;
 }
 async function freeBytes(directory) {
   try {
@@ -109082,7 +109164,8 @@ async function load(inputs) {
     engineApi = api;
     info(`${inputs.engine} engine ${version3} (API ${api})`);
   }
-  const location = { runId: inputs.runId, repository: inputs.repository, token: inputs.githubToken };
+  const { location, origin } = loadLocation(inputs, currentRun());
+  info(`Artifacts of ${origin}`);
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
@@ -109092,13 +109175,15 @@ async function load(inputs) {
   const loaded = [];
   for (const name of names) loaded.push(await loadArtifact(name, inputs, engine, engineApi, location, timer));
   const images = loaded.flatMap((item) => item.images);
-  const tags2 = images.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:"));
+  const tags2 = [
+    ...new Set(images.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:")))
+  ];
   setOutput("tags", tags2.join("\n"));
   setOutput("image", tags2[0] ?? "");
   setOutput("image-id", [...new Set(images.map((image) => image.imageId))].join("\n"));
   setOutput("tarball", loaded.map((item) => item.artifact.file).join("\n"));
   setOutput("digest", loaded.map((item) => item.digest).join("\n"));
-  setOutput("size", loaded.map((item) => String(item.artifact.size)).join("\n"));
+  setOutput("size", loaded.map((item) => String(item.size)).join("\n"));
   setOutput("artifact-id", loaded.map((item) => String(item.artifact.id)).join("\n"));
   setOutput("artifact-name", loaded.map((item) => item.artifact.name).join("\n"));
   setOutput("format", [...new Set(loaded.map((item) => item.report.format))].join("\n"));
@@ -109110,7 +109195,7 @@ async function load(inputs) {
       ["artifact", `${item.artifact.name} (id ${item.artifact.id})`],
       ["file", item.artifact.file],
       ["digest", item.digest],
-      ["size", formatBytes(item.artifact.size)],
+      ["size", formatBytes(item.size)],
       ["format", item.report.format]
     ]),
     timer,
@@ -109139,6 +109224,7 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
   );
   info(`${artifact.file} (${formatBytes(artifact.size)})`);
   const plainCopy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : void 0;
+  const size = artifact.zip?.size ?? artifact.size;
   const { digest, report, plain } = await group(
     `Verify ${name}`,
     () => timer.time(
@@ -109151,7 +109237,7 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
   if (!inputs.load) {
     const handedOn = plain ?? artifact.file;
     info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
-    return { artifact: { ...artifact, file: handedOn }, digest, report, images: expected };
+    return { artifact: { ...artifact, file: handedOn }, digest, size, report, images: expected };
   }
   const before = await engine.inspect(expected.map((image) => image.reference).filter((r) => !r.startsWith("sha256:")));
   const output = await group(
@@ -109189,23 +109275,22 @@ async function loadArtifact(name, inputs, engine, engineApi, location, timer) {
     }
     return expected.map((image) => ({ ...image, imageId: now.found.get(image.reference)?.id ?? image.imageId }));
   });
-  return { artifact, digest, report, images };
+  return { artifact, digest, size, report, images };
 }
 async function verify2(artifact, expectedDigest, plainCopy) {
-  const { digest } = await hashFile(artifact.file, new ProgressMeter("hash"));
-  const mismatches = [];
-  if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
-    mismatches.push(`the artifact service recorded ${artifact.recordedDigest}`);
-  }
-  if (expectedDigest && expectedDigest !== digest) mismatches.push(`\`expected-digest\` is ${expectedDigest}`);
+  const { zip } = artifact;
+  const digest = zip ? zip.digest : (await hashFile(artifact.file, new ProgressMeter("hash"))).digest;
+  const recorded = zip ? zip.recordedDigest : artifact.recordedDigest;
+  const { mismatches, line } = compareDigests(
+    { actual: digest, recorded, expected: expectedDigest },
+    zip ? "sha256 of the zip" : "sha256"
+  );
   if (mismatches.length > 0) {
     throw new UserError(
-      `The downloaded artifact ${artifact.name} hashes to ${digest}, but ${mismatches.join(" and ")}: the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.`
+      `The downloaded artifact ${artifact.name}${zip ? " (a zip)" : ""} hashes to ${digest}, but ${mismatches.join(" and ")}: ` + (zip ? "it was replaced since, or `expected-digest` is not this artifact's digest: for a zip it takes the zip's digest (upload-artifact's `artifact-digest` output), not the tarball's. Nothing was loaded." : "the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.")
     );
   }
-  info(
-    `sha256 matches${artifact.recordedDigest ? " the recorded digest" : ""}${expectedDigest ? " and expected-digest" : ""}: ${digest}`
-  );
+  info(line);
   const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
   const copy = plainCopy && opened.compression !== "none" ? plainCopy : void 0;
   const report = copy ? await inspectAndCopy(opened, copy) : await inspectOnly(opened);

@@ -5,6 +5,8 @@
 import * as core from '@actions/core';
 import { pipeline } from 'node:stream/promises';
 import { downloadFile, listArtifactNames, type ArtifactLocation, type DownloadedArtifact } from './artifact.ts';
+import { currentRun, loadLocation } from './context.ts';
+import { compareDigests } from './digest.ts';
 import { hashFile } from './archive/hash.ts';
 import { createArchiveInspector, type ArchiveReport } from './archive/inspect.ts';
 import { legacyManifestFor } from './archive/legacy-manifest.ts';
@@ -27,7 +29,9 @@ interface ExpectedImage extends SummaryImage {
 
 interface LoadedArtifact {
   artifact: DownloadedArtifact;
+  /** The artifact's digest and size: the file's, or for a zip artifact the zip's. */
   digest: string;
+  size: number;
   report: ArchiveReport;
   /** The references now in the engine (or, with load: false, recorded in the tarball). */
   images: SummaryImage[];
@@ -43,7 +47,8 @@ export async function load(inputs: Inputs): Promise<void> {
     engineApi = api;
     core.info(`${inputs.engine} engine ${version} (API ${api})`);
   }
-  const location: ArtifactLocation = { runId: inputs.runId, repository: inputs.repository, token: inputs.githubToken };
+  const { location, origin } = loadLocation(inputs, currentRun());
+  core.info(`Artifacts of ${origin}`);
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
@@ -56,13 +61,16 @@ export async function load(inputs: Inputs): Promise<void> {
   for (const name of names) loaded.push(await loadArtifact(name, inputs, engine, engineApi, location, timer));
 
   const images = loaded.flatMap((item) => item.images);
-  const tags = images.map((image) => image.reference).filter((reference) => !reference.startsWith('sha256:'));
+  // Several artifacts of a `pattern` may hold one tag; the output names it once.
+  const tags = [
+    ...new Set(images.map((image) => image.reference).filter((reference) => !reference.startsWith('sha256:'))),
+  ];
   core.setOutput('tags', tags.join('\n'));
   core.setOutput('image', tags[0] ?? '');
   core.setOutput('image-id', [...new Set(images.map((image) => image.imageId))].join('\n'));
   core.setOutput('tarball', loaded.map((item) => item.artifact.file).join('\n'));
   core.setOutput('digest', loaded.map((item) => item.digest).join('\n'));
-  core.setOutput('size', loaded.map((item) => String(item.artifact.size)).join('\n'));
+  core.setOutput('size', loaded.map((item) => String(item.size)).join('\n'));
   core.setOutput('artifact-id', loaded.map((item) => String(item.artifact.id)).join('\n'));
   core.setOutput('artifact-name', loaded.map((item) => item.artifact.name).join('\n'));
   core.setOutput('format', [...new Set(loaded.map((item) => item.report.format))].join('\n'));
@@ -77,7 +85,7 @@ export async function load(inputs: Inputs): Promise<void> {
       ['artifact', `${item.artifact.name} (id ${item.artifact.id})`],
       ['file', item.artifact.file],
       ['digest', item.digest],
-      ['size', formatBytes(item.artifact.size)],
+      ['size', formatBytes(item.size)],
       ['format', item.report.format],
     ]) as Array<[string, string]>,
     timer,
@@ -117,6 +125,7 @@ async function loadArtifact(
 
   // With load: false the verification pass also writes the plain tar that scanners read (Trivy, Grype).
   const plainCopy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : undefined;
+  const size = artifact.zip?.size ?? artifact.size;
   const { digest, report, plain } = await core.group(`Verify ${name}`, () =>
     timer.time(
       `verify ${name}`,
@@ -129,7 +138,7 @@ async function loadArtifact(
   if (!inputs.load) {
     const handedOn = plain ?? artifact.file;
     core.info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
-    return { artifact: { ...artifact, file: handedOn }, digest, report, images: expected };
+    return { artifact: { ...artifact, file: handedOn }, digest, size, report, images: expected };
   }
 
   const before = await engine.inspect(expected.map((image) => image.reference).filter((r) => !r.startsWith('sha256:')));
@@ -168,7 +177,7 @@ async function loadArtifact(
     }
     return expected.map((image) => ({ ...image, imageId: now.found.get(image.reference)?.id ?? image.imageId }));
   });
-  return { artifact, digest, report, images };
+  return { artifact, digest, size, report, images };
 }
 
 /**
@@ -181,21 +190,24 @@ async function verify(
   expectedDigest: string | undefined,
   plainCopy?: string,
 ): Promise<{ digest: string; report: ArchiveReport; plain: string | undefined }> {
-  const { digest } = await hashFile(artifact.file, new ProgressMeter('hash'));
-  const mismatches: string[] = [];
-  if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
-    mismatches.push(`the artifact service recorded ${artifact.recordedDigest}`);
-  }
-  if (expectedDigest && expectedDigest !== digest) mismatches.push(`\`expected-digest\` is ${expectedDigest}`);
+  // A zip artifact's digest is the zip's, taken as it downloaded; `expected-digest` is held to it, not to the file.
+  const { zip } = artifact;
+  const digest = zip ? zip.digest : (await hashFile(artifact.file, new ProgressMeter('hash'))).digest;
+  const recorded = zip ? zip.recordedDigest : artifact.recordedDigest;
+  const { mismatches, line } = compareDigests(
+    { actual: digest, recorded, expected: expectedDigest },
+    zip ? 'sha256 of the zip' : 'sha256',
+  );
   if (mismatches.length > 0) {
     throw new UserError(
-      `The downloaded artifact ${artifact.name} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
-        'the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.',
+      `The downloaded artifact ${artifact.name}${zip ? ' (a zip)' : ''} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
+        (zip
+          ? "it was replaced since, or `expected-digest` is not this artifact's digest: for a zip it takes the zip's " +
+            "digest (upload-artifact's `artifact-digest` output), not the tarball's. Nothing was loaded."
+          : 'the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.'),
     );
   }
-  core.info(
-    `sha256 matches${artifact.recordedDigest ? ' the recorded digest' : ''}${expectedDigest ? ' and expected-digest' : ''}: ${digest}`,
-  );
+  core.info(line);
 
   const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
   const copy = plainCopy && opened.compression !== 'none' ? plainCopy : undefined;
