@@ -109514,9 +109514,9 @@ async function saveFromEngine(inputs, engine, wanted, file, timer) {
   const inspected = await group(`Check the tags exist in ${where2}`, async () => {
     const result = await engine.inspect(wanted.tags);
     for (const [tag, image] of result.found) {
-      info(`${tag}  ${image.id}  ${image.platform}  ${formatBytes(image.size)}`);
+      info(`  ${tag}  ${image.id}  ${image.platform}  ${formatBytes(image.size)}`);
     }
-    for (const tag of result.missing) info(`${tag}  (not in ${where2})`);
+    for (const tag of result.missing) info(`  ${tag}  (not in ${where2})`);
     return result;
   });
   const warnings = [];

@@ -203,9 +203,9 @@ async function saveFromEngine(
   const inspected = await core.group(`Check the tags exist in ${where}`, async () => {
     const result = await engine.inspect(wanted.tags);
     for (const [tag, image] of result.found) {
-      core.info(`${tag}  ${image.id}  ${image.platform}  ${formatBytes(image.size)}`);
+      core.info(`  ${tag}  ${image.id}  ${image.platform}  ${formatBytes(image.size)}`);
     }
-    for (const tag of result.missing) core.info(`${tag}  (not in ${where})`);
+    for (const tag of result.missing) core.info(`  ${tag}  (not in ${where})`);
     return result;
   });
   const warnings: string[] = [];

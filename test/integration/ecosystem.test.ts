@@ -80,7 +80,7 @@ describe('save mode, as the toolkit actions log it', () => {
     expect(result.code, result.stdout + result.stderr).toBe(0);
     const lines = group(result.stdout, 'Check the tags exist');
     expect(lines[0]).toMatch(/^\[command\]\S*docker image inspect /);
-    for (const tag of tags) expect(lines.some((line) => line.startsWith(`${tag}  ${id}`))).toBe(true);
+    for (const tag of tags) expect(lines.some((line) => line.startsWith(`  ${tag}  ${id}`))).toBe(true);
     // The JSON the engine answered is for the action, not the log.
     expect(result.stdout).not.toContain('"RepoTags"');
   });
