@@ -232,7 +232,7 @@ describe('load mode, with what other actions produce', () => {
       for (const tag of tags) expect(await imageId(tag)).toBe(id);
     });
 
-    it('never says a digest matched when nothing was compared', async () => {
+    it('says which digest it compared, and never "matches" for the file the zip held', async () => {
       const result = await action(run, { mode: 'load', name: 'zipped-image', load: 'false' });
       expect(result.code, result.stdout + result.stderr).toBe(0);
       expect(result.stdout).not.toMatch(/^sha256 matches: /m);
@@ -244,6 +244,21 @@ describe('load mode, with what other actions produce', () => {
       expectOneCleanLine(result, /`expected-digest` is sha256:[0-9a-f]{64}/);
       expect(result.error).toContain("the zip's digest");
     });
+  });
+
+  it('never says a digest matched when nothing was compared: no recorded digest, no expected-digest', async () => {
+    await restoreTags();
+    const run = ++runId;
+    const saved = await action(run, { tags: tags.join('\n'), name: 'no-record' });
+    expect(saved.code, saved.stdout + saved.stderr).toBe(0);
+    service.forgetDigest(run, 'no-record');
+
+    const result = await action(run, { mode: 'load', name: 'no-record', load: 'false' });
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).not.toMatch(/matches/);
+    expect(result.stdout).toContain(
+      `sha256 ${saved.outputs.digest}, not compared: the artifact service recorded no digest, and \`expected-digest\` is not set`,
+    );
   });
 
   it('names the artifact upload-artifact made with `archive: false`, which is named after the file', async () => {
