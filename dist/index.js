@@ -108997,9 +108997,7 @@ function problemsWithSaveTags(tags2) {
     const parsed = parseReference(tag);
     const separated = referencesSeparatedByWhiteSpace(tag);
     if (separated) {
-      problems.push(
-        `\`${tag}\`: holds ${separated.length} references separated by white space; separate tags with newlines or commas`
-      );
+      problems.push(`\`${tag}\`: holds ${separated.length} references separated by white space, not one`);
     } else if (!parsed.ok) {
       problems.push(`\`${tag}\`: ${parsed.reason}`);
     } else if (parsed.ref.digest) {

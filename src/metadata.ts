@@ -91,9 +91,7 @@ export function problemsWithSaveTags(tags: readonly string[]): string[] {
     const parsed = parseReference(tag);
     const separated = referencesSeparatedByWhiteSpace(tag);
     if (separated) {
-      problems.push(
-        `\`${tag}\`: holds ${separated.length} references separated by white space; separate tags with newlines or commas`,
-      );
+      problems.push(`\`${tag}\`: holds ${separated.length} references separated by white space, not one`);
     } else if (!parsed.ok) {
       problems.push(`\`${tag}\`: ${parsed.reason}`);
     } else if (parsed.ref.digest) {

@@ -118,7 +118,7 @@ describe('save mode, as the toolkit actions log it', () => {
 
   it('says to separate tags with newlines or commas when they are separated by spaces (`sep-tags: " "`)', async () => {
     const result = await runAction({ tags: tags.join(' '), upload: 'false' });
-    expectOneCleanLine(result, /separate tags with newlines or commas/);
+    expectOneCleanLine(result, /holds 2 references separated by white space.*Separate tags with newlines or commas/);
     expect(result.error).not.toContain('did you mean');
     expect(result.stdout + result.error).not.toMatch(/did you mean `[^`]*pr-42`/);
   });

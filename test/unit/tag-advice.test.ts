@@ -23,7 +23,7 @@ describe('referencesSeparatedByWhiteSpace', () => {
 describe('problemsWithSaveTags, white space', () => {
   it('says to separate references run together, not that they hold white space', () => {
     expect(problemsWithSaveTags(['a:1 b:2'])).toEqual([
-      '`a:1 b:2`: holds 2 references separated by white space; separate tags with newlines or commas',
+      '`a:1 b:2`: holds 2 references separated by white space, not one',
     ]);
   });
 });
