@@ -47,7 +47,7 @@ var require_tunnel = __commonJS({
     var tls3 = __require("tls");
     var http4 = __require("http");
     var https3 = __require("https");
-    var events = __require("events");
+    var events2 = __require("events");
     var assert2 = __require("assert");
     var util3 = __require("util");
     exports2.httpOverHttp = httpOverHttp2;
@@ -99,7 +99,7 @@ var require_tunnel = __commonJS({
         self2.removeSocket(socket);
       });
     }
-    util3.inherits(TunnelingAgent, events.EventEmitter);
+    util3.inherits(TunnelingAgent, events2.EventEmitter);
     TunnelingAgent.prototype.addRequest = function addRequest(req, host, port, localAddress) {
       var self2 = this;
       var options = mergeOptions({ request: req }, self2.options, toOptions(host, port, localAddress));
@@ -1078,14 +1078,14 @@ var require_util = __commonJS({
         }
         const port = url2.port != null ? url2.port : url2.protocol === "https:" ? 443 : 80;
         let origin = url2.origin != null ? url2.origin : `${url2.protocol || ""}//${url2.hostname || ""}:${port}`;
-        let path8 = url2.path != null ? url2.path : `${url2.pathname || ""}${url2.search || ""}`;
+        let path11 = url2.path != null ? url2.path : `${url2.pathname || ""}${url2.search || ""}`;
         if (origin[origin.length - 1] === "/") {
           origin = origin.slice(0, origin.length - 1);
         }
-        if (path8 && path8[0] !== "/") {
-          path8 = `/${path8}`;
+        if (path11 && path11[0] !== "/") {
+          path11 = `/${path11}`;
         }
-        return new URL(`${origin}${path8}`);
+        return new URL(`${origin}${path11}`);
       }
       if (!isHttpOrHttpsPrefixed(url2.origin || url2.protocol)) {
         throw new InvalidArgumentError("Invalid URL protocol: the URL must start with `http:` or `https:`.");
@@ -1536,39 +1536,39 @@ var require_diagnostics = __commonJS({
       });
       diagnosticsChannel.channel("undici:client:sendHeaders").subscribe((evt) => {
         const {
-          request: { method, path: path8, origin }
+          request: { method, path: path11, origin }
         } = evt;
-        debuglog("sending request to %s %s/%s", method, origin, path8);
+        debuglog("sending request to %s %s/%s", method, origin, path11);
       });
       diagnosticsChannel.channel("undici:request:headers").subscribe((evt) => {
         const {
-          request: { method, path: path8, origin },
+          request: { method, path: path11, origin },
           response: { statusCode }
         } = evt;
         debuglog(
           "received response to %s %s/%s - HTTP %d",
           method,
           origin,
-          path8,
+          path11,
           statusCode
         );
       });
       diagnosticsChannel.channel("undici:request:trailers").subscribe((evt) => {
         const {
-          request: { method, path: path8, origin }
+          request: { method, path: path11, origin }
         } = evt;
-        debuglog("trailers received from %s %s/%s", method, origin, path8);
+        debuglog("trailers received from %s %s/%s", method, origin, path11);
       });
       diagnosticsChannel.channel("undici:request:error").subscribe((evt) => {
         const {
-          request: { method, path: path8, origin },
+          request: { method, path: path11, origin },
           error: error2
         } = evt;
         debuglog(
           "request to %s %s/%s errored - %s",
           method,
           origin,
-          path8,
+          path11,
           error2.message
         );
       });
@@ -1617,9 +1617,9 @@ var require_diagnostics = __commonJS({
         });
         diagnosticsChannel.channel("undici:client:sendHeaders").subscribe((evt) => {
           const {
-            request: { method, path: path8, origin }
+            request: { method, path: path11, origin }
           } = evt;
-          debuglog("sending request to %s %s/%s", method, origin, path8);
+          debuglog("sending request to %s %s/%s", method, origin, path11);
         });
       }
       diagnosticsChannel.channel("undici:websocket:open").subscribe((evt) => {
@@ -1682,7 +1682,7 @@ var require_request = __commonJS({
     var kHandler = /* @__PURE__ */ Symbol("handler");
     var Request = class {
       constructor(origin, {
-        path: path8,
+        path: path11,
         method,
         body: body2,
         headers,
@@ -1697,11 +1697,11 @@ var require_request = __commonJS({
         expectContinue,
         servername
       }, handler2) {
-        if (typeof path8 !== "string") {
+        if (typeof path11 !== "string") {
           throw new InvalidArgumentError("path must be a string");
-        } else if (path8[0] !== "/" && !(path8.startsWith("http://") || path8.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path11[0] !== "/" && !(path11.startsWith("http://") || path11.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.test(path8)) {
+        } else if (invalidPathRegex.test(path11)) {
           throw new InvalidArgumentError("invalid request path");
         }
         if (typeof method !== "string") {
@@ -1767,7 +1767,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? buildURL(path8, query) : path8;
+        this.path = query ? buildURL(path11, query) : path11;
         this.origin = origin;
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
         this.blocking = blocking == null ? false : blocking;
@@ -2053,8 +2053,8 @@ var require_request = __commonJS({
 var require_dispatcher = __commonJS({
   "node_modules/undici/lib/dispatcher/dispatcher.js"(exports2, module) {
     "use strict";
-    var EventEmitter3 = __require("node:events");
-    var Dispatcher = class extends EventEmitter3 {
+    var EventEmitter4 = __require("node:events");
+    var Dispatcher = class extends EventEmitter4 {
       dispatch() {
         throw new Error("not implemented");
       }
@@ -2164,9 +2164,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve3, reject) => {
+          return new Promise((resolve4, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve3(data);
+              return err ? reject(err) : resolve4(data);
             });
           });
         }
@@ -2204,12 +2204,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve3, reject) => {
+          return new Promise((resolve4, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve3(data);
+              ) : resolve4(data);
             });
           });
         }
@@ -4476,8 +4476,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise = new Promise((resolve3, reject) => {
-        res = resolve3;
+      const promise = new Promise((resolve4, reject) => {
+        res = resolve4;
         rej = reject;
       });
       return { promise, resolve: res, reject: rej };
@@ -6460,7 +6460,7 @@ var require_client_h1 = __commonJS({
       return method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE" && method !== "CONNECT";
     }
     function writeH1(client2, request2) {
-      const { method, path: path8, host, upgrade, blocking, reset } = request2;
+      const { method, path: path11, host, upgrade, blocking, reset } = request2;
       let { body: body2, headers, contentLength: contentLength2 } = request2;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util3.isFormDataLike(body2)) {
@@ -6541,7 +6541,7 @@ var require_client_h1 = __commonJS({
       if (blocking) {
         socket[kBlocking] = true;
       }
-      let header = `${method} ${path8} HTTP/1.1\r
+      let header = `${method} ${path11} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header += `host: ${host}\r
@@ -6728,12 +6728,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve3, reject) => {
+      const waitForDrain = () => new Promise((resolve4, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve3;
+          callback = resolve4;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -7070,7 +7070,7 @@ var require_client_h2 = __commonJS({
     }
     function writeH2(client2, request2) {
       const session = client2[kHTTP2Session];
-      const { method, path: path8, host, upgrade, expectContinue, signal, headers: reqHeaders } = request2;
+      const { method, path: path11, host, upgrade, expectContinue, signal, headers: reqHeaders } = request2;
       let { body: body2 } = request2;
       if (upgrade) {
         util3.errorRequest(client2, request2, new Error("Upgrade not supported for H2"));
@@ -7167,7 +7167,7 @@ var require_client_h2 = __commonJS({
         });
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path8;
+      headers[HTTP2_HEADER_PATH] = path11;
       headers[HTTP2_HEADER_SCHEME] = "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body2 && typeof body2.read === "function") {
@@ -7403,12 +7403,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve3, reject) => {
+      const waitForDrain = () => new Promise((resolve4, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve3;
+          callback = resolve4;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7520,9 +7520,9 @@ var require_redirect_handler = __commonJS({
           return this.handler.onHeaders(statusCode, headers, resume2, statusText);
         }
         const { origin, pathname, search } = util3.parseURL(new URL(this.location, this.opts.origin && new URL(this.opts.path, this.opts.origin)));
-        const path8 = search ? `${pathname}${search}` : pathname;
+        const path11 = search ? `${pathname}${search}` : pathname;
         this.opts.headers = cleanRequestHeaders(this.opts.headers, statusCode === 303, this.opts.origin !== origin);
-        this.opts.path = path8;
+        this.opts.path = path11;
         this.opts.origin = origin;
         this.opts.maxRedirections = 0;
         this.opts.query = null;
@@ -7887,16 +7887,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve3) => {
+        return new Promise((resolve4) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve3;
+            this[kClosedResolve] = resolve4;
           } else {
-            resolve3(null);
+            resolve4(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve3) => {
+        return new Promise((resolve4) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request2 = requests[i];
@@ -7907,7 +7907,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve3(null);
+            resolve4(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7958,7 +7958,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve3, reject) => {
+        const socket = await new Promise((resolve4, reject) => {
           client2[kConnector]({
             host,
             hostname,
@@ -7970,7 +7970,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve3(socket2);
+              resolve4(socket2);
             }
           });
         });
@@ -8306,8 +8306,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c) => c.close()));
         } else {
-          await new Promise((resolve3) => {
-            this[kClosedResolve] = resolve3;
+          await new Promise((resolve4) => {
+            this[kClosedResolve] = resolve4;
           });
         }
       }
@@ -8761,10 +8761,10 @@ var require_proxy_agent = __commonJS({
         };
         const {
           origin,
-          path: path8 = "/",
+          path: path11 = "/",
           headers = {}
         } = opts;
-        opts.path = origin + path8;
+        opts.path = origin + path11;
         if (!("host" in headers) && !("Host" in headers)) {
           const { host } = new URL4(origin);
           headers.host = host;
@@ -9576,7 +9576,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve3, reject) => {
+        return await new Promise((resolve4, reject) => {
           if (this[kContentLength] > limit) {
             this.destroy(new AbortError3());
           }
@@ -9589,7 +9589,7 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError3());
             } else {
-              resolve3(null);
+              resolve4(null);
             }
           }).on("error", noop3).on("data", function(chunk) {
             limit -= chunk.length;
@@ -9608,7 +9608,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream4, type) {
       assert2(!stream4[kConsume]);
-      return new Promise((resolve3, reject) => {
+      return new Promise((resolve4, reject) => {
         if (isUnusable(stream4)) {
           const rState = stream4._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9625,7 +9625,7 @@ var require_readable = __commonJS({
             stream4[kConsume] = {
               type,
               stream: stream4,
-              resolve: resolve3,
+              resolve: resolve4,
               reject,
               length: 0,
               body: []
@@ -9695,18 +9695,18 @@ var require_readable = __commonJS({
       return buffer2;
     }
     function consumeEnd(consume2) {
-      const { type, body: body2, resolve: resolve3, stream: stream4, length } = consume2;
+      const { type, body: body2, resolve: resolve4, stream: stream4, length } = consume2;
       try {
         if (type === "text") {
-          resolve3(chunksDecode(body2, length));
+          resolve4(chunksDecode(body2, length));
         } else if (type === "json") {
-          resolve3(JSON.parse(chunksDecode(body2, length)));
+          resolve4(JSON.parse(chunksDecode(body2, length)));
         } else if (type === "arrayBuffer") {
-          resolve3(chunksConcat(body2, length).buffer);
+          resolve4(chunksConcat(body2, length).buffer);
         } else if (type === "blob") {
-          resolve3(new Blob(body2, { type: stream4[kContentType] }));
+          resolve4(new Blob(body2, { type: stream4[kContentType] }));
         } else if (type === "bytes") {
-          resolve3(chunksConcat(body2, length));
+          resolve4(chunksConcat(body2, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9963,9 +9963,9 @@ var require_api_request = __commonJS({
     };
     function request2(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve4, reject) => {
           request2.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve3(data);
+            return err ? reject(err) : resolve4(data);
           });
         });
       }
@@ -10188,9 +10188,9 @@ var require_api_stream = __commonJS({
     };
     function stream4(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve4, reject) => {
           stream4.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve3(data);
+            return err ? reject(err) : resolve4(data);
           });
         });
       }
@@ -10475,9 +10475,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve4, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve3(data);
+            return err ? reject(err) : resolve4(data);
           });
         });
       }
@@ -10569,9 +10569,9 @@ var require_api_connect = __commonJS({
     };
     function connect5(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve4, reject) => {
           connect5.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve3(data);
+            return err ? reject(err) : resolve4(data);
           });
         });
       }
@@ -10736,20 +10736,20 @@ var require_mock_utils = __commonJS({
       }
       return true;
     }
-    function safeUrl(path8) {
-      if (typeof path8 !== "string") {
-        return path8;
+    function safeUrl(path11) {
+      if (typeof path11 !== "string") {
+        return path11;
       }
-      const pathSegments = path8.split("?");
+      const pathSegments = path11.split("?");
       if (pathSegments.length !== 2) {
-        return path8;
+        return path11;
       }
       const qp = new URLSearchParams(pathSegments.pop());
       qp.sort();
       return [...pathSegments, qp.toString()].join("?");
     }
-    function matchKey(mockDispatch2, { path: path8, method, body: body2, headers }) {
-      const pathMatch = matchValue(mockDispatch2.path, path8);
+    function matchKey(mockDispatch2, { path: path11, method, body: body2, headers }) {
+      const pathMatch = matchValue(mockDispatch2.path, path11);
       const methodMatch = matchValue(mockDispatch2.method, method);
       const bodyMatch = typeof mockDispatch2.body !== "undefined" ? matchValue(mockDispatch2.body, body2) : true;
       const headersMatch = matchHeaders(mockDispatch2, headers);
@@ -10771,7 +10771,7 @@ var require_mock_utils = __commonJS({
     function getMockDispatch(mockDispatches, key) {
       const basePath = key.query ? buildURL(key.path, key.query) : key.path;
       const resolvedPath = typeof basePath === "string" ? safeUrl(basePath) : basePath;
-      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path8 }) => matchValue(safeUrl(path8), resolvedPath));
+      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path11 }) => matchValue(safeUrl(path11), resolvedPath));
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath}'`);
       }
@@ -10809,9 +10809,9 @@ var require_mock_utils = __commonJS({
       }
     }
     function buildKey(opts) {
-      const { path: path8, method, body: body2, headers, query } = opts;
+      const { path: path11, method, body: body2, headers, query } = opts;
       return {
-        path: path8,
+        path: path11,
         method,
         body: body2,
         headers,
@@ -11274,10 +11274,10 @@ var require_pending_interceptors_formatter = __commonJS({
       }
       format(pendingInterceptors) {
         const withPrettyHeaders = pendingInterceptors.map(
-          ({ method, path: path8, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
+          ({ method, path: path11, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
             Method: method,
             Origin: origin,
-            Path: path8,
+            Path: path11,
             "Status code": statusCode,
             Persistent: persist ? PERSISTENT : NOT_PERSISTENT,
             Invocations: timesInvoked,
@@ -12040,10 +12040,10 @@ var require_headers = __commonJS({
         const lowercaseName = isLowerCase ? name : name.toLowerCase();
         const exists3 = this[kHeadersMap].get(lowercaseName);
         if (exists3) {
-          const delimiter2 = lowercaseName === "cookie" ? "; " : ", ";
+          const delimiter3 = lowercaseName === "cookie" ? "; " : ", ";
           this[kHeadersMap].set(lowercaseName, {
             name: exists3.name,
-            value: `${exists3.value}${delimiter2}${value}`
+            value: `${exists3.value}${delimiter3}${value}`
           });
         } else {
           this[kHeadersMap].set(lowercaseName, { name, value });
@@ -14434,7 +14434,7 @@ var require_fetch = __commonJS({
       function dispatch({ body: body2 }) {
         const url2 = requestCurrentURL(request2);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve3, reject) => agent.dispatch(
+        return new Promise((resolve4, reject) => agent.dispatch(
           {
             path: url2.pathname + url2.search,
             origin: url2.origin,
@@ -14510,7 +14510,7 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable7({ read: resume2 });
               const onError = this.onError.bind(this);
-              resolve3({
+              resolve4({
                 status,
                 statusText,
                 headersList,
@@ -14553,7 +14553,7 @@ var require_fetch = __commonJS({
               for (let i = 0; i < rawHeaders.length; i += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i]), rawHeaders[i + 1].toString("latin1"), true);
               }
-              resolve3({
+              resolve4({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -14958,7 +14958,7 @@ var require_util4 = __commonJS({
     var { getEncoding } = require_encoding();
     var { serializeAMimeType, parseMIMEType } = require_data_url();
     var { types: types2 } = __require("node:util");
-    var { StringDecoder } = __require("string_decoder");
+    var { StringDecoder: StringDecoder2 } = __require("string_decoder");
     var { btoa: btoa2 } = __require("node:buffer");
     var staticPropertyDescriptors = {
       enumerable: true,
@@ -15049,7 +15049,7 @@ var require_util4 = __commonJS({
             dataURL += serializeAMimeType(parsed);
           }
           dataURL += ";base64,";
-          const decoder = new StringDecoder("latin1");
+          const decoder = new StringDecoder2("latin1");
           for (const chunk of bytes) {
             dataURL += btoa2(decoder.write(chunk));
           }
@@ -15078,7 +15078,7 @@ var require_util4 = __commonJS({
         }
         case "BinaryString": {
           let binaryString = "";
-          const decoder = new StringDecoder("latin1");
+          const decoder = new StringDecoder2("latin1");
           for (const chunk of bytes) {
             binaryString += decoder.write(chunk);
           }
@@ -16156,9 +16156,9 @@ var require_util6 = __commonJS({
         }
       }
     }
-    function validateCookiePath(path8) {
-      for (let i = 0; i < path8.length; ++i) {
-        const code2 = path8.charCodeAt(i);
+    function validateCookiePath(path11) {
+      for (let i = 0; i < path11.length; ++i) {
+        const code2 = path11.charCodeAt(i);
         if (code2 < 32 || // exclude CTLs (0-31)
         code2 > 126 || // exclude DEL and non-ascii
         code2 === 59) {
@@ -17429,7 +17429,7 @@ var require_permessage_deflate = __commonJS({
 var require_receiver = __commonJS({
   "node_modules/undici/lib/web/websocket/receiver.js"(exports2, module) {
     "use strict";
-    var { Writable: Writable3 } = __require("node:stream");
+    var { Writable: Writable4 } = __require("node:stream");
     var assert2 = __require("node:assert");
     var { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = require_constants5();
     var { kReadyState, kSentClose, kResponse, kReceivedClose } = require_symbols5();
@@ -17452,7 +17452,7 @@ var require_receiver = __commonJS({
       closeWebSocketConnection(ws, code2, reason, Buffer.byteLength(reason));
       failWebsocketConnection(ws, reason);
     }
-    var ByteParser = class extends Writable3 {
+    var ByteParser = class extends Writable4 {
       #buffers = [];
       #fragmentsBytes = 0;
       #byteOffset = 0;
@@ -18294,8 +18294,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay4(ms) {
-      return new Promise((resolve3) => {
-        setTimeout(resolve3, ms).unref();
+      return new Promise((resolve4) => {
+        setTimeout(resolve4, ms).unref();
       });
     }
     module.exports = {
@@ -19078,11 +19078,11 @@ var require_undici = __commonJS({
           if (typeof opts.path !== "string") {
             throw new InvalidArgumentError("invalid opts.path");
           }
-          let path8 = opts.path;
+          let path11 = opts.path;
           if (!opts.path.startsWith("/")) {
-            path8 = `/${path8}`;
+            path11 = `/${path11}`;
           }
-          url2 = new URL(util3.parseOrigin(url2).origin + path8);
+          url2 = new URL(util3.parseOrigin(url2).origin + path11);
         } else {
           if (!opts) {
             opts = typeof url2 === "object" ? url2 : {};
@@ -22411,8 +22411,8 @@ var require_deferred = __commonJS({
        */
       constructor(preventUnhandledRejectionWarning = true) {
         this._state = DeferredState.PENDING;
-        this._promise = new Promise((resolve3, reject) => {
-          this._resolve = resolve3;
+        this._promise = new Promise((resolve4, reject) => {
+          this._resolve = resolve4;
           this._reject = reject;
         });
         if (preventUnhandledRejectionWarning) {
@@ -22625,13 +22625,13 @@ var require_rpc_output_stream = __commonJS({
 var require_unary_call = __commonJS({
   "node_modules/@protobuf-ts/runtime-rpc/build/commonjs/unary-call.js"(exports2) {
     "use strict";
-    var __awaiter16 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
+    var __awaiter20 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve3) {
-          resolve3(value);
+        return value instanceof P ? value : new P(function(resolve4) {
+          resolve4(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve3, reject) {
+      return new (P || (P = Promise))(function(resolve4, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -22647,7 +22647,7 @@ var require_unary_call = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -22672,7 +22672,7 @@ var require_unary_call = __commonJS({
         return this.promiseFinished().then((value) => onfulfilled ? Promise.resolve(onfulfilled(value)) : value, (reason) => onrejected ? Promise.resolve(onrejected(reason)) : Promise.reject(reason));
       }
       promiseFinished() {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           let [headers, response, status, trailers] = yield Promise.all([this.headers, this.response, this.status, this.trailers]);
           return {
             method: this.method,
@@ -22694,13 +22694,13 @@ var require_unary_call = __commonJS({
 var require_server_streaming_call = __commonJS({
   "node_modules/@protobuf-ts/runtime-rpc/build/commonjs/server-streaming-call.js"(exports2) {
     "use strict";
-    var __awaiter16 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
+    var __awaiter20 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve3) {
-          resolve3(value);
+        return value instanceof P ? value : new P(function(resolve4) {
+          resolve4(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve3, reject) {
+      return new (P || (P = Promise))(function(resolve4, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -22716,7 +22716,7 @@ var require_server_streaming_call = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -22743,7 +22743,7 @@ var require_server_streaming_call = __commonJS({
         return this.promiseFinished().then((value) => onfulfilled ? Promise.resolve(onfulfilled(value)) : value, (reason) => onrejected ? Promise.resolve(onrejected(reason)) : Promise.reject(reason));
       }
       promiseFinished() {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           let [headers, status, trailers] = yield Promise.all([this.headers, this.status, this.trailers]);
           return {
             method: this.method,
@@ -22764,13 +22764,13 @@ var require_server_streaming_call = __commonJS({
 var require_client_streaming_call = __commonJS({
   "node_modules/@protobuf-ts/runtime-rpc/build/commonjs/client-streaming-call.js"(exports2) {
     "use strict";
-    var __awaiter16 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
+    var __awaiter20 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve3) {
-          resolve3(value);
+        return value instanceof P ? value : new P(function(resolve4) {
+          resolve4(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve3, reject) {
+      return new (P || (P = Promise))(function(resolve4, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -22786,7 +22786,7 @@ var require_client_streaming_call = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -22812,7 +22812,7 @@ var require_client_streaming_call = __commonJS({
         return this.promiseFinished().then((value) => onfulfilled ? Promise.resolve(onfulfilled(value)) : value, (reason) => onrejected ? Promise.resolve(onrejected(reason)) : Promise.reject(reason));
       }
       promiseFinished() {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           let [headers, response, status, trailers] = yield Promise.all([this.headers, this.response, this.status, this.trailers]);
           return {
             method: this.method,
@@ -22833,13 +22833,13 @@ var require_client_streaming_call = __commonJS({
 var require_duplex_streaming_call = __commonJS({
   "node_modules/@protobuf-ts/runtime-rpc/build/commonjs/duplex-streaming-call.js"(exports2) {
     "use strict";
-    var __awaiter16 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
+    var __awaiter20 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve3) {
-          resolve3(value);
+        return value instanceof P ? value : new P(function(resolve4) {
+          resolve4(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve3, reject) {
+      return new (P || (P = Promise))(function(resolve4, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -22855,7 +22855,7 @@ var require_duplex_streaming_call = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -22881,7 +22881,7 @@ var require_duplex_streaming_call = __commonJS({
         return this.promiseFinished().then((value) => onfulfilled ? Promise.resolve(onfulfilled(value)) : value, (reason) => onrejected ? Promise.resolve(onrejected(reason)) : Promise.reject(reason));
       }
       promiseFinished() {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           let [headers, status, trailers] = yield Promise.all([this.headers, this.status, this.trailers]);
           return {
             method: this.method,
@@ -22901,13 +22901,13 @@ var require_duplex_streaming_call = __commonJS({
 var require_test_transport = __commonJS({
   "node_modules/@protobuf-ts/runtime-rpc/build/commonjs/test-transport.js"(exports2) {
     "use strict";
-    var __awaiter16 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
+    var __awaiter20 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve3) {
-          resolve3(value);
+        return value instanceof P ? value : new P(function(resolve4) {
+          resolve4(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve3, reject) {
+      return new (P || (P = Promise))(function(resolve4, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -22923,7 +22923,7 @@ var require_test_transport = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -23005,7 +23005,7 @@ var require_test_transport = __commonJS({
        * not reject. If it does, code is broken.
        */
       streamResponses(method, stream4, abort) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           const messages = [];
           if (this.data.response === void 0) {
             messages.push(method.O.create());
@@ -23120,11 +23120,11 @@ var require_test_transport = __commonJS({
       responseTrailer: "test"
     };
     function delay4(ms, abort) {
-      return (v) => new Promise((resolve3, reject) => {
+      return (v) => new Promise((resolve4, reject) => {
         if (abort === null || abort === void 0 ? void 0 : abort.aborted) {
           reject(new rpc_error_1.RpcError("user cancel", "CANCELLED"));
         } else {
-          const id = setTimeout(() => resolve3(v), ms);
+          const id = setTimeout(() => resolve4(v), ms);
           if (abort) {
             abort.addEventListener("abort", (ev) => {
               clearTimeout(id);
@@ -23678,8 +23678,8 @@ var require_common = __commonJS({
         }
         return debug5;
       }
-      function extend2(namespace, delimiter2) {
-        const newDebug = createDebug4(this.namespace + (typeof delimiter2 === "undefined" ? ":" : delimiter2) + namespace);
+      function extend2(namespace, delimiter3) {
+        const newDebug = createDebug4(this.namespace + (typeof delimiter3 === "undefined" ? ":" : delimiter3) + namespace);
         newDebug.log = this.log;
         return newDebug;
       }
@@ -23949,7 +23949,7 @@ var require_has_flag = __commonJS({
 var require_supports_color = __commonJS({
   "node_modules/supports-color/index.js"(exports2, module) {
     "use strict";
-    var os8 = __require("os");
+    var os9 = __require("os");
     var tty = __require("tty");
     var hasFlag = require_has_flag();
     var { env } = process;
@@ -23997,7 +23997,7 @@ var require_supports_color = __commonJS({
         return min;
       }
       if (process.platform === "win32") {
-        const osRelease = os8.release().split(".");
+        const osRelease = os9.release().split(".");
         if (Number(osRelease[0]) >= 10 && Number(osRelease[2]) >= 10586) {
           return Number(osRelease[2]) >= 14931 ? 3 : 2;
         }
@@ -24728,8 +24728,8 @@ var require_minimatch = __commonJS({
       return new Minimatch(pattern, options).match(p);
     };
     module.exports = minimatch;
-    var path8 = require_path();
-    minimatch.sep = path8.sep;
+    var path11 = require_path();
+    minimatch.sep = path11.sep;
     var GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
     minimatch.GLOBSTAR = GLOBSTAR;
     var expand2 = require_brace_expansion();
@@ -25335,8 +25335,8 @@ var require_minimatch = __commonJS({
         if (this.empty) return f === "";
         if (f === "/" && partial) return true;
         const options = this.options;
-        if (path8.sep !== "/") {
-          f = f.split(path8.sep).join("/");
+        if (path11.sep !== "/") {
+          f = f.split(path11.sep).join("/");
         }
         f = f.split(slashSplit);
         this.debug(this.pattern, "split", f);
@@ -25375,11 +25375,11 @@ var require_readdir_glob = __commonJS({
   "node_modules/readdir-glob/index.js"(exports2, module) {
     module.exports = readdirGlob;
     var fs8 = __require("fs");
-    var { EventEmitter: EventEmitter3 } = __require("events");
+    var { EventEmitter: EventEmitter4 } = __require("events");
     var { Minimatch } = require_minimatch();
-    var { resolve: resolve3 } = __require("path");
+    var { resolve: resolve4 } = __require("path");
     function readdir3(dir, strict) {
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         fs8.readdir(dir, { withFileTypes: true }, (err, files) => {
           if (err) {
             switch (err.code) {
@@ -25387,7 +25387,7 @@ var require_readdir_glob = __commonJS({
                 if (strict) {
                   reject(err);
                 } else {
-                  resolve4([]);
+                  resolve5([]);
                 }
                 break;
               case "ENOTSUP":
@@ -25397,7 +25397,7 @@ var require_readdir_glob = __commonJS({
               case "ENAMETOOLONG":
               // Filename too long
               case "UNKNOWN":
-                resolve4([]);
+                resolve5([]);
                 break;
               case "ELOOP":
               // Too many levels of symbolic links
@@ -25406,36 +25406,36 @@ var require_readdir_glob = __commonJS({
                 break;
             }
           } else {
-            resolve4(files);
+            resolve5(files);
           }
         });
       });
     }
     function stat4(file, followSymlinks) {
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         const statFunc = followSymlinks ? fs8.stat : fs8.lstat;
         statFunc(file, (err, stats) => {
           if (err) {
             switch (err.code) {
               case "ENOENT":
                 if (followSymlinks) {
-                  resolve4(stat4(file, false));
+                  resolve5(stat4(file, false));
                 } else {
-                  resolve4(null);
+                  resolve5(null);
                 }
                 break;
               default:
-                resolve4(null);
+                resolve5(null);
                 break;
             }
           } else {
-            resolve4(stats);
+            resolve5(stats);
           }
         });
       });
     }
-    async function* exploreWalkAsync(dir, path8, followSymlinks, useStat, shouldSkip, strict) {
-      let files = await readdir3(path8 + dir, strict);
+    async function* exploreWalkAsync(dir, path11, followSymlinks, useStat, shouldSkip, strict) {
+      let files = await readdir3(path11 + dir, strict);
       for (const file of files) {
         let name = file.name;
         if (name === void 0) {
@@ -25443,8 +25443,8 @@ var require_readdir_glob = __commonJS({
           useStat = true;
         }
         const filename = dir + "/" + name;
-        const relative = filename.slice(1);
-        const absolute = path8 + "/" + relative;
+        const relative2 = filename.slice(1);
+        const absolute = path11 + "/" + relative2;
         let stats = null;
         if (useStat || followSymlinks) {
           stats = await stat4(absolute, followSymlinks);
@@ -25456,17 +25456,17 @@ var require_readdir_glob = __commonJS({
           stats = { isDirectory: () => false };
         }
         if (stats.isDirectory()) {
-          if (!shouldSkip(relative)) {
-            yield { relative, absolute, stats };
-            yield* exploreWalkAsync(filename, path8, followSymlinks, useStat, shouldSkip, false);
+          if (!shouldSkip(relative2)) {
+            yield { relative: relative2, absolute, stats };
+            yield* exploreWalkAsync(filename, path11, followSymlinks, useStat, shouldSkip, false);
           }
         } else {
-          yield { relative, absolute, stats };
+          yield { relative: relative2, absolute, stats };
         }
       }
     }
-    async function* explore(path8, followSymlinks, useStat, shouldSkip) {
-      yield* exploreWalkAsync("", path8, followSymlinks, useStat, shouldSkip, true);
+    async function* explore(path11, followSymlinks, useStat, shouldSkip) {
+      yield* exploreWalkAsync("", path11, followSymlinks, useStat, shouldSkip, true);
     }
     function readOptions(options) {
       return {
@@ -25485,7 +25485,7 @@ var require_readdir_glob = __commonJS({
         absolute: !!options.absolute
       };
     }
-    var ReaddirGlob = class extends EventEmitter3 {
+    var ReaddirGlob = class extends EventEmitter4 {
       constructor(cwd, options, cb) {
         super();
         if (typeof options === "function") {
@@ -25519,7 +25519,7 @@ var require_readdir_glob = __commonJS({
             (skip) => new Minimatch(skip, { dot: true })
           );
         }
-        this.iterator = explore(resolve3(cwd || "."), this.options.follow, this.options.stat, this._shouldSkipDirectory.bind(this));
+        this.iterator = explore(resolve4(cwd || "."), this.options.follow, this.options.stat, this._shouldSkipDirectory.bind(this));
         this.paused = false;
         this.inactive = false;
         this.aborted = false;
@@ -25531,11 +25531,11 @@ var require_readdir_glob = __commonJS({
         }
         setTimeout(() => this._next(), 0);
       }
-      _shouldSkipDirectory(relative) {
-        return this.skipMatchers.some((m) => m.match(relative));
+      _shouldSkipDirectory(relative2) {
+        return this.skipMatchers.some((m) => m.match(relative2));
       }
-      _fileMatches(relative, isDirectory2) {
-        const file = relative + (isDirectory2 ? "/" : "");
+      _fileMatches(relative2, isDirectory2) {
+        const file = relative2 + (isDirectory2 ? "/" : "");
         return (this.matchers.length === 0 || this.matchers.some((m) => m.match(file))) && !this.ignoreMatchers.some((m) => m.match(file)) && (!this.options.nodir || !isDirectory2);
       }
       _next() {
@@ -25544,16 +25544,16 @@ var require_readdir_glob = __commonJS({
             if (!obj.done) {
               const isDirectory2 = obj.value.stats.isDirectory();
               if (this._fileMatches(obj.value.relative, isDirectory2)) {
-                let relative = obj.value.relative;
+                let relative2 = obj.value.relative;
                 let absolute = obj.value.absolute;
                 if (this.options.mark && isDirectory2) {
-                  relative += "/";
+                  relative2 += "/";
                   absolute += "/";
                 }
                 if (this.options.stat) {
-                  this.emit("match", { relative, absolute, stat: obj.value.stats });
+                  this.emit("match", { relative: relative2, absolute, stat: obj.value.stats });
                 } else {
-                  this.emit("match", { relative, absolute });
+                  this.emit("match", { relative: relative2, absolute });
                 }
               }
               this._next(this.iterator);
@@ -25686,10 +25686,10 @@ var require_async = __commonJS({
           if (typeof args[arity - 1] === "function") {
             return asyncFn.apply(this, args);
           }
-          return new Promise((resolve3, reject2) => {
+          return new Promise((resolve4, reject2) => {
             args[arity - 1] = (err, ...cbArgs) => {
               if (err) return reject2(err);
-              resolve3(cbArgs.length > 1 ? cbArgs : cbArgs[0]);
+              resolve4(cbArgs.length > 1 ? cbArgs : cbArgs[0]);
             };
             asyncFn.apply(this, args);
           });
@@ -25935,13 +25935,13 @@ var require_async = __commonJS({
       var applyEachSeries = applyEach$1(mapSeries$1);
       const PROMISE_SYMBOL = /* @__PURE__ */ Symbol("promiseCallback");
       function promiseCallback() {
-        let resolve3, reject2;
+        let resolve4, reject2;
         function callback(err, ...args) {
           if (err) return reject2(err);
-          resolve3(args.length > 1 ? args : args[0]);
+          resolve4(args.length > 1 ? args : args[0]);
         }
         callback[PROMISE_SYMBOL] = new Promise((res, rej) => {
-          resolve3 = res, reject2 = rej;
+          resolve4 = res, reject2 = rej;
         });
         return callback;
       }
@@ -26234,7 +26234,7 @@ var require_async = __commonJS({
         var _worker = wrapAsync(worker);
         var numRunning = 0;
         var workersList = [];
-        const events = {
+        const events2 = {
           error: [],
           drain: [],
           saturated: [],
@@ -26242,22 +26242,22 @@ var require_async = __commonJS({
           empty: []
         };
         function on(event, handler2) {
-          events[event].push(handler2);
+          events2[event].push(handler2);
         }
         function once4(event, handler2) {
           const handleAndRemove = (...args) => {
             off(event, handleAndRemove);
             handler2(...args);
           };
-          events[event].push(handleAndRemove);
+          events2[event].push(handleAndRemove);
         }
         function off(event, handler2) {
-          if (!event) return Object.keys(events).forEach((ev) => events[ev] = []);
-          if (!handler2) return events[event] = [];
-          events[event] = events[event].filter((ev) => ev !== handler2);
+          if (!event) return Object.keys(events2).forEach((ev) => events2[ev] = []);
+          if (!handler2) return events2[event] = [];
+          events2[event] = events2[event].filter((ev) => ev !== handler2);
         }
         function trigger(event, ...args) {
-          events[event].forEach((handler2) => handler2(...args));
+          events2[event].forEach((handler2) => handler2(...args));
         }
         var processingScheduled = false;
         function _insert(data, insertAtFront, rejectOnError, callback) {
@@ -26288,8 +26288,8 @@ var require_async = __commonJS({
             });
           }
           if (rejectOnError || !callback) {
-            return new Promise((resolve3, reject2) => {
-              res = resolve3;
+            return new Promise((resolve4, reject2) => {
+              res = resolve4;
               rej = reject2;
             });
           }
@@ -26328,10 +26328,10 @@ var require_async = __commonJS({
         }
         const eventMethod = (name) => (handler2) => {
           if (!handler2) {
-            return new Promise((resolve3, reject2) => {
+            return new Promise((resolve4, reject2) => {
               once4(name, (err, data) => {
                 if (err) return reject2(err);
-                resolve3(data);
+                resolve4(data);
               });
             });
           }
@@ -27504,14 +27504,14 @@ var require_polyfills = __commonJS({
       fs8.fstatSync = statFixSync(fs8.fstatSync);
       fs8.lstatSync = statFixSync(fs8.lstatSync);
       if (fs8.chmod && !fs8.lchmod) {
-        fs8.lchmod = function(path8, mode, cb) {
+        fs8.lchmod = function(path11, mode, cb) {
           if (cb) process.nextTick(cb);
         };
         fs8.lchmodSync = function() {
         };
       }
       if (fs8.chown && !fs8.lchown) {
-        fs8.lchown = function(path8, uid, gid, cb) {
+        fs8.lchown = function(path11, uid, gid, cb) {
           if (cb) process.nextTick(cb);
         };
         fs8.lchownSync = function() {
@@ -27578,9 +27578,9 @@ var require_polyfills = __commonJS({
         };
       })(fs8.readSync);
       function patchLchmod(fs9) {
-        fs9.lchmod = function(path8, mode, callback) {
+        fs9.lchmod = function(path11, mode, callback) {
           fs9.open(
-            path8,
+            path11,
             constants4.O_WRONLY | constants4.O_SYMLINK,
             mode,
             function(err, fd) {
@@ -27596,8 +27596,8 @@ var require_polyfills = __commonJS({
             }
           );
         };
-        fs9.lchmodSync = function(path8, mode) {
-          var fd = fs9.openSync(path8, constants4.O_WRONLY | constants4.O_SYMLINK, mode);
+        fs9.lchmodSync = function(path11, mode) {
+          var fd = fs9.openSync(path11, constants4.O_WRONLY | constants4.O_SYMLINK, mode);
           var threw = true;
           var ret;
           try {
@@ -27618,8 +27618,8 @@ var require_polyfills = __commonJS({
       }
       function patchLutimes(fs9) {
         if (constants4.hasOwnProperty("O_SYMLINK") && fs9.futimes) {
-          fs9.lutimes = function(path8, at, mt, cb) {
-            fs9.open(path8, constants4.O_SYMLINK, function(er, fd) {
+          fs9.lutimes = function(path11, at, mt, cb) {
+            fs9.open(path11, constants4.O_SYMLINK, function(er, fd) {
               if (er) {
                 if (cb) cb(er);
                 return;
@@ -27631,8 +27631,8 @@ var require_polyfills = __commonJS({
               });
             });
           };
-          fs9.lutimesSync = function(path8, at, mt) {
-            var fd = fs9.openSync(path8, constants4.O_SYMLINK);
+          fs9.lutimesSync = function(path11, at, mt) {
+            var fd = fs9.openSync(path11, constants4.O_SYMLINK);
             var ret;
             var threw = true;
             try {
@@ -27750,11 +27750,11 @@ var require_legacy_streams = __commonJS({
         ReadStream,
         WriteStream
       };
-      function ReadStream(path8, options) {
-        if (!(this instanceof ReadStream)) return new ReadStream(path8, options);
+      function ReadStream(path11, options) {
+        if (!(this instanceof ReadStream)) return new ReadStream(path11, options);
         Stream2.call(this);
         var self2 = this;
-        this.path = path8;
+        this.path = path11;
         this.fd = null;
         this.readable = true;
         this.paused = false;
@@ -27799,10 +27799,10 @@ var require_legacy_streams = __commonJS({
           self2._read();
         });
       }
-      function WriteStream(path8, options) {
-        if (!(this instanceof WriteStream)) return new WriteStream(path8, options);
+      function WriteStream(path11, options) {
+        if (!(this instanceof WriteStream)) return new WriteStream(path11, options);
         Stream2.call(this);
-        this.path = path8;
+        this.path = path11;
         this.fd = null;
         this.writable = true;
         this.flags = "w";
@@ -27945,14 +27945,14 @@ var require_graceful_fs = __commonJS({
       fs9.createWriteStream = createWriteStream3;
       var fs$readFile = fs9.readFile;
       fs9.readFile = readFile;
-      function readFile(path8, options, cb) {
+      function readFile(path11, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        return go$readFile(path8, options, cb);
-        function go$readFile(path9, options2, cb2, startTime) {
-          return fs$readFile(path9, options2, function(err) {
+        return go$readFile(path11, options, cb);
+        function go$readFile(path12, options2, cb2, startTime) {
+          return fs$readFile(path12, options2, function(err) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$readFile, [path9, options2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$readFile, [path12, options2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -27962,14 +27962,14 @@ var require_graceful_fs = __commonJS({
       }
       var fs$writeFile = fs9.writeFile;
       fs9.writeFile = writeFile2;
-      function writeFile2(path8, data, options, cb) {
+      function writeFile2(path11, data, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        return go$writeFile(path8, data, options, cb);
-        function go$writeFile(path9, data2, options2, cb2, startTime) {
-          return fs$writeFile(path9, data2, options2, function(err) {
+        return go$writeFile(path11, data, options, cb);
+        function go$writeFile(path12, data2, options2, cb2, startTime) {
+          return fs$writeFile(path12, data2, options2, function(err) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$writeFile, [path9, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$writeFile, [path12, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -27980,14 +27980,14 @@ var require_graceful_fs = __commonJS({
       var fs$appendFile = fs9.appendFile;
       if (fs$appendFile)
         fs9.appendFile = appendFile2;
-      function appendFile2(path8, data, options, cb) {
+      function appendFile2(path11, data, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        return go$appendFile(path8, data, options, cb);
-        function go$appendFile(path9, data2, options2, cb2, startTime) {
-          return fs$appendFile(path9, data2, options2, function(err) {
+        return go$appendFile(path11, data, options, cb);
+        function go$appendFile(path12, data2, options2, cb2, startTime) {
+          return fs$appendFile(path12, data2, options2, function(err) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$appendFile, [path9, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$appendFile, [path12, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -28018,31 +28018,31 @@ var require_graceful_fs = __commonJS({
       var fs$readdir = fs9.readdir;
       fs9.readdir = readdir3;
       var noReaddirOptionVersions = /^v[0-5]\./;
-      function readdir3(path8, options, cb) {
+      function readdir3(path11, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        var go$readdir = noReaddirOptionVersions.test(process.version) ? function go$readdir2(path9, options2, cb2, startTime) {
-          return fs$readdir(path9, fs$readdirCallback(
-            path9,
+        var go$readdir = noReaddirOptionVersions.test(process.version) ? function go$readdir2(path12, options2, cb2, startTime) {
+          return fs$readdir(path12, fs$readdirCallback(
+            path12,
             options2,
             cb2,
             startTime
           ));
-        } : function go$readdir2(path9, options2, cb2, startTime) {
-          return fs$readdir(path9, options2, fs$readdirCallback(
-            path9,
+        } : function go$readdir2(path12, options2, cb2, startTime) {
+          return fs$readdir(path12, options2, fs$readdirCallback(
+            path12,
             options2,
             cb2,
             startTime
           ));
         };
-        return go$readdir(path8, options, cb);
-        function fs$readdirCallback(path9, options2, cb2, startTime) {
+        return go$readdir(path11, options, cb);
+        function fs$readdirCallback(path12, options2, cb2, startTime) {
           return function(err, files) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
               enqueue([
                 go$readdir,
-                [path9, options2, cb2],
+                [path12, options2, cb2],
                 err,
                 startTime || Date.now(),
                 Date.now()
@@ -28113,7 +28113,7 @@ var require_graceful_fs = __commonJS({
         enumerable: true,
         configurable: true
       });
-      function ReadStream(path8, options) {
+      function ReadStream(path11, options) {
         if (this instanceof ReadStream)
           return fs$ReadStream.apply(this, arguments), this;
         else
@@ -28133,7 +28133,7 @@ var require_graceful_fs = __commonJS({
           }
         });
       }
-      function WriteStream(path8, options) {
+      function WriteStream(path11, options) {
         if (this instanceof WriteStream)
           return fs$WriteStream.apply(this, arguments), this;
         else
@@ -28151,22 +28151,22 @@ var require_graceful_fs = __commonJS({
           }
         });
       }
-      function createReadStream4(path8, options) {
-        return new fs9.ReadStream(path8, options);
+      function createReadStream4(path11, options) {
+        return new fs9.ReadStream(path11, options);
       }
-      function createWriteStream3(path8, options) {
-        return new fs9.WriteStream(path8, options);
+      function createWriteStream3(path11, options) {
+        return new fs9.WriteStream(path11, options);
       }
       var fs$open = fs9.open;
       fs9.open = open4;
-      function open4(path8, flags, mode, cb) {
+      function open4(path11, flags, mode, cb) {
         if (typeof mode === "function")
           cb = mode, mode = null;
-        return go$open(path8, flags, mode, cb);
-        function go$open(path9, flags2, mode2, cb2, startTime) {
-          return fs$open(path9, flags2, mode2, function(err, fd) {
+        return go$open(path11, flags, mode, cb);
+        function go$open(path12, flags2, mode2, cb2, startTime) {
+          return fs$open(path12, flags2, mode2, function(err, fd) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$open, [path9, flags2, mode2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$open, [path12, flags2, mode2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -28523,7 +28523,7 @@ var require_BufferList = __commonJS({
         this.head = this.tail = null;
         this.length = 0;
       };
-      BufferList.prototype.join = function join2(s) {
+      BufferList.prototype.join = function join4(s) {
         if (this.length === 0) return "";
         var p = this.head;
         var ret = "" + p.data;
@@ -28636,7 +28636,7 @@ var require_stream_writable = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_writable.js"(exports2, module) {
     "use strict";
     var pna = require_process_nextick_args();
-    module.exports = Writable3;
+    module.exports = Writable4;
     function CorkedRequest(state3) {
       var _this = this;
       this.next = null;
@@ -28647,7 +28647,7 @@ var require_stream_writable = __commonJS({
     }
     var asyncWrite = !process.browser && ["v0.10", "v0.9."].indexOf(process.version.slice(0, 5)) > -1 ? setImmediate : pna.nextTick;
     var Duplex2;
-    Writable3.WritableState = WritableState;
+    Writable4.WritableState = WritableState;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
     var internalUtil = {
@@ -28664,7 +28664,7 @@ var require_stream_writable = __commonJS({
       return Buffer3.isBuffer(obj) || obj instanceof OurUint8Array;
     }
     var destroyImpl = require_destroy();
-    util3.inherits(Writable3, Stream2);
+    util3.inherits(Writable4, Stream2);
     function nop() {
     }
     function WritableState(options, stream4) {
@@ -28729,10 +28729,10 @@ var require_stream_writable = __commonJS({
     var realHasInstance;
     if (typeof Symbol === "function" && Symbol.hasInstance && typeof Function.prototype[Symbol.hasInstance] === "function") {
       realHasInstance = Function.prototype[Symbol.hasInstance];
-      Object.defineProperty(Writable3, Symbol.hasInstance, {
+      Object.defineProperty(Writable4, Symbol.hasInstance, {
         value: function(object) {
           if (realHasInstance.call(this, object)) return true;
-          if (this !== Writable3) return false;
+          if (this !== Writable4) return false;
           return object && object._writableState instanceof WritableState;
         }
       });
@@ -28741,10 +28741,10 @@ var require_stream_writable = __commonJS({
         return object instanceof this;
       };
     }
-    function Writable3(options) {
+    function Writable4(options) {
       Duplex2 = Duplex2 || require_stream_duplex();
-      if (!realHasInstance.call(Writable3, this) && !(this instanceof Duplex2)) {
-        return new Writable3(options);
+      if (!realHasInstance.call(Writable4, this) && !(this instanceof Duplex2)) {
+        return new Writable4(options);
       }
       this._writableState = new WritableState(options, this);
       this.writable = true;
@@ -28756,7 +28756,7 @@ var require_stream_writable = __commonJS({
       }
       Stream2.call(this);
     }
-    Writable3.prototype.pipe = function() {
+    Writable4.prototype.pipe = function() {
       this.emit("error", new Error("Cannot pipe, not readable"));
     };
     function writeAfterEnd(stream4, cb) {
@@ -28779,7 +28779,7 @@ var require_stream_writable = __commonJS({
       }
       return valid;
     }
-    Writable3.prototype.write = function(chunk, encoding, cb) {
+    Writable4.prototype.write = function(chunk, encoding, cb) {
       var state3 = this._writableState;
       var ret = false;
       var isBuf = !state3.objectMode && _isUint8Array(chunk);
@@ -28800,18 +28800,18 @@ var require_stream_writable = __commonJS({
       }
       return ret;
     };
-    Writable3.prototype.cork = function() {
+    Writable4.prototype.cork = function() {
       var state3 = this._writableState;
       state3.corked++;
     };
-    Writable3.prototype.uncork = function() {
+    Writable4.prototype.uncork = function() {
       var state3 = this._writableState;
       if (state3.corked) {
         state3.corked--;
         if (!state3.writing && !state3.corked && !state3.bufferProcessing && state3.bufferedRequest) clearBuffer(this, state3);
       }
     };
-    Writable3.prototype.setDefaultEncoding = function setDefaultEncoding(encoding) {
+    Writable4.prototype.setDefaultEncoding = function setDefaultEncoding(encoding) {
       if (typeof encoding === "string") encoding = encoding.toLowerCase();
       if (!(["hex", "utf8", "utf-8", "ascii", "binary", "base64", "ucs2", "ucs-2", "utf16le", "utf-16le", "raw"].indexOf((encoding + "").toLowerCase()) > -1)) throw new TypeError("Unknown encoding: " + encoding);
       this._writableState.defaultEncoding = encoding;
@@ -28823,7 +28823,7 @@ var require_stream_writable = __commonJS({
       }
       return chunk;
     }
-    Object.defineProperty(Writable3.prototype, "writableHighWaterMark", {
+    Object.defineProperty(Writable4.prototype, "writableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -28969,11 +28969,11 @@ var require_stream_writable = __commonJS({
       state3.bufferedRequest = entry2;
       state3.bufferProcessing = false;
     }
-    Writable3.prototype._write = function(chunk, encoding, cb) {
+    Writable4.prototype._write = function(chunk, encoding, cb) {
       cb(new Error("_write() is not implemented"));
     };
-    Writable3.prototype._writev = null;
-    Writable3.prototype.end = function(chunk, encoding, cb) {
+    Writable4.prototype._writev = null;
+    Writable4.prototype.end = function(chunk, encoding, cb) {
       var state3 = this._writableState;
       if (typeof chunk === "function") {
         cb = chunk;
@@ -29048,7 +29048,7 @@ var require_stream_writable = __commonJS({
       }
       state3.corkedRequestsFree.next = corkReq;
     }
-    Object.defineProperty(Writable3.prototype, "destroyed", {
+    Object.defineProperty(Writable4.prototype, "destroyed", {
       get: function() {
         if (this._writableState === void 0) {
           return false;
@@ -29062,9 +29062,9 @@ var require_stream_writable = __commonJS({
         this._writableState.destroyed = value;
       }
     });
-    Writable3.prototype.destroy = destroyImpl.destroy;
-    Writable3.prototype._undestroy = destroyImpl.undestroy;
-    Writable3.prototype._destroy = function(err, cb) {
+    Writable4.prototype.destroy = destroyImpl.destroy;
+    Writable4.prototype._undestroy = destroyImpl.undestroy;
+    Writable4.prototype._destroy = function(err, cb) {
       this.end();
       cb(err);
     };
@@ -29087,13 +29087,13 @@ var require_stream_duplex = __commonJS({
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
     var Readable7 = require_stream_readable();
-    var Writable3 = require_stream_writable();
+    var Writable4 = require_stream_writable();
     util3.inherits(Duplex2, Readable7);
     {
-      keys = objectKeys(Writable3.prototype);
+      keys = objectKeys(Writable4.prototype);
       for (v = 0; v < keys.length; v++) {
         method = keys[v];
-        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable3.prototype[method];
+        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable4.prototype[method];
       }
     }
     var keys;
@@ -29102,7 +29102,7 @@ var require_stream_duplex = __commonJS({
     function Duplex2(options) {
       if (!(this instanceof Duplex2)) return new Duplex2(options);
       Readable7.call(this, options);
-      Writable3.call(this, options);
+      Writable4.call(this, options);
       if (options && options.readable === false) this.readable = false;
       if (options && options.writable === false) this.writable = false;
       this.allowHalfOpen = true;
@@ -29204,8 +29204,8 @@ var require_string_decoder = __commonJS({
       if (typeof nenc !== "string" && (Buffer3.isEncoding === isEncoding || !isEncoding(enc))) throw new Error("Unknown encoding: " + enc);
       return nenc || enc;
     }
-    exports2.StringDecoder = StringDecoder;
-    function StringDecoder(encoding) {
+    exports2.StringDecoder = StringDecoder2;
+    function StringDecoder2(encoding) {
       this.encoding = normalizeEncoding(encoding);
       var nb;
       switch (this.encoding) {
@@ -29232,7 +29232,7 @@ var require_string_decoder = __commonJS({
       this.lastTotal = 0;
       this.lastChar = Buffer3.allocUnsafe(nb);
     }
-    StringDecoder.prototype.write = function(buf) {
+    StringDecoder2.prototype.write = function(buf) {
       if (buf.length === 0) return "";
       var r;
       var i;
@@ -29247,9 +29247,9 @@ var require_string_decoder = __commonJS({
       if (i < buf.length) return r ? r + this.text(buf, i) : this.text(buf, i);
       return r || "";
     };
-    StringDecoder.prototype.end = utf8End;
-    StringDecoder.prototype.text = utf8Text;
-    StringDecoder.prototype.fillLast = function(buf) {
+    StringDecoder2.prototype.end = utf8End;
+    StringDecoder2.prototype.text = utf8Text;
+    StringDecoder2.prototype.fillLast = function(buf) {
       if (this.lastNeed <= buf.length) {
         buf.copy(this.lastChar, this.lastTotal - this.lastNeed, 0, this.lastNeed);
         return this.lastChar.toString(this.encoding, 0, this.lastTotal);
@@ -29421,7 +29421,7 @@ var require_stream_readable = __commonJS({
     }
     var BufferList = require_BufferList();
     var destroyImpl = require_destroy();
-    var StringDecoder;
+    var StringDecoder2;
     util3.inherits(Readable7, Stream2);
     var kProxyEvents = ["error", "close", "destroy", "pause", "resume"];
     function prependListener(emitter, event, fn) {
@@ -29463,8 +29463,8 @@ var require_stream_readable = __commonJS({
       this.decoder = null;
       this.encoding = null;
       if (options.encoding) {
-        if (!StringDecoder) StringDecoder = require_string_decoder().StringDecoder;
-        this.decoder = new StringDecoder(options.encoding);
+        if (!StringDecoder2) StringDecoder2 = require_string_decoder().StringDecoder;
+        this.decoder = new StringDecoder2(options.encoding);
         this.encoding = options.encoding;
       }
     }
@@ -29580,8 +29580,8 @@ var require_stream_readable = __commonJS({
       return this._readableState.flowing === false;
     };
     Readable7.prototype.setEncoding = function(enc) {
-      if (!StringDecoder) StringDecoder = require_string_decoder().StringDecoder;
-      this._readableState.decoder = new StringDecoder(enc);
+      if (!StringDecoder2) StringDecoder2 = require_string_decoder().StringDecoder;
+      this._readableState.decoder = new StringDecoder2(enc);
       this._readableState.encoding = enc;
       return this;
     };
@@ -30230,10 +30230,10 @@ var require_lazystream = __commonJS({
     var PassThrough3 = require_passthrough();
     module.exports = {
       Readable: Readable7,
-      Writable: Writable3
+      Writable: Writable4
     };
     util3.inherits(Readable7, PassThrough3);
-    util3.inherits(Writable3, PassThrough3);
+    util3.inherits(Writable4, PassThrough3);
     function beforeFirstCall(instance, method, callback) {
       instance[method] = function() {
         delete instance[method];
@@ -30253,9 +30253,9 @@ var require_lazystream = __commonJS({
       });
       this.emit("readable");
     }
-    function Writable3(fn, options) {
-      if (!(this instanceof Writable3))
-        return new Writable3(fn, options);
+    function Writable4(fn, options) {
+      if (!(this instanceof Writable4))
+        return new Writable4(fn, options);
       PassThrough3.call(this, options);
       beforeFirstCall(this, "_write", function() {
         var destination = fn.call(this, options);
@@ -30271,22 +30271,22 @@ var require_lazystream = __commonJS({
 // node_modules/normalize-path/index.js
 var require_normalize_path = __commonJS({
   "node_modules/normalize-path/index.js"(exports2, module) {
-    module.exports = function(path8, stripTrailing) {
-      if (typeof path8 !== "string") {
+    module.exports = function(path11, stripTrailing) {
+      if (typeof path11 !== "string") {
         throw new TypeError("expected path to be a string");
       }
-      if (path8 === "\\" || path8 === "/") return "/";
-      var len = path8.length;
-      if (len <= 1) return path8;
+      if (path11 === "\\" || path11 === "/") return "/";
+      var len = path11.length;
+      if (len <= 1) return path11;
       var prefix2 = "";
-      if (len > 4 && path8[3] === "\\") {
-        var ch = path8[2];
-        if ((ch === "?" || ch === ".") && path8.slice(0, 2) === "\\\\") {
-          path8 = path8.slice(2);
+      if (len > 4 && path11[3] === "\\") {
+        var ch = path11[2];
+        if ((ch === "?" || ch === ".") && path11.slice(0, 2) === "\\\\") {
+          path11 = path11.slice(2);
           prefix2 = "//";
         }
       }
-      var segs = path8.split(/[/\\]+/);
+      var segs = path11.split(/[/\\]+/);
       if (stripTrailing !== false && segs[segs.length - 1] === "") {
         segs.pop();
       }
@@ -31058,8 +31058,8 @@ var require_primordials = __commonJS({
       ArrayPrototypeIndexOf(self2, el) {
         return self2.indexOf(el);
       },
-      ArrayPrototypeJoin(self2, sep3) {
-        return self2.join(sep3);
+      ArrayPrototypeJoin(self2, sep4) {
+        return self2.join(sep4);
       },
       ArrayPrototypeMap(self2, fn) {
         return self2.map(fn);
@@ -32230,25 +32230,25 @@ var require_util10 = __commonJS({
         };
       },
       createDeferredPromise: function() {
-        let resolve3;
+        let resolve4;
         let reject;
         const promise = new Promise((res, rej) => {
-          resolve3 = res;
+          resolve4 = res;
           reject = rej;
         });
         return {
           promise,
-          resolve: resolve3,
+          resolve: resolve4,
           reject
         };
       },
       promisify(fn) {
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve4, reject) => {
           fn((err, ...args) => {
             if (err) {
               return reject(err);
             }
-            return resolve3(...args);
+            return resolve4(...args);
           });
         });
       },
@@ -33062,7 +33062,7 @@ var require_end_of_stream = __commonJS({
         validateBoolean(opts.cleanup, "cleanup");
         autoCleanup = opts.cleanup;
       }
-      return new Promise2((resolve3, reject) => {
+      return new Promise2((resolve4, reject) => {
         const cleanup = eos(stream4, opts, (err) => {
           if (autoCleanup) {
             cleanup();
@@ -33070,7 +33070,7 @@ var require_end_of_stream = __commonJS({
           if (err) {
             reject(err);
           } else {
-            resolve3();
+            resolve4();
           }
         });
       });
@@ -33786,8 +33786,8 @@ var require_string_decoder2 = __commonJS({
       if (typeof nenc !== "string" && (Buffer3.isEncoding === isEncoding || !isEncoding(enc))) throw new Error("Unknown encoding: " + enc);
       return nenc || enc;
     }
-    exports2.StringDecoder = StringDecoder;
-    function StringDecoder(encoding) {
+    exports2.StringDecoder = StringDecoder2;
+    function StringDecoder2(encoding) {
       this.encoding = normalizeEncoding(encoding);
       var nb;
       switch (this.encoding) {
@@ -33814,7 +33814,7 @@ var require_string_decoder2 = __commonJS({
       this.lastTotal = 0;
       this.lastChar = Buffer3.allocUnsafe(nb);
     }
-    StringDecoder.prototype.write = function(buf) {
+    StringDecoder2.prototype.write = function(buf) {
       if (buf.length === 0) return "";
       var r;
       var i;
@@ -33829,9 +33829,9 @@ var require_string_decoder2 = __commonJS({
       if (i < buf.length) return r ? r + this.text(buf, i) : this.text(buf, i);
       return r || "";
     };
-    StringDecoder.prototype.end = utf8End;
-    StringDecoder.prototype.text = utf8Text;
-    StringDecoder.prototype.fillLast = function(buf) {
+    StringDecoder2.prototype.end = utf8End;
+    StringDecoder2.prototype.text = utf8Text;
+    StringDecoder2.prototype.fillLast = function(buf) {
       if (this.lastNeed <= buf.length) {
         buf.copy(this.lastChar, this.lastTotal - this.lastNeed, 0, this.lastNeed);
         return this.lastChar.toString(this.encoding, 0, this.lastTotal);
@@ -34108,7 +34108,7 @@ var require_readable3 = __commonJS({
     } = require_errors2();
     var { validateObject } = require_validators();
     var kPaused = Symbol2("kPaused");
-    var { StringDecoder } = require_string_decoder2();
+    var { StringDecoder: StringDecoder2 } = require_string_decoder2();
     var from = require_from();
     ObjectSetPrototypeOf(Readable7.prototype, Stream2.prototype);
     ObjectSetPrototypeOf(Readable7, Stream2);
@@ -34202,7 +34202,7 @@ var require_readable3 = __commonJS({
       this.decoder = null;
       this.encoding = null;
       if (options && options.encoding) {
-        this.decoder = new StringDecoder(options.encoding);
+        this.decoder = new StringDecoder2(options.encoding);
         this.encoding = options.encoding;
       }
     }
@@ -34237,7 +34237,7 @@ var require_readable3 = __commonJS({
         error2 = this.readableEnded ? null : new AbortError3();
         this.destroy(error2);
       }
-      return new Promise2((resolve3, reject) => eos(this, (err) => err && err !== error2 ? reject(err) : resolve3(null)));
+      return new Promise2((resolve4, reject) => eos(this, (err) => err && err !== error2 ? reject(err) : resolve4(null)));
     };
     Readable7.prototype.push = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, false);
@@ -34321,7 +34321,7 @@ var require_readable3 = __commonJS({
       return state3[kPaused] === true || state3.flowing === false;
     };
     Readable7.prototype.setEncoding = function(enc) {
-      const decoder = new StringDecoder(enc);
+      const decoder = new StringDecoder2(enc);
       this._readableState.decoder = decoder;
       this._readableState.encoding = this._readableState.decoder.encoding;
       const buffer2 = this._readableState.buffer;
@@ -34781,12 +34781,12 @@ var require_readable3 = __commonJS({
     }
     async function* createAsyncIterator(stream4, options) {
       let callback = nop;
-      function next(resolve3) {
+      function next(resolve4) {
         if (this === stream4) {
           callback();
           callback = nop;
         } else {
-          callback = resolve3;
+          callback = resolve4;
         }
       }
       stream4.on("readable", next);
@@ -35045,8 +35045,8 @@ var require_writable = __commonJS({
       Symbol: Symbol2,
       SymbolHasInstance
     } = require_primordials();
-    module.exports = Writable3;
-    Writable3.WritableState = WritableState;
+    module.exports = Writable4;
+    Writable4.WritableState = WritableState;
     var { EventEmitter: EE } = __require("events");
     var Stream2 = require_legacy().Stream;
     var { Buffer: Buffer3 } = __require("buffer");
@@ -35065,8 +35065,8 @@ var require_writable = __commonJS({
       ERR_UNKNOWN_ENCODING
     } = require_errors2().codes;
     var { errorOrDestroy } = destroyImpl;
-    ObjectSetPrototypeOf(Writable3.prototype, Stream2.prototype);
-    ObjectSetPrototypeOf(Writable3, Stream2);
+    ObjectSetPrototypeOf(Writable4.prototype, Stream2.prototype);
+    ObjectSetPrototypeOf(Writable4, Stream2);
     function nop() {
     }
     var kOnFinished = Symbol2("kOnFinished");
@@ -35120,9 +35120,9 @@ var require_writable = __commonJS({
         return this.buffered.length - this.bufferedIndex;
       }
     });
-    function Writable3(options) {
+    function Writable4(options) {
       const isDuplex = this instanceof require_duplex();
-      if (!isDuplex && !FunctionPrototypeSymbolHasInstance(Writable3, this)) return new Writable3(options);
+      if (!isDuplex && !FunctionPrototypeSymbolHasInstance(Writable4, this)) return new Writable4(options);
       this._writableState = new WritableState(options, this, isDuplex);
       if (options) {
         if (typeof options.write === "function") this._write = options.write;
@@ -35141,15 +35141,15 @@ var require_writable = __commonJS({
         finishMaybe(this, state3);
       });
     }
-    ObjectDefineProperty(Writable3, SymbolHasInstance, {
+    ObjectDefineProperty(Writable4, SymbolHasInstance, {
       __proto__: null,
       value: function(object) {
         if (FunctionPrototypeSymbolHasInstance(this, object)) return true;
-        if (this !== Writable3) return false;
+        if (this !== Writable4) return false;
         return object && object._writableState instanceof WritableState;
       }
     });
-    Writable3.prototype.pipe = function() {
+    Writable4.prototype.pipe = function() {
       errorOrDestroy(this, new ERR_STREAM_CANNOT_PIPE());
     };
     function _write(stream4, chunk, encoding, cb) {
@@ -35193,20 +35193,20 @@ var require_writable = __commonJS({
       state3.pendingcb++;
       return writeOrBuffer(stream4, state3, chunk, encoding, cb);
     }
-    Writable3.prototype.write = function(chunk, encoding, cb) {
+    Writable4.prototype.write = function(chunk, encoding, cb) {
       return _write(this, chunk, encoding, cb) === true;
     };
-    Writable3.prototype.cork = function() {
+    Writable4.prototype.cork = function() {
       this._writableState.corked++;
     };
-    Writable3.prototype.uncork = function() {
+    Writable4.prototype.uncork = function() {
       const state3 = this._writableState;
       if (state3.corked) {
         state3.corked--;
         if (!state3.writing) clearBuffer(this, state3);
       }
     };
-    Writable3.prototype.setDefaultEncoding = function setDefaultEncoding(encoding) {
+    Writable4.prototype.setDefaultEncoding = function setDefaultEncoding(encoding) {
       if (typeof encoding === "string") encoding = StringPrototypeToLowerCase(encoding);
       if (!Buffer3.isEncoding(encoding)) throw new ERR_UNKNOWN_ENCODING(encoding);
       this._writableState.defaultEncoding = encoding;
@@ -35382,7 +35382,7 @@ var require_writable = __commonJS({
       }
       state3.bufferProcessing = false;
     }
-    Writable3.prototype._write = function(chunk, encoding, cb) {
+    Writable4.prototype._write = function(chunk, encoding, cb) {
       if (this._writev) {
         this._writev(
           [
@@ -35397,8 +35397,8 @@ var require_writable = __commonJS({
         throw new ERR_METHOD_NOT_IMPLEMENTED("_write()");
       }
     };
-    Writable3.prototype._writev = null;
-    Writable3.prototype.end = function(chunk, encoding, cb) {
+    Writable4.prototype._writev = null;
+    Writable4.prototype.end = function(chunk, encoding, cb) {
       const state3 = this._writableState;
       if (typeof chunk === "function") {
         cb = chunk;
@@ -35525,7 +35525,7 @@ var require_writable = __commonJS({
         }
       }
     }
-    ObjectDefineProperties(Writable3.prototype, {
+    ObjectDefineProperties(Writable4.prototype, {
       closed: {
         __proto__: null,
         get() {
@@ -35621,7 +35621,7 @@ var require_writable = __commonJS({
       }
     });
     var destroy2 = destroyImpl.destroy;
-    Writable3.prototype.destroy = function(err, cb) {
+    Writable4.prototype.destroy = function(err, cb) {
       const state3 = this._writableState;
       if (!state3.destroyed && (state3.bufferedIndex < state3.buffered.length || state3[kOnFinished].length)) {
         process5.nextTick(errorBuffer, state3);
@@ -35629,11 +35629,11 @@ var require_writable = __commonJS({
       destroy2.call(this, err, cb);
       return this;
     };
-    Writable3.prototype._undestroy = destroyImpl.undestroy;
-    Writable3.prototype._destroy = function(err, cb) {
+    Writable4.prototype._undestroy = destroyImpl.undestroy;
+    Writable4.prototype._destroy = function(err, cb) {
       cb(err);
     };
-    Writable3.prototype[EE.captureRejectionSymbol] = function(err) {
+    Writable4.prototype[EE.captureRejectionSymbol] = function(err) {
       this.destroy(err);
     };
     var webStreamsAdapters;
@@ -35641,10 +35641,10 @@ var require_writable = __commonJS({
       if (webStreamsAdapters === void 0) webStreamsAdapters = {};
       return webStreamsAdapters;
     }
-    Writable3.fromWeb = function(writableStream, options) {
+    Writable4.fromWeb = function(writableStream, options) {
       return lazyWebStreams().newStreamWritableFromWritableStream(writableStream, options);
     };
-    Writable3.toWeb = function(streamWritable) {
+    Writable4.toWeb = function(streamWritable) {
       return lazyWebStreams().newWritableStreamFromStreamWritable(streamWritable);
     };
   }
@@ -35674,7 +35674,7 @@ var require_duplexify = __commonJS({
     var { destroyer } = require_destroy2();
     var Duplex2 = require_duplex();
     var Readable7 = require_readable3();
-    var Writable3 = require_writable();
+    var Writable4 = require_writable();
     var { createDeferredPromise } = require_util10();
     var from = require_from();
     var Blob2 = globalThis.Blob || bufferModule.Blob;
@@ -35728,7 +35728,7 @@ var require_duplexify = __commonJS({
       }
       if (isWritableStream(body2)) {
         return _duplexify({
-          writable: Writable3.fromWeb(body2)
+          writable: Writable4.fromWeb(body2)
         });
       }
       if (typeof body2 === "function") {
@@ -35838,7 +35838,7 @@ var require_duplexify = __commonJS({
       );
     };
     function fromAsyncGen(fn) {
-      let { promise, resolve: resolve3 } = createDeferredPromise();
+      let { promise, resolve: resolve4 } = createDeferredPromise();
       const ac = new AbortController2();
       const signal = ac.signal;
       const value = fn(
@@ -35853,7 +35853,7 @@ var require_duplexify = __commonJS({
               throw new AbortError3(void 0, {
                 cause: signal.reason
               });
-            ({ promise, resolve: resolve3 } = createDeferredPromise());
+            ({ promise, resolve: resolve4 } = createDeferredPromise());
             yield chunk;
           }
         })(),
@@ -35864,8 +35864,8 @@ var require_duplexify = __commonJS({
       return {
         value,
         write(chunk, encoding, cb) {
-          const _resolve = resolve3;
-          resolve3 = null;
+          const _resolve = resolve4;
+          resolve4 = null;
           _resolve({
             chunk,
             done: false,
@@ -35873,8 +35873,8 @@ var require_duplexify = __commonJS({
           });
         },
         final(cb) {
-          const _resolve = resolve3;
-          resolve3 = null;
+          const _resolve = resolve4;
+          resolve4 = null;
           _resolve({
             done: true,
             cb
@@ -36009,20 +36009,20 @@ var require_duplex = __commonJS({
     } = require_primordials();
     module.exports = Duplex2;
     var Readable7 = require_readable3();
-    var Writable3 = require_writable();
+    var Writable4 = require_writable();
     ObjectSetPrototypeOf(Duplex2.prototype, Readable7.prototype);
     ObjectSetPrototypeOf(Duplex2, Readable7);
     {
-      const keys = ObjectKeys(Writable3.prototype);
+      const keys = ObjectKeys(Writable4.prototype);
       for (let i = 0; i < keys.length; i++) {
         const method = keys[i];
-        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable3.prototype[method];
+        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable4.prototype[method];
       }
     }
     function Duplex2(options) {
       if (!(this instanceof Duplex2)) return new Duplex2(options);
       Readable7.call(this, options);
-      Writable3.call(this, options);
+      Writable4.call(this, options);
       if (options) {
         this.allowHalfOpen = options.allowHalfOpen !== false;
         if (options.readable === false) {
@@ -36043,39 +36043,39 @@ var require_duplex = __commonJS({
     ObjectDefineProperties(Duplex2.prototype, {
       writable: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writable")
+        ...ObjectGetOwnPropertyDescriptor(Writable4.prototype, "writable")
       },
       writableHighWaterMark: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableHighWaterMark")
+        ...ObjectGetOwnPropertyDescriptor(Writable4.prototype, "writableHighWaterMark")
       },
       writableObjectMode: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableObjectMode")
+        ...ObjectGetOwnPropertyDescriptor(Writable4.prototype, "writableObjectMode")
       },
       writableBuffer: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableBuffer")
+        ...ObjectGetOwnPropertyDescriptor(Writable4.prototype, "writableBuffer")
       },
       writableLength: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableLength")
+        ...ObjectGetOwnPropertyDescriptor(Writable4.prototype, "writableLength")
       },
       writableFinished: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableFinished")
+        ...ObjectGetOwnPropertyDescriptor(Writable4.prototype, "writableFinished")
       },
       writableCorked: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableCorked")
+        ...ObjectGetOwnPropertyDescriptor(Writable4.prototype, "writableCorked")
       },
       writableEnded: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableEnded")
+        ...ObjectGetOwnPropertyDescriptor(Writable4.prototype, "writableEnded")
       },
       writableNeedDrain: {
         __proto__: null,
-        ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writableNeedDrain")
+        ...ObjectGetOwnPropertyDescriptor(Writable4.prototype, "writableNeedDrain")
       },
       destroyed: {
         __proto__: null,
@@ -36325,7 +36325,7 @@ var require_pipeline = __commonJS({
           callback();
         }
       };
-      const wait = () => new Promise2((resolve3, reject) => {
+      const wait = () => new Promise2((resolve4, reject) => {
         if (error2) {
           reject(error2);
         } else {
@@ -36333,7 +36333,7 @@ var require_pipeline = __commonJS({
             if (error2) {
               reject(error2);
             } else {
-              resolve3();
+              resolve4();
             }
           };
         }
@@ -36977,8 +36977,8 @@ var require_operators = __commonJS({
                 next = null;
               }
               if (!done && (queue.length >= highWaterMark || cnt >= concurrency)) {
-                await new Promise2((resolve3) => {
-                  resume2 = resolve3;
+                await new Promise2((resolve4) => {
+                  resume2 = resolve4;
                 });
               }
             }
@@ -37012,8 +37012,8 @@ var require_operators = __commonJS({
               queue.shift();
               maybeResume();
             }
-            await new Promise2((resolve3) => {
-              next = resolve3;
+            await new Promise2((resolve4) => {
+              next = resolve4;
             });
           }
         } finally {
@@ -37271,7 +37271,7 @@ var require_promises = __commonJS({
     var { finished: finished2 } = require_end_of_stream();
     require_stream2();
     function pipeline4(...streams) {
-      return new Promise2((resolve3, reject) => {
+      return new Promise2((resolve4, reject) => {
         let signal;
         let end;
         const lastArg = streams[streams.length - 1];
@@ -37286,7 +37286,7 @@ var require_promises = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve3(value);
+              resolve4(value);
             }
           },
           {
@@ -38727,14 +38727,14 @@ var require_ast = __commonJS({
         ast.#parts = [str.substring(pos - 1)];
         return i;
       }
-      #canAdoptWithSpace(child) {
-        return this.#canAdopt(child, adoptionWithSpaceMap);
+      #canAdoptWithSpace(child2) {
+        return this.#canAdopt(child2, adoptionWithSpaceMap);
       }
-      #canAdopt(child, map = adoptionMap) {
-        if (!child || typeof child !== "object" || child.type !== null || child.#parts.length !== 1 || this.type === null) {
+      #canAdopt(child2, map = adoptionMap) {
+        if (!child2 || typeof child2 !== "object" || child2.type !== null || child2.#parts.length !== 1 || this.type === null) {
           return false;
         }
-        const gc = child.#parts[0];
+        const gc = child2.#parts[0];
         if (!gc || typeof gc !== "object" || gc.type === null) {
           return false;
         }
@@ -38743,15 +38743,15 @@ var require_ast = __commonJS({
       #canAdoptType(c, map = adoptionAnyMap) {
         return !!map.get(this.type)?.includes(c);
       }
-      #adoptWithSpace(child, index) {
-        const gc = child.#parts[0];
+      #adoptWithSpace(child2, index) {
+        const gc = child2.#parts[0];
         const blank = new _a(null, gc, this.options);
         blank.#parts.push("");
         gc.push(blank);
-        this.#adopt(child, index);
+        this.#adopt(child2, index);
       }
-      #adopt(child, index) {
-        const gc = child.#parts[0];
+      #adopt(child2, index) {
+        const gc = child2.#parts[0];
         this.#parts.splice(index, 1, ...gc.#parts);
         for (const p of gc.#parts) {
           if (typeof p === "object")
@@ -38763,19 +38763,19 @@ var require_ast = __commonJS({
         const m = usurpMap.get(this.type);
         return !!m?.has(c);
       }
-      #canUsurp(child) {
-        if (!child || typeof child !== "object" || child.type !== null || child.#parts.length !== 1 || this.type === null || this.#parts.length !== 1) {
+      #canUsurp(child2) {
+        if (!child2 || typeof child2 !== "object" || child2.type !== null || child2.#parts.length !== 1 || this.type === null || this.#parts.length !== 1) {
           return false;
         }
-        const gc = child.#parts[0];
+        const gc = child2.#parts[0];
         if (!gc || typeof gc !== "object" || gc.type === null) {
           return false;
         }
         return this.#canUsurpType(gc.type);
       }
-      #usurp(child) {
+      #usurp(child2) {
         const m = usurpMap.get(this.type);
-        const gc = child.#parts[0];
+        const gc = child2.#parts[0];
         const nt = m?.get(gc.type);
         if (!nt)
           return false;
@@ -39144,11 +39144,11 @@ var require_commonjs3 = __commonJS({
       return (f) => f.length === len && f !== "." && f !== "..";
     };
     var defaultPlatform = typeof process === "object" && process ? typeof process.env === "object" && process.env && process.env.__MINIMATCH_TESTING_PLATFORM__ || process.platform : "posix";
-    var path8 = {
+    var path11 = {
       win32: { sep: "\\" },
       posix: { sep: "/" }
     };
-    exports2.sep = defaultPlatform === "win32" ? path8.win32.sep : path8.posix.sep;
+    exports2.sep = defaultPlatform === "win32" ? path11.win32.sep : path11.posix.sep;
     exports2.minimatch.sep = exports2.sep;
     exports2.GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
     exports2.minimatch.GLOBSTAR = exports2.GLOBSTAR;
@@ -42009,10 +42009,10 @@ var require_commonjs5 = __commonJS({
        * Return a void Promise that resolves once the stream ends.
        */
       async promise() {
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve4, reject) => {
           this.on(DESTROYED, () => reject(new Error("stream destroyed")));
           this.on("error", (er) => reject(er));
-          this.on("end", () => resolve3());
+          this.on("end", () => resolve4());
         });
       }
       /**
@@ -42036,7 +42036,7 @@ var require_commonjs5 = __commonJS({
             return Promise.resolve({ done: false, value: res });
           if (this[EOF])
             return stop();
-          let resolve3;
+          let resolve4;
           let reject;
           const onerr = (er) => {
             this.off("data", ondata);
@@ -42050,19 +42050,19 @@ var require_commonjs5 = __commonJS({
             this.off("end", onend);
             this.off(DESTROYED, ondestroy);
             this.pause();
-            resolve3({ value, done: !!this[EOF] });
+            resolve4({ value, done: !!this[EOF] });
           };
           const onend = () => {
             this.off("error", onerr);
             this.off("data", ondata);
             this.off(DESTROYED, ondestroy);
             stop();
-            resolve3({ done: true, value: void 0 });
+            resolve4({ done: true, value: void 0 });
           };
           const ondestroy = () => onerr(new Error("stream destroyed"));
           return new Promise((res2, rej) => {
             reject = rej;
-            resolve3 = res2;
+            resolve4 = res2;
             this.once(DESTROYED, ondestroy);
             this.once("error", onerr);
             this.once("end", onend);
@@ -42469,12 +42469,12 @@ var require_commonjs6 = __commonJS({
       /**
        * Get the Path object referenced by the string path, resolved from this Path
        */
-      resolve(path8) {
-        if (!path8) {
+      resolve(path11) {
+        if (!path11) {
           return this;
         }
-        const rootPath = this.getRootString(path8);
-        const dir = path8.substring(rootPath.length);
+        const rootPath = this.getRootString(path11);
+        const dir = path11.substring(rootPath.length);
         const dirParts = dir.split(this.splitSep);
         const result = rootPath ? this.getRoot(rootPath).#resolveParts(dirParts) : this.#resolveParts(dirParts);
         return result;
@@ -42897,14 +42897,14 @@ var require_commonjs6 = __commonJS({
       }
       #readdirAddNewChild(e, c) {
         const type = entToType(e);
-        const child = this.newChild(e.name, type, { parent: this });
-        const ifmt = child.#type & IFMT;
+        const child2 = this.newChild(e.name, type, { parent: this });
+        const ifmt = child2.#type & IFMT;
         if (ifmt !== IFDIR && ifmt !== IFLNK && ifmt !== UNKNOWN) {
-          child.#type |= ENOTDIR;
+          child2.#type |= ENOTDIR;
         }
-        c.unshift(child);
+        c.unshift(child2);
         c.provisional++;
-        return child;
+        return child2;
       }
       #readdirMaybePromoteChild(e, c) {
         for (let p = c.provisional; p < c.length; p++) {
@@ -43078,9 +43078,9 @@ var require_commonjs6 = __commonJS({
         if (this.#asyncReaddirInFlight) {
           await this.#asyncReaddirInFlight;
         } else {
-          let resolve3 = () => {
+          let resolve4 = () => {
           };
-          this.#asyncReaddirInFlight = new Promise((res) => resolve3 = res);
+          this.#asyncReaddirInFlight = new Promise((res) => resolve4 = res);
           try {
             for (const e of await this.#fs.promises.readdir(fullpath, {
               withFileTypes: true
@@ -43093,7 +43093,7 @@ var require_commonjs6 = __commonJS({
             children.provisional = 0;
           }
           this.#asyncReaddirInFlight = void 0;
-          resolve3();
+          resolve4();
         }
         return children.slice(0, children.provisional);
       }
@@ -43227,8 +43227,8 @@ var require_commonjs6 = __commonJS({
       /**
        * @internal
        */
-      getRootString(path8) {
-        return node_path_1.win32.parse(path8).root;
+      getRootString(path11) {
+        return node_path_1.win32.parse(path11).root;
       }
       /**
        * @internal
@@ -43275,8 +43275,8 @@ var require_commonjs6 = __commonJS({
       /**
        * @internal
        */
-      getRootString(path8) {
-        return path8.startsWith("/") ? "/" : "";
+      getRootString(path11) {
+        return path11.startsWith("/") ? "/" : "";
       }
       /**
        * @internal
@@ -43326,7 +43326,7 @@ var require_commonjs6 = __commonJS({
        *
        * @internal
        */
-      constructor(cwd = process.cwd(), pathImpl, sep3, { nocase, childrenCacheSize = 16 * 1024, fs: fs8 = defaultFS } = {}) {
+      constructor(cwd = process.cwd(), pathImpl, sep4, { nocase, childrenCacheSize = 16 * 1024, fs: fs8 = defaultFS } = {}) {
         this.#fs = fsFromOption(fs8);
         if (cwd instanceof URL || cwd.startsWith("file://")) {
           cwd = (0, node_url_1.fileURLToPath)(cwd);
@@ -43337,7 +43337,7 @@ var require_commonjs6 = __commonJS({
         this.#resolveCache = new ResolveCache();
         this.#resolvePosixCache = new ResolveCache();
         this.#children = new ChildrenCache(childrenCacheSize);
-        const split = cwdPath.substring(this.rootPath.length).split(sep3);
+        const split = cwdPath.substring(this.rootPath.length).split(sep4);
         if (split.length === 1 && !split[0]) {
           split.pop();
         }
@@ -43366,11 +43366,11 @@ var require_commonjs6 = __commonJS({
       /**
        * Get the depth of a provided path, string, or the cwd
        */
-      depth(path8 = this.cwd) {
-        if (typeof path8 === "string") {
-          path8 = this.cwd.resolve(path8);
+      depth(path11 = this.cwd) {
+        if (typeof path11 === "string") {
+          path11 = this.cwd.resolve(path11);
         }
-        return path8.depth();
+        return path11.depth();
       }
       /**
        * Return the cache of child entries.  Exposed so subclasses can create
@@ -43857,9 +43857,9 @@ var require_commonjs6 = __commonJS({
         process5();
         return results;
       }
-      chdir(path8 = this.cwd) {
+      chdir(path11 = this.cwd) {
         const oldCwd = this.cwd;
-        this.cwd = typeof path8 === "string" ? this.cwd.resolve(path8) : path8;
+        this.cwd = typeof path11 === "string" ? this.cwd.resolve(path11) : path11;
         this.cwd[setAsCwd](oldCwd);
       }
     };
@@ -44180,10 +44180,10 @@ var require_ignore = __commonJS({
       ignored(p) {
         const fullpath = p.fullpath();
         const fullpaths = `${fullpath}/`;
-        const relative = p.relative() || ".";
-        const relatives = `${relative}/`;
+        const relative2 = p.relative() || ".";
+        const relatives = `${relative2}/`;
         for (const m of this.relative) {
-          if (m.match(relative) || m.match(relatives))
+          if (m.match(relative2) || m.match(relatives))
             return true;
         }
         for (const m of this.absolute) {
@@ -44194,9 +44194,9 @@ var require_ignore = __commonJS({
       }
       childrenIgnored(p) {
         const fullpath = p.fullpath() + "/";
-        const relative = (p.relative() || ".") + "/";
+        const relative2 = (p.relative() || ".") + "/";
         for (const m of this.relativeChildren) {
-          if (m.match(relative))
+          if (m.match(relative2))
             return true;
         }
         for (const m of this.absoluteChildren) {
@@ -44247,8 +44247,8 @@ var require_processor = __commonJS({
       }
       // match, absolute, ifdir
       entries() {
-        return [...this.store.entries()].map(([path8, n]) => [
-          path8,
+        return [...this.store.entries()].map(([path11, n]) => [
+          path11,
           !!(n & 2),
           !!(n & 1)
         ]);
@@ -44466,9 +44466,9 @@ var require_walker = __commonJS({
       signal;
       maxDepth;
       includeChildMatches;
-      constructor(patterns, path8, opts) {
+      constructor(patterns, path11, opts) {
         this.patterns = patterns;
-        this.path = path8;
+        this.path = path11;
         this.opts = opts;
         this.#sep = !opts.posix && opts.platform === "win32" ? "\\" : "/";
         this.includeChildMatches = opts.includeChildMatches !== false;
@@ -44487,11 +44487,11 @@ var require_walker = __commonJS({
           });
         }
       }
-      #ignored(path8) {
-        return this.seen.has(path8) || !!this.#ignore?.ignored?.(path8);
+      #ignored(path11) {
+        return this.seen.has(path11) || !!this.#ignore?.ignored?.(path11);
       }
-      #childrenIgnored(path8) {
-        return !!this.#ignore?.childrenIgnored?.(path8);
+      #childrenIgnored(path11) {
+        return !!this.#ignore?.childrenIgnored?.(path11);
       }
       // backpressure mechanism
       pause() {
@@ -44707,8 +44707,8 @@ var require_walker = __commonJS({
     exports2.GlobUtil = GlobUtil;
     var GlobWalker = class extends GlobUtil {
       matches = /* @__PURE__ */ new Set();
-      constructor(patterns, path8, opts) {
-        super(patterns, path8, opts);
+      constructor(patterns, path11, opts) {
+        super(patterns, path11, opts);
       }
       matchEmit(e) {
         this.matches.add(e);
@@ -44746,8 +44746,8 @@ var require_walker = __commonJS({
     exports2.GlobWalker = GlobWalker;
     var GlobStream = class extends GlobUtil {
       results;
-      constructor(patterns, path8, opts) {
-        super(patterns, path8, opts);
+      constructor(patterns, path11, opts) {
+        super(patterns, path11, opts);
         this.results = new minipass_1.Minipass({
           signal: this.signal,
           objectMode: true
@@ -45103,7 +45103,7 @@ var require_commonjs7 = __commonJS({
 var require_file2 = __commonJS({
   "node_modules/archiver-utils/file.js"(exports2, module) {
     var fs8 = require_graceful_fs();
-    var path8 = __require("path");
+    var path11 = __require("path");
     var flatten = require_flatten();
     var difference = require_difference();
     var union = require_union();
@@ -45128,7 +45128,7 @@ var require_file2 = __commonJS({
       return result;
     };
     file.exists = function() {
-      var filepath = path8.join.apply(path8, arguments);
+      var filepath = path11.join.apply(path11, arguments);
       return fs8.existsSync(filepath);
     };
     file.expand = function(...args) {
@@ -45142,7 +45142,7 @@ var require_file2 = __commonJS({
       });
       if (options.filter) {
         matches = matches.filter(function(filepath) {
-          filepath = path8.join(options.cwd || "", filepath);
+          filepath = path11.join(options.cwd || "", filepath);
           try {
             if (typeof options.filter === "function") {
               return options.filter(filepath);
@@ -45159,7 +45159,7 @@ var require_file2 = __commonJS({
     file.expandMapping = function(patterns, destBase, options) {
       options = Object.assign({
         rename: function(destBase2, destPath) {
-          return path8.join(destBase2 || "", destPath);
+          return path11.join(destBase2 || "", destPath);
         }
       }, options);
       var files = [];
@@ -45167,14 +45167,14 @@ var require_file2 = __commonJS({
       file.expand(options, patterns).forEach(function(src) {
         var destPath = src;
         if (options.flatten) {
-          destPath = path8.basename(destPath);
+          destPath = path11.basename(destPath);
         }
         if (options.ext) {
           destPath = destPath.replace(/(\.[^\/]*)?$/, options.ext);
         }
         var dest = options.rename(destBase, destPath, options);
         if (options.cwd) {
-          src = path8.join(options.cwd, src);
+          src = path11.join(options.cwd, src);
         }
         dest = dest.replace(pathSeparatorRe, "/");
         src = src.replace(pathSeparatorRe, "/");
@@ -45256,7 +45256,7 @@ var require_file2 = __commonJS({
 var require_archiver_utils = __commonJS({
   "node_modules/archiver-utils/index.js"(exports2, module) {
     var fs8 = require_graceful_fs();
-    var path8 = __require("path");
+    var path11 = __require("path");
     var isStream = require_is_stream();
     var lazystream = require_lazystream();
     var normalizePath = require_normalize_path();
@@ -45344,11 +45344,11 @@ var require_archiver_utils = __commonJS({
           if (!file) {
             return callback(null, results);
           }
-          filepath = path8.join(dirpath, file);
+          filepath = path11.join(dirpath, file);
           fs8.stat(filepath, function(err2, stats) {
             results.push({
               path: filepath,
-              relative: path8.relative(base, filepath).replace(/\\/g, "/"),
+              relative: path11.relative(base, filepath).replace(/\\/g, "/"),
               stats
             });
             if (stats && stats.isDirectory()) {
@@ -45410,7 +45410,7 @@ var require_core = __commonJS({
     var fs8 = __require("fs");
     var glob = require_readdir_glob();
     var async = require_async();
-    var path8 = __require("path");
+    var path11 = __require("path");
     var util3 = require_archiver_utils();
     var inherits = __require("util").inherits;
     var ArchiverError = require_error();
@@ -45686,9 +45686,9 @@ var require_core = __commonJS({
         task.source = Buffer.concat([]);
       } else if (stats.isSymbolicLink() && this._moduleSupports("symlink")) {
         var linkPath = fs8.readlinkSync(task.filepath);
-        var dirName = path8.dirname(task.filepath);
+        var dirName = path11.dirname(task.filepath);
         task.data.type = "symlink";
-        task.data.linkname = path8.relative(dirName, path8.resolve(dirName, linkPath));
+        task.data.linkname = path11.relative(dirName, path11.resolve(dirName, linkPath));
         task.data.sourceType = "buffer";
         task.source = Buffer.concat([]);
       } else {
@@ -45862,11 +45862,11 @@ var require_core = __commonJS({
         this._finalize();
       }
       var self2 = this;
-      return new Promise(function(resolve3, reject) {
+      return new Promise(function(resolve4, reject) {
         var errored;
         self2._module.on("end", function() {
           if (!errored) {
-            resolve3();
+            resolve4();
           }
         });
         self2._module.on("error", function(err) {
@@ -47664,7 +47664,7 @@ var require_errors3 = __commonJS({
 // node_modules/streamx/index.js
 var require_streamx = __commonJS({
   "node_modules/streamx/index.js"(exports2, module) {
-    var { EventEmitter: EventEmitter3 } = require_default();
+    var { EventEmitter: EventEmitter4 } = require_default();
     var FIFO = require_fast_fifo();
     var TextDecoder2 = require_text_decoder();
     var StreamError = require_errors3();
@@ -48205,7 +48205,7 @@ var require_streamx = __commonJS({
         }
       }
     }
-    var Stream2 = class extends EventEmitter3 {
+    var Stream2 = class extends EventEmitter4 {
       constructor(opts) {
         super();
         this._duplexState = 0;
@@ -48378,8 +48378,8 @@ var require_streamx = __commonJS({
             return this;
           },
           next() {
-            return new Promise(function(resolve3, reject) {
-              promiseResolve = resolve3;
+            return new Promise(function(resolve4, reject) {
+              promiseResolve = resolve4;
               promiseReject = reject;
               const data = stream4.read();
               if (data !== null) ondata(data);
@@ -48412,17 +48412,17 @@ var require_streamx = __commonJS({
         }
         function destroy2(err) {
           stream4.destroy(err);
-          return new Promise((resolve3, reject) => {
-            if (stream4._duplexState & DESTROYED) return resolve3({ value: void 0, done: true });
+          return new Promise((resolve4, reject) => {
+            if (stream4._duplexState & DESTROYED) return resolve4({ value: void 0, done: true });
             stream4.once("close", function() {
               if (err) reject(err);
-              else resolve3({ value: void 0, done: true });
+              else resolve4({ value: void 0, done: true });
             });
           });
         }
       }
     };
-    var Writable3 = class extends Stream2 {
+    var Writable4 = class extends Stream2 {
       constructor(opts) {
         super(opts);
         this._duplexState |= OPENING | READ_DONE;
@@ -48460,8 +48460,8 @@ var require_streamx = __commonJS({
         const writes = pending + (ws._duplexState & WRITE_WRITING ? 1 : 0);
         if (writes === 0) return Promise.resolve(true);
         if (state3.drains === null) state3.drains = [];
-        return new Promise((resolve3) => {
-          state3.drains.push({ writes, resolve: resolve3 });
+        return new Promise((resolve4) => {
+          state3.drains.push({ writes, resolve: resolve4 });
         });
       }
       write(data) {
@@ -48566,10 +48566,10 @@ var require_streamx = __commonJS({
       cb(null);
     }
     function pipelinePromise(...streams) {
-      return new Promise((resolve3, reject) => {
+      return new Promise((resolve4, reject) => {
         return pipeline4(...streams, (err) => {
           if (err) return reject(err);
-          resolve3();
+          resolve4();
         });
       });
     }
@@ -48668,7 +48668,7 @@ var require_streamx = __commonJS({
       this.destroy(StreamError.ABORTED());
     }
     function isWritev(s) {
-      return s._writev !== Writable3.prototype._writev && s._writev !== Duplex2.prototype._writev;
+      return s._writev !== Writable4.prototype._writev && s._writev !== Duplex2.prototype._writev;
     }
     module.exports = {
       pipeline: pipeline4,
@@ -48682,7 +48682,7 @@ var require_streamx = __commonJS({
       isDisturbed,
       getStreamError,
       Stream: Stream2,
-      Writable: Writable3,
+      Writable: Writable4,
       Readable: Readable7,
       Duplex: Duplex2,
       Transform: Transform7,
@@ -48957,7 +48957,7 @@ var require_headers2 = __commonJS({
 // node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
   "node_modules/tar-stream/extract.js"(exports2, module) {
-    var { Writable: Writable3, Readable: Readable7, getStreamError } = require_streamx();
+    var { Writable: Writable4, Readable: Readable7, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
     var headers = require_headers2();
@@ -49036,7 +49036,7 @@ var require_extract = __commonJS({
         cb(null);
       }
     };
-    var Extract = class extends Writable3 {
+    var Extract = class extends Writable4 {
       constructor(opts) {
         super(opts);
         if (!opts) opts = {};
@@ -49239,16 +49239,16 @@ var require_extract = __commonJS({
           entryCallback = null;
           cb(err);
         }
-        function onnext(resolve3, reject) {
+        function onnext(resolve4, reject) {
           if (error2) {
             return reject(error2);
           }
           if (entryStream) {
-            resolve3({ value: entryStream, done: false });
+            resolve4({ value: entryStream, done: false });
             entryStream = null;
             return;
           }
-          promiseResolve = resolve3;
+          promiseResolve = resolve4;
           promiseReject = reject;
           consumeCallback(null);
           if (extract._finished && promiseResolve) {
@@ -49276,11 +49276,11 @@ var require_extract = __commonJS({
         function destroy2(err) {
           extract.destroy(err);
           consumeCallback(err);
-          return new Promise((resolve3, reject) => {
-            if (extract.destroyed) return resolve3({ value: void 0, done: true });
+          return new Promise((resolve4, reject) => {
+            if (extract.destroyed) return resolve4({ value: void 0, done: true });
             extract.once("close", function() {
               if (err) reject(err);
-              else resolve3({ value: void 0, done: true });
+              else resolve4({ value: void 0, done: true });
             });
           });
         }
@@ -49321,14 +49321,14 @@ var require_constants7 = __commonJS({
 // node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports2, module) {
-    var { Readable: Readable7, Writable: Writable3, getStreamError } = require_streamx();
+    var { Readable: Readable7, Writable: Writable4, getStreamError } = require_streamx();
     var b4a = require_b4a();
     var constants4 = require_constants7();
     var headers = require_headers2();
     var DMODE = 493;
     var FMODE = 420;
     var END_OF_TAR = b4a.alloc(1024);
-    var Sink = class extends Writable3 {
+    var Sink = class extends Writable4 {
       constructor(pack, header, callback) {
         super({ mapWritable, eagerOpen: true });
         this.written = 0;
@@ -50165,13 +50165,13 @@ var require_lib2 = __commonJS({
         return result;
       };
     })();
-    var __awaiter16 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
+    var __awaiter20 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve3) {
-          resolve3(value);
+        return value instanceof P ? value : new P(function(resolve4) {
+          resolve4(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve3, reject) {
+      return new (P || (P = Promise))(function(resolve4, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -50187,7 +50187,7 @@ var require_lib2 = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -50273,27 +50273,27 @@ var require_lib2 = __commonJS({
         this.message = message;
       }
       readBody() {
-        return __awaiter16(this, void 0, void 0, function* () {
-          return new Promise((resolve3) => __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
+          return new Promise((resolve4) => __awaiter20(this, void 0, void 0, function* () {
             let output = Buffer.alloc(0);
             this.message.on("data", (chunk) => {
               output = Buffer.concat([output, chunk]);
             });
             this.message.on("end", () => {
-              resolve3(output.toString());
+              resolve4(output.toString());
             });
           }));
         });
       }
       readBodyBuffer() {
-        return __awaiter16(this, void 0, void 0, function* () {
-          return new Promise((resolve3) => __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
+          return new Promise((resolve4) => __awaiter20(this, void 0, void 0, function* () {
             const chunks = [];
             this.message.on("data", (chunk) => {
               chunks.push(chunk);
             });
             this.message.on("end", () => {
-              resolve3(Buffer.concat(chunks));
+              resolve4(Buffer.concat(chunks));
             });
           }));
         });
@@ -50343,42 +50343,42 @@ var require_lib2 = __commonJS({
         }
       }
       options(requestUrl, additionalHeaders) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           return this.request("OPTIONS", requestUrl, null, additionalHeaders || {});
         });
       }
       get(requestUrl, additionalHeaders) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           return this.request("GET", requestUrl, null, additionalHeaders || {});
         });
       }
       del(requestUrl, additionalHeaders) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           return this.request("DELETE", requestUrl, null, additionalHeaders || {});
         });
       }
       post(requestUrl, data, additionalHeaders) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           return this.request("POST", requestUrl, data, additionalHeaders || {});
         });
       }
       patch(requestUrl, data, additionalHeaders) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           return this.request("PATCH", requestUrl, data, additionalHeaders || {});
         });
       }
       put(requestUrl, data, additionalHeaders) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           return this.request("PUT", requestUrl, data, additionalHeaders || {});
         });
       }
       head(requestUrl, additionalHeaders) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           return this.request("HEAD", requestUrl, null, additionalHeaders || {});
         });
       }
       sendStream(verb, requestUrl, stream4, additionalHeaders) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           return this.request(verb, requestUrl, stream4, additionalHeaders);
         });
       }
@@ -50387,14 +50387,14 @@ var require_lib2 = __commonJS({
        * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
        */
       getJson(requestUrl_1) {
-        return __awaiter16(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
+        return __awaiter20(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
           additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
           const res = yield this.get(requestUrl, additionalHeaders);
           return this._processResponse(res, this.requestOptions);
         });
       }
       postJson(requestUrl_1, obj_1) {
-        return __awaiter16(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+        return __awaiter20(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
           const data = JSON.stringify(obj, null, 2);
           additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
           additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
@@ -50403,7 +50403,7 @@ var require_lib2 = __commonJS({
         });
       }
       putJson(requestUrl_1, obj_1) {
-        return __awaiter16(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+        return __awaiter20(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
           const data = JSON.stringify(obj, null, 2);
           additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
           additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
@@ -50412,7 +50412,7 @@ var require_lib2 = __commonJS({
         });
       }
       patchJson(requestUrl_1, obj_1) {
-        return __awaiter16(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+        return __awaiter20(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
           const data = JSON.stringify(obj, null, 2);
           additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
           additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
@@ -50426,7 +50426,7 @@ var require_lib2 = __commonJS({
        * Prefer get, del, post and patch
        */
       request(verb, requestUrl, data, headers) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           if (this._disposed) {
             throw new Error("Client has already been disposed.");
           }
@@ -50500,15 +50500,15 @@ var require_lib2 = __commonJS({
        * @param data
        */
       requestRaw(info2, data) {
-        return __awaiter16(this, void 0, void 0, function* () {
-          return new Promise((resolve3, reject) => {
+        return __awaiter20(this, void 0, void 0, function* () {
+          return new Promise((resolve4, reject) => {
             function callbackForResult(err, res) {
               if (err) {
                 reject(err);
               } else if (!res) {
                 reject(new Error("Unknown error"));
               } else {
-                resolve3(res);
+                resolve4(res);
               }
             }
             this.requestRawWithCallback(info2, data, callbackForResult);
@@ -50749,15 +50749,15 @@ var require_lib2 = __commonJS({
         return baseUserAgent;
       }
       _performExponentialBackoff(retryNumber) {
-        return __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
           retryNumber = Math.min(ExponentialBackoffCeiling2, retryNumber);
           const ms = ExponentialBackoffTimeSlice2 * Math.pow(2, retryNumber);
-          return new Promise((resolve3) => setTimeout(() => resolve3(), ms));
+          return new Promise((resolve4) => setTimeout(() => resolve4(), ms));
         });
       }
       _processResponse(res, options) {
-        return __awaiter16(this, void 0, void 0, function* () {
-          return new Promise((resolve3, reject) => __awaiter16(this, void 0, void 0, function* () {
+        return __awaiter20(this, void 0, void 0, function* () {
+          return new Promise((resolve4, reject) => __awaiter20(this, void 0, void 0, function* () {
             const statusCode = res.message.statusCode || 0;
             const response = {
               statusCode,
@@ -50765,7 +50765,7 @@ var require_lib2 = __commonJS({
               headers: {}
             };
             if (statusCode === HttpCodes2.NotFound) {
-              resolve3(response);
+              resolve4(response);
             }
             function dateTimeDeserializer(key, value) {
               if (typeof value === "string") {
@@ -50804,7 +50804,7 @@ var require_lib2 = __commonJS({
               err.result = response.result;
               reject(err);
             } else {
-              resolve3(response);
+              resolve4(response);
             }
           }));
         });
@@ -57288,7 +57288,7 @@ var require_traverse = __commonJS({
       return options == null ? emptyNull : options;
     }
     function walk(root, cb) {
-      var path8 = [];
+      var path11 = [];
       var parents = [];
       var alive = true;
       var options = arguments.length > 2 ? arguments[2] : emptyNull;
@@ -57301,13 +57301,13 @@ var require_traverse = __commonJS({
         var state3 = {
           node,
           node_,
-          path: [].concat(path8),
+          path: [].concat(path11),
           parent: parents[parents.length - 1],
           parents,
-          key: path8[path8.length - 1],
+          key: path11[path11.length - 1],
           removedKeys: { __proto__: null },
-          isRoot: path8.length === 0,
-          level: path8.length,
+          isRoot: path11.length === 0,
+          level: path11.length,
           circular: null,
           update: function(x, stopHere) {
             if (!state3.isRoot && !wasSpliced(originalKey, splicedSiblings)) {
@@ -57410,23 +57410,23 @@ var require_traverse = __commonJS({
               return;
             }
             var key = shiftedKey(listedKey, splicedChildren);
-            path8[path8.length] = key;
+            path11[path11.length] = key;
             if (modifiers.pre) {
               modifiers.pre.call(state3, state3.node[key], key);
             }
-            var child = walker(state3.node[key], splicedChildren, listedKey);
+            var child2 = walker(state3.node[key], splicedChildren, listedKey);
             if (immutable && !wasSpliced(listedKey, splicedChildren)) {
               var writeKey = shiftedKey(listedKey, splicedChildren);
               if (hasOwnProperty.call(state3.node, writeKey) && !isWritable(state3.node, writeKey)) {
-                state3.node[writeKey] = child.node;
+                state3.node[writeKey] = child2.node;
               }
             }
-            child.isLast = i === state3.keys.length - 1;
-            child.isFirst = i === 0;
+            child2.isLast = i === state3.keys.length - 1;
+            child2.isFirst = i === 0;
             if (modifiers.post) {
-              modifiers.post.call(state3, child);
+              modifiers.post.call(state3, child2);
             }
-            path8.pop();
+            path11.pop();
           });
           parents.pop();
         }
@@ -57631,7 +57631,7 @@ var require_traverse = __commonJS({
 var require_chainsaw = __commonJS({
   "node_modules/chainsaw/index.js"(exports2, module) {
     var Traverse = require_traverse();
-    var EventEmitter3 = __require("events").EventEmitter;
+    var EventEmitter4 = __require("events").EventEmitter;
     module.exports = Chainsaw;
     function Chainsaw(builder) {
       var saw = Chainsaw.saw(builder, {});
@@ -57647,7 +57647,7 @@ var require_chainsaw = __commonJS({
       return saw.chain();
     };
     Chainsaw.saw = function(builder, handlers) {
-      var saw = new EventEmitter3();
+      var saw = new EventEmitter4();
       saw.handlers = handlers;
       saw.actions = [];
       saw.chain = function() {
@@ -57991,7 +57991,7 @@ var require_vars = __commonJS({
 var require_binary = __commonJS({
   "node_modules/binary/index.js"(exports2, module) {
     var Chainsaw = require_chainsaw();
-    var EventEmitter3 = __require("events").EventEmitter;
+    var EventEmitter4 = __require("events").EventEmitter;
     var Buffers = require_buffers();
     var Vars = require_vars();
     var Stream2 = __require("stream").Stream;
@@ -58177,8 +58177,8 @@ var require_binary = __commonJS({
         caughtEnd = true;
       };
       stream4.pipe = Stream2.prototype.pipe;
-      Object.getOwnPropertyNames(EventEmitter3.prototype).forEach(function(name) {
-        stream4[name] = EventEmitter3.prototype[name];
+      Object.getOwnPropertyNames(EventEmitter4.prototype).forEach(function(name) {
+        stream4[name] = EventEmitter4.prototype[name];
       });
       return stream4;
     };
@@ -58608,11 +58608,11 @@ var require_unzip_stream = __commonJS({
           return requiredLength;
         case states.CENTRAL_DIRECTORY_FILE_HEADER_SUFFIX:
           var isUtf8 = (this.parsedEntity.flags & 2048) !== 0;
-          var path8 = this._decodeString(chunk.slice(0, this.parsedEntity.fileNameLength), isUtf8);
+          var path11 = this._decodeString(chunk.slice(0, this.parsedEntity.fileNameLength), isUtf8);
           var extraDataBuffer = chunk.slice(this.parsedEntity.fileNameLength, this.parsedEntity.fileNameLength + this.parsedEntity.extraFieldLength);
           var extra = this._readExtraFields(extraDataBuffer);
           if (extra && extra.parsed && extra.parsed.path && !isUtf8) {
-            path8 = extra.parsed.path;
+            path11 = extra.parsed.path;
           }
           this.parsedEntity.extra = extra.parsed;
           var isUnix = (this.parsedEntity.versionMadeBy & 65280) >> 8 === 3;
@@ -58624,7 +58624,7 @@ var require_unzip_stream = __commonJS({
           }
           if (this.options.debug) {
             const debugObj2 = Object.assign({}, this.parsedEntity, {
-              path: path8,
+              path: path11,
               flags: "0x" + this.parsedEntity.flags.toString(16),
               unixAttrs: unixAttrs && "0" + unixAttrs.toString(8),
               isSymlink,
@@ -59061,7 +59061,7 @@ var require_parser_stream = __commonJS({
 // node_modules/mkdirp/index.js
 var require_mkdirp = __commonJS({
   "node_modules/mkdirp/index.js"(exports2, module) {
-    var path8 = __require("path");
+    var path11 = __require("path");
     var fs8 = __require("fs");
     var _0777 = parseInt("0777", 8);
     module.exports = mkdirP.mkdirp = mkdirP.mkdirP = mkdirP;
@@ -59081,7 +59081,7 @@ var require_mkdirp = __commonJS({
       var cb = f || /* istanbul ignore next */
       function() {
       };
-      p = path8.resolve(p);
+      p = path11.resolve(p);
       xfs.mkdir(p, mode, function(er) {
         if (!er) {
           made = made || p;
@@ -59089,8 +59089,8 @@ var require_mkdirp = __commonJS({
         }
         switch (er.code) {
           case "ENOENT":
-            if (path8.dirname(p) === p) return cb(er);
-            mkdirP(path8.dirname(p), opts, function(er2, made2) {
+            if (path11.dirname(p) === p) return cb(er);
+            mkdirP(path11.dirname(p), opts, function(er2, made2) {
               if (er2) cb(er2, made2);
               else mkdirP(p, opts, cb, made2);
             });
@@ -59117,14 +59117,14 @@ var require_mkdirp = __commonJS({
         mode = _0777;
       }
       if (!made) made = null;
-      p = path8.resolve(p);
+      p = path11.resolve(p);
       try {
         xfs.mkdirSync(p, mode);
         made = made || p;
       } catch (err0) {
         switch (err0.code) {
           case "ENOENT":
-            made = sync(path8.dirname(p), opts, made);
+            made = sync(path11.dirname(p), opts, made);
             sync(p, opts, made);
             break;
           // In the case of any other error, just see if there's a dir
@@ -59150,7 +59150,7 @@ var require_mkdirp = __commonJS({
 var require_extract2 = __commonJS({
   "node_modules/unzip-stream/lib/extract.js"(exports2, module) {
     var fs8 = __require("fs");
-    var path8 = __require("path");
+    var path11 = __require("path");
     var util3 = __require("util");
     var mkdirp = require_mkdirp();
     var Transform7 = __require("stream").Transform;
@@ -59192,8 +59192,8 @@ var require_extract2 = __commonJS({
     };
     Extract.prototype._processEntry = function(entry2) {
       var self2 = this;
-      var destPath = path8.join(this.opts.path, entry2.path);
-      var directory = entry2.isDirectory ? destPath : path8.dirname(destPath);
+      var destPath = path11.join(this.opts.path, entry2.path);
+      var directory = entry2.isDirectory ? destPath : path11.dirname(destPath);
       this.unfinishedEntries++;
       var writeFileFn = function() {
         var pipedStream = fs8.createWriteStream(destPath);
@@ -59692,8 +59692,8 @@ var require_light = __commonJS({
           return this.Promise.resolve();
         }
         yieldLoop(t = 0) {
-          return new this.Promise(function(resolve3, reject) {
-            return setTimeout(resolve3, t);
+          return new this.Promise(function(resolve4, reject) {
+            return setTimeout(resolve4, t);
           });
         }
         computePenalty() {
@@ -59904,15 +59904,15 @@ var require_light = __commonJS({
           return this._queue.length === 0;
         }
         async _tryToRun() {
-          var args, cb, error2, reject, resolve3, returned, task;
+          var args, cb, error2, reject, resolve4, returned, task;
           if (this._running < 1 && this._queue.length > 0) {
             this._running++;
-            ({ task, args, resolve: resolve3, reject } = this._queue.shift());
+            ({ task, args, resolve: resolve4, reject } = this._queue.shift());
             cb = await (async function() {
               try {
                 returned = await task(...args);
                 return function() {
-                  return resolve3(returned);
+                  return resolve4(returned);
                 };
               } catch (error1) {
                 error2 = error1;
@@ -59927,13 +59927,13 @@ var require_light = __commonJS({
           }
         }
         schedule(task, ...args) {
-          var promise, reject, resolve3;
-          resolve3 = reject = null;
+          var promise, reject, resolve4;
+          resolve4 = reject = null;
           promise = new this.Promise(function(_resolve, _reject) {
-            resolve3 = _resolve;
+            resolve4 = _resolve;
             return reject = _reject;
           });
-          this._queue.push({ task, args, resolve: resolve3, reject });
+          this._queue.push({ task, args, resolve: resolve4, reject });
           this._tryToRun();
           return promise;
         }
@@ -60334,14 +60334,14 @@ var require_light = __commonJS({
                 counts = this._states.counts;
                 return counts[0] + counts[1] + counts[2] + counts[3] === at;
               };
-              return new this.Promise((resolve3, reject) => {
+              return new this.Promise((resolve4, reject) => {
                 if (finished2()) {
-                  return resolve3();
+                  return resolve4();
                 } else {
                   return this.on("done", () => {
                     if (finished2()) {
                       this.removeAllListeners("done");
-                      return resolve3();
+                      return resolve4();
                     }
                   });
                 }
@@ -60434,9 +60434,9 @@ var require_light = __commonJS({
               options = parser$5.load(options, this.jobDefaults);
             }
             task = (...args2) => {
-              return new this.Promise(function(resolve3, reject) {
+              return new this.Promise(function(resolve4, reject) {
                 return fn(...args2, function(...args3) {
-                  return (args3[0] != null ? reject : resolve3)(args3);
+                  return (args3[0] != null ? reject : resolve4)(args3);
                 });
               });
             };
@@ -60649,19 +60649,19 @@ function issueFileCommand(command, message) {
   });
 }
 function prepareKeyValueMessage(key, value) {
-  const delimiter2 = `ghadelimiter_${crypto.randomUUID()}`;
+  const delimiter3 = `ghadelimiter_${crypto.randomUUID()}`;
   const convertedValue = toCommandValue(value);
-  if (key.includes(delimiter2)) {
-    throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter2}"`);
+  if (key.includes(delimiter3)) {
+    throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter3}"`);
   }
-  if (convertedValue.includes(delimiter2)) {
-    throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter2}"`);
+  if (convertedValue.includes(delimiter3)) {
+    throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter3}"`);
   }
-  return `${key}<<${delimiter2}${os2.EOL}${convertedValue}${os2.EOL}${delimiter2}`;
+  return `${key}<<${delimiter3}${os2.EOL}${convertedValue}${os2.EOL}${delimiter3}`;
 }
 
 // node_modules/@actions/core/lib/core.js
-import * as os4 from "os";
+import * as os5 from "os";
 
 // node_modules/@actions/http-client/lib/index.js
 import * as http from "http";
@@ -60745,11 +60745,11 @@ var tunnel = __toESM(require_tunnel2(), 1);
 var import_undici = __toESM(require_undici(), 1);
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -60765,7 +60765,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -60838,26 +60838,26 @@ var HttpClientResponse = class {
   }
   readBody() {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve3) => __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve4) => __awaiter(this, void 0, void 0, function* () {
         let output = Buffer.alloc(0);
         this.message.on("data", (chunk) => {
           output = Buffer.concat([output, chunk]);
         });
         this.message.on("end", () => {
-          resolve3(output.toString());
+          resolve4(output.toString());
         });
       }));
     });
   }
   readBodyBuffer() {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve3) => __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve4) => __awaiter(this, void 0, void 0, function* () {
         const chunks = [];
         this.message.on("data", (chunk) => {
           chunks.push(chunk);
         });
         this.message.on("end", () => {
-          resolve3(Buffer.concat(chunks));
+          resolve4(Buffer.concat(chunks));
         });
       }));
     });
@@ -61060,14 +61060,14 @@ var HttpClient = class {
    */
   requestRaw(info2, data) {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve3, reject) => {
+      return new Promise((resolve4, reject) => {
         function callbackForResult(err, res) {
           if (err) {
             reject(err);
           } else if (!res) {
             reject(new Error("Unknown error"));
           } else {
-            resolve3(res);
+            resolve4(res);
           }
         }
         this.requestRawWithCallback(info2, data, callbackForResult);
@@ -61311,12 +61311,12 @@ var HttpClient = class {
     return __awaiter(this, void 0, void 0, function* () {
       retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
       const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-      return new Promise((resolve3) => setTimeout(() => resolve3(), ms));
+      return new Promise((resolve4) => setTimeout(() => resolve4(), ms));
     });
   }
   _processResponse(res, options) {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve3, reject) => __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve4, reject) => __awaiter(this, void 0, void 0, function* () {
         const statusCode = res.message.statusCode || 0;
         const response = {
           statusCode,
@@ -61324,7 +61324,7 @@ var HttpClient = class {
           headers: {}
         };
         if (statusCode === HttpCodes.NotFound) {
-          resolve3(response);
+          resolve4(response);
         }
         function dateTimeDeserializer(key, value) {
           if (typeof value === "string") {
@@ -61363,7 +61363,7 @@ var HttpClient = class {
           err.result = response.result;
           reject(err);
         } else {
-          resolve3(response);
+          resolve4(response);
         }
       }));
     });
@@ -61374,11 +61374,11 @@ var lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => (c[k.toLowerCase(
 // node_modules/@actions/http-client/lib/auth.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -61394,7 +61394,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -61427,11 +61427,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -61447,7 +61447,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -61708,29 +61708,30 @@ var _summary = new Summary();
 var summary = _summary;
 
 // node_modules/@actions/core/lib/platform.js
-import os3 from "os";
+import os4 from "os";
+
+// node_modules/@actions/exec/lib/exec.js
+import { StringDecoder } from "string_decoder";
+
+// node_modules/@actions/exec/lib/toolrunner.js
+import * as os3 from "os";
+import * as events from "events";
+import * as child from "child_process";
+import * as path3 from "path";
+
+// node_modules/@actions/io/lib/io.js
+import * as path2 from "path";
 
 // node_modules/@actions/io/lib/io-util.js
 import * as fs2 from "fs";
-var { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs2.promises;
-var IS_WINDOWS = process.platform === "win32";
-var READONLY = fs2.constants.O_RDONLY;
-
-// node_modules/@actions/exec/lib/toolrunner.js
-var IS_WINDOWS2 = process.platform === "win32";
-
-// node_modules/@actions/core/lib/platform.js
-var platform = os3.platform();
-var arch = os3.arch();
-
-// node_modules/@actions/core/lib/core.js
+import * as path from "path";
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -61746,7 +61747,747 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs2.promises;
+var IS_WINDOWS = process.platform === "win32";
+var READONLY = fs2.constants.O_RDONLY;
+function exists(fsPath) {
+  return __awaiter4(this, void 0, void 0, function* () {
+    try {
+      yield stat(fsPath);
+    } catch (err) {
+      if (err.code === "ENOENT") {
+        return false;
+      }
+      throw err;
+    }
+    return true;
+  });
+}
+function isRooted(p) {
+  p = normalizeSeparators(p);
+  if (!p) {
+    throw new Error('isRooted() parameter "p" cannot be empty');
+  }
+  if (IS_WINDOWS) {
+    return p.startsWith("\\") || /^[A-Z]:/i.test(p);
+  }
+  return p.startsWith("/");
+}
+function tryGetExecutablePath(filePath, extensions) {
+  return __awaiter4(this, void 0, void 0, function* () {
+    let stats = void 0;
+    try {
+      stats = yield stat(filePath);
+    } catch (err) {
+      if (err.code !== "ENOENT") {
+        console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+      }
+    }
+    if (stats && stats.isFile()) {
+      if (IS_WINDOWS) {
+        const upperExt = path.extname(filePath).toUpperCase();
+        if (extensions.some((validExt) => validExt.toUpperCase() === upperExt)) {
+          return filePath;
+        }
+      } else {
+        if (isUnixExecutable(stats)) {
+          return filePath;
+        }
+      }
+    }
+    const originalFilePath = filePath;
+    for (const extension of extensions) {
+      filePath = originalFilePath + extension;
+      stats = void 0;
+      try {
+        stats = yield stat(filePath);
+      } catch (err) {
+        if (err.code !== "ENOENT") {
+          console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+        }
+      }
+      if (stats && stats.isFile()) {
+        if (IS_WINDOWS) {
+          try {
+            const directory = path.dirname(filePath);
+            const upperName = path.basename(filePath).toUpperCase();
+            for (const actualName of yield readdir(directory)) {
+              if (upperName === actualName.toUpperCase()) {
+                filePath = path.join(directory, actualName);
+                break;
+              }
+            }
+          } catch (err) {
+            console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
+          }
+          return filePath;
+        } else {
+          if (isUnixExecutable(stats)) {
+            return filePath;
+          }
+        }
+      }
+    }
+    return "";
+  });
+}
+function normalizeSeparators(p) {
+  p = p || "";
+  if (IS_WINDOWS) {
+    p = p.replace(/\//g, "\\");
+    return p.replace(/\\\\+/g, "\\");
+  }
+  return p.replace(/\/\/+/g, "/");
+}
+function isUnixExecutable(stats) {
+  return (stats.mode & 1) > 0 || (stats.mode & 8) > 0 && process.getgid !== void 0 && stats.gid === process.getgid() || (stats.mode & 64) > 0 && process.getuid !== void 0 && stats.uid === process.getuid();
+}
+
+// node_modules/@actions/io/lib/io.js
+var __awaiter5 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve4, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+function which(tool, check) {
+  return __awaiter5(this, void 0, void 0, function* () {
+    if (!tool) {
+      throw new Error("parameter 'tool' is required");
+    }
+    if (check) {
+      const result = yield which(tool, false);
+      if (!result) {
+        if (IS_WINDOWS) {
+          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
+        } else {
+          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
+        }
+      }
+      return result;
+    }
+    const matches = yield findInPath(tool);
+    if (matches && matches.length > 0) {
+      return matches[0];
+    }
+    return "";
+  });
+}
+function findInPath(tool) {
+  return __awaiter5(this, void 0, void 0, function* () {
+    if (!tool) {
+      throw new Error("parameter 'tool' is required");
+    }
+    const extensions = [];
+    if (IS_WINDOWS && process.env["PATHEXT"]) {
+      for (const extension of process.env["PATHEXT"].split(path2.delimiter)) {
+        if (extension) {
+          extensions.push(extension);
+        }
+      }
+    }
+    if (isRooted(tool)) {
+      const filePath = yield tryGetExecutablePath(tool, extensions);
+      if (filePath) {
+        return [filePath];
+      }
+      return [];
+    }
+    if (tool.includes(path2.sep)) {
+      return [];
+    }
+    const directories = [];
+    if (process.env.PATH) {
+      for (const p of process.env.PATH.split(path2.delimiter)) {
+        if (p) {
+          directories.push(p);
+        }
+      }
+    }
+    const matches = [];
+    for (const directory of directories) {
+      const filePath = yield tryGetExecutablePath(path2.join(directory, tool), extensions);
+      if (filePath) {
+        matches.push(filePath);
+      }
+    }
+    return matches;
+  });
+}
+
+// node_modules/@actions/exec/lib/toolrunner.js
+import { setTimeout as setTimeout2 } from "timers";
+var __awaiter6 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve4, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var IS_WINDOWS2 = process.platform === "win32";
+var ToolRunner = class extends events.EventEmitter {
+  constructor(toolPath, args, options) {
+    super();
+    if (!toolPath) {
+      throw new Error("Parameter 'toolPath' cannot be null or empty.");
+    }
+    this.toolPath = toolPath;
+    this.args = args || [];
+    this.options = options || {};
+  }
+  _debug(message) {
+    if (this.options.listeners && this.options.listeners.debug) {
+      this.options.listeners.debug(message);
+    }
+  }
+  _getCommandString(options, noPrefix) {
+    const toolPath = this._getSpawnFileName();
+    const args = this._getSpawnArgs(options);
+    let cmd = noPrefix ? "" : "[command]";
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        cmd += toolPath;
+        for (const a of args) {
+          cmd += ` ${a}`;
+        }
+      } else if (options.windowsVerbatimArguments) {
+        cmd += `"${toolPath}"`;
+        for (const a of args) {
+          cmd += ` ${a}`;
+        }
+      } else {
+        cmd += this._windowsQuoteCmdArg(toolPath);
+        for (const a of args) {
+          cmd += ` ${this._windowsQuoteCmdArg(a)}`;
+        }
+      }
+    } else {
+      cmd += toolPath;
+      for (const a of args) {
+        cmd += ` ${a}`;
+      }
+    }
+    return cmd;
+  }
+  _processLineBuffer(data, strBuffer, onLine) {
+    try {
+      let s = strBuffer + data.toString();
+      let n = s.indexOf(os3.EOL);
+      while (n > -1) {
+        const line = s.substring(0, n);
+        onLine(line);
+        s = s.substring(n + os3.EOL.length);
+        n = s.indexOf(os3.EOL);
+      }
+      return s;
+    } catch (err) {
+      this._debug(`error processing line. Failed with error ${err}`);
+      return "";
+    }
+  }
+  _getSpawnFileName() {
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        return process.env["COMSPEC"] || "cmd.exe";
+      }
+    }
+    return this.toolPath;
+  }
+  _getSpawnArgs(options) {
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
+        for (const a of this.args) {
+          argline += " ";
+          argline += options.windowsVerbatimArguments ? a : this._windowsQuoteCmdArg(a);
+        }
+        argline += '"';
+        return [argline];
+      }
+    }
+    return this.args;
+  }
+  _endsWith(str, end) {
+    return str.endsWith(end);
+  }
+  _isCmdFile() {
+    const upperToolPath = this.toolPath.toUpperCase();
+    return this._endsWith(upperToolPath, ".CMD") || this._endsWith(upperToolPath, ".BAT");
+  }
+  _windowsQuoteCmdArg(arg) {
+    if (!this._isCmdFile()) {
+      return this._uvQuoteCmdArg(arg);
+    }
+    if (!arg) {
+      return '""';
+    }
+    const cmdSpecialChars = [
+      " ",
+      "	",
+      "&",
+      "(",
+      ")",
+      "[",
+      "]",
+      "{",
+      "}",
+      "^",
+      "=",
+      ";",
+      "!",
+      "'",
+      "+",
+      ",",
+      "`",
+      "~",
+      "|",
+      "<",
+      ">",
+      '"'
+    ];
+    let needsQuotes = false;
+    for (const char of arg) {
+      if (cmdSpecialChars.some((x) => x === char)) {
+        needsQuotes = true;
+        break;
+      }
+    }
+    if (!needsQuotes) {
+      return arg;
+    }
+    let reverse = '"';
+    let quoteHit = true;
+    for (let i = arg.length; i > 0; i--) {
+      reverse += arg[i - 1];
+      if (quoteHit && arg[i - 1] === "\\") {
+        reverse += "\\";
+      } else if (arg[i - 1] === '"') {
+        quoteHit = true;
+        reverse += '"';
+      } else {
+        quoteHit = false;
+      }
+    }
+    reverse += '"';
+    return reverse.split("").reverse().join("");
+  }
+  _uvQuoteCmdArg(arg) {
+    if (!arg) {
+      return '""';
+    }
+    if (!arg.includes(" ") && !arg.includes("	") && !arg.includes('"')) {
+      return arg;
+    }
+    if (!arg.includes('"') && !arg.includes("\\")) {
+      return `"${arg}"`;
+    }
+    let reverse = '"';
+    let quoteHit = true;
+    for (let i = arg.length; i > 0; i--) {
+      reverse += arg[i - 1];
+      if (quoteHit && arg[i - 1] === "\\") {
+        reverse += "\\";
+      } else if (arg[i - 1] === '"') {
+        quoteHit = true;
+        reverse += "\\";
+      } else {
+        quoteHit = false;
+      }
+    }
+    reverse += '"';
+    return reverse.split("").reverse().join("");
+  }
+  _cloneExecOptions(options) {
+    options = options || {};
+    const result = {
+      cwd: options.cwd || process.cwd(),
+      env: options.env || process.env,
+      silent: options.silent || false,
+      windowsVerbatimArguments: options.windowsVerbatimArguments || false,
+      failOnStdErr: options.failOnStdErr || false,
+      ignoreReturnCode: options.ignoreReturnCode || false,
+      delay: options.delay || 1e4
+    };
+    result.outStream = options.outStream || process.stdout;
+    result.errStream = options.errStream || process.stderr;
+    return result;
+  }
+  _getSpawnOptions(options, toolPath) {
+    options = options || {};
+    const result = {};
+    result.cwd = options.cwd;
+    result.env = options.env;
+    result["windowsVerbatimArguments"] = options.windowsVerbatimArguments || this._isCmdFile();
+    if (options.windowsVerbatimArguments) {
+      result.argv0 = `"${toolPath}"`;
+    }
+    return result;
+  }
+  /**
+   * Exec a tool.
+   * Output will be streamed to the live console.
+   * Returns promise with return code
+   *
+   * @param     tool     path to tool to exec
+   * @param     options  optional exec options.  See ExecOptions
+   * @returns   number
+   */
+  exec() {
+    return __awaiter6(this, void 0, void 0, function* () {
+      if (!isRooted(this.toolPath) && (this.toolPath.includes("/") || IS_WINDOWS2 && this.toolPath.includes("\\"))) {
+        this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+      }
+      this.toolPath = yield which(this.toolPath, true);
+      return new Promise((resolve4, reject) => __awaiter6(this, void 0, void 0, function* () {
+        this._debug(`exec tool: ${this.toolPath}`);
+        this._debug("arguments:");
+        for (const arg of this.args) {
+          this._debug(`   ${arg}`);
+        }
+        const optionsNonNull = this._cloneExecOptions(this.options);
+        if (!optionsNonNull.silent && optionsNonNull.outStream) {
+          optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + os3.EOL);
+        }
+        const state3 = new ExecState(optionsNonNull, this.toolPath);
+        state3.on("debug", (message) => {
+          this._debug(message);
+        });
+        if (this.options.cwd && !(yield exists(this.options.cwd))) {
+          return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
+        }
+        const fileName = this._getSpawnFileName();
+        const cp = child.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+        let stdbuffer = "";
+        if (cp.stdout) {
+          cp.stdout.on("data", (data) => {
+            if (this.options.listeners && this.options.listeners.stdout) {
+              this.options.listeners.stdout(data);
+            }
+            if (!optionsNonNull.silent && optionsNonNull.outStream) {
+              optionsNonNull.outStream.write(data);
+            }
+            stdbuffer = this._processLineBuffer(data, stdbuffer, (line) => {
+              if (this.options.listeners && this.options.listeners.stdline) {
+                this.options.listeners.stdline(line);
+              }
+            });
+          });
+        }
+        let errbuffer = "";
+        if (cp.stderr) {
+          cp.stderr.on("data", (data) => {
+            state3.processStderr = true;
+            if (this.options.listeners && this.options.listeners.stderr) {
+              this.options.listeners.stderr(data);
+            }
+            if (!optionsNonNull.silent && optionsNonNull.errStream && optionsNonNull.outStream) {
+              const s = optionsNonNull.failOnStdErr ? optionsNonNull.errStream : optionsNonNull.outStream;
+              s.write(data);
+            }
+            errbuffer = this._processLineBuffer(data, errbuffer, (line) => {
+              if (this.options.listeners && this.options.listeners.errline) {
+                this.options.listeners.errline(line);
+              }
+            });
+          });
+        }
+        cp.on("error", (err) => {
+          state3.processError = err.message;
+          state3.processExited = true;
+          state3.processClosed = true;
+          state3.CheckComplete();
+        });
+        cp.on("exit", (code2) => {
+          state3.processExitCode = code2;
+          state3.processExited = true;
+          this._debug(`Exit code ${code2} received from tool '${this.toolPath}'`);
+          state3.CheckComplete();
+        });
+        cp.on("close", (code2) => {
+          state3.processExitCode = code2;
+          state3.processExited = true;
+          state3.processClosed = true;
+          this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
+          state3.CheckComplete();
+        });
+        state3.on("done", (error2, exitCode) => {
+          if (stdbuffer.length > 0) {
+            this.emit("stdline", stdbuffer);
+          }
+          if (errbuffer.length > 0) {
+            this.emit("errline", errbuffer);
+          }
+          cp.removeAllListeners();
+          if (error2) {
+            reject(error2);
+          } else {
+            resolve4(exitCode);
+          }
+        });
+        if (this.options.input) {
+          if (!cp.stdin) {
+            throw new Error("child process missing stdin");
+          }
+          cp.stdin.end(this.options.input);
+        }
+      }));
+    });
+  }
+};
+function argStringToArray(argString) {
+  const args = [];
+  let inQuotes = false;
+  let escaped = false;
+  let arg = "";
+  function append(c) {
+    if (escaped && c !== '"') {
+      arg += "\\";
+    }
+    arg += c;
+    escaped = false;
+  }
+  for (let i = 0; i < argString.length; i++) {
+    const c = argString.charAt(i);
+    if (c === '"') {
+      if (!escaped) {
+        inQuotes = !inQuotes;
+      } else {
+        append(c);
+      }
+      continue;
+    }
+    if (c === "\\" && escaped) {
+      append(c);
+      continue;
+    }
+    if (c === "\\" && inQuotes) {
+      escaped = true;
+      continue;
+    }
+    if (c === " " && !inQuotes) {
+      if (arg.length > 0) {
+        args.push(arg);
+        arg = "";
+      }
+      continue;
+    }
+    append(c);
+  }
+  if (arg.length > 0) {
+    args.push(arg.trim());
+  }
+  return args;
+}
+var ExecState = class _ExecState extends events.EventEmitter {
+  constructor(options, toolPath) {
+    super();
+    this.processClosed = false;
+    this.processError = "";
+    this.processExitCode = 0;
+    this.processExited = false;
+    this.processStderr = false;
+    this.delay = 1e4;
+    this.done = false;
+    this.timeout = null;
+    if (!toolPath) {
+      throw new Error("toolPath must not be empty");
+    }
+    this.options = options;
+    this.toolPath = toolPath;
+    if (options.delay) {
+      this.delay = options.delay;
+    }
+  }
+  CheckComplete() {
+    if (this.done) {
+      return;
+    }
+    if (this.processClosed) {
+      this._setResult();
+    } else if (this.processExited) {
+      this.timeout = setTimeout2(_ExecState.HandleTimeout, this.delay, this);
+    }
+  }
+  _debug(message) {
+    this.emit("debug", message);
+  }
+  _setResult() {
+    let error2;
+    if (this.processExited) {
+      if (this.processError) {
+        error2 = new Error(`There was an error when attempting to execute the process '${this.toolPath}'. This may indicate the process failed to start. Error: ${this.processError}`);
+      } else if (this.processExitCode !== 0 && !this.options.ignoreReturnCode) {
+        error2 = new Error(`The process '${this.toolPath}' failed with exit code ${this.processExitCode}`);
+      } else if (this.processStderr && this.options.failOnStdErr) {
+        error2 = new Error(`The process '${this.toolPath}' failed because one or more lines were written to the STDERR stream`);
+      }
+    }
+    if (this.timeout) {
+      clearTimeout(this.timeout);
+      this.timeout = null;
+    }
+    this.done = true;
+    this.emit("done", error2, this.processExitCode);
+  }
+  static HandleTimeout(state3) {
+    if (state3.done) {
+      return;
+    }
+    if (!state3.processClosed && state3.processExited) {
+      const message = `The STDIO streams did not close within ${state3.delay / 1e3} seconds of the exit event from process '${state3.toolPath}'. This may indicate a child process inherited the STDIO streams and has not yet exited.`;
+      state3._debug(message);
+    }
+    state3._setResult();
+  }
+};
+
+// node_modules/@actions/exec/lib/exec.js
+var __awaiter7 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve4, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+function exec(commandLine, args, options) {
+  return __awaiter7(this, void 0, void 0, function* () {
+    const commandArgs = argStringToArray(commandLine);
+    if (commandArgs.length === 0) {
+      throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
+    }
+    const toolPath = commandArgs[0];
+    args = commandArgs.slice(1).concat(args || []);
+    const runner = new ToolRunner(toolPath, args, options);
+    return runner.exec();
+  });
+}
+function getExecOutput(commandLine, args, options) {
+  return __awaiter7(this, void 0, void 0, function* () {
+    var _a, _b;
+    let stdout = "";
+    let stderr = "";
+    const stdoutDecoder = new StringDecoder("utf8");
+    const stderrDecoder = new StringDecoder("utf8");
+    const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
+    const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
+    const stdErrListener = (data) => {
+      stderr += stderrDecoder.write(data);
+      if (originalStdErrListener) {
+        originalStdErrListener(data);
+      }
+    };
+    const stdOutListener = (data) => {
+      stdout += stdoutDecoder.write(data);
+      if (originalStdoutListener) {
+        originalStdoutListener(data);
+      }
+    };
+    const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
+    const exitCode = yield exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
+    stdout += stdoutDecoder.end();
+    stderr += stderrDecoder.end();
+    return {
+      exitCode,
+      stdout,
+      stderr
+    };
+  });
+}
+
+// node_modules/@actions/core/lib/platform.js
+var platform = os4.platform();
+var arch = os4.arch();
+
+// node_modules/@actions/core/lib/core.js
+var __awaiter8 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve4, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -61774,7 +62515,7 @@ function setOutput(name, value) {
   if (filePath) {
     return issueFileCommand("OUTPUT", prepareKeyValueMessage(name, value));
   }
-  process.stdout.write(os4.EOL);
+  process.stdout.write(os5.EOL);
   issueCommand("set-output", { name }, toCommandValue(value));
 }
 function setFailed(message) {
@@ -61791,7 +62532,7 @@ function warning(message, properties = {}) {
   issueCommand("warning", toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 function info(message) {
-  process.stdout.write(message + os4.EOL);
+  process.stdout.write(message + os5.EOL);
 }
 function startGroup(name) {
   issue("group", name);
@@ -61800,7 +62541,7 @@ function endGroup() {
   issue("endgroup");
 }
 function group(name, fn) {
-  return __awaiter4(this, void 0, void 0, function* () {
+  return __awaiter8(this, void 0, void 0, function* () {
     startGroup(name);
     let result;
     try {
@@ -61826,7 +62567,7 @@ function messageOf(error2) {
 }
 
 // src/inputs.ts
-import * as os5 from "node:os";
+import * as os6 from "node:os";
 
 // src/constants.ts
 var Modes = ["save", "load"];
@@ -61844,90 +62585,21 @@ var TarballSuffix = {
   none: ".tar"
 };
 
-// src/reference.ts
-var MAX_NAME_LENGTH = 255;
-var DOMAIN_COMPONENT = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
-var PORT = /^[0-9]+$/;
-var IPV6_HOST = /^\[[a-fA-F0-9:]+\]$/;
-var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/;
-var TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-var DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
-var SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
-var DOCKER_HUB = "docker.io";
-function looksLikeDomain(component) {
-  return component.includes(".") || component.includes(":") || component === "localhost";
+// src/digest.ts
+var SHA256 = /^(?:sha256:)?([0-9a-f]{64})$/i;
+function normalizeDigest(text) {
+  const hex = SHA256.exec(text.trim())?.[1];
+  return hex === void 0 ? void 0 : `sha256:${hex.toLowerCase()}`;
 }
-function checkDomain(domain) {
-  let host = domain;
-  const portAt = domain.lastIndexOf(":");
-  if (portAt > domain.lastIndexOf("]")) {
-    const port = domain.slice(portAt + 1);
-    host = domain.slice(0, portAt);
-    if (!PORT.test(port)) return `registry port must be digits, found \`${port}\``;
+function compareDigests(check, subject = "sha256") {
+  const mismatches = [];
+  if (check.recorded && check.recorded !== check.actual) {
+    mismatches.push(`the artifact service recorded ${check.recorded}`);
   }
-  if (IPV6_HOST.test(host)) return void 0;
-  if (host.split(".").every((part) => DOMAIN_COMPONENT.test(part))) return void 0;
-  return `registry host \`${host}\` is not a valid host name`;
-}
-function checkPathComponent(component) {
-  if (PATH_COMPONENT.test(component)) return void 0;
-  if (component === "") return 'repository path has an empty component (a doubled or trailing "/")';
-  if (PATH_COMPONENT.test(component.toLowerCase())) return `repository name must be lowercase: \`${component}\``;
-  return `repository path component \`${component}\` may only contain lowercase letters, digits and the separators ".", "_", "__" or "-" between them`;
-}
-function parseReference(text) {
-  const fail4 = (reason) => ({ ok: false, reason });
-  if (text.length === 0) return fail4("the reference is empty");
-  if (/\s/.test(text)) return fail4("a reference cannot contain white space");
-  if (text.startsWith("-")) return fail4('a reference cannot start with "-" (it would read as a command option)');
-  let rest = text;
-  let digest;
-  const at = rest.indexOf("@");
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-    if (digest.startsWith("sha256:") && !SHA256_DIGEST.test(digest)) {
-      return fail4(`digest \`${digest}\` must be "sha256:" followed by 64 lowercase hex digits`);
-    }
-    if (!DIGEST.test(digest)) return fail4(`digest \`${digest}\` is not of the form algorithm:hex`);
-  }
-  let tag;
-  const colon = rest.lastIndexOf(":");
-  if (colon > rest.lastIndexOf("/")) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) {
-      return fail4(
-        tag === "" ? 'the tag after ":" is empty' : `tag \`${tag}\` must be 1 to 128 of [A-Za-z0-9_.-] and cannot start with "." or "-"`
-      );
-    }
-  }
-  if (rest.length === 0) return fail4("the repository name is empty");
-  if (rest.length > MAX_NAME_LENGTH) return fail4(`the repository name is longer than ${MAX_NAME_LENGTH} characters`);
-  const components = rest.split("/");
-  let domain;
-  if (components.length > 1 && looksLikeDomain(components[0])) {
-    domain = components.shift();
-    const problem = checkDomain(domain);
-    if (problem) return fail4(problem);
-  }
-  for (const component of components) {
-    const problem = checkPathComponent(component);
-    if (problem) return fail4(problem);
-  }
-  return { ok: true, ref: { original: text, domain, path: components.join("/"), tag, digest } };
-}
-function qualifiedName(ref) {
-  const domain = ref.domain ?? DOCKER_HUB;
-  const path8 = domain === DOCKER_HUB && !ref.path.includes("/") ? `library/${ref.path}` : ref.path;
-  return `${domain}/${path8}`;
-}
-function qualifiedReference(ref) {
-  return qualifiedName(ref) + (ref.tag ? `:${ref.tag}` : "") + (ref.digest ? `@${ref.digest}` : "");
-}
-function qualify(text) {
-  const parsed = parseReference(text);
-  return parsed.ok ? qualifiedReference(parsed.ref) : text;
+  if (check.expected && check.expected !== check.actual) mismatches.push(`\`expected-digest\` is ${check.expected}`);
+  const compared = [check.recorded && "the recorded digest", check.expected && "expected-digest"].filter(Boolean);
+  const line = compared.length > 0 ? `${subject} matches ${compared.join(" and ")}: ${check.actual}` : `${subject} ${check.actual}, not compared: the artifact service recorded no digest, and \`expected-digest\` is not set`;
+  return { mismatches, line };
 }
 
 // src/inputs.ts
@@ -61975,22 +62647,18 @@ function getInputs(env = process.env) {
   const name = getInput("name").trim() || DEFAULT_ARTIFACT_NAME;
   const nameProblem = artifactNameProblem(name);
   if (nameProblem) throw new UserError(`Input \`name\` (\`${name}\`) ${nameProblem}; choose another artifact name.`);
-  const expectedDigest = optional("expected-digest");
-  if (expectedDigest && !SHA256_DIGEST.test(expectedDigest)) {
+  const expectedDigestText = optional("expected-digest");
+  const expectedDigest = expectedDigestText === void 0 ? void 0 : normalizeDigest(expectedDigestText);
+  if (expectedDigestText !== void 0 && expectedDigest === void 0) {
     throw new UserError(
-      `Input \`expected-digest\` must be "sha256:" followed by 64 lowercase hex digits (the save step's \`digest\` output), found \`${expectedDigest}\`.`
+      `Input \`expected-digest\` must be "sha256:" followed by 64 hex digits, or the 64 digits alone as actions/upload-artifact prints them (the artifact's digest: the save step's \`digest\` output), found \`${expectedDigestText}\`.`
     );
   }
   const runIdText = optional("run-id");
   const runId = runIdText === void 0 ? void 0 : integer("run-id", 1, Number.MAX_SAFE_INTEGER);
   const githubToken = optional("github-token");
-  if (runId !== void 0 && !githubToken) {
-    throw new UserError(
-      "Input `run-id` needs `github-token` to read another run's artifacts: add `github-token: ${{ secrets.GITHUB_TOKEN }}` (with `actions: read` permission)."
-    );
-  }
-  const repository = optional("repository") ?? env.GITHUB_REPOSITORY ?? "";
-  if (runId !== void 0 && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
+  const repository = optional("repository");
+  if (repository !== void 0 && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
     throw new UserError(`Input \`repository\` must be \`owner/name\`, found \`${repository}\`.`);
   }
   const platform2 = optional("platform");
@@ -62006,7 +62674,7 @@ function getInputs(env = process.env) {
     source: optional("source"),
     name,
     pattern: optional("pattern"),
-    path: optional("path") ?? env.RUNNER_TEMP ?? os5.tmpdir(),
+    path: optional("path") ?? env.RUNNER_TEMP ?? os6.tmpdir(),
     compression,
     compressionLevel,
     ifMissing: choice("if-missing", IfMissingPolicies, "error"),
@@ -62026,15 +62694,15 @@ function getInputs(env = process.env) {
 
 // src/load.ts
 import { rm as rm4, rmdir as rmdir2 } from "node:fs/promises";
-import * as path6 from "node:path";
+import * as path9 from "node:path";
 import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/artifact.ts
 import { copyFile as copyFile2, link, mkdtemp, open as open3, readdir as readdir2, rm as rm3, stat as stat3, statfs } from "node:fs/promises";
-import path5 from "node:path";
+import path8 from "node:path";
 
 // node_modules/@actions/artifact/lib/internal/shared/config.js
-import os6 from "os";
+import os7 from "os";
 function getUploadChunkSize() {
   return 8 * 1024 * 1024;
 }
@@ -62068,7 +62736,7 @@ function getGitHubWorkspaceDir() {
   return ghWorkspaceDir;
 }
 function getConcurrency() {
-  const numCPUs = os6.cpus().length;
+  const numCPUs = os7.cpus().length;
   let concurrencyCap = 32;
   if (numCPUs > 4) {
     const concurrency = 16 * numCPUs;
@@ -62111,7 +62779,7 @@ function getMaxArtifactListCount() {
 
 // node_modules/@actions/artifact/lib/internal/upload/upload-artifact.js
 import * as fs6 from "fs";
-import * as path2 from "path";
+import * as path5 from "path";
 
 // node_modules/@actions/artifact/lib/generated/google/protobuf/timestamp.js
 var import_runtime = __toESM(require_commonjs(), 1);
@@ -63789,13 +64457,13 @@ These characters are not allowed in the artifact name due to limitations with ce
   }
   info(`Artifact name is valid!`);
 }
-function validateFilePath(path8) {
-  if (!path8) {
+function validateFilePath(path11) {
+  if (!path11) {
     throw new Error(`Provided file path input during validation is empty`);
   }
   for (const [invalidCharacterKey, errorMessageForCharacter] of invalidArtifactFilePathCharacters) {
-    if (path8.includes(invalidCharacterKey)) {
-      throw new Error(`The path for one of the files in artifact is not valid: ${path8}. Contains the following character: ${errorMessageForCharacter}
+    if (path11.includes(invalidCharacterKey)) {
+      throw new Error(`The path for one of the files in artifact is not valid: ${path11}. Contains the following character: ${errorMessageForCharacter}
           
 Invalid characters include: ${Array.from(invalidArtifactFilePathCharacters.values()).toString()}
           
@@ -63989,13 +64657,13 @@ function maskSecretUrls(body2) {
 }
 
 // node_modules/@actions/artifact/lib/internal/shared/artifact-twirp-client.js
-var __awaiter5 = function(thisArg, _arguments, P, generator) {
+var __awaiter9 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -64011,7 +64679,7 @@ var __awaiter5 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -64039,14 +64707,14 @@ var ArtifactHttpClient = class {
   // This function satisfies the Rpc interface. It is compatible with the JSON
   // JSON generated client.
   request(service, method, contentType2, data) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter9(this, void 0, void 0, function* () {
       const url2 = new URL(`/twirp/${service}/${method}`, this.baseUrl).href;
       debug(`[Request] ${method} ${url2}`);
       const headers = {
         "Content-Type": contentType2
       };
       try {
-        const { body: body2 } = yield this.retryableRequest(() => __awaiter5(this, void 0, void 0, function* () {
+        const { body: body2 } = yield this.retryableRequest(() => __awaiter9(this, void 0, void 0, function* () {
           return this.httpClient.post(url2, JSON.stringify(data), headers);
         }));
         return body2;
@@ -64056,7 +64724,7 @@ var ArtifactHttpClient = class {
     });
   }
   retryableRequest(operation) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter9(this, void 0, void 0, function* () {
       let attempt = 0;
       let errorMessage = "";
       let rawBody = "";
@@ -64127,8 +64795,8 @@ var ArtifactHttpClient = class {
     return retryableStatusCodes.includes(statusCode);
   }
   sleep(milliseconds) {
-    return __awaiter5(this, void 0, void 0, function* () {
-      return new Promise((resolve3) => setTimeout(resolve3, milliseconds));
+    return __awaiter9(this, void 0, void 0, function* () {
+      return new Promise((resolve4) => setTimeout(resolve4, milliseconds));
     });
   }
   getExponentialRetryTimeMilliseconds(attempt) {
@@ -64150,7 +64818,7 @@ function internalArtifactTwirpClient(options) {
 
 // node_modules/@actions/artifact/lib/internal/upload/upload-zip-specification.js
 import * as fs3 from "fs";
-import { normalize, resolve } from "path";
+import { normalize, resolve as resolve2 } from "path";
 function validateRootDirectory(rootDirectory) {
   if (!fs3.existsSync(rootDirectory)) {
     throw new Error(`The provided rootDirectory ${rootDirectory} does not exist`);
@@ -64163,7 +64831,7 @@ function validateRootDirectory(rootDirectory) {
 function getUploadZipSpecification(filesToZip, rootDirectory) {
   const specification = [];
   rootDirectory = normalize(rootDirectory);
-  rootDirectory = resolve(rootDirectory);
+  rootDirectory = resolve2(rootDirectory);
   for (let file of filesToZip) {
     const stats = fs3.lstatSync(file, { throwIfNoEntry: false });
     if (!stats) {
@@ -64171,7 +64839,7 @@ function getUploadZipSpecification(filesToZip, rootDirectory) {
     }
     if (!stats.isDirectory()) {
       file = normalize(file);
-      file = resolve(file);
+      file = resolve2(file);
       if (!file.startsWith(rootDirectory)) {
         throw new Error(`The rootDirectory: ${rootDirectory} is not a parent directory of the file: ${file}`);
       }
@@ -64204,11 +64872,11 @@ var AbortError = class extends Error {
 };
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/logger/log.js
-import { EOL as EOL5 } from "node:os";
+import { EOL as EOL6 } from "node:os";
 import util from "node:util";
 import process2 from "node:process";
 function log(message, ...args) {
-  process2.stderr.write(`${util.format(message, ...args)}${EOL5}`);
+  process2.stderr.write(`${util.format(message, ...args)}${EOL6}`);
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/env.js
@@ -64386,8 +65054,8 @@ var levelMap = {
   warning: 200,
   error: 100
 };
-function patchLogMethod(parent, child) {
-  child.log = (...args) => {
+function patchLogMethod(parent, child2) {
+  child2.log = (...args) => {
     parent.log(...args);
   };
 }
@@ -65391,9 +66059,9 @@ function isStreamComplete(stream4) {
   if (stream4.readable === false) {
     return Promise.resolve();
   }
-  return new Promise((resolve3) => {
+  return new Promise((resolve4) => {
     const handler2 = () => {
-      resolve3();
+      resolve4();
       stream4.removeListener("close", handler2);
       stream4.removeListener("end", handler2);
       stream4.removeListener("error", handler2);
@@ -65431,7 +66099,7 @@ var ReportTransform = class extends Transform {
     this.progressCallback = progressCallback;
   }
 };
-function createRequestLifecycle(request2, options, isInsecure, resolve3, reject) {
+function createRequestLifecycle(request2, options, isInsecure, resolve4, reject) {
   let clientRequest;
   let response;
   let requestDone = false;
@@ -65447,7 +66115,7 @@ function createRequestLifecycle(request2, options, isInsecure, resolve3, reject)
   };
   const onResponse = (incomingResponse) => {
     response = incomingResponse;
-    resolve3({
+    resolve4({
       response: incomingResponse,
       requestComplete,
       isRequestComplete: () => requestDone,
@@ -65647,8 +66315,8 @@ var NodeHttpClient = class {
   }
   makeRequest(request2, abortController, body2) {
     const { options, isInsecure } = this.getRequestOptions(request2);
-    return new Promise((resolve3, reject) => {
-      const { createRequest, rejectRequest, abortRequest } = createRequestLifecycle(request2, options, isInsecure, resolve3, reject);
+    return new Promise((resolve4, reject) => {
+      const { createRequest, rejectRequest, abortRequest } = createRequestLifecycle(request2, options, isInsecure, resolve4, reject);
       const req = createRequest();
       req.once("error", rejectRequest);
       abortController.signal.addEventListener("abort", () => abortRequest(req));
@@ -65658,8 +66326,8 @@ var NodeHttpClient = class {
   makeRequestWithExpectContinue(request2, abortController, prepareBody, knownBodyLength) {
     const { options, isInsecure } = this.getRequestOptions(request2);
     addExpectContinueFraming(options, knownBodyLength);
-    return new Promise((resolve3, reject) => {
-      const { createRequest, onResponse, rejectRequest, abortRequest } = createRequestLifecycle(request2, options, isInsecure, resolve3, reject);
+    return new Promise((resolve4, reject) => {
+      const { createRequest, onResponse, rejectRequest, abortRequest } = createRequestLifecycle(request2, options, isInsecure, resolve4, reject);
       createExpectContinueRequest({
         abortSignal: abortController.signal,
         bodyStream: isReadableStream(request2.body) ? request2.body : void 0,
@@ -65791,7 +66459,7 @@ function pipeResponseStream(source, destination, abortSignal) {
   return source.pipe(destination);
 }
 function streamToText(stream4) {
-  return new Promise((resolve3, reject) => {
+  return new Promise((resolve4, reject) => {
     const buffer2 = [];
     const cleanupFinished = finished(stream4, { writable: false }, onComplete);
     function onData(chunk) {
@@ -65811,7 +66479,7 @@ function streamToText(stream4) {
           code: RestError.PARSE_ERROR
         }));
       } else {
-        resolve3(Buffer.concat(buffer2).toString("utf8"));
+        resolve4(Buffer.concat(buffer2).toString("utf8"));
       }
     }
     stream4.on("data", onData);
@@ -65899,7 +66567,7 @@ function calculateRetryDelay(retryAttempt, config) {
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/helpers.js
 var StandardAbortMessage = "The operation was aborted.";
 function delay(delayInMs, value, options) {
-  return new Promise((resolve3, reject) => {
+  return new Promise((resolve4, reject) => {
     let timer = void 0;
     let onAborted = void 0;
     const rejectOnAbort = () => {
@@ -65922,7 +66590,7 @@ function delay(delayInMs, value, options) {
     }
     timer = setTimeout(() => {
       removeListeners();
-      resolve3(value);
+      resolve4(value);
     }, delayInMs);
     if (options?.abortSignal) {
       options.abortSignal.addEventListener("abort", onAborted);
@@ -66363,7 +67031,7 @@ import { URL as URL2 } from "url";
 var import_debug2 = __toESM(require_src(), 1);
 var debug2 = (0, import_debug2.default)("https-proxy-agent:parse-proxy-response");
 function parseProxyResponse(socket) {
-  return new Promise((resolve3, reject) => {
+  return new Promise((resolve4, reject) => {
     let buffersLength = 0;
     const buffers = [];
     function read() {
@@ -66429,7 +67097,7 @@ function parseProxyResponse(socket) {
       }
       debug2("got proxy server response: %o %o", firstLine2, headers);
       cleanup();
-      resolve3({
+      resolve4({
         connect: {
           statusCode,
           statusText,
@@ -67128,14 +67796,14 @@ function redirectPolicy2(options = {}) {
 }
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/util/userAgentPlatform.js
-import os7 from "node:os";
+import os8 from "node:os";
 import process4 from "node:process";
 function getHeaderName2() {
   return "User-Agent";
 }
 async function setPlatformSpecificData2(map) {
   if (process4 && process4.versions) {
-    const osInfo = `${os7.type()} ${os7.release()}; ${os7.arch()}`;
+    const osInfo = `${os8.type()} ${os8.release()}; ${os8.arch()}`;
     if (process4.versions.bun) {
       map.set("Bun", `${process4.versions.bun} (${osInfo})`);
     } else if (process4.versions.deno) {
@@ -67245,7 +67913,7 @@ var AbortError2 = class extends Error {
 // node_modules/@azure/core-util/dist/esm/createAbortablePromise.js
 function createAbortablePromise(buildPromise, options) {
   const { cleanupBeforeAbort, abortSignal, abortErrorMsg } = options ?? {};
-  return new Promise((resolve3, reject) => {
+  return new Promise((resolve4, reject) => {
     function rejectOnAbort() {
       reject(new AbortError2(abortErrorMsg ?? "The operation was aborted."));
     }
@@ -67263,7 +67931,7 @@ function createAbortablePromise(buildPromise, options) {
     try {
       buildPromise((x) => {
         removeListeners();
-        resolve3(x);
+        resolve4(x);
       }, (x) => {
         removeListeners();
         reject(x);
@@ -67280,8 +67948,8 @@ var StandardAbortMessage2 = "The delay was aborted.";
 function delay2(timeInMs, options) {
   let token;
   const { abortSignal, abortErrorMsg } = options ?? {};
-  return createAbortablePromise((resolve3) => {
-    token = setTimeout(resolve3, timeInMs);
+  return createAbortablePromise((resolve4) => {
+    token = setTimeout(resolve4, timeInMs);
   }, {
     cleanupBeforeAbort: () => clearTimeout(token),
     abortSignal,
@@ -69306,15 +69974,15 @@ function getRequestUrl(baseUri, operationSpec, operationArguments, fallbackObjec
   let isAbsolutePath = false;
   let requestUrl = replaceAll(baseUri, urlReplacements);
   if (operationSpec.path) {
-    let path8 = replaceAll(operationSpec.path, urlReplacements);
-    if (operationSpec.path === "/{nextLink}" && path8.startsWith("/")) {
-      path8 = path8.substring(1);
+    let path11 = replaceAll(operationSpec.path, urlReplacements);
+    if (operationSpec.path === "/{nextLink}" && path11.startsWith("/")) {
+      path11 = path11.substring(1);
     }
-    if (isAbsoluteUrl(path8)) {
-      requestUrl = path8;
+    if (isAbsoluteUrl(path11)) {
+      requestUrl = path11;
       isAbsolutePath = true;
     } else {
-      requestUrl = appendPath(requestUrl, path8);
+      requestUrl = appendPath(requestUrl, path11);
     }
   }
   const { queryParams, sequenceParams } = calculateQueryParameters(operationSpec, operationArguments, fallbackObject);
@@ -69360,9 +70028,9 @@ function appendPath(url2, pathToAppend) {
   }
   const searchStart = pathToAppend.indexOf("?");
   if (searchStart !== -1) {
-    const path8 = pathToAppend.substring(0, searchStart);
+    const path11 = pathToAppend.substring(0, searchStart);
     const search = pathToAppend.substring(searchStart + 1);
-    newPath = newPath + path8;
+    newPath = newPath + path11;
     if (search) {
       parsedUrl.search = parsedUrl.search ? `${parsedUrl.search}&${search}` : search;
     }
@@ -69383,7 +70051,7 @@ function calculateQueryParameters(operationSpec, operationArguments, fallbackObj
       let queryParameterValue = getOperationArgumentValueFromParameter(operationArguments, queryParameter, fallbackObject);
       if (queryParameterValue !== void 0 && queryParameterValue !== null || queryParameter.mapper.required) {
         queryParameterValue = operationSpec.serializer.serialize(queryParameter.mapper, queryParameterValue, getPathStringFromParameter(queryParameter));
-        const delimiter2 = queryParameter.collectionFormat ? CollectionFormatToDelimiterMap[queryParameter.collectionFormat] : "";
+        const delimiter3 = queryParameter.collectionFormat ? CollectionFormatToDelimiterMap[queryParameter.collectionFormat] : "";
         if (Array.isArray(queryParameterValue)) {
           queryParameterValue = queryParameterValue.map((item) => {
             if (item === null || item === void 0) {
@@ -69395,7 +70063,7 @@ function calculateQueryParameters(operationSpec, operationArguments, fallbackObj
         if (queryParameter.collectionFormat === "Multi" && queryParameterValue.length === 0) {
           continue;
         } else if (Array.isArray(queryParameterValue) && (queryParameter.collectionFormat === "SSV" || queryParameter.collectionFormat === "TSV")) {
-          queryParameterValue = queryParameterValue.join(delimiter2);
+          queryParameterValue = queryParameterValue.join(delimiter3);
         }
         if (!queryParameter.skipEncoding) {
           if (Array.isArray(queryParameterValue)) {
@@ -69407,7 +70075,7 @@ function calculateQueryParameters(operationSpec, operationArguments, fallbackObj
           }
         }
         if (Array.isArray(queryParameterValue) && (queryParameter.collectionFormat === "CSV" || queryParameter.collectionFormat === "Pipes")) {
-          queryParameterValue = queryParameterValue.join(delimiter2);
+          queryParameterValue = queryParameterValue.join(delimiter3);
         }
         result.set(queryParameter.mapper.serializedName || getPathStringFromParameter(queryParameter), queryParameterValue);
       }
@@ -72239,16 +72907,16 @@ var MatcherView = class {
    * @returns {string|undefined}
    */
   getCurrentTag() {
-    const path8 = this._matcher.path;
-    return path8.length > 0 ? path8[path8.length - 1].tag : void 0;
+    const path11 = this._matcher.path;
+    return path11.length > 0 ? path11[path11.length - 1].tag : void 0;
   }
   /**
    * Get current namespace.
    * @returns {string|undefined}
    */
   getCurrentNamespace() {
-    const path8 = this._matcher.path;
-    return path8.length > 0 ? path8[path8.length - 1].namespace : void 0;
+    const path11 = this._matcher.path;
+    return path11.length > 0 ? path11[path11.length - 1].namespace : void 0;
   }
   /**
    * Get current node's attribute value.
@@ -72256,9 +72924,9 @@ var MatcherView = class {
    * @returns {*}
    */
   getAttrValue(attrName) {
-    const path8 = this._matcher.path;
-    if (path8.length === 0) return void 0;
-    return path8[path8.length - 1].values?.[attrName];
+    const path11 = this._matcher.path;
+    if (path11.length === 0) return void 0;
+    return path11[path11.length - 1].values?.[attrName];
   }
   /**
    * Check if current node has an attribute.
@@ -72266,9 +72934,9 @@ var MatcherView = class {
    * @returns {boolean}
    */
   hasAttr(attrName) {
-    const path8 = this._matcher.path;
-    if (path8.length === 0) return false;
-    const current = path8[path8.length - 1];
+    const path11 = this._matcher.path;
+    if (path11.length === 0) return false;
+    const current = path11[path11.length - 1];
     return current.values !== void 0 && attrName in current.values;
   }
   /**
@@ -72294,18 +72962,18 @@ var MatcherView = class {
    * @returns {number}
    */
   getPosition() {
-    const path8 = this._matcher.path;
-    if (path8.length === 0) return -1;
-    return path8[path8.length - 1].position ?? 0;
+    const path11 = this._matcher.path;
+    if (path11.length === 0) return -1;
+    return path11[path11.length - 1].position ?? 0;
   }
   /**
    * Get current node's repeat counter (occurrence count of this tag name).
    * @returns {number}
    */
   getCounter() {
-    const path8 = this._matcher.path;
-    if (path8.length === 0) return -1;
-    return path8[path8.length - 1].counter ?? 0;
+    const path11 = this._matcher.path;
+    if (path11.length === 0) return -1;
+    return path11[path11.length - 1].counter ?? 0;
   }
   /**
    * Get current node's sibling index (alias for getPosition).
@@ -72547,21 +73215,21 @@ var Matcher = class {
    * @returns {string}
    */
   toString(separator, includeNamespace = true) {
-    const sep3 = separator || this.separator;
-    const isDefault = sep3 === this.separator && includeNamespace === true;
+    const sep4 = separator || this.separator;
+    const isDefault = sep4 === this.separator && includeNamespace === true;
     if (isDefault) {
       if (this._pathStringCache !== null) {
         return this._pathStringCache;
       }
       const result = this.path.map(
         (n) => n.namespace ? `${n.namespace}:${n.tag}` : n.tag
-      ).join(sep3);
+      ).join(sep4);
       this._pathStringCache = result;
       return result;
     }
     return this.path.map(
       (n) => includeNamespace && n.namespace ? `${n.namespace}:${n.tag}` : n.tag
-    ).join(sep3);
+    ).join(sep4);
   }
   /**
    * Get path as array of tag names.
@@ -73199,73 +73867,73 @@ var REDOS_PATTERNS = [
 var redos_default = REDOS_PATTERNS;
 
 // node_modules/is-unsafe/src/contexts/nosql.js
-var sep = `["'\\s]*:`;
+var sep2 = `["'\\s]*:`;
 var NOSQL_PATTERNS = [
   // ─── MongoDB $ operator injection ────────────────────────────────────────
   {
     id: "nosql-where-operator",
     description: "$where \u2014 executes arbitrary JavaScript server-side in MongoDB",
-    pattern: new RegExp(`\\$where${sep}`, "i")
+    pattern: new RegExp(`\\$where${sep2}`, "i")
   },
   {
     id: "nosql-ne-operator",
     description: '$ne \u2014 "not equal" operator used to bypass equality checks',
-    pattern: new RegExp(`\\$ne${sep}`, "i")
+    pattern: new RegExp(`\\$ne${sep2}`, "i")
   },
   {
     id: "nosql-gt-operator",
     description: '$gt \u2014 "greater than" used to bypass password/value checks',
-    pattern: new RegExp(`\\$gte?${sep}`, "i")
+    pattern: new RegExp(`\\$gte?${sep2}`, "i")
   },
   {
     id: "nosql-lt-operator",
     description: '$lt / $lte \u2014 "less than" bypass variants',
-    pattern: new RegExp(`\\$lte?${sep}`, "i")
+    pattern: new RegExp(`\\$lte?${sep2}`, "i")
   },
   {
     id: "nosql-regex-operator",
     description: "$regex \u2014 can be used to extract data character by character (blind injection)",
-    pattern: new RegExp(`\\$regex${sep}`, "i")
+    pattern: new RegExp(`\\$regex${sep2}`, "i")
   },
   {
     id: "nosql-or-operator",
     description: "$or \u2014 logical OR; used to create always-true conditions",
-    pattern: new RegExp(`\\$or${sep}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$or${sep2}\\s*\\[`, "i")
   },
   {
     id: "nosql-and-operator",
     description: "$and \u2014 logical AND operator injection",
-    pattern: new RegExp(`\\$and${sep}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$and${sep2}\\s*\\[`, "i")
   },
   {
     id: "nosql-nor-operator",
     description: "$nor \u2014 logical NOR operator injection",
-    pattern: new RegExp(`\\$nor${sep}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$nor${sep2}\\s*\\[`, "i")
   },
   {
     id: "nosql-exists-operator",
     description: "$exists \u2014 can enumerate fields to determine schema",
-    pattern: new RegExp(`\\$exists${sep}`, "i")
+    pattern: new RegExp(`\\$exists${sep2}`, "i")
   },
   {
     id: "nosql-in-operator",
     description: "$in \u2014 matches any value in a list; can enumerate values",
-    pattern: new RegExp(`\\$in${sep}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$in${sep2}\\s*\\[`, "i")
   },
   {
     id: "nosql-expr-operator",
     description: "$expr \u2014 allows aggregation expressions in queries (MongoDB 3.6+)",
-    pattern: new RegExp(`\\$expr${sep}`, "i")
+    pattern: new RegExp(`\\$expr${sep2}`, "i")
   },
   {
     id: "nosql-function-operator",
     description: "$function \u2014 executes arbitrary JavaScript in MongoDB 4.4+",
-    pattern: new RegExp(`\\$function${sep}`, "i")
+    pattern: new RegExp(`\\$function${sep2}`, "i")
   },
   {
     id: "nosql-accumulator-operator",
     description: "$accumulator \u2014 custom aggregation with arbitrary JS execution",
-    pattern: new RegExp(`\\$accumulator${sep}`, "i")
+    pattern: new RegExp(`\\$accumulator${sep2}`, "i")
   },
   // ─── Prototype pollution ─────────────────────────────────────────────────
   {
@@ -74080,8 +74748,8 @@ function readStopNodeData(xmlData, tagName, i) {
           const nextLt = xmlData.indexOf("<", i + 1);
           if (nextLt === -1 || nextLt > nextGt) {
             const exp = xmlData.substring(i + 1, nextGt);
-            const sep3 = exp.search(/\s/);
-            const name = sep3 === -1 ? exp : exp.substring(0, sep3);
+            const sep4 = exp.search(/\s/);
+            const name = sep4 === -1 ? exp : exp.substring(0, sep4);
             if (name === tagName && exp[exp.length - 1] !== "/") openTagCount++;
             i = nextGt;
           }
@@ -74326,7 +74994,7 @@ function resolveName(name, isAttribute2, options, matcher, validator) {
 }
 
 // node_modules/fast-xml-builder/src/orderedJs2Xml.js
-var EOL6 = "\n";
+var EOL7 = "\n";
 function detectXmlVersionFromArray(jArray, options) {
   if (!Array.isArray(jArray) || jArray.length === 0) return "1.0";
   const first = jArray[0];
@@ -74343,7 +75011,7 @@ function detectXmlVersionFromArray(jArray, options) {
 function toXml(jArray, options) {
   let indentation = "";
   if (options.format) {
-    indentation = EOL6;
+    indentation = EOL7;
   }
   const stopNodeExpressions = [];
   if (options.stopNodes && Array.isArray(options.stopNodes)) {
@@ -75111,7 +75779,7 @@ async function parseXML(str, opts = {}) {
 var logger4 = createClientLogger2("storage-blob");
 
 // node_modules/@azure/storage-common/dist/esm/BufferScheduler.js
-import { EventEmitter } from "events";
+import { EventEmitter as EventEmitter2 } from "events";
 
 // node_modules/@azure/storage-common/dist/esm/BuffersStream.js
 import { Readable as Readable2 } from "node:stream";
@@ -75301,7 +75969,7 @@ var BufferScheduler = class {
   /**
    * An internal event emitter.
    */
-  emitter = new EventEmitter();
+  emitter = new EventEmitter2();
   /**
    * Concurrency of executing outgoingHandlers. (0 lesser than concurrency lesser than or equal to maxBuffers)
    */
@@ -75385,7 +76053,7 @@ var BufferScheduler = class {
    *
    */
   async do() {
-    return new Promise((resolve3, reject) => {
+    return new Promise((resolve4, reject) => {
       this.readable.on("data", (data) => {
         data = typeof data === "string" ? Buffer.from(data, this.encoding) : data;
         this.appendUnresolvedData(data);
@@ -75413,11 +76081,11 @@ var BufferScheduler = class {
         if (this.isStreamEnd && this.executingOutgoingHandlers === 0) {
           if (this.unresolvedLength > 0 && this.unresolvedLength < this.bufferSize) {
             const buffer2 = this.shiftBufferFromUnresolvedDataArray();
-            this.outgoingHandler(() => buffer2.getReadableStream(), buffer2.size, this.offset).then(resolve3).catch(reject);
+            this.outgoingHandler(() => buffer2.getReadableStream(), buffer2.size, this.offset).then(resolve4).catch(reject);
           } else if (this.unresolvedLength >= this.bufferSize) {
             return;
           } else {
-            resolve3();
+            resolve4();
           }
         }
       });
@@ -75532,8 +76200,8 @@ var NativeCRC64 = (() => {
     NativeCRC642 = NativeCRC642 || {};
     var Module = typeof NativeCRC642 != "undefined" ? NativeCRC642 : {};
     var readyPromiseResolve, readyPromiseReject;
-    Module["ready"] = new Promise(function(resolve3, reject) {
-      readyPromiseResolve = resolve3;
+    Module["ready"] = new Promise(function(resolve4, reject) {
+      readyPromiseResolve = resolve4;
       readyPromiseReject = reject;
     });
     ["_malloc", "_free", "_emscripten_bind_VoidPtr___destroy___0", "_emscripten_bind_Crc64Hash_Crc64Hash_0", "_emscripten_bind_Crc64Hash_OnAppend_2", "_emscripten_bind_Crc64Hash_OnFinal_3", "_emscripten_bind_Crc64Hash___destroy___0", "_fflush", "onRuntimeInitialized"].forEach((prop) => {
@@ -75558,11 +76226,11 @@ var NativeCRC64 = (() => {
       throw new Error("Module.ENVIRONMENT has been deprecated. To force the environment, use the ENVIRONMENT compile-time option (for example, -sENVIRONMENT=web or -sENVIRONMENT=node)");
     }
     var scriptDirectory = "";
-    function locateFile(path8) {
+    function locateFile(path11) {
       if (Module["locateFile"]) {
-        return Module["locateFile"](path8, scriptDirectory);
+        return Module["locateFile"](path11, scriptDirectory);
       }
-      return scriptDirectory + path8;
+      return scriptDirectory + path11;
     }
     var read_, readAsync, readBinary, setWindowTitle;
     function logExceptionOnExit(e) {
@@ -78499,7 +79167,7 @@ function getURLQueries(url2) {
   return queries;
 }
 async function delay3(timeInMs, aborter, abortError) {
-  return new Promise((resolve3, reject) => {
+  return new Promise((resolve4, reject) => {
     let timeout;
     const abortHandler = () => {
       if (timeout !== void 0) {
@@ -78511,7 +79179,7 @@ async function delay3(timeInMs, aborter, abortError) {
       if (aborter !== void 0) {
         aborter.removeEventListener("abort", abortHandler);
       }
-      resolve3();
+      resolve4();
     };
     timeout = setTimeout(resolveHandler, timeInMs);
     if (aborter !== void 0) {
@@ -79045,9 +79713,9 @@ var StorageSharedKeyCredentialPolicy = class extends CredentialPolicy {
    * @param request -
    */
   getCanonicalizedResourceString(request2) {
-    const path8 = getURLPath(request2.url) || "/";
+    const path11 = getURLPath(request2.url) || "/";
     let canonicalizedResourceString = "";
-    canonicalizedResourceString += `/${this.factory.accountName}${path8}`;
+    canonicalizedResourceString += `/${this.factory.accountName}${path11}`;
     const queries = getURLQueries(request2.url);
     const lowercaseQueries = {};
     if (queries) {
@@ -79529,9 +80197,9 @@ function storageSharedKeyCredentialPolicy(options) {
     return canonicalizedHeadersStringToSign;
   }
   function getCanonicalizedResourceString(request2) {
-    const path8 = getURLPath(request2.url) || "/";
+    const path11 = getURLPath(request2.url) || "/";
     let canonicalizedResourceString = "";
-    canonicalizedResourceString += `/${options.accountName}${path8}`;
+    canonicalizedResourceString += `/${options.accountName}${path11}`;
     const queries = getURLQueries(request2.url);
     const lowercaseQueries = {};
     if (queries) {
@@ -89577,7 +90245,7 @@ var endBefore = {
     }
   }
 };
-var delimiter = {
+var delimiter2 = {
   parameterPath: "delimiter",
   mapper: {
     serializedName: "delimiter",
@@ -91171,8 +91839,8 @@ var ContainerImpl = class {
    *                  character or a string.
    * @param options The options parameters.
    */
-  listBlobHierarchySegment(delimiter2, options) {
-    return this.client.sendOperationRequest({ delimiter: delimiter2, options }, listBlobHierarchySegmentOperationSpec);
+  listBlobHierarchySegment(delimiter3, options) {
+    return this.client.sendOperationRequest({ delimiter: delimiter3, options }, listBlobHierarchySegmentOperationSpec);
   }
   /**
    * [Update] The List Blobs operation returns a list of the blobs under the specified container. This
@@ -91184,8 +91852,8 @@ var ContainerImpl = class {
    *                  character or a string.
    * @param options The options parameters.
    */
-  listBlobHierarchySegmentApacheArrow(delimiter2, options) {
-    return this.client.sendOperationRequest({ delimiter: delimiter2, options }, listBlobHierarchySegmentApacheArrowOperationSpec);
+  listBlobHierarchySegmentApacheArrow(delimiter3, options) {
+    return this.client.sendOperationRequest({ delimiter: delimiter3, options }, listBlobHierarchySegmentApacheArrowOperationSpec);
   }
   /**
    * Returns the sku name and account kind
@@ -91739,7 +92407,7 @@ var listBlobHierarchySegmentOperationSpec = {
     restype2,
     include1,
     startFrom,
-    delimiter
+    delimiter2
   ],
   urlParameters: [url],
   headerParameters: [
@@ -91776,7 +92444,7 @@ var listBlobHierarchySegmentApacheArrowOperationSpec = {
     include1,
     startFrom,
     endBefore,
-    delimiter
+    delimiter2
   ],
   urlParameters: [url],
   headerParameters: [
@@ -93957,10 +94625,10 @@ var accountNameSuffixes = [
 ];
 function escapeURLPath(url2) {
   const urlParsed = new URL(url2);
-  let path8 = urlParsed.pathname;
-  path8 = path8 || "/";
-  path8 = escape(path8);
-  urlParsed.pathname = path8;
+  let path11 = urlParsed.pathname;
+  path11 = path11 || "/";
+  path11 = escape(path11);
+  urlParsed.pathname = path11;
   return urlParsed.toString();
 }
 function getProxyUriFromDevConnString(connectionString) {
@@ -94045,9 +94713,9 @@ function escape(text) {
 }
 function appendToURLPath(url2, name) {
   const urlParsed = new URL(url2);
-  let path8 = urlParsed.pathname;
-  path8 = path8 ? path8.endsWith("/") ? `${path8}${name}` : `${path8}/${name}` : name;
-  urlParsed.pathname = path8;
+  let path11 = urlParsed.pathname;
+  path11 = path11 ? path11.endsWith("/") ? `${path11}${name}` : `${path11}/${name}` : name;
+  urlParsed.pathname = path11;
   return urlParsed.toString();
 }
 function setURLParameter2(url2, name, value) {
@@ -97090,7 +97758,7 @@ var AvroReadableFromStream = class extends AvroReadable {
       this._position += chunk.length;
       return this.toUint8Array(chunk);
     } else {
-      return new Promise((resolve3, reject) => {
+      return new Promise((resolve4, reject) => {
         const cleanUp = () => {
           this._readable.removeListener("readable", readableCallback);
           this._readable.removeListener("error", rejectCallback);
@@ -97105,7 +97773,7 @@ var AvroReadableFromStream = class extends AvroReadable {
           if (callbackChunk) {
             this._position += callbackChunk.length;
             cleanUp();
-            resolve3(this.toUint8Array(callbackChunk));
+            resolve4(this.toUint8Array(callbackChunk));
           }
         };
         const rejectCallback = () => {
@@ -97751,8 +98419,8 @@ var Poller = class {
     this.stopped = true;
     this.pollProgressCallbacks = [];
     this.operation = operation;
-    this.promise = new Promise((resolve3, reject) => {
-      this.resolve = resolve3;
+    this.promise = new Promise((resolve4, reject) => {
+      this.resolve = resolve4;
       this.reject = reject;
     });
     this.promise.catch(() => {
@@ -98083,7 +98751,7 @@ function rangeToString(iRange) {
 }
 
 // node_modules/@azure/storage-blob/dist/esm/utils/Batch.js
-import { EventEmitter as EventEmitter2 } from "events";
+import { EventEmitter as EventEmitter3 } from "events";
 var BatchStates;
 (function(BatchStates2) {
   BatchStates2[BatchStates2["Good"] = 0] = "Good";
@@ -98128,7 +98796,7 @@ var Batch = class {
       throw new RangeError("concurrency must be larger than 0");
     }
     this.concurrency = concurrency;
-    this.emitter = new EventEmitter2();
+    this.emitter = new EventEmitter3();
   }
   /**
    * Add a operation into queue.
@@ -98157,8 +98825,8 @@ var Batch = class {
       return Promise.resolve();
     }
     this.parallelExecute();
-    return new Promise((resolve3, reject) => {
-      this.emitter.on("finish", resolve3);
+    return new Promise((resolve4, reject) => {
+      this.emitter.on("finish", resolve4);
       this.emitter.on("error", (error2) => {
         this.state = BatchStates.Error;
         reject(error2);
@@ -98205,12 +98873,12 @@ import util2 from "node:util";
 async function streamToBuffer(stream4, buffer2, offset, end, encoding) {
   let pos = 0;
   const count2 = end - offset;
-  return new Promise((resolve3, reject) => {
+  return new Promise((resolve4, reject) => {
     const timeout = setTimeout(() => reject(new Error(`The operation cannot be completed in timeout.`)), REQUEST_TIMEOUT);
     stream4.on("readable", () => {
       if (pos >= count2) {
         clearTimeout(timeout);
-        resolve3();
+        resolve4();
         return;
       }
       let chunk;
@@ -98223,7 +98891,7 @@ async function streamToBuffer(stream4, buffer2, offset, end, encoding) {
         pos += chunkLength;
         if (pos >= count2) {
           clearTimeout(timeout);
-          resolve3();
+          resolve4();
           return;
         }
       }
@@ -98233,7 +98901,7 @@ async function streamToBuffer(stream4, buffer2, offset, end, encoding) {
       if (pos < count2) {
         reject(new Error(`Stream drains before getting enough data needed. Data read: ${pos}, data need: ${count2}`));
       }
-      resolve3();
+      resolve4();
     });
     stream4.on("error", (msg) => {
       clearTimeout(timeout);
@@ -98242,7 +98910,7 @@ async function streamToBuffer(stream4, buffer2, offset, end, encoding) {
   });
 }
 async function readStreamToLocalFile(rs, file) {
-  return new Promise((resolve3, reject) => {
+  return new Promise((resolve4, reject) => {
     const ws = fs4.createWriteStream(file);
     rs.on("error", (err) => {
       reject(err);
@@ -98250,7 +98918,7 @@ async function readStreamToLocalFile(rs, file) {
     ws.on("error", (err) => {
       reject(err);
     });
-    ws.on("close", resolve3);
+    ws.on("close", resolve4);
     rs.pipe(ws);
   });
 }
@@ -99183,7 +99851,7 @@ var BlobClient = class _BlobClient extends StorageClient2 {
    * @returns The SAS URI consisting of the URI to the resource represented by this client, followed by the generated SAS token.
    */
   generateSasUrl(options) {
-    return new Promise((resolve3) => {
+    return new Promise((resolve4) => {
       if (!(this.credential instanceof StorageSharedKeyCredential)) {
         throw new RangeError("Can only generate the SAS when the client is initialized with a shared key credential");
       }
@@ -99194,7 +99862,7 @@ var BlobClient = class _BlobClient extends StorageClient2 {
         versionId: this._versionId,
         ...options
       }, this.credential).toString();
-      resolve3(appendToURLQuery(this.url, sas));
+      resolve4(appendToURLQuery(this.url, sas));
     });
   }
   /**
@@ -99233,7 +99901,7 @@ var BlobClient = class _BlobClient extends StorageClient2 {
    * @returns The SAS URI consisting of the URI to the resource represented by this client, followed by the generated SAS token.
    */
   generateUserDelegationSasUrl(options, userDelegationKey) {
-    return new Promise((resolve3) => {
+    return new Promise((resolve4) => {
       const sas = generateBlobSASQueryParameters({
         containerName: this._containerName,
         blobName: this._name,
@@ -99241,7 +99909,7 @@ var BlobClient = class _BlobClient extends StorageClient2 {
         versionId: this._versionId,
         ...options
       }, userDelegationKey, this.accountName).toString();
-      resolve3(appendToURLQuery(this.url, sas));
+      resolve4(appendToURLQuery(this.url, sas));
     });
   }
   /**
@@ -100972,13 +101640,13 @@ var KnownEncryptionAlgorithmType2;
 // node_modules/@actions/artifact/lib/internal/upload/blob-upload.js
 import * as crypto2 from "crypto";
 import * as stream from "stream";
-var __awaiter6 = function(thisArg, _arguments, P, generator) {
+var __awaiter10 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -100994,18 +101662,18 @@ var __awaiter6 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
 function uploadToBlobStorage(authenticatedUploadURL, uploadStream, contentType2) {
-  return __awaiter6(this, void 0, void 0, function* () {
+  return __awaiter10(this, void 0, void 0, function* () {
     let uploadByteCount = 0;
     let lastProgressTime = Date.now();
     const abortController = new AbortController();
-    const chunkTimer = (interval) => __awaiter6(this, void 0, void 0, function* () {
-      return new Promise((resolve3, reject) => {
+    const chunkTimer = (interval) => __awaiter10(this, void 0, void 0, function* () {
+      return new Promise((resolve4, reject) => {
         const timer = setInterval(() => {
           if (Date.now() - lastProgressTime > interval) {
             reject(new Error("Upload progress stalled."));
@@ -101013,7 +101681,7 @@ function uploadToBlobStorage(authenticatedUploadURL, uploadStream, contentType2)
         }, interval);
         abortController.signal.addEventListener("abort", () => {
           clearInterval(timer);
-          resolve3();
+          resolve4();
         });
       });
     });
@@ -101073,13 +101741,13 @@ import { realpath as realpath2 } from "fs/promises";
 import * as stream2 from "stream";
 import * as fs5 from "fs";
 import { realpath } from "fs/promises";
-var __awaiter7 = function(thisArg, _arguments, P, generator) {
+var __awaiter11 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -101095,7 +101763,7 @@ var __awaiter7 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -101112,7 +101780,7 @@ var WaterMarkedUploadStream = class extends stream2.Transform {
   }
 };
 function createRawFileUploadStream(filePath) {
-  return __awaiter7(this, void 0, void 0, function* () {
+  return __awaiter11(this, void 0, void 0, function* () {
     debug(`Creating raw file upload stream for: ${filePath}`);
     const bufferSize = getUploadChunkSize();
     const uploadStream = new WaterMarkedUploadStream(bufferSize);
@@ -101135,13 +101803,13 @@ function createRawFileUploadStream(filePath) {
 }
 
 // node_modules/@actions/artifact/lib/internal/upload/zip.js
-var __awaiter8 = function(thisArg, _arguments, P, generator) {
+var __awaiter12 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -101157,14 +101825,14 @@ var __awaiter8 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
 var DEFAULT_COMPRESSION_LEVEL = 6;
 function createZipUploadStream(uploadSpecification_1) {
-  return __awaiter8(this, arguments, void 0, function* (uploadSpecification, compressionLevel = DEFAULT_COMPRESSION_LEVEL) {
+  return __awaiter12(this, arguments, void 0, function* (uploadSpecification, compressionLevel = DEFAULT_COMPRESSION_LEVEL) {
     debug(`Creating Artifact archive with compressionLevel: ${compressionLevel}`);
     const zip = import_archiver.default.create("zip", {
       highWaterMark: getUploadChunkSize(),
@@ -101218,7 +101886,7 @@ var zipEndCallback = () => {
 };
 
 // node_modules/@actions/artifact/lib/internal/upload/types.js
-import * as path from "path";
+import * as path4 from "path";
 var mimeTypes = {
   // Text
   ".txt": "text/plain",
@@ -101279,18 +101947,18 @@ var mimeTypes = {
   ".eot": "application/vnd.ms-fontobject"
 };
 function getMimeType(filePath) {
-  const ext = path.extname(filePath).toLowerCase();
+  const ext = path4.extname(filePath).toLowerCase();
   return mimeTypes[ext] || "application/octet-stream";
 }
 
 // node_modules/@actions/artifact/lib/internal/upload/upload-artifact.js
-var __awaiter9 = function(thisArg, _arguments, P, generator) {
+var __awaiter13 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -101306,13 +101974,13 @@ var __awaiter9 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
 function uploadArtifact(name, files, rootDirectory, options) {
-  return __awaiter9(this, void 0, void 0, function* () {
+  return __awaiter13(this, void 0, void 0, function* () {
     let artifactFileName = `${name}.zip`;
     if (options === null || options === void 0 ? void 0 : options.skipArchive) {
       if (files.length === 0) {
@@ -101324,7 +101992,7 @@ function uploadArtifact(name, files, rootDirectory, options) {
       if (!fs6.existsSync(files[0])) {
         throw new FilesNotFoundError(files);
       }
-      artifactFileName = path2.basename(files[0]);
+      artifactFileName = path5.basename(files[0]);
       name = artifactFileName;
     }
     validateArtifactName(name);
@@ -101393,11 +102061,11 @@ import fs7 from "fs/promises";
 import * as fsSync from "fs";
 import * as crypto3 from "crypto";
 import * as stream3 from "stream";
-import * as path3 from "path";
+import * as path6 from "path";
 
 // node_modules/@actions/github/lib/context.js
 import { readFileSync, existsSync as existsSync4 } from "fs";
-import { EOL as EOL7 } from "os";
+import { EOL as EOL8 } from "os";
 var Context = class {
   /**
    * Hydrate the context from the environment
@@ -101409,8 +102077,8 @@ var Context = class {
       if (existsSync4(process.env.GITHUB_EVENT_PATH)) {
         this.payload = JSON.parse(readFileSync(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
       } else {
-        const path8 = process.env.GITHUB_EVENT_PATH;
-        process.stdout.write(`GITHUB_EVENT_PATH ${path8} does not exist${EOL7}`);
+        const path11 = process.env.GITHUB_EVENT_PATH;
+        process.stdout.write(`GITHUB_EVENT_PATH ${path11} does not exist${EOL8}`);
       }
     }
     this.eventName = process.env.GITHUB_EVENT_NAME;
@@ -101449,13 +102117,13 @@ var Context = class {
 // node_modules/@actions/github/lib/internal/utils.js
 var httpClient = __toESM(require_lib2(), 1);
 var import_undici2 = __toESM(require_undici(), 1);
-var __awaiter10 = function(thisArg, _arguments, P, generator) {
+var __awaiter14 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -101471,7 +102139,7 @@ var __awaiter10 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -101494,7 +102162,7 @@ function getProxyAgentDispatcher(destinationUrl) {
 }
 function getProxyFetch(destinationUrl) {
   const httpDispatcher = getProxyAgentDispatcher(destinationUrl);
-  const proxyFetch = (url2, opts) => __awaiter10(this, void 0, void 0, function* () {
+  const proxyFetch = (url2, opts) => __awaiter14(this, void 0, void 0, function* () {
     return (0, import_undici2.fetch)(url2, Object.assign(Object.assign({}, opts), { dispatcher: httpDispatcher }));
   });
   return proxyFetch;
@@ -102798,8 +103466,8 @@ function withCustomRequest(customRequest) {
 
 // node_modules/@octokit/auth-token/dist-bundle/index.js
 var b64url = "(?:[a-zA-Z0-9_-]+)";
-var sep2 = "\\.";
-var jwtRE = new RegExp(`^${b64url}${sep2}${b64url}${sep2}${b64url}$`);
+var sep3 = "\\.";
+var jwtRE = new RegExp(`^${b64url}${sep3}${b64url}${sep3}${b64url}$`);
 var isJWT = jwtRE.test.bind(jwtRE);
 async function auth(token) {
   const isApp = isJWT(token);
@@ -105562,13 +106230,13 @@ function getOctokit(token, options, ...additionalPlugins) {
 
 // node_modules/@actions/artifact/lib/internal/download/download-artifact.js
 var import_unzip_stream = __toESM(require_unzip(), 1);
-var __awaiter11 = function(thisArg, _arguments, P, generator) {
+var __awaiter15 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -105584,7 +106252,7 @@ var __awaiter11 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -105594,10 +106262,10 @@ var scrubQueryParameters = (url2) => {
   parsed.search = "";
   return parsed.toString();
 };
-function exists2(path8) {
-  return __awaiter11(this, void 0, void 0, function* () {
+function exists2(path11) {
+  return __awaiter15(this, void 0, void 0, function* () {
     try {
-      yield fs7.access(path8);
+      yield fs7.access(path11);
       return true;
     } catch (error2) {
       if (error2.code === "ENOENT") {
@@ -105609,7 +106277,7 @@ function exists2(path8) {
   });
 }
 function streamExtract(url2, directory, skipDecompress) {
-  return __awaiter11(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     let retryCount = 0;
     while (retryCount < 5) {
       try {
@@ -105617,14 +106285,14 @@ function streamExtract(url2, directory, skipDecompress) {
       } catch (error2) {
         retryCount++;
         debug(`Failed to download artifact after ${retryCount} retries due to ${error2.message}. Retrying in 5 seconds...`);
-        yield new Promise((resolve3) => setTimeout(resolve3, 5e3));
+        yield new Promise((resolve4) => setTimeout(resolve4, 5e3));
       }
     }
     throw new Error(`Artifact download failed after ${retryCount} retries.`);
   });
 }
 function streamExtractExternal(url_1, directory_1) {
-  return __awaiter11(this, arguments, void 0, function* (url2, directory, opts = {}) {
+  return __awaiter15(this, arguments, void 0, function* (url2, directory, opts = {}) {
     const { timeout = 30 * 1e3, skipDecompress = false } = opts;
     const client2 = new HttpClient(getUserAgentString());
     const response = yield client2.get(url2);
@@ -105642,12 +106310,12 @@ function streamExtractExternal(url_1, directory_1) {
     const filenamePlain = contentDisposition.match(/(?<!\*)filename\s*=\s*['"]?([^;\r\n"']*)['"]?/i);
     const rawName = (filenameStar === null || filenameStar === void 0 ? void 0 : filenameStar[1]) || (filenamePlain === null || filenamePlain === void 0 ? void 0 : filenamePlain[1]);
     if (rawName) {
-      fileName = path3.basename(decodeURIComponent(rawName.trim()));
+      fileName = path6.basename(decodeURIComponent(rawName.trim()));
     }
     debug(`Content-Type: ${contentType2}, mimeType: ${mimeType}, urlEndsWithZip: ${urlEndsWithZip}, isZip: ${isZip2}, skipDecompress: ${skipDecompress}`);
     debug(`Content-Disposition: ${contentDisposition}, fileName: ${fileName}`);
     let sha256Digest = void 0;
-    return new Promise((resolve3, reject) => {
+    return new Promise((resolve4, reject) => {
       const timerFn = () => {
         const timeoutError = new Error(`Blob storage chunk did not respond in ${timeout}ms`);
         response.message.destroy(timeoutError);
@@ -105672,12 +106340,12 @@ function streamExtractExternal(url_1, directory_1) {
           sha256Digest = hashStream.read();
           info(`SHA256 digest of downloaded artifact is ${sha256Digest}`);
         }
-        resolve3({ sha256Digest: `sha256:${sha256Digest}` });
+        resolve4({ sha256Digest: `sha256:${sha256Digest}` });
       };
       if (isZip2 && !skipDecompress) {
         passThrough.pipe(import_unzip_stream.default.Extract({ path: directory })).on("close", onClose).on("error", onError);
       } else {
-        const filePath = path3.join(directory, fileName);
+        const filePath = path6.join(directory, fileName);
         const writeStream = fsSync.createWriteStream(filePath);
         info(`Downloading raw file (non-zip) to: ${filePath}`);
         passThrough.pipe(writeStream).on("close", onClose).on("error", onError);
@@ -105686,7 +106354,7 @@ function streamExtractExternal(url_1, directory_1) {
   });
 }
 function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, token, options) {
-  return __awaiter11(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     const downloadPath = yield resolveOrCreateDirectory(options === null || options === void 0 ? void 0 : options.path);
     const api = getOctokit(token);
     let digestMismatch2 = false;
@@ -105726,7 +106394,7 @@ function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, tok
   });
 }
 function downloadArtifactInternal(artifactId, options) {
-  return __awaiter11(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     const downloadPath = yield resolveOrCreateDirectory(options === null || options === void 0 ? void 0 : options.path);
     const artifactClient = internalArtifactTwirpClient();
     let digestMismatch2 = false;
@@ -105769,7 +106437,7 @@ Are you trying to download from a different run? Try specifying a github-token w
   });
 }
 function resolveOrCreateDirectory() {
-  return __awaiter11(this, arguments, void 0, function* (downloadPath = getGitHubWorkspaceDir()) {
+  return __awaiter15(this, arguments, void 0, function* (downloadPath = getGitHubWorkspaceDir()) {
     if (!(yield exists2(downloadPath))) {
       debug(`Artifact destination folder does not exist, creating: ${downloadPath}`);
       yield fs7.mkdir(downloadPath, { recursive: true });
@@ -105808,17 +106476,17 @@ function requestLog(octokit) {
     octokit.log.debug("request", options);
     const start = Date.now();
     const requestOptions = octokit.request.endpoint.parse(options);
-    const path8 = requestOptions.url.replace(options.baseUrl, "");
+    const path11 = requestOptions.url.replace(options.baseUrl, "");
     return request2(options).then((response) => {
       const requestId2 = response.headers["x-github-request-id"];
       octokit.log.info(
-        `${requestOptions.method} ${path8} - ${response.status} with id ${requestId2} in ${Date.now() - start}ms`
+        `${requestOptions.method} ${path11} - ${response.status} with id ${requestId2} in ${Date.now() - start}ms`
       );
       return response;
     }).catch((error2) => {
       const requestId2 = error2.response?.headers["x-github-request-id"] || "UNKNOWN";
       octokit.log.error(
-        `${requestOptions.method} ${path8} - ${error2.status} with id ${requestId2} in ${Date.now() - start}ms`
+        `${requestOptions.method} ${path11} - ${error2.status} with id ${requestId2} in ${Date.now() - start}ms`
       );
       throw error2;
     });
@@ -105901,13 +106569,13 @@ function retry(octokit, octokitOptions) {
 retry.VERSION = VERSION8;
 
 // node_modules/@actions/artifact/lib/internal/find/get-artifact.js
-var __awaiter12 = function(thisArg, _arguments, P, generator) {
+var __awaiter16 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -105923,13 +106591,13 @@ var __awaiter12 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
 function getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token) {
-  return __awaiter12(this, void 0, void 0, function* () {
+  return __awaiter16(this, void 0, void 0, function* () {
     var _a;
     const [retryOpts, requestOpts] = getRetryOptions(defaults);
     const opts = {
@@ -105971,7 +106639,7 @@ function getArtifactPublic(artifactName, workflowRunId, repositoryOwner, reposit
   });
 }
 function getArtifactInternal(artifactName) {
-  return __awaiter12(this, void 0, void 0, function* () {
+  return __awaiter16(this, void 0, void 0, function* () {
     var _a;
     const artifactClient = internalArtifactTwirpClient();
     const { workflowRunBackendId, workflowJobRunBackendId } = getBackendIdsFromToken();
@@ -106004,13 +106672,13 @@ function getArtifactInternal(artifactName) {
 }
 
 // node_modules/@actions/artifact/lib/internal/delete/delete-artifact.js
-var __awaiter13 = function(thisArg, _arguments, P, generator) {
+var __awaiter17 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -106026,13 +106694,13 @@ var __awaiter13 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
 function deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token) {
-  return __awaiter13(this, void 0, void 0, function* () {
+  return __awaiter17(this, void 0, void 0, function* () {
     var _a;
     const [retryOpts, requestOpts] = getRetryOptions(defaults);
     const opts = {
@@ -106058,7 +106726,7 @@ function deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repo
   });
 }
 function deleteArtifactInternal(artifactName) {
-  return __awaiter13(this, void 0, void 0, function* () {
+  return __awaiter17(this, void 0, void 0, function* () {
     const artifactClient = internalArtifactTwirpClient();
     const { workflowRunBackendId, workflowJobRunBackendId } = getBackendIdsFromToken();
     const listReq = {
@@ -106089,13 +106757,13 @@ function deleteArtifactInternal(artifactName) {
 }
 
 // node_modules/@actions/artifact/lib/internal/find/list-artifacts.js
-var __awaiter14 = function(thisArg, _arguments, P, generator) {
+var __awaiter18 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -106111,7 +106779,7 @@ var __awaiter14 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -106120,7 +106788,7 @@ var maximumArtifactCount = getMaxArtifactListCount();
 var paginationCount = 100;
 var maxNumberOfPages = Math.ceil(maximumArtifactCount / paginationCount);
 function listArtifactsPublic(workflowRunId_1, repositoryOwner_1, repositoryName_1, token_1) {
-  return __awaiter14(this, arguments, void 0, function* (workflowRunId, repositoryOwner, repositoryName, token, latest = false) {
+  return __awaiter18(this, arguments, void 0, function* (workflowRunId, repositoryOwner, repositoryName, token, latest = false) {
     info(`Fetching artifact list for workflow run ${workflowRunId} in repository ${repositoryOwner}/${repositoryName}`);
     let artifacts = [];
     const [retryOpts, requestOpts] = getRetryOptions(defaults);
@@ -106185,7 +106853,7 @@ function listArtifactsPublic(workflowRunId_1, repositoryOwner_1, repositoryName_
   });
 }
 function listArtifactsInternal() {
-  return __awaiter14(this, arguments, void 0, function* (latest = false) {
+  return __awaiter18(this, arguments, void 0, function* (latest = false) {
     const artifactClient = internalArtifactTwirpClient();
     const { workflowRunBackendId, workflowJobRunBackendId } = getBackendIdsFromToken();
     const req = {
@@ -106226,13 +106894,13 @@ function filterLatest(artifacts) {
 }
 
 // node_modules/@actions/artifact/lib/internal/client.js
-var __awaiter15 = function(thisArg, _arguments, P, generator) {
+var __awaiter19 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve3) {
-      resolve3(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve3, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -106248,7 +106916,7 @@ var __awaiter15 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve3(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -106266,7 +106934,7 @@ var __rest = function(s, e) {
 };
 var DefaultArtifactClient = class {
   uploadArtifact(name, files, rootDirectory, options) {
-    return __awaiter15(this, void 0, void 0, function* () {
+    return __awaiter19(this, void 0, void 0, function* () {
       try {
         if (isGhes()) {
           throw new GHESNotSupportedError();
@@ -106283,7 +106951,7 @@ If the error persists, please check whether Actions is operating normally at [ht
     });
   }
   downloadArtifact(artifactId, options) {
-    return __awaiter15(this, void 0, void 0, function* () {
+    return __awaiter19(this, void 0, void 0, function* () {
       try {
         if (isGhes()) {
           throw new GHESNotSupportedError();
@@ -106304,7 +106972,7 @@ If the error persists, please check whether Actions and API requests are operati
     });
   }
   listArtifacts(options) {
-    return __awaiter15(this, void 0, void 0, function* () {
+    return __awaiter19(this, void 0, void 0, function* () {
       try {
         if (isGhes()) {
           throw new GHESNotSupportedError();
@@ -106325,7 +106993,7 @@ If the error persists, please check whether Actions and API requests are operati
     });
   }
   getArtifact(artifactName, options) {
-    return __awaiter15(this, void 0, void 0, function* () {
+    return __awaiter19(this, void 0, void 0, function* () {
       try {
         if (isGhes()) {
           throw new GHESNotSupportedError();
@@ -106346,7 +107014,7 @@ If the error persists, please check whether Actions and API requests are operati
     });
   }
   deleteArtifact(artifactName, options) {
-    return __awaiter15(this, void 0, void 0, function* () {
+    return __awaiter19(this, void 0, void 0, function* () {
       try {
         if (isGhes()) {
           throw new GHESNotSupportedError();
@@ -106371,77 +107039,18 @@ If the error persists, please check whether Actions and API requests are operati
 // node_modules/@actions/artifact/lib/artifact.js
 var client = new DefaultArtifactClient();
 
-// src/progress.ts
-import { Transform as Transform3 } from "node:stream";
-var LOG_EVERY_MS = 5e3;
-function formatBytes(bytes) {
-  return scaled(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB"], (value) => `${value.toFixed(1)} `, " ");
-}
-function formatDecimalBytes(bytes) {
-  return scaled(bytes, 1e3, ["B", "kB", "MB", "GB", "TB"], (value) => value.toPrecision(3), "");
-}
-function scaled(bytes, base, units, show, byteSeparator) {
-  let value = bytes;
-  let unit = 0;
-  while (value >= base && unit < units.length - 1) {
-    value /= base;
-    unit++;
-  }
-  return unit === 0 ? `${bytes}${byteSeparator}${units[0]}` : `${show(value)}${units[unit]}`;
-}
-function formatRate(bytes, ms) {
-  return ms > 0 ? `${formatBytes(bytes * 1e3 / ms)}/s` : "-";
-}
-var ProgressMeter = class extends Transform3 {
-  bytes = 0;
-  phase;
-  started = Date.now();
-  timer;
-  constructor(phase, log2 = info) {
-    super();
-    this.phase = phase;
-    this.timer = setInterval(() => log2(this.line()), LOG_EVERY_MS);
-    this.timer.unref();
-  }
-  line() {
-    return `${this.phase}: ${formatBytes(this.bytes)}, ${formatRate(this.bytes, Date.now() - this.started)}`;
-  }
-  _transform(chunk, _encoding, callback) {
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-  _flush(callback) {
-    clearInterval(this.timer);
-    callback();
-  }
-  _destroy(error2, callback) {
-    clearInterval(this.timer);
-    callback(error2);
-  }
-};
-var PhaseTimer = class {
-  phases = [];
-  async time(phase, work, bytesOf) {
-    const started = Date.now();
-    const result = await work();
-    this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
-    return result;
-  }
-};
-
-// src/tarball.ts
-import { once as once2 } from "node:events";
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
-import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2 } from "node:fs/promises";
-import * as path4 from "node:path";
-import { pipeline as pipeline2 } from "node:stream/promises";
+// src/archive/hash.ts
+import { createHash as createHash3 } from "node:crypto";
+import { createReadStream as createReadStream2 } from "node:fs";
+import { Transform as Transform4, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 // src/archive/compression.ts
-import { Transform as Transform4 } from "node:stream";
+import { Transform as Transform3 } from "node:stream";
 import * as zlib2 from "node:zlib";
 
 // src/archive/zstd-process.ts
-import { spawn, spawnSync } from "node:child_process";
+import { spawn as spawn2, spawnSync } from "node:child_process";
 import { Duplex } from "node:stream";
 var available;
 function zstdCommandAvailable() {
@@ -106451,9 +107060,9 @@ function zstdCommandAvailable() {
 }
 var STDERR_KEPT = 4096;
 function zstdProcess(args, what) {
-  const child = spawn("zstd", ["-q", "-c", ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  const child2 = spawn2("zstd", ["-q", "-c", ...args], { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (text) => stderr = (stderr + text).slice(-STDERR_KEPT));
+  child2.stderr.setEncoding("utf8").on("data", (text) => stderr = (stderr + text).slice(-STDERR_KEPT));
   let stdinBroken = false;
   let waiting;
   const release = () => {
@@ -106461,34 +107070,34 @@ function zstdProcess(args, what) {
     waiting = void 0;
     callback?.();
   };
-  child.stdin.on("error", () => {
+  child2.stdin.on("error", () => {
     stdinBroken = true;
     release();
   });
-  child.stdin.on("drain", release);
+  child2.stdin.on("drain", release);
   const duplex = new Duplex({
     readableHighWaterMark: 1024 * 1024,
     write(chunk, _encoding, callback) {
-      if (stdinBroken || child.stdin.write(chunk)) callback();
+      if (stdinBroken || child2.stdin.write(chunk)) callback();
       else waiting = () => callback();
     },
     final(callback) {
-      child.stdin.end();
+      child2.stdin.end();
       callback();
     },
     read() {
-      child.stdout.resume();
+      child2.stdout.resume();
     },
     destroy(error2, callback) {
-      if (child.exitCode === null && child.signalCode === null) child.kill();
+      if (child2.exitCode === null && child2.signalCode === null) child2.kill();
       callback(error2);
     }
   });
-  child.stdout.on("data", (chunk) => {
-    if (!duplex.push(chunk)) child.stdout.pause();
+  child2.stdout.on("data", (chunk) => {
+    if (!duplex.push(chunk)) child2.stdout.pause();
   });
-  child.on("error", (error2) => duplex.destroy(new UserError(`Could not run zstd to ${what}: ${error2.message}`)));
-  child.on("close", (code2, signal) => {
+  child2.on("error", (error2) => duplex.destroy(new UserError(`Could not run zstd to ${what}: ${error2.message}`)));
+  child2.on("close", (code2, signal) => {
     if (code2 === 0) {
       duplex.push(null);
       return;
@@ -106571,7 +107180,7 @@ function createDecompressor(format, compressedSize, limits = {}) {
   const cap = Math.max(limits.floorBytes ?? 4 * 1024 ** 3, compressedSize * (limits.maxRatio ?? 200));
   return [inflate, new OutputCap(cap, format)];
 }
-var OutputCap = class extends Transform4 {
+var OutputCap = class extends Transform3 {
   seen = 0;
   cap;
   format;
@@ -106595,11 +107204,7 @@ var OutputCap = class extends Transform4 {
 };
 
 // src/archive/hash.ts
-import { createHash as createHash3 } from "node:crypto";
-import { createReadStream as createReadStream2 } from "node:fs";
-import { Transform as Transform5, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-var HashingStream = class extends Transform5 {
+var HashingStream = class extends Transform4 {
   hash = createHash3("sha256");
   bytes = 0;
   _transform(chunk, _encoding, callback) {
@@ -106619,8 +107224,204 @@ async function hashFile(file, ...stages) {
   return { digest: hash.digest(), bytes: hash.bytes };
 }
 
+// src/context.ts
+function currentRepository() {
+  try {
+    const { owner, repo } = context4.repo;
+    return `${owner}/${repo}`;
+  } catch {
+    return void 0;
+  }
+}
+function currentRun() {
+  const workflowRun = context4.payload.workflow_run;
+  return {
+    eventName: context4.eventName,
+    triggeringRunId: workflowRun?.id,
+    repository: currentRepository()
+  };
+}
+function loadLocation(inputs, run2) {
+  let runId = inputs.runId;
+  let origin;
+  if (runId !== void 0) {
+    origin = `run id ${runId} from the \`run-id\` input`;
+  } else if (run2.eventName === "workflow_run" && isRunId(run2.triggeringRunId)) {
+    runId = run2.triggeringRunId;
+    origin = `run id ${runId}: the run that triggered this workflow_run event (github.event.workflow_run.id)`;
+  } else {
+    return { location: {}, origin: `this run (no \`run-id\`, and the event is ${run2.eventName ?? "unknown"})` };
+  }
+  if (!inputs.githubToken) {
+    throw new UserError(
+      `Reading the artifacts of ${origin} needs a token, and \`github-token\` is empty: remove the empty \`github-token\` to use the default \`\${{ github.token }}\` (with \`actions: read\` permission), or give one.`
+    );
+  }
+  const repository = inputs.repository ?? run2.repository;
+  if (!repository) {
+    throw new UserError(
+      `Reading the artifacts of ${origin} needs the repository it ran in: expected \`repository\` as owner/name or GITHUB_REPOSITORY in the environment, found neither; set \`repository\`.`
+    );
+  }
+  return { location: { runId, repository, token: inputs.githubToken }, origin: `${origin}, in ${repository}` };
+}
+function isRunId(value) {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
+}
+
+// src/progress.ts
+import { Transform as Transform5 } from "node:stream";
+var LOG_EVERY_MS = 5e3;
+function formatBytes(bytes) {
+  return scaled(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB"], (value) => `${value.toFixed(1)} `, " ");
+}
+function formatDecimalBytes(bytes) {
+  return scaled(bytes, 1e3, ["B", "kB", "MB", "GB", "TB"], (value) => value.toPrecision(3), "");
+}
+function scaled(bytes, base, units, show, byteSeparator) {
+  let value = bytes;
+  let unit = 0;
+  while (value >= base && unit < units.length - 1) {
+    value /= base;
+    unit++;
+  }
+  return unit === 0 ? `${bytes}${byteSeparator}${units[0]}` : `${show(value)}${units[unit]}`;
+}
+function formatRate(bytes, ms) {
+  return ms > 0 ? `${formatBytes(bytes * 1e3 / ms)}/s` : "-";
+}
+var ProgressMeter = class extends Transform5 {
+  bytes = 0;
+  phase;
+  started = Date.now();
+  timer;
+  constructor(phase, log2 = info) {
+    super();
+    this.phase = phase;
+    this.timer = setInterval(() => log2(this.line()), LOG_EVERY_MS);
+    this.timer.unref();
+  }
+  line() {
+    return `${this.phase}: ${formatBytes(this.bytes)}, ${formatRate(this.bytes, Date.now() - this.started)}`;
+  }
+  _transform(chunk, _encoding, callback) {
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+  _flush(callback) {
+    clearInterval(this.timer);
+    callback();
+  }
+  _destroy(error2, callback) {
+    clearInterval(this.timer);
+    callback(error2);
+  }
+};
+var PhaseTimer = class {
+  phases = [];
+  async time(phase, work, bytesOf) {
+    const started = Date.now();
+    const result = await work();
+    this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
+    return result;
+  }
+};
+
+// src/tarball.ts
+import { once as once2 } from "node:events";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
+import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2 } from "node:fs/promises";
+import * as path7 from "node:path";
+import { pipeline as pipeline2 } from "node:stream/promises";
+
 // src/archive/canonical.ts
 import { Transform as Transform6 } from "node:stream";
+
+// src/reference.ts
+var MAX_NAME_LENGTH = 255;
+var DOMAIN_COMPONENT = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
+var PORT = /^[0-9]+$/;
+var IPV6_HOST = /^\[[a-fA-F0-9:]+\]$/;
+var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/;
+var TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+var DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+var SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+var DOCKER_HUB = "docker.io";
+function looksLikeDomain(component) {
+  return component.includes(".") || component.includes(":") || component === "localhost";
+}
+function checkDomain(domain) {
+  let host = domain;
+  const portAt = domain.lastIndexOf(":");
+  if (portAt > domain.lastIndexOf("]")) {
+    const port = domain.slice(portAt + 1);
+    host = domain.slice(0, portAt);
+    if (!PORT.test(port)) return `registry port must be digits, found \`${port}\``;
+  }
+  if (IPV6_HOST.test(host)) return void 0;
+  if (host.split(".").every((part) => DOMAIN_COMPONENT.test(part))) return void 0;
+  return `registry host \`${host}\` is not a valid host name`;
+}
+function checkPathComponent(component) {
+  if (PATH_COMPONENT.test(component)) return void 0;
+  if (component === "") return 'repository path has an empty component (a doubled or trailing "/")';
+  if (PATH_COMPONENT.test(component.toLowerCase())) return `repository name must be lowercase: \`${component}\``;
+  return `repository path component \`${component}\` may only contain lowercase letters, digits and the separators ".", "_", "__" or "-" between them`;
+}
+function parseReference(text) {
+  const fail4 = (reason) => ({ ok: false, reason });
+  if (text.length === 0) return fail4("the reference is empty");
+  if (/\s/.test(text)) return fail4("a reference cannot contain white space");
+  if (text.startsWith("-")) return fail4('a reference cannot start with "-" (it would read as a command option)');
+  let rest = text;
+  let digest;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (digest.startsWith("sha256:") && !SHA256_DIGEST.test(digest)) {
+      return fail4(`digest \`${digest}\` must be "sha256:" followed by 64 lowercase hex digits`);
+    }
+    if (!DIGEST.test(digest)) return fail4(`digest \`${digest}\` is not of the form algorithm:hex`);
+  }
+  let tag;
+  const colon = rest.lastIndexOf(":");
+  if (colon > rest.lastIndexOf("/")) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) {
+      return fail4(
+        tag === "" ? 'the tag after ":" is empty' : `tag \`${tag}\` must be 1 to 128 of [A-Za-z0-9_.-] and cannot start with "." or "-"`
+      );
+    }
+  }
+  if (rest.length === 0) return fail4("the repository name is empty");
+  if (rest.length > MAX_NAME_LENGTH) return fail4(`the repository name is longer than ${MAX_NAME_LENGTH} characters`);
+  const components = rest.split("/");
+  let domain;
+  if (components.length > 1 && looksLikeDomain(components[0])) {
+    domain = components.shift();
+    const problem = checkDomain(domain);
+    if (problem) return fail4(problem);
+  }
+  for (const component of components) {
+    const problem = checkPathComponent(component);
+    if (problem) return fail4(problem);
+  }
+  return { ok: true, ref: { original: text, domain, path: components.join("/"), tag, digest } };
+}
+function qualifiedName(ref) {
+  const domain = ref.domain ?? DOCKER_HUB;
+  const path11 = domain === DOCKER_HUB && !ref.path.includes("/") ? `library/${ref.path}` : ref.path;
+  return `${domain}/${path11}`;
+}
+function qualifiedReference(ref) {
+  return qualifiedName(ref) + (ref.tag ? `:${ref.tag}` : "") + (ref.digest ? `@${ref.digest}` : "");
+}
+function qualify(text) {
+  const parsed = parseReference(text);
+  return parsed.ok ? qualifiedReference(parsed.ref) : text;
+}
 
 // src/archive/oci.ts
 var INDEX_TYPES = /* @__PURE__ */ new Set([
@@ -106649,9 +107450,9 @@ function asObject(value, what) {
 }
 function platformText(value) {
   if (typeof value !== "object" || value === null) return void 0;
-  const { os: os8, architecture, variant } = value;
-  if (typeof os8 !== "string" || typeof architecture !== "string" || !os8 || !architecture) return void 0;
-  return [os8, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
+  const { os: os9, architecture, variant } = value;
+  if (typeof os9 !== "string" || typeof architecture !== "string" || !os9 || !architecture) return void 0;
+  return [os9, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
 }
 function descriptor(value, where2) {
   const object = asObject(value, where2);
@@ -106754,8 +107555,8 @@ var OciWalk = class {
   }
   /** Checks the blob a descriptor names is present with its size; its hash is compared at the end of `run`. */
   #blob(target, where2) {
-    const path8 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
-    const record = this.#contents.files.get(path8);
+    const path11 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
+    const record = this.#contents.files.get(path11);
     if (!record) fail(`${where2} refers to blob ${target.digest}, which is not in the tarball; it is incomplete.`);
     if (record.size === 0 && target.size > 0) {
       fail(
@@ -106766,7 +107567,7 @@ var OciWalk = class {
       fail(`Blob ${target.digest} (${where2}) is ${record.size} bytes, but its descriptor says ${target.size}.`);
     }
     this.#toHash.set(target.digest, { record, digest: target.digest, where: where2 });
-    this.#verified.add(path8);
+    this.#verified.add(path11);
     return record;
   }
   /** The media type of what a descriptor names, from the descriptor or, when it has none, the document itself. */
@@ -106783,10 +107584,10 @@ var OciWalk = class {
     if (stack.length > MAX_INDEX_DEPTH) fail(`${where2} is nested more than ${MAX_INDEX_DEPTH} indexes deep.`);
     const seen = this.#below.get(target.digest);
     if (seen) return seen;
-    const path8 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
+    const path11 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
     const isManifest = target.mediaType !== void 0 && MANIFEST_TYPES.has(target.mediaType);
     const none = { images: [], attestations: [] };
-    if (nested && isManifest && !this.#contents.files.has(path8)) {
+    if (nested && isManifest && !this.#contents.files.has(path11)) {
       if (!isAttestation(target)) {
         this.#warnings.push(
           `The image index lists a ${target.platform ?? "platform"} manifest ${target.digest} that is not in the tarball; that platform cannot be loaded from it.`
@@ -106808,13 +107609,13 @@ var OciWalk = class {
       manifests.forEach((value, i) => {
         const childWhere = `index ${target.digest} manifest ${i + 1}`;
         const childDescriptor = descriptor(value, childWhere);
-        const child = this.#walk(childDescriptor, [...stack, target.digest], childWhere, true);
-        for (const digest of child.images) images.add(digest);
-        for (const digest of child.attestations) attestations.add(digest);
+        const child2 = this.#walk(childDescriptor, [...stack, target.digest], childWhere, true);
+        for (const digest of child2.images) images.add(digest);
+        for (const digest of child2.attestations) attestations.add(digest);
         const childPath = blobPath(childDescriptor.digest);
         if (this.#verified.has(childPath)) children.add(childPath);
       });
-      this.tree.set(path8, [...children]);
+      this.tree.set(path11, [...children]);
       below = { images: [...images], attestations: [...attestations] };
     } else if (MANIFEST_TYPES.has(kind)) {
       below = this.#manifest(target, record) ? { images: [target.digest], attestations: [] } : { images: [], attestations: [target.digest] };
@@ -106880,9 +107681,9 @@ function isAttestation(target) {
 // src/platform.ts
 function platformMatches(platform2, wanted) {
   if (platform2 === void 0) return false;
-  const [os8, architecture, variant] = wanted.split("/");
+  const [os9, architecture, variant] = wanted.split("/");
   const [hasOs, hasArchitecture, hasVariant] = platform2.split("/");
-  return hasOs === os8 && hasArchitecture === architecture && (!variant || variant === hasVariant);
+  return hasOs === os9 && hasArchitecture === architecture && (!variant || variant === hasVariant);
 }
 function holdsPlatform(platforms, wanted) {
   return platforms.some((platform2) => platformMatches(platform2, wanted));
@@ -107280,7 +108081,7 @@ function fail3(message) {
 function looksLikeJson(firstByte) {
   return firstByte === 123 || firstByte === 91 || firstByte === 32 || firstByte === 10 || firstByte === 13;
 }
-function dirname(name) {
+function dirname3(name) {
   const slash = name.lastIndexOf("/");
   return slash < 0 ? "" : name.slice(0, slash);
 }
@@ -107294,8 +108095,8 @@ var ArchiveContents = class {
     this.#maxJsonBytes = maxJsonBytes;
   }
   /** The file at `path` (through a layer.tar link), or undefined. */
-  find(path8) {
-    return this.files.get(this.links.get(path8) ?? path8);
+  find(path11) {
+    return this.files.get(this.links.get(path11) ?? path11);
   }
   /** The parsed JSON document at `path`; `what` names it in errors. */
   json(record, what) {
@@ -107371,7 +108172,7 @@ var Collector = class {
       `The tarball holds a symbolic link "${entry2.name}" -> "${entry2.linkname}"; only docker's own links between \`<id>/layer.tar\` files are accepted, so it is refused.`
     );
     if (!/^[0-9a-f]{64}\/layer\.tar$/.test(entry2.name) || entry2.linkname.startsWith("/")) refuse();
-    const parts2 = dirname(entry2.name).split("/");
+    const parts2 = dirname3(entry2.name).split("/");
     for (const part of entry2.linkname.split("/")) {
       if (part === "..") {
         if (parts2.length === 0) refuse();
@@ -107423,7 +108224,7 @@ function createArchiveInspector(options = {}) {
   const collector = new Collector(maxJsonBytes);
   const reader = new TarReader(collector);
   let settle;
-  const report = new Promise((resolve3, reject) => settle = { resolve: resolve3, reject });
+  const report = new Promise((resolve4, reject) => settle = { resolve: resolve4, reject });
   report.catch(() => {
   });
   let done = false;
@@ -107475,11 +108276,11 @@ function createArchiveInspector(options = {}) {
   return { stream: stream4, report };
 }
 function platformOf(config) {
-  const os8 = config["os"];
+  const os9 = config["os"];
   const architecture = config["architecture"];
-  if (typeof os8 !== "string" || typeof architecture !== "string" || !os8 || !architecture) return void 0;
+  if (typeof os9 !== "string" || typeof architecture !== "string" || !os9 || !architecture) return void 0;
   const variant = config["variant"];
-  return [os8, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
+  return [os9, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
 }
 function checkReference(text, where2) {
   if (typeof text !== "string") fail3(`${where2} has a tag that is not a string.`);
@@ -107487,22 +108288,22 @@ function checkReference(text, where2) {
   if (!parsed.ok) fail3(`${where2} records \`${text}\`, which is not a valid image reference: ${parsed.reason}.`);
   return text;
 }
-function readConfig(contents, path8, where2) {
-  const record = contents.find(path8);
-  if (!record) fail3(`${where2} names the image config "${path8}", which is not in the tarball.`);
+function readConfig(contents, path11, where2) {
+  const record = contents.find(path11);
+  if (!record) fail3(`${where2} names the image config "${path11}", which is not in the tarball.`);
   const value = contents.json(record, "The image config");
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    fail3(`The image config ${path8} is not a JSON object; the tarball is corrupt.`);
+    fail3(`The image config ${path11} is not a JSON object; the tarball is corrupt.`);
   }
   return { record, config: value };
 }
-function diffIdsOf(config, path8) {
+function diffIdsOf(config, path11) {
   const rootfs = config["rootfs"];
   const ids = typeof rootfs === "object" && rootfs !== null ? rootfs["diff_ids"] : void 0;
-  if (!Array.isArray(ids)) fail3(`The image config ${path8} has no rootfs.diff_ids list; the tarball is corrupt.`);
+  if (!Array.isArray(ids)) fail3(`The image config ${path11} has no rootfs.diff_ids list; the tarball is corrupt.`);
   for (const id of ids) {
     if (typeof id !== "string" || !SHA256_DIGEST.test(id)) {
-      fail3(`The image config ${path8} lists diff_id "${String(id)}"; expected "sha256:" and 64 lowercase hex digits.`);
+      fail3(`The image config ${path11} lists diff_id "${String(id)}"; expected "sha256:" and 64 lowercase hex digits.`);
     }
   }
   return ids;
@@ -107552,22 +108353,22 @@ var Verification = class {
         );
       }
       const vouching = oci.find((image) => image.configDigest === record.digest);
-      const layerFiles = item.layers.map((path8, i) => {
-        const layer = this.contents.find(path8);
-        if (!layer) fail3(`${where2} names layer "${path8}", which is not in the tarball; it is incomplete.`);
+      const layerFiles = item.layers.map((path11, i) => {
+        const layer = this.contents.find(path11);
+        if (!layer) fail3(`${where2} names layer "${path11}", which is not in the tarball; it is incomplete.`);
         this.#checkNamedDigest(layer);
         const expected = diffIds[i];
         if (layer.digest !== expected && vouching?.layers[i] !== layer.digest) {
           if (layer.size === 0) {
             fail3(
-              `Layer ${path8} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was never filled in (an unfinished cache or export); save the image again.`
+              `Layer ${path11} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was never filled in (an unfinished cache or export); save the image again.`
             );
           }
           fail3(
-            `Layer ${path8} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: the layer is corrupt or was replaced; save the image again.`
+            `Layer ${path11} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: the layer is corrupt or was replaced; save the image again.`
           );
         }
-        this.verified.add(path8);
+        this.verified.add(path11);
         this.verified.add(layer.name);
         return layer.name;
       });
@@ -107766,7 +108567,7 @@ function filesOf(report, images) {
     const file = stack.pop();
     if (files.has(file)) continue;
     files.add(file);
-    for (const child of report.tree.get(file) ?? []) if (!files.has(child)) stack.push(child);
+    for (const child2 of report.tree.get(file) ?? []) if (!files.has(child2)) stack.push(child2);
   }
   return files;
 }
@@ -107796,11 +108597,11 @@ function manifestEntry(selection, options) {
       `The image ${references[0] ?? image.digest} has no ${options.platform ?? "single"} platform (it has: ${found}); an engine without the containerd image store loads exactly one: save the platform this runner has (\`platform\` on the save side), or load on an engine with the containerd image store.`
     );
   }
-  const path8 = (file) => image.kind === "config" ? file : blobPath2(file);
+  const path11 = (file) => image.kind === "config" ? file : blobPath2(file);
   return {
     Config: image.kind === "config" ? image.root : blobPath2(chosen.configDigest),
     RepoTags: references,
-    Layers: chosen.layers.map(path8)
+    Layers: chosen.layers.map(path11)
   };
 }
 function createCanonicalWriter(options) {
@@ -107840,7 +108641,7 @@ function createCanonicalWriter(options) {
     }
   });
   let settle;
-  const result = new Promise((resolve3, reject) => settle = { resolve: resolve3, reject });
+  const result = new Promise((resolve4, reject) => settle = { resolve: resolve4, reject });
   result.catch(() => {
   });
   let settled = false;
@@ -107950,7 +108751,7 @@ function isFileSystemProblem(error2) {
 }
 function fileProblem(error2, file, doing) {
   const code2 = error2?.code;
-  const directory = path4.dirname(file);
+  const directory = path7.dirname(file);
   switch (code2) {
     case "ENOSPC":
     case "EDQUOT":
@@ -107974,12 +108775,12 @@ async function makeDirectory(directory) {
   } catch (error2) {
     if (error2.code !== "ENOENT") throw error2;
     let current = directory;
-    while (path4.dirname(current) !== current) {
+    while (path7.dirname(current) !== current) {
       try {
-        await stat2(path4.dirname(current));
+        await stat2(path7.dirname(current));
         break;
       } catch {
-        current = path4.dirname(current);
+        current = path7.dirname(current);
       }
     }
     await mkdir2(current);
@@ -107988,7 +108789,7 @@ async function makeDirectory(directory) {
 }
 async function writeTarball(start, file, compression, level, canonical) {
   try {
-    await makeDirectory(path4.dirname(file));
+    await makeDirectory(path7.dirname(file));
   } catch (error2) {
     throw fileProblem(error2, file, "creating the directory for");
   }
@@ -108078,13 +108879,13 @@ async function linkOrCopy(source, destination) {
 }
 async function uploadFile(file, name, options) {
   const client2 = new DefaultArtifactClient();
-  const staging = await mkdtemp(path5.join(path5.dirname(path5.resolve(file)), ".artifact-upload-"));
+  const staging = await mkdtemp(path8.join(path8.dirname(path8.resolve(file)), ".artifact-upload-"));
   try {
     if (options.overwrite) {
       const { artifacts } = await client2.listArtifacts();
       if (artifacts.some((artifact) => artifact.name === name)) await client2.deleteArtifact(name);
     }
-    const staged = path5.join(staging, name);
+    const staged = path8.join(staging, name);
     await linkOrCopy(file, staged);
     const result = await client2.uploadArtifact(name, [staged], staging, {
       // An already compressed tarball gains nothing from a zip around it, and loses the ability to stream it back.
@@ -108110,7 +108911,7 @@ async function uploadFile(file, name, options) {
 }
 function findByOf(location) {
   if (location.runId === void 0) return void 0;
-  const repository = location.repository ?? process.env.GITHUB_REPOSITORY ?? "";
+  const repository = location.repository ?? currentRepository() ?? "";
   const [repositoryOwner, repositoryName, ...rest] = repository.split("/");
   if (!repositoryOwner || !repositoryName || rest.length > 0) {
     throw new UserError(
@@ -108145,15 +108946,19 @@ async function downloadFile(name, directory, location) {
   try {
     await makeDirectory(directory);
   } catch (error2) {
-    throw fileProblem(error2, path5.join(directory, name), "creating the directory for");
+    throw fileProblem(error2, path8.join(directory, name), "creating the directory for");
   }
   const findBy = findByOf(location);
   const artifacts = await listLatest(findBy);
   const artifact = artifacts.find((candidate) => candidate.name === name);
   if (!artifact) {
     const names = artifacts.map((candidate) => `"${candidate.name}"`).sort();
+    const namedAfterFile = artifactNamedAfterFile(
+      name,
+      artifacts.map((candidate) => candidate.name)
+    );
     throw new UserError(
-      `No artifact named "${name}" in ${describeRun(findBy)}; ` + (names.length > 0 ? `it has ${names.join(", ")}.` : "it has no artifacts.") + " Use the `name` of the save step, and make this job `needs:` the job that saved it."
+      `No artifact named "${name}" in ${describeRun(findBy)}; ` + (names.length > 0 ? `it has ${names.join(", ")}` : "it has no artifacts") + (namedAfterFile ? `: did you mean \`name: ${namedAfterFile}\`? actions/upload-artifact with \`archive: false\` names the artifact after its file and ignores its \`name\`.` : ".") + " Use the `name` of the save step, and make this job `needs:` the job that saved it."
     );
   }
   const recordedDigest = artifact.digest ? asDigest(artifact.digest) : void 0;
@@ -108165,25 +108970,37 @@ async function downloadFile(name, directory, location) {
   }
   let target;
   try {
-    target = await mkdtemp(path5.join(directory, "artifact-"));
+    target = await mkdtemp(path8.join(directory, "artifact-"));
   } catch (error2) {
-    throw fileProblem(error2, path5.join(directory, name), "creating a directory for");
+    throw fileProblem(error2, path8.join(directory, name), "creating a directory for");
   }
   try {
     await download(artifact, target, findBy, { skipDecompress: true });
     const raw = await singleFile(target, name);
-    if (!await isZip(raw)) return { id: artifact.id, name, file: raw, size: (await stat3(raw)).size, recordedDigest };
+    const size = (await stat3(raw)).size;
+    if (!await isZip(raw)) return { id: artifact.id, name, file: raw, size, recordedDigest, zip: void 0 };
+    const { digest } = await hashFile(raw);
     await rm3(raw);
-    const { digestMismatch: digestMismatch2 } = await download(artifact, target, findBy, {
-      ...recordedDigest && { expectedHash: recordedDigest }
-    });
-    if (digestMismatch2) {
+    if (recordedDigest && digest !== recordedDigest) {
       throw new UserError(
         `The zip of artifact "${name}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
       );
     }
+    const { digestMismatch: digestMismatch2 } = await download(artifact, target, findBy, { expectedHash: digest });
+    if (digestMismatch2) {
+      throw new UserError(
+        `The zip of artifact "${name}" changed between two downloads (${digest} the first time): it was replaced while this step ran. Run the job again.`
+      );
+    }
     const file = await singleFile(target, name);
-    return { id: artifact.id, name, file, size: (await stat3(file)).size, recordedDigest: void 0 };
+    return {
+      id: artifact.id,
+      name,
+      file,
+      size: (await stat3(file)).size,
+      recordedDigest: void 0,
+      zip: { digest, size, recordedDigest }
+    };
   } catch (error2) {
     await rm3(target, { recursive: true, force: true });
     throw error2;
@@ -108200,11 +109017,17 @@ async function download(artifact, target, findBy, options) {
   } catch (error2) {
     const code2 = error2.code ?? /\b(ENOSPC|EDQUOT)\b/.exec(messageOf(error2))?.[1];
     if (code2 === "ENOSPC" || code2 === "EDQUOT")
-      throw fileProblem({ code: code2 }, path5.join(target, artifact.name), "downloading");
+      throw fileProblem({ code: code2 }, path8.join(target, artifact.name), "downloading");
     throw new UserError(
       `Downloading artifact "${artifact.name}" failed: ${firstLine(error2)}. Nothing was loaded; re-run the job.`
     );
   }
+}
+var TARBALL_FILE = /\.(?:tar|tar\.(?:gz|zst|zstd|xz|bz2)|tgz|tzst|oci|docker)$/i;
+function artifactNamedAfterFile(name, names) {
+  if (TARBALL_FILE.test(name)) return void 0;
+  const files = names.filter((candidate) => TARBALL_FILE.test(candidate));
+  return files.length === 1 ? files[0] : void 0;
 }
 async function freeBytes(directory) {
   try {
@@ -108216,10 +109039,10 @@ async function freeBytes(directory) {
 }
 async function singleFile(directory, name) {
   const entries = await readdir2(directory, { recursive: true, withFileTypes: true });
-  const files = entries.filter((entry2) => entry2.isFile()).map((entry2) => path5.join(entry2.parentPath, entry2.name));
+  const files = entries.filter((entry2) => entry2.isFile()).map((entry2) => path8.join(entry2.parentPath, entry2.name));
   const [file] = files;
   if (file === void 0 || files.length > 1) {
-    const found = files.map((found2) => path5.relative(directory, found2)).join(", ") || "nothing";
+    const found = files.map((found2) => path8.relative(directory, found2)).join(", ") || "nothing";
     throw new UserError(
       `Artifact "${name}" holds ${files.length} files (${found}); expected exactly one image tarball. Upload the tarball alone, as the save mode of this action does.`
     );
@@ -108237,7 +109060,8 @@ async function isZip(file) {
 }
 
 // src/docker.ts
-import { spawn as spawn2 } from "node:child_process";
+import { spawn as spawn3 } from "node:child_process";
+import { Writable as Writable3 } from "node:stream";
 var STDERR_KEPT2 = 64 * 1024;
 var NO_SUCH_IMAGE = /no such image|image not known|not found/i;
 var UNREACHABLE = /cannot connect to the docker daemon|is the docker daemon running|connection refused|permission denied.*docker\.sock/i;
@@ -108258,50 +109082,55 @@ var ContainerEngine = class {
   constructor(command = "docker") {
     this.command = command;
   }
-  /** Starts a command with streams the caller wires; stderr is collected for the error message. */
+  notOnPath() {
+    return new UserError(
+      `The \`${this.command}\` command was not found on PATH: install it on the runner, or set \`engine\` to the CLI you have.`
+    );
+  }
+  /**
+   * Starts a command with streams the caller wires; stderr is collected for the error message. Not @actions/exec:
+   * it hands over stdout only through listeners that cannot pause the process, so a `save` faster than the
+   * compression behind it would pile up in memory, and it cannot be given a stream to read `load`'s input from.
+   */
   start(args, options = {}) {
-    const child = spawn2(this.command, args, { stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
-    const stdout = child.stdout;
+    const child2 = spawn3(this.command, args, { stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    const stdout = child2.stdout;
     let stderr = "";
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (text) => {
+    child2.stderr.setEncoding("utf8");
+    child2.stderr.on("data", (text) => {
       stderr = (stderr + text).slice(-STDERR_KEPT2);
     });
-    const done = new Promise((resolve3, reject) => {
-      child.on("error", (error2) => {
+    const done = new Promise((resolve4, reject) => {
+      child2.on("error", (error2) => {
         reject(
-          error2.code === "ENOENT" ? new UserError(
-            `The \`${this.command}\` command was not found on PATH: install it on the runner, or set \`engine\` to the CLI you have.`
-          ) : new UserError(`Could not run \`${this.command} ${args[0] ?? ""}\`: ${error2.message}`)
+          error2.code === "ENOENT" ? this.notOnPath() : new UserError(`Could not run \`${this.command} ${args[0] ?? ""}\`: ${error2.message}`)
         );
       });
-      child.on("close", (code2, signal) => {
-        if (code2 === 0) resolve3();
+      child2.on("close", (code2, signal) => {
+        if (code2 === 0) resolve4();
         else reject(this.failure(args, stderr, code2 === null ? `signal ${signal}` : `exit code ${code2}`));
       });
     });
-    return { stdin: child.stdin, stdout, done };
+    return { stdin: child2.stdin, stdout, done };
   }
-  /** Runs a command to completion and returns its stdout. */
-  async run(args, options = {}) {
-    const child = spawn2(this.command, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (text) => stdout += text);
-    child.stderr.setEncoding("utf8").on("data", (text) => stderr = (stderr + text).slice(-STDERR_KEPT2));
-    const code2 = await new Promise((resolve3, reject) => {
-      child.on(
-        "error",
-        (error2) => reject(
-          error2.code === "ENOENT" ? new UserError(
-            `The \`${this.command}\` command was not found on PATH: install it on the runner, or set \`engine\` to the CLI you have.`
-          ) : error2
-        )
-      );
-      child.on("close", resolve3);
-    });
-    if (code2 !== 0 && !options.allowFailure) throw this.failure(args, stderr, `exit code ${code2}`);
-    return { stdout, stderr, ok: code2 === 0 };
+  /**
+   * Runs a short command to completion through @actions/exec. `echo: 'command'` logs the `[command]…` line but not
+   * the output, which is JSON for the action to read rather than for people.
+   */
+  async exec(args, options) {
+    let result;
+    try {
+      result = await getExecOutput(this.command, [...args], {
+        ignoreReturnCode: true,
+        ...options.echo === "command" && { outStream: commandLineOnly() }
+      });
+    } catch (error2) {
+      if (/Unable to locate executable file/.test(messageOf(error2))) throw this.notOnPath();
+      throw new UserError(`Could not run \`${this.command} ${args[0] ?? ""}\`: ${messageOf(error2)}`);
+    }
+    const ok = result.exitCode === 0;
+    if (!ok && !options.allowFailure) throw this.failure(args, result.stderr, `exit code ${result.exitCode}`);
+    return { stdout: result.stdout, stderr: result.stderr, ok };
   }
   failure(args, stderr, how) {
     const line = lastLine(stderr) || how;
@@ -108315,7 +109144,9 @@ var ContainerEngine = class {
   }
   /** The server's version and API version, e.g. {version: "20.10.24", api: "1.41"}. */
   async serverVersion() {
-    const { stdout } = await this.run(["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"]);
+    const { stdout } = await this.exec(["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"], {
+      echo: "all"
+    });
     const [version3 = "", api = ""] = stdout.trim().split(/\s+/);
     return { version: version3, api };
   }
@@ -108325,13 +109156,15 @@ var ContainerEngine = class {
    */
   async kind() {
     if (this.command === "podman") return "podman";
-    const { stdout } = await this.run(["info", "--format", "{{json .DriverStatus}}"]);
+    const { stdout } = await this.exec(["info", "--format", "{{json .DriverStatus}}"], { echo: "command" });
     return isContainerdStore(stdout) ? "docker-containerd" : "docker-graphdriver";
   }
   /** The engine's own platform, `os/architecture`, which it loads from a multi-platform image. */
   async platform() {
     const format = this.command === "podman" ? "{{.Host.OS}}/{{.Host.Arch}}" : "{{.Server.Os}}/{{.Server.Arch}}";
-    const { stdout } = await this.run([this.command === "podman" ? "info" : "version", "--format", format]);
+    const { stdout } = await this.exec([this.command === "podman" ? "info" : "version", "--format", format], {
+      echo: "command"
+    });
     return stdout.trim();
   }
   /** Whether the engine's API version (`1.41`) is at least `major.minor`. */
@@ -108342,7 +109175,10 @@ var ContainerEngine = class {
   /** Inspects all references in one call; a reference the engine lacks is reported, not thrown. */
   async inspect(references) {
     if (references.length === 0) return { found: /* @__PURE__ */ new Map(), missing: [] };
-    const { stdout, stderr, ok } = await this.run(["image", "inspect", ...references], { allowFailure: true });
+    const { stdout, stderr, ok } = await this.exec(["image", "inspect", ...references], {
+      allowFailure: true,
+      echo: "command"
+    });
     if (!ok) {
       const unexplained = stderr.split("\n").map((line) => line.trim()).filter((line) => line && !NO_SUCH_IMAGE.test(line));
       if (unexplained.length > 0 || UNREACHABLE.test(stderr)) throw this.failure(["image"], stderr, "failed");
@@ -108367,7 +109203,7 @@ var ContainerEngine = class {
     for (const reference of references) {
       const previous = before.get(reference);
       const args = previous ? ["tag", previous.id, reference] : ["image", "rm", reference];
-      const { ok, stderr } = await this.run(args, { allowFailure: true });
+      const { ok, stderr } = await this.exec(args, { allowFailure: true, echo: "all" });
       if (!ok) failed.push(`${reference} (${lastLine(stderr)})`);
     }
     if (failed.length === 0) return `The ${references.length === 1 ? "tag is" : "tags are"} put back as they were.`;
@@ -108375,10 +109211,22 @@ var ContainerEngine = class {
   }
   /** Every image the engine has, newest first, for the "what the daemon really has" debug output. */
   async listImages() {
-    const { stdout } = await this.run(["image", "ls", "--format", "{{json .}}"]);
+    const { stdout } = await this.exec(["image", "ls", "--format", "{{json .}}"], { echo: "command" });
     return parseImageList(stdout);
   }
 };
+function commandLineOnly() {
+  let echoed = false;
+  return new Writable3({
+    write(chunk, _encoding, done) {
+      if (!echoed) {
+        echoed = true;
+        process.stdout.write(chunk);
+      }
+      done();
+    }
+  });
+}
 function parseInspectJson(stdout) {
   let parsed;
   try {
@@ -108487,6 +109335,7 @@ function matchNames(glob, names) {
 // src/metadata.ts
 var METADATA_ENV_JSON = "DOCKER_METADATA_OUTPUT_JSON";
 var METADATA_ENV_TAGS = "DOCKER_METADATA_OUTPUT_TAGS";
+var TAGS_INPUT = "the `tags` input";
 function splitTagList(text) {
   const seen = /* @__PURE__ */ new Set();
   for (const entry2 of text.split(/[\n\r,]+/)) {
@@ -108514,7 +109363,7 @@ function tagsFromMetadataJson(text, where2) {
 }
 var FIX_SNIPPET = ["with:", "  metadata: ${{ steps.meta.outputs.json }}   # id of your docker/metadata-action step"];
 function findTags({ tagsInput, metadataInput, env }) {
-  if (tagsInput.trim()) return nonEmpty(splitTagList(tagsInput), "the `tags` input");
+  if (tagsInput.trim()) return nonEmpty(splitTagList(tagsInput), TAGS_INPUT);
   if (metadataInput.trim())
     return nonEmpty(tagsFromMetadataJson(metadataInput, "the `metadata` input"), "the `metadata` input");
   const envJson = env[METADATA_ENV_JSON];
@@ -108538,11 +109387,14 @@ function problemsWithSaveTags(tags2) {
   const problems = [];
   for (const tag of tags2) {
     const parsed = parseReference(tag);
-    if (!parsed.ok) {
+    const separated = referencesSeparatedByWhiteSpace(tag);
+    if (separated) {
+      problems.push(`\`${tag}\`: holds ${separated.length} references separated by white space, not one`);
+    } else if (!parsed.ok) {
       problems.push(`\`${tag}\`: ${parsed.reason}`);
     } else if (parsed.ref.digest) {
       problems.push(`\`${tag}\`: pins a digest, and docker save drops the tags of a digest reference; give name:tag`);
-    } else if (!parsed.ref.tag && !parsed.ref.path.includes("/") && !parsed.ref.domain) {
+    } else if (isBareVersion(tag)) {
       problems.push(
         `\`${tag}\`: is a bare version with no repository; give docker/metadata-action an \`images\` input (for example \`images: ghcr.io/\${{ github.repository }}\`)`
       );
@@ -108552,6 +109404,31 @@ function problemsWithSaveTags(tags2) {
   }
   return problems;
 }
+function referencesSeparatedByWhiteSpace(entry2) {
+  const pieces = entry2.split(/\s+/).filter(Boolean);
+  if (pieces.length < 2) return void 0;
+  const all = pieces.every((piece) => {
+    const parsed = parseReference(piece);
+    return parsed.ok && parsed.ref.tag !== void 0;
+  });
+  return all ? pieces : void 0;
+}
+function isBareVersion(tag) {
+  const parsed = parseReference(tag);
+  return parsed.ok && !parsed.ref.tag && !parsed.ref.digest && !parsed.ref.path.includes("/") && !parsed.ref.domain;
+}
+function adviceForInvalidTags(invalid, source) {
+  if (invalid.some((tag) => referencesSeparatedByWhiteSpace(tag))) {
+    return "Separate tags with newlines or commas: leave docker/metadata-action's `sep-tags` at its default, or pass its `json` output as `metadata`, which has no separator to get wrong.";
+  }
+  if (source === TAGS_INPUT) {
+    return "Use docker/metadata-action's tags (it lowercases image names) instead of building references by hand.";
+  }
+  if (invalid.every(isBareVersion)) {
+    return "docker/metadata-action made tags with no repository, as it does when its `images` input is empty: set it, for example `images: ghcr.io/${{ github.repository }}`.";
+  }
+  return `These came from docker/metadata-action (${source}): check its \`images\` and \`tags\` inputs.`;
+}
 
 // src/suggest.ts
 function parts(text) {
@@ -108559,8 +109436,8 @@ function parts(text) {
   const parsed = parseReference(folded);
   if (parsed.ok) {
     const registry = parsed.ref.domain ?? DOCKER_HUB;
-    const path8 = registry === DOCKER_HUB && !parsed.ref.path.includes("/") ? `library/${parsed.ref.path}` : parsed.ref.path;
-    return { text, registry, path: path8, name: path8.slice(path8.lastIndexOf("/") + 1), tag: parsed.ref.tag ?? "latest" };
+    const path11 = registry === DOCKER_HUB && !parsed.ref.path.includes("/") ? `library/${parsed.ref.path}` : parsed.ref.path;
+    return { text, registry, path: path11, name: path11.slice(path11.lastIndexOf("/") + 1), tag: parsed.ref.tag ?? "latest" };
   }
   const colon = folded.lastIndexOf(":");
   const hasTag = colon > folded.lastIndexOf("/");
@@ -108671,7 +109548,12 @@ async function writeSummary({ title, images, facts, timer, warnings = [] }) {
     ]);
   }
   if (warnings.length > 0) summary2.addList(warnings);
-  await summary2.write();
+  try {
+    await summary2.write();
+  } catch (error2) {
+    summary2.emptyBuffer();
+    warning(`The job summary could not be written, the step's work is done: ${messageOf(error2)}`);
+  }
 }
 
 // src/load.ts
@@ -108679,7 +109561,8 @@ async function load(inputs) {
   const timer = new PhaseTimer();
   const engine = new ContainerEngine(inputs.engine);
   const facts = inputs.load ? await engineFacts(engine) : await likelyEngine(engine);
-  const location = { runId: inputs.runId, repository: inputs.repository, token: inputs.githubToken };
+  const { location, origin } = loadLocation(inputs, currentRun());
+  info(`Artifacts of ${origin}`);
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
@@ -108698,13 +109581,15 @@ async function load(inputs) {
     }
   }
   const images = loaded.flatMap((item) => item.images);
-  const tags2 = images.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:"));
+  const tags2 = [
+    ...new Set(images.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:")))
+  ];
   setOutput("tags", tags2.join("\n"));
   setOutput("image", tags2[0] ?? "");
   setOutput("image-id", [...new Set(images.map((image) => image.imageId))].join("\n"));
   setOutput("tarball", loaded.map((item) => item.artifact.file).join("\n"));
   setOutput("digest", loaded.map((item) => item.digest).join("\n"));
-  setOutput("size", loaded.map((item) => String(item.artifact.size)).join("\n"));
+  setOutput("size", loaded.map((item) => String(item.size)).join("\n"));
   setOutput("artifact-id", loaded.map((item) => String(item.artifact.id)).join("\n"));
   setOutput("artifact-name", loaded.map((item) => item.artifact.name).join("\n"));
   setOutput("format", [...new Set(loaded.map((item) => item.report.format))].join("\n"));
@@ -108716,7 +109601,7 @@ async function load(inputs) {
       ["artifact", `${item.artifact.name} (id ${item.artifact.id})`],
       ["file", item.artifact.file],
       ["digest", item.digest],
-      ["size", formatBytes(item.artifact.size)],
+      ["size", formatBytes(item.size)],
       ["format", item.report.format]
     ]),
     timer,
@@ -108784,33 +109669,38 @@ async function fetchAndVerify(name, inputs, facts, location, timer) {
     )
   );
   const images = expectedImages(report, wanted, name, facts);
-  if (inputs.load) return { artifact, digest, report, images };
+  const size = artifact.zip?.size ?? artifact.size;
+  if (inputs.load) return { artifact, digest, size, report, images };
   const handedOn = copy ?? artifact.file;
   info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
-  return { artifact: { ...artifact, file: handedOn }, digest, report, images };
+  return { artifact: { ...artifact, file: handedOn }, digest, size, report, images };
 }
 async function openHashed(artifact) {
   const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
   const hasher = new HashingStream();
   return { ...opened, decode: [hasher, ...opened.decode], hasher };
 }
+function artifactDigest(artifact, fileDigest) {
+  return artifact.zip ? artifact.zip.digest : fileDigest;
+}
 function digestMismatch(artifact, digest, expectedDigest) {
-  const mismatches = [];
-  if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
-    mismatches.push(`the artifact service recorded ${artifact.recordedDigest}`);
-  }
-  if (expectedDigest && expectedDigest !== digest) mismatches.push(`\`expected-digest\` is ${expectedDigest}`);
+  const { zip } = artifact;
+  const recorded = zip ? zip.recordedDigest : artifact.recordedDigest;
+  const { mismatches } = compareDigests({ actual: digest, recorded, expected: expectedDigest });
   if (mismatches.length === 0) return void 0;
   return new UserError(
-    `The downloaded artifact ${artifact.name} hashes to ${digest}, but ${mismatches.join(" and ")}: the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.`
+    `The downloaded artifact ${artifact.name}${zip ? " (a zip)" : ""} hashes to ${digest}, but ${mismatches.join(" and ")}: ` + (zip ? "it was replaced since, or `expected-digest` is not this artifact's digest: for a zip it takes the zip's digest (upload-artifact's `artifact-digest` output), not the tarball's. Nothing was loaded." : "the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.")
   );
 }
 function checkDigest(artifact, digest, expectedDigest) {
   const mismatch = digestMismatch(artifact, digest, expectedDigest);
   if (mismatch) throw mismatch;
-  info(
-    `sha256 matches${artifact.recordedDigest ? " the recorded digest" : ""}${expectedDigest ? " and expected-digest" : ""}: ${digest}`
+  const recorded = artifact.zip ? artifact.zip.recordedDigest : artifact.recordedDigest;
+  const { line } = compareDigests(
+    { actual: digest, recorded, expected: expectedDigest },
+    artifact.zip ? "sha256 of the zip" : "sha256"
   );
+  info(line);
 }
 function logVerified(report, compression) {
   info(
@@ -108821,7 +109711,7 @@ function logVerified(report, compression) {
 async function verifyOnly(opened, artifact, expectedDigest) {
   const inspector = createArchiveInspector();
   await pipeline3([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
-  const digest = opened.hasher.digest();
+  const digest = artifactDigest(artifact, opened.hasher.digest());
   checkDigest(artifact, digest, expectedDigest);
   return { digest, report: await inspector.report };
 }
@@ -108835,7 +109725,7 @@ async function verifyAndCopy(opened, copy, tags2, artifact, expectedDigest) {
     {
       select: (report) => selectReferences(report, tags2.length > 0 ? tags2 : void 0),
       beforeEnd: async () => {
-        digest = opened.hasher.digest();
+        digest = artifactDigest(artifact, opened.hasher.digest());
         checkDigest(artifact, digest, expectedDigest);
       }
     }
@@ -108846,11 +109736,11 @@ async function verifyAndCopy(opened, copy, tags2, artifact, expectedDigest) {
 async function causeOf(error2, artifact, expectedDigest) {
   if (!(error2 instanceof UserError) || !artifact.recordedDigest && !expectedDigest) return error2;
   const { digest } = await hashFile(artifact.file).catch(() => ({ digest: void 0 }));
-  return digest !== void 0 && digestMismatch(artifact, digest, expectedDigest) || error2;
+  return digest !== void 0 && digestMismatch(artifact, artifactDigest(artifact, digest), expectedDigest) || error2;
 }
 async function discard(file) {
   await rm4(file, { force: true });
-  await rmdir2(path6.dirname(file)).catch(() => void 0);
+  await rmdir2(path9.dirname(file)).catch(() => void 0);
 }
 async function loadArtifact(item, inputs, engine, facts, timer) {
   const { artifact } = item;
@@ -108864,7 +109754,7 @@ async function loadArtifact(item, inputs, engine, facts, timer) {
     platform: facts.platform,
     requireManifest: facts.kind === "docker-graphdriver",
     beforeEnd: async (report2) => {
-      digest = opened.hasher.digest();
+      digest = artifactDigest(artifact, opened.hasher.digest());
       if (!item.images) {
         checkDigest(artifact, digest, inputs.expectedDigest);
         logVerified(report2, opened.compression);
@@ -108898,7 +109788,7 @@ async function loadArtifact(item, inputs, engine, facts, timer) {
     `Check what ${inputs.engine} now has`,
     () => checkLoaded(output, expected, before, engine, facts, inputs)
   );
-  return { artifact, digest, report, images };
+  return { artifact, digest: item.digest ?? digest, size: artifact.zip?.size ?? artifact.size, report, images };
 }
 function referencesOf2(expected) {
   return expected.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:"));
@@ -108986,12 +109876,34 @@ async function loadIntoEngine(opened, engine, writer) {
 
 // src/save.ts
 import { rm as rm5 } from "node:fs/promises";
-import * as path7 from "node:path";
+import * as path10 from "node:path";
+
+// src/listing.ts
+var LISTING_LIMIT = 15;
+function repositoryOf(reference) {
+  const folded = reference.toLowerCase();
+  const parsed = parseReference(folded);
+  if (parsed.ok) return qualifiedName(parsed.ref);
+  const colon = folded.lastIndexOf(":");
+  return colon > folded.lastIndexOf("/") ? folded.slice(0, colon) : folded;
+}
+function mostRelevant(items, referenceOf, wanted, limit = LISTING_LIMIT) {
+  const repositories = new Set(wanted.map(repositoryOf));
+  const related = items.filter((item) => repositories.has(repositoryOf(referenceOf(item))));
+  const others = items.filter((item) => !repositories.has(repositoryOf(referenceOf(item))));
+  const shown = [...related, ...others].slice(0, limit);
+  return { shown, more: items.length - shown.length };
+}
+function moreLine(more) {
+  return more > 0 ? [`  \u2026 and ${more} more`] : [];
+}
+
+// src/save.ts
 async function save(inputs) {
   const timer = new PhaseTimer();
   const engine = new ContainerEngine(inputs.engine);
   const wanted = await group("Image tags", async () => wantedTags(inputs));
-  const file = path7.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
+  const file = path10.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
   const saved = inputs.source ? await saveFromSource(inputs, inputs.source, wanted, file, timer) : await saveFromEngine(inputs, engine, wanted, file, timer);
   let artifact;
   if (inputs.upload) {
@@ -109059,38 +109971,42 @@ function wantedTags(inputs) {
   for (const tag of found.tags) info(`  ${tag}`);
   return found;
 }
-async function rejectInvalid(tags2, available2, where2) {
+async function rejectInvalid(tags2, source, available2, where2) {
   const problems = problemsWithSaveTags(tags2);
   if (problems.length === 0) return;
+  const invalid = tags2.filter((tag) => problemsWithSaveTags([tag]).length > 0);
   const references = await available2().catch(() => []);
   const hints = [];
-  for (const tag of tags2) {
-    const hint = suggest(tag, references);
-    if (hint && problemsWithSaveTags([tag]).length > 0)
-      hints.push(`\`${tag}\` \u2192 did you mean \`${hint.reference}\`? (${hint.why})`);
+  for (const tag of invalid) {
+    const hint = referencesSeparatedByWhiteSpace(tag) ? void 0 : suggest(tag, references);
+    if (hint) hints.push(`\`${tag}\` \u2192 did you mean \`${hint.reference}\`? (${hint.why})`);
   }
+  const { shown, more } = mostRelevant(references, (reference) => reference, invalid);
   const details = [
     ...problems.map((problem) => `invalid: ${problem}`),
-    ...references.length > 0 ? [`${where2} has:`, ...references.map((reference) => `  ${reference}`)] : [],
+    ...references.length > 0 ? [`${where2} has:`, ...shown.map((reference) => `  ${reference}`), ...moreLine(more)] : [],
     ...hints
   ];
+  const which2 = invalid.length === 1 ? problems[0] : `${invalid.map((tag) => `\`${tag}\``).join(", ")} (each explained above)`;
   const first = hints[0] ? `; ${hints[0]}` : "";
   throw new UserError(
-    `${problems.length} of ${tags2.length} image reference${tags2.length === 1 ? " is" : "s are"} invalid: ${problems[0]}${first}. Use docker/metadata-action's tags (it lowercases image names) instead of building references by hand.`,
+    `${invalid.length} of ${tags2.length} image reference${tags2.length === 1 ? "" : "s"} from ${source} ${invalid.length === 1 ? "is" : "are"} invalid: ${which2}${first}. ${adviceForInvalidTags(invalid, source)}`,
     details
   );
 }
 function taggedReferences(rows) {
   return rows.map((row) => row.reference).filter((reference) => !reference.includes("<none>"));
 }
-function imagesTable(rows) {
+function imagesTable(rows, wanted) {
+  const { shown, more } = mostRelevant(rows, (row) => row.reference, wanted);
   const header = { reference: "REPOSITORY:TAG", id: "IMAGE ID", created: "CREATED", size: "SIZE" };
-  const all = [header, ...rows];
+  const all = [header, ...shown];
   const width = (key) => Math.max(...all.map((row) => row[key].length));
   const [w1, w2, w3] = [width("reference"), width("id"), width("created")];
-  return all.map(
-    (row) => `  ${row.reference.padEnd(w1)}  ${row.id.padEnd(w2)}  ${row.created.padEnd(w3)}  ${row.size}`
-  );
+  return [
+    ...all.map((row) => `  ${row.reference.padEnd(w1)}  ${row.id.padEnd(w2)}  ${row.created.padEnd(w3)}  ${row.size}`),
+    ...moreLine(more)
+  ];
 }
 function missingReport(missing, available2, table, where2) {
   const hints = missing.map((tag) => ({ tag, hint: suggest(tag, available2) }));
@@ -109109,12 +110025,20 @@ function missingReport(missing, available2, table, where2) {
 }
 async function saveFromEngine(inputs, engine, wanted, file, timer) {
   const where2 = `the ${inputs.engine} engine`;
-  await rejectInvalid(wanted.tags, async () => taggedReferences(await engine.listImages()), where2);
-  const inspected = await group(`Check the tags exist in ${where2}`, () => engine.inspect(wanted.tags));
+  await rejectInvalid(wanted.tags, wanted.source, async () => taggedReferences(await engine.listImages()), where2);
+  const inspected = await group(`Check the tags exist in ${where2}`, async () => {
+    const result = await engine.inspect(wanted.tags);
+    for (const [tag, image] of result.found) {
+      info(`  ${tag}  ${image.id}  ${image.platform}  ${formatBytes(image.size)}`);
+    }
+    for (const tag of result.missing) info(`  ${tag}  (not in ${where2})`);
+    return result;
+  });
   const warnings = [];
   if (inspected.missing.length > 0) {
     const rows = await engine.listImages();
-    const { details, summary: summary2 } = missingReport(inspected.missing, taggedReferences(rows), imagesTable(rows), where2);
+    const table = imagesTable(rows, inspected.missing);
+    const { details, summary: summary2 } = missingReport(inspected.missing, taggedReferences(rows), table, where2);
     const line = `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? "is" : "are"} not in ${where2}: ${inspected.missing.join(", ")}${summary2}`;
     if (inputs.ifMissing === "error" || inspected.found.size === 0) {
       throw new UserError(
@@ -109129,10 +110053,6 @@ async function saveFromEngine(inputs, engine, wanted, file, timer) {
     warnings.push(line);
   }
   const tags2 = wanted.tags.filter((tag) => inspected.found.has(tag));
-  for (const tag of tags2) {
-    const image = inspected.found.get(tag);
-    info(`${tag}  ${image.id}  ${image.platform}  ${formatBytes(image.size)}`);
-  }
   const platformArgs = await platformArguments(inputs, engine);
   const tarball = await writeLogged(
     `${inputs.engine} save ${tags2.length} tag${tags2.length === 1 ? "" : "s"} \u2192 ${file}`,
@@ -109174,10 +110094,10 @@ async function platformArguments(inputs, engine) {
   return ["--platform", inputs.platform];
 }
 async function saveFromSource(inputs, source, wanted, file, timer) {
-  const sourcePath = path7.resolve(process.env.GITHUB_WORKSPACE ?? ".", source);
-  if (wanted) await rejectInvalid(wanted.tags, async () => [], "the tarball");
+  const sourcePath = path10.resolve(process.env.GITHUB_WORKSPACE ?? ".", source);
+  if (wanted) await rejectInvalid(wanted.tags, wanted.source, async () => [], "the tarball");
   const opened = await openTarball(sourcePath, "The `source` tarball");
-  if (path7.resolve(file) === sourcePath) {
+  if (path10.resolve(file) === sourcePath) {
     throw new UserError(
       `The \`source\` tarball and the tarball to write are the same file (${file}): set \`path\` or \`name\` so they differ.`
     );
@@ -109204,7 +110124,8 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
     const present = new Set(references.map(qualify));
     const missing = wanted.tags.filter((tag) => !present.has(qualify(tag)));
     if (missing.length > 0) {
-      const table = references.map((reference) => `  ${reference}`);
+      const { shown, more } = mostRelevant(references, (reference) => reference, missing);
+      const table = [...shown.map((reference) => `  ${reference}`), ...moreLine(more)];
       const { details, summary: summary2 } = missingReport(missing, references, table, "the tarball");
       const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? "is" : "are"} not in ${sourcePath}: ${missing.join(", ")}${summary2}`;
       if (inputs.ifMissing === "error" || missing.length === wanted.tags.length) {

@@ -8,6 +8,8 @@
 import { copyFile, link, mkdtemp, open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { DefaultArtifactClient, type Artifact, type FindOptions } from '@actions/artifact';
+import { hashFile } from './archive/hash.ts';
+import { currentRepository } from './context.ts';
 import { UserError, messageOf } from './errors.ts';
 import { formatBytes } from './progress.ts';
 import { fileProblem, makeDirectory } from './tarball.ts';
@@ -39,6 +41,11 @@ export interface DownloadedArtifact {
    * has none, and for a zip artifact: its digest is the zip's, which downloadFile checks itself.
    */
   recordedDigest: string | undefined;
+  /**
+   * A zip artifact (actions/upload-artifact's default), whose one file `file` is: the zip as downloaded is the
+   * artifact, so its digest (checked here against the recorded one) and size are the artifact's.
+   */
+  zip: { digest: string; size: number; recordedDigest: string | undefined } | undefined;
 }
 
 type FindBy = NonNullable<FindOptions['findBy']>;
@@ -109,7 +116,7 @@ export async function uploadFile(
 
 function findByOf(location: ArtifactLocation): FindBy | undefined {
   if (location.runId === undefined) return undefined;
-  const repository = location.repository ?? process.env.GITHUB_REPOSITORY ?? '';
+  const repository = location.repository ?? currentRepository() ?? '';
   const [repositoryOwner, repositoryName, ...rest] = repository.split('/');
   if (!repositoryOwner || !repositoryName || rest.length > 0) {
     throw new UserError(
@@ -166,9 +173,17 @@ export async function downloadFile(
   const artifact = artifacts.find((candidate) => candidate.name === name);
   if (!artifact) {
     const names = artifacts.map((candidate) => `"${candidate.name}"`).sort();
+    const namedAfterFile = artifactNamedAfterFile(
+      name,
+      artifacts.map((candidate) => candidate.name),
+    );
     throw new UserError(
       `No artifact named "${name}" in ${describeRun(findBy)}; ` +
-        (names.length > 0 ? `it has ${names.join(', ')}.` : 'it has no artifacts.') +
+        (names.length > 0 ? `it has ${names.join(', ')}` : 'it has no artifacts') +
+        (namedAfterFile
+          ? `: did you mean \`name: ${namedAfterFile}\`? actions/upload-artifact with \`archive: false\` names ` +
+            'the artifact after its file and ignores its `name`.'
+          : '.') +
         ' Use the `name` of the save step, and make this job `needs:` the job that saved it.',
     );
   }
@@ -192,22 +207,35 @@ export async function downloadFile(
     // Unextracted first, so the file is the very bytes the recorded digest describes.
     await download(artifact, target, findBy, { skipDecompress: true });
     const raw = await singleFile(target, name);
-    if (!(await isZip(raw))) return { id: artifact.id, name, file: raw, size: (await stat(raw)).size, recordedDigest };
+    const size = (await stat(raw)).size;
+    if (!(await isZip(raw))) return { id: artifact.id, name, file: raw, size, recordedDigest, zip: undefined };
 
-    // A zip, as actions/upload-artifact makes. The library only extracts as it downloads, so it downloads again;
-    // the recorded digest is the zip's, so it is checked here, on the bytes received, and not handed on.
+    // A zip, as actions/upload-artifact makes. Its digest, the artifact's, is taken on the bytes received; the
+    // library only extracts as it downloads, so it downloads again, held to that same digest.
+    const { digest } = await hashFile(raw);
     await rm(raw);
-    const { digestMismatch } = await download(artifact, target, findBy, {
-      ...(recordedDigest && { expectedHash: recordedDigest }),
-    });
-    if (digestMismatch) {
+    if (recordedDigest && digest !== recordedDigest) {
       throw new UserError(
         `The zip of artifact "${name}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. ` +
           'Upload it again.',
       );
     }
+    const { digestMismatch } = await download(artifact, target, findBy, { expectedHash: digest });
+    if (digestMismatch) {
+      throw new UserError(
+        `The zip of artifact "${name}" changed between two downloads (${digest} the first time): ` +
+          'it was replaced while this step ran. Run the job again.',
+      );
+    }
     const file = await singleFile(target, name);
-    return { id: artifact.id, name, file, size: (await stat(file)).size, recordedDigest: undefined };
+    return {
+      id: artifact.id,
+      name,
+      file,
+      size: (await stat(file)).size,
+      recordedDigest: undefined,
+      zip: { digest, size, recordedDigest },
+    };
   } catch (error) {
     await rm(target, { recursive: true, force: true });
     throw error;
@@ -236,6 +264,19 @@ async function download(
       `Downloading artifact "${artifact.name}" failed: ${firstLine(error)}. Nothing was loaded; re-run the job.`,
     );
   }
+}
+
+/** Extensions of the files people upload images as: a raw artifact is named after its file. */
+const TARBALL_FILE = /\.(?:tar|tar\.(?:gz|zst|zstd|xz|bz2)|tgz|tzst|oci|docker)$/i;
+
+/**
+ * For a `name` that is not a file name: the one artifact named after an image tarball file, when there is exactly
+ * one such, which is what a raw upload of actions/upload-artifact is called.
+ */
+export function artifactNamedAfterFile(name: string, names: readonly string[]): string | undefined {
+  if (TARBALL_FILE.test(name)) return undefined;
+  const files = names.filter((candidate) => TARBALL_FILE.test(candidate));
+  return files.length === 1 ? files[0] : undefined;
 }
 
 /** Bytes free to this user under `directory`, or undefined where the file system does not say. */

@@ -1,11 +1,13 @@
 /**
  * The container engine, through its CLI. Every call is an argument array (nothing reaches a shell); failures
- * are judged by exit code and carry the command's own last stderr line.
+ * are judged by exit code and carry the command's own last stderr line. Short commands go through @actions/exec,
+ * which logs them as `[command]…` the way the toolkit's docker actions do; `save` and `load` are streamed.
  */
+import { getExecOutput } from '@actions/exec';
 import { spawn } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import type { Engine as EngineName } from './constants.ts';
-import { UserError } from './errors.ts';
+import { UserError, messageOf } from './errors.ts';
 import { formatDecimalBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 
@@ -80,7 +82,17 @@ export class ContainerEngine {
     this.command = command;
   }
 
-  /** Starts a command with streams the caller wires; stderr is collected for the error message. */
+  private notOnPath(): UserError {
+    return new UserError(
+      `The \`${this.command}\` command was not found on PATH: install it on the runner, or set \`engine\` to the CLI you have.`,
+    );
+  }
+
+  /**
+   * Starts a command with streams the caller wires; stderr is collected for the error message. Not @actions/exec:
+   * it hands over stdout only through listeners that cannot pause the process, so a `save` faster than the
+   * compression behind it would pile up in memory, and it cannot be given a stream to read `load`'s input from.
+   */
   start(args: readonly string[], options: { stdin?: boolean } = {}): RunningCommand {
     const child = spawn(this.command, args, { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     const stdout = child.stdout!;
@@ -93,9 +105,7 @@ export class ContainerEngine {
       child.on('error', (error: NodeJS.ErrnoException) => {
         reject(
           error.code === 'ENOENT'
-            ? new UserError(
-                `The \`${this.command}\` command was not found on PATH: install it on the runner, or set \`engine\` to the CLI you have.`,
-              )
+            ? this.notOnPath()
             : new UserError(`Could not run \`${this.command} ${args[0] ?? ''}\`: ${error.message}`),
         );
       });
@@ -107,30 +117,28 @@ export class ContainerEngine {
     return { stdin: child.stdin, stdout, done };
   }
 
-  /** Runs a command to completion and returns its stdout. */
-  async run(
+  /**
+   * Runs a short command to completion through @actions/exec. `echo: 'command'` logs the `[command]…` line but not
+   * the output, which is JSON for the action to read rather than for people.
+   */
+  private async exec(
     args: readonly string[],
-    options: { allowFailure?: boolean } = {},
+    options: { allowFailure?: boolean; echo: 'all' | 'command' },
   ): Promise<{ stdout: string; stderr: string; ok: boolean }> {
-    const child = spawn(this.command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-STDERR_KEPT)));
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.on('error', (error: NodeJS.ErrnoException) =>
-        reject(
-          error.code === 'ENOENT'
-            ? new UserError(
-                `The \`${this.command}\` command was not found on PATH: install it on the runner, or set \`engine\` to the CLI you have.`,
-              )
-            : error,
-        ),
-      );
-      child.on('close', resolve);
-    });
-    if (code !== 0 && !options.allowFailure) throw this.failure(args, stderr, `exit code ${code}`);
-    return { stdout, stderr, ok: code === 0 };
+    let result;
+    try {
+      result = await getExecOutput(this.command, [...args], {
+        ignoreReturnCode: true,
+        ...(options.echo === 'command' && { outStream: commandLineOnly() }),
+      });
+    } catch (error) {
+      // exec looks the command up on PATH before it starts anything, and throws when it is not there.
+      if (/Unable to locate executable file/.test(messageOf(error))) throw this.notOnPath();
+      throw new UserError(`Could not run \`${this.command} ${args[0] ?? ''}\`: ${messageOf(error)}`);
+    }
+    const ok = result.exitCode === 0;
+    if (!ok && !options.allowFailure) throw this.failure(args, result.stderr, `exit code ${result.exitCode}`);
+    return { stdout: result.stdout, stderr: result.stderr, ok };
   }
 
   private failure(args: readonly string[], stderr: string, how: string): EngineError {
@@ -147,7 +155,9 @@ export class ContainerEngine {
 
   /** The server's version and API version, e.g. {version: "20.10.24", api: "1.41"}. */
   async serverVersion(): Promise<{ version: string; api: string }> {
-    const { stdout } = await this.run(['version', '--format', '{{.Server.Version}} {{.Server.APIVersion}}']);
+    const { stdout } = await this.exec(['version', '--format', '{{.Server.Version}} {{.Server.APIVersion}}'], {
+      echo: 'all',
+    });
     const [version = '', api = ''] = stdout.trim().split(/\s+/);
     return { version, api };
   }
@@ -158,14 +168,16 @@ export class ContainerEngine {
    */
   async kind(): Promise<EngineKind> {
     if (this.command === 'podman') return 'podman';
-    const { stdout } = await this.run(['info', '--format', '{{json .DriverStatus}}']);
+    const { stdout } = await this.exec(['info', '--format', '{{json .DriverStatus}}'], { echo: 'command' });
     return isContainerdStore(stdout) ? 'docker-containerd' : 'docker-graphdriver';
   }
 
   /** The engine's own platform, `os/architecture`, which it loads from a multi-platform image. */
   async platform(): Promise<string> {
     const format = this.command === 'podman' ? '{{.Host.OS}}/{{.Host.Arch}}' : '{{.Server.Os}}/{{.Server.Arch}}';
-    const { stdout } = await this.run([this.command === 'podman' ? 'info' : 'version', '--format', format]);
+    const { stdout } = await this.exec([this.command === 'podman' ? 'info' : 'version', '--format', format], {
+      echo: 'command',
+    });
     return stdout.trim();
   }
 
@@ -178,7 +190,10 @@ export class ContainerEngine {
   /** Inspects all references in one call; a reference the engine lacks is reported, not thrown. */
   async inspect(references: readonly string[]): Promise<InspectResult> {
     if (references.length === 0) return { found: new Map(), missing: [] };
-    const { stdout, stderr, ok } = await this.run(['image', 'inspect', ...references], { allowFailure: true });
+    const { stdout, stderr, ok } = await this.exec(['image', 'inspect', ...references], {
+      allowFailure: true,
+      echo: 'command',
+    });
     if (!ok) {
       const unexplained = stderr
         .split('\n')
@@ -207,7 +222,7 @@ export class ContainerEngine {
     for (const reference of references) {
       const previous = before.get(reference);
       const args = previous ? ['tag', previous.id, reference] : ['image', 'rm', reference];
-      const { ok, stderr } = await this.run(args, { allowFailure: true });
+      const { ok, stderr } = await this.exec(args, { allowFailure: true, echo: 'all' });
       if (!ok) failed.push(`${reference} (${lastLine(stderr)})`);
     }
     if (failed.length === 0) return `The ${references.length === 1 ? 'tag is' : 'tags are'} put back as they were.`;
@@ -216,9 +231,26 @@ export class ContainerEngine {
 
   /** Every image the engine has, newest first, for the "what the daemon really has" debug output. */
   async listImages(): Promise<ImageRow[]> {
-    const { stdout } = await this.run(['image', 'ls', '--format', '{{json .}}']);
+    const { stdout } = await this.exec(['image', 'ls', '--format', '{{json .}}'], { echo: 'command' });
     return parseImageList(stdout);
   }
+}
+
+/**
+ * The log stream for a command whose output is not for the log: exec writes its `[command]…` line to it first, in
+ * one write before the process starts, then the output, which is dropped.
+ */
+function commandLineOnly(): Writable {
+  let echoed = false;
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      if (!echoed) {
+        echoed = true;
+        process.stdout.write(chunk);
+      }
+      done();
+    },
+  });
 }
 
 interface InspectJson {

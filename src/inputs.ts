@@ -16,7 +16,7 @@ import {
   type Mode,
 } from './constants.ts';
 import { UserError } from './errors.ts';
-import { SHA256_DIGEST } from './reference.ts';
+import { normalizeDigest } from './digest.ts';
 
 export interface Inputs {
   mode: Mode;
@@ -37,9 +37,12 @@ export interface Inputs {
   upload: boolean;
   retentionDays: number | undefined;
   overwrite: boolean;
+  /** Load: another run to read from; in a `workflow_run` workflow the triggering run is found without it. */
   runId: number | undefined;
-  repository: string;
+  /** `owner/name` as given; this run's repository when undefined. */
+  repository: string | undefined;
   githubToken: string | undefined;
+  /** `sha256:<hex>`, however it was written. */
   expectedDigest: string | undefined;
   load: boolean;
   /** Load with load: false: hand on a plain tar (decompressed while verifying) rather than the file as downloaded. */
@@ -103,24 +106,21 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
   const nameProblem = artifactNameProblem(name);
   if (nameProblem) throw new UserError(`Input \`name\` (\`${name}\`) ${nameProblem}; choose another artifact name.`);
 
-  const expectedDigest = optional('expected-digest');
-  if (expectedDigest && !SHA256_DIGEST.test(expectedDigest)) {
+  const expectedDigestText = optional('expected-digest');
+  const expectedDigest = expectedDigestText === undefined ? undefined : normalizeDigest(expectedDigestText);
+  if (expectedDigestText !== undefined && expectedDigest === undefined) {
     throw new UserError(
-      `Input \`expected-digest\` must be "sha256:" followed by 64 lowercase hex digits (the save step's \`digest\` output), found \`${expectedDigest}\`.`,
+      `Input \`expected-digest\` must be "sha256:" followed by 64 hex digits, or the 64 digits alone as ` +
+        `actions/upload-artifact prints them (the artifact's digest: the save step's \`digest\` output), found \`${expectedDigestText}\`.`,
     );
   }
 
   const runIdText = optional('run-id');
   const runId = runIdText === undefined ? undefined : integer('run-id', 1, Number.MAX_SAFE_INTEGER);
   const githubToken = optional('github-token');
-  if (runId !== undefined && !githubToken) {
-    throw new UserError(
-      "Input `run-id` needs `github-token` to read another run's artifacts: add `github-token: ${{ secrets.GITHUB_TOKEN }}` (with `actions: read` permission).",
-    );
-  }
 
-  const repository = optional('repository') ?? env.GITHUB_REPOSITORY ?? '';
-  if (runId !== undefined && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
+  const repository = optional('repository');
+  if (repository !== undefined && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
     throw new UserError(`Input \`repository\` must be \`owner/name\`, found \`${repository}\`.`);
   }
 

@@ -7,6 +7,8 @@ import { rm, rmdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { downloadFile, listArtifactNames, type ArtifactLocation, type DownloadedArtifact } from './artifact.ts';
+import { currentRun, loadLocation } from './context.ts';
+import { compareDigests } from './digest.ts';
 import { HashingStream, hashFile } from './archive/hash.ts';
 import { createArchiveInspector, type ArchiveImage, type ArchiveReport } from './archive/inspect.ts';
 import { createCanonicalWriter, selectReferences } from './archive/canonical.ts';
@@ -37,14 +39,18 @@ interface EngineFacts {
 /** An artifact downloaded and verified, with the references it is expected to give the engine. */
 interface VerifiedArtifact {
   artifact: DownloadedArtifact;
+  /** The artifact's digest and size: the file's, or for a zip artifact the zip's. */
   digest: string;
+  size: number;
   report: ArchiveReport;
   images: ExpectedImage[];
 }
 
 interface LoadedArtifact {
   artifact: DownloadedArtifact;
+  /** The artifact's digest and size: the file's, or for a zip artifact the zip's. */
   digest: string;
+  size: number;
   report: ArchiveReport;
   /** The references now in the engine (or, with load: false, recorded in the tarball). */
   images: SummaryImage[];
@@ -55,7 +61,8 @@ export async function load(inputs: Inputs): Promise<void> {
   const engine = new ContainerEngine(inputs.engine);
   // Fail before downloading anything when there is no engine to load into.
   const facts = inputs.load ? await engineFacts(engine) : await likelyEngine(engine);
-  const location: ArtifactLocation = { runId: inputs.runId, repository: inputs.repository, token: inputs.githubToken };
+  const { location, origin } = loadLocation(inputs, currentRun());
+  core.info(`Artifacts of ${origin}`);
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
@@ -80,13 +87,16 @@ export async function load(inputs: Inputs): Promise<void> {
   }
 
   const images = loaded.flatMap((item) => item.images);
-  const tags = images.map((image) => image.reference).filter((reference) => !reference.startsWith('sha256:'));
+  // Several artifacts of a `pattern` may hold one tag; the output names it once.
+  const tags = [
+    ...new Set(images.map((image) => image.reference).filter((reference) => !reference.startsWith('sha256:'))),
+  ];
   core.setOutput('tags', tags.join('\n'));
   core.setOutput('image', tags[0] ?? '');
   core.setOutput('image-id', [...new Set(images.map((image) => image.imageId))].join('\n'));
   core.setOutput('tarball', loaded.map((item) => item.artifact.file).join('\n'));
   core.setOutput('digest', loaded.map((item) => item.digest).join('\n'));
-  core.setOutput('size', loaded.map((item) => String(item.artifact.size)).join('\n'));
+  core.setOutput('size', loaded.map((item) => String(item.size)).join('\n'));
   core.setOutput('artifact-id', loaded.map((item) => String(item.artifact.id)).join('\n'));
   core.setOutput('artifact-name', loaded.map((item) => item.artifact.name).join('\n'));
   core.setOutput('format', [...new Set(loaded.map((item) => item.report.format))].join('\n'));
@@ -101,7 +111,7 @@ export async function load(inputs: Inputs): Promise<void> {
       ['artifact', `${item.artifact.name} (id ${item.artifact.id})`],
       ['file', item.artifact.file],
       ['digest', item.digest],
-      ['size', formatBytes(item.artifact.size)],
+      ['size', formatBytes(item.size)],
       ['format', item.report.format],
     ]) as Array<[string, string]>,
     timer,
@@ -194,10 +204,11 @@ async function fetchAndVerify(
     ),
   );
   const images = expectedImages(report, wanted, name, facts);
-  if (inputs.load) return { artifact, digest, report, images };
+  const size = artifact.zip?.size ?? artifact.size;
+  if (inputs.load) return { artifact, digest, size, report, images };
   const handedOn = copy ?? artifact.file;
   core.info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
-  return { artifact: { ...artifact, file: handedOn }, digest, report, images };
+  return { artifact: { ...artifact, file: handedOn }, digest, size, report, images };
 }
 
 /** A download opened for one read that also hashes it: `hasher` holds the file's digest once the read is over. */
@@ -211,30 +222,42 @@ async function openHashed(artifact: DownloadedArtifact): Promise<HashedTarball> 
   return { ...opened, decode: [hasher, ...opened.decode], hasher };
 }
 
-/** The file's digest against the one the artifact service recorded and `expected-digest`: the error, if any. */
+/**
+ * The artifact's digest, from the file's: a zip artifact's digest is the zip's, taken as it downloaded, and
+ * `expected-digest` is held to it, not to the tarball extracted from it.
+ */
+function artifactDigest(artifact: DownloadedArtifact, fileDigest: string): string {
+  return artifact.zip ? artifact.zip.digest : fileDigest;
+}
+
+/** The artifact's digest against the one the artifact service recorded and `expected-digest`: the error, if any. */
 function digestMismatch(
   artifact: DownloadedArtifact,
   digest: string,
   expectedDigest: string | undefined,
 ): UserError | undefined {
-  const mismatches: string[] = [];
-  if (artifact.recordedDigest && artifact.recordedDigest !== digest) {
-    mismatches.push(`the artifact service recorded ${artifact.recordedDigest}`);
-  }
-  if (expectedDigest && expectedDigest !== digest) mismatches.push(`\`expected-digest\` is ${expectedDigest}`);
+  const { zip } = artifact;
+  const recorded = zip ? zip.recordedDigest : artifact.recordedDigest;
+  const { mismatches } = compareDigests({ actual: digest, recorded, expected: expectedDigest });
   if (mismatches.length === 0) return undefined;
   return new UserError(
-    `The downloaded artifact ${artifact.name} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
-      'the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.',
+    `The downloaded artifact ${artifact.name}${zip ? ' (a zip)' : ''} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
+      (zip
+        ? "it was replaced since, or `expected-digest` is not this artifact's digest: for a zip it takes the zip's " +
+          "digest (upload-artifact's `artifact-digest` output), not the tarball's. Nothing was loaded."
+        : 'the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.'),
   );
 }
 
 function checkDigest(artifact: DownloadedArtifact, digest: string, expectedDigest: string | undefined): void {
   const mismatch = digestMismatch(artifact, digest, expectedDigest);
   if (mismatch) throw mismatch;
-  core.info(
-    `sha256 matches${artifact.recordedDigest ? ' the recorded digest' : ''}${expectedDigest ? ' and expected-digest' : ''}: ${digest}`,
+  const recorded = artifact.zip ? artifact.zip.recordedDigest : artifact.recordedDigest;
+  const { line } = compareDigests(
+    { actual: digest, recorded, expected: expectedDigest },
+    artifact.zip ? 'sha256 of the zip' : 'sha256',
   );
+  core.info(line);
 }
 
 function logVerified(report: ArchiveReport, compression: OpenedTarball['compression']): void {
@@ -252,7 +275,7 @@ async function verifyOnly(
 ): Promise<{ digest: string; report: ArchiveReport }> {
   const inspector = createArchiveInspector();
   await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), inspector.stream]);
-  const digest = opened.hasher.digest();
+  const digest = artifactDigest(artifact, opened.hasher.digest());
   checkDigest(artifact, digest, expectedDigest);
   return { digest, report: await inspector.report };
 }
@@ -274,7 +297,7 @@ async function verifyAndCopy(
     {
       select: (report) => selectReferences(report, tags.length > 0 ? tags : undefined),
       beforeEnd: async () => {
-        digest = opened.hasher.digest();
+        digest = artifactDigest(artifact, opened.hasher.digest());
         checkDigest(artifact, digest, expectedDigest);
       },
     },
@@ -291,7 +314,7 @@ async function verifyAndCopy(
 async function causeOf(error: unknown, artifact: DownloadedArtifact, expectedDigest: string | undefined) {
   if (!(error instanceof UserError) || (!artifact.recordedDigest && !expectedDigest)) return error;
   const { digest } = await hashFile(artifact.file).catch(() => ({ digest: undefined }));
-  return (digest !== undefined && digestMismatch(artifact, digest, expectedDigest)) || error;
+  return (digest !== undefined && digestMismatch(artifact, artifactDigest(artifact, digest), expectedDigest)) || error;
 }
 
 /** A download that failed verification is not left on the runner for a later step to pick up by mistake. */
@@ -308,7 +331,7 @@ async function discard(file: string): Promise<void> {
  * load fails, or the check after it, the tags it moved are put back.
  */
 async function loadArtifact(
-  item: { artifact: DownloadedArtifact; images?: ExpectedImage[] },
+  item: { artifact: DownloadedArtifact; digest?: string; images?: ExpectedImage[] },
   inputs: Inputs,
   engine: ContainerEngine,
   facts: EngineFacts,
@@ -325,7 +348,7 @@ async function loadArtifact(
     platform: facts.platform,
     requireManifest: facts.kind === 'docker-graphdriver',
     beforeEnd: async (report) => {
-      digest = opened.hasher.digest();
+      digest = artifactDigest(artifact, opened.hasher.digest());
       if (!item.images) {
         checkDigest(artifact, digest, inputs.expectedDigest);
         logVerified(report, opened.compression);
@@ -358,7 +381,7 @@ async function loadArtifact(
   const images = await core.group(`Check what ${inputs.engine} now has`, () =>
     checkLoaded(output, expected, before, engine, facts, inputs),
   );
-  return { artifact, digest, report, images };
+  return { artifact, digest: item.digest ?? digest, size: artifact.zip?.size ?? artifact.size, report, images };
 }
 
 function referencesOf(expected: readonly ExpectedImage[]): string[] {

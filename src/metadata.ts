@@ -7,6 +7,8 @@ import { parseReference } from './reference.ts';
 
 export const METADATA_ENV_JSON = 'DOCKER_METADATA_OUTPUT_JSON';
 export const METADATA_ENV_TAGS = 'DOCKER_METADATA_OUTPUT_TAGS';
+/** The `source` of tags typed into this step rather than made by metadata-action. */
+export const TAGS_INPUT = 'the `tags` input';
 
 export interface TagSources {
   tagsInput: string;
@@ -55,7 +57,7 @@ const FIX_SNIPPET = ['with:', '  metadata: ${{ steps.meta.outputs.json }}   # id
 
 /** Finds the tags in the documented order; fails with where it looked when there are none. */
 export function findTags({ tagsInput, metadataInput, env }: TagSources): FoundTags {
-  if (tagsInput.trim()) return nonEmpty(splitTagList(tagsInput), 'the `tags` input');
+  if (tagsInput.trim()) return nonEmpty(splitTagList(tagsInput), TAGS_INPUT);
   if (metadataInput.trim())
     return nonEmpty(tagsFromMetadataJson(metadataInput, 'the `metadata` input'), 'the `metadata` input');
   const envJson = env[METADATA_ENV_JSON];
@@ -87,11 +89,14 @@ export function problemsWithSaveTags(tags: readonly string[]): string[] {
   const problems: string[] = [];
   for (const tag of tags) {
     const parsed = parseReference(tag);
-    if (!parsed.ok) {
+    const separated = referencesSeparatedByWhiteSpace(tag);
+    if (separated) {
+      problems.push(`\`${tag}\`: holds ${separated.length} references separated by white space, not one`);
+    } else if (!parsed.ok) {
       problems.push(`\`${tag}\`: ${parsed.reason}`);
     } else if (parsed.ref.digest) {
       problems.push(`\`${tag}\`: pins a digest, and docker save drops the tags of a digest reference; give name:tag`);
-    } else if (!parsed.ref.tag && !parsed.ref.path.includes('/') && !parsed.ref.domain) {
+    } else if (isBareVersion(tag)) {
       problems.push(
         `\`${tag}\`: is a bare version with no repository; give docker/metadata-action an \`images\` input ` +
           '(for example `images: ghcr.io/${{ github.repository }}`)',
@@ -101,4 +106,47 @@ export function problemsWithSaveTags(tags: readonly string[]): string[] {
     }
   }
   return problems;
+}
+
+/**
+ * The references in one entry when it is several `name:tag` references separated by white space, as metadata-action
+ * writes them with `sep-tags: " "`; undefined for anything else.
+ */
+export function referencesSeparatedByWhiteSpace(entry: string): string[] | undefined {
+  const pieces = entry.split(/\s+/).filter(Boolean);
+  if (pieces.length < 2) return undefined;
+  const all = pieces.every((piece) => {
+    const parsed = parseReference(piece);
+    return parsed.ok && parsed.ref.tag !== undefined;
+  });
+  return all ? pieces : undefined;
+}
+
+/** `pr-42`: what metadata-action makes when its `images` input is empty, a tag with no repository. */
+function isBareVersion(tag: string): boolean {
+  const parsed = parseReference(tag);
+  return parsed.ok && !parsed.ref.tag && !parsed.ref.digest && !parsed.ref.path.includes('/') && !parsed.ref.domain;
+}
+
+/**
+ * What to do about invalid references, for where they came from: typed into `tags`, or made by metadata-action
+ * (its `json` output, or the variables it exports), where the fix is in its inputs, not in this step.
+ */
+export function adviceForInvalidTags(invalid: readonly string[], source: string): string {
+  if (invalid.some((tag) => referencesSeparatedByWhiteSpace(tag))) {
+    return (
+      "Separate tags with newlines or commas: leave docker/metadata-action's `sep-tags` at its default, or pass " +
+      'its `json` output as `metadata`, which has no separator to get wrong.'
+    );
+  }
+  if (source === TAGS_INPUT) {
+    return "Use docker/metadata-action's tags (it lowercases image names) instead of building references by hand.";
+  }
+  if (invalid.every(isBareVersion)) {
+    return (
+      'docker/metadata-action made tags with no repository, as it does when its `images` input is empty: set it, ' +
+      'for example `images: ghcr.io/${{ github.repository }}`.'
+    );
+  }
+  return `These came from docker/metadata-action (${source}): check its \`images\` and \`tags\` inputs.`;
 }

@@ -12,7 +12,14 @@ import { TarballSuffix } from './constants.ts';
 import { ContainerEngine, type ImageInfo, type ImageRow } from './docker.ts';
 import { UserError } from './errors.ts';
 import type { Inputs } from './inputs.ts';
-import { findTags, problemsWithSaveTags, type FoundTags } from './metadata.ts';
+import { mostRelevant, moreLine } from './listing.ts';
+import {
+  adviceForInvalidTags,
+  findTags,
+  problemsWithSaveTags,
+  referencesSeparatedByWhiteSpace,
+  type FoundTags,
+} from './metadata.ts';
 import { PhaseTimer, formatBytes } from './progress.ts';
 import { imageIdOn } from './image.ts';
 import { holdsPlatform } from './platform.ts';
@@ -111,30 +118,40 @@ function wantedTags(inputs: Inputs): FoundTags | undefined {
   return found;
 }
 
-/** Fails on invalid references, with the engine's images and what was probably meant, before anything is saved. */
+/**
+ * Fails on invalid references, before anything is saved: every one of them named in the line and explained in the
+ * details, with the engine's images, what was probably meant, and advice that fits where the tags came from.
+ */
 async function rejectInvalid(
   tags: readonly string[],
+  source: string,
   available: () => Promise<string[]>,
   where: string,
 ): Promise<void> {
   const problems = problemsWithSaveTags(tags);
   if (problems.length === 0) return;
+  const invalid = tags.filter((tag) => problemsWithSaveTags([tag]).length > 0);
   const references = await available().catch(() => []);
   const hints: string[] = [];
-  for (const tag of tags) {
-    const hint = suggest(tag, references);
-    if (hint && problemsWithSaveTags([tag]).length > 0)
-      hints.push(`\`${tag}\` → did you mean \`${hint.reference}\`? (${hint.why})`);
+  for (const tag of invalid) {
+    // Several references run together are not a misspelling of one of them.
+    const hint = referencesSeparatedByWhiteSpace(tag) ? undefined : suggest(tag, references);
+    if (hint) hints.push(`\`${tag}\` → did you mean \`${hint.reference}\`? (${hint.why})`);
   }
+  const { shown, more } = mostRelevant(references, (reference) => reference, invalid);
   const details = [
     ...problems.map((problem) => `invalid: ${problem}`),
-    ...(references.length > 0 ? [`${where} has:`, ...references.map((reference) => `  ${reference}`)] : []),
+    ...(references.length > 0
+      ? [`${where} has:`, ...shown.map((reference) => `  ${reference}`), ...moreLine(more)]
+      : []),
     ...hints,
   ];
+  const which =
+    invalid.length === 1 ? problems[0] : `${invalid.map((tag) => `\`${tag}\``).join(', ')} (each explained above)`;
   const first = hints[0] ? `; ${hints[0]}` : '';
   throw new UserError(
-    `${problems.length} of ${tags.length} image reference${tags.length === 1 ? ' is' : 's are'} invalid: ${problems[0]}${first}. ` +
-      "Use docker/metadata-action's tags (it lowercases image names) instead of building references by hand.",
+    `${invalid.length} of ${tags.length} image reference${tags.length === 1 ? '' : 's'} from ${source} ` +
+      `${invalid.length === 1 ? 'is' : 'are'} invalid: ${which}${first}. ${adviceForInvalidTags(invalid, source)}`,
     details,
   );
 }
@@ -144,14 +161,17 @@ function taggedReferences(rows: readonly ImageRow[]): string[] {
   return rows.map((row) => row.reference).filter((reference) => !reference.includes('<none>'));
 }
 
-function imagesTable(rows: readonly ImageRow[]): string[] {
+/** The engine's images as `docker image ls` shows them, those of the repositories of `wanted` first, capped. */
+function imagesTable(rows: readonly ImageRow[], wanted: readonly string[]): string[] {
+  const { shown, more } = mostRelevant(rows, (row) => row.reference, wanted);
   const header: ImageRow = { reference: 'REPOSITORY:TAG', id: 'IMAGE ID', created: 'CREATED', size: 'SIZE' };
-  const all = [header, ...rows];
+  const all = [header, ...shown];
   const width = (key: keyof ImageRow) => Math.max(...all.map((row) => row[key].length));
   const [w1, w2, w3] = [width('reference'), width('id'), width('created')];
-  return all.map(
-    (row) => `  ${row.reference.padEnd(w1)}  ${row.id.padEnd(w2)}  ${row.created.padEnd(w3)}  ${row.size}`,
-  );
+  return [
+    ...all.map((row) => `  ${row.reference.padEnd(w1)}  ${row.id.padEnd(w2)}  ${row.created.padEnd(w3)}  ${row.size}`),
+    ...moreLine(more),
+  ];
 }
 
 /** The debug output users need when a tag is missing: the missing tags, everything there is, and what was meant. */
@@ -181,13 +201,21 @@ async function saveFromEngine(
   timer: PhaseTimer,
 ): Promise<Saved> {
   const where = `the ${inputs.engine} engine`;
-  await rejectInvalid(wanted.tags, async () => taggedReferences(await engine.listImages()), where);
+  await rejectInvalid(wanted.tags, wanted.source, async () => taggedReferences(await engine.listImages()), where);
 
-  const inspected = await core.group(`Check the tags exist in ${where}`, () => engine.inspect(wanted.tags));
+  const inspected = await core.group(`Check the tags exist in ${where}`, async () => {
+    const result = await engine.inspect(wanted.tags);
+    for (const [tag, image] of result.found) {
+      core.info(`  ${tag}  ${image.id}  ${image.platform}  ${formatBytes(image.size)}`);
+    }
+    for (const tag of result.missing) core.info(`  ${tag}  (not in ${where})`);
+    return result;
+  });
   const warnings: string[] = [];
   if (inspected.missing.length > 0) {
     const rows = await engine.listImages();
-    const { details, summary } = missingReport(inspected.missing, taggedReferences(rows), imagesTable(rows), where);
+    const table = imagesTable(rows, inspected.missing);
+    const { details, summary } = missingReport(inspected.missing, taggedReferences(rows), table, where);
     const line =
       `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? 'is' : 'are'} not in ${where}: ` +
       `${inspected.missing.join(', ')}${summary}`;
@@ -205,10 +233,6 @@ async function saveFromEngine(
     warnings.push(line);
   }
   const tags = wanted.tags.filter((tag) => inspected.found.has(tag));
-  for (const tag of tags) {
-    const image = inspected.found.get(tag)!;
-    core.info(`${tag}  ${image.id}  ${image.platform}  ${formatBytes(image.size)}`);
-  }
 
   const platformArgs = await platformArguments(inputs, engine);
   const tarball = await writeLogged(
@@ -263,7 +287,7 @@ async function saveFromSource(
   timer: PhaseTimer,
 ): Promise<Saved> {
   const sourcePath = path.resolve(process.env.GITHUB_WORKSPACE ?? '.', source);
-  if (wanted) await rejectInvalid(wanted.tags, async () => [], 'the tarball');
+  if (wanted) await rejectInvalid(wanted.tags, wanted.source, async () => [], 'the tarball');
   const opened = await openTarball(sourcePath, 'The `source` tarball');
   if (path.resolve(file) === sourcePath) {
     throw new UserError(
@@ -293,7 +317,8 @@ async function saveFromSource(
     const present = new Set(references.map(qualify));
     const missing = wanted.tags.filter((tag) => !present.has(qualify(tag)));
     if (missing.length > 0) {
-      const table = references.map((reference) => `  ${reference}`);
+      const { shown, more } = mostRelevant(references, (reference) => reference, missing);
+      const table = [...shown.map((reference) => `  ${reference}`), ...moreLine(more)];
       const { details, summary } = missingReport(missing, references, table, 'the tarball');
       const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? 'is' : 'are'} not in ${sourcePath}: ${missing.join(', ')}${summary}`;
       if (inputs.ifMissing === 'error' || missing.length === wanted.tags.length) {

@@ -1,6 +1,7 @@
 /** The job summary: what was saved or loaded, where it went, and how long each phase took. */
 import * as core from '@actions/core';
 import type { ArchiveReport } from './archive/inspect.ts';
+import { messageOf } from './errors.ts';
 import type { PhaseTimer } from './progress.ts';
 import { formatBytes, formatRate } from './progress.ts';
 
@@ -74,5 +75,11 @@ export async function writeSummary({ title, images, facts, timer, warnings = [] 
     ]);
   }
   if (warnings.length > 0) summary.addList(warnings);
-  await summary.write();
+  try {
+    await summary.write();
+  } catch (error) {
+    // The summary reports the work; it is not the work. A runner without the file has still saved or loaded.
+    summary.emptyBuffer();
+    core.warning(`The job summary could not be written, the step's work is done: ${messageOf(error)}`);
+  }
 }

@@ -44,6 +44,8 @@ export interface ArtifactService {
   artifacts(runId?: number): ServedArtifact[];
   /** The stored blob of a run's artifact, for tests that corrupt or truncate it. */
   blobPath(runId: number, name: string): string;
+  /** Drops the digest recorded for a run's artifact, as for artifacts uploaded before the service recorded any. */
+  forgetDigest(runId: number, name: string): void;
   /** `METHOD /path` of every request received so far, with `?comp=…` for blob operations. */
   requests(): string[];
   close(): Promise<void>;
@@ -471,6 +473,11 @@ export async function startArtifactService(options: { port?: number; rate?: Rate
       const artifact = latestNamed(runId, name);
       if (!artifact) throw new Error(`run ${runId} has no artifact named ${name}`);
       return blobFile(artifact);
+    },
+    forgetDigest(runId, name) {
+      const artifact = latestNamed(runId, name);
+      if (!artifact) throw new Error(`run ${runId} has no artifact named ${name}`);
+      artifact.digest = '';
     },
     requests() {
       return [...received];

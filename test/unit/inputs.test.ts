@@ -29,7 +29,7 @@ describe('getInputs', () => {
       overwrite: false,
       load: true,
       engine: 'docker',
-      repository: 'o/r',
+      repository: undefined,
       runId: undefined,
       expectedDigest: undefined,
       source: undefined,
@@ -94,7 +94,7 @@ describe('getInputs', () => {
     [{ name: 'a/b' }, /`name` \(`a\/b`\) contains one of the characters/],
     [{ name: 'a:b' }, /contains one of the characters/],
     [{ 'expected-digest': 'abc' }, /`expected-digest` must be "sha256:"/],
-    [{ 'run-id': '5' }, /`run-id` needs `github-token`/],
+    [{ 'expected-digest': `sha512:${'a'.repeat(64)}` }, /`expected-digest` must be "sha256:"/],
     [{ 'run-id': 'abc', 'github-token': 't' }, /`run-id` must be a whole number/],
     [
       { 'run-id': '5', 'github-token': 't', repository: 'noslash' },
