@@ -14,12 +14,15 @@ import { REPOSITORY, startArtifactService, type ArtifactService } from '../suppo
 import {
   docker,
   engineApiAtLeast,
+  engineKind,
   imageId,
   makeImage,
   removeImages,
   savesLegacyLayout,
+  skopeoCopy,
   uniqueRepository,
 } from '../support/engine.ts';
+import { expectTagNamesTarballImage } from '../support/images.ts';
 import { withTmpfs } from '../support/mounts.ts';
 import {
   dockerArchiveEntries,
@@ -85,7 +88,9 @@ function expectOneCleanLine(result: ActionRun, message: RegExp): void {
 
 /** Every tag and image ID the engine has, to prove a failed load left it as it was. */
 async function engineState(): Promise<string> {
-  return docker('image', 'ls', '--all', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}');
+  const listing = await docker('image', 'ls', '--all', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}');
+  // Sorted: the containerd store lists images created in the same second in no fixed order.
+  return listing.split('\n').filter(Boolean).sort().join('\n');
 }
 
 async function fileDigest(file: string): Promise<string> {
@@ -319,8 +324,8 @@ describe('every layout, through the bundled action on the real engine', () => {
     return makeFixtureImage([tag], { seed: `${seed} ${randomBytes(8).toString('hex')}` });
   }
 
-  /** `source` → artifact → rmi → load, checking the image ID is the config digest the tarball records. */
-  async function roundTrip(file: string, tag: string, expectedFormat: string, expectedId: string): Promise<ActionRun> {
+  /** `source` → artifact → rmi → load, checking the tag names the tarball's image, by the ID this engine gives it. */
+  async function roundTrip(file: string, tag: string, expectedFormat: string): Promise<ActionRun> {
     const run = ++runId;
     const save = await action(run, { mode: 'save', source: file, tags: tag }, NO_ENGINE);
     expect(save.code, save.stdout + save.stderr).toBe(0);
@@ -328,7 +333,7 @@ describe('every layout, through the bundled action on the real engine', () => {
     await removeImages(tag);
     const load = await action(run, { mode: 'load' });
     expect(load.code, load.stdout + load.stderr).toBe(0);
-    expect(await imageId(tag)).toBe(expectedId);
+    await expectTagNamesTarballImage(tag, await readFile(file));
     expect(load.outputs.tags).toBe(tag);
     return load;
   }
@@ -338,7 +343,7 @@ describe('every layout, through the bundled action on the real engine', () => {
     const image = await fixture(tag, 'legacy');
     const file = path.join(work, 'legacy.tar');
     await writeFile(file, await packTar(dockerArchiveEntries([image])));
-    await roundTrip(file, tag, 'docker-archive', sha256(image.config));
+    await roundTrip(file, tag, 'docker-archive');
   });
 
   it('the Docker 25+ layout (OCI layout plus manifest.json)', async () => {
@@ -346,18 +351,19 @@ describe('every layout, through the bundled action on the real engine', () => {
     const image = await fixture(tag, 'docker25');
     const file = path.join(work, 'docker25.tar');
     await writeFile(file, await packTar(ociLayoutEntries([image], { docker25: true })));
-    await roundTrip(file, tag, 'docker-oci', sha256(image.config));
+    await roundTrip(file, tag, 'docker-oci');
   });
 
-  it('a pure OCI layout with gzip layers (buildx type=oci), on Docker 20.10 via the written manifest.json', async () => {
+  it('a pure OCI layout with gzip layers (buildx type=oci), with a manifest.json written where the engine needs one', async () => {
     const tag = `${fixtureRepository}:oci`;
     const image = await fixture(tag, 'oci');
     const file = path.join(work, 'oci.tar');
     await writeFile(file, await packTar(ociLayoutEntries([image], { gzip: true })));
-    const load = await roundTrip(file, tag, 'oci-layout', sha256(image.config));
-    // Only engines before Docker 25 need it; newer ones load the OCI layout as it is.
-    if (await savesLegacyLayout()) expect(load.stdout).toContain('needs a manifest.json for an OCI layout');
-    else expect(load.stdout).not.toContain('needs a manifest.json');
+    const load = await roundTrip(file, tag, 'oci-layout');
+    // Graph-driver engines (Docker 20.10, and Docker 25+ without the containerd store) load only through
+    // manifest.json, whatever their API version; the containerd store reads index.json.
+    if ((await engineKind()) === 'containerd') expect(load.stdout).not.toContain('needs a manifest.json');
+    else expect(load.stdout).toMatch(/needs a manifest\.json/);
   });
 
   it('a skopeo oci-archive of an image from the engine', async () => {
@@ -365,14 +371,8 @@ describe('every layout, through the bundled action on the real engine', () => {
     fixtureTags.push(tag);
     await makeImage([tag]);
     const file = path.join(work, 'skopeo-oci.tar');
-    await exec('skopeo', ['copy', '-q', `docker-daemon:${tag}`, `oci-archive:${file}:${tag}`]);
-    const index = JSON.parse((await exec('tar', ['-xOf', file, 'index.json'])).stdout) as {
-      manifests: Array<{ digest: string }>;
-    };
-    const manifest = JSON.parse(
-      (await exec('tar', ['-xOf', file, `blobs/sha256/${hex(index.manifests[0]!.digest)}`])).stdout,
-    ) as { config: { digest: string } };
-    await roundTrip(file, tag, 'oci-layout', manifest.config.digest);
+    await skopeoCopy(`docker-daemon:${tag}`, `oci-archive:${file}:${tag}`);
+    await roundTrip(file, tag, 'oci-layout');
   });
 });
 
