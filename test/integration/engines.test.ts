@@ -96,7 +96,7 @@ async function handOff(
   const run = ++runId;
   const saved = await action(run, { mode: 'save', tags: tags.join('\n') });
   expectSuccess(saved);
-  expect(saved.outputs['image-id']).toBe(id);
+  expect(saved.outputs['image-id'], 'image-id in save mode').toBe(id);
   expect(saved.outputs.platforms!.split('\n')).toEqual(platforms);
 
   await removeImages(...tags);
@@ -105,12 +105,12 @@ async function handOff(
   const loaded = await action(run, { mode: 'load' });
   expectSuccess(loaded);
   for (const tag of tags) expect(await imageId(tag), tag).toBe(id);
-  expect(loaded.outputs['image-id']).toBe(id);
+  expect(loaded.outputs['image-id'], 'image-id in load mode').toBe(id);
   expect(loaded.outputs.tags!.split('\n').sort()).toEqual([...tags].sort());
 
   const scanned = await action(run, { mode: 'load', load: 'false' }, NO_ENGINE);
   expectSuccess(scanned);
-  expect(scanned.outputs['image-id']).toBe(id);
+  expect(scanned.outputs['image-id'], 'image-id with load: false').toBe(id);
   return { saved, loaded };
 }
 
@@ -234,10 +234,10 @@ async function sourceHandOff(file: string, tag: string, format: string): Promise
   await expectTagNamesTarballImage(tag, await readFile(file));
   // image-id is what the engine shows for the tag after the load, in load mode and with load: false alike.
   const shown = await imageId(tag);
-  expect(loaded.outputs['image-id']).toBe(shown);
+  expect(loaded.outputs['image-id'], 'image-id in load mode').toBe(shown);
   const scanned = await action(run, { mode: 'load', load: 'false' }, NO_ENGINE);
   expectSuccess(scanned);
-  expect(scanned.outputs['image-id']).toBe(shown);
+  expect(scanned.outputs['image-id'], 'image-id with load: false').toBe(shown);
 }
 
 describe('tarballs from other producers, through `source`', () => {

@@ -178,7 +178,8 @@ describe('load: false', () => {
     const result = await action(run, { mode: 'load', name: 'for-a-scanner', load: 'false' }, NO_ENGINE);
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.outputs.tags!.split('\n')).toEqual(tags);
-    expect(result.outputs['image-id']).toBe(id);
+    // The ID this engine shows for the tags after a load: on the containerd store not the config digest.
+    expect(result.outputs['image-id'], 'image-id with load: false').toBe(id);
     expect(result.outputs.digest).toBe(outputs.digest);
     expect(result.summary).toContain('not loaded');
     // The plain tar a scanner reads: a tar from its first block, holding what was saved.
