@@ -18,7 +18,6 @@ import {
   imageId,
   makeImage,
   removeImages,
-  savesLegacyLayout,
   skopeoCopy,
   uniqueRepository,
 } from '../support/engine.ts';
