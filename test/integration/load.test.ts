@@ -18,6 +18,7 @@ import {
   imageId,
   makeImage,
   removeImages,
+  repositoriesState,
   skopeoCopy,
   uniqueRepository,
 } from '../support/engine.ts';
@@ -85,12 +86,8 @@ function expectOneCleanLine(result: ActionRun, message: RegExp): void {
   expect(result.stdout + result.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
 }
 
-/** Every tag and image ID the engine has, to prove a failed load left it as it was. */
-async function engineState(): Promise<string> {
-  const listing = await docker('image', 'ls', '--all', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}');
-  // Sorted: the containerd store lists images created in the same second in no fixed order.
-  return listing.split('\n').filter(Boolean).sort().join('\n');
-}
+/** The images of this file's repositories, to prove a failed load left them as they were. */
+const engineState = repositoriesState;
 
 async function fileDigest(file: string): Promise<string> {
   return `sha256:${createHash('sha256')

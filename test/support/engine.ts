@@ -62,9 +62,27 @@ export async function removeImages(...references: string[]): Promise<void> {
   await run('docker', ['rmi', '--force', ...references]).catch(() => undefined);
 }
 
+const repositories = new Set<string>();
+
 /** A unique repository name so test files never step on each other's images. */
 export function uniqueRepository(prefix: string): string {
-  return `localhost:5000/handoff-test/${prefix}-${randomBytes(4).toString('hex')}`;
+  const repository = `localhost:5000/handoff-test/${prefix}-${randomBytes(4).toString('hex')}`;
+  repositories.add(repository);
+  return repository;
+}
+
+/**
+ * Every tag and image ID in the repositories this test file made, sorted (the containerd store lists images created
+ * in the same second in no fixed order): what a failed load must leave as it was. Only this file's repositories, since
+ * other runs may share the engine and change their own images meanwhile.
+ */
+export async function repositoriesState(): Promise<string> {
+  const listing = await docker('image', 'ls', '--all', '--no-trunc', '--format', '{{.Repository}} {{.Tag}} {{.ID}}');
+  return listing
+    .split('\n')
+    .filter((line) => repositories.has(line.split(' ')[0]!))
+    .sort()
+    .join('\n');
 }
 
 /** Whether the engine's API version is at least `major.minor` (Docker 20.10 is 1.41). */
