@@ -20,8 +20,11 @@ CLIENT_DIR="${HANDOFF_CLIENT_DIR:-/opt/docker-handoff/client}"
 
 log() { echo "engines: $*" >&2; }
 
+# The host's Debian mirror (a machine may have no route to deb.debian.org); deb.debian.org on any other distribution,
+# whose mirror has no trixie.
 mirror() {
   local uri
+  grep -qx 'ID=debian' /etc/os-release 2>/dev/null || { echo http://deb.debian.org/debian; return; }
   uri="$(grep -hoE '^URIs:\s*\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1)"
   [ -n "$uri" ] || uri="$(grep -hoE '^deb\s+\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -1)"
   echo "${uri:-http://deb.debian.org/debian}"
@@ -105,6 +108,9 @@ engine_env() {
   echo "DOCKER_CONFIG=$CLIENT_DIR/docker-config"
   # skopeo 1.18 (bookworm's 1.9 asks for API 1.22, which Docker 26+ refuses); the tests pass it the daemon host.
   echo "HANDOFF_SKOPEO=$CLIENT_DIR/bin/skopeo"
+  # buildx's docker driver writes `-o type=oci|docker,dest=…` tarballs only on the containerd image store: the tests of
+  # the other engines build those tarballs on the containerd engine (scripts/test.sh starts it for every pass).
+  echo "HANDOFF_BUILDX_HOST=unix://$(socket_of containerd)"
 }
 
 wait_for() {

@@ -18,7 +18,10 @@ if ! "$NODE24_DIR/node_modules/node/bin/node" --version 2>/dev/null | grep -q '^
 fi
 export PATH="$NODE24_DIR/node_modules/node/bin:$ROOT/node_modules/.bin:$PATH"
 
-if [ ! -d "$ROOT/node_modules" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+# A node_modules that is a symlink (a git worktree sharing another checkout's packages) is that checkout's to update:
+# npm ci here would replace the link with a private copy.
+if [ ! -d "$ROOT/node_modules" ] ||
+  { [ ! -L "$ROOT/node_modules" ] && [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; }; then
   echo "setup: installing npm packages"
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

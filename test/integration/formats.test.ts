@@ -15,7 +15,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createArchiveInspector } from '../../src/archive/inspect.ts';
 import { legacyManifestFor } from '../../src/archive/legacy-manifest.ts';
 import { createTarAppender } from '../../src/archive/tar.ts';
-import { docker, imageId, makeImage, removeImages, savesLegacyLayout, uniqueRepository } from '../support/engine.ts';
+import {
+  docker,
+  dockerSave,
+  engineKind,
+  imageId,
+  makeImage,
+  removeImages,
+  savesLegacyLayout,
+  skopeoCopy,
+  uniqueRepository,
+} from '../support/engine.ts';
+import { engineConfigDigest } from '../support/images.ts';
 import {
   forPlatform,
   imagesOfDockerArchive,
@@ -32,6 +43,8 @@ const app = `${repository}:1`;
 const loaded = `${repository}-from-oci:1`;
 let work: string;
 let podmanArgs: string[];
+let appConfig: string;
+let baseConfig: string;
 
 async function file(name: string): Promise<Buffer> {
   return readFile(path.join(work, name));
@@ -58,9 +71,12 @@ beforeAll(async () => {
   await writeFile(path.join(context, 'added.txt'), 'added by the classic builder\n');
   await writeFile(path.join(context, 'Dockerfile'), `FROM ${base}\nCOPY added.txt /added.txt\n`);
   await run('docker', ['build', '-q', '-t', app, context], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
-  await run('sh', ['-c', `docker save ${app} ${base} > ${work}/docker-save.tar`]);
-  await run('skopeo', ['copy', '-q', `docker-daemon:${app}`, `docker-archive:${work}/skopeo-docker.tar:${app}`]);
-  await run('skopeo', ['copy', '-q', `docker-daemon:${app}`, `oci-archive:${work}/skopeo-oci.tar:${app}`]);
+  await dockerSave(path.join(work, 'docker-save.tar'), app, base);
+  // The image ID is the config digest only on graph-driver engines: the tarballs record configs.
+  appConfig = await engineConfigDigest(app);
+  baseConfig = await engineConfigDigest(base);
+  await skopeoCopy(`docker-daemon:${app}`, `docker-archive:${work}/skopeo-docker.tar:${app}`);
+  await skopeoCopy(`docker-daemon:${app}`, `oci-archive:${work}/skopeo-oci.tar:${app}`);
   await run('podman', [...podmanArgs, 'load', '-q', '-i', `${work}/docker-save.tar`]);
   await run('podman', [
     ...podmanArgs,
@@ -86,10 +102,9 @@ describe('tarballs from real tools', () => {
     const report = await inspectBuffer(await file('docker-save.tar'), 64 * 1024);
     expect(report).toMatchObject({ format: 'docker-archive', platforms: ['linux/amd64'], warnings: [] });
     expect(report.references.sort()).toEqual([app, base].sort());
-    expect(report.images.map((image) => image.platforms[0]!.configDigest)).toEqual([
-      await imageId(app),
-      await imageId(base),
-    ]);
+    expect(report.images.map((image) => image.platforms[0]!.configDigest).sort()).toEqual(
+      [appConfig, baseConfig].sort(),
+    );
     const listing = (await run('tar', ['-tvf', `${work}/docker-save.tar`])).stdout;
     expect(listing).toMatch(/^l.* [0-9a-f]{64}\/layer\.tar -> \.\.\/[0-9a-f]{64}\/layer\.tar$/m);
   });
@@ -105,7 +120,7 @@ describe('tarballs from real tools', () => {
     const report = await inspectBuffer(await file('skopeo-docker.tar'));
     expect(report.format).toBe('docker-archive');
     expect(report.references).toEqual([app]);
-    expect(report.images[0]!.platforms[0]!.configDigest).toBe(await imageId(app));
+    expect(report.images[0]!.platforms[0]!.configDigest).toBe(appConfig);
     expect(report.images[0]!.platforms[0]!.layers.every((layer) => /^[0-9a-f]{64}\.tar$/.test(layer))).toBe(true);
   });
 
@@ -118,7 +133,7 @@ describe('tarballs from real tools', () => {
       bareNames: [],
     });
     // skopeo rewrites the Docker config as an OCI config, so the image ID changes.
-    expect(report.images[0]!.platforms[0]!.configDigest).not.toBe(await imageId(app));
+    expect(report.images[0]!.platforms[0]!.configDigest).not.toBe(appConfig);
     expect(report.loadableByLegacyEngine).toBe(false);
   });
 
@@ -135,14 +150,14 @@ describe('tarballs from real tools', () => {
     const report = await inspectBuffer(await packTar(ociLayoutEntries(images, { docker25: true })));
     expect(report).toMatchObject({ format: 'docker-oci', warnings: [], loadableByLegacyEngine: true });
     expect(report.references.sort()).toEqual([app, base].sort());
-    expect(report.images.map((image) => image.platforms[0]!.configDigest)).toEqual([
-      await imageId(app),
-      await imageId(base),
-    ]);
+    expect(report.images.map((image) => image.platforms[0]!.configDigest).sort()).toEqual(
+      [appConfig, baseConfig].sort(),
+    );
   });
 
   it('a multi-platform nested index, rebuilt from the real layers', async () => {
-    const [image] = await imagesOfDockerArchive(await file('docker-save.tar'));
+    // Docker 25+ may list the images in another order than they were named.
+    const image = (await imagesOfDockerArchive(await file('docker-save.tar'))).find((one) => one.tags.includes(app));
     const arm = forPlatform(image!, { os: 'linux', architecture: 'arm64', variant: 'v8' });
     const report = await inspectBuffer(await packTar(ociLayoutEntries([image!, arm], { gzip: true, nested: true })));
     expect(report.platforms).toEqual(['linux/amd64', 'linux/arm64/v8']);
@@ -152,8 +167,11 @@ describe('tarballs from real tools', () => {
   });
 });
 
-describe('Docker 20.10 and a pure OCI layout', () => {
-  it('loads it, gzip layers and all, once manifest.json is appended at the end of the stream', async () => {
+describe('A graph-driver engine (Docker 20.10, or 25+ without the containerd store) and a pure OCI layout', () => {
+  it('loads it, gzip layers and all, once manifest.json is appended at the end of the stream', async (context) => {
+    if ((await engineKind()) === 'containerd') {
+      context.skip('the containerd image store loads an OCI layout by its index.json and ignores manifest.json');
+    }
     const tar = await file('skopeo-oci.tar');
     await removeImages(app, base);
     const inspector = createArchiveInspector();

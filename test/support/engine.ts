@@ -62,9 +62,27 @@ export async function removeImages(...references: string[]): Promise<void> {
   await run('docker', ['rmi', '--force', ...references]).catch(() => undefined);
 }
 
+const repositories = new Set<string>();
+
 /** A unique repository name so test files never step on each other's images. */
 export function uniqueRepository(prefix: string): string {
-  return `localhost:5000/handoff-test/${prefix}-${randomBytes(4).toString('hex')}`;
+  const repository = `localhost:5000/handoff-test/${prefix}-${randomBytes(4).toString('hex')}`;
+  repositories.add(repository);
+  return repository;
+}
+
+/**
+ * Every tag and image ID in the repositories this test file made, sorted (the containerd store lists images created
+ * in the same second in no fixed order): what a failed load must leave as it was. Only this file's repositories, since
+ * other runs may share the engine and change their own images meanwhile.
+ */
+export async function repositoriesState(): Promise<string> {
+  const listing = await docker('image', 'ls', '--all', '--no-trunc', '--format', '{{.Repository}} {{.Tag}} {{.ID}}');
+  return listing
+    .split('\n')
+    .filter((line) => repositories.has(line.split(' ')[0]!))
+    .sort()
+    .join('\n');
 }
 
 /** Whether the engine's API version is at least `major.minor` (Docker 20.10 is 1.41). */
@@ -76,4 +94,76 @@ export async function engineApiAtLeast(major: number, minor: number): Promise<bo
 /** Whether `docker save` writes the legacy layout (engines before Docker 25, API 1.44), rather than an OCI layout. */
 export async function savesLegacyLayout(): Promise<boolean> {
   return !(await engineApiAtLeast(1, 44));
+}
+
+/**
+ * The three engine kinds the suite runs against. They differ in what a test may assume: `legacy` (Docker ≤ 24)
+ * writes the legacy layout and loads only tarballs with a manifest.json; `graphdriver` (Docker 25+ with a graph
+ * driver) writes an OCI layout but still loads only through manifest.json; `containerd` (the containerd image store)
+ * names an image by the digest of its target (manifest or index), never by its config digest.
+ */
+export type EngineKind = 'legacy' | 'graphdriver' | 'containerd';
+
+export interface EngineInfo {
+  kind: EngineKind;
+  version: string;
+  api: string;
+}
+
+let engineInfoPromise: Promise<EngineInfo> | undefined;
+
+/** What the engine at DOCKER_HOST is, read from the engine itself; HANDOFF_ENGINE, when set, must agree. */
+export function engineInfo(): Promise<EngineInfo> {
+  engineInfoPromise ??= (async () => {
+    const [version = '', api = ''] = (await docker('version', '--format', '{{.Server.Version}} {{.Server.APIVersion}}'))
+      .trim()
+      .split(/\s+/);
+    const driverStatus = JSON.parse(
+      (await docker('info', '--format', '{{json .DriverStatus}}')).trim() || 'null',
+    ) as Array<[string, string]> | null;
+    const containerdStore = (driverStatus ?? []).some(
+      ([key, value]) => key === 'driver-type' && value === 'io.containerd.snapshotter.v1',
+    );
+    const kind: EngineKind = containerdStore
+      ? 'containerd'
+      : ContainerEngine.apiAtLeast(api, 1, 44)
+        ? 'graphdriver'
+        : 'legacy';
+    const declared = process.env['HANDOFF_ENGINE'];
+    // A run labelled with one engine must not silently test another (a stale DOCKER_HOST, say).
+    if (declared && declared !== kind) {
+      throw new Error(`HANDOFF_ENGINE is ${declared}, but the engine at DOCKER_HOST is ${kind} (Docker ${version})`);
+    }
+    return { kind, version, api };
+  })();
+  return engineInfoPromise;
+}
+
+export async function engineKind(): Promise<EngineKind> {
+  return (await engineInfo()).kind;
+}
+
+/** The daemon-host options skopeo needs: its docker-daemon: transport ignores DOCKER_HOST. */
+function daemonHost(direction: 'src' | 'dest'): string[] {
+  const host = process.env['DOCKER_HOST'];
+  return host ? [`--${direction}-daemon-host`, host] : [];
+}
+
+/**
+ * `skopeo copy` with the engine at DOCKER_HOST on either side. HANDOFF_SKOPEO names a skopeo new enough for the engine
+ * (Debian bookworm's 1.9 asks every engine for API 1.22, which Docker 26+ refuses).
+ */
+export async function skopeoCopy(source: string, destination: string): Promise<void> {
+  const options = [
+    ...(source.startsWith('docker-daemon:') ? daemonHost('src') : []),
+    ...(destination.startsWith('docker-daemon:') ? daemonHost('dest') : []),
+  ];
+  await run(process.env['HANDOFF_SKOPEO'] || 'skopeo', ['copy', '-q', ...options, source, destination], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+}
+
+/** `docker save` of references into a file (no shell redirection). */
+export async function dockerSave(file: string, ...references: string[]): Promise<void> {
+  await docker('save', '--output', file, ...references);
 }
