@@ -110065,7 +110065,9 @@ async function saveFromEngine(inputs, engine, wanted, file, timer) {
     file,
     inputs,
     timer
-  );
+  ).catch((error2) => {
+    throw inputs.platform ? platformProblem(error2, inputs.platform, tags2, inspected.found) : error2;
+  });
   try {
     requireReferences(tarball.report, tags2, `the tarball ${inputs.engine} save wrote`);
   } catch (error2) {
@@ -110074,6 +110076,13 @@ async function saveFromEngine(inputs, engine, wanted, file, timer) {
   }
   const images = tags2.map((tag) => imageRow(tag, inspected.found.get(tag)));
   return { tarball, tags: tags2, imageIds: distinct(images.map((image) => image.imageId)), images, warnings };
+}
+function platformProblem(error2, platform2, tags2, found) {
+  if (!(error2 instanceof EngineError) || !/platform/i.test(error2.message)) return error2;
+  const has = tags2.map((tag) => `${tag} is ${found.get(tag)?.platform || "of an unknown platform"}`).join(", ");
+  return new UserError(
+    `\`platform\` ${platform2} is not in the image: expected a platform the image has (${has}), found ${error2.message.replace(/\.$/, "")}; nothing was uploaded. Remove \`platform\` to save the whole image, or build ${platform2} into it.`
+  );
 }
 function imageRow(reference, image) {
   return { reference, imageId: image.id, platform: image.platform };

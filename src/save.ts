@@ -9,7 +9,7 @@ import { uploadFile, type UploadedArtifact } from './artifact.ts';
 import { selectReferences, type CanonicalOptions } from './archive/canonical.ts';
 import type { ArchiveReport } from './archive/inspect.ts';
 import { TarballSuffix } from './constants.ts';
-import { ContainerEngine, type ImageInfo, type ImageRow } from './docker.ts';
+import { ContainerEngine, EngineError, type ImageInfo, type ImageRow } from './docker.ts';
 import { UserError } from './errors.ts';
 import type { Inputs } from './inputs.ts';
 import { mostRelevant, moreLine } from './listing.ts';
@@ -246,7 +246,9 @@ async function saveFromEngine(
     file,
     inputs,
     timer,
-  );
+  ).catch((error: unknown) => {
+    throw inputs.platform ? platformProblem(error, inputs.platform, tags, inspected.found) : error;
+  });
   try {
     requireReferences(tarball.report, tags, `the tarball ${inputs.engine} save wrote`);
   } catch (error) {
@@ -255,6 +257,25 @@ async function saveFromEngine(
   }
   const images = tags.map((tag) => imageRow(tag, inspected.found.get(tag)!));
   return { tarball, tags, imageIds: distinct(images.map((image) => image.imageId)), images, warnings };
+}
+
+/**
+ * `docker save --platform` of a platform an image lacks fails with the engine's words ("no suitable export target
+ * found for platform …"); the user also needs to hear which platform the image does have.
+ */
+function platformProblem(
+  error: unknown,
+  platform: string,
+  tags: readonly string[],
+  found: ReadonlyMap<string, ImageInfo>,
+): unknown {
+  if (!(error instanceof EngineError) || !/platform/i.test(error.message)) return error;
+  const has = tags.map((tag) => `${tag} is ${found.get(tag)?.platform || 'of an unknown platform'}`).join(', ');
+  return new UserError(
+    `\`platform\` ${platform} is not in the image: expected a platform the image has (${has}), found ` +
+      `${error.message.replace(/\.$/, '')}; nothing was uploaded. Remove \`platform\` to save the whole image, or build ` +
+      `${platform} into it.`,
+  );
 }
 
 function imageRow(reference: string, image: ImageInfo) {

@@ -16,6 +16,7 @@ import {
   docker,
   engineApiAtLeast,
   engineInfo,
+  engineKind,
   imageId,
   makeImage,
   removeImages,
@@ -26,6 +27,7 @@ import {
   buildxLoad,
   buildxLoadTwoPlatforms,
   buildxTarball,
+  engineConfigDigest,
   expectTagNamesTarballImage,
   NO_TARBALL_BUILDER,
   tarballBuilderHost,
@@ -108,7 +110,8 @@ async function handOff(
   expect(loaded.outputs['image-id'], 'image-id in load mode').toBe(id);
   expect(loaded.outputs.tags!.split('\n').sort()).toEqual([...tags].sort());
 
-  const scanned = await action(run, { mode: 'load', load: 'false' }, NO_ENGINE);
+  // load: false needs no engine, but asks the one there is what it would show.
+  const scanned = await action(run, { mode: 'load', load: 'false' });
   expectSuccess(scanned);
   expect(scanned.outputs['image-id'], 'image-id with load: false').toBe(id);
   return { saved, loaded };
@@ -144,10 +147,13 @@ describe('a buildx --load image with its default attestation', () => {
 
     const result = await action(run, { mode: 'load' }, await retagAfterLoad(other!, tags[1]!));
     expectOneCleanLine(result, /do not name the image in the tarball/);
-    expect(await imageId(tags[1]!)).toBe(otherId);
     expect(result.error).toMatch(new RegExp(`${escape(tags[1]!)} is ${otherId}`));
     // The tag that still names the saved image is not reported: the failure is the move, not the engine's ID scheme.
     expect(result.error).not.toContain(`${tags[0]} is`);
+    // A check that fails leaves the engine as it was before the load: neither tag existed then.
+    expect(result.error).toContain('The tags are put back as they were.');
+    for (const tag of tags) expect(await imageId(tag), tag).toBeUndefined();
+    expect(await imageId(other!)).toBe(otherId);
   });
 });
 
@@ -188,8 +194,8 @@ describe('a two-platform buildx image (linux/amd64 and linux/arm64)', () => {
     const run = ++runId;
     const result = await action(run, { mode: 'save', tags: tags[0]!, platform: 'linux/s390x' });
     expectOneCleanLine(result, /linux\/s390x/);
+    // The platform `docker image inspect` shows for the tag; the CLI names one platform per tag, not all of them.
     expect(result.error).toMatch(/linux\/amd64/);
-    expect(result.error).toMatch(/linux\/arm64/);
     expect(service.artifacts(run)).toEqual([]);
     expect(await filesIn(result.runnerTemp)).toEqual([]);
   });
@@ -235,14 +241,23 @@ async function sourceHandOff(file: string, tag: string, format: string): Promise
   // image-id is what the engine shows for the tag after the load, in load mode and with load: false alike.
   const shown = await imageId(tag);
   expect(loaded.outputs['image-id'], 'image-id in load mode').toBe(shown);
-  const scanned = await action(run, { mode: 'load', load: 'false' }, NO_ENGINE);
+  const scanned = await action(run, { mode: 'load', load: 'false' });
   expectSuccess(scanned);
-  expect(scanned.outputs['image-id'], 'image-id with load: false').toBe(shown);
+  if (format === 'docker-archive' && (await engineKind()) === 'containerd') {
+    // The one documented exception (README, Outputs): the containerd store writes its own manifest for a
+    // docker-archive when it loads one, so before a load image-id is the config digest.
+    expect(scanned.outputs['image-id'], 'image-id with load: false').toBe(saved.outputs['image-id']);
+    expect(scanned.outputs['image-id']).toBe(await engineConfigDigest(tag));
+  } else {
+    expect(scanned.outputs['image-id'], 'image-id with load: false').toBe(shown);
+  }
 }
 
 describe('tarballs from other producers, through `source`', () => {
   it.for([
-    ['oci', 'oci-layout'],
+    // The artifact is the canonical archive: an OCI layout with the manifest.json engines without the containerd
+    // image store need, whatever the producer wrote.
+    ['oci', 'docker-oci'],
     ['docker', 'docker-oci'],
   ] as const)('a buildx -o type=%s tarball', async ([type, format], context) => {
     const host = await tarballBuilderHost();
@@ -258,7 +273,7 @@ describe('tarballs from other producers, through `source`', () => {
     await makeImage([tag!]);
     const file = path.join(work, 'skopeo-oci.tar');
     await skopeoCopy(`docker-daemon:${tag}`, `oci-archive:${file}:${tag}`);
-    await sourceHandOff(file, tag!, 'oci-layout');
+    await sourceHandOff(file, tag!, 'docker-oci');
   });
 
   it('a podman docker-archive (the layout of Docker 20.10 and skopeo)', async () => {
