@@ -3,6 +3,7 @@
  * layer blob. The structure is walked first (presence, sizes, cycles), and the hashes are compared after, so an
  * error names the most basic thing that is wrong.
  */
+import { shown, type Warnings } from '../display.ts';
 import { UserError } from '../errors.ts';
 import { parseReference, SHA256_DIGEST } from '../reference.ts';
 import type { ArchiveContents, FileRecord } from './inspect.ts';
@@ -22,6 +23,11 @@ const CONFIG_TYPES = new Set([
 ]);
 /** Indexes nest one or two levels in practice; deeper is a construction meant to exhaust the reader. */
 const MAX_INDEX_DEPTH = 8;
+/**
+ * Descriptors read in all indexes together. A multi-platform image with attestations lists a few dozen; an index
+ * that lists its child thousands of times on each level is an attack on the walk.
+ */
+export const MAX_DESCRIPTORS = 100_000;
 
 const IMAGE_NAME = 'io.containerd.image.name';
 const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -66,10 +72,10 @@ function descriptor(value: unknown, where: string): Descriptor {
   const object = asObject(value, where);
   const { mediaType, digest, size, platform, annotations } = object;
   if (typeof digest !== 'string' || !SHA256_DIGEST.test(digest)) {
-    fail(`${where} has digest "${String(digest).slice(0, 100)}"; expected "sha256:" and 64 lowercase hex digits.`);
+    fail(`${where} has digest ${shown(String(digest), 100)}; expected "sha256:" and 64 lowercase hex digits.`);
   }
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    fail(`${where} has size ${JSON.stringify(size)}; expected a whole number of bytes.`);
+    fail(`${where} has size ${shown(String(JSON.stringify(size)), 40)}; expected a whole number of bytes.`);
   }
   const texts: Record<string, string> = {};
   if (typeof annotations === 'object' && annotations !== null) {
@@ -96,7 +102,7 @@ function referencesOf(annotations: Record<string, string>, where: string): { ful
     }
     const parsed = parseReference(text);
     if (!parsed.ok)
-      fail(`${where} names the image \`${text}\` (${key}), which is not a valid reference: ${parsed.reason}.`);
+      fail(`${where} names the image ${shown(text)} (${key}), which is not a valid reference: ${parsed.reason}.`);
     full.push(text);
   }
   return { full: [...new Set(full)], bare: full.length > 0 ? [] : bare };
@@ -105,13 +111,14 @@ function referencesOf(annotations: Record<string, string>, where: string): { ful
 export class OciWalk {
   readonly #contents: ArchiveContents;
   readonly #verified: Set<string>;
-  readonly #warnings: string[];
+  readonly #warnings: Warnings;
   readonly #images = new Map<string, WalkImage>();
   /** Per visited digest, the manifests below it: a DAG shared many times is walked once. */
   readonly #below = new Map<string, string[]>();
   readonly #toHash = new Map<string, { record: FileRecord; digest: string; where: string }>();
+  #descriptors = 0;
 
-  constructor(contents: ArchiveContents, verified: Set<string>, warnings: string[]) {
+  constructor(contents: ArchiveContents, verified: Set<string>, warnings: Warnings) {
     this.#contents = contents;
     this.#verified = verified;
     this.#warnings = warnings;
@@ -123,16 +130,24 @@ export class OciWalk {
     if (!Array.isArray(manifests) || manifests.length === 0) {
       fail('index.json lists no manifests; the tarball holds no image.');
     }
+    // Sets while walking: one image named by thousands of descriptors must not copy its list each time.
+    const names = new Map<string, { references: Set<string>; bareNames: Set<string> }>();
     manifests.forEach((value, i) => {
       const where = `index.json manifest ${i + 1}`;
-      const top = descriptor(value, where);
+      const top = this.#descriptor(value, where);
       const { full, bare } = referencesOf(top.annotations, where);
       for (const manifestDigest of this.#walk(top, [], where, false)) {
-        const image = this.#images.get(manifestDigest)!;
-        image.references = [...new Set([...image.references, ...full])];
-        image.bareNames = [...new Set([...image.bareNames, ...bare])];
+        let named = names.get(manifestDigest);
+        if (!named) names.set(manifestDigest, (named = { references: new Set(), bareNames: new Set() }));
+        for (const reference of full) named.references.add(reference);
+        for (const name of bare) named.bareNames.add(name);
       }
     });
+    for (const [manifestDigest, named] of names) {
+      const image = this.#images.get(manifestDigest)!;
+      image.references = [...named.references];
+      image.bareNames = [...named.bareNames];
+    }
     for (const { record, digest, where } of this.#toHash.values()) {
       if (record.digest !== digest) {
         fail(
@@ -181,7 +196,7 @@ export class OciWalk {
     const isManifest = target.mediaType !== undefined && MANIFEST_TYPES.has(target.mediaType);
     if (nested && isManifest && !this.#contents.files.has(path)) {
       // A platform left out of a multi-platform image (docker save --platform) is a gap, not damage.
-      this.#warnings.push(
+      this.#warnings.add(
         `The image index lists a ${target.platform ?? 'platform'} manifest ${target.digest} that is not in the ` +
           'tarball; that platform cannot be loaded from it.',
       );
@@ -195,19 +210,30 @@ export class OciWalk {
       const index = asObject(this.#contents.json(record, `Index ${target.digest}`), `Index ${target.digest}`);
       const manifests = index['manifests'];
       if (!Array.isArray(manifests)) fail(`Index ${target.digest} has no manifests list; the tarball is corrupt.`);
-      below = manifests.flatMap((value, i) =>
-        this.#walk(
-          descriptor(value, `index ${target.digest} manifest ${i + 1}`),
-          [...stack, target.digest],
-          `index ${target.digest} manifest ${i + 1}`,
-          true,
-        ),
-      );
+      // A set: a child listed many times is one child, or the lists would multiply on each level.
+      const manifestsBelow = new Set<string>();
+      manifests.forEach((value, i) => {
+        const where = `index ${target.digest} manifest ${i + 1}`;
+        for (const digest of this.#walk(this.#descriptor(value, where), [...stack, target.digest], where, true)) {
+          manifestsBelow.add(digest);
+        }
+      });
+      below = [...manifestsBelow];
     } else if (MANIFEST_TYPES.has(kind)) {
       below = this.#manifest(target, record) ? [target.digest] : [];
     }
     this.#below.set(target.digest, below);
     return below;
+  }
+
+  #descriptor(value: unknown, where: string): Descriptor {
+    if (++this.#descriptors > MAX_DESCRIPTORS) {
+      fail(
+        `The tarball's indexes list more than ${MAX_DESCRIPTORS} descriptors (at ${where}); no image has that many, ` +
+          'so it is refused as hostile.',
+      );
+    }
+    return descriptor(value, where);
   }
 
   #sniff(record: FileRecord, where: string): string {
