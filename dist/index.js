@@ -5504,7 +5504,7 @@ var require_body = __commonJS({
         const boundary = `----formdata-undici-0${`${random(1e11)}`.padStart(11, "0")}`;
         const prefix2 = `--${boundary}\r
 Content-Disposition: form-data`;
-        const escape2 = (str) => str.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
+        const escape3 = (str) => str.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
         const normalizeLinefeeds = (value) => value.replace(/\r?\n|\r/g, "\r\n");
         const blobParts = [];
         const rn = new Uint8Array([13, 10]);
@@ -5512,14 +5512,14 @@ Content-Disposition: form-data`;
         let hasUnknownSizeValue = false;
         for (const [name2, value] of object) {
           if (typeof value === "string") {
-            const chunk2 = textEncoder.encode(prefix2 + `; name="${escape2(normalizeLinefeeds(name2))}"\r
+            const chunk2 = textEncoder.encode(prefix2 + `; name="${escape3(normalizeLinefeeds(name2))}"\r
 \r
 ${normalizeLinefeeds(value)}\r
 `);
             blobParts.push(chunk2);
             length += chunk2.byteLength;
           } else {
-            const chunk2 = textEncoder.encode(`${prefix2}; name="${escape2(normalizeLinefeeds(name2))}"` + (value.name ? `; filename="${escape2(value.name)}"` : "") + `\r
+            const chunk2 = textEncoder.encode(`${prefix2}; name="${escape3(normalizeLinefeeds(name2))}"` + (value.name ? `; filename="${escape3(value.name)}"` : "") + `\r
 Content-Type: ${value.type || "application/octet-stream"}\r
 \r
 `);
@@ -39064,10 +39064,10 @@ var require_escape = __commonJS({
     "use strict";
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.escape = void 0;
-    var escape2 = (s, { windowsPathsNoEscape = false } = {}) => {
+    var escape3 = (s, { windowsPathsNoEscape = false } = {}) => {
       return windowsPathsNoEscape ? s.replace(/[?*()[\]]/g, "[$&]") : s.replace(/[?*()[\]\\]/g, "\\$&");
     };
-    exports2.escape = escape2;
+    exports2.escape = escape3;
   }
 });
 
@@ -61844,6 +61844,69 @@ var TarballSuffix = {
   none: ".tar"
 };
 
+// src/display.ts
+var MAX_SHOWN_CHARACTERS = 400;
+var MAX_SHOWN_ITEMS = 10;
+function codePoint(character) {
+  return `U+${character.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+var SCRIPTS = ["Cyrillic", "Greek", "Armenian", "Cherokee", "Latin", "Han", "Arabic", "Hebrew"];
+function describeCharacter(character) {
+  if (new RegExp("\\p{Cc}", "u").test(character)) return `${codePoint(character)} (a control character)`;
+  if (new RegExp("\\p{Cf}", "u").test(character)) return `${codePoint(character)} (an invisible formatting character)`;
+  if (new RegExp("\\p{Zs}", "u").test(character)) return `${codePoint(character)} (a space)`;
+  const script = SCRIPTS.find((name2) => new RegExp(`\\p{Script=${name2}}`, "u").test(character));
+  if (script && new RegExp("\\p{L}", "u").test(character)) return `${codePoint(character)} (a ${script} letter)`;
+  if (new RegExp("\\p{Nd}", "u").test(character)) return `${codePoint(character)} (a digit)`;
+  return `${codePoint(character)} (not ASCII)`;
+}
+function firstNonAscii(text) {
+  let position = 0;
+  for (const character of text) {
+    position++;
+    const code3 = character.codePointAt(0);
+    if (code3 < 32 || code3 > 126) return { character, position };
+  }
+  return void 0;
+}
+function shown(value, max = MAX_SHOWN_CHARACTERS) {
+  const characters = [...value];
+  const kept = characters.length > max ? characters.slice(0, max) : characters;
+  let text = "";
+  for (const character of kept) {
+    const code3 = character.codePointAt(0);
+    if (code3 >= 32 && code3 <= 126) text += character;
+    else if (character === "\n") text += "\\n";
+    else if (character === "\r") text += "\\r";
+    else if (character === "	") text += "\\t";
+    else text += `<${codePoint(character)}>`;
+  }
+  text = text.replaceAll("##[", "##<U+005B>");
+  const cut = characters.length > max ? `\u2026 (${characters.length} characters)` : "";
+  return `\`${text}${cut}\``;
+}
+function shownList(values, max = MAX_SHOWN_ITEMS) {
+  const head = values.slice(0, max).map((value) => shown(value));
+  return values.length > max ? `${head.join(", ")} \u2026 and ${values.length - max} more` : head.join(", ");
+}
+var Warnings = class {
+  #max;
+  #said = /* @__PURE__ */ new Set();
+  #more = 0;
+  constructor(max = 20) {
+    this.#max = max;
+  }
+  add(message) {
+    if (this.#said.has(message)) return;
+    if (this.#said.size >= this.#max) this.#more++;
+    else this.#said.add(message);
+  }
+  list() {
+    const said = [...this.#said];
+    return this.#more > 0 ? [...said, `\u2026 and ${this.#more} more warnings like these.`] : said;
+  }
+};
+
 // src/reference.ts
 var MAX_NAME_LENGTH = 255;
 var DOMAIN_COMPONENT = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
@@ -61854,6 +61917,7 @@ var TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 var DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 var SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 var DOCKER_HUB = "docker.io";
+var MAX_REFERENCE_LENGTH = 600;
 function looksLikeDomain(component) {
   return component.includes(".") || component.includes(":") || component === "localhost";
 }
@@ -61863,21 +61927,31 @@ function checkDomain(domain) {
   if (portAt > domain.lastIndexOf("]")) {
     const port = domain.slice(portAt + 1);
     host = domain.slice(0, portAt);
-    if (!PORT.test(port)) return `registry port must be digits, found \`${port}\``;
+    if (!PORT.test(port)) return `registry port must be digits, found ${shown(port)}`;
   }
   if (IPV6_HOST.test(host)) return void 0;
   if (host.split(".").every((part) => DOMAIN_COMPONENT.test(part))) return void 0;
-  return `registry host \`${host}\` is not a valid host name`;
+  return `registry host ${shown(host)} is not a valid host name`;
 }
 function checkPathComponent(component) {
   if (PATH_COMPONENT.test(component)) return void 0;
   if (component === "") return 'repository path has an empty component (a doubled or trailing "/")';
-  if (PATH_COMPONENT.test(component.toLowerCase())) return `repository name must be lowercase: \`${component}\``;
-  return `repository path component \`${component}\` may only contain lowercase letters, digits and the separators ".", "_", "__" or "-" between them`;
+  if (PATH_COMPONENT.test(component.toLowerCase())) return `repository name must be lowercase: ${shown(component)}`;
+  return `repository path component ${shown(component)} may only contain lowercase letters, digits and the separators ".", "_", "__" or "-" between them`;
 }
 function parseReference(text) {
   const fail4 = (reason) => ({ ok: false, reason });
   if (text.length === 0) return fail4("the reference is empty");
+  if (text.length > MAX_REFERENCE_LENGTH) {
+    return fail4(`the reference is ${text.length} characters long; a reference is at most ${MAX_REFERENCE_LENGTH}`);
+  }
+  const foreign = firstNonAscii(text);
+  if (foreign) {
+    const what = /\s/u.test(foreign.character) ? "white space" : "a character outside ASCII";
+    return fail4(
+      `character ${foreign.position} is ${describeCharacter(foreign.character)}: a reference cannot contain ${what} (a look-alike letter pasted in?)`
+    );
+  }
   if (/\s/.test(text)) return fail4("a reference cannot contain white space");
   if (text.startsWith("-")) return fail4('a reference cannot start with "-" (it would read as a command option)');
   let rest = text;
@@ -61887,9 +61961,9 @@ function parseReference(text) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (digest.startsWith("sha256:") && !SHA256_DIGEST.test(digest)) {
-      return fail4(`digest \`${digest}\` must be "sha256:" followed by 64 lowercase hex digits`);
+      return fail4(`digest ${shown(digest)} must be "sha256:" followed by 64 lowercase hex digits`);
     }
-    if (!DIGEST.test(digest)) return fail4(`digest \`${digest}\` is not of the form algorithm:hex`);
+    if (!DIGEST.test(digest)) return fail4(`digest ${shown(digest)} is not of the form algorithm:hex`);
   }
   let tag;
   const colon = rest.lastIndexOf(":");
@@ -61898,7 +61972,7 @@ function parseReference(text) {
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) {
       return fail4(
-        tag === "" ? 'the tag after ":" is empty' : `tag \`${tag}\` must be 1 to 128 of [A-Za-z0-9_.-] and cannot start with "." or "-"`
+        tag === "" ? 'the tag after ":" is empty' : `tag ${shown(tag)} must be 1 to 128 of [A-Za-z0-9_.-] and cannot start with "." or "-"`
       );
     }
   }
@@ -61930,13 +62004,97 @@ function qualify(text) {
   return parsed.ok ? qualifiedReference(parsed.ref) : text;
 }
 
+// src/metadata.ts
+var METADATA_ENV_JSON = "DOCKER_METADATA_OUTPUT_JSON";
+var METADATA_ENV_TAGS = "DOCKER_METADATA_OUTPUT_TAGS";
+var MAX_TAGS = 1e3;
+var MAX_TAG_LIST_BYTES = 256 * 1024;
+function splitTagList(text) {
+  const seen = /* @__PURE__ */ new Set();
+  for (const entry of text.split(/[\n\r,]+/)) {
+    const tag = entry.trim();
+    if (tag) seen.add(tag);
+  }
+  return [...seen];
+}
+function tagsFromMetadataJson(text, where2) {
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new UserError(
+      `${where2} is not JSON: expected docker/metadata-action's \`json\` output ({"tags": [...], ...}), found ${shown(text, 60)}; pass \${{ steps.<meta-step-id>.outputs.json }}`
+    );
+  }
+  const tags2 = parsed?.tags;
+  if (!Array.isArray(tags2) || !tags2.every((tag) => typeof tag === "string")) {
+    throw new UserError(
+      `${where2} has no "tags" list of strings: expected docker/metadata-action's \`json\` output, found keys ${shownList(Object.keys(parsed ?? {})) || "none"}; pass \${{ steps.<meta-step-id>.outputs.json }}`
+    );
+  }
+  return splitTagList(tags2.join("\n"));
+}
+var FIX_SNIPPET = ["with:", "  metadata: ${{ steps.meta.outputs.json }}   # id of your docker/metadata-action step"];
+function findTags({ tagsInput, metadataInput, env }) {
+  if (tagsInput.trim()) return nonEmpty(splitTagList(tagsInput), "the `tags` input");
+  if (metadataInput.trim())
+    return nonEmpty(tagsFromMetadataJson(metadataInput, "the `metadata` input"), "the `metadata` input");
+  const envJson = env[METADATA_ENV_JSON];
+  if (envJson?.trim()) return nonEmpty(tagsFromMetadataJson(envJson, METADATA_ENV_JSON), METADATA_ENV_JSON);
+  const envTags = env[METADATA_ENV_TAGS];
+  if (envTags?.trim()) return nonEmpty(splitTagList(envTags), METADATA_ENV_TAGS);
+  throw new UserError(
+    `No image tags to save: the \`tags\` and \`metadata\` inputs are empty and neither ${METADATA_ENV_JSON} nor ${METADATA_ENV_TAGS} is set; pass docker/metadata-action's output as shown above.`,
+    FIX_SNIPPET
+  );
+}
+function checkTagCount(tags2, source) {
+  const bytes = tags2.reduce((total, tag) => total + Buffer.byteLength(tag) + 1, 0);
+  if (tags2.length > MAX_TAGS || bytes > MAX_TAG_LIST_BYTES) {
+    throw new UserError(
+      `Too many tags in ${source}: expected at most ${MAX_TAGS} tags of at most ${MAX_TAG_LIST_BYTES / 1024} KiB together, found ${tags2.length} tags of ${Math.ceil(bytes / 1024)} KiB; pass only the tags this image needs (a list that long is usually a variable expanded twice or a file passed by mistake).`
+    );
+  }
+}
+function nonEmpty(tags2, source) {
+  checkTagCount(tags2, source);
+  if (tags2.length === 0) {
+    throw new UserError(
+      `No image tags in ${source}: docker/metadata-action produced no tag for this event; add a \`tags:\` rule that matches it (for example \`type=ref,event=pr\`) or pass \`tags\` yourself.`
+    );
+  }
+  return { tags: tags2, source };
+}
+function problemsWithSaveTags(tags2) {
+  const problems = [];
+  for (const tag of tags2) {
+    const parsed = parseReference(tag);
+    if (!parsed.ok) {
+      problems.push(`${shown(tag)}: ${parsed.reason}`);
+    } else if (parsed.ref.digest) {
+      problems.push(
+        `${shown(tag)}: pins a digest, and docker save drops the tags of a digest reference; give name:tag`
+      );
+    } else if (!parsed.ref.tag && !parsed.ref.path.includes("/") && !parsed.ref.domain) {
+      problems.push(
+        `${shown(tag)}: is a bare version with no repository; give docker/metadata-action an \`images\` input (for example \`images: ghcr.io/\${{ github.repository }}\`)`
+      );
+    } else if (!parsed.ref.tag) {
+      problems.push(
+        `${shown(tag)}: has no tag, and docker save would export every tag of the repository; add ":<tag>"`
+      );
+    }
+  }
+  return problems;
+}
+
 // src/inputs.ts
 var FORBIDDEN_NAME_CHARACTERS = /[":<>|*?\\/\r\n]/;
 function choice(input, allowed, fallback) {
   const value = getInput(input).trim().toLowerCase() || fallback;
   if (!allowed.includes(value)) {
     throw new UserError(
-      `Input \`${input}\` must be one of ${allowed.map((a) => `\`${a}\``).join(", ")}, found \`${value}\`; fix the \`with:\` block of this step.`
+      `Input \`${input}\` must be one of ${allowed.map((a) => `\`${a}\``).join(", ")}, found ${shown(value)}; fix the \`with:\` block of this step.`
     );
   }
   return value;
@@ -61947,24 +62105,44 @@ function bool(input, fallback) {
   if (value === "") return fallback;
   if (value === "true") return true;
   if (value === "false") return false;
-  throw new UserError(`Input \`${input}\` must be \`true\` or \`false\`, found \`${value}\`.`);
+  throw new UserError(`Input \`${input}\` must be \`true\` or \`false\`, found ${shown(value)}.`);
 }
 function integer(input, min, max) {
   const value = getInput(input).trim();
   if (value === "") return void 0;
   const number = /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(number) || number < min || number > max) {
-    throw new UserError(`Input \`${input}\` must be a whole number from ${min} to ${max}, found \`${value}\`.`);
+    throw new UserError(`Input \`${input}\` must be a whole number from ${min} to ${max}, found ${shown(value)}.`);
   }
   return number;
 }
 function optional(input) {
   return getInput(input).trim() || void 0;
 }
+var MAX_PATH_BYTES = 4096;
+function pathInput(input) {
+  const value = optional(input);
+  if (value === void 0) return void 0;
+  const control = new RegExp("\\p{Cc}", "u").exec(value);
+  if (control) {
+    throw new UserError(
+      `Input \`${input}\` contains ${describeCharacter(control[0])}: expected one path on one line, found ${shown(value)}; fix the \`with:\` block of this step.`
+    );
+  }
+  if (Buffer.byteLength(value) > MAX_PATH_BYTES) {
+    throw new UserError(
+      `Input \`${input}\` is ${Buffer.byteLength(value)} bytes long: expected a path of at most ${MAX_PATH_BYTES} bytes, found ${shown(value)}.`
+    );
+  }
+  return value;
+}
 function artifactNameProblem(name2) {
   if (name2 === "") return "is empty";
   if (FORBIDDEN_NAME_CHARACTERS.test(name2))
     return 'contains one of the characters " : < > | * ? \\ / that artifact names cannot have';
+  if (new RegExp("\\p{Cc}", "u").test(name2)) return "contains a control character";
+  if (/^\.+$/.test(name2)) return "is only dots, which names a directory rather than a file";
+  if (Buffer.byteLength(name2) > 200) return "is longer than 200 bytes, too long for a file name with its suffix";
   return void 0;
 }
 function getInputs(env = process.env) {
@@ -61974,11 +62152,11 @@ function getInputs(env = process.env) {
   const compressionLevel = levels ? integer("compression-level", levels.min, levels.max) : void 0;
   const name2 = getInput("name").trim() || DEFAULT_ARTIFACT_NAME;
   const nameProblem = artifactNameProblem(name2);
-  if (nameProblem) throw new UserError(`Input \`name\` (\`${name2}\`) ${nameProblem}; choose another artifact name.`);
+  if (nameProblem) throw new UserError(`Input \`name\` (${shown(name2)}) ${nameProblem}; choose another artifact name.`);
   const expectedDigest = optional("expected-digest");
   if (expectedDigest && !SHA256_DIGEST.test(expectedDigest)) {
     throw new UserError(
-      `Input \`expected-digest\` must be "sha256:" followed by 64 lowercase hex digits (the save step's \`digest\` output), found \`${expectedDigest}\`.`
+      `Input \`expected-digest\` must be "sha256:" followed by 64 lowercase hex digits (the save step's \`digest\` output), found ${shown(expectedDigest)}.`
     );
   }
   const runIdText = optional("run-id");
@@ -61991,22 +62169,24 @@ function getInputs(env = process.env) {
   }
   const repository = optional("repository") ?? env.GITHUB_REPOSITORY ?? "";
   if (runId !== void 0 && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
-    throw new UserError(`Input \`repository\` must be \`owner/name\`, found \`${repository}\`.`);
+    throw new UserError(`Input \`repository\` must be \`owner/name\`, found ${shown(repository)}.`);
   }
   const platform2 = optional("platform");
   if (platform2 !== void 0 && !PLATFORM.test(platform2)) {
     throw new UserError(
-      `Input \`platform\` must be one platform as \`os/architecture\` or \`os/architecture/variant\` (e.g. \`linux/arm64\`), found \`${platform2}\`.`
+      `Input \`platform\` must be one platform as \`os/architecture\` or \`os/architecture/variant\` (e.g. \`linux/arm64\`), found ${shown(platform2)}.`
     );
   }
+  const tags2 = getInput("tags");
+  checkTagCount(splitTagList(tags2), "the `tags` input");
   return {
     mode,
-    tags: getInput("tags"),
+    tags: tags2,
     metadata: getInput("metadata"),
-    source: optional("source"),
+    source: pathInput("source"),
     name: name2,
-    pattern: optional("pattern"),
-    path: optional("path") ?? env.RUNNER_TEMP ?? os5.tmpdir(),
+    pattern: pathInput("pattern"),
+    path: pathInput("path") ?? env.RUNNER_TEMP ?? os5.tmpdir(),
     compression,
     compressionLevel,
     ifMissing: choice("if-missing", IfMissingPolicies, "error"),
@@ -106550,69 +106730,6 @@ async function hashFile(file, ...stages) {
 import { createHash as createHash4 } from "node:crypto";
 import { Writable as Writable2 } from "node:stream";
 
-// src/display.ts
-var MAX_SHOWN_CHARACTERS = 400;
-var MAX_SHOWN_ITEMS = 10;
-function codePoint(character) {
-  return `U+${character.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
-}
-var SCRIPTS = ["Cyrillic", "Greek", "Armenian", "Cherokee", "Latin", "Han", "Arabic", "Hebrew"];
-function describeCharacter(character) {
-  if (new RegExp("\\p{Cc}", "u").test(character)) return `${codePoint(character)} (a control character)`;
-  if (new RegExp("\\p{Cf}", "u").test(character)) return `${codePoint(character)} (an invisible formatting character)`;
-  if (new RegExp("\\p{Zs}", "u").test(character)) return `${codePoint(character)} (a space)`;
-  const script = SCRIPTS.find((name2) => new RegExp(`\\p{Script=${name2}}`, "u").test(character));
-  if (script && new RegExp("\\p{L}", "u").test(character)) return `${codePoint(character)} (a ${script} letter)`;
-  if (new RegExp("\\p{Nd}", "u").test(character)) return `${codePoint(character)} (a digit)`;
-  return `${codePoint(character)} (not ASCII)`;
-}
-function firstNonAscii(text) {
-  let position = 0;
-  for (const character of text) {
-    position++;
-    const code3 = character.codePointAt(0);
-    if (code3 < 32 || code3 > 126) return { character, position };
-  }
-  return void 0;
-}
-function shown(value, max = MAX_SHOWN_CHARACTERS) {
-  const characters = [...value];
-  const kept = characters.length > max ? characters.slice(0, max) : characters;
-  let text = "";
-  for (const character of kept) {
-    const code3 = character.codePointAt(0);
-    if (code3 >= 32 && code3 <= 126) text += character;
-    else if (character === "\n") text += "\\n";
-    else if (character === "\r") text += "\\r";
-    else if (character === "	") text += "\\t";
-    else text += `<${codePoint(character)}>`;
-  }
-  text = text.replaceAll("##[", "##<U+005B>");
-  const cut = characters.length > max ? `\u2026 (${characters.length} characters)` : "";
-  return `\`${text}${cut}\``;
-}
-function shownList(values, max = MAX_SHOWN_ITEMS) {
-  const head = values.slice(0, max).map((value) => shown(value));
-  return values.length > max ? `${head.join(", ")} \u2026 and ${values.length - max} more` : head.join(", ");
-}
-var Warnings = class {
-  #max;
-  #said = /* @__PURE__ */ new Set();
-  #more = 0;
-  constructor(max = 20) {
-    this.#max = max;
-  }
-  add(message) {
-    if (this.#said.has(message)) return;
-    if (this.#said.size >= this.#max) this.#more++;
-    else this.#said.add(message);
-  }
-  list() {
-    const said = [...this.#said];
-    return this.#more > 0 ? [...said, `\u2026 and ${this.#more} more warnings like these.`] : said;
-  }
-};
-
 // src/archive/tar.ts
 import { Transform as Transform6 } from "node:stream";
 
@@ -108600,75 +108717,6 @@ function matchNames(glob, names) {
   return names.filter((name2) => pattern.test(name2)).sort();
 }
 
-// src/metadata.ts
-var METADATA_ENV_JSON = "DOCKER_METADATA_OUTPUT_JSON";
-var METADATA_ENV_TAGS = "DOCKER_METADATA_OUTPUT_TAGS";
-function splitTagList(text) {
-  const seen = /* @__PURE__ */ new Set();
-  for (const entry of text.split(/[\n\r,]+/)) {
-    const tag = entry.trim();
-    if (tag) seen.add(tag);
-  }
-  return [...seen];
-}
-function tagsFromMetadataJson(text, where2) {
-  let parsed;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new UserError(
-      `${where2} is not JSON: expected docker/metadata-action's \`json\` output ({"tags": [...], ...}), found ${JSON.stringify(text.slice(0, 60))}; pass \${{ steps.<meta-step-id>.outputs.json }}`
-    );
-  }
-  const tags2 = parsed?.tags;
-  if (!Array.isArray(tags2) || !tags2.every((tag) => typeof tag === "string")) {
-    throw new UserError(
-      `${where2} has no "tags" list of strings: expected docker/metadata-action's \`json\` output, found keys ${JSON.stringify(Object.keys(parsed ?? {}))}; pass \${{ steps.<meta-step-id>.outputs.json }}`
-    );
-  }
-  return splitTagList(tags2.join("\n"));
-}
-var FIX_SNIPPET = ["with:", "  metadata: ${{ steps.meta.outputs.json }}   # id of your docker/metadata-action step"];
-function findTags({ tagsInput, metadataInput, env }) {
-  if (tagsInput.trim()) return nonEmpty(splitTagList(tagsInput), "the `tags` input");
-  if (metadataInput.trim())
-    return nonEmpty(tagsFromMetadataJson(metadataInput, "the `metadata` input"), "the `metadata` input");
-  const envJson = env[METADATA_ENV_JSON];
-  if (envJson?.trim()) return nonEmpty(tagsFromMetadataJson(envJson, METADATA_ENV_JSON), METADATA_ENV_JSON);
-  const envTags = env[METADATA_ENV_TAGS];
-  if (envTags?.trim()) return nonEmpty(splitTagList(envTags), METADATA_ENV_TAGS);
-  throw new UserError(
-    `No image tags to save: the \`tags\` and \`metadata\` inputs are empty and neither ${METADATA_ENV_JSON} nor ${METADATA_ENV_TAGS} is set; pass docker/metadata-action's output as shown above.`,
-    FIX_SNIPPET
-  );
-}
-function nonEmpty(tags2, source) {
-  if (tags2.length === 0) {
-    throw new UserError(
-      `No image tags in ${source}: docker/metadata-action produced no tag for this event; add a \`tags:\` rule that matches it (for example \`type=ref,event=pr\`) or pass \`tags\` yourself.`
-    );
-  }
-  return { tags: tags2, source };
-}
-function problemsWithSaveTags(tags2) {
-  const problems = [];
-  for (const tag of tags2) {
-    const parsed = parseReference(tag);
-    if (!parsed.ok) {
-      problems.push(`\`${tag}\`: ${parsed.reason}`);
-    } else if (parsed.ref.digest) {
-      problems.push(`\`${tag}\`: pins a digest, and docker save drops the tags of a digest reference; give name:tag`);
-    } else if (!parsed.ref.tag && !parsed.ref.path.includes("/") && !parsed.ref.domain) {
-      problems.push(
-        `\`${tag}\`: is a bare version with no repository; give docker/metadata-action an \`images\` input (for example \`images: ghcr.io/\${{ github.repository }}\`)`
-      );
-    } else if (!parsed.ref.tag) {
-      problems.push(`\`${tag}\`: has no tag, and docker save would export every tag of the repository; add ":<tag>"`);
-    }
-  }
-  return problems;
-}
-
 // src/suggest.ts
 function parts(text) {
   const folded = text.toLowerCase();
@@ -108737,7 +108785,9 @@ function suggest(wanted, available, exclude = []) {
 }
 
 // src/summary.ts
-var code2 = (text) => `<code>${text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")}</code>`;
+var MAX_IMAGE_ROWS = 100;
+var escape2 = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+var code2 = (text) => `<code>${escape2(text)}</code>`;
 async function writeSummary({ title, images, facts, timer, warnings = [] }) {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   const summary2 = summary.addHeading(title, 3);
@@ -108747,11 +108797,12 @@ async function writeSummary({ title, images, facts, timer, warnings = [] }) {
       { data: "Image ID", header: true },
       { data: "Platform", header: true }
     ],
-    ...images.map((image) => [
+    ...images.slice(0, MAX_IMAGE_ROWS).map((image) => [
       code2(image.reference),
       code2(image.imageId.replace(/^sha256:/, "").slice(0, 12)),
-      image.platform || "-"
-    ])
+      image.platform ? code2(image.platform) : "-"
+    ]),
+    ...images.length > MAX_IMAGE_ROWS ? [[`\u2026 and ${images.length - MAX_IMAGE_ROWS} more`, "", ""]] : []
   ]);
   summary2.addTable([
     [
@@ -108774,7 +108825,7 @@ async function writeSummary({ title, images, facts, timer, warnings = [] }) {
       ])
     ]);
   }
-  if (warnings.length > 0) summary2.addList(warnings);
+  if (warnings.length > 0) summary2.addList(warnings.map(escape2));
   await summary2.write();
 }
 
