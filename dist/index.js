@@ -1078,14 +1078,14 @@ var require_util = __commonJS({
         }
         const port = url2.port != null ? url2.port : url2.protocol === "https:" ? 443 : 80;
         let origin = url2.origin != null ? url2.origin : `${url2.protocol || ""}//${url2.hostname || ""}:${port}`;
-        let path7 = url2.path != null ? url2.path : `${url2.pathname || ""}${url2.search || ""}`;
+        let path8 = url2.path != null ? url2.path : `${url2.pathname || ""}${url2.search || ""}`;
         if (origin[origin.length - 1] === "/") {
           origin = origin.slice(0, origin.length - 1);
         }
-        if (path7 && path7[0] !== "/") {
-          path7 = `/${path7}`;
+        if (path8 && path8[0] !== "/") {
+          path8 = `/${path8}`;
         }
-        return new URL(`${origin}${path7}`);
+        return new URL(`${origin}${path8}`);
       }
       if (!isHttpOrHttpsPrefixed(url2.origin || url2.protocol)) {
         throw new InvalidArgumentError("Invalid URL protocol: the URL must start with `http:` or `https:`.");
@@ -1536,39 +1536,39 @@ var require_diagnostics = __commonJS({
       });
       diagnosticsChannel.channel("undici:client:sendHeaders").subscribe((evt) => {
         const {
-          request: { method, path: path7, origin }
+          request: { method, path: path8, origin }
         } = evt;
-        debuglog("sending request to %s %s/%s", method, origin, path7);
+        debuglog("sending request to %s %s/%s", method, origin, path8);
       });
       diagnosticsChannel.channel("undici:request:headers").subscribe((evt) => {
         const {
-          request: { method, path: path7, origin },
+          request: { method, path: path8, origin },
           response: { statusCode }
         } = evt;
         debuglog(
           "received response to %s %s/%s - HTTP %d",
           method,
           origin,
-          path7,
+          path8,
           statusCode
         );
       });
       diagnosticsChannel.channel("undici:request:trailers").subscribe((evt) => {
         const {
-          request: { method, path: path7, origin }
+          request: { method, path: path8, origin }
         } = evt;
-        debuglog("trailers received from %s %s/%s", method, origin, path7);
+        debuglog("trailers received from %s %s/%s", method, origin, path8);
       });
       diagnosticsChannel.channel("undici:request:error").subscribe((evt) => {
         const {
-          request: { method, path: path7, origin },
+          request: { method, path: path8, origin },
           error: error2
         } = evt;
         debuglog(
           "request to %s %s/%s errored - %s",
           method,
           origin,
-          path7,
+          path8,
           error2.message
         );
       });
@@ -1617,9 +1617,9 @@ var require_diagnostics = __commonJS({
         });
         diagnosticsChannel.channel("undici:client:sendHeaders").subscribe((evt) => {
           const {
-            request: { method, path: path7, origin }
+            request: { method, path: path8, origin }
           } = evt;
-          debuglog("sending request to %s %s/%s", method, origin, path7);
+          debuglog("sending request to %s %s/%s", method, origin, path8);
         });
       }
       diagnosticsChannel.channel("undici:websocket:open").subscribe((evt) => {
@@ -1682,7 +1682,7 @@ var require_request = __commonJS({
     var kHandler = /* @__PURE__ */ Symbol("handler");
     var Request = class {
       constructor(origin, {
-        path: path7,
+        path: path8,
         method,
         body: body2,
         headers,
@@ -1697,11 +1697,11 @@ var require_request = __commonJS({
         expectContinue,
         servername
       }, handler2) {
-        if (typeof path7 !== "string") {
+        if (typeof path8 !== "string") {
           throw new InvalidArgumentError("path must be a string");
-        } else if (path7[0] !== "/" && !(path7.startsWith("http://") || path7.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path8[0] !== "/" && !(path8.startsWith("http://") || path8.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.test(path7)) {
+        } else if (invalidPathRegex.test(path8)) {
           throw new InvalidArgumentError("invalid request path");
         }
         if (typeof method !== "string") {
@@ -1767,7 +1767,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? buildURL(path7, query) : path7;
+        this.path = query ? buildURL(path8, query) : path8;
         this.origin = origin;
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
         this.blocking = blocking == null ? false : blocking;
@@ -5789,7 +5789,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants4 = require_constants2();
+    var constants5 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util3.addListener;
@@ -5864,7 +5864,7 @@ var require_client_h1 = __commonJS({
       constructor(client2, socket, { exports: exports3 }) {
         assert2(Number.isFinite(client2[kMaxHeadersSize]) && client2[kMaxHeadersSize] > 0);
         this.llhttp = exports3;
-        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants5.TYPE.RESPONSE);
         this.client = client2;
         this.socket = socket;
         this.timeout = null;
@@ -5959,11 +5959,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants4.ERROR.OK) {
+          if (ret !== constants5.ERROR.OK) {
             const body2 = data.subarray(offset);
-            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants5.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body2);
-            } else if (ret === constants4.ERROR.PAUSED) {
+            } else if (ret === constants5.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body2);
             } else {
@@ -5986,10 +5986,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants4.ERROR.OK) {
+        if (ret === constants5.ERROR.OK) {
           return null;
         }
-        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants5.ERROR.PAUSED || ret === constants5.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6006,7 +6006,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants4.ERROR[ret], data);
+        return new HTTPParserError(message, constants5.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6186,7 +6186,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client2[kResume]();
         }
-        return pause ? constants4.ERROR.PAUSED : 0;
+        return pause ? constants5.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client: client2, socket, statusCode, maxResponseSize } = this;
@@ -6208,7 +6208,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6244,13 +6244,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client2[kRunning] === 0);
           util3.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util3.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (socket[kReset] && client2[kRunning] === 0) {
           util3.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (client2[kPipelining] == null || client2[kPipelining] === 1) {
           setImmediate(() => client2[kResume]());
         } else {
@@ -6460,7 +6460,7 @@ var require_client_h1 = __commonJS({
       return method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE" && method !== "CONNECT";
     }
     function writeH1(client2, request2) {
-      const { method, path: path7, host, upgrade, blocking, reset } = request2;
+      const { method, path: path8, host, upgrade, blocking, reset } = request2;
       let { body: body2, headers, contentLength: contentLength2 } = request2;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util3.isFormDataLike(body2)) {
@@ -6541,7 +6541,7 @@ var require_client_h1 = __commonJS({
       if (blocking) {
         socket[kBlocking] = true;
       }
-      let header = `${method} ${path7} HTTP/1.1\r
+      let header = `${method} ${path8} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header += `host: ${host}\r
@@ -6871,7 +6871,7 @@ var require_client_h2 = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { errorMonitor } = __require("node:events");
-    var { pipeline: pipeline4 } = __require("node:stream");
+    var { pipeline: pipeline5 } = __require("node:stream");
     var util3 = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -7070,7 +7070,7 @@ var require_client_h2 = __commonJS({
     }
     function writeH2(client2, request2) {
       const session = client2[kHTTP2Session];
-      const { method, path: path7, host, upgrade, expectContinue, signal, headers: reqHeaders } = request2;
+      const { method, path: path8, host, upgrade, expectContinue, signal, headers: reqHeaders } = request2;
       let { body: body2 } = request2;
       if (upgrade) {
         util3.errorRequest(client2, request2, new Error("Upgrade not supported for H2"));
@@ -7167,7 +7167,7 @@ var require_client_h2 = __commonJS({
         });
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path7;
+      headers[HTTP2_HEADER_PATH] = path8;
       headers[HTTP2_HEADER_SCHEME] = "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body2 && typeof body2.read === "function") {
@@ -7350,7 +7350,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body2, client2, request2, contentLength2) {
       assert2(contentLength2 !== 0 || client2[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe = pipeline4(
+      const pipe = pipeline5(
         body2,
         h2stream,
         (err) => {
@@ -7520,9 +7520,9 @@ var require_redirect_handler = __commonJS({
           return this.handler.onHeaders(statusCode, headers, resume2, statusText);
         }
         const { origin, pathname, search } = util3.parseURL(new URL(this.location, this.opts.origin && new URL(this.opts.path, this.opts.origin)));
-        const path7 = search ? `${pathname}${search}` : pathname;
+        const path8 = search ? `${pathname}${search}` : pathname;
         this.opts.headers = cleanRequestHeaders(this.opts.headers, statusCode === 303, this.opts.origin !== origin);
-        this.opts.path = path7;
+        this.opts.path = path8;
         this.opts.origin = origin;
         this.opts.maxRedirections = 0;
         this.opts.query = null;
@@ -8761,10 +8761,10 @@ var require_proxy_agent = __commonJS({
         };
         const {
           origin,
-          path: path7 = "/",
+          path: path8 = "/",
           headers = {}
         } = opts;
-        opts.path = origin + path7;
+        opts.path = origin + path8;
         if (!("host" in headers) && !("Host" in headers)) {
           const { host } = new URL4(origin);
           headers.host = host;
@@ -9449,7 +9449,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports2, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable7 } = __require("node:stream");
+    var { Readable: Readable8 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError: AbortError3 } = require_errors();
     var util3 = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -9461,7 +9461,7 @@ var require_readable = __commonJS({
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
     var noop3 = () => {
     };
-    var BodyReadable = class extends Readable7 {
+    var BodyReadable = class extends Readable8 {
       constructor({
         resume: resume2,
         abort,
@@ -9803,7 +9803,7 @@ var require_api_request = __commonJS({
   "node_modules/undici/lib/api/api-request.js"(exports2, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable7 } = require_readable();
+    var { Readable: Readable8 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors();
     var util3 = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -9898,7 +9898,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util3.parseHeaders(rawHeaders) : headers;
         const contentType2 = parsedHeaders["content-type"];
         const contentLength2 = parsedHeaders["content-length"];
-        const res = new Readable7({
+        const res = new Readable8({
           resume: resume2,
           abort,
           contentType: contentType2,
@@ -10213,8 +10213,8 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports2, module) {
     "use strict";
     var {
-      Readable: Readable7,
-      Duplex,
+      Readable: Readable8,
+      Duplex: Duplex2,
       PassThrough: PassThrough3
     } = __require("node:stream");
     var {
@@ -10227,7 +10227,7 @@ var require_api_pipeline = __commonJS({
     var { addSignal, removeSignal } = require_abort_signal();
     var assert2 = __require("node:assert");
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable7 {
+    var PipelineRequest = class extends Readable8 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -10244,7 +10244,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable7 {
+    var PipelineResponse = class extends Readable8 {
       constructor(resume2) {
         super({ autoDestroy: true });
         this[kResume] = resume2;
@@ -10285,7 +10285,7 @@ var require_api_pipeline = __commonJS({
         this.context = null;
         this.onInfo = onInfo || null;
         this.req = new PipelineRequest().on("error", util3.nop);
-        this.ret = new Duplex({
+        this.ret = new Duplex2({
           readableObjectMode: opts.objectMode,
           autoDestroy: true,
           read: () => {
@@ -10395,7 +10395,7 @@ var require_api_pipeline = __commonJS({
         util3.destroy(ret, err);
       }
     };
-    function pipeline4(opts, handler2) {
+    function pipeline5(opts, handler2) {
       try {
         const pipelineHandler = new PipelineHandler(opts, handler2);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
@@ -10404,7 +10404,7 @@ var require_api_pipeline = __commonJS({
         return new PassThrough3().destroy(err);
       }
     }
-    module.exports = pipeline4;
+    module.exports = pipeline5;
   }
 });
 
@@ -10736,20 +10736,20 @@ var require_mock_utils = __commonJS({
       }
       return true;
     }
-    function safeUrl(path7) {
-      if (typeof path7 !== "string") {
-        return path7;
+    function safeUrl(path8) {
+      if (typeof path8 !== "string") {
+        return path8;
       }
-      const pathSegments = path7.split("?");
+      const pathSegments = path8.split("?");
       if (pathSegments.length !== 2) {
-        return path7;
+        return path8;
       }
       const qp = new URLSearchParams(pathSegments.pop());
       qp.sort();
       return [...pathSegments, qp.toString()].join("?");
     }
-    function matchKey(mockDispatch2, { path: path7, method, body: body2, headers }) {
-      const pathMatch = matchValue(mockDispatch2.path, path7);
+    function matchKey(mockDispatch2, { path: path8, method, body: body2, headers }) {
+      const pathMatch = matchValue(mockDispatch2.path, path8);
       const methodMatch = matchValue(mockDispatch2.method, method);
       const bodyMatch = typeof mockDispatch2.body !== "undefined" ? matchValue(mockDispatch2.body, body2) : true;
       const headersMatch = matchHeaders(mockDispatch2, headers);
@@ -10771,7 +10771,7 @@ var require_mock_utils = __commonJS({
     function getMockDispatch(mockDispatches, key) {
       const basePath = key.query ? buildURL(key.path, key.query) : key.path;
       const resolvedPath = typeof basePath === "string" ? safeUrl(basePath) : basePath;
-      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path7 }) => matchValue(safeUrl(path7), resolvedPath));
+      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path8 }) => matchValue(safeUrl(path8), resolvedPath));
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath}'`);
       }
@@ -10809,9 +10809,9 @@ var require_mock_utils = __commonJS({
       }
     }
     function buildKey(opts) {
-      const { path: path7, method, body: body2, headers, query } = opts;
+      const { path: path8, method, body: body2, headers, query } = opts;
       return {
-        path: path7,
+        path: path8,
         method,
         body: body2,
         headers,
@@ -11274,10 +11274,10 @@ var require_pending_interceptors_formatter = __commonJS({
       }
       format(pendingInterceptors) {
         const withPrettyHeaders = pendingInterceptors.map(
-          ({ method, path: path7, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
+          ({ method, path: path8, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
             Method: method,
             Origin: origin,
-            Path: path7,
+            Path: path8,
             "Status code": statusCode,
             Persistent: persist ? PERSISTENT : NOT_PERSISTENT,
             Invocations: timesInvoked,
@@ -13569,7 +13569,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable7, pipeline: pipeline4, finished: finished2 } = __require("node:stream");
+    var { Readable: Readable8, pipeline: pipeline5, finished: finished2 } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14508,13 +14508,13 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable7({ read: resume2 });
+              this.body = new Readable8({ read: resume2 });
               const onError = this.onError.bind(this);
               resolve3({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline4(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline5(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -16156,9 +16156,9 @@ var require_util6 = __commonJS({
         }
       }
     }
-    function validateCookiePath(path7) {
-      for (let i = 0; i < path7.length; ++i) {
-        const code3 = path7.charCodeAt(i);
+    function validateCookiePath(path8) {
+      for (let i = 0; i < path8.length; ++i) {
+        const code3 = path8.charCodeAt(i);
         if (code3 < 32 || // exclude CTLs (0-31)
         code3 > 126 || // exclude DEL and non-ascii
         code3 === 59) {
@@ -18715,7 +18715,7 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports2, module) {
     "use strict";
-    var { pipeline: pipeline4 } = __require("node:stream");
+    var { pipeline: pipeline5 } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
@@ -18875,7 +18875,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline4(
+          pipeline5(
             response.body.stream,
             eventSourceStream,
             (error2) => {
@@ -19078,11 +19078,11 @@ var require_undici = __commonJS({
           if (typeof opts.path !== "string") {
             throw new InvalidArgumentError("invalid opts.path");
           }
-          let path7 = opts.path;
+          let path8 = opts.path;
           if (!opts.path.startsWith("/")) {
-            path7 = `/${path7}`;
+            path8 = `/${path8}`;
           }
-          url2 = new URL(util3.parseOrigin(url2).origin + path7);
+          url2 = new URL(util3.parseOrigin(url2).origin + path8);
         } else {
           if (!opts) {
             opts = typeof url2 === "object" ? url2 : {};
@@ -24528,9 +24528,9 @@ var require_brace_expansion = __commonJS({
         } else {
           c = String(i);
           if (pad) {
-            var need = width - c.length;
-            if (need > 0) {
-              var z = new Array(need + 1).join("0");
+            var need2 = width - c.length;
+            if (need2 > 0) {
+              var z = new Array(need2 + 1).join("0");
               if (i < 0) {
                 c = "-" + z + c.slice(1);
               } else {
@@ -24728,8 +24728,8 @@ var require_minimatch = __commonJS({
       return new Minimatch(pattern, options).match(p);
     };
     module.exports = minimatch;
-    var path7 = require_path();
-    minimatch.sep = path7.sep;
+    var path8 = require_path();
+    minimatch.sep = path8.sep;
     var GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
     minimatch.GLOBSTAR = GLOBSTAR;
     var expand2 = require_brace_expansion();
@@ -25335,8 +25335,8 @@ var require_minimatch = __commonJS({
         if (this.empty) return f === "";
         if (f === "/" && partial) return true;
         const options = this.options;
-        if (path7.sep !== "/") {
-          f = f.split(path7.sep).join("/");
+        if (path8.sep !== "/") {
+          f = f.split(path8.sep).join("/");
         }
         f = f.split(slashSplit);
         this.debug(this.pattern, "split", f);
@@ -25434,8 +25434,8 @@ var require_readdir_glob = __commonJS({
         });
       });
     }
-    async function* exploreWalkAsync(dir, path7, followSymlinks, useStat, shouldSkip, strict) {
-      let files = await readdir3(path7 + dir, strict);
+    async function* exploreWalkAsync(dir, path8, followSymlinks, useStat, shouldSkip, strict) {
+      let files = await readdir3(path8 + dir, strict);
       for (const file of files) {
         let name2 = file.name;
         if (name2 === void 0) {
@@ -25444,7 +25444,7 @@ var require_readdir_glob = __commonJS({
         }
         const filename = dir + "/" + name2;
         const relative = filename.slice(1);
-        const absolute = path7 + "/" + relative;
+        const absolute = path8 + "/" + relative;
         let stats = null;
         if (useStat || followSymlinks) {
           stats = await stat4(absolute, followSymlinks);
@@ -25458,15 +25458,15 @@ var require_readdir_glob = __commonJS({
         if (stats.isDirectory()) {
           if (!shouldSkip(relative)) {
             yield { relative, absolute, stats };
-            yield* exploreWalkAsync(filename, path7, followSymlinks, useStat, shouldSkip, false);
+            yield* exploreWalkAsync(filename, path8, followSymlinks, useStat, shouldSkip, false);
           }
         } else {
           yield { relative, absolute, stats };
         }
       }
     }
-    async function* explore(path7, followSymlinks, useStat, shouldSkip) {
-      yield* exploreWalkAsync("", path7, followSymlinks, useStat, shouldSkip, true);
+    async function* explore(path8, followSymlinks, useStat, shouldSkip) {
+      yield* exploreWalkAsync("", path8, followSymlinks, useStat, shouldSkip, true);
     }
     function readOptions(options) {
       return {
@@ -27455,7 +27455,7 @@ var require_async = __commonJS({
 // node_modules/graceful-fs/polyfills.js
 var require_polyfills = __commonJS({
   "node_modules/graceful-fs/polyfills.js"(exports2, module) {
-    var constants4 = __require("constants");
+    var constants5 = __require("constants");
     var origCwd = process.cwd;
     var cwd = null;
     var platform2 = process.env.GRACEFUL_FS_PLATFORM || process.platform;
@@ -27479,7 +27479,7 @@ var require_polyfills = __commonJS({
     var chdir;
     module.exports = patch;
     function patch(fs8) {
-      if (constants4.hasOwnProperty("O_SYMLINK") && process.version.match(/^v0\.6\.[0-2]|^v0\.5\./)) {
+      if (constants5.hasOwnProperty("O_SYMLINK") && process.version.match(/^v0\.6\.[0-2]|^v0\.5\./)) {
         patchLchmod(fs8);
       }
       if (!fs8.lutimes) {
@@ -27504,14 +27504,14 @@ var require_polyfills = __commonJS({
       fs8.fstatSync = statFixSync(fs8.fstatSync);
       fs8.lstatSync = statFixSync(fs8.lstatSync);
       if (fs8.chmod && !fs8.lchmod) {
-        fs8.lchmod = function(path7, mode, cb) {
+        fs8.lchmod = function(path8, mode, cb) {
           if (cb) process.nextTick(cb);
         };
         fs8.lchmodSync = function() {
         };
       }
       if (fs8.chown && !fs8.lchown) {
-        fs8.lchown = function(path7, uid, gid, cb) {
+        fs8.lchown = function(path8, uid, gid, cb) {
           if (cb) process.nextTick(cb);
         };
         fs8.lchownSync = function() {
@@ -27578,10 +27578,10 @@ var require_polyfills = __commonJS({
         };
       })(fs8.readSync);
       function patchLchmod(fs9) {
-        fs9.lchmod = function(path7, mode, callback) {
+        fs9.lchmod = function(path8, mode, callback) {
           fs9.open(
-            path7,
-            constants4.O_WRONLY | constants4.O_SYMLINK,
+            path8,
+            constants5.O_WRONLY | constants5.O_SYMLINK,
             mode,
             function(err, fd) {
               if (err) {
@@ -27596,8 +27596,8 @@ var require_polyfills = __commonJS({
             }
           );
         };
-        fs9.lchmodSync = function(path7, mode) {
-          var fd = fs9.openSync(path7, constants4.O_WRONLY | constants4.O_SYMLINK, mode);
+        fs9.lchmodSync = function(path8, mode) {
+          var fd = fs9.openSync(path8, constants5.O_WRONLY | constants5.O_SYMLINK, mode);
           var threw = true;
           var ret;
           try {
@@ -27617,9 +27617,9 @@ var require_polyfills = __commonJS({
         };
       }
       function patchLutimes(fs9) {
-        if (constants4.hasOwnProperty("O_SYMLINK") && fs9.futimes) {
-          fs9.lutimes = function(path7, at, mt, cb) {
-            fs9.open(path7, constants4.O_SYMLINK, function(er, fd) {
+        if (constants5.hasOwnProperty("O_SYMLINK") && fs9.futimes) {
+          fs9.lutimes = function(path8, at, mt, cb) {
+            fs9.open(path8, constants5.O_SYMLINK, function(er, fd) {
               if (er) {
                 if (cb) cb(er);
                 return;
@@ -27631,8 +27631,8 @@ var require_polyfills = __commonJS({
               });
             });
           };
-          fs9.lutimesSync = function(path7, at, mt) {
-            var fd = fs9.openSync(path7, constants4.O_SYMLINK);
+          fs9.lutimesSync = function(path8, at, mt) {
+            var fd = fs9.openSync(path8, constants5.O_SYMLINK);
             var ret;
             var threw = true;
             try {
@@ -27750,11 +27750,11 @@ var require_legacy_streams = __commonJS({
         ReadStream,
         WriteStream
       };
-      function ReadStream(path7, options) {
-        if (!(this instanceof ReadStream)) return new ReadStream(path7, options);
+      function ReadStream(path8, options) {
+        if (!(this instanceof ReadStream)) return new ReadStream(path8, options);
         Stream2.call(this);
         var self2 = this;
-        this.path = path7;
+        this.path = path8;
         this.fd = null;
         this.readable = true;
         this.paused = false;
@@ -27799,10 +27799,10 @@ var require_legacy_streams = __commonJS({
           self2._read();
         });
       }
-      function WriteStream(path7, options) {
-        if (!(this instanceof WriteStream)) return new WriteStream(path7, options);
+      function WriteStream(path8, options) {
+        if (!(this instanceof WriteStream)) return new WriteStream(path8, options);
         Stream2.call(this);
-        this.path = path7;
+        this.path = path8;
         this.fd = null;
         this.writable = true;
         this.flags = "w";
@@ -27941,18 +27941,18 @@ var require_graceful_fs = __commonJS({
     function patch(fs9) {
       polyfills(fs9);
       fs9.gracefulify = patch;
-      fs9.createReadStream = createReadStream4;
+      fs9.createReadStream = createReadStream3;
       fs9.createWriteStream = createWriteStream3;
       var fs$readFile = fs9.readFile;
       fs9.readFile = readFile;
-      function readFile(path7, options, cb) {
+      function readFile(path8, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        return go$readFile(path7, options, cb);
-        function go$readFile(path8, options2, cb2, startTime) {
-          return fs$readFile(path8, options2, function(err) {
+        return go$readFile(path8, options, cb);
+        function go$readFile(path9, options2, cb2, startTime) {
+          return fs$readFile(path9, options2, function(err) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$readFile, [path8, options2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$readFile, [path9, options2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -27962,14 +27962,14 @@ var require_graceful_fs = __commonJS({
       }
       var fs$writeFile = fs9.writeFile;
       fs9.writeFile = writeFile2;
-      function writeFile2(path7, data, options, cb) {
+      function writeFile2(path8, data, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        return go$writeFile(path7, data, options, cb);
-        function go$writeFile(path8, data2, options2, cb2, startTime) {
-          return fs$writeFile(path8, data2, options2, function(err) {
+        return go$writeFile(path8, data, options, cb);
+        function go$writeFile(path9, data2, options2, cb2, startTime) {
+          return fs$writeFile(path9, data2, options2, function(err) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$writeFile, [path8, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$writeFile, [path9, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -27980,14 +27980,14 @@ var require_graceful_fs = __commonJS({
       var fs$appendFile = fs9.appendFile;
       if (fs$appendFile)
         fs9.appendFile = appendFile2;
-      function appendFile2(path7, data, options, cb) {
+      function appendFile2(path8, data, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        return go$appendFile(path7, data, options, cb);
-        function go$appendFile(path8, data2, options2, cb2, startTime) {
-          return fs$appendFile(path8, data2, options2, function(err) {
+        return go$appendFile(path8, data, options, cb);
+        function go$appendFile(path9, data2, options2, cb2, startTime) {
+          return fs$appendFile(path9, data2, options2, function(err) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$appendFile, [path8, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$appendFile, [path9, data2, options2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -28018,31 +28018,31 @@ var require_graceful_fs = __commonJS({
       var fs$readdir = fs9.readdir;
       fs9.readdir = readdir3;
       var noReaddirOptionVersions = /^v[0-5]\./;
-      function readdir3(path7, options, cb) {
+      function readdir3(path8, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
-        var go$readdir = noReaddirOptionVersions.test(process.version) ? function go$readdir2(path8, options2, cb2, startTime) {
-          return fs$readdir(path8, fs$readdirCallback(
-            path8,
+        var go$readdir = noReaddirOptionVersions.test(process.version) ? function go$readdir2(path9, options2, cb2, startTime) {
+          return fs$readdir(path9, fs$readdirCallback(
+            path9,
             options2,
             cb2,
             startTime
           ));
-        } : function go$readdir2(path8, options2, cb2, startTime) {
-          return fs$readdir(path8, options2, fs$readdirCallback(
-            path8,
+        } : function go$readdir2(path9, options2, cb2, startTime) {
+          return fs$readdir(path9, options2, fs$readdirCallback(
+            path9,
             options2,
             cb2,
             startTime
           ));
         };
-        return go$readdir(path7, options, cb);
-        function fs$readdirCallback(path8, options2, cb2, startTime) {
+        return go$readdir(path8, options, cb);
+        function fs$readdirCallback(path9, options2, cb2, startTime) {
           return function(err, files) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
               enqueue([
                 go$readdir,
-                [path8, options2, cb2],
+                [path9, options2, cb2],
                 err,
                 startTime || Date.now(),
                 Date.now()
@@ -28113,7 +28113,7 @@ var require_graceful_fs = __commonJS({
         enumerable: true,
         configurable: true
       });
-      function ReadStream(path7, options) {
+      function ReadStream(path8, options) {
         if (this instanceof ReadStream)
           return fs$ReadStream.apply(this, arguments), this;
         else
@@ -28133,7 +28133,7 @@ var require_graceful_fs = __commonJS({
           }
         });
       }
-      function WriteStream(path7, options) {
+      function WriteStream(path8, options) {
         if (this instanceof WriteStream)
           return fs$WriteStream.apply(this, arguments), this;
         else
@@ -28151,22 +28151,22 @@ var require_graceful_fs = __commonJS({
           }
         });
       }
-      function createReadStream4(path7, options) {
-        return new fs9.ReadStream(path7, options);
+      function createReadStream3(path8, options) {
+        return new fs9.ReadStream(path8, options);
       }
-      function createWriteStream3(path7, options) {
-        return new fs9.WriteStream(path7, options);
+      function createWriteStream3(path8, options) {
+        return new fs9.WriteStream(path8, options);
       }
       var fs$open = fs9.open;
       fs9.open = open4;
-      function open4(path7, flags, mode, cb) {
+      function open4(path8, flags, mode, cb) {
         if (typeof mode === "function")
           cb = mode, mode = null;
-        return go$open(path7, flags, mode, cb);
-        function go$open(path8, flags2, mode2, cb2, startTime) {
-          return fs$open(path8, flags2, mode2, function(err, fd) {
+        return go$open(path8, flags, mode, cb);
+        function go$open(path9, flags2, mode2, cb2, startTime) {
+          return fs$open(path9, flags2, mode2, function(err, fd) {
             if (err && (err.code === "EMFILE" || err.code === "ENFILE"))
-              enqueue([go$open, [path8, flags2, mode2, cb2], err, startTime || Date.now(), Date.now()]);
+              enqueue([go$open, [path9, flags2, mode2, cb2], err, startTime || Date.now(), Date.now()]);
             else {
               if (typeof cb2 === "function")
                 cb2.apply(this, arguments);
@@ -28646,7 +28646,7 @@ var require_stream_writable = __commonJS({
       };
     }
     var asyncWrite = !process.browser && ["v0.10", "v0.9."].indexOf(process.version.slice(0, 5)) > -1 ? setImmediate : pna.nextTick;
-    var Duplex;
+    var Duplex2;
     Writable3.WritableState = WritableState;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
@@ -28668,9 +28668,9 @@ var require_stream_writable = __commonJS({
     function nop() {
     }
     function WritableState(options, stream4) {
-      Duplex = Duplex || require_stream_duplex();
+      Duplex2 = Duplex2 || require_stream_duplex();
       options = options || {};
-      var isDuplex = stream4 instanceof Duplex;
+      var isDuplex = stream4 instanceof Duplex2;
       this.objectMode = !!options.objectMode;
       if (isDuplex) this.objectMode = this.objectMode || !!options.writableObjectMode;
       var hwm = options.highWaterMark;
@@ -28742,8 +28742,8 @@ var require_stream_writable = __commonJS({
       };
     }
     function Writable3(options) {
-      Duplex = Duplex || require_stream_duplex();
-      if (!realHasInstance.call(Writable3, this) && !(this instanceof Duplex)) {
+      Duplex2 = Duplex2 || require_stream_duplex();
+      if (!realHasInstance.call(Writable3, this) && !(this instanceof Duplex2)) {
         return new Writable3(options);
       }
       this._writableState = new WritableState(options, this);
@@ -29017,15 +29017,15 @@ var require_stream_writable = __commonJS({
       }
     }
     function finishMaybe(stream4, state3) {
-      var need = needFinish(state3);
-      if (need) {
+      var need2 = needFinish(state3);
+      if (need2) {
         prefinish(stream4, state3);
         if (state3.pendingcb === 0) {
           state3.finished = true;
           stream4.emit("finish");
         }
       }
-      return need;
+      return need2;
     }
     function endWritable(stream4, state3, cb) {
       state3.ending = true;
@@ -29083,25 +29083,25 @@ var require_stream_duplex = __commonJS({
       }
       return keys2;
     };
-    module.exports = Duplex;
+    module.exports = Duplex2;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    var Readable7 = require_stream_readable();
+    var Readable8 = require_stream_readable();
     var Writable3 = require_stream_writable();
-    util3.inherits(Duplex, Readable7);
+    util3.inherits(Duplex2, Readable8);
     {
       keys = objectKeys(Writable3.prototype);
       for (v = 0; v < keys.length; v++) {
         method = keys[v];
-        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable3.prototype[method];
+        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable3.prototype[method];
       }
     }
     var keys;
     var method;
     var v;
-    function Duplex(options) {
-      if (!(this instanceof Duplex)) return new Duplex(options);
-      Readable7.call(this, options);
+    function Duplex2(options) {
+      if (!(this instanceof Duplex2)) return new Duplex2(options);
+      Readable8.call(this, options);
       Writable3.call(this, options);
       if (options && options.readable === false) this.readable = false;
       if (options && options.writable === false) this.writable = false;
@@ -29109,7 +29109,7 @@ var require_stream_duplex = __commonJS({
       if (options && options.allowHalfOpen === false) this.allowHalfOpen = false;
       this.once("end", onend);
     }
-    Object.defineProperty(Duplex.prototype, "writableHighWaterMark", {
+    Object.defineProperty(Duplex2.prototype, "writableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -29125,7 +29125,7 @@ var require_stream_duplex = __commonJS({
     function onEndNT(self2) {
       self2.end();
     }
-    Object.defineProperty(Duplex.prototype, "destroyed", {
+    Object.defineProperty(Duplex2.prototype, "destroyed", {
       get: function() {
         if (this._readableState === void 0 || this._writableState === void 0) {
           return false;
@@ -29140,7 +29140,7 @@ var require_stream_duplex = __commonJS({
         this._writableState.destroyed = value;
       }
     });
-    Duplex.prototype._destroy = function(err, cb) {
+    Duplex2.prototype._destroy = function(err, cb) {
       this.push(null);
       this.end();
       pna.nextTick(cb, err);
@@ -29391,10 +29391,10 @@ var require_stream_readable = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_readable.js"(exports2, module) {
     "use strict";
     var pna = require_process_nextick_args();
-    module.exports = Readable7;
+    module.exports = Readable8;
     var isArray = require_isarray();
-    var Duplex;
-    Readable7.ReadableState = ReadableState;
+    var Duplex2;
+    Readable8.ReadableState = ReadableState;
     var EE = __require("events").EventEmitter;
     var EElistenerCount = function(emitter, type) {
       return emitter.listeners(type).length;
@@ -29422,7 +29422,7 @@ var require_stream_readable = __commonJS({
     var BufferList = require_BufferList();
     var destroyImpl = require_destroy();
     var StringDecoder;
-    util3.inherits(Readable7, Stream2);
+    util3.inherits(Readable8, Stream2);
     var kProxyEvents = ["error", "close", "destroy", "pause", "resume"];
     function prependListener(emitter, event, fn) {
       if (typeof emitter.prependListener === "function") return emitter.prependListener(event, fn);
@@ -29431,9 +29431,9 @@ var require_stream_readable = __commonJS({
       else emitter._events[event] = [fn, emitter._events[event]];
     }
     function ReadableState(options, stream4) {
-      Duplex = Duplex || require_stream_duplex();
+      Duplex2 = Duplex2 || require_stream_duplex();
       options = options || {};
-      var isDuplex = stream4 instanceof Duplex;
+      var isDuplex = stream4 instanceof Duplex2;
       this.objectMode = !!options.objectMode;
       if (isDuplex) this.objectMode = this.objectMode || !!options.readableObjectMode;
       var hwm = options.highWaterMark;
@@ -29468,9 +29468,9 @@ var require_stream_readable = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable7(options) {
-      Duplex = Duplex || require_stream_duplex();
-      if (!(this instanceof Readable7)) return new Readable7(options);
+    function Readable8(options) {
+      Duplex2 = Duplex2 || require_stream_duplex();
+      if (!(this instanceof Readable8)) return new Readable8(options);
       this._readableState = new ReadableState(options, this);
       this.readable = true;
       if (options) {
@@ -29479,7 +29479,7 @@ var require_stream_readable = __commonJS({
       }
       Stream2.call(this);
     }
-    Object.defineProperty(Readable7.prototype, "destroyed", {
+    Object.defineProperty(Readable8.prototype, "destroyed", {
       get: function() {
         if (this._readableState === void 0) {
           return false;
@@ -29493,13 +29493,13 @@ var require_stream_readable = __commonJS({
         this._readableState.destroyed = value;
       }
     });
-    Readable7.prototype.destroy = destroyImpl.destroy;
-    Readable7.prototype._undestroy = destroyImpl.undestroy;
-    Readable7.prototype._destroy = function(err, cb) {
+    Readable8.prototype.destroy = destroyImpl.destroy;
+    Readable8.prototype._undestroy = destroyImpl.undestroy;
+    Readable8.prototype._destroy = function(err, cb) {
       this.push(null);
       cb(err);
     };
-    Readable7.prototype.push = function(chunk, encoding) {
+    Readable8.prototype.push = function(chunk, encoding) {
       var state3 = this._readableState;
       var skipChunkCheck;
       if (!state3.objectMode) {
@@ -29516,7 +29516,7 @@ var require_stream_readable = __commonJS({
       }
       return readableAddChunk(this, chunk, encoding, false, skipChunkCheck);
     };
-    Readable7.prototype.unshift = function(chunk) {
+    Readable8.prototype.unshift = function(chunk) {
       return readableAddChunk(this, chunk, null, true, false);
     };
     function readableAddChunk(stream4, chunk, encoding, addToFront, skipChunkCheck) {
@@ -29576,10 +29576,10 @@ var require_stream_readable = __commonJS({
     function needMoreData(state3) {
       return !state3.ended && (state3.needReadable || state3.length < state3.highWaterMark || state3.length === 0);
     }
-    Readable7.prototype.isPaused = function() {
+    Readable8.prototype.isPaused = function() {
       return this._readableState.flowing === false;
     };
-    Readable7.prototype.setEncoding = function(enc) {
+    Readable8.prototype.setEncoding = function(enc) {
       if (!StringDecoder) StringDecoder = require_string_decoder().StringDecoder;
       this._readableState.decoder = new StringDecoder(enc);
       this._readableState.encoding = enc;
@@ -29615,7 +29615,7 @@ var require_stream_readable = __commonJS({
       }
       return state3.length;
     }
-    Readable7.prototype.read = function(n) {
+    Readable8.prototype.read = function(n) {
       debug5("read", n);
       n = parseInt(n, 10);
       var state3 = this._readableState;
@@ -29710,10 +29710,10 @@ var require_stream_readable = __commonJS({
       }
       state3.readingMore = false;
     }
-    Readable7.prototype._read = function(n) {
+    Readable8.prototype._read = function(n) {
       this.emit("error", new Error("_read() is not implemented"));
     };
-    Readable7.prototype.pipe = function(dest, pipeOpts) {
+    Readable8.prototype.pipe = function(dest, pipeOpts) {
       var src = this;
       var state3 = this._readableState;
       switch (state3.pipesCount) {
@@ -29818,7 +29818,7 @@ var require_stream_readable = __commonJS({
         }
       };
     }
-    Readable7.prototype.unpipe = function(dest) {
+    Readable8.prototype.unpipe = function(dest) {
       var state3 = this._readableState;
       var unpipeInfo = { hasUnpiped: false };
       if (state3.pipesCount === 0) return this;
@@ -29850,7 +29850,7 @@ var require_stream_readable = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable7.prototype.on = function(ev, fn) {
+    Readable8.prototype.on = function(ev, fn) {
       var res = Stream2.prototype.on.call(this, ev, fn);
       if (ev === "data") {
         if (this._readableState.flowing !== false) this.resume();
@@ -29868,12 +29868,12 @@ var require_stream_readable = __commonJS({
       }
       return res;
     };
-    Readable7.prototype.addListener = Readable7.prototype.on;
+    Readable8.prototype.addListener = Readable8.prototype.on;
     function nReadingNextTick(self2) {
       debug5("readable nexttick read 0");
       self2.read(0);
     }
-    Readable7.prototype.resume = function() {
+    Readable8.prototype.resume = function() {
       var state3 = this._readableState;
       if (!state3.flowing) {
         debug5("resume");
@@ -29899,7 +29899,7 @@ var require_stream_readable = __commonJS({
       flow(stream4);
       if (state3.flowing && !state3.reading) stream4.read(0);
     }
-    Readable7.prototype.pause = function() {
+    Readable8.prototype.pause = function() {
       debug5("call pause flowing=%j", this._readableState.flowing);
       if (false !== this._readableState.flowing) {
         debug5("pause");
@@ -29914,7 +29914,7 @@ var require_stream_readable = __commonJS({
       while (state3.flowing && stream4.read() !== null) {
       }
     }
-    Readable7.prototype.wrap = function(stream4) {
+    Readable8.prototype.wrap = function(stream4) {
       var _this = this;
       var state3 = this._readableState;
       var paused = false;
@@ -29958,7 +29958,7 @@ var require_stream_readable = __commonJS({
       };
       return this;
     };
-    Object.defineProperty(Readable7.prototype, "readableHighWaterMark", {
+    Object.defineProperty(Readable8.prototype, "readableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -29967,7 +29967,7 @@ var require_stream_readable = __commonJS({
         return this._readableState.highWaterMark;
       }
     });
-    Readable7._fromList = fromList;
+    Readable8._fromList = fromList;
     function fromList(n, state3) {
       if (state3.length === 0) return null;
       var ret;
@@ -30077,10 +30077,10 @@ var require_stream_transform = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_transform.js"(exports2, module) {
     "use strict";
     module.exports = Transform8;
-    var Duplex = require_stream_duplex();
+    var Duplex2 = require_stream_duplex();
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    util3.inherits(Transform8, Duplex);
+    util3.inherits(Transform8, Duplex2);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -30101,7 +30101,7 @@ var require_stream_transform = __commonJS({
     }
     function Transform8(options) {
       if (!(this instanceof Transform8)) return new Transform8(options);
-      Duplex.call(this, options);
+      Duplex2.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
         needTransform: false,
@@ -30130,7 +30130,7 @@ var require_stream_transform = __commonJS({
     }
     Transform8.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
-      return Duplex.prototype.push.call(this, chunk, encoding);
+      return Duplex2.prototype.push.call(this, chunk, encoding);
     };
     Transform8.prototype._transform = function(chunk, encoding, cb) {
       throw new Error("_transform() is not implemented");
@@ -30156,7 +30156,7 @@ var require_stream_transform = __commonJS({
     };
     Transform8.prototype._destroy = function(err, cb) {
       var _this2 = this;
-      Duplex.prototype._destroy.call(this, err, function(err2) {
+      Duplex2.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
         _this2.emit("close");
       });
@@ -30229,10 +30229,10 @@ var require_lazystream = __commonJS({
     var util3 = __require("util");
     var PassThrough3 = require_passthrough();
     module.exports = {
-      Readable: Readable7,
+      Readable: Readable8,
       Writable: Writable3
     };
-    util3.inherits(Readable7, PassThrough3);
+    util3.inherits(Readable8, PassThrough3);
     util3.inherits(Writable3, PassThrough3);
     function beforeFirstCall(instance, method, callback) {
       instance[method] = function() {
@@ -30241,9 +30241,9 @@ var require_lazystream = __commonJS({
         return this[method].apply(this, arguments);
       };
     }
-    function Readable7(fn, options) {
-      if (!(this instanceof Readable7))
-        return new Readable7(fn, options);
+    function Readable8(fn, options) {
+      if (!(this instanceof Readable8))
+        return new Readable8(fn, options);
       PassThrough3.call(this, options);
       beforeFirstCall(this, "_read", function() {
         var source = fn.call(this, options);
@@ -30271,22 +30271,22 @@ var require_lazystream = __commonJS({
 // node_modules/normalize-path/index.js
 var require_normalize_path = __commonJS({
   "node_modules/normalize-path/index.js"(exports2, module) {
-    module.exports = function(path7, stripTrailing) {
-      if (typeof path7 !== "string") {
+    module.exports = function(path8, stripTrailing) {
+      if (typeof path8 !== "string") {
         throw new TypeError("expected path to be a string");
       }
-      if (path7 === "\\" || path7 === "/") return "/";
-      var len = path7.length;
-      if (len <= 1) return path7;
+      if (path8 === "\\" || path8 === "/") return "/";
+      var len = path8.length;
+      if (len <= 1) return path8;
       var prefix2 = "";
-      if (len > 4 && path7[3] === "\\") {
-        var ch = path7[2];
-        if ((ch === "?" || ch === ".") && path7.slice(0, 2) === "\\\\") {
-          path7 = path7.slice(2);
+      if (len > 4 && path8[3] === "\\") {
+        var ch = path8[2];
+        if ((ch === "?" || ch === ".") && path8.slice(0, 2) === "\\\\") {
+          path8 = path8.slice(2);
           prefix2 = "//";
         }
       }
-      var segs = path7.split(/[/\\]+/);
+      var segs = path8.split(/[/\\]+/);
       if (stripTrailing !== false && segs[segs.length - 1] === "") {
         segs.pop();
       }
@@ -33976,10 +33976,10 @@ var require_from = __commonJS({
     var { PromisePrototypeThen, SymbolAsyncIterator, SymbolIterator } = require_primordials();
     var { Buffer: Buffer3 } = __require("buffer");
     var { ERR_INVALID_ARG_TYPE, ERR_STREAM_NULL_VALUES } = require_errors2().codes;
-    function from(Readable7, iterable, opts) {
+    function from(Readable8, iterable, opts) {
       let iterator2;
       if (typeof iterable === "string" || iterable instanceof Buffer3) {
-        return new Readable7({
+        return new Readable8({
           objectMode: true,
           ...opts,
           read() {
@@ -33998,7 +33998,7 @@ var require_from = __commonJS({
       } else {
         throw new ERR_INVALID_ARG_TYPE("iterable", ["Iterable"], iterable);
       }
-      const readable = new Readable7({
+      const readable = new Readable8({
         objectMode: true,
         highWaterMark: 1,
         // TODO(ronag): What options should be allowed?
@@ -34082,8 +34082,8 @@ var require_readable3 = __commonJS({
       SymbolAsyncIterator,
       Symbol: Symbol2
     } = require_primordials();
-    module.exports = Readable7;
-    Readable7.ReadableState = ReadableState;
+    module.exports = Readable8;
+    Readable8.ReadableState = ReadableState;
     var { EventEmitter: EE } = __require("events");
     var { Stream: Stream2, prependListener } = require_legacy();
     var { Buffer: Buffer3 } = __require("buffer");
@@ -34110,8 +34110,8 @@ var require_readable3 = __commonJS({
     var kPaused = Symbol2("kPaused");
     var { StringDecoder } = require_string_decoder2();
     var from = require_from();
-    ObjectSetPrototypeOf(Readable7.prototype, Stream2.prototype);
-    ObjectSetPrototypeOf(Readable7, Stream2);
+    ObjectSetPrototypeOf(Readable8.prototype, Stream2.prototype);
+    ObjectSetPrototypeOf(Readable8, Stream2);
     var nop = () => {
     };
     var { errorOrDestroy } = destroyImpl;
@@ -34206,8 +34206,8 @@ var require_readable3 = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable7(options) {
-      if (!(this instanceof Readable7)) return new Readable7(options);
+    function Readable8(options) {
+      if (!(this instanceof Readable8)) return new Readable8(options);
       const isDuplex = this instanceof require_duplex();
       this._readableState = new ReadableState(options, this, isDuplex);
       if (options) {
@@ -34223,15 +34223,15 @@ var require_readable3 = __commonJS({
         }
       });
     }
-    Readable7.prototype.destroy = destroyImpl.destroy;
-    Readable7.prototype._undestroy = destroyImpl.undestroy;
-    Readable7.prototype._destroy = function(err, cb) {
+    Readable8.prototype.destroy = destroyImpl.destroy;
+    Readable8.prototype._undestroy = destroyImpl.undestroy;
+    Readable8.prototype._destroy = function(err, cb) {
       cb(err);
     };
-    Readable7.prototype[EE.captureRejectionSymbol] = function(err) {
+    Readable8.prototype[EE.captureRejectionSymbol] = function(err) {
       this.destroy(err);
     };
-    Readable7.prototype[SymbolAsyncDispose] = function() {
+    Readable8.prototype[SymbolAsyncDispose] = function() {
       let error2;
       if (!this.destroyed) {
         error2 = this.readableEnded ? null : new AbortError3();
@@ -34239,10 +34239,10 @@ var require_readable3 = __commonJS({
       }
       return new Promise2((resolve3, reject) => eos(this, (err) => err && err !== error2 ? reject(err) : resolve3(null)));
     };
-    Readable7.prototype.push = function(chunk, encoding) {
+    Readable8.prototype.push = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, false);
     };
-    Readable7.prototype.unshift = function(chunk, encoding) {
+    Readable8.prototype.unshift = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, true);
     };
     function readableAddChunk(stream4, chunk, encoding, addToFront) {
@@ -34316,11 +34316,11 @@ var require_readable3 = __commonJS({
       }
       maybeReadMore(stream4, state3);
     }
-    Readable7.prototype.isPaused = function() {
+    Readable8.prototype.isPaused = function() {
       const state3 = this._readableState;
       return state3[kPaused] === true || state3.flowing === false;
     };
-    Readable7.prototype.setEncoding = function(enc) {
+    Readable8.prototype.setEncoding = function(enc) {
       const decoder = new StringDecoder(enc);
       this._readableState.decoder = decoder;
       this._readableState.encoding = this._readableState.decoder.encoding;
@@ -34359,7 +34359,7 @@ var require_readable3 = __commonJS({
       if (n <= state3.length) return n;
       return state3.ended ? state3.length : 0;
     }
-    Readable7.prototype.read = function(n) {
+    Readable8.prototype.read = function(n) {
       debug5("read", n);
       if (n === void 0) {
         n = NaN;
@@ -34481,10 +34481,10 @@ var require_readable3 = __commonJS({
       }
       state3.readingMore = false;
     }
-    Readable7.prototype._read = function(n) {
+    Readable8.prototype._read = function(n) {
       throw new ERR_METHOD_NOT_IMPLEMENTED("_read()");
     };
-    Readable7.prototype.pipe = function(dest, pipeOpts) {
+    Readable8.prototype.pipe = function(dest, pipeOpts) {
       const src = this;
       const state3 = this._readableState;
       if (state3.pipes.length === 1) {
@@ -34609,7 +34609,7 @@ var require_readable3 = __commonJS({
         }
       };
     }
-    Readable7.prototype.unpipe = function(dest) {
+    Readable8.prototype.unpipe = function(dest) {
       const state3 = this._readableState;
       const unpipeInfo = {
         hasUnpiped: false
@@ -34632,7 +34632,7 @@ var require_readable3 = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable7.prototype.on = function(ev, fn) {
+    Readable8.prototype.on = function(ev, fn) {
       const res = Stream2.prototype.on.call(this, ev, fn);
       const state3 = this._readableState;
       if (ev === "data") {
@@ -34653,16 +34653,16 @@ var require_readable3 = __commonJS({
       }
       return res;
     };
-    Readable7.prototype.addListener = Readable7.prototype.on;
-    Readable7.prototype.removeListener = function(ev, fn) {
+    Readable8.prototype.addListener = Readable8.prototype.on;
+    Readable8.prototype.removeListener = function(ev, fn) {
       const res = Stream2.prototype.removeListener.call(this, ev, fn);
       if (ev === "readable") {
         process5.nextTick(updateReadableListening, this);
       }
       return res;
     };
-    Readable7.prototype.off = Readable7.prototype.removeListener;
-    Readable7.prototype.removeAllListeners = function(ev) {
+    Readable8.prototype.off = Readable8.prototype.removeListener;
+    Readable8.prototype.removeAllListeners = function(ev) {
       const res = Stream2.prototype.removeAllListeners.apply(this, arguments);
       if (ev === "readable" || ev === void 0) {
         process5.nextTick(updateReadableListening, this);
@@ -34684,7 +34684,7 @@ var require_readable3 = __commonJS({
       debug5("readable nexttick read 0");
       self2.read(0);
     }
-    Readable7.prototype.resume = function() {
+    Readable8.prototype.resume = function() {
       const state3 = this._readableState;
       if (!state3.flowing) {
         debug5("resume");
@@ -34710,7 +34710,7 @@ var require_readable3 = __commonJS({
       flow(stream4);
       if (state3.flowing && !state3.reading) stream4.read(0);
     }
-    Readable7.prototype.pause = function() {
+    Readable8.prototype.pause = function() {
       debug5("call pause flowing=%j", this._readableState.flowing);
       if (this._readableState.flowing !== false) {
         debug5("pause");
@@ -34725,7 +34725,7 @@ var require_readable3 = __commonJS({
       debug5("flow", state3.flowing);
       while (state3.flowing && stream4.read() !== null) ;
     }
-    Readable7.prototype.wrap = function(stream4) {
+    Readable8.prototype.wrap = function(stream4) {
       let paused = false;
       stream4.on("data", (chunk) => {
         if (!this.push(chunk) && stream4.pause) {
@@ -34760,10 +34760,10 @@ var require_readable3 = __commonJS({
       }
       return this;
     };
-    Readable7.prototype[SymbolAsyncIterator] = function() {
+    Readable8.prototype[SymbolAsyncIterator] = function() {
       return streamToAsyncIterator(this);
     };
-    Readable7.prototype.iterator = function(options) {
+    Readable8.prototype.iterator = function(options) {
       if (options !== void 0) {
         validateObject(options, "options");
       }
@@ -34771,7 +34771,7 @@ var require_readable3 = __commonJS({
     };
     function streamToAsyncIterator(stream4, options) {
       if (typeof stream4.read !== "function") {
-        stream4 = Readable7.wrap(stream4, {
+        stream4 = Readable8.wrap(stream4, {
           objectMode: true
         });
       }
@@ -34827,7 +34827,7 @@ var require_readable3 = __commonJS({
         }
       }
     }
-    ObjectDefineProperties(Readable7.prototype, {
+    ObjectDefineProperties(Readable8.prototype, {
       readable: {
         __proto__: null,
         get() {
@@ -34954,7 +34954,7 @@ var require_readable3 = __commonJS({
         }
       }
     });
-    Readable7._fromList = fromList;
+    Readable8._fromList = fromList;
     function fromList(n, state3) {
       if (state3.length === 0) return null;
       let ret;
@@ -35001,23 +35001,23 @@ var require_readable3 = __commonJS({
         stream4.end();
       }
     }
-    Readable7.from = function(iterable, opts) {
-      return from(Readable7, iterable, opts);
+    Readable8.from = function(iterable, opts) {
+      return from(Readable8, iterable, opts);
     };
     var webStreamsAdapters;
     function lazyWebStreams() {
       if (webStreamsAdapters === void 0) webStreamsAdapters = {};
       return webStreamsAdapters;
     }
-    Readable7.fromWeb = function(readableStream, options) {
+    Readable8.fromWeb = function(readableStream, options) {
       return lazyWebStreams().newStreamReadableFromReadableStream(readableStream, options);
     };
-    Readable7.toWeb = function(streamReadable, options) {
+    Readable8.toWeb = function(streamReadable, options) {
       return lazyWebStreams().newReadableStreamFromStreamReadable(streamReadable, options);
     };
-    Readable7.wrap = function(src, options) {
+    Readable8.wrap = function(src, options) {
       var _ref, _src$readableObjectMo;
-      return new Readable7({
+      return new Readable8({
         objectMode: (_ref = (_src$readableObjectMo = src.readableObjectMode) !== null && _src$readableObjectMo !== void 0 ? _src$readableObjectMo : src.objectMode) !== null && _ref !== void 0 ? _ref : true,
         ...options,
         destroy(err, callback) {
@@ -35672,8 +35672,8 @@ var require_duplexify = __commonJS({
       codes: { ERR_INVALID_ARG_TYPE, ERR_INVALID_RETURN_VALUE }
     } = require_errors2();
     var { destroyer } = require_destroy2();
-    var Duplex = require_duplex();
-    var Readable7 = require_readable3();
+    var Duplex2 = require_duplex();
+    var Readable8 = require_readable3();
     var Writable3 = require_writable();
     var { createDeferredPromise } = require_util10();
     var from = require_from();
@@ -35685,7 +35685,7 @@ var require_duplexify = __commonJS({
     };
     var AbortController2 = globalThis.AbortController || require_abort_controller().AbortController;
     var { FunctionPrototypeCall } = require_primordials();
-    var Duplexify = class extends Duplex {
+    var Duplexify = class extends Duplex2 {
       constructor(options) {
         super(options);
         if ((options === null || options === void 0 ? void 0 : options.readable) === false) {
@@ -35723,7 +35723,7 @@ var require_duplexify = __commonJS({
       }
       if (isReadableStream3(body2)) {
         return _duplexify({
-          readable: Readable7.fromWeb(body2)
+          readable: Readable8.fromWeb(body2)
         });
       }
       if (isWritableStream(body2)) {
@@ -35887,7 +35887,7 @@ var require_duplexify = __commonJS({
       };
     }
     function _duplexify(pair) {
-      const r = pair.readable && typeof pair.readable.read !== "function" ? Readable7.wrap(pair.readable) : pair.readable;
+      const r = pair.readable && typeof pair.readable.read !== "function" ? Readable8.wrap(pair.readable) : pair.readable;
       const w = pair.writable;
       let readable = !!isReadable(r);
       let writable = !!isWritable(w);
@@ -36007,21 +36007,21 @@ var require_duplex = __commonJS({
       ObjectKeys,
       ObjectSetPrototypeOf
     } = require_primordials();
-    module.exports = Duplex;
-    var Readable7 = require_readable3();
+    module.exports = Duplex2;
+    var Readable8 = require_readable3();
     var Writable3 = require_writable();
-    ObjectSetPrototypeOf(Duplex.prototype, Readable7.prototype);
-    ObjectSetPrototypeOf(Duplex, Readable7);
+    ObjectSetPrototypeOf(Duplex2.prototype, Readable8.prototype);
+    ObjectSetPrototypeOf(Duplex2, Readable8);
     {
       const keys = ObjectKeys(Writable3.prototype);
       for (let i = 0; i < keys.length; i++) {
         const method = keys[i];
-        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable3.prototype[method];
+        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable3.prototype[method];
       }
     }
-    function Duplex(options) {
-      if (!(this instanceof Duplex)) return new Duplex(options);
-      Readable7.call(this, options);
+    function Duplex2(options) {
+      if (!(this instanceof Duplex2)) return new Duplex2(options);
+      Readable8.call(this, options);
       Writable3.call(this, options);
       if (options) {
         this.allowHalfOpen = options.allowHalfOpen !== false;
@@ -36040,7 +36040,7 @@ var require_duplex = __commonJS({
         this.allowHalfOpen = true;
       }
     }
-    ObjectDefineProperties(Duplex.prototype, {
+    ObjectDefineProperties(Duplex2.prototype, {
       writable: {
         __proto__: null,
         ...ObjectGetOwnPropertyDescriptor(Writable3.prototype, "writable")
@@ -36098,14 +36098,14 @@ var require_duplex = __commonJS({
       if (webStreamsAdapters === void 0) webStreamsAdapters = {};
       return webStreamsAdapters;
     }
-    Duplex.fromWeb = function(pair, options) {
+    Duplex2.fromWeb = function(pair, options) {
       return lazyWebStreams().newStreamDuplexFromReadableWritablePair(pair, options);
     };
-    Duplex.toWeb = function(duplex) {
+    Duplex2.toWeb = function(duplex) {
       return lazyWebStreams().newReadableWritablePairFromDuplex(duplex);
     };
     var duplexify;
-    Duplex.from = function(body2) {
+    Duplex2.from = function(body2) {
       if (!duplexify) {
         duplexify = require_duplexify();
       }
@@ -36121,10 +36121,10 @@ var require_transform = __commonJS({
     var { ObjectSetPrototypeOf, Symbol: Symbol2 } = require_primordials();
     module.exports = Transform8;
     var { ERR_METHOD_NOT_IMPLEMENTED } = require_errors2().codes;
-    var Duplex = require_duplex();
+    var Duplex2 = require_duplex();
     var { getHighWaterMark } = require_state();
-    ObjectSetPrototypeOf(Transform8.prototype, Duplex.prototype);
-    ObjectSetPrototypeOf(Transform8, Duplex);
+    ObjectSetPrototypeOf(Transform8.prototype, Duplex2.prototype);
+    ObjectSetPrototypeOf(Transform8, Duplex2);
     var kCallback = Symbol2("kCallback");
     function Transform8(options) {
       if (!(this instanceof Transform8)) return new Transform8(options);
@@ -36141,7 +36141,7 @@ var require_transform = __commonJS({
           writableHighWaterMark: options.writableHighWaterMark || 0
         };
       }
-      Duplex.call(this, options);
+      Duplex2.call(this, options);
       this._readableState.sync = false;
       this[kCallback] = null;
       if (options) {
@@ -36243,7 +36243,7 @@ var require_pipeline = __commonJS({
     var eos = require_end_of_stream();
     var { once: once3 } = require_util10();
     var destroyImpl = require_destroy2();
-    var Duplex = require_duplex();
+    var Duplex2 = require_duplex();
     var {
       aggregateTwoErrors,
       codes: {
@@ -36268,7 +36268,7 @@ var require_pipeline = __commonJS({
     } = require_utils2();
     var AbortController2 = globalThis.AbortController || require_abort_controller().AbortController;
     var PassThrough3;
-    var Readable7;
+    var Readable8;
     var addAbortListener;
     function destroyer(stream4, reading, writing) {
       let finished2 = false;
@@ -36307,10 +36307,10 @@ var require_pipeline = __commonJS({
       throw new ERR_INVALID_ARG_TYPE("val", ["Readable", "Iterable", "AsyncIterable"], val);
     }
     async function* fromReadable(val) {
-      if (!Readable7) {
-        Readable7 = require_readable3();
+      if (!Readable8) {
+        Readable8 = require_readable3();
       }
-      yield* Readable7.prototype[SymbolAsyncIterator].call(val);
+      yield* Readable8.prototype[SymbolAsyncIterator].call(val);
     }
     async function pumpToNode(iterable, writable, finish, { end }) {
       let error2;
@@ -36392,7 +36392,7 @@ var require_pipeline = __commonJS({
         }
       }
     }
-    function pipeline4(...streams) {
+    function pipeline5(...streams) {
       return pipelineImpl(streams, once3(popCallback(streams)));
     }
     function pipelineImpl(streams, callback, opts) {
@@ -36482,7 +36482,7 @@ var require_pipeline = __commonJS({
           } else if (isIterable2(stream4) || isReadableNodeStream(stream4) || isTransformStream(stream4)) {
             ret = stream4;
           } else {
-            ret = Duplex.from(stream4);
+            ret = Duplex2.from(stream4);
           }
         } else if (typeof stream4 === "function") {
           if (isTransformStream(ret)) {
@@ -36600,7 +36600,7 @@ var require_pipeline = __commonJS({
           }
           ret = stream4;
         } else {
-          ret = Duplex.from(stream4);
+          ret = Duplex2.from(stream4);
         }
       }
       if (signal !== null && signal !== void 0 && signal.aborted || outerSignal !== null && outerSignal !== void 0 && outerSignal.aborted) {
@@ -36658,7 +36658,7 @@ var require_pipeline = __commonJS({
     }
     module.exports = {
       pipelineImpl,
-      pipeline: pipeline4
+      pipeline: pipeline5
     };
   }
 });
@@ -36667,8 +36667,8 @@ var require_pipeline = __commonJS({
 var require_compose = __commonJS({
   "node_modules/readable-stream/lib/internal/streams/compose.js"(exports2, module) {
     "use strict";
-    var { pipeline: pipeline4 } = require_pipeline();
-    var Duplex = require_duplex();
+    var { pipeline: pipeline5 } = require_pipeline();
+    var Duplex2 = require_duplex();
     var { destroyer } = require_destroy2();
     var {
       isNodeStream,
@@ -36689,15 +36689,15 @@ var require_compose = __commonJS({
         throw new ERR_MISSING_ARGS("streams");
       }
       if (streams.length === 1) {
-        return Duplex.from(streams[0]);
+        return Duplex2.from(streams[0]);
       }
       const orgStreams = [...streams];
       if (typeof streams[0] === "function") {
-        streams[0] = Duplex.from(streams[0]);
+        streams[0] = Duplex2.from(streams[0]);
       }
       if (typeof streams[streams.length - 1] === "function") {
         const idx = streams.length - 1;
-        streams[idx] = Duplex.from(streams[idx]);
+        streams[idx] = Duplex2.from(streams[idx]);
       }
       for (let n = 0; n < streams.length; ++n) {
         if (!isNodeStream(streams[n]) && !isWebStream(streams[n])) {
@@ -36727,10 +36727,10 @@ var require_compose = __commonJS({
         }
       }
       const head = streams[0];
-      const tail = pipeline4(streams, onfinished);
+      const tail = pipeline5(streams, onfinished);
       const writable = !!(isWritable(head) || isWritableStream(head) || isTransformStream(head));
       const readable = !!(isReadable(tail) || isReadableStream3(tail) || isTransformStream(tail));
-      d = new Duplex({
+      d = new Duplex2({
         // TODO (ronag): highWaterMark?
         writableObjectMode: !!(head !== null && head !== void 0 && head.writableObjectMode),
         readableObjectMode: !!(tail !== null && tail !== void 0 && tail.readableObjectMode),
@@ -37270,7 +37270,7 @@ var require_promises = __commonJS({
     var { pipelineImpl: pl } = require_pipeline();
     var { finished: finished2 } = require_end_of_stream();
     require_stream2();
-    function pipeline4(...streams) {
+    function pipeline5(...streams) {
       return new Promise2((resolve3, reject) => {
         let signal;
         let end;
@@ -37298,7 +37298,7 @@ var require_promises = __commonJS({
     }
     module.exports = {
       finished: finished2,
-      pipeline: pipeline4
+      pipeline: pipeline5
     };
   }
 });
@@ -37318,7 +37318,7 @@ var require_stream2 = __commonJS({
     } = require_errors2();
     var compose = require_compose();
     var { setDefaultHighWaterMark, getDefaultHighWaterMark } = require_state();
-    var { pipeline: pipeline4 } = require_pipeline();
+    var { pipeline: pipeline5 } = require_pipeline();
     var { destroyer } = require_destroy2();
     var eos = require_end_of_stream();
     var promises4 = require_promises();
@@ -37382,7 +37382,7 @@ var require_stream2 = __commonJS({
     Stream2.Duplex = require_duplex();
     Stream2.Transform = require_transform();
     Stream2.PassThrough = require_passthrough2();
-    Stream2.pipeline = pipeline4;
+    Stream2.pipeline = pipeline5;
     var { addAbortSignal } = require_add_abort_signal();
     Stream2.addAbortSignal = addAbortSignal;
     Stream2.finished = eos;
@@ -37398,7 +37398,7 @@ var require_stream2 = __commonJS({
         return promises4;
       }
     });
-    ObjectDefineProperty(pipeline4, customPromisify, {
+    ObjectDefineProperty(pipeline5, customPromisify, {
       __proto__: null,
       enumerable: true,
       get() {
@@ -39144,11 +39144,11 @@ var require_commonjs3 = __commonJS({
       return (f) => f.length === len && f !== "." && f !== "..";
     };
     var defaultPlatform = typeof process === "object" && process ? typeof process.env === "object" && process.env && process.env.__MINIMATCH_TESTING_PLATFORM__ || process.platform : "posix";
-    var path7 = {
+    var path8 = {
       win32: { sep: "\\" },
       posix: { sep: "/" }
     };
-    exports2.sep = defaultPlatform === "win32" ? path7.win32.sep : path7.posix.sep;
+    exports2.sep = defaultPlatform === "win32" ? path8.win32.sep : path8.posix.sep;
     exports2.minimatch.sep = exports2.sep;
     exports2.GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
     exports2.minimatch.GLOBSTAR = exports2.GLOBSTAR;
@@ -42469,12 +42469,12 @@ var require_commonjs6 = __commonJS({
       /**
        * Get the Path object referenced by the string path, resolved from this Path
        */
-      resolve(path7) {
-        if (!path7) {
+      resolve(path8) {
+        if (!path8) {
           return this;
         }
-        const rootPath = this.getRootString(path7);
-        const dir = path7.substring(rootPath.length);
+        const rootPath = this.getRootString(path8);
+        const dir = path8.substring(rootPath.length);
         const dirParts = dir.split(this.splitSep);
         const result = rootPath ? this.getRoot(rootPath).#resolveParts(dirParts) : this.#resolveParts(dirParts);
         return result;
@@ -43227,8 +43227,8 @@ var require_commonjs6 = __commonJS({
       /**
        * @internal
        */
-      getRootString(path7) {
-        return node_path_1.win32.parse(path7).root;
+      getRootString(path8) {
+        return node_path_1.win32.parse(path8).root;
       }
       /**
        * @internal
@@ -43275,8 +43275,8 @@ var require_commonjs6 = __commonJS({
       /**
        * @internal
        */
-      getRootString(path7) {
-        return path7.startsWith("/") ? "/" : "";
+      getRootString(path8) {
+        return path8.startsWith("/") ? "/" : "";
       }
       /**
        * @internal
@@ -43366,11 +43366,11 @@ var require_commonjs6 = __commonJS({
       /**
        * Get the depth of a provided path, string, or the cwd
        */
-      depth(path7 = this.cwd) {
-        if (typeof path7 === "string") {
-          path7 = this.cwd.resolve(path7);
+      depth(path8 = this.cwd) {
+        if (typeof path8 === "string") {
+          path8 = this.cwd.resolve(path8);
         }
-        return path7.depth();
+        return path8.depth();
       }
       /**
        * Return the cache of child entries.  Exposed so subclasses can create
@@ -43857,9 +43857,9 @@ var require_commonjs6 = __commonJS({
         process5();
         return results;
       }
-      chdir(path7 = this.cwd) {
+      chdir(path8 = this.cwd) {
         const oldCwd = this.cwd;
-        this.cwd = typeof path7 === "string" ? this.cwd.resolve(path7) : path7;
+        this.cwd = typeof path8 === "string" ? this.cwd.resolve(path8) : path8;
         this.cwd[setAsCwd](oldCwd);
       }
     };
@@ -44247,8 +44247,8 @@ var require_processor = __commonJS({
       }
       // match, absolute, ifdir
       entries() {
-        return [...this.store.entries()].map(([path7, n]) => [
-          path7,
+        return [...this.store.entries()].map(([path8, n]) => [
+          path8,
           !!(n & 2),
           !!(n & 1)
         ]);
@@ -44466,9 +44466,9 @@ var require_walker = __commonJS({
       signal;
       maxDepth;
       includeChildMatches;
-      constructor(patterns, path7, opts) {
+      constructor(patterns, path8, opts) {
         this.patterns = patterns;
-        this.path = path7;
+        this.path = path8;
         this.opts = opts;
         this.#sep = !opts.posix && opts.platform === "win32" ? "\\" : "/";
         this.includeChildMatches = opts.includeChildMatches !== false;
@@ -44487,11 +44487,11 @@ var require_walker = __commonJS({
           });
         }
       }
-      #ignored(path7) {
-        return this.seen.has(path7) || !!this.#ignore?.ignored?.(path7);
+      #ignored(path8) {
+        return this.seen.has(path8) || !!this.#ignore?.ignored?.(path8);
       }
-      #childrenIgnored(path7) {
-        return !!this.#ignore?.childrenIgnored?.(path7);
+      #childrenIgnored(path8) {
+        return !!this.#ignore?.childrenIgnored?.(path8);
       }
       // backpressure mechanism
       pause() {
@@ -44707,8 +44707,8 @@ var require_walker = __commonJS({
     exports2.GlobUtil = GlobUtil;
     var GlobWalker = class extends GlobUtil {
       matches = /* @__PURE__ */ new Set();
-      constructor(patterns, path7, opts) {
-        super(patterns, path7, opts);
+      constructor(patterns, path8, opts) {
+        super(patterns, path8, opts);
       }
       matchEmit(e) {
         this.matches.add(e);
@@ -44746,8 +44746,8 @@ var require_walker = __commonJS({
     exports2.GlobWalker = GlobWalker;
     var GlobStream = class extends GlobUtil {
       results;
-      constructor(patterns, path7, opts) {
-        super(patterns, path7, opts);
+      constructor(patterns, path8, opts) {
+        super(patterns, path8, opts);
         this.results = new minipass_1.Minipass({
           signal: this.signal,
           objectMode: true
@@ -45103,7 +45103,7 @@ var require_commonjs7 = __commonJS({
 var require_file2 = __commonJS({
   "node_modules/archiver-utils/file.js"(exports2, module) {
     var fs8 = require_graceful_fs();
-    var path7 = __require("path");
+    var path8 = __require("path");
     var flatten = require_flatten();
     var difference = require_difference();
     var union = require_union();
@@ -45128,7 +45128,7 @@ var require_file2 = __commonJS({
       return result;
     };
     file.exists = function() {
-      var filepath = path7.join.apply(path7, arguments);
+      var filepath = path8.join.apply(path8, arguments);
       return fs8.existsSync(filepath);
     };
     file.expand = function(...args) {
@@ -45142,7 +45142,7 @@ var require_file2 = __commonJS({
       });
       if (options.filter) {
         matches = matches.filter(function(filepath) {
-          filepath = path7.join(options.cwd || "", filepath);
+          filepath = path8.join(options.cwd || "", filepath);
           try {
             if (typeof options.filter === "function") {
               return options.filter(filepath);
@@ -45159,7 +45159,7 @@ var require_file2 = __commonJS({
     file.expandMapping = function(patterns, destBase, options) {
       options = Object.assign({
         rename: function(destBase2, destPath) {
-          return path7.join(destBase2 || "", destPath);
+          return path8.join(destBase2 || "", destPath);
         }
       }, options);
       var files = [];
@@ -45167,14 +45167,14 @@ var require_file2 = __commonJS({
       file.expand(options, patterns).forEach(function(src) {
         var destPath = src;
         if (options.flatten) {
-          destPath = path7.basename(destPath);
+          destPath = path8.basename(destPath);
         }
         if (options.ext) {
           destPath = destPath.replace(/(\.[^\/]*)?$/, options.ext);
         }
         var dest = options.rename(destBase, destPath, options);
         if (options.cwd) {
-          src = path7.join(options.cwd, src);
+          src = path8.join(options.cwd, src);
         }
         dest = dest.replace(pathSeparatorRe, "/");
         src = src.replace(pathSeparatorRe, "/");
@@ -45256,7 +45256,7 @@ var require_file2 = __commonJS({
 var require_archiver_utils = __commonJS({
   "node_modules/archiver-utils/index.js"(exports2, module) {
     var fs8 = require_graceful_fs();
-    var path7 = __require("path");
+    var path8 = __require("path");
     var isStream = require_is_stream();
     var lazystream = require_lazystream();
     var normalizePath = require_normalize_path();
@@ -45344,11 +45344,11 @@ var require_archiver_utils = __commonJS({
           if (!file) {
             return callback(null, results);
           }
-          filepath = path7.join(dirpath, file);
+          filepath = path8.join(dirpath, file);
           fs8.stat(filepath, function(err2, stats) {
             results.push({
               path: filepath,
-              relative: path7.relative(base, filepath).replace(/\\/g, "/"),
+              relative: path8.relative(base, filepath).replace(/\\/g, "/"),
               stats
             });
             if (stats && stats.isDirectory()) {
@@ -45410,7 +45410,7 @@ var require_core = __commonJS({
     var fs8 = __require("fs");
     var glob = require_readdir_glob();
     var async = require_async();
-    var path7 = __require("path");
+    var path8 = __require("path");
     var util3 = require_archiver_utils();
     var inherits = __require("util").inherits;
     var ArchiverError = require_error();
@@ -45686,9 +45686,9 @@ var require_core = __commonJS({
         task.source = Buffer.concat([]);
       } else if (stats.isSymbolicLink() && this._moduleSupports("symlink")) {
         var linkPath = fs8.readlinkSync(task.filepath);
-        var dirName = path7.dirname(task.filepath);
+        var dirName = path8.dirname(task.filepath);
         task.data.type = "symlink";
-        task.data.linkname = path7.relative(dirName, path7.resolve(dirName, linkPath));
+        task.data.linkname = path8.relative(dirName, path8.resolve(dirName, linkPath));
         task.data.sourceType = "buffer";
         task.source = Buffer.concat([]);
       } else {
@@ -46225,14 +46225,14 @@ var require_zip_archive_entry = __commonJS({
     var ArchiveEntry = require_archive_entry();
     var GeneralPurposeBit = require_general_purpose_bit();
     var UnixStat = require_unix_stat();
-    var constants4 = require_constants6();
+    var constants5 = require_constants6();
     var zipUtil = require_util11();
     var ZipArchiveEntry = module.exports = function(name2) {
       if (!(this instanceof ZipArchiveEntry)) {
         return new ZipArchiveEntry(name2);
       }
       ArchiveEntry.call(this);
-      this.platform = constants4.PLATFORM_FAT;
+      this.platform = constants5.PLATFORM_FAT;
       this.method = -1;
       this.name = null;
       this.size = 0;
@@ -46240,7 +46240,7 @@ var require_zip_archive_entry = __commonJS({
       this.gpb = new GeneralPurposeBit();
       this.crc = 0;
       this.time = -1;
-      this.minver = constants4.MIN_VERSION_INITIAL;
+      this.minver = constants5.MIN_VERSION_INITIAL;
       this.mode = -1;
       this.extra = null;
       this.exattr = 0;
@@ -46267,7 +46267,7 @@ var require_zip_archive_entry = __commonJS({
       return this.exattr;
     };
     ZipArchiveEntry.prototype.getExtra = function() {
-      return this.extra !== null ? this.extra : constants4.EMPTY;
+      return this.extra !== null ? this.extra : constants5.EMPTY;
     };
     ZipArchiveEntry.prototype.getGeneralPurposeBit = function() {
       return this.gpb;
@@ -46300,7 +46300,7 @@ var require_zip_archive_entry = __commonJS({
       return this.time !== -1 ? this.time : 0;
     };
     ZipArchiveEntry.prototype.getUnixMode = function() {
-      return this.platform !== constants4.PLATFORM_UNIX ? 0 : this.getExternalAttributes() >> constants4.SHORT_SHIFT & constants4.SHORT_MASK;
+      return this.platform !== constants5.PLATFORM_UNIX ? 0 : this.getExternalAttributes() >> constants5.SHORT_SHIFT & constants5.SHORT_MASK;
     };
     ZipArchiveEntry.prototype.getVersionNeededToExtract = function() {
       return this.minver;
@@ -46370,12 +46370,12 @@ var require_zip_archive_entry = __commonJS({
       this.time = zipUtil.dateToDos(time, forceLocalTime);
     };
     ZipArchiveEntry.prototype.setUnixMode = function(mode) {
-      mode |= this.isDirectory() ? constants4.S_IFDIR : constants4.S_IFREG;
+      mode |= this.isDirectory() ? constants5.S_IFDIR : constants5.S_IFREG;
       var extattr = 0;
-      extattr |= mode << constants4.SHORT_SHIFT | (this.isDirectory() ? constants4.S_DOS_D : constants4.S_DOS_A);
+      extattr |= mode << constants5.SHORT_SHIFT | (this.isDirectory() ? constants5.S_DOS_D : constants5.S_DOS_A);
       this.setExternalAttributes(extattr);
-      this.mode = mode & constants4.MODE_MASK;
-      this.platform = constants4.PLATFORM_UNIX;
+      this.mode = mode & constants5.MODE_MASK;
+      this.platform = constants5.PLATFORM_UNIX;
     };
     ZipArchiveEntry.prototype.setVersionNeededToExtract = function(minver) {
       this.minver = minver;
@@ -46387,7 +46387,7 @@ var require_zip_archive_entry = __commonJS({
       return (this.getUnixMode() & UnixStat.FILE_TYPE_FLAG) === UnixStat.LINK_FLAG;
     };
     ZipArchiveEntry.prototype.isZip64 = function() {
-      return this.csize > constants4.ZIP64_MAGIC || this.size > constants4.ZIP64_MAGIC;
+      return this.csize > constants5.ZIP64_MAGIC || this.size > constants5.ZIP64_MAGIC;
     };
   }
 });
@@ -46704,7 +46704,7 @@ var require_zip_archive_output_stream = __commonJS({
     var ArchiveOutputStream = require_archive_output_stream();
     var ZipArchiveEntry = require_zip_archive_entry();
     var GeneralPurposeBit = require_general_purpose_bit();
-    var constants4 = require_constants6();
+    var constants5 = require_constants6();
     var util3 = require_util12();
     var zipUtil = require_util11();
     var ZipArchiveOutputStream = module.exports = function(options) {
@@ -46740,21 +46740,21 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._appendBuffer = function(ae, source, callback) {
       if (source.length === 0) {
-        ae.setMethod(constants4.METHOD_STORED);
+        ae.setMethod(constants5.METHOD_STORED);
       }
       var method = ae.getMethod();
-      if (method === constants4.METHOD_STORED) {
+      if (method === constants5.METHOD_STORED) {
         ae.setSize(source.length);
         ae.setCompressedSize(source.length);
         ae.setCrc(crc32.buf(source) >>> 0);
       }
       this._writeLocalFileHeader(ae);
-      if (method === constants4.METHOD_STORED) {
+      if (method === constants5.METHOD_STORED) {
         this.write(source);
         this._afterAppend(ae);
         callback(null, ae);
         return;
-      } else if (method === constants4.METHOD_DEFLATED) {
+      } else if (method === constants5.METHOD_DEFLATED) {
         this._smartStream(ae, callback).end(source);
         return;
       } else {
@@ -46764,7 +46764,7 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._appendStream = function(ae, source, callback) {
       ae.getGeneralPurposeBit().useDataDescriptor(true);
-      ae.setVersionNeededToExtract(constants4.MIN_VERSION_DATA_DESCRIPTOR);
+      ae.setVersionNeededToExtract(constants5.MIN_VERSION_DATA_DESCRIPTOR);
       this._writeLocalFileHeader(ae);
       var smart = this._smartStream(ae, callback);
       source.once("error", function(err) {
@@ -46781,7 +46781,7 @@ var require_zip_archive_output_stream = __commonJS({
         o.zlib = {};
       }
       if (typeof o.zlib.level !== "number") {
-        o.zlib.level = constants4.ZLIB_BEST_SPEED;
+        o.zlib.level = constants5.ZLIB_BEST_SPEED;
       }
       o.forceZip64 = !!o.forceZip64;
       o.forceLocalTime = !!o.forceLocalTime;
@@ -46804,11 +46804,11 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._normalizeEntry = function(ae) {
       if (ae.getMethod() === -1) {
-        ae.setMethod(constants4.METHOD_DEFLATED);
+        ae.setMethod(constants5.METHOD_DEFLATED);
       }
-      if (ae.getMethod() === constants4.METHOD_DEFLATED) {
+      if (ae.getMethod() === constants5.METHOD_DEFLATED) {
         ae.getGeneralPurposeBit().useDataDescriptor(true);
-        ae.setVersionNeededToExtract(constants4.MIN_VERSION_DATA_DESCRIPTOR);
+        ae.setVersionNeededToExtract(constants5.MIN_VERSION_DATA_DESCRIPTOR);
       }
       if (ae.getTime() === -1) {
         ae.setTime(/* @__PURE__ */ new Date(), this._archive.forceLocalTime);
@@ -46820,7 +46820,7 @@ var require_zip_archive_output_stream = __commonJS({
       };
     };
     ZipArchiveOutputStream.prototype._smartStream = function(ae, callback) {
-      var deflate = ae.getMethod() === constants4.METHOD_DEFLATED;
+      var deflate = ae.getMethod() === constants5.METHOD_DEFLATED;
       var process5 = deflate ? new DeflateCRC32Stream(this.options.zlib) : new CRC32Stream();
       var error2 = null;
       function handleStuff() {
@@ -46843,13 +46843,13 @@ var require_zip_archive_output_stream = __commonJS({
       var size = this._archive.centralLength;
       var offset = this._archive.centralOffset;
       if (this.isZip64()) {
-        records = constants4.ZIP64_MAGIC_SHORT;
-        size = constants4.ZIP64_MAGIC;
-        offset = constants4.ZIP64_MAGIC;
+        records = constants5.ZIP64_MAGIC_SHORT;
+        size = constants5.ZIP64_MAGIC;
+        offset = constants5.ZIP64_MAGIC;
       }
-      this.write(zipUtil.getLongBytes(constants4.SIG_EOCD));
-      this.write(constants4.SHORT_ZERO);
-      this.write(constants4.SHORT_ZERO);
+      this.write(zipUtil.getLongBytes(constants5.SIG_EOCD));
+      this.write(constants5.SHORT_ZERO);
+      this.write(constants5.SHORT_ZERO);
       this.write(zipUtil.getShortBytes(records));
       this.write(zipUtil.getShortBytes(records));
       this.write(zipUtil.getLongBytes(size));
@@ -46860,18 +46860,18 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(comment);
     };
     ZipArchiveOutputStream.prototype._writeCentralDirectoryZip64 = function() {
-      this.write(zipUtil.getLongBytes(constants4.SIG_ZIP64_EOCD));
+      this.write(zipUtil.getLongBytes(constants5.SIG_ZIP64_EOCD));
       this.write(zipUtil.getEightBytes(44));
-      this.write(zipUtil.getShortBytes(constants4.MIN_VERSION_ZIP64));
-      this.write(zipUtil.getShortBytes(constants4.MIN_VERSION_ZIP64));
-      this.write(constants4.LONG_ZERO);
-      this.write(constants4.LONG_ZERO);
+      this.write(zipUtil.getShortBytes(constants5.MIN_VERSION_ZIP64));
+      this.write(zipUtil.getShortBytes(constants5.MIN_VERSION_ZIP64));
+      this.write(constants5.LONG_ZERO);
+      this.write(constants5.LONG_ZERO);
       this.write(zipUtil.getEightBytes(this._entries.length));
       this.write(zipUtil.getEightBytes(this._entries.length));
       this.write(zipUtil.getEightBytes(this._archive.centralLength));
       this.write(zipUtil.getEightBytes(this._archive.centralOffset));
-      this.write(zipUtil.getLongBytes(constants4.SIG_ZIP64_EOCD_LOC));
-      this.write(constants4.LONG_ZERO);
+      this.write(zipUtil.getLongBytes(constants5.SIG_ZIP64_EOCD_LOC));
+      this.write(constants5.LONG_ZERO);
       this.write(zipUtil.getEightBytes(this._archive.centralOffset + this._archive.centralLength));
       this.write(zipUtil.getLongBytes(1));
     };
@@ -46881,13 +46881,13 @@ var require_zip_archive_output_stream = __commonJS({
       var fileOffset = ae._offsets.file;
       var size = ae.getSize();
       var compressedSize = ae.getCompressedSize();
-      if (ae.isZip64() || fileOffset > constants4.ZIP64_MAGIC) {
-        size = constants4.ZIP64_MAGIC;
-        compressedSize = constants4.ZIP64_MAGIC;
-        fileOffset = constants4.ZIP64_MAGIC;
-        ae.setVersionNeededToExtract(constants4.MIN_VERSION_ZIP64);
+      if (ae.isZip64() || fileOffset > constants5.ZIP64_MAGIC) {
+        size = constants5.ZIP64_MAGIC;
+        compressedSize = constants5.ZIP64_MAGIC;
+        fileOffset = constants5.ZIP64_MAGIC;
+        ae.setVersionNeededToExtract(constants5.MIN_VERSION_ZIP64);
         var extraBuf = Buffer.concat([
-          zipUtil.getShortBytes(constants4.ZIP64_EXTRA_ID),
+          zipUtil.getShortBytes(constants5.ZIP64_EXTRA_ID),
           zipUtil.getShortBytes(24),
           zipUtil.getEightBytes(ae.getSize()),
           zipUtil.getEightBytes(ae.getCompressedSize()),
@@ -46895,8 +46895,8 @@ var require_zip_archive_output_stream = __commonJS({
         ], 28);
         ae.setExtra(extraBuf);
       }
-      this.write(zipUtil.getLongBytes(constants4.SIG_CFH));
-      this.write(zipUtil.getShortBytes(ae.getPlatform() << 8 | constants4.VERSION_MADEBY));
+      this.write(zipUtil.getLongBytes(constants5.SIG_CFH));
+      this.write(zipUtil.getShortBytes(ae.getPlatform() << 8 | constants5.VERSION_MADEBY));
       this.write(zipUtil.getShortBytes(ae.getVersionNeededToExtract()));
       this.write(gpb.encode());
       this.write(zipUtil.getShortBytes(method));
@@ -46914,7 +46914,7 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(zipUtil.getShortBytes(name2.length));
       this.write(zipUtil.getShortBytes(extra.length));
       this.write(zipUtil.getShortBytes(comment.length));
-      this.write(constants4.SHORT_ZERO);
+      this.write(constants5.SHORT_ZERO);
       this.write(zipUtil.getShortBytes(ae.getInternalAttributes()));
       this.write(zipUtil.getLongBytes(ae.getExternalAttributes()));
       this.write(zipUtil.getLongBytes(fileOffset));
@@ -46923,7 +46923,7 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(comment);
     };
     ZipArchiveOutputStream.prototype._writeDataDescriptor = function(ae) {
-      this.write(zipUtil.getLongBytes(constants4.SIG_DD));
+      this.write(zipUtil.getLongBytes(constants5.SIG_DD));
       this.write(zipUtil.getLongBytes(ae.getCrc()));
       if (ae.isZip64()) {
         this.write(zipUtil.getEightBytes(ae.getCompressedSize()));
@@ -46940,22 +46940,22 @@ var require_zip_archive_output_stream = __commonJS({
       var extra = ae.getLocalFileDataExtra();
       if (ae.isZip64()) {
         gpb.useDataDescriptor(true);
-        ae.setVersionNeededToExtract(constants4.MIN_VERSION_ZIP64);
+        ae.setVersionNeededToExtract(constants5.MIN_VERSION_ZIP64);
       }
       if (gpb.usesUTF8ForNames()) {
         name2 = Buffer.from(name2);
       }
       ae._offsets.file = this.offset;
-      this.write(zipUtil.getLongBytes(constants4.SIG_LFH));
+      this.write(zipUtil.getLongBytes(constants5.SIG_LFH));
       this.write(zipUtil.getShortBytes(ae.getVersionNeededToExtract()));
       this.write(gpb.encode());
       this.write(zipUtil.getShortBytes(method));
       this.write(zipUtil.getLongBytes(ae.getTimeDos()));
       ae._offsets.data = this.offset;
       if (gpb.usesDataDescriptor()) {
-        this.write(constants4.LONG_ZERO);
-        this.write(constants4.LONG_ZERO);
-        this.write(constants4.LONG_ZERO);
+        this.write(constants5.LONG_ZERO);
+        this.write(constants5.LONG_ZERO);
+        this.write(constants5.LONG_ZERO);
       } else {
         this.write(zipUtil.getLongBytes(ae.getCrc()));
         this.write(zipUtil.getLongBytes(ae.getCompressedSize()));
@@ -46971,7 +46971,7 @@ var require_zip_archive_output_stream = __commonJS({
       return this._archive.comment !== null ? this._archive.comment : "";
     };
     ZipArchiveOutputStream.prototype.isZip64 = function() {
-      return this._archive.forceZip64 || this._entries.length > constants4.ZIP64_MAGIC_SHORT || this._archive.centralLength > constants4.ZIP64_MAGIC || this._archive.centralOffset > constants4.ZIP64_MAGIC;
+      return this._archive.forceZip64 || this._entries.length > constants5.ZIP64_MAGIC_SHORT || this._archive.centralLength > constants5.ZIP64_MAGIC || this._archive.centralOffset > constants5.ZIP64_MAGIC;
     };
     ZipArchiveOutputStream.prototype.setComment = function(comment) {
       this._archive.comment = comment;
@@ -48263,7 +48263,7 @@ var require_streamx = __commonJS({
         }
       }
     };
-    var Readable7 = class _Readable extends Stream2 {
+    var Readable8 = class _Readable extends Stream2 {
       constructor(opts) {
         super(opts);
         this._duplexState |= OPENING | WRITE_DONE | READ_READ_AHEAD;
@@ -48280,7 +48280,7 @@ var require_streamx = __commonJS({
         fn().then((src) => {
           if (src === null) return out.end();
           if (out.destroying) return;
-          pipeline4(src, out, noop3);
+          pipeline5(src, out, noop3);
         }).catch((err) => out.destroy(err));
         return out;
       }
@@ -48474,7 +48474,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Duplex = class extends Readable7 {
+    var Duplex2 = class extends Readable8 {
       // and Writable
       constructor(opts) {
         super(opts);
@@ -48512,7 +48512,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Transform8 = class extends Duplex {
+    var Transform8 = class extends Duplex2 {
       constructor(opts) {
         super(opts);
         this._transformState = new TransformState(this);
@@ -48567,13 +48567,13 @@ var require_streamx = __commonJS({
     }
     function pipelinePromise(...streams) {
       return new Promise((resolve3, reject) => {
-        return pipeline4(...streams, (err) => {
+        return pipeline5(...streams, (err) => {
           if (err) return reject(err);
           resolve3();
         });
       });
     }
-    function pipeline4(stream4, ...streams) {
+    function pipeline5(stream4, ...streams) {
       const all = Array.isArray(stream4) ? [...stream4, ...streams] : [stream4, ...streams];
       const done = all.length && typeof all[all.length - 1] === "function" ? all.pop() : null;
       if (all.length < 2) throw StreamError.BAD_ARGUMENT("Pipeline requires at least 2 streams");
@@ -48668,10 +48668,10 @@ var require_streamx = __commonJS({
       this.destroy(StreamError.ABORTED());
     }
     function isWritev(s) {
-      return s._writev !== Writable3.prototype._writev && s._writev !== Duplex.prototype._writev;
+      return s._writev !== Writable3.prototype._writev && s._writev !== Duplex2.prototype._writev;
     }
     module.exports = {
-      pipeline: pipeline4,
+      pipeline: pipeline5,
       pipelinePromise,
       isStream,
       isStreamx,
@@ -48683,8 +48683,8 @@ var require_streamx = __commonJS({
       getStreamError,
       Stream: Stream2,
       Writable: Writable3,
-      Readable: Readable7,
-      Duplex,
+      Readable: Readable8,
+      Duplex: Duplex2,
       Transform: Transform8,
       // Export PassThrough for compatibility with Node.js core's stream module
       PassThrough: PassThrough3
@@ -48957,7 +48957,7 @@ var require_headers2 = __commonJS({
 // node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
   "node_modules/tar-stream/extract.js"(exports2, module) {
-    var { Writable: Writable3, Readable: Readable7, getStreamError } = require_streamx();
+    var { Writable: Writable3, Readable: Readable8, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
     var headers = require_headers2();
@@ -49005,7 +49005,7 @@ var require_extract = __commonJS({
         return buf.subarray(this._offset, this._offset += size);
       }
     };
-    var Source = class extends Readable7 {
+    var Source = class extends Readable8 {
       constructor(self2, header, offset) {
         super();
         this.header = header;
@@ -49301,7 +49301,7 @@ var require_extract = __commonJS({
 // node_modules/tar-stream/constants.js
 var require_constants7 = __commonJS({
   "node_modules/tar-stream/constants.js"(exports2, module) {
-    var constants4 = {
+    var constants5 = {
       // just for envs without fs
       S_IFMT: 61440,
       S_IFDIR: 16384,
@@ -49311,9 +49311,9 @@ var require_constants7 = __commonJS({
       S_IFLNK: 40960
     };
     try {
-      module.exports = __require("fs").constants || constants4;
+      module.exports = __require("fs").constants || constants5;
     } catch {
-      module.exports = constants4;
+      module.exports = constants5;
     }
   }
 });
@@ -49321,9 +49321,9 @@ var require_constants7 = __commonJS({
 // node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports2, module) {
-    var { Readable: Readable7, Writable: Writable3, getStreamError } = require_streamx();
+    var { Readable: Readable8, Writable: Writable3, getStreamError } = require_streamx();
     var b4a = require_b4a();
-    var constants4 = require_constants7();
+    var constants5 = require_constants7();
     var headers = require_headers2();
     var DMODE = 493;
     var FMODE = 420;
@@ -49414,7 +49414,7 @@ var require_pack = __commonJS({
         cb();
       }
     };
-    var Pack = class extends Readable7 {
+    var Pack = class extends Readable8 {
       constructor(opts) {
         super(opts);
         this._drain = noop3;
@@ -49526,16 +49526,16 @@ var require_pack = __commonJS({
       return new Pack(opts);
     };
     function modeToType(mode) {
-      switch (mode & constants4.S_IFMT) {
-        case constants4.S_IFBLK:
+      switch (mode & constants5.S_IFMT) {
+        case constants5.S_IFBLK:
           return "block-device";
-        case constants4.S_IFCHR:
+        case constants5.S_IFCHR:
           return "character-device";
-        case constants4.S_IFDIR:
+        case constants5.S_IFDIR:
           return "directory";
-        case constants4.S_IFIFO:
+        case constants5.S_IFIFO:
           return "fifo";
-        case constants4.S_IFLNK:
+        case constants5.S_IFLNK:
           return "symlink";
       }
       return "file";
@@ -57288,7 +57288,7 @@ var require_traverse = __commonJS({
       return options == null ? emptyNull : options;
     }
     function walk(root, cb) {
-      var path7 = [];
+      var path8 = [];
       var parents = [];
       var alive = true;
       var options = arguments.length > 2 ? arguments[2] : emptyNull;
@@ -57301,13 +57301,13 @@ var require_traverse = __commonJS({
         var state3 = {
           node,
           node_,
-          path: [].concat(path7),
+          path: [].concat(path8),
           parent: parents[parents.length - 1],
           parents,
-          key: path7[path7.length - 1],
+          key: path8[path8.length - 1],
           removedKeys: { __proto__: null },
-          isRoot: path7.length === 0,
-          level: path7.length,
+          isRoot: path8.length === 0,
+          level: path8.length,
           circular: null,
           update: function(x, stopHere) {
             if (!state3.isRoot && !wasSpliced(originalKey, splicedSiblings)) {
@@ -57410,7 +57410,7 @@ var require_traverse = __commonJS({
               return;
             }
             var key = shiftedKey(listedKey, splicedChildren);
-            path7[path7.length] = key;
+            path8[path8.length] = key;
             if (modifiers.pre) {
               modifiers.pre.call(state3, state3.node[key], key);
             }
@@ -57426,7 +57426,7 @@ var require_traverse = __commonJS({
             if (modifiers.post) {
               modifiers.post.call(state3, child);
             }
-            path7.pop();
+            path8.pop();
           });
           parents.pop();
         }
@@ -58608,11 +58608,11 @@ var require_unzip_stream = __commonJS({
           return requiredLength;
         case states.CENTRAL_DIRECTORY_FILE_HEADER_SUFFIX:
           var isUtf8 = (this.parsedEntity.flags & 2048) !== 0;
-          var path7 = this._decodeString(chunk.slice(0, this.parsedEntity.fileNameLength), isUtf8);
+          var path8 = this._decodeString(chunk.slice(0, this.parsedEntity.fileNameLength), isUtf8);
           var extraDataBuffer = chunk.slice(this.parsedEntity.fileNameLength, this.parsedEntity.fileNameLength + this.parsedEntity.extraFieldLength);
           var extra = this._readExtraFields(extraDataBuffer);
           if (extra && extra.parsed && extra.parsed.path && !isUtf8) {
-            path7 = extra.parsed.path;
+            path8 = extra.parsed.path;
           }
           this.parsedEntity.extra = extra.parsed;
           var isUnix = (this.parsedEntity.versionMadeBy & 65280) >> 8 === 3;
@@ -58624,7 +58624,7 @@ var require_unzip_stream = __commonJS({
           }
           if (this.options.debug) {
             const debugObj2 = Object.assign({}, this.parsedEntity, {
-              path: path7,
+              path: path8,
               flags: "0x" + this.parsedEntity.flags.toString(16),
               unixAttrs: unixAttrs && "0" + unixAttrs.toString(8),
               isSymlink,
@@ -59061,7 +59061,7 @@ var require_parser_stream = __commonJS({
 // node_modules/mkdirp/index.js
 var require_mkdirp = __commonJS({
   "node_modules/mkdirp/index.js"(exports2, module) {
-    var path7 = __require("path");
+    var path8 = __require("path");
     var fs8 = __require("fs");
     var _0777 = parseInt("0777", 8);
     module.exports = mkdirP.mkdirp = mkdirP.mkdirP = mkdirP;
@@ -59081,7 +59081,7 @@ var require_mkdirp = __commonJS({
       var cb = f || /* istanbul ignore next */
       function() {
       };
-      p = path7.resolve(p);
+      p = path8.resolve(p);
       xfs.mkdir(p, mode, function(er) {
         if (!er) {
           made = made || p;
@@ -59089,8 +59089,8 @@ var require_mkdirp = __commonJS({
         }
         switch (er.code) {
           case "ENOENT":
-            if (path7.dirname(p) === p) return cb(er);
-            mkdirP(path7.dirname(p), opts, function(er2, made2) {
+            if (path8.dirname(p) === p) return cb(er);
+            mkdirP(path8.dirname(p), opts, function(er2, made2) {
               if (er2) cb(er2, made2);
               else mkdirP(p, opts, cb, made2);
             });
@@ -59117,14 +59117,14 @@ var require_mkdirp = __commonJS({
         mode = _0777;
       }
       if (!made) made = null;
-      p = path7.resolve(p);
+      p = path8.resolve(p);
       try {
         xfs.mkdirSync(p, mode);
         made = made || p;
       } catch (err0) {
         switch (err0.code) {
           case "ENOENT":
-            made = sync(path7.dirname(p), opts, made);
+            made = sync(path8.dirname(p), opts, made);
             sync(p, opts, made);
             break;
           // In the case of any other error, just see if there's a dir
@@ -59150,7 +59150,7 @@ var require_mkdirp = __commonJS({
 var require_extract2 = __commonJS({
   "node_modules/unzip-stream/lib/extract.js"(exports2, module) {
     var fs8 = __require("fs");
-    var path7 = __require("path");
+    var path8 = __require("path");
     var util3 = __require("util");
     var mkdirp = require_mkdirp();
     var Transform8 = __require("stream").Transform;
@@ -59192,8 +59192,8 @@ var require_extract2 = __commonJS({
     };
     Extract.prototype._processEntry = function(entry) {
       var self2 = this;
-      var destPath = path7.join(this.opts.path, entry.path);
-      var directory = entry.isDirectory ? destPath : path7.dirname(destPath);
+      var destPath = path8.join(this.opts.path, entry.path);
+      var directory = entry.isDirectory ? destPath : path8.dirname(destPath);
       this.unfinishedEntries++;
       var writeFileFn = function() {
         var pipedStream = fs8.createWriteStream(destPath);
@@ -61906,6 +61906,9 @@ var Warnings = class {
     return this.#more > 0 ? [...said, `\u2026 and ${this.#more} more warnings like these.`] : said;
   }
 };
+function cappedLines(lines, max = 50) {
+  return lines.length > max ? [...lines.slice(0, max), `  \u2026 and ${lines.length - max} more`] : [...lines];
+}
 
 // src/reference.ts
 var MAX_NAME_LENGTH = 255;
@@ -61993,8 +61996,8 @@ function parseReference(text) {
 }
 function qualifiedName(ref) {
   const domain = ref.domain ?? DOCKER_HUB;
-  const path7 = domain === DOCKER_HUB && !ref.path.includes("/") ? `library/${ref.path}` : ref.path;
-  return `${domain}/${path7}`;
+  const path8 = domain === DOCKER_HUB && !ref.path.includes("/") ? `library/${ref.path}` : ref.path;
+  return `${domain}/${path8}`;
 }
 function qualifiedReference(ref) {
   return qualifiedName(ref) + (ref.tag ? `:${ref.tag}` : "") + (ref.digest ? `@${ref.digest}` : "");
@@ -62205,10 +62208,11 @@ function getInputs(env = process.env) {
 }
 
 // src/load.ts
-import { pipeline as pipeline3 } from "node:stream/promises";
+import * as path6 from "node:path";
+import { pipeline as pipeline4 } from "node:stream/promises";
 
 // src/artifact.ts
-import { copyFile as copyFile2, link, mkdtemp, open as open3, readdir as readdir2, rm as rm3, stat as stat3, statfs } from "node:fs/promises";
+import { copyFile as copyFile2, link, mkdtemp, open as open3, readdir as readdir2, rm as rm3, stat as stat3, statfs as statfs2 } from "node:fs/promises";
 import path5 from "node:path";
 
 // node_modules/@actions/artifact/lib/internal/shared/config.js
@@ -63967,13 +63971,13 @@ These characters are not allowed in the artifact name due to limitations with ce
   }
   info(`Artifact name is valid!`);
 }
-function validateFilePath(path7) {
-  if (!path7) {
+function validateFilePath(path8) {
+  if (!path8) {
     throw new Error(`Provided file path input during validation is empty`);
   }
   for (const [invalidCharacterKey, errorMessageForCharacter] of invalidArtifactFilePathCharacters) {
-    if (path7.includes(invalidCharacterKey)) {
-      throw new Error(`The path for one of the files in artifact is not valid: ${path7}. Contains the following character: ${errorMessageForCharacter}
+    if (path8.includes(invalidCharacterKey)) {
+      throw new Error(`The path for one of the files in artifact is not valid: ${path8}. Contains the following character: ${errorMessageForCharacter}
           
 Invalid characters include: ${Array.from(invalidArtifactFilePathCharacters.values()).toString()}
           
@@ -64822,12 +64826,12 @@ var HttpPipeline = class _HttpPipeline {
   }
   sendRequest(httpClient2, request2) {
     const policies = this.getOrderedPolicies();
-    const pipeline4 = policies.reduceRight((next, policy) => {
+    const pipeline5 = policies.reduceRight((next, policy) => {
       return (req) => {
         return policy.sendRequest(req, next);
       };
     }, (req) => httpClient2.sendRequest(req));
-    return pipeline4(request2);
+    return pipeline5(request2);
   }
   getOrderedPolicies() {
     if (!this._orderedPolicies) {
@@ -67826,31 +67830,31 @@ function wrapAbortSignalLikePolicy() {
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/createPipelineFromOptions.js
 function createPipelineFromOptions2(options) {
-  const pipeline4 = createEmptyPipeline2();
+  const pipeline5 = createEmptyPipeline2();
   if (isNodeLike2) {
     if (options.agent) {
-      pipeline4.addPolicy(agentPolicy2(options.agent));
+      pipeline5.addPolicy(agentPolicy2(options.agent));
     }
     if (options.tlsOptions) {
-      pipeline4.addPolicy(tlsPolicy2(options.tlsOptions));
+      pipeline5.addPolicy(tlsPolicy2(options.tlsOptions));
     }
-    pipeline4.addPolicy(proxyPolicy2(options.proxyOptions));
-    pipeline4.addPolicy(decompressResponsePolicy2());
+    pipeline5.addPolicy(proxyPolicy2(options.proxyOptions));
+    pipeline5.addPolicy(decompressResponsePolicy2());
   }
-  pipeline4.addPolicy(wrapAbortSignalLikePolicy());
-  pipeline4.addPolicy(formDataPolicy2(), { beforePolicies: [multipartPolicyName2] });
-  pipeline4.addPolicy(userAgentPolicy2(options.userAgentOptions));
-  pipeline4.addPolicy(setClientRequestIdPolicy(options.telemetryOptions?.clientRequestIdHeaderName));
-  pipeline4.addPolicy(multipartPolicy2(), { afterPhase: "Deserialize" });
-  pipeline4.addPolicy(defaultRetryPolicy2(options.retryOptions), { phase: "Retry" });
-  pipeline4.addPolicy(tracingPolicy({ ...options.userAgentOptions, ...options.loggingOptions }), {
+  pipeline5.addPolicy(wrapAbortSignalLikePolicy());
+  pipeline5.addPolicy(formDataPolicy2(), { beforePolicies: [multipartPolicyName2] });
+  pipeline5.addPolicy(userAgentPolicy2(options.userAgentOptions));
+  pipeline5.addPolicy(setClientRequestIdPolicy(options.telemetryOptions?.clientRequestIdHeaderName));
+  pipeline5.addPolicy(multipartPolicy2(), { afterPhase: "Deserialize" });
+  pipeline5.addPolicy(defaultRetryPolicy2(options.retryOptions), { phase: "Retry" });
+  pipeline5.addPolicy(tracingPolicy({ ...options.userAgentOptions, ...options.loggingOptions }), {
     afterPhase: "Retry"
   });
   if (isNodeLike2) {
-    pipeline4.addPolicy(redirectPolicy2(options.redirectOptions), { afterPhase: "Retry" });
+    pipeline5.addPolicy(redirectPolicy2(options.redirectOptions), { afterPhase: "Retry" });
   }
-  pipeline4.addPolicy(logPolicy2(options.loggingOptions), { afterPhase: "Sign" });
-  return pipeline4;
+  pipeline5.addPolicy(logPolicy2(options.loggingOptions), { afterPhase: "Sign" });
+  return pipeline5;
 }
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/defaultHttpClient.js
@@ -68177,8 +68181,8 @@ function createDisableKeepAlivePolicy() {
     }
   };
 }
-function pipelineContainsDisableKeepAlivePolicy(pipeline4) {
-  return pipeline4.getOrderedPolicies().some((policy) => policy.name === disableKeepAlivePolicyName);
+function pipelineContainsDisableKeepAlivePolicy(pipeline5) {
+  return pipeline5.getOrderedPolicies().some((policy) => policy.name === disableKeepAlivePolicyName);
 }
 
 // node_modules/@azure/core-client/dist/esm/base64.js
@@ -69448,18 +69452,18 @@ function prepareXMLRootList(obj, elementName, xmlNamespaceKey, xmlNamespace) {
 
 // node_modules/@azure/core-client/dist/esm/pipeline.js
 function createClientPipeline(options = {}) {
-  const pipeline4 = createPipelineFromOptions2(options ?? {});
+  const pipeline5 = createPipelineFromOptions2(options ?? {});
   if (options.credentialOptions) {
-    pipeline4.addPolicy(bearerTokenAuthenticationPolicy({
+    pipeline5.addPolicy(bearerTokenAuthenticationPolicy({
       credential: options.credentialOptions.credential,
       scopes: options.credentialOptions.credentialScopes
     }));
   }
-  pipeline4.addPolicy(serializationPolicy(options.serializationOptions), { phase: "Serialize" });
-  pipeline4.addPolicy(deserializationPolicy(options.deserializationOptions), {
+  pipeline5.addPolicy(serializationPolicy(options.serializationOptions), { phase: "Serialize" });
+  pipeline5.addPolicy(deserializationPolicy(options.deserializationOptions), {
     phase: "Deserialize"
   });
-  return pipeline4;
+  return pipeline5;
 }
 
 // node_modules/@azure/core-client/dist/esm/httpClientCache.js
@@ -69484,15 +69488,15 @@ function getRequestUrl(baseUri, operationSpec, operationArguments, fallbackObjec
   let isAbsolutePath = false;
   let requestUrl = replaceAll(baseUri, urlReplacements);
   if (operationSpec.path) {
-    let path7 = replaceAll(operationSpec.path, urlReplacements);
-    if (operationSpec.path === "/{nextLink}" && path7.startsWith("/")) {
-      path7 = path7.substring(1);
+    let path8 = replaceAll(operationSpec.path, urlReplacements);
+    if (operationSpec.path === "/{nextLink}" && path8.startsWith("/")) {
+      path8 = path8.substring(1);
     }
-    if (isAbsoluteUrl(path7)) {
-      requestUrl = path7;
+    if (isAbsoluteUrl(path8)) {
+      requestUrl = path8;
       isAbsolutePath = true;
     } else {
-      requestUrl = appendPath(requestUrl, path7);
+      requestUrl = appendPath(requestUrl, path8);
     }
   }
   const { queryParams, sequenceParams } = calculateQueryParameters(operationSpec, operationArguments, fallbackObject);
@@ -69538,9 +69542,9 @@ function appendPath(url2, pathToAppend) {
   }
   const searchStart = pathToAppend.indexOf("?");
   if (searchStart !== -1) {
-    const path7 = pathToAppend.substring(0, searchStart);
+    const path8 = pathToAppend.substring(0, searchStart);
     const search = pathToAppend.substring(searchStart + 1);
-    newPath = newPath + path7;
+    newPath = newPath + path8;
     if (search) {
       parsedUrl.search = parsedUrl.search ? `${parsedUrl.search}&${search}` : search;
     }
@@ -72417,16 +72421,16 @@ var MatcherView = class {
    * @returns {string|undefined}
    */
   getCurrentTag() {
-    const path7 = this._matcher.path;
-    return path7.length > 0 ? path7[path7.length - 1].tag : void 0;
+    const path8 = this._matcher.path;
+    return path8.length > 0 ? path8[path8.length - 1].tag : void 0;
   }
   /**
    * Get current namespace.
    * @returns {string|undefined}
    */
   getCurrentNamespace() {
-    const path7 = this._matcher.path;
-    return path7.length > 0 ? path7[path7.length - 1].namespace : void 0;
+    const path8 = this._matcher.path;
+    return path8.length > 0 ? path8[path8.length - 1].namespace : void 0;
   }
   /**
    * Get current node's attribute value.
@@ -72434,9 +72438,9 @@ var MatcherView = class {
    * @returns {*}
    */
   getAttrValue(attrName) {
-    const path7 = this._matcher.path;
-    if (path7.length === 0) return void 0;
-    return path7[path7.length - 1].values?.[attrName];
+    const path8 = this._matcher.path;
+    if (path8.length === 0) return void 0;
+    return path8[path8.length - 1].values?.[attrName];
   }
   /**
    * Check if current node has an attribute.
@@ -72444,9 +72448,9 @@ var MatcherView = class {
    * @returns {boolean}
    */
   hasAttr(attrName) {
-    const path7 = this._matcher.path;
-    if (path7.length === 0) return false;
-    const current = path7[path7.length - 1];
+    const path8 = this._matcher.path;
+    if (path8.length === 0) return false;
+    const current = path8[path8.length - 1];
     return current.values !== void 0 && attrName in current.values;
   }
   /**
@@ -72472,18 +72476,18 @@ var MatcherView = class {
    * @returns {number}
    */
   getPosition() {
-    const path7 = this._matcher.path;
-    if (path7.length === 0) return -1;
-    return path7[path7.length - 1].position ?? 0;
+    const path8 = this._matcher.path;
+    if (path8.length === 0) return -1;
+    return path8[path8.length - 1].position ?? 0;
   }
   /**
    * Get current node's repeat counter (occurrence count of this tag name).
    * @returns {number}
    */
   getCounter() {
-    const path7 = this._matcher.path;
-    if (path7.length === 0) return -1;
-    return path7[path7.length - 1].counter ?? 0;
+    const path8 = this._matcher.path;
+    if (path8.length === 0) return -1;
+    return path8[path8.length - 1].counter ?? 0;
   }
   /**
    * Get current node's sibling index (alias for getPosition).
@@ -75736,11 +75740,11 @@ var NativeCRC64 = (() => {
       throw new Error("Module.ENVIRONMENT has been deprecated. To force the environment, use the ENVIRONMENT compile-time option (for example, -sENVIRONMENT=web or -sENVIRONMENT=node)");
     }
     var scriptDirectory = "";
-    function locateFile(path7) {
+    function locateFile(path8) {
       if (Module["locateFile"]) {
-        return Module["locateFile"](path7, scriptDirectory);
+        return Module["locateFile"](path8, scriptDirectory);
       }
-      return scriptDirectory + path7;
+      return scriptDirectory + path8;
     }
     var read_, readAsync, readBinary, setWindowTitle;
     function logExceptionOnExit(e) {
@@ -79223,9 +79227,9 @@ var StorageSharedKeyCredentialPolicy = class extends CredentialPolicy {
    * @param request -
    */
   getCanonicalizedResourceString(request2) {
-    const path7 = getURLPath(request2.url) || "/";
+    const path8 = getURLPath(request2.url) || "/";
     let canonicalizedResourceString = "";
-    canonicalizedResourceString += `/${this.factory.accountName}${path7}`;
+    canonicalizedResourceString += `/${this.factory.accountName}${path8}`;
     const queries = getURLQueries(request2.url);
     const lowercaseQueries = {};
     if (queries) {
@@ -79707,9 +79711,9 @@ function storageSharedKeyCredentialPolicy(options) {
     return canonicalizedHeadersStringToSign;
   }
   function getCanonicalizedResourceString(request2) {
-    const path7 = getURLPath(request2.url) || "/";
+    const path8 = getURLPath(request2.url) || "/";
     let canonicalizedResourceString = "";
-    canonicalizedResourceString += `/${options.accountName}${path7}`;
+    canonicalizedResourceString += `/${options.accountName}${path8}`;
     const queries = getURLQueries(request2.url);
     const lowercaseQueries = {};
     if (queries) {
@@ -79982,11 +79986,11 @@ var PathStylePorts2 = [
 ];
 
 // node_modules/@azure/storage-blob/dist/esm/Pipeline.js
-function isPipelineLike(pipeline4) {
-  if (!pipeline4 || typeof pipeline4 !== "object") {
+function isPipelineLike(pipeline5) {
+  if (!pipeline5 || typeof pipeline5 !== "object") {
     return false;
   }
-  const castPipeline = pipeline4;
+  const castPipeline = pipeline5;
   return Array.isArray(castPipeline.factories) && typeof castPipeline.options === "object" && typeof castPipeline.toServiceClientOptions === "function";
 }
 var Pipeline = class {
@@ -80025,11 +80029,11 @@ function newPipeline(credential, pipelineOptions = {}) {
   if (!credential) {
     credential = new AnonymousCredential();
   }
-  const pipeline4 = new Pipeline([], pipelineOptions);
-  pipeline4._credential = credential;
-  return pipeline4;
+  const pipeline5 = new Pipeline([], pipelineOptions);
+  pipeline5._credential = credential;
+  return pipeline5;
 }
-function processDownlevelPipeline(pipeline4) {
+function processDownlevelPipeline(pipeline5) {
   const knownFactoryFunctions = [
     isAnonymousCredential,
     isStorageSharedKeyCredential,
@@ -80039,8 +80043,8 @@ function processDownlevelPipeline(pipeline4) {
     isStorageTelemetryPolicyFactory,
     isCoreHttpPolicyFactory
   ];
-  if (pipeline4.factories.length) {
-    const novelFactories = pipeline4.factories.filter((factory) => {
+  if (pipeline5.factories.length) {
+    const novelFactories = pipeline5.factories.filter((factory) => {
       return !knownFactoryFunctions.some((knownFactory) => knownFactory(factory));
     });
     if (novelFactories.length) {
@@ -80053,14 +80057,14 @@ function processDownlevelPipeline(pipeline4) {
   }
   return void 0;
 }
-function getCoreClientOptions(pipeline4) {
-  const { httpClient: v1Client, ...restOptions } = pipeline4.options;
-  let httpClient2 = pipeline4._coreHttpClient;
+function getCoreClientOptions(pipeline5) {
+  const { httpClient: v1Client, ...restOptions } = pipeline5.options;
+  let httpClient2 = pipeline5._coreHttpClient;
   if (!httpClient2) {
     httpClient2 = v1Client ? convertHttpClient(v1Client) : getCachedDefaultHttpClient2();
-    pipeline4._coreHttpClient = httpClient2;
+    pipeline5._coreHttpClient = httpClient2;
   }
-  let corePipeline = pipeline4._corePipeline;
+  let corePipeline = pipeline5._corePipeline;
   if (!corePipeline) {
     const packageDetails = `azsdk-js-azure-storage-blob/${SDK_VERSION3}`;
     const userAgentPrefix = restOptions.userAgentOptions && restOptions.userAgentOptions.userAgentPrefix ? `${restOptions.userAgentOptions.userAgentPrefix} ${packageDetails}` : `${packageDetails}`;
@@ -80101,11 +80105,11 @@ function getCoreClientOptions(pipeline4) {
     corePipeline.addPolicy(storageRetryPolicy(restOptions.retryOptions), { phase: "Retry" });
     corePipeline.addPolicy(storageRequestFailureDetailsParserPolicy());
     corePipeline.addPolicy(storageBrowserPolicy());
-    const downlevelResults = processDownlevelPipeline(pipeline4);
+    const downlevelResults = processDownlevelPipeline(pipeline5);
     if (downlevelResults) {
       corePipeline.addPolicy(downlevelResults.wrappedPolicies, downlevelResults.afterRetry ? { afterPhase: "Retry" } : void 0);
     }
-    const credential = getCredentialFromPipeline(pipeline4);
+    const credential = getCredentialFromPipeline(pipeline5);
     if (isTokenCredential(credential)) {
       corePipeline.addPolicy(bearerTokenAuthenticationPolicy({
         credential,
@@ -80118,7 +80122,7 @@ function getCoreClientOptions(pipeline4) {
         accountKey: credential.accountKey
       }), { phase: "Sign" });
     }
-    pipeline4._corePipeline = corePipeline;
+    pipeline5._corePipeline = corePipeline;
   }
   return {
     ...restOptions,
@@ -80127,12 +80131,12 @@ function getCoreClientOptions(pipeline4) {
     pipeline: corePipeline
   };
 }
-function getCredentialFromPipeline(pipeline4) {
-  if (pipeline4._credential) {
-    return pipeline4._credential;
+function getCredentialFromPipeline(pipeline5) {
+  if (pipeline5._credential) {
+    return pipeline5._credential;
   }
   let credential = new AnonymousCredential();
-  for (const factory of pipeline4.factories) {
+  for (const factory of pipeline5.factories) {
     if (isTokenCredential(factory.credential)) {
       credential = factory.credential;
     } else if (isStorageSharedKeyCredential(factory)) {
@@ -94135,10 +94139,10 @@ var accountNameSuffixes = [
 ];
 function escapeURLPath(url2) {
   const urlParsed = new URL(url2);
-  let path7 = urlParsed.pathname;
-  path7 = path7 || "/";
-  path7 = escape(path7);
-  urlParsed.pathname = path7;
+  let path8 = urlParsed.pathname;
+  path8 = path8 || "/";
+  path8 = escape(path8);
+  urlParsed.pathname = path8;
   return urlParsed.toString();
 }
 function getProxyUriFromDevConnString(connectionString) {
@@ -94223,9 +94227,9 @@ function escape(text) {
 }
 function appendToURLPath(url2, name2) {
   const urlParsed = new URL(url2);
-  let path7 = urlParsed.pathname;
-  path7 = path7 ? path7.endsWith("/") ? `${path7}${name2}` : `${path7}/${name2}` : name2;
-  urlParsed.pathname = path7;
+  let path8 = urlParsed.pathname;
+  path8 = path8 ? path8.endsWith("/") ? `${path8}${name2}` : `${path8}/${name2}` : name2;
+  urlParsed.pathname = path8;
   return urlParsed.toString();
 }
 function setURLParameter2(url2, name2, value) {
@@ -94555,13 +94559,13 @@ var StorageClient2 = class {
    * @param url - url to resource
    * @param pipeline - request policy pipeline.
    */
-  constructor(url2, pipeline4) {
+  constructor(url2, pipeline5) {
     this.url = escapeURLPath(url2);
     this.accountName = getAccountNameFromUrl(url2);
-    this.pipeline = pipeline4;
-    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline4));
+    this.pipeline = pipeline5;
+    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline5));
     this.isHttps = iEqual(getURLScheme(this.url) || "", "https");
-    this.credential = getCredentialFromPipeline(pipeline4);
+    this.credential = getCredentialFromPipeline(pipeline5);
     const storageClientContext = this.storageClientContext;
     storageClientContext.requestContentType = void 0;
   }
@@ -98463,22 +98467,22 @@ var BlobClient = class _BlobClient extends StorageClient2 {
   }
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
     options = options || {};
-    let pipeline4;
+    let pipeline5;
     let url2;
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline5 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline5 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline5 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -98490,20 +98494,20 @@ var BlobClient = class _BlobClient extends StorageClient2 {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline5 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline5 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline5);
     ({ blobName: this._name, containerName: this._containerName } = this.getBlobAndContainerNamesFromUrl());
     this.blobContext = this.storageClientContext.blob;
     this._snapshot = getURLParameter(this.url, URLConstants2.Parameters.SNAPSHOT);
@@ -99506,21 +99510,21 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
    */
   appendBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline4;
+    let pipeline5;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline5 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline5 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline5 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -99532,20 +99536,20 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline5 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline5 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline5);
     this.appendBlobContext = this.storageClientContext.appendBlob;
     this.blobClientConfig = options;
   }
@@ -99786,23 +99790,23 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
    */
   blockBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline4;
+    let pipeline5;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline5 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline5 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline5 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -99814,20 +99818,20 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline5 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline5 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline5);
     this.blockBlobContext = this.storageClientContext.blockBlob;
     this._blobContext = this.storageClientContext.blob;
     this.blobClientConfig = options;
@@ -100402,21 +100406,21 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    */
   pageBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline4;
+    let pipeline5;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline5 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline5 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline5 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -100428,20 +100432,20 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline5 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline5 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline5);
     this.pageBlobContext = this.storageClientContext.pageBlob;
     this.blobClientConfig = options;
   }
@@ -101587,8 +101591,8 @@ var Context = class {
       if (existsSync4(process.env.GITHUB_EVENT_PATH)) {
         this.payload = JSON.parse(readFileSync(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
       } else {
-        const path7 = process.env.GITHUB_EVENT_PATH;
-        process.stdout.write(`GITHUB_EVENT_PATH ${path7} does not exist${EOL7}`);
+        const path8 = process.env.GITHUB_EVENT_PATH;
+        process.stdout.write(`GITHUB_EVENT_PATH ${path8} does not exist${EOL7}`);
       }
     }
     this.eventName = process.env.GITHUB_EVENT_NAME;
@@ -105772,10 +105776,10 @@ var scrubQueryParameters = (url2) => {
   parsed.search = "";
   return parsed.toString();
 };
-function exists2(path7) {
+function exists2(path8) {
   return __awaiter11(this, void 0, void 0, function* () {
     try {
-      yield fs7.access(path7);
+      yield fs7.access(path8);
       return true;
     } catch (error2) {
       if (error2.code === "ENOENT") {
@@ -105986,17 +105990,17 @@ function requestLog(octokit) {
     octokit.log.debug("request", options);
     const start = Date.now();
     const requestOptions = octokit.request.endpoint.parse(options);
-    const path7 = requestOptions.url.replace(options.baseUrl, "");
+    const path8 = requestOptions.url.replace(options.baseUrl, "");
     return request2(options).then((response) => {
       const requestId2 = response.headers["x-github-request-id"];
       octokit.log.info(
-        `${requestOptions.method} ${path7} - ${response.status} with id ${requestId2} in ${Date.now() - start}ms`
+        `${requestOptions.method} ${path8} - ${response.status} with id ${requestId2} in ${Date.now() - start}ms`
       );
       return response;
     }).catch((error2) => {
       const requestId2 = error2.response?.headers["x-github-request-id"] || "UNKNOWN";
       octokit.log.error(
-        `${requestOptions.method} ${path7} - ${error2.status} with id ${requestId2} in ${Date.now() - start}ms`
+        `${requestOptions.method} ${path8} - ${error2.status} with id ${requestId2} in ${Date.now() - start}ms`
       );
       throw error2;
     });
@@ -106609,14 +106613,15 @@ var PhaseTimer = class {
 
 // src/tarball.ts
 import { once as once2 } from "node:events";
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
-import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2 } from "node:fs/promises";
+import { constants as constants4, createWriteStream as createWriteStream2 } from "node:fs";
+import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2, statfs } from "node:fs/promises";
 import * as path4 from "node:path";
 import { Transform as Transform7 } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
+import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/archive/compression.ts
-import { Transform as Transform4 } from "node:stream";
+import { Duplex, Readable as Readable7, Transform as Transform4 } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import * as zlib2 from "node:zlib";
 var STREAM_CHUNK_BYTES = 1024 * 1024;
 var ZSTD_MAGIC = Buffer.from([40, 181, 47, 253]);
@@ -106627,6 +106632,7 @@ var DETECT_BYTES = 512;
 function detectFormat(head) {
   const startsWith = (magic) => head.length >= magic.length && head.subarray(0, magic.length).equals(magic);
   if (startsWith(ZSTD_MAGIC)) return "zstd";
+  if (head.length >= 4 && (head.readUInt32LE(0) & SKIPPABLE_MAGIC_MASK) >>> 0 === SKIPPABLE_MAGIC) return "zstd";
   if (startsWith(GZIP_MAGIC)) return "gzip";
   if (startsWith(XZ_MAGIC)) return "xz";
   if (startsWith(BZIP2_MAGIC)) return "bzip2";
@@ -106668,44 +106674,164 @@ function createDecompressor(format, compressedSize, limits = {}) {
       inflate = zlib2.createGunzip({ chunkSize: STREAM_CHUNK_BYTES });
       break;
     case "zstd":
-      inflate = zlib2.createZstdDecompress({ chunkSize: STREAM_CHUNK_BYTES });
+      inflate = createZstdFramesDecompressor();
       break;
     default:
       throw new UserError(
         `The tarball is compressed with ${format}, which this action does not read: expected zstd, gzip or a plain tar; save it again with this action, or decompress it first.`
       );
   }
-  const cap = Math.max(limits.floorBytes ?? 4 * 1024 ** 3, compressedSize * (limits.maxRatio ?? 200));
-  return [inflate, new OutputCap(cap, format)];
+  const ratioCap = Math.max(limits.floorBytes ?? 4 * 1024 ** 3, compressedSize * (limits.maxRatio ?? 200));
+  const disk = limits.disk && limits.disk.freeBytes < ratioCap ? limits.disk : void 0;
+  return [inflate, new OutputCap(disk?.freeBytes ?? ratioCap, format, disk?.where)];
 }
 var OutputCap = class extends Transform4 {
   seen = 0;
   cap;
   format;
-  constructor(cap, format) {
+  disk;
+  constructor(cap, format, disk) {
     super();
     this.cap = cap;
     this.format = format;
+    this.disk = disk;
   }
   _transform(chunk, _encoding, callback) {
     this.seen += chunk.length;
-    if (this.seen > this.cap) {
-      callback(
-        new UserError(
-          `The ${this.format} tarball expands to more than ${this.cap} bytes, far beyond any real image of its size (a compression bomb or a corrupt file): refusing it; check where the artifact came from.`
-        )
-      );
+    if (this.seen <= this.cap) {
+      callback(null, chunk);
       return;
     }
-    callback(null, chunk);
+    callback(
+      new UserError(
+        this.disk === void 0 ? `The ${this.format} tarball expands to more than ${this.cap} bytes, far beyond any real image of its size (a compression bomb or a corrupt file): refusing it; check where the artifact came from.` : `The ${this.format} tarball expands to more than the ${this.cap} bytes free at ${shown(this.disk)}: free space on the runner or set \`path\` to a larger disk.`
+      )
+    );
   }
 };
+var ZSTD_FRAME_MAGIC = 4247762216;
+var SKIPPABLE_MAGIC_MASK = 4294967280;
+var SKIPPABLE_MAGIC = 407710288;
+var MAX_BLOCK_BYTES = 128 * 1024;
+function zstdDamage(detail) {
+  return new UserError(
+    `The zstd tarball is damaged: ${detail}. It was cut short or corrupted in transfer; produce it again.`
+  );
+}
+var ByteSource = class {
+  #source;
+  #chunks = [];
+  #available = 0;
+  #done = false;
+  /** Bytes taken so far. */
+  offset = 0;
+  constructor(source) {
+    this.#source = source[Symbol.asyncIterator]();
+  }
+  /** Up to `bytes` bytes: fewer only at the end of the input. */
+  async take(bytes) {
+    while (this.#available < bytes && !this.#done) {
+      const next = await this.#source.next();
+      if (next.done) this.#done = true;
+      else {
+        this.#chunks.push(next.value);
+        this.#available += next.value.length;
+      }
+    }
+    const length = Math.min(bytes, this.#available);
+    const parts2 = [];
+    for (let needed = length; needed > 0; ) {
+      const first = this.#chunks[0];
+      if (first.length <= needed) {
+        parts2.push(first);
+        this.#chunks.shift();
+        needed -= first.length;
+      } else {
+        parts2.push(first.subarray(0, needed));
+        this.#chunks[0] = first.subarray(needed);
+        needed = 0;
+      }
+    }
+    this.#available -= length;
+    this.offset += length;
+    return parts2.length === 1 ? parts2[0] : Buffer.concat(parts2, length);
+  }
+};
+async function need(input, bytes) {
+  const taken = await input.take(bytes);
+  if (taken.length < bytes) throw zstdDamage(`it ends inside a frame, after ${input.offset} bytes`);
+  return taken;
+}
+async function* frameBytes(input, magic) {
+  let pending = [magic];
+  let pendingBytes = magic.length;
+  const keep = (piece) => {
+    pending.push(piece);
+    pendingBytes += piece.length;
+    if (pendingBytes < STREAM_CHUNK_BYTES) return [];
+    const out = Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    return [out];
+  };
+  const descriptor2 = await need(input, 1);
+  yield* keep(descriptor2);
+  const flags = descriptor2[0];
+  if (flags & 8) throw zstdDamage(`the frame at byte ${input.offset - 5} sets a reserved bit`);
+  const singleSegment = flags >> 5 & 1;
+  const headerRest = (singleSegment ? 0 : 1) + [0, 1, 2, 4][flags & 3] + [singleSegment ? 1 : 0, 2, 4, 8][flags >> 6];
+  if (headerRest > 0) yield* keep(await need(input, headerRest));
+  for (let last = false; !last; ) {
+    const header = await need(input, 3);
+    yield* keep(header);
+    const value = header[0] | header[1] << 8 | header[2] << 16;
+    last = (value & 1) === 1;
+    const type = value >> 1 & 3;
+    const size = value >>> 3;
+    if (type === 3) throw zstdDamage(`a block at byte ${input.offset - 3} has the reserved type`);
+    if (size > MAX_BLOCK_BYTES) throw zstdDamage(`a block at byte ${input.offset - 3} claims ${size} bytes`);
+    const content = type === 1 ? 1 : size;
+    if (content > 0) yield* keep(await need(input, content));
+  }
+  if (flags & 4) yield* keep(await need(input, 4));
+  if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
+}
+function createZstdFramesDecompressor() {
+  return Duplex.from(async function* (source) {
+    const input = new ByteSource(source);
+    for (; ; ) {
+      const magic = await input.take(4);
+      if (magic.length === 0) return;
+      const at = input.offset - magic.length;
+      if (magic.length < 4) throw zstdDamage(`${magic.length} stray bytes follow its last frame`);
+      const value = magic.readUInt32LE(0);
+      if ((value & SKIPPABLE_MAGIC_MASK) >>> 0 === SKIPPABLE_MAGIC) {
+        for (let left = (await need(input, 4)).readUInt32LE(0); left > 0; ) {
+          left -= (await need(input, Math.min(left, STREAM_CHUNK_BYTES))).length;
+        }
+        continue;
+      }
+      if (value !== ZSTD_FRAME_MAGIC) throw zstdDamage(`the bytes at ${at} are not a zstd frame`);
+      const decoder = zlib2.createZstdDecompress({ chunkSize: STREAM_CHUNK_BYTES });
+      const feeding = pipeline(Readable7.from(frameBytes(input, magic)), decoder);
+      feeding.catch(() => void 0);
+      try {
+        for await (const chunk of decoder) yield chunk;
+        await feeding;
+      } catch (error2) {
+        throw error2 instanceof UserError ? error2 : zstdDamage(`${messageOf(error2)} in the frame at byte ${at}`);
+      } finally {
+        decoder.destroy();
+      }
+    }
+  });
+}
 
 // src/archive/hash.ts
 import { createHash as createHash3 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
 import { Transform as Transform5, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { pipeline as pipeline2 } from "node:stream/promises";
 var HashingStream = class extends Transform5 {
   hash = createHash3("sha256");
   bytes = 0;
@@ -106722,7 +106848,7 @@ var HashingStream = class extends Transform5 {
 async function hashFile(file, ...stages) {
   const hash = new HashingStream();
   const drain = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  await pipeline([createReadStream2(file, { highWaterMark: STREAM_CHUNK_BYTES }), ...stages, hash, drain]);
+  await pipeline2([createReadStream2(file, { highWaterMark: STREAM_CHUNK_BYTES }), ...stages, hash, drain]);
   return { digest: hash.digest(), bytes: hash.bytes };
 }
 
@@ -106981,10 +107107,10 @@ var Header = class {
     }
     const prefixSize = this.ctime || this.atime ? 130 : 155;
     const split = splitPrefix(this.path || "", prefixSize);
-    const path7 = split[0];
+    const path8 = split[0];
     const prefix2 = split[1];
     this.needPax = !!split[2];
-    this.needPax = encString(buf, off, 100, path7) || this.needPax;
+    this.needPax = encString(buf, off, 100, path8) || this.needPax;
     this.needPax = encNumber(buf, off + 100, 8, this.mode) || this.needPax;
     this.needPax = encNumber(buf, off + 108, 8, this.uid) || this.needPax;
     this.needPax = encNumber(buf, off + 116, 8, this.gid) || this.needPax;
@@ -107659,8 +107785,8 @@ var OciWalk = class {
   }
   /** Checks the blob a descriptor names is present with its size; its hash is compared at the end of `run`. */
   #blob(target, where2) {
-    const path7 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
-    const record = this.#contents.files.get(path7);
+    const path8 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
+    const record = this.#contents.files.get(path8);
     if (!record) fail2(`${where2} refers to blob ${target.digest}, which is not in the tarball; it is incomplete.`);
     if (record.size === 0 && target.size > 0) {
       fail2(
@@ -107671,7 +107797,7 @@ var OciWalk = class {
       fail2(`Blob ${target.digest} (${where2}) is ${record.size} bytes, but its descriptor says ${target.size}.`);
     }
     this.#toHash.set(target.digest, { record, digest: target.digest, where: where2 });
-    this.#verified.add(path7);
+    this.#verified.add(path8);
     return record;
   }
   /** Returns the digests of the image manifests at or below `target`. */
@@ -107682,9 +107808,9 @@ var OciWalk = class {
     if (stack.length > MAX_INDEX_DEPTH) fail2(`${where2} is nested more than ${MAX_INDEX_DEPTH} indexes deep.`);
     const seen = this.#below.get(target.digest);
     if (seen) return seen;
-    const path7 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
+    const path8 = `blobs/sha256/${target.digest.slice("sha256:".length)}`;
     const isManifest = target.mediaType !== void 0 && MANIFEST_TYPES.has(target.mediaType);
-    if (nested && isManifest && !this.#contents.files.has(path7)) {
+    if (nested && isManifest && !this.#contents.files.has(path8)) {
       this.#warnings.add(
         `The image index lists a ${target.platform ?? "platform"} manifest ${target.digest} that is not in the tarball; that platform cannot be loaded from it.`
       );
@@ -107781,8 +107907,8 @@ var ArchiveContents = class {
     this.#maxJsonBytes = maxJsonBytes;
   }
   /** The file at `path` (through a layer.tar link), or undefined. */
-  find(path7) {
-    return this.files.get(this.links.get(path7) ?? path7);
+  find(path8) {
+    return this.files.get(this.links.get(path8) ?? path8);
   }
   /** The parsed JSON document at `path`; `what` names it in errors. */
   json(record, what) {
@@ -107970,23 +108096,23 @@ function checkReference(text, where2) {
   if (!parsed.ok) fail3(`${where2} records ${shown(text)}, which is not a valid image reference: ${parsed.reason}.`);
   return text;
 }
-function readConfig(contents, path7, where2) {
-  const record = contents.find(path7);
-  if (!record) fail3(`${where2} names the image config ${shown(path7)}, which is not in the tarball.`);
+function readConfig(contents, path8, where2) {
+  const record = contents.find(path8);
+  if (!record) fail3(`${where2} names the image config ${shown(path8)}, which is not in the tarball.`);
   const value = contents.json(record, "The image config");
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    fail3(`The image config ${shown(path7)} is not a JSON object; the tarball is corrupt.`);
+    fail3(`The image config ${shown(path8)} is not a JSON object; the tarball is corrupt.`);
   }
   return { record, config: value };
 }
-function diffIdsOf(config, path7) {
+function diffIdsOf(config, path8) {
   const rootfs = config["rootfs"];
   const ids = typeof rootfs === "object" && rootfs !== null ? rootfs["diff_ids"] : void 0;
-  if (!Array.isArray(ids)) fail3(`The image config ${shown(path7)} has no rootfs.diff_ids list; the tarball is corrupt.`);
+  if (!Array.isArray(ids)) fail3(`The image config ${shown(path8)} has no rootfs.diff_ids list; the tarball is corrupt.`);
   for (const id of ids) {
     if (typeof id !== "string" || !SHA256_DIGEST.test(id)) {
       fail3(
-        `The image config ${shown(path7)} lists diff_id ${shown(String(id))}; expected "sha256:" and 64 lowercase hex digits.`
+        `The image config ${shown(path8)} lists diff_id ${shown(String(id))}; expected "sha256:" and 64 lowercase hex digits.`
       );
     }
   }
@@ -108034,22 +108160,22 @@ var Verification = class {
         );
       }
       const vouching = oci.find((image) => image.configDigest === record.digest);
-      item.layers.forEach((path7, i) => {
-        const layer = this.contents.find(path7);
-        if (!layer) fail3(`${where2} names layer ${shown(path7)}, which is not in the tarball; it is incomplete.`);
+      item.layers.forEach((path8, i) => {
+        const layer = this.contents.find(path8);
+        if (!layer) fail3(`${where2} names layer ${shown(path8)}, which is not in the tarball; it is incomplete.`);
         this.#checkNamedDigest(layer);
         const expected = diffIds[i];
         if (layer.digest !== expected && vouching?.layers[i] !== layer.digest) {
           if (layer.size === 0) {
             fail3(
-              `Layer ${shown(path7)} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was never filled in (an unfinished cache or export); save the image again.`
+              `Layer ${shown(path8)} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was never filled in (an unfinished cache or export); save the image again.`
             );
           }
           fail3(
-            `Layer ${shown(path7)} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: the layer is corrupt or was replaced; save the image again.`
+            `Layer ${shown(path8)} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: the layer is corrupt or was replaced; save the image again.`
           );
         }
-        this.verified.add(path7);
+        this.verified.add(path8);
         this.verified.add(layer.name);
       });
       return {
@@ -108194,28 +108320,75 @@ var Tee = class extends Transform7 {
     this.target.end((error2) => callback(error2));
   }
 };
-var FILE_SYSTEM_CODES = /* @__PURE__ */ new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "ENOTDIR", "EEXIST"]);
+var FILE_SYSTEM_CODES = /* @__PURE__ */ new Set([
+  "ENOSPC",
+  "EDQUOT",
+  "EACCES",
+  "EPERM",
+  "EROFS",
+  "ENOTDIR",
+  "EEXIST",
+  "EISDIR",
+  "ENAMETOOLONG",
+  "ELOOP",
+  "EIO"
+]);
 function isFileSystemProblem(error2) {
   return FILE_SYSTEM_CODES.has(error2?.code ?? "");
 }
 function fileProblem(error2, file, doing) {
+  if (error2 instanceof UserError) return error2;
   const code3 = error2?.code;
   const directory = path4.dirname(file);
   switch (code3) {
     case "ENOSPC":
     case "EDQUOT":
       return new UserError(
-        `Ran out of disk space ${doing} \`${file}\`: free space on the runner or set \`path\` to a larger disk.`
+        `Ran out of disk space ${doing} ${shown(file)}: free space on the runner or set \`path\` to a larger disk.`
       );
     case "EACCES":
     case "EPERM":
     case "EROFS":
-      return new UserError(`Cannot write to \`${directory}\` (${code3}): set \`path\` to a writable directory.`);
+      return new UserError(`Cannot write to ${shown(directory)} (${code3}): set \`path\` to a writable directory.`);
     case "ENOTDIR":
     case "EEXIST":
-      return new UserError(`\`${directory}\` is not a directory: set \`path\` to a directory.`);
+      return new UserError(`${shown(directory)} is not a directory: set \`path\` to a directory.`);
+    case "EISDIR":
+      return new UserError(
+        `Cannot write ${shown(file)}: a directory of that name is in the way; set \`name\` or \`path\` so the file has a name of its own.`
+      );
+    case "ENOENT":
+      return new UserError(
+        `Cannot create files in ${shown(directory)} (ENOENT): it is not a directory files can be written to (a virtual file system such as /proc?) or it was removed meanwhile; set \`path\` to a writable directory.`
+      );
+    case "ENAMETOOLONG":
+      return new UserError(`The path ${shown(file)} is too long for the file system: shorten \`path\` or \`name\`.`);
+    case "ELOOP":
+      return new UserError(
+        `${shown(directory)} leads through a loop of symbolic links: set \`path\` to a real directory.`
+      );
+    case "EIO":
+      return new UserError(
+        `The disk failed ${doing} ${shown(file)} (EIO): the runner's disk is faulty; run the job again.`
+      );
     default:
-      return error2 instanceof UserError ? error2 : new UserError(`Failed ${doing} \`${file}\`: ${messageOf(error2)}`);
+      return new UserError(`Failed ${doing} ${shown(file)}: ${messageOf(error2)}`);
+  }
+}
+function inputProblem(error2) {
+  const code3 = error2?.code ?? "";
+  if (!/^(?:Z_|ZSTD_error_)/.test(code3)) return void 0;
+  const cutShort = code3 === "Z_BUF_ERROR";
+  return new UserError(
+    `The tarball's compressed stream is ${cutShort ? "cut short" : "corrupt"} (${messageOf(error2)}): ${cutShort ? "an interrupted transfer or a full disk where it was made" : "it was damaged after it was made"}; produce it again.`
+  );
+}
+async function freeBytes(directory) {
+  try {
+    const stats = await statfs(directory);
+    return Number(stats.bavail) * Number(stats.bsize);
+  } catch {
+    return void 0;
   }
 }
 async function makeDirectory(directory) {
@@ -108256,7 +108429,7 @@ async function writeTarball(start, file, compression, level) {
   const fileHash = new HashingStream();
   const compressor = createCompressor(compression, level);
   try {
-    await pipeline2([
+    await pipeline3([
       source.stream,
       ...source.decode,
       meter,
@@ -108281,33 +108454,53 @@ async function writeTarball(start, file, compression, level) {
       (failure) => failure
     );
     const cause = isFileSystemProblem(error2) ? error2 : producerError ?? error2;
-    throw cause instanceof UserError ? cause : fileProblem(cause, file, "writing");
+    if (cause instanceof UserError) throw cause;
+    throw inputProblem(cause) ?? (output.errored || isFileSystemProblem(cause) ? fileProblem(cause, file, "writing") : cause);
   }
 }
-async function openTarball(file, what) {
+function kindOf(stats) {
+  if (stats.isDirectory()) return "a directory";
+  if (stats.isFIFO()) return "a named pipe (FIFO)";
+  if (stats.isCharacterDevice()) return "a character device";
+  if (stats.isBlockDevice()) return "a block device";
+  if (stats.isSocket()) return "a socket";
+  return "not a regular file";
+}
+async function openTarball(file, what, writtenTo) {
   let handle;
   try {
-    handle = await open2(file, "r");
+    handle = await open2(file, constants4.O_RDONLY | constants4.O_NONBLOCK);
   } catch (error2) {
     const code3 = error2.code;
     throw new UserError(
-      code3 === "ENOENT" ? `${what} \`${file}\` does not exist: check the path (relative paths are from the workspace).` : `Cannot read ${what} \`${file}\`: ${messageOf(error2)}`
+      code3 === "ENOENT" ? `${what} ${shown(file)} does not exist: check the path (relative paths are from the workspace).` : code3 === "ENXIO" ? `${what} ${shown(file)} is a socket, not a file: expected an image tarball; pass the path of a file.` : `Cannot read ${what} ${shown(file)} (${code3 ?? messageOf(error2)}): check the file's permissions.`
     );
   }
   try {
-    const { size } = await handle.stat();
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      throw new UserError(
+        `${what} ${shown(file)} is ${kindOf(stats)}: expected an image tarball, a regular file; pass the path of the file.`
+      );
+    }
+    const { size } = stats;
     const head = Buffer.alloc(DETECT_BYTES);
     const { bytesRead } = await handle.read(head, 0, DETECT_BYTES, 0);
     const compression = detectFormat(head.subarray(0, bytesRead));
     if (compression === "unknown") {
       throw new UserError(
-        `${what} \`${file}\` is not an image tarball: expected a tar (plain, zstd or gzip), found ${bytesRead === 0 ? "an empty file" : `bytes starting ${head.subarray(0, Math.min(8, bytesRead)).toString("hex")}`}.`
+        `${what} ${shown(file)} is not an image tarball: expected a tar (plain, zstd or gzip), found ${bytesRead === 0 ? "an empty file" : `bytes starting ${head.subarray(0, Math.min(8, bytesRead)).toString("hex")}`}.`
       );
     }
-    const decode = createDecompressor(compression, size);
-    return { stream: createReadStream3(file, { highWaterMark: STREAM_CHUNK_BYTES }), decode, compression, size };
-  } finally {
+    const free = writtenTo === void 0 ? void 0 : await freeBytes(writtenTo);
+    const decode = createDecompressor(compression, size, {
+      ...free !== void 0 && writtenTo !== void 0 && { disk: { where: writtenTo, freeBytes: free } }
+    });
+    const stream4 = handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
+    return { stream: stream4, decode, compression, size };
+  } catch (error2) {
     await handle.close();
+    throw error2;
   }
 }
 
@@ -108407,7 +108600,7 @@ async function downloadFile(name2, directory, location) {
     );
   }
   const recordedDigest = artifact.digest ? asDigest(artifact.digest) : void 0;
-  const free = await freeBytes(directory);
+  const free = await freeBytes2(directory);
   if (free !== void 0 && artifact.size > free) {
     throw new UserError(
       `Not enough disk space in \`${directory}\` to download artifact "${name2}": it is ${formatBytes(artifact.size)}, and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`
@@ -108456,9 +108649,9 @@ async function download(artifact, target, findBy, options) {
     );
   }
 }
-async function freeBytes(directory) {
+async function freeBytes2(directory) {
   try {
-    const stats = await statfs(directory);
+    const stats = await statfs2(directory);
     return Number(stats.bavail) * Number(stats.bsize);
   } catch {
     return void 0;
@@ -108723,8 +108916,8 @@ function parts(text) {
   const parsed = parseReference(folded);
   if (parsed.ok) {
     const registry = parsed.ref.domain ?? DOCKER_HUB;
-    const path7 = registry === DOCKER_HUB && !parsed.ref.path.includes("/") ? `library/${parsed.ref.path}` : parsed.ref.path;
-    return { text, registry, path: path7, name: path7.slice(path7.lastIndexOf("/") + 1), tag: parsed.ref.tag ?? "latest" };
+    const path8 = registry === DOCKER_HUB && !parsed.ref.path.includes("/") ? `library/${parsed.ref.path}` : parsed.ref.path;
+    return { text, registry, path: path8, name: path8.slice(path8.lastIndexOf("/") + 1), tag: parsed.ref.tag ?? "latest" };
   }
   const colon = folded.lastIndexOf(":");
   const hasTag = colon > folded.lastIndexOf("/");
@@ -108843,7 +109036,7 @@ async function load(inputs) {
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
-      `\`expected-digest\` pins one artifact, but \`pattern\` ${inputs.pattern} matches ${names.length} (${names.join(", ")}): use \`name\` with \`expected-digest\`, or drop \`expected-digest\`.`
+      `\`expected-digest\` pins one artifact, but \`pattern\` ${shown(inputs.pattern)} matches ${names.length} (${shownList(names)}): use \`name\` with \`expected-digest\`, or drop \`expected-digest\`.`
     );
   }
   const loaded = [];
@@ -108879,10 +109072,10 @@ async function namesMatching(pattern, location) {
   const names = matchNames(pattern, all);
   if (names.length === 0) {
     throw new UserError(
-      `No artifact matches \`pattern\` ${pattern}: expected at least one, found ${all.length === 0 ? "no artifacts at all" : all.join(", ")} in ${location.runId ? `run ${location.runId}` : "this run"}; check the save step's \`name\`.`
+      `No artifact matches \`pattern\` ${shown(pattern)}: expected at least one, found ${all.length === 0 ? "no artifacts at all" : shownList(all)} in ${location.runId ? `run ${location.runId}` : "this run"}; check the save step's \`name\`.`
     );
   }
-  info(`pattern ${pattern} matches: ${names.join(", ")}`);
+  info(`pattern ${shown(pattern)} matches: ${shownList(names)}`);
   return names;
 }
 async function loadArtifact(name2, inputs, engine, engineApi, location, timer) {
@@ -108894,7 +109087,7 @@ async function loadArtifact(name2, inputs, engine, engineApi, location, timer) {
       (downloaded) => downloaded.size
     )
   );
-  info(`${artifact.file} (${formatBytes(artifact.size)})`);
+  info(`${shown(artifact.file)} (${formatBytes(artifact.size)})`);
   const plainCopy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : void 0;
   const { digest, report, plain } = await group(
     `Verify ${name2}`,
@@ -108957,25 +109150,29 @@ async function verify2(artifact, expectedDigest, plainCopy) {
   if (expectedDigest && expectedDigest !== digest) mismatches.push(`\`expected-digest\` is ${expectedDigest}`);
   if (mismatches.length > 0) {
     throw new UserError(
-      `The downloaded artifact ${artifact.name} hashes to ${digest}, but ${mismatches.join(" and ")}: the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.`
+      `The downloaded artifact ${shown(artifact.name)} hashes to ${digest}, but ${mismatches.join(" and ")}: the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.`
     );
   }
   info(
     `sha256 matches${artifact.recordedDigest ? " the recorded digest" : ""}${expectedDigest ? " and expected-digest" : ""}: ${digest}`
   );
-  const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
+  const opened = await openTarball(
+    artifact.file,
+    `The artifact ${shown(artifact.name)}`,
+    plainCopy === void 0 ? void 0 : path6.dirname(plainCopy)
+  );
   const copy = plainCopy && opened.compression !== "none" ? plainCopy : void 0;
   const report = copy ? await inspectAndCopy(opened, copy) : await inspectOnly(opened);
   info(
-    `${report.format} (${opened.compression === "none" ? "uncompressed" : opened.compression}): ${report.images.length} image(s), ${report.blobs.length} blobs verified, references: ${report.references.join(", ") || "none"}`
+    `${report.format} (${opened.compression === "none" ? "uncompressed" : opened.compression}): ${report.images.length} image(s), ${report.blobs.length} blobs verified, references: ${shownList(report.references) || "none"}`
   );
   for (const warning2 of report.warnings) warning(warning2);
-  if (copy) info(`Decompressed while verifying: ${copy}`);
+  if (copy) info(`Decompressed while verifying: ${shown(copy)}`);
   return { digest, report, plain: copy };
 }
 async function inspectOnly(opened) {
   const inspector = createArchiveInspector();
-  await pipeline3([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
+  await pipeline4([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
   return inspector.report;
 }
 async function inspectAndCopy(opened, copy) {
@@ -109024,7 +109221,7 @@ async function loadIntoEngine(file, engine, extraEntry) {
   let stdout = "";
   command.stdout.setEncoding("utf8").on("data", (text) => stdout += text);
   const appender = extraEntry ? [createTarAppender(async () => extraEntry)] : [];
-  const feeding = pipeline3([opened.stream, ...opened.decode, ...appender, new ProgressMeter("load"), command.stdin]);
+  const feeding = pipeline4([opened.stream, ...opened.decode, ...appender, new ProgressMeter("load"), command.stdin]);
   const [fed, exited] = await Promise.allSettled([feeding, command.done]);
   if (exited.status === "rejected") throw exited.reason;
   if (fed.status === "rejected") throw fed.reason;
@@ -109033,12 +109230,12 @@ async function loadIntoEngine(file, engine, extraEntry) {
 
 // src/save.ts
 import { rm as rm4 } from "node:fs/promises";
-import * as path6 from "node:path";
+import * as path7 from "node:path";
 async function save(inputs) {
   const timer = new PhaseTimer();
   const engine = new ContainerEngine(inputs.engine);
-  const wanted = await group("Image tags", async () => wantedTags(inputs));
-  const file = path6.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
+  const wanted = await group("Image tags", async () => wantedTags(inputs, engine));
+  const file = path7.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
   const saved = inputs.source ? await saveFromSource(inputs, inputs.source, wanted, file, timer) : await saveFromEngine(inputs, engine, wanted, file, timer);
   let artifact;
   if (inputs.upload) {
@@ -109062,7 +109259,7 @@ async function save(inputs) {
       `Uploaded artifact ${artifact.name} (id ${artifact.id}, ${formatBytes(artifact.size)}, ${artifact.digest})`
     );
   } else {
-    info(`upload is false: the tarball stays at ${saved.tarball.file} for you to upload.`);
+    info(`upload is false: the tarball stays at ${shown(saved.tarball.file)} for you to upload.`);
   }
   const { tarball, tags: tags2, imageIds } = saved;
   setOutput("tags", tags2.join("\n"));
@@ -109091,20 +109288,25 @@ async function save(inputs) {
     warnings: [...saved.warnings, ...tarball.report.warnings]
   });
 }
-function wantedTags(inputs) {
+async function wantedTags(inputs, engine) {
   let found;
   try {
     found = findTags({ tagsInput: inputs.tags, metadataInput: inputs.metadata, env: process.env });
   } catch (error2) {
     if (inputs.source && error2 instanceof UserError && error2.message.startsWith("No image tags to save")) {
-      info(`No tags given: saving every reference in ${inputs.source}.`);
+      info(`No tags given: saving every reference in ${shown(inputs.source)}.`);
       return void 0;
     }
     throw error2;
   }
+  if (inputs.source) await rejectInvalid(found.tags, async () => [], "the tarball");
+  else await rejectInvalid(found.tags, async () => taggedReferences(await engine.listImages()), engineName(inputs));
   info(`From ${found.source}:`);
   for (const tag of found.tags) info(`  ${tag}`);
   return found;
+}
+function engineName(inputs) {
+  return `the ${inputs.engine} engine`;
 }
 async function rejectInvalid(tags2, available, where2) {
   const problems = problemsWithSaveTags(tags2);
@@ -109114,11 +109316,11 @@ async function rejectInvalid(tags2, available, where2) {
   for (const tag of tags2) {
     const hint = suggest(tag, references);
     if (hint && problemsWithSaveTags([tag]).length > 0)
-      hints.push(`\`${tag}\` \u2192 did you mean \`${hint.reference}\`? (${hint.why})`);
+      hints.push(`${shown(tag)} \u2192 did you mean \`${hint.reference}\`? (${hint.why})`);
   }
   const details = [
     ...problems.map((problem) => `invalid: ${problem}`),
-    ...references.length > 0 ? [`${where2} has:`, ...references.map((reference) => `  ${reference}`)] : [],
+    ...references.length > 0 ? [`${where2} has:`, ...cappedLines(references.map((reference) => `  ${reference}`))] : [],
     ...hints
   ];
   const first = hints[0] ? `; ${hints[0]}` : "";
@@ -109145,7 +109347,7 @@ function missingReport(missing, available, table, where2) {
     `Missing from ${where2}:`,
     ...missing.map((tag) => `  ${tag}`),
     available.length > 0 ? `${where2} has:` : `${where2} has no tagged images at all.`,
-    ...table,
+    ...cappedLines(table),
     ...hints.map(
       ({ tag, hint }) => hint ? `did you mean \`${hint.reference}\` for \`${tag}\`? (${hint.why})` : `nothing in ${where2} resembles \`${tag}\``
     )
@@ -109155,14 +109357,13 @@ function missingReport(missing, available, table, where2) {
   return { details, summary: summary2 };
 }
 async function saveFromEngine(inputs, engine, wanted, file, timer) {
-  const where2 = `the ${inputs.engine} engine`;
-  await rejectInvalid(wanted.tags, async () => taggedReferences(await engine.listImages()), where2);
+  const where2 = engineName(inputs);
   const inspected = await group(`Check the tags exist in ${where2}`, () => engine.inspect(wanted.tags));
   const warnings = [];
   if (inspected.missing.length > 0) {
     const rows = await engine.listImages();
     const { details, summary: summary2 } = missingReport(inspected.missing, taggedReferences(rows), imagesTable(rows), where2);
-    const line = `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? "is" : "are"} not in ${where2}: ${inspected.missing.join(", ")}${summary2}`;
+    const line = `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? "is" : "are"} not in ${where2}: ${shownList(inspected.missing)}${summary2}`;
     if (inputs.ifMissing === "error" || inspected.found.size === 0) {
       throw new UserError(
         `${line}; nothing was saved. Its images are listed above: build with \`load: true\` and the same tags${inputs.ifMissing === "warn" ? "" : ", or set `if-missing: warn` to save the tags that exist"}.`,
@@ -109182,7 +109383,7 @@ async function saveFromEngine(inputs, engine, wanted, file, timer) {
   }
   const platformArgs = await platformArguments(inputs, engine);
   const tarball = await writeLogged(
-    `${inputs.engine} save ${tags2.length} tag${tags2.length === 1 ? "" : "s"} \u2192 ${file}`,
+    `${inputs.engine} save ${tags2.length} tag${tags2.length === 1 ? "" : "s"} \u2192 ${shown(file)}`,
     "save + verify + compress",
     () => {
       const command = engine.start(["save", ...platformArgs, ...tags2]);
@@ -109220,16 +109421,19 @@ async function platformArguments(inputs, engine) {
   return ["--platform", inputs.platform];
 }
 async function saveFromSource(inputs, source, wanted, file, timer) {
-  const sourcePath = path6.resolve(process.env.GITHUB_WORKSPACE ?? ".", source);
-  if (wanted) await rejectInvalid(wanted.tags, async () => [], "the tarball");
-  const opened = await openTarball(sourcePath, "The `source` tarball");
-  if (path6.resolve(file) === sourcePath) {
+  const sourcePath = path7.resolve(process.env.GITHUB_WORKSPACE ?? ".", source);
+  if (path7.resolve(file) === sourcePath) {
     throw new UserError(
-      `The \`source\` tarball and the tarball to write are the same file (${file}): set \`path\` or \`name\` so they differ.`
+      `The \`source\` tarball and the tarball to write are the same file (${shown(file)}): set \`path\` or \`name\` so they differ.`
     );
   }
+  const opened = await openTarball(
+    sourcePath,
+    "The `source` tarball",
+    inputs.compression === "none" ? path7.dirname(file) : void 0
+  );
   const tarball = await writeLogged(
-    `Verify and compress ${sourcePath} \u2192 ${file}`,
+    `Verify and compress ${shown(sourcePath)} \u2192 ${shown(file)}`,
     "verify + compress",
     () => ({ stream: opened.stream, decode: opened.decode, phase: "read source" }),
     file,
@@ -109239,7 +109443,7 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
   if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
     await removeQuietly(file);
     throw new UserError(
-      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${tarball.report.platforms.join(", ") || "no platform"}; nothing was uploaded. Fix \`platform\`, or build that platform into the tarball.`
+      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${shownList(tarball.report.platforms) || "no platform"}; nothing was uploaded. Fix \`platform\`, or build that platform into the tarball.`
     );
   }
   const references = tarball.report.references;
@@ -109251,7 +109455,7 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
     if (missing.length > 0) {
       const table = references.map((reference) => `  ${reference}`);
       const { details, summary: summary2 } = missingReport(missing, references, table, "the tarball");
-      const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? "is" : "are"} not in ${sourcePath}: ${missing.join(", ")}${summary2}`;
+      const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? "is" : "are"} not in ${shown(sourcePath)}: ${shownList(missing)}${summary2}`;
       if (inputs.ifMissing === "error" || missing.length === wanted.tags.length) {
         await removeQuietly(file);
         throw new UserError(`${line}; nothing was uploaded. Its references are listed above.`, details);
@@ -109312,7 +109516,7 @@ function requireReferences(report, tags2, what) {
   const absent = tags2.filter((tag) => !present.has(qualify(tag)));
   if (absent.length > 0) {
     throw new UserError(
-      `${what} does not record ${absent.join(", ")} (it records ${report.references.join(", ") || "no tags"}): the engine dropped tags; report this with the engine version.`
+      `${what} does not record ${shownList(absent)} (it records ${shownList(report.references) || "no tags"}): the engine dropped tags; report this with the engine version.`
     );
   }
 }

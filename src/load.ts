@@ -3,6 +3,7 @@
  * every blob, stream it into `docker load`, and confirm each expected tag now names the expected image.
  */
 import * as core from '@actions/core';
+import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { downloadFile, listArtifactNames, type ArtifactLocation, type DownloadedArtifact } from './artifact.ts';
 import { hashFile } from './archive/hash.ts';
@@ -17,6 +18,7 @@ import { splitTagList } from './metadata.ts';
 import { PhaseTimer, ProgressMeter, formatBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
+import { shown, shownList } from './display.ts';
 import { writeSummary, type SummaryImage } from './summary.ts';
 import { openTarball, writeTarball, type OpenedTarball } from './tarball.ts';
 
@@ -47,7 +49,7 @@ export async function load(inputs: Inputs): Promise<void> {
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
-      `\`expected-digest\` pins one artifact, but \`pattern\` ${inputs.pattern} matches ${names.length} (${names.join(', ')}): ` +
+      `\`expected-digest\` pins one artifact, but \`pattern\` ${shown(inputs.pattern)} matches ${names.length} (${shownList(names)}): ` +
         'use `name` with `expected-digest`, or drop `expected-digest`.',
     );
   }
@@ -90,11 +92,11 @@ async function namesMatching(pattern: string, location: ArtifactLocation): Promi
   const names = matchNames(pattern, all);
   if (names.length === 0) {
     throw new UserError(
-      `No artifact matches \`pattern\` ${pattern}: expected at least one, found ${all.length === 0 ? 'no artifacts at all' : all.join(', ')} ` +
+      `No artifact matches \`pattern\` ${shown(pattern)}: expected at least one, found ${all.length === 0 ? 'no artifacts at all' : shownList(all)} ` +
         `in ${location.runId ? `run ${location.runId}` : 'this run'}; check the save step's \`name\`.`,
     );
   }
-  core.info(`pattern ${pattern} matches: ${names.join(', ')}`);
+  core.info(`pattern ${shown(pattern)} matches: ${shownList(names)}`);
   return names;
 }
 
@@ -113,7 +115,7 @@ async function loadArtifact(
       (downloaded) => downloaded.size,
     ),
   );
-  core.info(`${artifact.file} (${formatBytes(artifact.size)})`);
+  core.info(`${shown(artifact.file)} (${formatBytes(artifact.size)})`);
 
   // With load: false the verification pass also writes the plain tar that scanners read (Trivy, Grype).
   const plainCopy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : undefined;
@@ -189,7 +191,7 @@ async function verify(
   if (expectedDigest && expectedDigest !== digest) mismatches.push(`\`expected-digest\` is ${expectedDigest}`);
   if (mismatches.length > 0) {
     throw new UserError(
-      `The downloaded artifact ${artifact.name} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
+      `The downloaded artifact ${shown(artifact.name)} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
         'the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.',
     );
   }
@@ -197,15 +199,19 @@ async function verify(
     `sha256 matches${artifact.recordedDigest ? ' the recorded digest' : ''}${expectedDigest ? ' and expected-digest' : ''}: ${digest}`,
   );
 
-  const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
+  const opened = await openTarball(
+    artifact.file,
+    `The artifact ${shown(artifact.name)}`,
+    plainCopy === undefined ? undefined : path.dirname(plainCopy),
+  );
   const copy = plainCopy && opened.compression !== 'none' ? plainCopy : undefined;
   const report = copy ? await inspectAndCopy(opened, copy) : await inspectOnly(opened);
   core.info(
     `${report.format} (${opened.compression === 'none' ? 'uncompressed' : opened.compression}): ${report.images.length} image(s), ` +
-      `${report.blobs.length} blobs verified, references: ${report.references.join(', ') || 'none'}`,
+      `${report.blobs.length} blobs verified, references: ${shownList(report.references) || 'none'}`,
   );
   for (const warning of report.warnings) core.warning(warning);
-  if (copy) core.info(`Decompressed while verifying: ${copy}`);
+  if (copy) core.info(`Decompressed while verifying: ${shown(copy)}`);
   return { digest, report, plain: copy };
 }
 

@@ -15,13 +15,14 @@ import { findTags, problemsWithSaveTags, type FoundTags } from './metadata.ts';
 import { PhaseTimer, formatBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
+import { cappedLines, shown, shownList } from './display.ts';
 import { writeSummary } from './summary.ts';
 import { openTarball, writeTarball, type TarballSource, type WrittenTarball } from './tarball.ts';
 
 export async function save(inputs: Inputs): Promise<void> {
   const timer = new PhaseTimer();
   const engine = new ContainerEngine(inputs.engine);
-  const wanted = await core.group('Image tags', async () => wantedTags(inputs));
+  const wanted = await core.group('Image tags', async () => wantedTags(inputs, engine));
   const file = path.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
 
   const saved = inputs.source
@@ -51,7 +52,7 @@ export async function save(inputs: Inputs): Promise<void> {
       `Uploaded artifact ${artifact.name} (id ${artifact.id}, ${formatBytes(artifact.size)}, ${artifact.digest})`,
     );
   } else {
-    core.info(`upload is false: the tarball stays at ${saved.tarball.file} for you to upload.`);
+    core.info(`upload is false: the tarball stays at ${shown(saved.tarball.file)} for you to upload.`);
   }
 
   const { tarball, tags, imageIds } = saved;
@@ -91,21 +92,30 @@ interface Saved {
   warnings: string[];
 }
 
-/** The tags to save, validated; undefined only when saving a source tarball with no tags named (all of it). */
-function wantedTags(inputs: Inputs): FoundTags | undefined {
+/**
+ * The tags to save, validated before any of them is printed; undefined only when saving a source tarball with no
+ * tags named (all of it).
+ */
+async function wantedTags(inputs: Inputs, engine: ContainerEngine): Promise<FoundTags | undefined> {
   let found: FoundTags;
   try {
     found = findTags({ tagsInput: inputs.tags, metadataInput: inputs.metadata, env: process.env });
   } catch (error) {
     if (inputs.source && error instanceof UserError && error.message.startsWith('No image tags to save')) {
-      core.info(`No tags given: saving every reference in ${inputs.source}.`);
+      core.info(`No tags given: saving every reference in ${shown(inputs.source)}.`);
       return undefined;
     }
     throw error;
   }
+  if (inputs.source) await rejectInvalid(found.tags, async () => [], 'the tarball');
+  else await rejectInvalid(found.tags, async () => taggedReferences(await engine.listImages()), engineName(inputs));
   core.info(`From ${found.source}:`);
   for (const tag of found.tags) core.info(`  ${tag}`);
   return found;
+}
+
+function engineName(inputs: Inputs): string {
+  return `the ${inputs.engine} engine`;
 }
 
 /** Fails on invalid references, with the engine's images and what was probably meant, before anything is saved. */
@@ -121,11 +131,13 @@ async function rejectInvalid(
   for (const tag of tags) {
     const hint = suggest(tag, references);
     if (hint && problemsWithSaveTags([tag]).length > 0)
-      hints.push(`\`${tag}\` → did you mean \`${hint.reference}\`? (${hint.why})`);
+      hints.push(`${shown(tag)} → did you mean \`${hint.reference}\`? (${hint.why})`);
   }
   const details = [
     ...problems.map((problem) => `invalid: ${problem}`),
-    ...(references.length > 0 ? [`${where} has:`, ...references.map((reference) => `  ${reference}`)] : []),
+    ...(references.length > 0
+      ? [`${where} has:`, ...cappedLines(references.map((reference) => `  ${reference}`))]
+      : []),
     ...hints,
   ];
   const first = hints[0] ? `; ${hints[0]}` : '';
@@ -158,7 +170,7 @@ function missingReport(missing: readonly string[], available: readonly string[],
     `Missing from ${where}:`,
     ...missing.map((tag) => `  ${tag}`),
     available.length > 0 ? `${where} has:` : `${where} has no tagged images at all.`,
-    ...table,
+    ...cappedLines(table),
     ...hints.map(({ tag, hint }) =>
       hint
         ? `did you mean \`${hint.reference}\` for \`${tag}\`? (${hint.why})`
@@ -177,8 +189,7 @@ async function saveFromEngine(
   file: string,
   timer: PhaseTimer,
 ): Promise<Saved> {
-  const where = `the ${inputs.engine} engine`;
-  await rejectInvalid(wanted.tags, async () => taggedReferences(await engine.listImages()), where);
+  const where = engineName(inputs);
 
   const inspected = await core.group(`Check the tags exist in ${where}`, () => engine.inspect(wanted.tags));
   const warnings: string[] = [];
@@ -187,7 +198,7 @@ async function saveFromEngine(
     const { details, summary } = missingReport(inspected.missing, taggedReferences(rows), imagesTable(rows), where);
     const line =
       `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? 'is' : 'are'} not in ${where}: ` +
-      `${inspected.missing.join(', ')}${summary}`;
+      `${shownList(inspected.missing)}${summary}`;
     if (inputs.ifMissing === 'error' || inspected.found.size === 0) {
       throw new UserError(
         `${line}; nothing was saved. Its images are listed above: build with \`load: true\` and the same tags` +
@@ -209,7 +220,7 @@ async function saveFromEngine(
 
   const platformArgs = await platformArguments(inputs, engine);
   const tarball = await writeLogged(
-    `${inputs.engine} save ${tags.length} tag${tags.length === 1 ? '' : 's'} → ${file}`,
+    `${inputs.engine} save ${tags.length} tag${tags.length === 1 ? '' : 's'} → ${shown(file)}`,
     'save + verify + compress',
     () => {
       const command = engine.start(['save', ...platformArgs, ...tags]);
@@ -259,15 +270,19 @@ async function saveFromSource(
   timer: PhaseTimer,
 ): Promise<Saved> {
   const sourcePath = path.resolve(process.env.GITHUB_WORKSPACE ?? '.', source);
-  if (wanted) await rejectInvalid(wanted.tags, async () => [], 'the tarball');
-  const opened = await openTarball(sourcePath, 'The `source` tarball');
   if (path.resolve(file) === sourcePath) {
     throw new UserError(
-      `The \`source\` tarball and the tarball to write are the same file (${file}): set \`path\` or \`name\` so they differ.`,
+      `The \`source\` tarball and the tarball to write are the same file (${shown(file)}): set \`path\` or \`name\` so they differ.`,
     );
   }
+  // Written uncompressed, the tar takes its full size on the disk of `path`.
+  const opened = await openTarball(
+    sourcePath,
+    'The `source` tarball',
+    inputs.compression === 'none' ? path.dirname(file) : undefined,
+  );
   const tarball = await writeLogged(
-    `Verify and compress ${sourcePath} → ${file}`,
+    `Verify and compress ${shown(sourcePath)} → ${shown(file)}`,
     'verify + compress',
     () => ({ stream: opened.stream, decode: opened.decode, phase: 'read source' }),
     file,
@@ -277,7 +292,7 @@ async function saveFromSource(
   if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
     await removeQuietly(file);
     throw new UserError(
-      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${tarball.report.platforms.join(', ') || 'no platform'}; ` +
+      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${shownList(tarball.report.platforms) || 'no platform'}; ` +
         'nothing was uploaded. Fix `platform`, or build that platform into the tarball.',
     );
   }
@@ -290,7 +305,7 @@ async function saveFromSource(
     if (missing.length > 0) {
       const table = references.map((reference) => `  ${reference}`);
       const { details, summary } = missingReport(missing, references, table, 'the tarball');
-      const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? 'is' : 'are'} not in ${sourcePath}: ${missing.join(', ')}${summary}`;
+      const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? 'is' : 'are'} not in ${shown(sourcePath)}: ${shownList(missing)}${summary}`;
       if (inputs.ifMissing === 'error' || missing.length === wanted.tags.length) {
         await removeQuietly(file);
         throw new UserError(`${line}; nothing was uploaded. Its references are listed above.`, details);
@@ -366,7 +381,7 @@ function requireReferences(report: ArchiveReport, tags: readonly string[], what:
   const absent = tags.filter((tag) => !present.has(qualify(tag)));
   if (absent.length > 0) {
     throw new UserError(
-      `${what} does not record ${absent.join(', ')} (it records ${report.references.join(', ') || 'no tags'}): ` +
+      `${what} does not record ${shownList(absent)} (it records ${shownList(report.references) || 'no tags'}): ` +
         'the engine dropped tags; report this with the engine version.',
     );
   }
