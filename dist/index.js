@@ -107249,6 +107249,16 @@ var MAX_OCTAL_SIZE = 8589934591;
 function fail(message) {
   throw new UserError(message);
 }
+function headerString(block, start, length, what, at) {
+  const field = block.subarray(start, start + length);
+  const nul = field.indexOf(0);
+  if (nul >= 0 && field.subarray(nul).some((byte) => byte !== 0)) {
+    fail(
+      `The tar header at byte ${at} has bytes after the end of its ${what}; readers disagree on them, so it is refused.`
+    );
+  }
+  return cString(block, start, length);
+}
 function cString(block, start, length) {
   const field = block.subarray(start, start + length);
   const nul = field.indexOf(0);
@@ -107466,10 +107476,23 @@ var TarReader = class {
     }
     const typeflag = String.fromCharCode(block[156]);
     const size = parseNumber(block, 124, 12, "size", at);
+    parseNumber(block, 100, 8, "mode", at);
+    parseNumber(block, 108, 8, "uid", at);
+    parseNumber(block, 116, 8, "gid", at);
+    parseNumber(block, 136, 12, "mtime", at);
+    const magic = block.toString("latin1", 257, 265);
+    if (magic.startsWith("ustar\0") || magic === "ustar  \0") {
+      parseNumber(block, 329, 8, "device major number", at);
+      parseNumber(block, 337, 8, "device minor number", at);
+    }
+    if (magic === "ustar  \0") {
+      parseNumber(block, 345, 12, "GNU access time", at);
+      parseNumber(block, 357, 12, "GNU change time", at);
+    }
     const refused = REFUSED_TYPES[typeflag];
     if (refused) fail(`The tar header at byte ${at} is ${refused}; image tarballs never hold one, so it is refused.`);
     const ustar = block.toString("latin1", 257, 263) === "ustar\0";
-    if (ustar && cString(block, 345, 155) !== "") {
+    if (ustar && headerString(block, 345, 155, "prefix field", at) !== "") {
       fail(
         `The tar header at byte ${at} uses the ustar prefix field, which readers interpret differently; it is refused.`
       );
@@ -107511,9 +107534,10 @@ var TarReader = class {
     const pending = this.#pending;
     this.#pending = void 0;
     const offset = pending?.offset ?? at;
-    const headerName = cString(block, 0, 100);
+    const headerName = headerString(block, 0, 100, "name", at);
     const rawName = pending?.pax.get("path") ?? pending?.longName ?? headerName;
-    const linkname = pending?.pax.get("linkpath") ?? pending?.longLink ?? cString(block, 157, 100);
+    const headerLink = headerString(block, 157, 100, "link target", at);
+    const linkname = pending?.pax.get("linkpath") ?? pending?.longLink ?? headerLink;
     const paxSize = pending?.pax.get("size");
     let entrySize = size;
     if (paxSize !== void 0) {
@@ -107532,10 +107556,16 @@ var TarReader = class {
         `The tar entry ${shown(rawName, 120)} at byte ${offset} is a ${type.replace("-", " ")} with a size of ${entrySize} bytes; readers disagree on whether content follows, so it is refused.`
       );
     }
+    if (linkname === "" && (type === "symlink" || type === "hardlink")) {
+      fail(`The tar entry ${shown(rawName, 120)} at byte ${offset} is a ${type} without a target; it is refused.`);
+    }
     if (linkname !== "" && type !== "symlink" && type !== "hardlink") {
       fail(`The tar entry ${shown(rawName, 120)} at byte ${offset} is a ${type} with a link target; it is refused.`);
     }
     const name2 = normaliseName(rawName, offset);
+    if (name2 === "" && (type !== "directory" || rawName === "")) {
+      fail(`The tar entry at byte ${offset} has no name (${shown(rawName)}); it is refused.`);
+    }
     this.#listener.entry({ name: name2, type, size: entrySize, linkname, offset });
     if (entrySize === 0) {
       this.#listener.entryEnd();

@@ -99,6 +99,21 @@ function fail(message: string): never {
   throw new UserError(message);
 }
 
+/**
+ * A NUL-terminated header field, which must hold nothing after its terminator: node-tar drops what follows the NUL
+ * only up to a newline, so `name\0\nrest` is `name` to Go and GNU tar but `name\nrest` to node-tar.
+ */
+function headerString(block: Buffer, start: number, length: number, what: string, at: number): string {
+  const field = block.subarray(start, start + length);
+  const nul = field.indexOf(0);
+  if (nul >= 0 && field.subarray(nul).some((byte) => byte !== 0)) {
+    fail(
+      `The tar header at byte ${at} has bytes after the end of its ${what}; readers disagree on them, so it is refused.`,
+    );
+  }
+  return cString(block, start, length);
+}
+
 function cString(block: Buffer, start: number, length: number): string {
   const field = block.subarray(start, start + length);
   const nul = field.indexOf(0);
@@ -357,10 +372,24 @@ export class TarReader {
     }
     const typeflag = String.fromCharCode(block[156]!);
     const size = parseNumber(block, 124, 12, 'size', at);
+    // Fields this reader has no use for, checked as Go checks them: a header Go (and so docker) refuses must not pass.
+    parseNumber(block, 100, 8, 'mode', at);
+    parseNumber(block, 108, 8, 'uid', at);
+    parseNumber(block, 116, 8, 'gid', at);
+    parseNumber(block, 136, 12, 'mtime', at);
+    const magic = block.toString('latin1', 257, 265);
+    if (magic.startsWith('ustar\0') || magic === 'ustar  \0') {
+      parseNumber(block, 329, 8, 'device major number', at);
+      parseNumber(block, 337, 8, 'device minor number', at);
+    }
+    if (magic === 'ustar  \0') {
+      parseNumber(block, 345, 12, 'GNU access time', at);
+      parseNumber(block, 357, 12, 'GNU change time', at);
+    }
     const refused = REFUSED_TYPES[typeflag];
     if (refused) fail(`The tar header at byte ${at} is ${refused}; image tarballs never hold one, so it is refused.`);
     const ustar = block.toString('latin1', 257, 263) === 'ustar\0';
-    if (ustar && cString(block, 345, 155) !== '') {
+    if (ustar && headerString(block, 345, 155, 'prefix field', at) !== '') {
       // Go joins the prefix to the name whatever the version field says, node-tar only for version "00", and star
       // archives have a shorter prefix: readers disagree, and no image tarball needs it (its names are short).
       fail(
@@ -410,9 +439,10 @@ export class TarReader {
     const pending = this.#pending;
     this.#pending = undefined;
     const offset = pending?.offset ?? at;
-    const headerName = cString(block, 0, 100);
+    const headerName = headerString(block, 0, 100, 'name', at);
     const rawName = pending?.pax.get('path') ?? pending?.longName ?? headerName;
-    const linkname = pending?.pax.get('linkpath') ?? pending?.longLink ?? cString(block, 157, 100);
+    const headerLink = headerString(block, 157, 100, 'link target', at);
+    const linkname = pending?.pax.get('linkpath') ?? pending?.longLink ?? headerLink;
     const paxSize = pending?.pax.get('size');
     let entrySize = size;
     if (paxSize !== undefined) {
@@ -436,10 +466,16 @@ export class TarReader {
           `${entrySize} bytes; readers disagree on whether content follows, so it is refused.`,
       );
     }
+    if (linkname === '' && (type === 'symlink' || type === 'hardlink')) {
+      fail(`The tar entry ${shown(rawName, 120)} at byte ${offset} is a ${type} without a target; it is refused.`);
+    }
     if (linkname !== '' && type !== 'symlink' && type !== 'hardlink') {
       fail(`The tar entry ${shown(rawName, 120)} at byte ${offset} is a ${type} with a link target; it is refused.`);
     }
     const name = normaliseName(rawName, offset);
+    if (name === '' && (type !== 'directory' || rawName === '')) {
+      fail(`The tar entry at byte ${offset} has no name (${shown(rawName)}); it is refused.`);
+    }
     this.#listener.entry({ name, type, size: entrySize, linkname, offset });
     if (entrySize === 0) {
       this.#listener.entryEnd();

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { MAX_TOTAL_META_BYTES, TarReader, createTarAppender, tarEntry, type TarEntry } from '../../src/archive/tar.ts';
 import { packTar, sha256, unpackTar } from '../support/fixtures.ts';
-import { BLOCK, END, entry, extended, pax, rawHeader } from '../support/raw-tar.ts';
+import { BLOCK, END, checksum, entry, extended, pax, rawHeader } from '../support/raw-tar.ts';
 
 interface Seen {
   entry: TarEntry;
@@ -221,6 +221,33 @@ describe('TarReader refuses every header it does not fully model', () => {
       Buffer.concat([pax([['path', 'a'.repeat(70_000)]]), file, END]),
       /PAX header at byte 0 is \d+ bytes; at most 65536/,
     ],
+    [
+      'a mode that is not a number (Go refuses the header)',
+      (() => {
+        const header = rawHeader({ name: 'a' });
+        header.write('800755 \0', 100, 'latin1');
+        checksum(header);
+        return Buffer.concat([header, END]);
+      })(),
+      /has a mode that is not an octal number/,
+    ],
+    [
+      'text where a GNU header keeps its access time',
+      Buffer.concat([entry({ name: 'json', prefix: 'manifest', magic: 'ustar  \0' }, '[]'), END]),
+      /has a GNU access time that is not an octal number/,
+    ],
+    [
+      'bytes after the NUL that ends a name (node-tar keeps what follows a newline)',
+      Buffer.concat([entry({ name: 'a\0\0\nmanifest.json' }, '[]'), END]),
+      /has bytes after the end of its name/,
+    ],
+    [
+      'a symbolic link without a target',
+      Buffer.concat([entry({ name: 'a', type: '2' }), END]),
+      /symlink without a target/,
+    ],
+    ['a file without a name', Buffer.concat([entry({ name: '' }, 'x'), END]), /has no name/],
+    ['a file named "."', Buffer.concat([entry({ name: '.' }, 'x'), END]), /has no name \(`\.`\)/],
     [
       'a checksum only a signed sum matches',
       (() => {
