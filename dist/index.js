@@ -4166,9 +4166,9 @@ var require_util2 = __commonJS({
       let policy = "";
       if (policyHeader.length > 0) {
         for (let i = policyHeader.length; i !== 0; i--) {
-          const token = policyHeader[i - 1].trim();
-          if (referrerPolicyTokens.has(token)) {
-            policy = token;
+          const token2 = policyHeader[i - 1].trim();
+          if (referrerPolicyTokens.has(token2)) {
+            policy = token2;
             break;
           }
         }
@@ -4401,9 +4401,9 @@ var require_util2 = __commonJS({
     function parseMetadata(metadata2) {
       const result = [];
       let empty = true;
-      for (const token of metadata2.split(" ")) {
+      for (const token2 of metadata2.split(" ")) {
         empty = false;
-        const parsedToken = parseHashWithOptions.exec(token);
+        const parsedToken = parseHashWithOptions.exec(token2);
         if (parsedToken === null || parsedToken.groups === void 0 || parsedToken.groups.algo === void 0) {
           continue;
         }
@@ -61400,8 +61400,8 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
   });
 };
 var BearerCredentialHandler = class {
-  constructor(token) {
-    this.token = token;
+  constructor(token2) {
+    this.token = token2;
   }
   // currently implements pre-authorization
   // TODO: support preAuth = false where it hooks on 401
@@ -61909,6 +61909,13 @@ var Warnings = class {
 function cappedLines(lines, max = 50) {
   return lines.length > max ? [...lines.slice(0, max), `  \u2026 and ${lines.length - max} more`] : [...lines];
 }
+function token(value) {
+  return /^[A-Za-z0-9._/*?-]{1,200}$/.test(value) ? value : shown(value);
+}
+function tokenList(values, max = MAX_SHOWN_ITEMS) {
+  const head = values.slice(0, max).map(token);
+  return values.length > max ? `${head.join(", ")} \u2026 and ${values.length - max} more` : head.join(", ");
+}
 
 // src/reference.ts
 var MAX_NAME_LENGTH = 255;
@@ -62221,11 +62228,11 @@ function getUploadChunkSize() {
   return 8 * 1024 * 1024;
 }
 function getRuntimeToken() {
-  const token = process.env["ACTIONS_RUNTIME_TOKEN"];
-  if (!token) {
+  const token2 = process.env["ACTIONS_RUNTIME_TOKEN"];
+  if (!token2) {
     throw new Error("Unable to get the ACTIONS_RUNTIME_TOKEN env variable");
   }
-  return token;
+  return token2;
 }
 function getResultsServiceUrl() {
   const resultsUrl = process.env["ACTIONS_RESULTS_URL"];
@@ -64090,13 +64097,13 @@ function base64UrlDecode(str) {
     return atob(output);
   }
 }
-function jwtDecode(token, options) {
-  if (typeof token !== "string") {
+function jwtDecode(token2, options) {
+  if (typeof token2 !== "string") {
     throw new InvalidTokenError("Invalid token specified: must be a string");
   }
   options || (options = {});
   const pos2 = options.header === true ? 0 : 1;
-  const part = token.split(".")[pos2];
+  const part = token2.split(".")[pos2];
   if (typeof part !== "string") {
     throw new InvalidTokenError(`Invalid token specified: missing part #${pos2 + 1}`);
   }
@@ -64116,8 +64123,8 @@ function jwtDecode(token, options) {
 // node_modules/@actions/artifact/lib/internal/shared/util.js
 var InvalidJwtError = new Error("Failed to get backend IDs: The provided JWT token is invalid and/or missing claims");
 function getBackendIdsFromToken() {
-  const token = getRuntimeToken();
-  const decoded = jwtDecode(token);
+  const token2 = getRuntimeToken();
+  const decoded = jwtDecode(token2);
   if (!decoded.scp) {
     throw InvalidJwtError;
   }
@@ -64203,7 +64210,7 @@ var ArtifactHttpClient = class {
     this.maxAttempts = 5;
     this.baseRetryIntervalMilliseconds = 3e3;
     this.retryMultiplier = 1.5;
-    const token = getRuntimeToken();
+    const token2 = getRuntimeToken();
     this.baseUrl = getResultsServiceUrl();
     if (maxAttempts) {
       this.maxAttempts = maxAttempts;
@@ -64215,7 +64222,7 @@ var ArtifactHttpClient = class {
       this.retryMultiplier = retryMultiplier;
     }
     this.httpClient = new HttpClient(userAgent2, [
-      new BearerCredentialHandler(token)
+      new BearerCredentialHandler(token2)
     ]);
   }
   // This function satisfies the Rpc interface. It is compatible with the JSON
@@ -65222,11 +65229,11 @@ function isIterable(value) {
 function removeContinueToken(value) {
   if (typeof value === "string") {
     const tokens = value.split(",");
-    const remaining = tokens.filter((token) => token.trim().toLowerCase() !== "100-continue");
+    const remaining = tokens.filter((token2) => token2.trim().toLowerCase() !== "100-continue");
     if (remaining.length === tokens.length) {
       return value;
     }
-    return remaining.map((token) => token.trim()).filter(Boolean).join(", ") || void 0;
+    return remaining.map((token2) => token2.trim()).filter(Boolean).join(", ") || void 0;
   }
   if (Array.isArray(value)) {
     const remaining = value.map(removeContinueToken).filter((entry) => entry !== void 0);
@@ -65317,7 +65324,7 @@ function getEffectiveHeaderValues(request2, name2) {
   return getHeaderValues(headers, name2.toLowerCase());
 }
 function hasExpectContinue(request2) {
-  return getEffectiveHeaderValues(request2, "expect").some((value) => typeof value === "string" && value.split(",").some((token) => token.trim().toLowerCase() === "100-continue"));
+  return getEffectiveHeaderValues(request2, "expect").some((value) => typeof value === "string" && value.split(",").some((token2) => token2.trim().toLowerCase() === "100-continue"));
 }
 function addHeader(headers, name2, value) {
   if (!Array.isArray(headers)) {
@@ -66644,13 +66651,13 @@ function createNegotiateAuth() {
     const client2 = await kerberos.initializeClient("HTTP@proxy", {
       mechOID: kerberos.GSS_MECH_OID_SPNEGO
     });
-    const token = await client2.step(serverToken || "");
-    if (!token) {
+    const token2 = await client2.step(serverToken || "");
+    if (!token2) {
       throw new Error("Kerberos client.step() returned no token");
     }
     return {
       headers: {
-        "Proxy-Authorization": `Negotiate ${token}`
+        "Proxy-Authorization": `Negotiate ${token2}`
       }
     };
   };
@@ -67335,8 +67342,8 @@ var SDK_VERSION2 = "1.25.0";
 function getUserAgentString2(telemetryInfo) {
   const parts2 = [];
   for (const [key, value] of telemetryInfo) {
-    const token = value ? `${key}/${value}` : key;
-    parts2.push(token);
+    const token2 = value ? `${key}/${value}` : key;
+    parts2.push(token2);
   }
   return parts2.join(" ");
 }
@@ -67460,12 +67467,12 @@ function createAbortablePromise(buildPromise, options) {
 // node_modules/@azure/core-util/dist/esm/delay.js
 var StandardAbortMessage2 = "The delay was aborted.";
 function delay2(timeInMs, options) {
-  let token;
+  let token2;
   const { abortSignal, abortErrorMsg } = options ?? {};
   return createAbortablePromise((resolve3) => {
-    token = setTimeout(resolve3, timeInMs);
+    token2 = setTimeout(resolve3, timeInMs);
   }, {
-    cleanupBeforeAbort: () => clearTimeout(token),
+    cleanupBeforeAbort: () => clearTimeout(token2),
     abortSignal,
     abortErrorMsg: abortErrorMsg ?? StandardAbortMessage2
   });
@@ -67911,16 +67918,16 @@ async function beginRefresh(getAccessToken, retryIntervalInMs, refreshTimeout) {
       return finalToken;
     }
   }
-  let token = await tryGetAccessToken();
-  while (token === null) {
+  let token2 = await tryGetAccessToken();
+  while (token2 === null) {
     await delay2(retryIntervalInMs);
-    token = await tryGetAccessToken();
+    token2 = await tryGetAccessToken();
   }
-  return token;
+  return token2;
 }
 function createTokenCycler(credential, tokenCyclerOptions) {
   let refreshWorker = null;
-  let token = null;
+  let token2 = null;
   let tenantId;
   const options = {
     ...DEFAULT_CYCLER_OPTIONS,
@@ -67938,23 +67945,23 @@ function createTokenCycler(credential, tokenCyclerOptions) {
      * window and not already refreshing)
      */
     get shouldRefresh() {
-      if (token === null) {
+      if (token2 === null) {
         return true;
       }
       if (cycler.isRefreshing) {
         return false;
       }
-      if (token.refreshAfterTimestamp && token.refreshAfterTimestamp < Date.now()) {
+      if (token2.refreshAfterTimestamp && token2.refreshAfterTimestamp < Date.now()) {
         return true;
       }
-      return token.expiresOnTimestamp - options.refreshWindowInMs < Date.now();
+      return token2.expiresOnTimestamp - options.refreshWindowInMs < Date.now();
     },
     /**
      * Produces true if the cycler MUST refresh (null or nearly-expired
      * token).
      */
     get mustRefresh() {
-      return token === null || token.expiresOnTimestamp - options.forcedRefreshWindowInMs < Date.now();
+      return token2 === null || token2.expiresOnTimestamp - options.forcedRefreshWindowInMs < Date.now();
     }
   };
   function refresh(scopes, getTokenOptions) {
@@ -67964,15 +67971,15 @@ function createTokenCycler(credential, tokenCyclerOptions) {
         tryGetAccessToken,
         options.retryIntervalInMs,
         // If we don't have a token, then we should timeout immediately
-        token?.expiresOnTimestamp ?? Date.now()
+        token2?.expiresOnTimestamp ?? Date.now()
       ).then((_token) => {
         refreshWorker = null;
-        token = _token;
+        token2 = _token;
         tenantId = getTokenOptions.tenantId;
-        return token;
+        return token2;
       }).catch((reason) => {
         refreshWorker = null;
-        token = null;
+        token2 = null;
         tenantId = void 0;
         throw reason;
       });
@@ -67983,7 +67990,7 @@ function createTokenCycler(credential, tokenCyclerOptions) {
     const hasClaimChallenge = Boolean(tokenOptions.claims);
     const tenantIdChanged = tenantId !== tokenOptions.tenantId;
     if (hasClaimChallenge) {
-      token = null;
+      token2 = null;
     }
     const mustRefresh = tenantIdChanged || hasClaimChallenge || cycler.mustRefresh;
     if (mustRefresh) {
@@ -67992,7 +67999,7 @@ function createTokenCycler(credential, tokenCyclerOptions) {
     if (cycler.shouldRefresh) {
       refresh(scopes, tokenOptions);
     }
-    return token;
+    return token2;
   };
 }
 
@@ -70578,14 +70585,14 @@ function scanAttributeTokens(attrStr) {
         i = closeIdx + 1;
       }
     }
-    const token = { startIndex: tokenStart };
-    token[1] = leadingWs;
-    token[2] = name2;
-    token[3] = equalsGroup;
-    token[4] = quoteChar !== void 0 ? true : void 0;
-    token[5] = quoteChar;
-    token[6] = value;
-    tokens.push(token);
+    const token2 = { startIndex: tokenStart };
+    token2[1] = leadingWs;
+    token2[2] = name2;
+    token2[3] = equalsGroup;
+    token2[4] = quoteChar !== void 0 ? true : void 0;
+    token2[5] = quoteChar;
+    token2[6] = value;
+    tokens.push(token2);
   }
   return tokens;
 }
@@ -70990,23 +70997,23 @@ var EntityDecoder = class {
         i++;
         continue;
       }
-      const token = str.slice(i + 1, j);
-      if (token.length === 0) {
+      const token2 = str.slice(i + 1, j);
+      if (token2.length === 0) {
         i++;
         continue;
       }
       let replacement;
       let tier2;
-      if (this._removeSet.has(token)) {
+      if (this._removeSet.has(token2)) {
         replacement = "";
         if (tier2 === void 0) {
           tier2 = LIMIT_TIER_EXTERNAL;
         }
-      } else if (this._leaveSet.has(token)) {
+      } else if (this._leaveSet.has(token2)) {
         i++;
         continue;
-      } else if (token.charCodeAt(0) === 35) {
-        const ncrResult = this._resolveNCR(token);
+      } else if (token2.charCodeAt(0) === 35) {
+        const ncrResult = this._resolveNCR(token2);
         if (ncrResult === void 0) {
           i++;
           continue;
@@ -71014,7 +71021,7 @@ var EntityDecoder = class {
         replacement = ncrResult;
         tier2 = LIMIT_TIER_BASE;
       } else {
-        const resolved = this._resolveName(token);
+        const resolved = this._resolveName(token2);
         replacement = resolved?.value;
         tier2 = resolved?.tier;
       }
@@ -71036,7 +71043,7 @@ var EntityDecoder = class {
           }
         }
         if (limitLength) {
-          const delta = replacement.length - (token.length + 2);
+          const delta = replacement.length - (token2.length + 2);
           if (delta > 0) {
             this._expandedLength += delta;
             if (this._expandedLength > this._maxExpandedLength) {
@@ -71115,7 +71122,7 @@ var EntityDecoder = class {
    *   - undefined                 → 'leave' (caller must skip past '&' only)
    *   - throws Error              → 'throw'
    */
-  _applyNCRAction(action5, token, cp) {
+  _applyNCRAction(action5, token2, cp) {
     switch (action5) {
       case NCR_LEVEL.allow:
         return String.fromCodePoint(cp);
@@ -71126,7 +71133,7 @@ var EntityDecoder = class {
       // signal: keep literal
       case NCR_LEVEL.throw:
         throw new Error(
-          `[EntityDecoder] Prohibited numeric character reference &${token}; (U+${cp.toString(16).toUpperCase().padStart(4, "0")})`
+          `[EntityDecoder] Prohibited numeric character reference &${token2}; (U+${cp.toString(16).toUpperCase().padStart(4, "0")})`
         );
       default:
         return String.fromCodePoint(cp);
@@ -71148,19 +71155,19 @@ var EntityDecoder = class {
    *   - string (incl. '')  — replacement ('' = remove)
    *   - undefined          — leave original &token; as-is
    */
-  _resolveNCR(token) {
-    const second = token.charCodeAt(1);
+  _resolveNCR(token2) {
+    const second = token2.charCodeAt(1);
     let cp;
     if (second === 120 || second === 88) {
-      cp = parseInt(token.slice(2), 16);
+      cp = parseInt(token2.slice(2), 16);
     } else {
-      cp = parseInt(token.slice(1), 10);
+      cp = parseInt(token2.slice(1), 10);
     }
     if (Number.isNaN(cp) || cp < 0 || cp > 1114111) return void 0;
     const minimum = this._classifyNCR(cp);
     if (!this._numericAllowed && minimum < NCR_LEVEL.remove) return void 0;
     const effective = minimum === -1 ? this._ncrOnLevel : Math.max(this._ncrOnLevel, minimum);
-    return this._applyNCRAction(effective, token, cp);
+    return this._applyNCRAction(effective, token2, cp);
   }
 };
 
@@ -101658,13 +101665,13 @@ var __awaiter10 = function(thisArg, _arguments, P, generator) {
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-function getAuthString(token, options) {
-  if (!token && !options.auth) {
+function getAuthString(token2, options) {
+  if (!token2 && !options.auth) {
     throw new Error("Parameter token or opts.auth is required");
-  } else if (token && options.auth) {
+  } else if (token2 && options.auth) {
     throw new Error("Parameters token and opts.auth may not both be specified");
   }
-  return typeof options.auth === "string" ? options.auth : `token ${token}`;
+  return typeof options.auth === "string" ? options.auth : `token ${token2}`;
 }
 function getProxyAgent(destinationUrl) {
   const hc = new httpClient.HttpClient();
@@ -102983,43 +102990,43 @@ var b64url = "(?:[a-zA-Z0-9_-]+)";
 var sep2 = "\\.";
 var jwtRE = new RegExp(`^${b64url}${sep2}${b64url}${sep2}${b64url}$`);
 var isJWT = jwtRE.test.bind(jwtRE);
-async function auth(token) {
-  const isApp = isJWT(token);
-  const isInstallation = token.startsWith("v1.") || token.startsWith("ghs_");
-  const isUserToServer = token.startsWith("ghu_");
+async function auth(token2) {
+  const isApp = isJWT(token2);
+  const isInstallation = token2.startsWith("v1.") || token2.startsWith("ghs_");
+  const isUserToServer = token2.startsWith("ghu_");
   const tokenType = isApp ? "app" : isInstallation ? "installation" : isUserToServer ? "user-to-server" : "oauth";
   return {
     type: "token",
-    token,
+    token: token2,
     tokenType
   };
 }
-function withAuthorizationPrefix(token) {
-  if (token.split(/\./).length === 3) {
-    return `bearer ${token}`;
+function withAuthorizationPrefix(token2) {
+  if (token2.split(/\./).length === 3) {
+    return `bearer ${token2}`;
   }
-  return `token ${token}`;
+  return `token ${token2}`;
 }
-async function hook(token, request2, route, parameters) {
+async function hook(token2, request2, route, parameters) {
   const endpoint2 = request2.endpoint.merge(
     route,
     parameters
   );
-  endpoint2.headers.authorization = withAuthorizationPrefix(token);
+  endpoint2.headers.authorization = withAuthorizationPrefix(token2);
   return request2(endpoint2);
 }
-var createTokenAuth = function createTokenAuth2(token) {
-  if (!token) {
+var createTokenAuth = function createTokenAuth2(token2) {
+  if (!token2) {
     throw new Error("[@octokit/auth-token] No token passed to createTokenAuth");
   }
-  if (typeof token !== "string") {
+  if (typeof token2 !== "string") {
     throw new Error(
       "[@octokit/auth-token] Token passed to createTokenAuth is not a string"
     );
   }
-  token = token.replace(/^(token|bearer) +/i, "");
-  return Object.assign(auth.bind(null, token), {
-    hook: hook.bind(null, token)
+  token2 = token2.replace(/^(token|bearer) +/i, "");
+  return Object.assign(auth.bind(null, token2), {
+    hook: hook.bind(null, token2)
   });
 };
 
@@ -105722,9 +105729,9 @@ var defaults = {
   }
 };
 var GitHub = Octokit.plugin(restEndpointMethods, paginateRest).defaults(defaults);
-function getOctokitOptions(token, options) {
+function getOctokitOptions(token2, options) {
   const opts = Object.assign({}, options || {});
-  const auth2 = getAuthString(token, opts);
+  const auth2 = getAuthString(token2, opts);
   if (auth2) {
     opts.auth = auth2;
   }
@@ -105737,9 +105744,9 @@ function getOctokitOptions(token, options) {
 
 // node_modules/@actions/github/lib/github.js
 var context4 = new Context();
-function getOctokit(token, options, ...additionalPlugins) {
+function getOctokit(token2, options, ...additionalPlugins) {
   const GitHubWithPlugins = GitHub.plugin(...additionalPlugins);
-  return new GitHubWithPlugins(getOctokitOptions(token, options));
+  return new GitHubWithPlugins(getOctokitOptions(token2, options));
 }
 
 // node_modules/@actions/artifact/lib/internal/download/download-artifact.js
@@ -105867,10 +105874,10 @@ function streamExtractExternal(url_1, directory_1) {
     });
   });
 }
-function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, token, options) {
+function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, token2, options) {
   return __awaiter11(this, void 0, void 0, function* () {
     const downloadPath = yield resolveOrCreateDirectory(options === null || options === void 0 ? void 0 : options.path);
-    const api = getOctokit(token);
+    const api = getOctokit(token2);
     let digestMismatch = false;
     info(`Downloading artifact '${artifactId}' from '${repositoryOwner}/${repositoryName}'`);
     const { headers, status } = yield api.rest.actions.downloadArtifact({
@@ -106110,7 +106117,7 @@ var __awaiter12 = function(thisArg, _arguments, P, generator) {
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-function getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token) {
+function getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token2) {
   return __awaiter12(this, void 0, void 0, function* () {
     var _a;
     const [retryOpts, requestOpts] = getRetryOptions(defaults);
@@ -106121,7 +106128,7 @@ function getArtifactPublic(artifactName, workflowRunId, repositoryOwner, reposit
       retry: retryOpts,
       request: requestOpts
     };
-    const github = getOctokit(token, opts, retry, requestLog);
+    const github = getOctokit(token2, opts, retry, requestLog);
     const getArtifactResp = yield github.request("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts{?name}", {
       owner: repositoryOwner,
       repo: repositoryName,
@@ -106213,7 +106220,7 @@ var __awaiter13 = function(thisArg, _arguments, P, generator) {
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-function deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token) {
+function deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token2) {
   return __awaiter13(this, void 0, void 0, function* () {
     var _a;
     const [retryOpts, requestOpts] = getRetryOptions(defaults);
@@ -106224,8 +106231,8 @@ function deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repo
       retry: retryOpts,
       request: requestOpts
     };
-    const github = getOctokit(token, opts, retry, requestLog);
-    const getArtifactResp = yield getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token);
+    const github = getOctokit(token2, opts, retry, requestLog);
+    const getArtifactResp = yield getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token2);
     const deleteArtifactResp = yield github.rest.actions.deleteArtifact({
       owner: repositoryOwner,
       repo: repositoryName,
@@ -106302,7 +106309,7 @@ var maximumArtifactCount = getMaxArtifactListCount();
 var paginationCount = 100;
 var maxNumberOfPages = Math.ceil(maximumArtifactCount / paginationCount);
 function listArtifactsPublic(workflowRunId_1, repositoryOwner_1, repositoryName_1, token_1) {
-  return __awaiter14(this, arguments, void 0, function* (workflowRunId, repositoryOwner, repositoryName, token, latest = false) {
+  return __awaiter14(this, arguments, void 0, function* (workflowRunId, repositoryOwner, repositoryName, token2, latest = false) {
     info(`Fetching artifact list for workflow run ${workflowRunId} in repository ${repositoryOwner}/${repositoryName}`);
     let artifacts = [];
     const [retryOpts, requestOpts] = getRetryOptions(defaults);
@@ -106313,7 +106320,7 @@ function listArtifactsPublic(workflowRunId_1, repositoryOwner_1, repositoryName_
       retry: retryOpts,
       request: requestOpts
     };
-    const github = getOctokit(token, opts, retry, requestLog);
+    const github = getOctokit(token2, opts, retry, requestLog);
     let currentPageNumber = 1;
     const { data: listArtifactResponse } = yield github.request("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", {
       owner: repositoryOwner,
@@ -106471,8 +106478,8 @@ If the error persists, please check whether Actions is operating normally at [ht
           throw new GHESNotSupportedError();
         }
         if (options === null || options === void 0 ? void 0 : options.findBy) {
-          const { findBy: { repositoryOwner, repositoryName, token } } = options, downloadOptions = __rest(options, ["findBy"]);
-          return downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, token, downloadOptions);
+          const { findBy: { repositoryOwner, repositoryName, token: token2 } } = options, downloadOptions = __rest(options, ["findBy"]);
+          return downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, token2, downloadOptions);
         }
         return downloadArtifactInternal(artifactId, options);
       } catch (error2) {
@@ -106492,8 +106499,8 @@ If the error persists, please check whether Actions and API requests are operati
           throw new GHESNotSupportedError();
         }
         if (options === null || options === void 0 ? void 0 : options.findBy) {
-          const { findBy: { workflowRunId, repositoryOwner, repositoryName, token } } = options;
-          return listArtifactsPublic(workflowRunId, repositoryOwner, repositoryName, token, options === null || options === void 0 ? void 0 : options.latest);
+          const { findBy: { workflowRunId, repositoryOwner, repositoryName, token: token2 } } = options;
+          return listArtifactsPublic(workflowRunId, repositoryOwner, repositoryName, token2, options === null || options === void 0 ? void 0 : options.latest);
         }
         return listArtifactsInternal(options === null || options === void 0 ? void 0 : options.latest);
       } catch (error2) {
@@ -106513,8 +106520,8 @@ If the error persists, please check whether Actions and API requests are operati
           throw new GHESNotSupportedError();
         }
         if (options === null || options === void 0 ? void 0 : options.findBy) {
-          const { findBy: { workflowRunId, repositoryOwner, repositoryName, token } } = options;
-          return getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token);
+          const { findBy: { workflowRunId, repositoryOwner, repositoryName, token: token2 } } = options;
+          return getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token2);
         }
         return getArtifactInternal(artifactName);
       } catch (error2) {
@@ -106534,8 +106541,8 @@ If the error persists, please check whether Actions and API requests are operati
           throw new GHESNotSupportedError();
         }
         if (options === null || options === void 0 ? void 0 : options.findBy) {
-          const { findBy: { repositoryOwner, repositoryName, workflowRunId, token } } = options;
-          return deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token);
+          const { findBy: { repositoryOwner, repositoryName, workflowRunId, token: token2 } } = options;
+          return deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token2);
         }
         return deleteArtifactInternal(artifactName);
       } catch (error2) {
@@ -109066,7 +109073,7 @@ async function load(inputs) {
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
-      `\`expected-digest\` pins one artifact, but \`pattern\` ${shown(inputs.pattern)} matches ${names.length} (${shownList(names)}): use \`name\` with \`expected-digest\`, or drop \`expected-digest\`.`
+      `\`expected-digest\` pins one artifact, but \`pattern\` ${token(inputs.pattern)} matches ${names.length} (${shownList(names)}): use \`name\` with \`expected-digest\`, or drop \`expected-digest\`.`
     );
   }
   const loaded = [];
@@ -109102,10 +109109,10 @@ async function namesMatching(pattern, location) {
   const names = matchNames(pattern, all);
   if (names.length === 0) {
     throw new UserError(
-      `No artifact matches \`pattern\` ${shown(pattern)}: expected at least one, found ${all.length === 0 ? "no artifacts at all" : shownList(all)} in ${location.runId ? `run ${location.runId}` : "this run"}; check the save step's \`name\`.`
+      `No artifact matches \`pattern\` ${token(pattern)}: expected at least one, found ${all.length === 0 ? "no artifacts at all" : shownList(all)} in ${location.runId ? `run ${location.runId}` : "this run"}; check the save step's \`name\`.`
     );
   }
-  info(`pattern ${shown(pattern)} matches: ${shownList(names)}`);
+  info(`pattern ${token(pattern)} matches: ${shownList(names)}`);
   return names;
 }
 async function loadArtifact(name2, inputs, engine, engineApi, location, timer) {
@@ -109473,7 +109480,7 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
   if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
     await removeQuietly(file);
     throw new UserError(
-      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${shownList(tarball.report.platforms) || "no platform"}; nothing was uploaded. Fix \`platform\`, or build that platform into the tarball.`
+      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${tokenList(tarball.report.platforms) || "no platform"}; nothing was uploaded. Fix \`platform\`, or build that platform into the tarball.`
     );
   }
   const references = tarball.report.references;

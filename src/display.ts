@@ -95,3 +95,18 @@ export class Warnings {
 export function cappedLines(lines: readonly string[], max = 50): string[] {
   return lines.length > max ? [...lines.slice(0, max), `  … and ${lines.length - max} more`] : [...lines];
 }
+
+/**
+ * A value from outside printed as it is when it is a plain token (letters, digits, `.`, `_`, `-`, `/`, `*`, `?`, at
+ * most 200 of them): nothing in it can form a command or break a line, and a platform or a glob reads better bare.
+ * Anything else is `shown`.
+ */
+export function token(value: string): string {
+  return /^[A-Za-z0-9._/*?-]{1,200}$/.test(value) ? value : shown(value);
+}
+
+/** A list of values from outside, each a `token`, at most `max` of them, then how many more there are. */
+export function tokenList(values: readonly string[], max = MAX_SHOWN_ITEMS): string {
+  const head = values.slice(0, max).map(token);
+  return values.length > max ? `${head.join(', ')} … and ${values.length - max} more` : head.join(', ');
+}

@@ -18,7 +18,7 @@ import { splitTagList } from './metadata.ts';
 import { PhaseTimer, ProgressMeter, formatBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
-import { shown, shownList } from './display.ts';
+import { shown, shownList, token } from './display.ts';
 import { writeSummary, type SummaryImage } from './summary.ts';
 import { openTarball, writeTarball, type OpenedTarball } from './tarball.ts';
 
@@ -49,7 +49,7 @@ export async function load(inputs: Inputs): Promise<void> {
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
-      `\`expected-digest\` pins one artifact, but \`pattern\` ${shown(inputs.pattern)} matches ${names.length} (${shownList(names)}): ` +
+      `\`expected-digest\` pins one artifact, but \`pattern\` ${token(inputs.pattern)} matches ${names.length} (${shownList(names)}): ` +
         'use `name` with `expected-digest`, or drop `expected-digest`.',
     );
   }
@@ -92,11 +92,11 @@ async function namesMatching(pattern: string, location: ArtifactLocation): Promi
   const names = matchNames(pattern, all);
   if (names.length === 0) {
     throw new UserError(
-      `No artifact matches \`pattern\` ${shown(pattern)}: expected at least one, found ${all.length === 0 ? 'no artifacts at all' : shownList(all)} ` +
+      `No artifact matches \`pattern\` ${token(pattern)}: expected at least one, found ${all.length === 0 ? 'no artifacts at all' : shownList(all)} ` +
         `in ${location.runId ? `run ${location.runId}` : 'this run'}; check the save step's \`name\`.`,
     );
   }
-  core.info(`pattern ${shown(pattern)} matches: ${shownList(names)}`);
+  core.info(`pattern ${token(pattern)} matches: ${shownList(names)}`);
   return names;
 }
 

@@ -15,7 +15,7 @@ import { findTags, problemsWithSaveTags, type FoundTags } from './metadata.ts';
 import { PhaseTimer, formatBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
-import { cappedLines, shown, shownList } from './display.ts';
+import { cappedLines, shown, shownList, tokenList } from './display.ts';
 import { writeSummary } from './summary.ts';
 import { openTarball, writeTarball, type TarballSource, type WrittenTarball } from './tarball.ts';
 
@@ -292,7 +292,7 @@ async function saveFromSource(
   if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
     await removeQuietly(file);
     throw new UserError(
-      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${shownList(tarball.report.platforms) || 'no platform'}; ` +
+      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${tokenList(tarball.report.platforms) || 'no platform'}; ` +
         'nothing was uploaded. Fix `platform`, or build that platform into the tarball.',
     );
   }

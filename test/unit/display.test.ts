@@ -7,6 +7,7 @@ import {
   describeCharacter,
   shown,
   shownList,
+  token,
 } from '../../src/display.ts';
 
 /** What the runner would take for a workflow command: a line starting, after white space, with `::`, or `##[` anywhere. */
@@ -50,6 +51,17 @@ describe('shown', () => {
   it('counts characters, not UTF-16 units, when shortening', () => {
     expect(shown('😀'.repeat(5), 3)).toBe('`<U+1F600><U+1F600><U+1F600>… (5 characters)`');
   });
+});
+
+describe('token', () => {
+  it.each([
+    ['linux/arm64/v8', 'linux/arm64/v8'],
+    ['image-*', 'image-*'],
+    ['::warning::x', '`::warning::x`'],
+    ['a b', '`a b`'],
+    ['##[warning]x', '`##<U+005B>warning]x`'],
+    ['x'.repeat(201), `\`${'x'.repeat(201)}\``],
+  ])('%j prints as %j', (value, printed) => expect(token(value)).toBe(printed));
 });
 
 describe('describeCharacter', () => {
