@@ -324,3 +324,82 @@ describe('hostile tarballs', () => {
     expect((thrown as Error).message).not.toContain('\n');
   });
 });
+
+describe('work and messages grow at most linearly with the tarball', () => {
+  it('an index that lists its child a thousand times on each of three levels is walked once per child', async () => {
+    const entries = oci();
+    const indexJson = JSON.parse(String(entries.find((entry) => entry.name === 'index.json')!.content)) as {
+      manifests: Array<Record<string, unknown>>;
+    };
+    const manifest = indexJson.manifests[0]!;
+    const blobs: RawEntry[] = [];
+    let child: Record<string, unknown> = { ...manifest, annotations: undefined };
+    for (let level = 0; level < 3; level++) {
+      const content = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: Array.from({ length: 1000 }, () => child),
+      });
+      const digest = sha256(content);
+      blobs.push({ name: `blobs/sha256/${hex(digest)}`, content });
+      child = { mediaType: 'application/vnd.oci.image.index.v1+json', digest, size: Buffer.byteLength(content) };
+    }
+    const top = { ...child, annotations: manifest['annotations'] };
+    const tar = await packTar([
+      ...replace(entries, 'index.json', JSON.stringify({ schemaVersion: 2, manifests: [top] })),
+      ...blobs,
+    ]);
+    const started = Date.now();
+    const report = await inspectBuffer(tar, 1 << 20);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(report.images).toHaveLength(1);
+    expect(report.references).toEqual(['app:1']);
+  });
+
+  it('thousands of descriptors are capped', async () => {
+    const entries = oci();
+    // Platform manifests left out of the tarball are a gap the walk passes over, so only the cap stops it.
+    const lists = [0, 1, 2].map((which) => {
+      const content = JSON.stringify({
+        schemaVersion: 2,
+        manifests: Array.from({ length: 45_000 }, (_, i) => ({
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: `sha256:${sha256(`${which} ${i}`).slice(7)}`,
+          size: 1,
+        })),
+      });
+      return { name: `blobs/sha256/${hex(sha256(content))}`, content, digest: sha256(content) };
+    });
+    const index = {
+      schemaVersion: 2,
+      manifests: lists.map((list) => ({
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        digest: list.digest,
+        size: Buffer.byteLength(list.content),
+      })),
+    };
+    const tar = await packTar([
+      ...replace(entries, 'index.json', JSON.stringify(index)),
+      ...lists.map(({ name, content }) => ({ name, content })),
+    ]);
+    await expect(inspectBuffer(tar, 1 << 20)).rejects.toThrow(/list more than 100000 descriptors/);
+  });
+
+  it('5,000 identical layers make a few short warnings, not one of millions of characters', async () => {
+    const count = 5000;
+    const config = makeConfig(Array.from({ length: count }, () => layer));
+    const configName = `${hex(sha256(config))}.json`;
+    const names = Array.from({ length: count }, (_, i) => `layers/${i}.tar`);
+    const tar = await packTar([
+      ...names.map((name) => ({ name, content: layer })),
+      { name: configName, content: config },
+      { name: 'manifest.json', content: JSON.stringify([{ Config: configName, RepoTags: ['app:1'], Layers: names }]) },
+    ]);
+    const report = await inspectBuffer(tar, 1 << 20);
+    expect(report.warnings.length).toBeLessThanOrEqual(21);
+    expect(report.warnings.join('\n').length).toBeLessThan(2000);
+    expect(report.warnings.join('\n')).toMatch(
+      /`layers\/0\.tar`, `layers\/1\.tar`, `layers\/2\.tar` … and 4997 more have the same content/,
+    );
+  });
+});
