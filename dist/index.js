@@ -62189,6 +62189,16 @@ function getInputs(env = process.env) {
   }
   const tags2 = getInput("tags");
   checkTagCount(splitTagList(tags2), "the `tags` input");
+  if (mode === "load") {
+    for (const tag of splitTagList(tags2)) {
+      const parsed = parseReference(tag);
+      if (!parsed.ok) {
+        throw new UserError(
+          `Input \`tags\` holds ${shown(tag)}, which is not an image reference: ${parsed.reason}; list the tags the save step saved (its \`tags\` output).`
+        );
+      }
+    }
+  }
   return {
     mode,
     tags: tags2,
@@ -109209,7 +109219,11 @@ async function verify2(artifact, expectedDigest, plainCopy) {
 }
 async function inspectOnly(opened) {
   const inspector = createArchiveInspector();
-  await pipeline4([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
+  try {
+    await pipeline4([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
+  } catch (error2) {
+    throw error2 instanceof UserError ? error2 : inputProblem(error2) ?? error2;
+  }
   return inspector.report;
 }
 async function inspectAndCopy(opened, copy) {

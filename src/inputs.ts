@@ -18,7 +18,7 @@ import {
 import { describeCharacter, shown } from './display.ts';
 import { UserError } from './errors.ts';
 import { checkTagCount, splitTagList } from './metadata.ts';
-import { SHA256_DIGEST } from './reference.ts';
+import { SHA256_DIGEST, parseReference } from './reference.ts';
 
 export interface Inputs {
   mode: Mode;
@@ -163,6 +163,18 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
 
   const tags = core.getInput('tags');
   checkTagCount(splitTagList(tags), 'the `tags` input');
+  if (mode === 'load') {
+    // The tags expected back are named in later messages: none is printed unless it is a reference.
+    for (const tag of splitTagList(tags)) {
+      const parsed = parseReference(tag);
+      if (!parsed.ok) {
+        throw new UserError(
+          `Input \`tags\` holds ${shown(tag)}, which is not an image reference: ${parsed.reason}; ` +
+            'list the tags the save step saved (its `tags` output).',
+        );
+      }
+    }
+  }
 
   return {
     mode,

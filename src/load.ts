@@ -20,7 +20,7 @@ import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
 import { shown, shownList, token } from './display.ts';
 import { writeSummary, type SummaryImage } from './summary.ts';
-import { openTarball, writeTarball, type OpenedTarball } from './tarball.ts';
+import { inputProblem, openTarball, writeTarball, type OpenedTarball } from './tarball.ts';
 
 /** A reference expected after loading, with every ID its image may have (config digest, or manifest digest on the containerd store). */
 interface ExpectedImage extends SummaryImage {
@@ -217,7 +217,11 @@ async function verify(
 
 async function inspectOnly(opened: OpenedTarball): Promise<ArchiveReport> {
   const inspector = createArchiveInspector();
-  await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), inspector.stream]);
+  try {
+    await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), inspector.stream]);
+  } catch (error) {
+    throw error instanceof UserError ? error : (inputProblem(error) ?? error);
+  }
   return inspector.report;
 }
 

@@ -130,7 +130,7 @@ export function fileProblem(error: unknown, file: string, doing: string): UserEr
  * A failure of the bytes read rather than of the place written: zlib's codes for a damaged or cut-short gzip or
  * zstd stream. Named for what it is, so that a truncated download is never reported as a failure to write.
  */
-function inputProblem(error: unknown): UserError | undefined {
+export function inputProblem(error: unknown): UserError | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
   if (!/^(?:Z_|ZSTD_error_)/.test(code)) return undefined;
   const cutShort = code === 'Z_BUF_ERROR';

@@ -6,9 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { zstdCompressSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction, type ActionRun } from '../support/action.ts';
+import { startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 import { dockerArchiveEntries, makeImage, packTar } from '../support/fixtures.ts';
 
 const NO_ENGINE = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
@@ -22,19 +23,19 @@ beforeAll(async () => {
 afterAll(() => rm(work, { recursive: true, force: true }));
 
 /** Lines the runner would execute as workflow commands, other than the action's own error, groups and debug. */
-function injectedCommands(run: ActionRun): string[] {
+function injectedCommands(run: ActionRun, own = /^::(error|group|endgroup|debug)::/): string[] {
   return run.stdout
     .split(/\r\n|\r|\n/)
-    .filter((line) => (/^\s*::/.test(line) && !/^::(error|group|endgroup|debug)::/.test(line)) || line.includes('##['));
+    .filter((line) => (/^\s*::/.test(line) && !own.test(line)) || line.includes('##['));
 }
 
-function expectOneLine(run: ActionRun, message: RegExp): void {
+function expectOneLine(run: ActionRun, message: RegExp, own?: RegExp): void {
   expect(run.code, run.stdout + run.stderr).toBe(1);
   expect(run.error).toMatch(message);
   expect(run.error).not.toContain('\n');
   expect(run.error).not.toMatch(/Unexpected error/);
   expect(run.stdout + run.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
-  expect(injectedCommands(run)).toEqual([]);
+  expect(injectedCommands(run, own)).toEqual([]);
 }
 
 async function source(name: string, content: Buffer): Promise<string> {
@@ -153,5 +154,30 @@ describe('zstd files of several frames', () => {
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.outputs.tags).toBe('example.com/app:1');
     expect(injectedCommands(run)).toEqual([]);
+  });
+});
+
+describe('load: a damaged download is named as damage', () => {
+  let service: ArtifactService;
+  const savedEnv = { ...process.env };
+  beforeAll(async () => {
+    service = await startArtifactService();
+  });
+  afterAll(async () => {
+    process.env = savedEnv;
+    await service?.close();
+  });
+
+  // The recorded digest matches (the bytes uploaded were already cut), so only the reading can tell.
+  it.each(['true', 'false'])('a cut gzip artifact, load: false, decompress: %s', async (decompress) => {
+    const run = 900 + (decompress === 'true' ? 1 : 2);
+    Object.assign(process.env, service.env(run));
+    const { uploadFile } = await import('../../src/artifact.ts');
+    const gzip = gzipSync(tarball);
+    const file = await source(`cut-${decompress}.tar.gz`, gzip.subarray(0, gzip.length - 100));
+    await uploadFile(file, 'cut-image', { overwrite: false });
+    const result = await runAction({ mode: 'load', name: 'cut-image', load: 'false', decompress }, service.env(run));
+    // The artifact library masks its runtime token: the one command besides the action's own.
+    expectOneLine(result, /compressed stream is cut short/, /^::(error|group|endgroup|debug|add-mask)::/);
   });
 });

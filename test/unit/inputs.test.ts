@@ -120,6 +120,7 @@ describe('getInputs', () => {
       { tags: Array.from({ length: 25_000 }, (_, i) => `app:${i}`).join('\n') },
       /Too many tags in the `tags` input: expected at most 1000 tags .* found 25000 tags/,
     ],
+    [{ mode: 'load', tags: 'app:1\n  ::add-mask::x' }, /`tags` holds `::add-mask::x`, which is not an image reference/],
     [{ upload: '::warning::x'.repeat(100) }, /found `(::warning::x)+::wa… \(1200 characters\)`\.$/],
   ])('rejects %j', (inputs, message) => {
     withInputs(inputs);
