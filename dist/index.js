@@ -106642,6 +106642,10 @@ import { pipeline } from "node:stream/promises";
 import * as zlib2 from "node:zlib";
 var STREAM_CHUNK_BYTES = 1024 * 1024;
 var ZSTD_MAGIC = Buffer.from([40, 181, 47, 253]);
+var ZSTD_FRAME_MAGIC = ZSTD_MAGIC.readUInt32LE(0);
+var SKIPPABLE_MAGIC_MASK = 4294967280;
+var SKIPPABLE_MAGIC = 407710288;
+var MAX_BLOCK_BYTES = 128 * 1024;
 var GZIP_MAGIC = Buffer.from([31, 139]);
 var BZIP2_MAGIC = Buffer.from("BZh");
 var XZ_MAGIC = Buffer.from([253, 55, 122, 88, 90, 0]);
@@ -106726,10 +106730,6 @@ var OutputCap = class extends Transform4 {
     );
   }
 };
-var ZSTD_FRAME_MAGIC = 4247762216;
-var SKIPPABLE_MAGIC_MASK = 4294967280;
-var SKIPPABLE_MAGIC = 407710288;
-var MAX_BLOCK_BYTES = 128 * 1024;
 function zstdDamage(detail) {
   return new UserError(
     `The zstd tarball is damaged: ${detail}. It was cut short or corrupted in transfer; produce it again.`
@@ -107498,7 +107498,8 @@ var TarReader = class {
     parseNumber(block, 116, 8, "gid", at);
     parseNumber(block, 136, 12, "mtime", at);
     const magic = block.toString("latin1", 257, 265);
-    if (magic.startsWith("ustar\0") || magic === "ustar  \0") {
+    const ustar = magic.startsWith("ustar\0");
+    if (ustar || magic === "ustar  \0") {
       parseNumber(block, 329, 8, "device major number", at);
       parseNumber(block, 337, 8, "device minor number", at);
     }
@@ -107508,7 +107509,6 @@ var TarReader = class {
     }
     const refused = REFUSED_TYPES[typeflag];
     if (refused) fail(`The tar header at byte ${at} is ${refused}; image tarballs never hold one, so it is refused.`);
-    const ustar = block.toString("latin1", 257, 263) === "ustar\0";
     if (ustar && headerString(block, 345, 155, "prefix field", at) !== "") {
       fail(
         `The tar header at byte ${at} uses the ustar prefix field, which readers interpret differently; it is refused.`

@@ -18,6 +18,12 @@ export type DetectedFormat = Compression | 'bzip2' | 'xz' | 'unknown';
  */
 export const STREAM_CHUNK_BYTES = 1024 * 1024;
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+const ZSTD_FRAME_MAGIC = ZSTD_MAGIC.readUInt32LE(0);
+/** Skippable frames carry metadata a decoder passes over: magic 0x184D2A50 to 0x184D2A5F, a length, the bytes. */
+const SKIPPABLE_MAGIC_MASK = 0xfffffff0;
+const SKIPPABLE_MAGIC = 0x184d2a50;
+/** The format's largest block (Block_Maximum_Size); a larger size field is damage. */
+const MAX_BLOCK_BYTES = 128 * 1024;
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const BZIP2_MAGIC = Buffer.from('BZh');
 const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
@@ -147,13 +153,6 @@ class OutputCap extends Transform {
     );
   }
 }
-
-const ZSTD_FRAME_MAGIC = 0xfd2fb528;
-/** Skippable frames carry metadata a decoder passes over: magic 0x184D2A50 to 0x184D2A5F, a length, the bytes. */
-const SKIPPABLE_MAGIC_MASK = 0xfffffff0;
-const SKIPPABLE_MAGIC = 0x184d2a50;
-/** The format's largest block (Block_Maximum_Size); a larger size field is damage. */
-const MAX_BLOCK_BYTES = 128 * 1024;
 
 function zstdDamage(detail: string): UserError {
   return new UserError(

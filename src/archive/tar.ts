@@ -393,7 +393,8 @@ export class TarReader {
     parseNumber(block, 116, 8, 'gid', at);
     parseNumber(block, 136, 12, 'mtime', at);
     const magic = block.toString('latin1', 257, 265);
-    if (magic.startsWith('ustar\0') || magic === 'ustar  \0') {
+    const ustar = magic.startsWith('ustar\0');
+    if (ustar || magic === 'ustar  \0') {
       parseNumber(block, 329, 8, 'device major number', at);
       parseNumber(block, 337, 8, 'device minor number', at);
     }
@@ -403,7 +404,6 @@ export class TarReader {
     }
     const refused = REFUSED_TYPES[typeflag];
     if (refused) fail(`The tar header at byte ${at} is ${refused}; image tarballs never hold one, so it is refused.`);
-    const ustar = block.toString('latin1', 257, 263) === 'ustar\0';
     if (ustar && headerString(block, 345, 155, 'prefix field', at) !== '') {
       // Go joins the prefix to the name whatever the version field says, node-tar only for version "00", and star
       // archives have a shorter prefix: readers disagree, and no image tarball needs it (its names are short).
