@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction, type ActionRun } from '../support/action.ts';
 import { startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 import { dockerArchiveEntries, makeImage, packTar } from '../support/fixtures.ts';
+import * as raw from '../support/raw-tar.ts';
 
 const NO_ENGINE = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
 let work: string;
@@ -179,5 +180,37 @@ describe('load: a damaged download is named as damage', () => {
     const result = await runAction({ mode: 'load', name: 'cut-image', load: 'false', decompress }, service.env(run));
     // The artifact library masks its runtime token: the one command besides the action's own.
     expectOneLine(result, /compressed stream is cut short/, /^::(error|group|endgroup|debug|add-mask)::/);
+  });
+});
+
+/**
+ * Header tricks that hid a second manifest.json (naming an image nobody verified) from the action but not from
+ * docker load: each source is the verified image with the trick in front, and each is refused with one line.
+ */
+describe('a source with a header readers disagree on is refused', () => {
+  const evil = raw.entry({ name: 'manifest.json' }, '[{"Config":"x.json","RepoTags":["base:latest"],"Layers":[]}]');
+  it.each([
+    [
+      'PAX path + GNU long name',
+      () => Buffer.concat([raw.pax([['path', 'junk']]), raw.extended('L', 'manifest.json'), evil]),
+      /second extended header/,
+    ],
+    [
+      'two PAX headers in a row',
+      () => Buffer.concat([raw.pax([['path', 'junk']]), raw.pax([['path', 'other']]), evil]),
+      /second extended header/,
+    ],
+    ['a global PAX path', () => Buffer.concat([raw.pax([['path', 'junk']], 'g'), evil]), /global PAX header/],
+    ['GNU sparse', () => raw.entry({ name: 'manifest.json', type: 'S' }, '[]'), /GNU sparse file/],
+    ['the ustar prefix', () => raw.entry({ name: 'json', prefix: 'manifest' }, '[]'), /ustar prefix field/],
+    ['a NUL typeflag with a trailing /', () => raw.entry({ name: 'blobs/', type: '\0' }, evil), /name ends in "\/"/],
+    ['a directory with a size', () => raw.entry({ name: 'blobs', type: '5' }, evil), /directory with a size/],
+  ])('%s', async (name, trick, error) => {
+    const tar = Buffer.concat([trick(), tarball]);
+    const run = await runAction(
+      { mode: 'save', source: await source(`trick-${name.replace(/\W+/g, '-')}.tar`, tar), upload: 'false' },
+      NO_ENGINE,
+    );
+    expectOneLine(run, error);
   });
 });
