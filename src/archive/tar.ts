@@ -84,6 +84,7 @@ const REFUSED_TYPES: Record<string, string> = {
 /**
  * The PAX keys this reader models, and what their values must look like. Every other key (GNU.sparse.*,
  * hdrcharset, SCHILY.*, LIBARCHIVE.*, comment, …) changes or may change what some reader sees, so it is refused.
+ * Each may appear once, so a PAX header holds at most ten records, and an entry has at most one PAX header.
  */
 const PAX_KEYS: Record<string, RegExp> = {
   path: /^[^\0]+$/,
