@@ -106782,11 +106782,17 @@ async function need(input, bytes) {
 async function* frameBytes(input, magic) {
   let pending = [magic];
   let pendingBytes = magic.length;
+  const joined = () => pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
   const keep = (piece) => {
-    pending.push(piece);
+    const last = pending.at(-1);
+    if (last && last.buffer === piece.buffer && last.byteOffset + last.length === piece.byteOffset) {
+      pending[pending.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + piece.length);
+    } else {
+      pending.push(piece);
+    }
     pendingBytes += piece.length;
     if (pendingBytes < STREAM_CHUNK_BYTES) return [];
-    const out = Buffer.concat(pending, pendingBytes);
+    const out = joined();
     pending = [];
     pendingBytes = 0;
     return [out];
@@ -106811,7 +106817,7 @@ async function* frameBytes(input, magic) {
     if (content > 0) yield* keep(await need(input, content));
   }
   if (flags & 4) yield* keep(await need(input, 4));
-  if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
+  if (pendingBytes > 0) yield joined();
 }
 function createZstdFramesDecompressor() {
   return Duplex.from(async function* (source) {

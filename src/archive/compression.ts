@@ -216,11 +216,18 @@ async function need(input: ByteSource, bytes: number): Promise<Buffer> {
 async function* frameBytes(input: ByteSource, magic: Buffer): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [magic];
   let pendingBytes = magic.length;
+  const joined = (): Buffer => (pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
   const keep = (piece: Buffer): Buffer[] => {
-    pending.push(piece);
+    const last = pending.at(-1);
+    // Blocks read from one chunk lie side by side in it: widen the view instead of copying them together.
+    if (last && last.buffer === piece.buffer && last.byteOffset + last.length === piece.byteOffset) {
+      pending[pending.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + piece.length);
+    } else {
+      pending.push(piece);
+    }
     pendingBytes += piece.length;
     if (pendingBytes < STREAM_CHUNK_BYTES) return [];
-    const out = Buffer.concat(pending, pendingBytes);
+    const out = joined();
     pending = [];
     pendingBytes = 0;
     return [out];
@@ -245,7 +252,7 @@ async function* frameBytes(input: ByteSource, magic: Buffer): AsyncGenerator<Buf
     if (content > 0) yield* keep(await need(input, content));
   }
   if (flags & 0x04) yield* keep(await need(input, 4));
-  if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
+  if (pendingBytes > 0) yield joined();
 }
 
 /**
