@@ -19,8 +19,8 @@ var __commonJS = (cb, mod) => function __require2() {
   }
 };
 var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
+  for (var name2 in all)
+    __defProp(target, name2, { get: all[name2], enumerable: true });
 };
 var __copyProps = (to, from, except, desc) => {
   if (from && typeof from === "object" || typeof from === "function") {
@@ -200,11 +200,11 @@ var require_tunnel = __commonJS({
       }
     };
     TunnelingAgent.prototype.removeSocket = function removeSocket(socket) {
-      var pos = this.sockets.indexOf(socket);
-      if (pos === -1) {
+      var pos2 = this.sockets.indexOf(socket);
+      if (pos2 === -1) {
         return;
       }
-      this.sockets.splice(pos, 1);
+      this.sockets.splice(pos2, 1);
       var pending = this.requests.shift();
       if (pending) {
         this.createSocket(pending, function(socket2) {
@@ -593,10 +593,10 @@ var require_errors = __commonJS({
     };
     var kHTTPParserError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_HTTP_PARSER");
     var HTTPParserError = class extends Error {
-      constructor(message, code2, data) {
+      constructor(message, code3, data) {
         super(message);
         this.name = "HTTPParserError";
-        this.code = code2 ? `HPE_${code2}` : void 0;
+        this.code = code3 ? `HPE_${code3}` : void 0;
         this.data = data ? data.toString() : void 0;
       }
       static [Symbol.hasInstance](instance) {
@@ -619,12 +619,12 @@ var require_errors = __commonJS({
     };
     var kRequestRetryError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_REQ_RETRY");
     var RequestRetryError = class extends UndiciError {
-      constructor(message, code2, { headers, data }) {
+      constructor(message, code3, { headers, data }) {
         super(message);
         this.name = "RequestRetryError";
         this.message = message || "Request retry error";
         this.code = "UND_ERR_REQ_RETRY";
-        this.statusCode = code2;
+        this.statusCode = code3;
         this.data = data;
         this.headers = headers;
       }
@@ -635,12 +635,12 @@ var require_errors = __commonJS({
     };
     var kResponseError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_RESPONSE");
     var ResponseError = class extends UndiciError {
-      constructor(message, code2, { headers, data }) {
+      constructor(message, code3, { headers, data }) {
         super(message);
         this.name = "ResponseError";
         this.message = message || "Response error";
         this.code = "UND_ERR_RESPONSE";
-        this.statusCode = code2;
+        this.statusCode = code3;
         this.data = data;
         this.headers = headers;
       }
@@ -850,8 +850,8 @@ var require_tree = __commonJS({
         if (index === void 0 || index >= key.length) {
           throw new TypeError("Unreachable");
         }
-        const code2 = this.code = key.charCodeAt(index);
-        if (code2 > 127) {
+        const code3 = this.code = key.charCodeAt(index);
+        if (code3 > 127) {
           throw new TypeError("key must be ascii string");
         }
         if (key.length !== ++index) {
@@ -872,11 +872,11 @@ var require_tree = __commonJS({
         let index = 0;
         let node = this;
         while (true) {
-          const code2 = key.charCodeAt(index);
-          if (code2 > 127) {
+          const code3 = key.charCodeAt(index);
+          if (code3 > 127) {
             throw new TypeError("key must be ascii string");
           }
-          if (node.code === code2) {
+          if (node.code === code3) {
             if (length === ++index) {
               node.value = value;
               break;
@@ -886,7 +886,7 @@ var require_tree = __commonJS({
               node.middle = new _TstNode(key, value, index);
               break;
             }
-          } else if (node.code < code2) {
+          } else if (node.code < code3) {
             if (node.left !== null) {
               node = node.left;
             } else {
@@ -910,19 +910,19 @@ var require_tree = __commonJS({
         let index = 0;
         let node = this;
         while (node !== null && index < keylength) {
-          let code2 = key[index];
-          if (code2 <= 90 && code2 >= 65) {
-            code2 |= 32;
+          let code3 = key[index];
+          if (code3 <= 90 && code3 >= 65) {
+            code3 |= 32;
           }
           while (node !== null) {
-            if (code2 === node.code) {
+            if (code3 === node.code) {
               if (keylength === ++index) {
                 return node;
               }
               node = node.middle;
               break;
             }
-            node = node.code < code2 ? node.left : node.right;
+            node = node.code < code3 ? node.left : node.right;
           }
         }
         return null;
@@ -1375,15 +1375,15 @@ var require_util = __commonJS({
         size: m[3] ? parseInt(m[3]) : null
       } : null;
     }
-    function addListener(obj, name, listener) {
+    function addListener(obj, name2, listener) {
       const listeners = obj[kListeners] ??= [];
-      listeners.push([name, listener]);
-      obj.on(name, listener);
+      listeners.push([name2, listener]);
+      obj.on(name2, listener);
       return obj;
     }
     function removeAllListeners(obj) {
-      for (const [name, listener] of obj[kListeners] ?? []) {
-        obj.removeListener(name, listener);
+      for (const [name2, listener] of obj[kListeners] ?? []) {
+        obj.removeListener(name2, listener);
       }
       obj[kListeners] = null;
     }
@@ -1629,11 +1629,11 @@ var require_diagnostics = __commonJS({
         websocketDebuglog("connection opened %s%s", address, port ? `:${port}` : "");
       });
       diagnosticsChannel.channel("undici:websocket:close").subscribe((evt) => {
-        const { websocket, code: code2, reason } = evt;
+        const { websocket, code: code3, reason } = evt;
         websocketDebuglog(
           "closed connection to %s - %s %s",
           websocket.url,
-          code2,
+          code3,
           reason
         );
       });
@@ -3551,9 +3551,9 @@ var require_data_url = __commonJS({
       assert2(mimeType !== "failure");
       const { parameters, essence } = mimeType;
       let serialization = essence;
-      for (let [name, value] of parameters.entries()) {
+      for (let [name2, value] of parameters.entries()) {
         serialization += ";";
-        serialization += name;
+        serialization += name2;
         serialization += "=";
         if (!HTTP_TOKEN_CODEPOINTS.test(value)) {
           value = value.replace(/(\\|")/g, "\\$1");
@@ -4001,11 +4001,11 @@ var require_webidl = __commonJS({
       }
       return V;
     };
-    webidl.converters.TypedArray = function(V, T, prefix2, name, opts) {
+    webidl.converters.TypedArray = function(V, T, prefix2, name2, opts) {
       if (webidl.util.Type(V) !== "Object" || !types2.isTypedArray(V) || V.constructor.name !== T.name) {
         throw webidl.errors.conversionFailed({
           prefix: prefix2,
-          argument: `${name} ("${webidl.util.Stringify(V)}")`,
+          argument: `${name2} ("${webidl.util.Stringify(V)}")`,
           types: [T.name]
         });
       }
@@ -4023,11 +4023,11 @@ var require_webidl = __commonJS({
       }
       return V;
     };
-    webidl.converters.DataView = function(V, prefix2, name, opts) {
+    webidl.converters.DataView = function(V, prefix2, name2, opts) {
       if (webidl.util.Type(V) !== "Object" || !types2.isDataView(V)) {
         throw webidl.errors.exception({
           header: prefix2,
-          message: `${name} is not a DataView.`
+          message: `${name2} is not a DataView.`
         });
       }
       if (opts?.allowShared === false && types2.isSharedArrayBuffer(V.buffer)) {
@@ -4044,19 +4044,19 @@ var require_webidl = __commonJS({
       }
       return V;
     };
-    webidl.converters.BufferSource = function(V, prefix2, name, opts) {
+    webidl.converters.BufferSource = function(V, prefix2, name2, opts) {
       if (types2.isAnyArrayBuffer(V)) {
-        return webidl.converters.ArrayBuffer(V, prefix2, name, { ...opts, allowShared: false });
+        return webidl.converters.ArrayBuffer(V, prefix2, name2, { ...opts, allowShared: false });
       }
       if (types2.isTypedArray(V)) {
-        return webidl.converters.TypedArray(V, V.constructor, prefix2, name, { ...opts, allowShared: false });
+        return webidl.converters.TypedArray(V, V.constructor, prefix2, name2, { ...opts, allowShared: false });
       }
       if (types2.isDataView(V)) {
-        return webidl.converters.DataView(V, prefix2, name, { ...opts, allowShared: false });
+        return webidl.converters.DataView(V, prefix2, name2, { ...opts, allowShared: false });
       }
       throw webidl.errors.conversionFailed({
         prefix: prefix2,
-        argument: `${name} ("${webidl.util.Stringify(V)}")`,
+        argument: `${name2} ("${webidl.util.Stringify(V)}")`,
         types: ["BufferSource"]
       });
     };
@@ -4121,9 +4121,9 @@ var require_util2 = __commonJS({
     }
     function isValidEncodedURL(url2) {
       for (let i = 0; i < url2.length; ++i) {
-        const code2 = url2.charCodeAt(i);
-        if (code2 > 126 || // Non-US-ASCII + DEL
-        code2 < 32) {
+        const code3 = url2.charCodeAt(i);
+        if (code3 > 126 || // Non-US-ASCII + DEL
+        code3 < 32) {
           return false;
         }
       }
@@ -4166,9 +4166,9 @@ var require_util2 = __commonJS({
       let policy = "";
       if (policyHeader.length > 0) {
         for (let i = policyHeader.length; i !== 0; i--) {
-          const token = policyHeader[i - 1].trim();
-          if (referrerPolicyTokens.has(token)) {
-            policy = token;
+          const token2 = policyHeader[i - 1].trim();
+          if (referrerPolicyTokens.has(token2)) {
+            policy = token2;
             break;
           }
         }
@@ -4401,9 +4401,9 @@ var require_util2 = __commonJS({
     function parseMetadata(metadata2) {
       const result = [];
       let empty = true;
-      for (const token of metadata2.split(" ")) {
+      for (const token2 of metadata2.split(" ")) {
         empty = false;
-        const parsedToken = parseHashWithOptions.exec(token);
+        const parsedToken = parseHashWithOptions.exec(token2);
         if (parsedToken === null || parsedToken.groups === void 0 || parsedToken.groups.algo === void 0) {
           continue;
         }
@@ -4439,13 +4439,13 @@ var require_util2 = __commonJS({
       if (metadataList.length === 1) {
         return metadataList;
       }
-      let pos = 0;
+      let pos2 = 0;
       for (let i = 0; i < metadataList.length; ++i) {
         if (metadataList[i].algo === algorithm) {
-          metadataList[pos++] = metadataList[i];
+          metadataList[pos2++] = metadataList[i];
         }
       }
-      metadataList.length = pos;
+      metadataList.length = pos2;
       return metadataList;
     }
     function compareBase64Mixed(actualValue, expectedValue) {
@@ -4500,7 +4500,7 @@ var require_util2 = __commonJS({
       return result;
     }
     var esIteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
-    function createIterator(name, kInternalIterator, keyIndex = 0, valueIndex = 1) {
+    function createIterator(name2, kInternalIterator, keyIndex = 0, valueIndex = 1) {
       class FastIterableIterator {
         /** @type {any} */
         #target;
@@ -4521,7 +4521,7 @@ var require_util2 = __commonJS({
         next() {
           if (typeof this !== "object" || this === null || !(#target in this)) {
             throw new TypeError(
-              `'next' called on an object that does not implement interface ${name} Iterator.`
+              `'next' called on an object that does not implement interface ${name2} Iterator.`
             );
           }
           const index = this.#index;
@@ -4560,7 +4560,7 @@ var require_util2 = __commonJS({
           writable: false,
           enumerable: false,
           configurable: true,
-          value: `${name} Iterator`
+          value: `${name2} Iterator`
         },
         next: { writable: true, enumerable: true, configurable: true }
       });
@@ -4568,8 +4568,8 @@ var require_util2 = __commonJS({
         return new FastIterableIterator(target, kind);
       };
     }
-    function iteratorMixin(name, object, kInternalIterator, keyIndex = 0, valueIndex = 1) {
-      const makeIterator = createIterator(name, kInternalIterator, keyIndex, valueIndex);
+    function iteratorMixin(name2, object, kInternalIterator, keyIndex = 0, valueIndex = 1) {
+      const makeIterator = createIterator(name2, kInternalIterator, keyIndex, valueIndex);
       const properties = {
         keys: {
           writable: true,
@@ -4604,10 +4604,10 @@ var require_util2 = __commonJS({
           configurable: true,
           value: function forEach(callbackfn, thisArg = globalThis) {
             webidl.brandCheck(this, object);
-            webidl.argumentLengthCheck(arguments, 1, `${name}.forEach`);
+            webidl.argumentLengthCheck(arguments, 1, `${name2}.forEach`);
             if (typeof callbackfn !== "function") {
               throw new TypeError(
-                `Failed to execute 'forEach' on '${name}': parameter 1 is not of type 'Function'.`
+                `Failed to execute 'forEach' on '${name2}': parameter 1 is not of type 'Function'.`
               );
             }
             for (const { 0: key, 1: value } of makeIterator(this, "key+value")) {
@@ -4714,8 +4714,8 @@ var require_util2 = __commonJS({
       }
       const rangeStart = collectASequenceOfCodePoints(
         (char) => {
-          const code2 = char.charCodeAt(0);
-          return code2 >= 48 && code2 <= 57;
+          const code3 = char.charCodeAt(0);
+          return code3 >= 48 && code3 <= 57;
         },
         data,
         position
@@ -4741,8 +4741,8 @@ var require_util2 = __commonJS({
       }
       const rangeEnd = collectASequenceOfCodePoints(
         (char) => {
-          const code2 = char.charCodeAt(0);
-          return code2 >= 48 && code2 <= 57;
+          const code3 = char.charCodeAt(0);
+          return code3 >= 48 && code3 <= 57;
         },
         data,
         position
@@ -4859,8 +4859,8 @@ var require_util2 = __commonJS({
       }
       return values;
     }
-    function getDecodeSplit(name, list) {
-      const value = list.get(name, true);
+    function getDecodeSplit(name2, list) {
+      const value = list.get(name2, true);
       if (value === null) {
         return null;
       }
@@ -5047,7 +5047,7 @@ var require_formdata = __commonJS({
         }
         this[kState] = [];
       }
-      append(name, value, filename = void 0) {
+      append(name2, value, filename = void 0) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.append";
         webidl.argumentLengthCheck(arguments, 2, prefix2);
@@ -5056,45 +5056,45 @@ var require_formdata = __commonJS({
             "Failed to execute 'append' on 'FormData': parameter 2 is not of type 'Blob'"
           );
         }
-        name = webidl.converters.USVString(name, prefix2, "name");
+        name2 = webidl.converters.USVString(name2, prefix2, "name");
         value = isBlobLike(value) ? webidl.converters.Blob(value, prefix2, "value", { strict: false }) : webidl.converters.USVString(value, prefix2, "value");
         filename = arguments.length === 3 ? webidl.converters.USVString(filename, prefix2, "filename") : void 0;
-        const entry2 = makeEntry(name, value, filename);
+        const entry2 = makeEntry(name2, value, filename);
         this[kState].push(entry2);
       }
-      delete(name) {
+      delete(name2) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.delete";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
-        name = webidl.converters.USVString(name, prefix2, "name");
-        this[kState] = this[kState].filter((entry2) => entry2.name !== name);
+        name2 = webidl.converters.USVString(name2, prefix2, "name");
+        this[kState] = this[kState].filter((entry2) => entry2.name !== name2);
       }
-      get(name) {
+      get(name2) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.get";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
-        name = webidl.converters.USVString(name, prefix2, "name");
-        const idx = this[kState].findIndex((entry2) => entry2.name === name);
+        name2 = webidl.converters.USVString(name2, prefix2, "name");
+        const idx = this[kState].findIndex((entry2) => entry2.name === name2);
         if (idx === -1) {
           return null;
         }
         return this[kState][idx].value;
       }
-      getAll(name) {
+      getAll(name2) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.getAll";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
-        name = webidl.converters.USVString(name, prefix2, "name");
-        return this[kState].filter((entry2) => entry2.name === name).map((entry2) => entry2.value);
+        name2 = webidl.converters.USVString(name2, prefix2, "name");
+        return this[kState].filter((entry2) => entry2.name === name2).map((entry2) => entry2.value);
       }
-      has(name) {
+      has(name2) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.has";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
-        name = webidl.converters.USVString(name, prefix2, "name");
-        return this[kState].findIndex((entry2) => entry2.name === name) !== -1;
+        name2 = webidl.converters.USVString(name2, prefix2, "name");
+        return this[kState].findIndex((entry2) => entry2.name === name2) !== -1;
       }
-      set(name, value, filename = void 0) {
+      set(name2, value, filename = void 0) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.set";
         webidl.argumentLengthCheck(arguments, 2, prefix2);
@@ -5103,16 +5103,16 @@ var require_formdata = __commonJS({
             "Failed to execute 'set' on 'FormData': parameter 2 is not of type 'Blob'"
           );
         }
-        name = webidl.converters.USVString(name, prefix2, "name");
+        name2 = webidl.converters.USVString(name2, prefix2, "name");
         value = isBlobLike(value) ? webidl.converters.Blob(value, prefix2, "name", { strict: false }) : webidl.converters.USVString(value, prefix2, "name");
         filename = arguments.length === 3 ? webidl.converters.USVString(filename, prefix2, "name") : void 0;
-        const entry2 = makeEntry(name, value, filename);
-        const idx = this[kState].findIndex((entry3) => entry3.name === name);
+        const entry2 = makeEntry(name2, value, filename);
+        const idx = this[kState].findIndex((entry3) => entry3.name === name2);
         if (idx !== -1) {
           this[kState] = [
             ...this[kState].slice(0, idx),
             entry2,
-            ...this[kState].slice(idx + 1).filter((entry3) => entry3.name !== name)
+            ...this[kState].slice(idx + 1).filter((entry3) => entry3.name !== name2)
           ];
         } else {
           this[kState].push(entry2);
@@ -5150,7 +5150,7 @@ var require_formdata = __commonJS({
         configurable: true
       }
     });
-    function makeEntry(name, value, filename) {
+    function makeEntry(name2, value, filename) {
       if (typeof value === "string") {
       } else {
         if (!isFileLike(value)) {
@@ -5164,7 +5164,7 @@ var require_formdata = __commonJS({
           value = value instanceof NativeFile ? new File2([value], filename, options) : new FileLike(value, filename, options);
         }
       }
-      return { name, value };
+      return { name: name2, value };
     }
     module.exports = { FormData: FormData2, makeEntry };
   }
@@ -5243,7 +5243,7 @@ var require_formdata_parser = __commonJS({
         if (result === "failure") {
           return "failure";
         }
-        let { name, filename, contentType: contentType2, encoding } = result;
+        let { name: name2, filename, contentType: contentType2, encoding } = result;
         position.position += 2;
         let body2;
         {
@@ -5272,22 +5272,22 @@ var require_formdata_parser = __commonJS({
         } else {
           value = utf8DecodeBytes(Buffer.from(body2));
         }
-        assert2(isUSVString(name));
+        assert2(isUSVString(name2));
         assert2(typeof value === "string" && isUSVString(value) || isFileLike(value));
-        entryList.push(makeEntry(name, value, filename));
+        entryList.push(makeEntry(name2, value, filename));
       }
     }
     function parseMultipartFormDataHeaders(input, position) {
-      let name = null;
+      let name2 = null;
       let filename = null;
       let contentType2 = null;
       let encoding = null;
       while (true) {
         if (input[position.position] === 13 && input[position.position + 1] === 10) {
-          if (name === null) {
+          if (name2 === null) {
             return "failure";
           }
-          return { name, filename, contentType: contentType2, encoding };
+          return { name: name2, filename, contentType: contentType2, encoding };
         }
         let headerName = collectASequenceOfBytes(
           (char) => char !== 10 && char !== 13 && char !== 58,
@@ -5309,13 +5309,13 @@ var require_formdata_parser = __commonJS({
         );
         switch (bufferToLowerCasedHeaderName(headerName)) {
           case "content-disposition": {
-            name = filename = null;
+            name2 = filename = null;
             if (!bufferStartsWith(input, formDataNameBuffer, position)) {
               return "failure";
             }
             position.position += 17;
-            name = parseMultipartFormDataName(input, position);
-            if (name === null) {
+            name2 = parseMultipartFormDataName(input, position);
+            if (name2 === null) {
               return "failure";
             }
             if (bufferStartsWith(input, filenameBuffer, position)) {
@@ -5372,7 +5372,7 @@ var require_formdata_parser = __commonJS({
     }
     function parseMultipartFormDataName(input, position) {
       assert2(input[position.position - 1] === 34);
-      let name = collectASequenceOfBytes(
+      let name2 = collectASequenceOfBytes(
         (char) => char !== 10 && char !== 13 && char !== 34,
         input,
         position
@@ -5382,8 +5382,8 @@ var require_formdata_parser = __commonJS({
       } else {
         position.position++;
       }
-      name = new TextDecoder().decode(name).replace(/%0A/ig, "\n").replace(/%0D/ig, "\r").replace(/%22/g, '"');
-      return name;
+      name2 = new TextDecoder().decode(name2).replace(/%0A/ig, "\n").replace(/%0D/ig, "\r").replace(/%22/g, '"');
+      return name2;
     }
     function collectASequenceOfBytes(condition, input, position) {
       let start = position.position;
@@ -5504,22 +5504,22 @@ var require_body = __commonJS({
         const boundary = `----formdata-undici-0${`${random(1e11)}`.padStart(11, "0")}`;
         const prefix2 = `--${boundary}\r
 Content-Disposition: form-data`;
-        const escape2 = (str) => str.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
+        const escape3 = (str) => str.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
         const normalizeLinefeeds = (value) => value.replace(/\r?\n|\r/g, "\r\n");
         const blobParts = [];
         const rn = new Uint8Array([13, 10]);
         length = 0;
         let hasUnknownSizeValue = false;
-        for (const [name, value] of object) {
+        for (const [name2, value] of object) {
           if (typeof value === "string") {
-            const chunk2 = textEncoder.encode(prefix2 + `; name="${escape2(normalizeLinefeeds(name))}"\r
+            const chunk2 = textEncoder.encode(prefix2 + `; name="${escape3(normalizeLinefeeds(name2))}"\r
 \r
 ${normalizeLinefeeds(value)}\r
 `);
             blobParts.push(chunk2);
             length += chunk2.byteLength;
           } else {
-            const chunk2 = textEncoder.encode(`${prefix2}; name="${escape2(normalizeLinefeeds(name))}"` + (value.name ? `; filename="${escape2(value.name)}"` : "") + `\r
+            const chunk2 = textEncoder.encode(`${prefix2}; name="${escape3(normalizeLinefeeds(name2))}"` + (value.name ? `; filename="${escape3(value.name)}"` : "") + `\r
 Content-Type: ${value.type || "application/octet-stream"}\r
 \r
 `);
@@ -5663,8 +5663,8 @@ Content-Type: ${value.type || "application/octet-stream"}\r
                 case "application/x-www-form-urlencoded": {
                   const entries = new URLSearchParams(value.toString());
                   const fd = new FormData2();
-                  for (const [name, value2] of entries) {
-                    fd.append(name, value2);
+                  for (const [name2, value2] of entries) {
+                    fd.append(name2, value2);
                   }
                   return fd;
                 }
@@ -5789,7 +5789,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants4 = require_constants2();
+    var constants5 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util3.addListener;
@@ -5864,7 +5864,7 @@ var require_client_h1 = __commonJS({
       constructor(client2, socket, { exports: exports3 }) {
         assert2(Number.isFinite(client2[kMaxHeadersSize]) && client2[kMaxHeadersSize] > 0);
         this.llhttp = exports3;
-        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants5.TYPE.RESPONSE);
         this.client = client2;
         this.socket = socket;
         this.timeout = null;
@@ -5959,11 +5959,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants4.ERROR.OK) {
+          if (ret !== constants5.ERROR.OK) {
             const body2 = data.subarray(offset);
-            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants5.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body2);
-            } else if (ret === constants4.ERROR.PAUSED) {
+            } else if (ret === constants5.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body2);
             } else {
@@ -5986,10 +5986,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants4.ERROR.OK) {
+        if (ret === constants5.ERROR.OK) {
           return null;
         }
-        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants5.ERROR.PAUSED || ret === constants5.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6006,7 +6006,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants4.ERROR[ret], data);
+        return new HTTPParserError(message, constants5.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6186,7 +6186,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client2[kResume]();
         }
-        return pause ? constants4.ERROR.PAUSED : 0;
+        return pause ? constants5.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client: client2, socket, statusCode, maxResponseSize } = this;
@@ -6208,7 +6208,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6244,13 +6244,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client2[kRunning] === 0);
           util3.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util3.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (socket[kReset] && client2[kRunning] === 0) {
           util3.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (client2[kPipelining] == null || client2[kPipelining] === 1) {
           setImmediate(() => client2[kResume]());
         } else {
@@ -6871,7 +6871,7 @@ var require_client_h2 = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { errorMonitor } = __require("node:events");
-    var { pipeline: pipeline4 } = __require("node:stream");
+    var { pipeline: pipeline5 } = __require("node:stream");
     var util3 = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -6920,13 +6920,13 @@ var require_client_h2 = __commonJS({
     } = http22;
     function parseH2Headers(headers) {
       const result = [];
-      for (const [name, value] of Object.entries(headers)) {
+      for (const [name2, value] of Object.entries(headers)) {
         if (Array.isArray(value)) {
           for (const subvalue of value) {
-            result.push(Buffer.from(name), Buffer.from(subvalue));
+            result.push(Buffer.from(name2), Buffer.from(subvalue));
           }
         } else {
-          result.push(Buffer.from(name), Buffer.from(value));
+          result.push(Buffer.from(name2), Buffer.from(value));
         }
       }
       return result;
@@ -7033,9 +7033,9 @@ var require_client_h2 = __commonJS({
       this[kSocket][kError] = err;
       this[kClient][kOnError](err);
     }
-    function onHttp2FrameError(type, code2, id) {
+    function onHttp2FrameError(type, code3, id) {
       if (id === 0) {
-        const err = new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code2}`);
+        const err = new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code3}`);
         this[kSocket][kError] = err;
         this[kClient][kOnError](err);
       }
@@ -7045,8 +7045,8 @@ var require_client_h2 = __commonJS({
       this.destroy(err);
       util3.destroy(this[kSocket], err);
     }
-    function onHTTP2GoAway(code2) {
-      const err = this[kError] || new SocketError(`HTTP/2: "GOAWAY" frame received with code ${code2}`, util3.getSocketInfo(this));
+    function onHTTP2GoAway(code3) {
+      const err = this[kError] || new SocketError(`HTTP/2: "GOAWAY" frame received with code ${code3}`, util3.getSocketInfo(this));
       const client2 = this[kClient];
       client2[kSocket] = null;
       client2[kHTTPContext] = null;
@@ -7251,8 +7251,8 @@ var require_client_h2 = __commonJS({
       stream4.once("error", function(err) {
         abort(err);
       });
-      stream4.once("frameError", (type, code2) => {
-        abort(new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code2}`));
+      stream4.once("frameError", (type, code3) => {
+        abort(new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code3}`));
       });
       return true;
       function writeBodyH2() {
@@ -7350,7 +7350,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body2, client2, request2, contentLength2) {
       assert2(contentLength2 !== 0 || client2[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe = pipeline4(
+      const pipe = pipeline5(
         body2,
         h2stream,
         (err) => {
@@ -7570,8 +7570,8 @@ var require_redirect_handler = __commonJS({
         return true;
       }
       if (unknownOrigin && (header.length === 13 || header.length === 6 || header.length === 19)) {
-        const name = util3.headerNameToString(header);
-        return name === "authorization" || name === "cookie" || name === "proxy-authorization";
+        const name2 = util3.headerNameToString(header);
+        return name2 === "authorization" || name2 === "cookie" || name2 === "proxy-authorization";
       }
       return false;
     }
@@ -9190,7 +9190,7 @@ var require_retry_handler = __commonJS({
         if (this.handler.onBodySent) return this.handler.onBodySent(chunk);
       }
       static [kRetryHandlerDefaultRetry](err, { state: state3, opts }, cb) {
-        const { statusCode, code: code2, headers } = err;
+        const { statusCode, code: code3, headers } = err;
         const { method, retryOptions } = opts;
         const {
           maxRetries,
@@ -9202,7 +9202,7 @@ var require_retry_handler = __commonJS({
           methods
         } = retryOptions;
         const { counter } = state3;
-        if (code2 && code2 !== "UND_ERR_REQ_RETRY" && !errorCodes.includes(code2)) {
+        if (code3 && code3 !== "UND_ERR_REQ_RETRY" && !errorCodes.includes(code3)) {
           cb(err);
           return;
         }
@@ -9449,7 +9449,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports2, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable7 } = __require("node:stream");
+    var { Readable: Readable8 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError: AbortError3 } = require_errors();
     var util3 = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -9461,7 +9461,7 @@ var require_readable = __commonJS({
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
     var noop3 = () => {
     };
-    var BodyReadable = class extends Readable7 {
+    var BodyReadable = class extends Readable8 {
       constructor({
         resume: resume2,
         abort,
@@ -9803,7 +9803,7 @@ var require_api_request = __commonJS({
   "node_modules/undici/lib/api/api-request.js"(exports2, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable7 } = require_readable();
+    var { Readable: Readable8 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors();
     var util3 = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -9898,7 +9898,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util3.parseHeaders(rawHeaders) : headers;
         const contentType2 = parsedHeaders["content-type"];
         const contentLength2 = parsedHeaders["content-length"];
-        const res = new Readable7({
+        const res = new Readable8({
           resume: resume2,
           abort,
           contentType: contentType2,
@@ -10213,8 +10213,8 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports2, module) {
     "use strict";
     var {
-      Readable: Readable7,
-      Duplex: Duplex2,
+      Readable: Readable8,
+      Duplex: Duplex3,
       PassThrough: PassThrough3
     } = __require("node:stream");
     var {
@@ -10227,7 +10227,7 @@ var require_api_pipeline = __commonJS({
     var { addSignal, removeSignal } = require_abort_signal();
     var assert2 = __require("node:assert");
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable7 {
+    var PipelineRequest = class extends Readable8 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -10244,7 +10244,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable7 {
+    var PipelineResponse = class extends Readable8 {
       constructor(resume2) {
         super({ autoDestroy: true });
         this[kResume] = resume2;
@@ -10285,7 +10285,7 @@ var require_api_pipeline = __commonJS({
         this.context = null;
         this.onInfo = onInfo || null;
         this.req = new PipelineRequest().on("error", util3.nop);
-        this.ret = new Duplex2({
+        this.ret = new Duplex3({
           readableObjectMode: opts.objectMode,
           autoDestroy: true,
           read: () => {
@@ -10395,7 +10395,7 @@ var require_api_pipeline = __commonJS({
         util3.destroy(ret, err);
       }
     };
-    function pipeline4(opts, handler2) {
+    function pipeline5(opts, handler2) {
       try {
         const pipelineHandler = new PipelineHandler(opts, handler2);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
@@ -10404,7 +10404,7 @@ var require_api_pipeline = __commonJS({
         return new PassThrough3().destroy(err);
       }
     }
-    module.exports = pipeline4;
+    module.exports = pipeline5;
   }
 });
 
@@ -10824,13 +10824,13 @@ var require_mock_utils = __commonJS({
       for (let i = 0; i < keys.length; ++i) {
         const key = keys[i];
         const value = data[key];
-        const name = Buffer.from(`${key}`);
+        const name2 = Buffer.from(`${key}`);
         if (Array.isArray(value)) {
           for (let j = 0; j < value.length; ++j) {
-            result.push(name, Buffer.from(`${value[j]}`));
+            result.push(name2, Buffer.from(`${value[j]}`));
           }
         } else {
-          result.push(name, Buffer.from(`${value}`));
+          result.push(name2, Buffer.from(`${value}`));
         }
       }
       return result;
@@ -11945,8 +11945,8 @@ var require_headers = __commonJS({
     var util3 = __require("node:util");
     var kHeadersMap = /* @__PURE__ */ Symbol("headers map");
     var kHeadersSortedMap = /* @__PURE__ */ Symbol("headers map sorted");
-    function isHTTPWhiteSpaceCharCode(code2) {
-      return code2 === 10 || code2 === 13 || code2 === 9 || code2 === 32;
+    function isHTTPWhiteSpaceCharCode(code3) {
+      return code3 === 10 || code3 === 13 || code3 === 9 || code3 === 32;
     }
     function headerValueNormalize(potentialValue) {
       let i = 0;
@@ -11980,12 +11980,12 @@ var require_headers = __commonJS({
         });
       }
     }
-    function appendHeader(headers, name, value) {
+    function appendHeader(headers, name2, value) {
       value = headerValueNormalize(value);
-      if (!isValidHeaderName(name)) {
+      if (!isValidHeaderName(name2)) {
         throw webidl.errors.invalidArgument({
           prefix: "Headers.append",
-          value: name,
+          value: name2,
           type: "header name"
         });
       } else if (!isValidHeaderValue(value)) {
@@ -11998,7 +11998,7 @@ var require_headers = __commonJS({
       if (getHeadersGuard(headers) === "immutable") {
         throw new TypeError("immutable");
       }
-      return getHeadersList(headers).append(name, value, false);
+      return getHeadersList(headers).append(name2, value, false);
     }
     function compareHeaderName(a, b) {
       return a[0] < b[0] ? -1 : 1;
@@ -12021,8 +12021,8 @@ var require_headers = __commonJS({
        * @param {string} name
        * @param {boolean} isLowerCase
        */
-      contains(name, isLowerCase) {
-        return this[kHeadersMap].has(isLowerCase ? name : name.toLowerCase());
+      contains(name2, isLowerCase) {
+        return this[kHeadersMap].has(isLowerCase ? name2 : name2.toLowerCase());
       }
       clear() {
         this[kHeadersMap].clear();
@@ -12035,9 +12035,9 @@ var require_headers = __commonJS({
        * @param {string} value
        * @param {boolean} isLowerCase
        */
-      append(name, value, isLowerCase) {
+      append(name2, value, isLowerCase) {
         this[kHeadersSortedMap] = null;
-        const lowercaseName = isLowerCase ? name : name.toLowerCase();
+        const lowercaseName = isLowerCase ? name2 : name2.toLowerCase();
         const exists3 = this[kHeadersMap].get(lowercaseName);
         if (exists3) {
           const delimiter3 = lowercaseName === "cookie" ? "; " : ", ";
@@ -12046,7 +12046,7 @@ var require_headers = __commonJS({
             value: `${exists3.value}${delimiter3}${value}`
           });
         } else {
-          this[kHeadersMap].set(lowercaseName, { name, value });
+          this[kHeadersMap].set(lowercaseName, { name: name2, value });
         }
         if (lowercaseName === "set-cookie") {
           (this.cookies ??= []).push(value);
@@ -12058,26 +12058,26 @@ var require_headers = __commonJS({
        * @param {string} value
        * @param {boolean} isLowerCase
        */
-      set(name, value, isLowerCase) {
+      set(name2, value, isLowerCase) {
         this[kHeadersSortedMap] = null;
-        const lowercaseName = isLowerCase ? name : name.toLowerCase();
+        const lowercaseName = isLowerCase ? name2 : name2.toLowerCase();
         if (lowercaseName === "set-cookie") {
           this.cookies = [value];
         }
-        this[kHeadersMap].set(lowercaseName, { name, value });
+        this[kHeadersMap].set(lowercaseName, { name: name2, value });
       }
       /**
        * @see https://fetch.spec.whatwg.org/#concept-header-list-delete
        * @param {string} name
        * @param {boolean} isLowerCase
        */
-      delete(name, isLowerCase) {
+      delete(name2, isLowerCase) {
         this[kHeadersSortedMap] = null;
-        if (!isLowerCase) name = name.toLowerCase();
-        if (name === "set-cookie") {
+        if (!isLowerCase) name2 = name2.toLowerCase();
+        if (name2 === "set-cookie") {
           this.cookies = null;
         }
-        this[kHeadersMap].delete(name);
+        this[kHeadersMap].delete(name2);
       }
       /**
        * @see https://fetch.spec.whatwg.org/#concept-header-list-get
@@ -12085,19 +12085,19 @@ var require_headers = __commonJS({
        * @param {boolean} isLowerCase
        * @returns {string | null}
        */
-      get(name, isLowerCase) {
-        return this[kHeadersMap].get(isLowerCase ? name : name.toLowerCase())?.value ?? null;
+      get(name2, isLowerCase) {
+        return this[kHeadersMap].get(isLowerCase ? name2 : name2.toLowerCase())?.value ?? null;
       }
       *[Symbol.iterator]() {
-        for (const { 0: name, 1: { value } } of this[kHeadersMap]) {
-          yield [name, value];
+        for (const { 0: name2, 1: { value } } of this[kHeadersMap]) {
+          yield [name2, value];
         }
       }
       get entries() {
         const headers = {};
         if (this[kHeadersMap].size !== 0) {
-          for (const { name, value } of this[kHeadersMap].values()) {
-            headers[name] = value;
+          for (const { name: name2, value } of this[kHeadersMap].values()) {
+            headers[name2] = value;
           }
         }
         return headers;
@@ -12108,13 +12108,13 @@ var require_headers = __commonJS({
       get entriesList() {
         const headers = [];
         if (this[kHeadersMap].size !== 0) {
-          for (const { 0: lowerName, 1: { name, value } } of this[kHeadersMap]) {
+          for (const { 0: lowerName, 1: { name: name2, value } } of this[kHeadersMap]) {
             if (lowerName === "set-cookie") {
               for (const cookie of this.cookies) {
-                headers.push([name, cookie]);
+                headers.push([name2, cookie]);
               }
             } else {
-              headers.push([name, value]);
+              headers.push([name2, value]);
             }
           }
         }
@@ -12160,8 +12160,8 @@ var require_headers = __commonJS({
           return array;
         } else {
           let i = 0;
-          for (const { 0: name, 1: { value } } of this[kHeadersMap]) {
-            array[i++] = [name, value];
+          for (const { 0: name2, 1: { value } } of this[kHeadersMap]) {
+            array[i++] = [name2, value];
             assert2(value !== null);
           }
           return array.sort(compareHeaderName);
@@ -12184,77 +12184,77 @@ var require_headers = __commonJS({
         }
       }
       // https://fetch.spec.whatwg.org/#dom-headers-append
-      append(name, value) {
+      append(name2, value) {
         webidl.brandCheck(this, _Headers);
         webidl.argumentLengthCheck(arguments, 2, "Headers.append");
         const prefix2 = "Headers.append";
-        name = webidl.converters.ByteString(name, prefix2, "name");
+        name2 = webidl.converters.ByteString(name2, prefix2, "name");
         value = webidl.converters.ByteString(value, prefix2, "value");
-        return appendHeader(this, name, value);
+        return appendHeader(this, name2, value);
       }
       // https://fetch.spec.whatwg.org/#dom-headers-delete
-      delete(name) {
+      delete(name2) {
         webidl.brandCheck(this, _Headers);
         webidl.argumentLengthCheck(arguments, 1, "Headers.delete");
         const prefix2 = "Headers.delete";
-        name = webidl.converters.ByteString(name, prefix2, "name");
-        if (!isValidHeaderName(name)) {
+        name2 = webidl.converters.ByteString(name2, prefix2, "name");
+        if (!isValidHeaderName(name2)) {
           throw webidl.errors.invalidArgument({
             prefix: "Headers.delete",
-            value: name,
+            value: name2,
             type: "header name"
           });
         }
         if (this.#guard === "immutable") {
           throw new TypeError("immutable");
         }
-        if (!this.#headersList.contains(name, false)) {
+        if (!this.#headersList.contains(name2, false)) {
           return;
         }
-        this.#headersList.delete(name, false);
+        this.#headersList.delete(name2, false);
       }
       // https://fetch.spec.whatwg.org/#dom-headers-get
-      get(name) {
+      get(name2) {
         webidl.brandCheck(this, _Headers);
         webidl.argumentLengthCheck(arguments, 1, "Headers.get");
         const prefix2 = "Headers.get";
-        name = webidl.converters.ByteString(name, prefix2, "name");
-        if (!isValidHeaderName(name)) {
+        name2 = webidl.converters.ByteString(name2, prefix2, "name");
+        if (!isValidHeaderName(name2)) {
           throw webidl.errors.invalidArgument({
             prefix: prefix2,
-            value: name,
+            value: name2,
             type: "header name"
           });
         }
-        return this.#headersList.get(name, false);
+        return this.#headersList.get(name2, false);
       }
       // https://fetch.spec.whatwg.org/#dom-headers-has
-      has(name) {
+      has(name2) {
         webidl.brandCheck(this, _Headers);
         webidl.argumentLengthCheck(arguments, 1, "Headers.has");
         const prefix2 = "Headers.has";
-        name = webidl.converters.ByteString(name, prefix2, "name");
-        if (!isValidHeaderName(name)) {
+        name2 = webidl.converters.ByteString(name2, prefix2, "name");
+        if (!isValidHeaderName(name2)) {
           throw webidl.errors.invalidArgument({
             prefix: prefix2,
-            value: name,
+            value: name2,
             type: "header name"
           });
         }
-        return this.#headersList.contains(name, false);
+        return this.#headersList.contains(name2, false);
       }
       // https://fetch.spec.whatwg.org/#dom-headers-set
-      set(name, value) {
+      set(name2, value) {
         webidl.brandCheck(this, _Headers);
         webidl.argumentLengthCheck(arguments, 2, "Headers.set");
         const prefix2 = "Headers.set";
-        name = webidl.converters.ByteString(name, prefix2, "name");
+        name2 = webidl.converters.ByteString(name2, prefix2, "name");
         value = webidl.converters.ByteString(value, prefix2, "value");
         value = headerValueNormalize(value);
-        if (!isValidHeaderName(name)) {
+        if (!isValidHeaderName(name2)) {
           throw webidl.errors.invalidArgument({
             prefix: prefix2,
-            value: name,
+            value: name2,
             type: "header name"
           });
         } else if (!isValidHeaderValue(value)) {
@@ -12267,7 +12267,7 @@ var require_headers = __commonJS({
         if (this.#guard === "immutable") {
           throw new TypeError("immutable");
         }
-        this.#headersList.set(name, value, false);
+        this.#headersList.set(name2, value, false);
       }
       // https://fetch.spec.whatwg.org/#dom-headers-getsetcookie
       getSetCookie() {
@@ -12290,13 +12290,13 @@ var require_headers = __commonJS({
           return this.#headersList[kHeadersSortedMap] = names;
         }
         for (let i = 0; i < names.length; ++i) {
-          const { 0: name, 1: value } = names[i];
-          if (name === "set-cookie") {
+          const { 0: name2, 1: value } = names[i];
+          if (name2 === "set-cookie") {
             for (let j = 0; j < cookies.length; ++j) {
-              headers.push([name, cookies[j]]);
+              headers.push([name2, cookies[j]]);
             }
           } else {
-            headers.push([name, value]);
+            headers.push([name2, value]);
           }
         }
         return this.#headersList[kHeadersSortedMap] = headers;
@@ -12716,23 +12716,23 @@ var require_response = __commonJS({
     webidl.converters.URLSearchParams = webidl.interfaceConverter(
       URLSearchParams
     );
-    webidl.converters.XMLHttpRequestBodyInit = function(V, prefix2, name) {
+    webidl.converters.XMLHttpRequestBodyInit = function(V, prefix2, name2) {
       if (typeof V === "string") {
-        return webidl.converters.USVString(V, prefix2, name);
+        return webidl.converters.USVString(V, prefix2, name2);
       }
       if (isBlobLike(V)) {
-        return webidl.converters.Blob(V, prefix2, name, { strict: false });
+        return webidl.converters.Blob(V, prefix2, name2, { strict: false });
       }
       if (ArrayBuffer.isView(V) || types2.isArrayBuffer(V)) {
-        return webidl.converters.BufferSource(V, prefix2, name);
+        return webidl.converters.BufferSource(V, prefix2, name2);
       }
       if (util3.isFormDataLike(V)) {
-        return webidl.converters.FormData(V, prefix2, name, { strict: false });
+        return webidl.converters.FormData(V, prefix2, name2, { strict: false });
       }
       if (V instanceof URLSearchParams) {
-        return webidl.converters.URLSearchParams(V, prefix2, name);
+        return webidl.converters.URLSearchParams(V, prefix2, name2);
       }
-      return webidl.converters.DOMString(V, prefix2, name);
+      return webidl.converters.DOMString(V, prefix2, name2);
     };
     webidl.converters.BodyInit = function(V, prefix2, argument) {
       if (V instanceof ReadableStream) {
@@ -13103,8 +13103,8 @@ var require_request2 = __commonJS({
           const headers = init.headers !== void 0 ? init.headers : new HeadersList(headersList);
           headersList.clear();
           if (headers instanceof HeadersList) {
-            for (const { name, value } of headers.rawValues()) {
-              headersList.append(name, value, false);
+            for (const { name: name2, value } of headers.rawValues()) {
+              headersList.append(name2, value, false);
             }
             headersList.cookies = headers.cookies;
           } else {
@@ -13569,7 +13569,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable7, pipeline: pipeline4, finished: finished2 } = __require("node:stream");
+    var { Readable: Readable8, pipeline: pipeline5, finished: finished2 } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14508,13 +14508,13 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable7({ read: resume2 });
+              this.body = new Readable8({ read: resume2 });
               const onError = this.onError.bind(this);
               resolve4({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline4(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline5(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -16101,35 +16101,35 @@ var require_util6 = __commonJS({
     "use strict";
     function isCTLExcludingHtab(value) {
       for (let i = 0; i < value.length; ++i) {
-        const code2 = value.charCodeAt(i);
-        if (code2 >= 0 && code2 <= 8 || code2 >= 10 && code2 <= 31 || code2 === 127) {
+        const code3 = value.charCodeAt(i);
+        if (code3 >= 0 && code3 <= 8 || code3 >= 10 && code3 <= 31 || code3 === 127) {
           return true;
         }
       }
       return false;
     }
-    function validateCookieName(name) {
-      for (let i = 0; i < name.length; ++i) {
-        const code2 = name.charCodeAt(i);
-        if (code2 < 33 || // exclude CTLs (0-31), SP and HT
-        code2 > 126 || // exclude non-ascii and DEL
-        code2 === 34 || // "
-        code2 === 40 || // (
-        code2 === 41 || // )
-        code2 === 60 || // <
-        code2 === 62 || // >
-        code2 === 64 || // @
-        code2 === 44 || // ,
-        code2 === 59 || // ;
-        code2 === 58 || // :
-        code2 === 92 || // \
-        code2 === 47 || // /
-        code2 === 91 || // [
-        code2 === 93 || // ]
-        code2 === 63 || // ?
-        code2 === 61 || // =
-        code2 === 123 || // {
-        code2 === 125) {
+    function validateCookieName(name2) {
+      for (let i = 0; i < name2.length; ++i) {
+        const code3 = name2.charCodeAt(i);
+        if (code3 < 33 || // exclude CTLs (0-31), SP and HT
+        code3 > 126 || // exclude non-ascii and DEL
+        code3 === 34 || // "
+        code3 === 40 || // (
+        code3 === 41 || // )
+        code3 === 60 || // <
+        code3 === 62 || // >
+        code3 === 64 || // @
+        code3 === 44 || // ,
+        code3 === 59 || // ;
+        code3 === 58 || // :
+        code3 === 92 || // \
+        code3 === 47 || // /
+        code3 === 91 || // [
+        code3 === 93 || // ]
+        code3 === 63 || // ?
+        code3 === 61 || // =
+        code3 === 123 || // {
+        code3 === 125) {
           throw new Error("Invalid cookie name");
         }
       }
@@ -16145,31 +16145,31 @@ var require_util6 = __commonJS({
         ++i;
       }
       while (i < len) {
-        const code2 = value.charCodeAt(i++);
-        if (code2 < 33 || // exclude CTLs (0-31)
-        code2 > 126 || // non-ascii and DEL (127)
-        code2 === 34 || // "
-        code2 === 44 || // ,
-        code2 === 59 || // ;
-        code2 === 92) {
+        const code3 = value.charCodeAt(i++);
+        if (code3 < 33 || // exclude CTLs (0-31)
+        code3 > 126 || // non-ascii and DEL (127)
+        code3 === 34 || // "
+        code3 === 44 || // ,
+        code3 === 59 || // ;
+        code3 === 92) {
           throw new Error("Invalid cookie value");
         }
       }
     }
     function validateCookiePath(path11) {
       for (let i = 0; i < path11.length; ++i) {
-        const code2 = path11.charCodeAt(i);
-        if (code2 < 32 || // exclude CTLs (0-31)
-        code2 > 126 || // exclude DEL and non-ascii
-        code2 === 59) {
+        const code3 = path11.charCodeAt(i);
+        if (code3 < 32 || // exclude CTLs (0-31)
+        code3 > 126 || // exclude DEL and non-ascii
+        code3 === 59) {
           throw new Error("Invalid cookie path");
         }
       }
     }
-    function isLetterOrDigit(code2) {
-      return code2 >= 48 && code2 <= 57 || // 0-9
-      code2 >= 65 && code2 <= 90 || // A-Z
-      code2 >= 97 && code2 <= 122;
+    function isLetterOrDigit(code3) {
+      return code3 >= 48 && code3 <= 57 || // 0-9
+      code3 >= 65 && code3 <= 90 || // A-Z
+      code3 >= 97 && code3 <= 122;
     }
     function validateCookieDomain(domain) {
       if (domain === " ") {
@@ -16180,8 +16180,8 @@ var require_util6 = __commonJS({
       }
       let labelLength = 0;
       for (let i = 0; i < domain.length; ++i) {
-        const code2 = domain.charCodeAt(i);
-        if (code2 === 46) {
+        const code3 = domain.charCodeAt(i);
+        if (code3 === 46) {
           if (labelLength === 0) {
             throw new Error("Invalid cookie domain");
           }
@@ -16191,10 +16191,10 @@ var require_util6 = __commonJS({
           labelLength = 0;
           continue;
         }
-        if (labelLength === 0 && !isLetterOrDigit(code2)) {
+        if (labelLength === 0 && !isLetterOrDigit(code3)) {
           throw new Error("Invalid cookie domain");
         }
-        if (!isLetterOrDigit(code2) && code2 !== 45) {
+        if (!isLetterOrDigit(code3) && code3 !== 45) {
           throw new Error("Invalid cookie domain");
         }
         if (++labelLength > 63) {
@@ -16317,7 +16317,7 @@ var require_parse = __commonJS({
       }
       let nameValuePair = "";
       let unparsedAttributes = "";
-      let name = "";
+      let name2 = "";
       let value = "";
       if (header.includes(";")) {
         const position = { position: 0 };
@@ -16330,20 +16330,20 @@ var require_parse = __commonJS({
         value = nameValuePair;
       } else {
         const position = { position: 0 };
-        name = collectASequenceOfCodePointsFast(
+        name2 = collectASequenceOfCodePointsFast(
           "=",
           nameValuePair,
           position
         );
         value = nameValuePair.slice(position.position + 1);
       }
-      name = name.trim();
+      name2 = name2.trim();
       value = value.trim();
-      if (name.length + value.length > maxNameValuePairSize) {
+      if (name2.length + value.length > maxNameValuePairSize) {
         return null;
       }
       return {
-        name,
+        name: name2,
         value,
         ...parseUnparsedAttributes(unparsedAttributes)
       };
@@ -16456,19 +16456,19 @@ var require_cookies = __commonJS({
         return out;
       }
       for (const piece of cookie.split(";")) {
-        const [name, ...value] = piece.split("=");
-        out[name.trim()] = value.join("=");
+        const [name2, ...value] = piece.split("=");
+        out[name2.trim()] = value.join("=");
       }
       return out;
     }
-    function deleteCookie(headers, name, attributes) {
+    function deleteCookie(headers, name2, attributes) {
       webidl.brandCheck(headers, Headers2, { strict: false });
       const prefix2 = "deleteCookie";
       webidl.argumentLengthCheck(arguments, 2, prefix2);
-      name = webidl.converters.DOMString(name, prefix2, "name");
+      name2 = webidl.converters.DOMString(name2, prefix2, "name");
       attributes = webidl.converters.DeleteCookieAttributes(attributes);
       setCookie(headers, {
-        name,
+        name: name2,
         value: "",
         expires: /* @__PURE__ */ new Date(0),
         ...attributes
@@ -16968,37 +16968,37 @@ var require_util7 = __commonJS({
         return false;
       }
       for (let i = 0; i < protocol.length; ++i) {
-        const code2 = protocol.charCodeAt(i);
-        if (code2 < 33 || // CTL, contains SP (0x20) and HT (0x09)
-        code2 > 126 || code2 === 34 || // "
-        code2 === 40 || // (
-        code2 === 41 || // )
-        code2 === 44 || // ,
-        code2 === 47 || // /
-        code2 === 58 || // :
-        code2 === 59 || // ;
-        code2 === 60 || // <
-        code2 === 61 || // =
-        code2 === 62 || // >
-        code2 === 63 || // ?
-        code2 === 64 || // @
-        code2 === 91 || // [
-        code2 === 92 || // \
-        code2 === 93 || // ]
-        code2 === 123 || // {
-        code2 === 125) {
+        const code3 = protocol.charCodeAt(i);
+        if (code3 < 33 || // CTL, contains SP (0x20) and HT (0x09)
+        code3 > 126 || code3 === 34 || // "
+        code3 === 40 || // (
+        code3 === 41 || // )
+        code3 === 44 || // ,
+        code3 === 47 || // /
+        code3 === 58 || // :
+        code3 === 59 || // ;
+        code3 === 60 || // <
+        code3 === 61 || // =
+        code3 === 62 || // >
+        code3 === 63 || // ?
+        code3 === 64 || // @
+        code3 === 91 || // [
+        code3 === 92 || // \
+        code3 === 93 || // ]
+        code3 === 123 || // {
+        code3 === 125) {
           return false;
         }
       }
       return true;
     }
-    function isValidStatusCode(code2) {
-      if (code2 >= 1e3 && code2 < 1015) {
-        return code2 !== 1004 && // reserved
-        code2 !== 1005 && // "MUST NOT be set as a status code"
-        code2 !== 1006;
+    function isValidStatusCode(code3) {
+      if (code3 >= 1e3 && code3 < 1015) {
+        return code3 !== 1004 && // reserved
+        code3 !== 1005 && // "MUST NOT be set as a status code"
+        code3 !== 1006;
       }
-      return code2 >= 3e3 && code2 <= 4999;
+      return code3 >= 3e3 && code3 <= 4999;
     }
     function failWebsocketConnection(ws, reason) {
       const { [kController]: controller, [kResponse]: response } = ws;
@@ -17030,9 +17030,9 @@ var require_util7 = __commonJS({
       const extensionList = /* @__PURE__ */ new Map();
       while (position.position < extensions.length) {
         const pair = collectASequenceOfCodePointsFast(";", extensions, position);
-        const [name, value = ""] = pair.split("=");
+        const [name2, value = ""] = pair.split("=");
         extensionList.set(
-          removeHTTPWhitespace(name, true, false),
+          removeHTTPWhitespace(name2, true, false),
           removeHTTPWhitespace(value, false, true)
         );
         position.position++;
@@ -17267,7 +17267,7 @@ var require_connection = __commonJS({
       });
       return controller;
     }
-    function closeWebSocketConnection(ws, code2, reason, reasonByteLength) {
+    function closeWebSocketConnection(ws, code3, reason, reasonByteLength) {
       if (isClosing(ws) || isClosed(ws)) {
       } else if (!isEstablished(ws)) {
         failWebsocketConnection(ws, "Connection was closed before it was established.");
@@ -17275,12 +17275,12 @@ var require_connection = __commonJS({
       } else if (ws[kSentClose] === sentCloseFrameState.NOT_SENT) {
         ws[kSentClose] = sentCloseFrameState.PROCESSING;
         const frame = new WebsocketFrameSend();
-        if (code2 !== void 0 && reason === void 0) {
+        if (code3 !== void 0 && reason === void 0) {
           frame.frameData = Buffer.allocUnsafe(2);
-          frame.frameData.writeUInt16BE(code2, 0);
-        } else if (code2 !== void 0 && reason !== void 0) {
+          frame.frameData.writeUInt16BE(code3, 0);
+        } else if (code3 !== void 0 && reason !== void 0) {
           frame.frameData = Buffer.allocUnsafe(2 + reasonByteLength);
-          frame.frameData.writeUInt16BE(code2, 0);
+          frame.frameData.writeUInt16BE(code3, 0);
           frame.frameData.write(reason, 2, "utf-8");
         } else {
           frame.frameData = emptyBuffer;
@@ -17305,25 +17305,25 @@ var require_connection = __commonJS({
       response.socket.off("close", onSocketClose);
       response.socket.off("error", onSocketError);
       const wasClean = ws[kSentClose] === sentCloseFrameState.SENT && ws[kReceivedClose];
-      let code2 = 1005;
+      let code3 = 1005;
       let reason = "";
       const result = ws[kByteParser].closingInfo;
       if (result && !result.error) {
-        code2 = result.code ?? 1005;
+        code3 = result.code ?? 1005;
         reason = result.reason;
       } else if (!ws[kReceivedClose]) {
-        code2 = 1006;
+        code3 = 1006;
       }
       ws[kReadyState] = states.CLOSED;
       fireEvent("close", ws, (type, init) => new CloseEvent(type, init), {
         wasClean,
-        code: code2,
+        code: code3,
         reason
       });
       if (channels.close.hasSubscribers) {
         channels.close.publish({
           websocket: ws,
-          code: code2,
+          code: code3,
           reason
         });
       }
@@ -17448,8 +17448,8 @@ var require_receiver = __commonJS({
     var { closeWebSocketConnection } = require_connection();
     var { PerMessageDeflate } = require_permessage_deflate();
     var { MessageSizeExceededError } = require_errors();
-    function failWebsocketConnectionWithCode(ws, code2, reason) {
-      closeWebSocketConnection(ws, code2, reason, Buffer.byteLength(reason));
+    function failWebsocketConnectionWithCode(ws, code3, reason) {
+      closeWebSocketConnection(ws, code3, reason, Buffer.byteLength(reason));
       failWebsocketConnection(ws, reason);
     }
     var ByteParser = class extends Writable4 {
@@ -17636,8 +17636,8 @@ var require_receiver = __commonJS({
                   this.#info.fin,
                   (error2, data) => {
                     if (error2) {
-                      const code2 = error2 instanceof MessageSizeExceededError ? 1009 : 1007;
-                      failWebsocketConnectionWithCode(this.ws, code2, error2.message);
+                      const code3 = error2 instanceof MessageSizeExceededError ? 1009 : 1007;
+                      failWebsocketConnectionWithCode(this.ws, code3, error2.message);
                       return;
                     }
                     if (!this.writeFragments(data)) {
@@ -17723,11 +17723,11 @@ var require_receiver = __commonJS({
       }
       parseCloseBody(data) {
         assert2(data.length !== 1);
-        let code2;
+        let code3;
         if (data.length >= 2) {
-          code2 = data.readUInt16BE(0);
+          code3 = data.readUInt16BE(0);
         }
-        if (code2 !== void 0 && !isValidStatusCode(code2)) {
+        if (code3 !== void 0 && !isValidStatusCode(code3)) {
           return { code: 1002, reason: "Invalid status code", error: true };
         }
         let reason = data.subarray(2);
@@ -17739,7 +17739,7 @@ var require_receiver = __commonJS({
         } catch {
           return { code: 1007, reason: "Invalid UTF-8", error: true };
         }
-        return { code: code2, reason, error: false };
+        return { code: code3, reason, error: false };
       }
       /**
        * Parses control frames.
@@ -17754,8 +17754,8 @@ var require_receiver = __commonJS({
           }
           this.#info.closeInfo = this.parseCloseBody(body2);
           if (this.#info.closeInfo.error) {
-            const { code: code2, reason } = this.#info.closeInfo;
-            closeWebSocketConnection(this.ws, code2, reason, reason.length);
+            const { code: code3, reason } = this.#info.closeInfo;
+            closeWebSocketConnection(this.ws, code3, reason, reason.length);
             failWebsocketConnection(this.ws, reason);
             return false;
           }
@@ -17993,17 +17993,17 @@ var require_websocket = __commonJS({
        * @param {number|undefined} code
        * @param {string|undefined} reason
        */
-      close(code2 = void 0, reason = void 0) {
+      close(code3 = void 0, reason = void 0) {
         webidl.brandCheck(this, _WebSocket);
         const prefix2 = "WebSocket.close";
-        if (code2 !== void 0) {
-          code2 = webidl.converters["unsigned short"](code2, prefix2, "code", { clamp: true });
+        if (code3 !== void 0) {
+          code3 = webidl.converters["unsigned short"](code3, prefix2, "code", { clamp: true });
         }
         if (reason !== void 0) {
           reason = webidl.converters.USVString(reason, prefix2, "reason");
         }
-        if (code2 !== void 0) {
-          if (code2 !== 1e3 && (code2 < 3e3 || code2 > 4999)) {
+        if (code3 !== void 0) {
+          if (code3 !== 1e3 && (code3 < 3e3 || code3 > 4999)) {
             throw new DOMException("invalid code", "InvalidAccessError");
           }
         }
@@ -18017,7 +18017,7 @@ var require_websocket = __commonJS({
             );
           }
         }
-        closeWebSocketConnection(this, code2, reason, reasonByteLength);
+        closeWebSocketConnection(this, code3, reason, reasonByteLength);
       }
       /**
        * @see https://websockets.spec.whatwg.org/#dom-websocket-send
@@ -18263,15 +18263,15 @@ var require_websocket = __commonJS({
     }
     function onParserError(err) {
       let message;
-      let code2;
+      let code3;
       if (err instanceof CloseEvent) {
         message = err.reason;
-        code2 = err.code;
+        code3 = err.code;
       } else {
         message = err.message;
       }
       fireEvent("error", this, () => new ErrorEvent("error", { error: err, message }));
-      closeWebSocketConnection(this, code2);
+      closeWebSocketConnection(this, code3);
     }
     module.exports = {
       WebSocket
@@ -18651,16 +18651,16 @@ ${value}`;
       }
       peekBufferedByte(offset) {
         let chunkIndex = this.lineChunkIndex;
-        let pos = this.linePos;
+        let pos2 = this.linePos;
         while (chunkIndex < this.chunks.length) {
           const chunk = this.chunks[chunkIndex];
-          const remaining = chunk.length - pos;
+          const remaining = chunk.length - pos2;
           if (offset < remaining) {
-            return chunk[pos + offset];
+            return chunk[pos2 + offset];
           }
           offset -= remaining;
           chunkIndex++;
-          pos = 0;
+          pos2 = 0;
         }
       }
       discardLeadingBytes(count2) {
@@ -18715,7 +18715,7 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports2, module) {
     "use strict";
-    var { pipeline: pipeline4 } = __require("node:stream");
+    var { pipeline: pipeline5 } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
@@ -18875,7 +18875,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline4(
+          pipeline5(
             response.body.stream,
             eventSourceStream,
             (error2) => {
@@ -19283,20 +19283,20 @@ var require_protobufjs_utf8 = __commonJS({
     function utf8read(bytes) {
       if (bytes.length < 1)
         return "";
-      let pos = 0, parts2 = [], chunk = [], i = 0, t;
+      let pos2 = 0, parts2 = [], chunk = [], i = 0, t;
       let len = bytes.length;
-      while (pos < len) {
-        t = bytes[pos++];
+      while (pos2 < len) {
+        t = bytes[pos2++];
         if (t < 128)
           chunk[i++] = t;
         else if (t > 191 && t < 224)
-          chunk[i++] = (t & 31) << 6 | bytes[pos++] & 63;
+          chunk[i++] = (t & 31) << 6 | bytes[pos2++] & 63;
         else if (t > 239 && t < 365) {
-          t = ((t & 7) << 18 | (bytes[pos++] & 63) << 12 | (bytes[pos++] & 63) << 6 | bytes[pos++] & 63) - 65536;
+          t = ((t & 7) << 18 | (bytes[pos2++] & 63) << 12 | (bytes[pos2++] & 63) << 6 | bytes[pos2++] & 63) - 65536;
           chunk[i++] = 55296 + (t >> 10);
           chunk[i++] = 56320 + (t & 1023);
         } else
-          chunk[i++] = (t & 15) << 12 | (bytes[pos++] & 63) << 6 | bytes[pos++] & 63;
+          chunk[i++] = (t & 15) << 12 | (bytes[pos2++] & 63) << 6 | bytes[pos2++] & 63;
         if (i > 8191) {
           parts2.push(fromCharCodes(chunk));
           i = 0;
@@ -20501,8 +20501,8 @@ var require_reflection_type_check = __commonJS({
         if (depth < 1) {
           return true;
         }
-        for (const name of data.oneofs) {
-          const group2 = message[name];
+        for (const name2 of data.oneofs) {
+          const group2 = message[name2];
           if (!oneof_1.isOneofGroup(group2))
             return false;
           if (group2.oneofKind === void 0)
@@ -21623,23 +21623,23 @@ var require_reflection_create = __commonJS({
     function reflectionCreate(type) {
       const msg = type.messagePrototype ? Object.create(type.messagePrototype) : Object.defineProperty({}, message_type_contract_1.MESSAGE_TYPE, { value: type });
       for (let field of type.fields) {
-        let name = field.localName;
+        let name2 = field.localName;
         if (field.opt)
           continue;
         if (field.oneof)
           msg[field.oneof] = { oneofKind: void 0 };
         else if (field.repeat)
-          msg[name] = [];
+          msg[name2] = [];
         else
           switch (field.kind) {
             case "scalar":
-              msg[name] = reflection_scalar_default_1.reflectionScalarDefault(field.T, field.L);
+              msg[name2] = reflection_scalar_default_1.reflectionScalarDefault(field.T, field.L);
               break;
             case "enum":
-              msg[name] = 0;
+              msg[name2] = 0;
               break;
             case "map":
-              msg[name] = {};
+              msg[name2] = {};
               break;
           }
       }
@@ -21658,57 +21658,57 @@ var require_reflection_merge_partial = __commonJS({
     function reflectionMergePartial4(info2, target, source) {
       let fieldValue, input = source, output;
       for (let field of info2.fields) {
-        let name = field.localName;
+        let name2 = field.localName;
         if (field.oneof) {
           const group2 = input[field.oneof];
           if ((group2 === null || group2 === void 0 ? void 0 : group2.oneofKind) == void 0) {
             continue;
           }
-          fieldValue = group2[name];
+          fieldValue = group2[name2];
           output = target[field.oneof];
           output.oneofKind = group2.oneofKind;
           if (fieldValue == void 0) {
-            delete output[name];
+            delete output[name2];
             continue;
           }
         } else {
-          fieldValue = input[name];
+          fieldValue = input[name2];
           output = target;
           if (fieldValue == void 0) {
             continue;
           }
         }
         if (field.repeat)
-          output[name].length = fieldValue.length;
+          output[name2].length = fieldValue.length;
         switch (field.kind) {
           case "scalar":
           case "enum":
             if (field.repeat)
               for (let i = 0; i < fieldValue.length; i++)
-                output[name][i] = fieldValue[i];
+                output[name2][i] = fieldValue[i];
             else
-              output[name] = fieldValue;
+              output[name2] = fieldValue;
             break;
           case "message":
             let T = field.T();
             if (field.repeat)
               for (let i = 0; i < fieldValue.length; i++)
-                output[name][i] = T.create(fieldValue[i]);
-            else if (output[name] === void 0)
-              output[name] = T.create(fieldValue);
+                output[name2][i] = T.create(fieldValue[i]);
+            else if (output[name2] === void 0)
+              output[name2] = T.create(fieldValue);
             else
-              T.mergePartial(output[name], fieldValue);
+              T.mergePartial(output[name2], fieldValue);
             break;
           case "map":
             switch (field.V.kind) {
               case "scalar":
               case "enum":
-                Object.assign(output[name], fieldValue);
+                Object.assign(output[name2], fieldValue);
                 break;
               case "message":
                 let T2 = field.V.T();
                 for (let k of Object.keys(fieldValue))
-                  output[name][k] = T2.create(fieldValue[k]);
+                  output[name2][k] = T2.create(fieldValue[k]);
                 break;
             }
             break;
@@ -21813,9 +21813,9 @@ var require_message_type = __commonJS({
     var baseDescriptors = Object.getOwnPropertyDescriptors(Object.getPrototypeOf({}));
     var messageTypeDescriptor = baseDescriptors[message_type_contract_1.MESSAGE_TYPE] = {};
     var MessageType4 = class {
-      constructor(name, fields, options) {
+      constructor(name2, fields, options) {
         this.defaultCheckDepth = 16;
-        this.typeName = name;
+        this.typeName = name2;
         this.fields = fields.map(reflection_info_1.normalizeFieldInfo);
         this.options = options !== null && options !== void 0 ? options : {};
         messageTypeDescriptor.value = this;
@@ -22021,9 +22021,9 @@ var require_enum_object = __commonJS({
       if (!isEnumObject(enumObject))
         throw new Error("not a typescript enum object");
       let values = [];
-      for (let [name, number] of Object.entries(enumObject))
+      for (let [name2, number] of Object.entries(enumObject))
         if (typeof number == "number")
-          values.push({ name, number });
+          values.push({ name: name2, number });
       return values;
     }
     exports2.listEnumValues = listEnumValues;
@@ -22302,11 +22302,11 @@ var require_rpc_error = __commonJS({
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.RpcError = void 0;
     var RpcError = class extends Error {
-      constructor(message, code2 = "UNKNOWN", meta) {
+      constructor(message, code3 = "UNKNOWN", meta) {
         super(message);
         this.name = "RpcError";
         Object.setPrototypeOf(this, new.target.prototype);
-        this.code = code2;
+        this.code = code3;
         this.meta = meta !== null && meta !== void 0 ? meta : {};
       }
       toString() {
@@ -23482,7 +23482,7 @@ var require_ms = __commonJS({
       options = options || {};
       var type = typeof val;
       if (type === "string" && val.length > 0) {
-        return parse4(val);
+        return parse5(val);
       } else if (type === "number" && isFinite(val)) {
         return options.long ? fmtLong(val) : fmtShort(val);
       }
@@ -23490,7 +23490,7 @@ var require_ms = __commonJS({
         "val is not a non-empty string or a valid number. val=" + JSON.stringify(val)
       );
     };
-    function parse4(str) {
+    function parse5(str) {
       str = String(str);
       if (str.length > 100) {
         return;
@@ -23578,9 +23578,9 @@ var require_ms = __commonJS({
       }
       return ms + " ms";
     }
-    function plural(ms, msAbs, n, name) {
+    function plural(ms, msAbs, n, name2) {
       var isPlural = msAbs >= n * 1.5;
-      return Math.round(ms / n) + " " + name + (isPlural ? "s" : "");
+      return Math.round(ms / n) + " " + name2 + (isPlural ? "s" : "");
     }
   }
 });
@@ -23733,14 +23733,14 @@ var require_common = __commonJS({
         createDebug4.enable("");
         return namespaces;
       }
-      function enabled2(name) {
+      function enabled2(name2) {
         for (const skip of createDebug4.skips) {
-          if (matchesTemplate(name, skip)) {
+          if (matchesTemplate(name2, skip)) {
             return false;
           }
         }
         for (const ns of createDebug4.names) {
-          if (matchesTemplate(name, ns)) {
+          if (matchesTemplate(name2, ns)) {
             return true;
           }
         }
@@ -24171,15 +24171,15 @@ var require_node = __commonJS({
       return "colors" in exports2.inspectOpts ? Boolean(exports2.inspectOpts.colors) : tty.isatty(process.stderr.fd);
     }
     function formatArgs(args) {
-      const { namespace: name, useColors: useColors2 } = this;
+      const { namespace: name2, useColors: useColors2 } = this;
       if (useColors2) {
         const c = this.color;
         const colorCode = "\x1B[3" + (c < 8 ? c : "8;5;" + c);
-        const prefix2 = `  ${colorCode};1m${name} \x1B[0m`;
+        const prefix2 = `  ${colorCode};1m${name2} \x1B[0m`;
         args[0] = prefix2 + args[0].split("\n").join("\n" + prefix2);
         args.push(colorCode + "m+" + module.exports.humanize(this.diff) + "\x1B[0m");
       } else {
-        args[0] = getDate() + name + " " + args[0];
+        args[0] = getDate() + name2 + " " + args[0];
       }
     }
     function getDate() {
@@ -24528,9 +24528,9 @@ var require_brace_expansion = __commonJS({
         } else {
           c = String(i);
           if (pad) {
-            var need = width - c.length;
-            if (need > 0) {
-              var z = new Array(need + 1).join("0");
+            var need2 = width - c.length;
+            if (need2 > 0) {
+              var z = new Array(need2 + 1).join("0");
               if (i < 0) {
                 c = "-" + z + c.slice(1);
               } else {
@@ -25437,12 +25437,12 @@ var require_readdir_glob = __commonJS({
     async function* exploreWalkAsync(dir, path11, followSymlinks, useStat, shouldSkip, strict) {
       let files = await readdir3(path11 + dir, strict);
       for (const file of files) {
-        let name = file.name;
-        if (name === void 0) {
-          name = file;
+        let name2 = file.name;
+        if (name2 === void 0) {
+          name2 = file;
           useStat = true;
         }
-        const filename = dir + "/" + name;
+        const filename = dir + "/" + name2;
         const relative2 = filename.slice(1);
         const absolute = path11 + "/" + relative2;
         let stats = null;
@@ -26144,7 +26144,7 @@ var require_async = __commonJS({
             newTasks[key] = params.concat(newTask);
           }
           function newTask(results, taskCb) {
-            var newArgs = params.map((name) => results[name]);
+            var newArgs = params.map((name2) => results[name2]);
             newArgs.push(taskCb);
             wrapAsync(taskFn)(...newArgs);
           }
@@ -26326,17 +26326,17 @@ var require_async = __commonJS({
           }
           return false;
         }
-        const eventMethod = (name) => (handler2) => {
+        const eventMethod = (name2) => (handler2) => {
           if (!handler2) {
             return new Promise((resolve4, reject2) => {
-              once4(name, (err, data) => {
+              once4(name2, (err, data) => {
                 if (err) return reject2(err);
                 resolve4(data);
               });
             });
           }
-          off(name);
-          on(name, handler2);
+          off(name2);
+          on(name2, handler2);
         };
         var isProcessing = false;
         var q = {
@@ -26576,15 +26576,15 @@ var require_async = __commonJS({
         return _createTester((bool2) => bool2, (res, item) => item)(eachOfLimit$2(1), coll, iteratee, callback);
       }
       var detectSeries$1 = awaitify(detectSeries, 3);
-      function consoleFunc(name) {
+      function consoleFunc(name2) {
         return (fn, ...args) => wrapAsync(fn)(...args, (err, ...resultArgs) => {
           if (typeof console === "object") {
             if (err) {
               if (console.error) {
                 console.error(err);
               }
-            } else if (console[name]) {
-              resultArgs.forEach((x) => console[name](x));
+            } else if (console[name2]) {
+              resultArgs.forEach((x) => console[name2](x));
             }
           }
         });
@@ -27123,8 +27123,8 @@ var require_async = __commonJS({
           var timedOut = false;
           var timer;
           function timeoutCallback() {
-            var name = asyncFn.name || "anonymous";
-            var error2 = new Error('Callback function "' + name + '" timed out.');
+            var name2 = asyncFn.name || "anonymous";
+            var error2 = new Error('Callback function "' + name2 + '" timed out.');
             error2.code = "ETIMEDOUT";
             if (info2) {
               error2.info = info2;
@@ -27455,7 +27455,7 @@ var require_async = __commonJS({
 // node_modules/graceful-fs/polyfills.js
 var require_polyfills = __commonJS({
   "node_modules/graceful-fs/polyfills.js"(exports2, module) {
-    var constants4 = __require("constants");
+    var constants5 = __require("constants");
     var origCwd = process.cwd;
     var cwd = null;
     var platform2 = process.env.GRACEFUL_FS_PLATFORM || process.platform;
@@ -27479,7 +27479,7 @@ var require_polyfills = __commonJS({
     var chdir;
     module.exports = patch;
     function patch(fs8) {
-      if (constants4.hasOwnProperty("O_SYMLINK") && process.version.match(/^v0\.6\.[0-2]|^v0\.5\./)) {
+      if (constants5.hasOwnProperty("O_SYMLINK") && process.version.match(/^v0\.6\.[0-2]|^v0\.5\./)) {
         patchLchmod(fs8);
       }
       if (!fs8.lutimes) {
@@ -27581,7 +27581,7 @@ var require_polyfills = __commonJS({
         fs9.lchmod = function(path11, mode, callback) {
           fs9.open(
             path11,
-            constants4.O_WRONLY | constants4.O_SYMLINK,
+            constants5.O_WRONLY | constants5.O_SYMLINK,
             mode,
             function(err, fd) {
               if (err) {
@@ -27597,7 +27597,7 @@ var require_polyfills = __commonJS({
           );
         };
         fs9.lchmodSync = function(path11, mode) {
-          var fd = fs9.openSync(path11, constants4.O_WRONLY | constants4.O_SYMLINK, mode);
+          var fd = fs9.openSync(path11, constants5.O_WRONLY | constants5.O_SYMLINK, mode);
           var threw = true;
           var ret;
           try {
@@ -27617,9 +27617,9 @@ var require_polyfills = __commonJS({
         };
       }
       function patchLutimes(fs9) {
-        if (constants4.hasOwnProperty("O_SYMLINK") && fs9.futimes) {
+        if (constants5.hasOwnProperty("O_SYMLINK") && fs9.futimes) {
           fs9.lutimes = function(path11, at, mt, cb) {
-            fs9.open(path11, constants4.O_SYMLINK, function(er, fd) {
+            fs9.open(path11, constants5.O_SYMLINK, function(er, fd) {
               if (er) {
                 if (cb) cb(er);
                 return;
@@ -27632,7 +27632,7 @@ var require_polyfills = __commonJS({
             });
           };
           fs9.lutimesSync = function(path11, at, mt) {
-            var fd = fs9.openSync(path11, constants4.O_SYMLINK);
+            var fd = fs9.openSync(path11, constants5.O_SYMLINK);
             var ret;
             var threw = true;
             try {
@@ -27941,7 +27941,7 @@ var require_graceful_fs = __commonJS({
     function patch(fs9) {
       polyfills(fs9);
       fs9.gracefulify = patch;
-      fs9.createReadStream = createReadStream4;
+      fs9.createReadStream = createReadStream3;
       fs9.createWriteStream = createWriteStream3;
       var fs$readFile = fs9.readFile;
       fs9.readFile = readFile;
@@ -28151,7 +28151,7 @@ var require_graceful_fs = __commonJS({
           }
         });
       }
-      function createReadStream4(path11, options) {
+      function createReadStream3(path11, options) {
         return new fs9.ReadStream(path11, options);
       }
       function createWriteStream3(path11, options) {
@@ -28646,7 +28646,7 @@ var require_stream_writable = __commonJS({
       };
     }
     var asyncWrite = !process.browser && ["v0.10", "v0.9."].indexOf(process.version.slice(0, 5)) > -1 ? setImmediate : pna.nextTick;
-    var Duplex2;
+    var Duplex3;
     Writable4.WritableState = WritableState;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
@@ -28668,9 +28668,9 @@ var require_stream_writable = __commonJS({
     function nop() {
     }
     function WritableState(options, stream4) {
-      Duplex2 = Duplex2 || require_stream_duplex();
+      Duplex3 = Duplex3 || require_stream_duplex();
       options = options || {};
-      var isDuplex = stream4 instanceof Duplex2;
+      var isDuplex = stream4 instanceof Duplex3;
       this.objectMode = !!options.objectMode;
       if (isDuplex) this.objectMode = this.objectMode || !!options.writableObjectMode;
       var hwm = options.highWaterMark;
@@ -28742,8 +28742,8 @@ var require_stream_writable = __commonJS({
       };
     }
     function Writable4(options) {
-      Duplex2 = Duplex2 || require_stream_duplex();
-      if (!realHasInstance.call(Writable4, this) && !(this instanceof Duplex2)) {
+      Duplex3 = Duplex3 || require_stream_duplex();
+      if (!realHasInstance.call(Writable4, this) && !(this instanceof Duplex3)) {
         return new Writable4(options);
       }
       this._writableState = new WritableState(options, this);
@@ -29017,15 +29017,15 @@ var require_stream_writable = __commonJS({
       }
     }
     function finishMaybe(stream4, state3) {
-      var need = needFinish(state3);
-      if (need) {
+      var need2 = needFinish(state3);
+      if (need2) {
         prefinish(stream4, state3);
         if (state3.pendingcb === 0) {
           state3.finished = true;
           stream4.emit("finish");
         }
       }
-      return need;
+      return need2;
     }
     function endWritable(stream4, state3, cb) {
       state3.ending = true;
@@ -29083,25 +29083,25 @@ var require_stream_duplex = __commonJS({
       }
       return keys2;
     };
-    module.exports = Duplex2;
+    module.exports = Duplex3;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    var Readable7 = require_stream_readable();
+    var Readable8 = require_stream_readable();
     var Writable4 = require_stream_writable();
-    util3.inherits(Duplex2, Readable7);
+    util3.inherits(Duplex3, Readable8);
     {
       keys = objectKeys(Writable4.prototype);
       for (v = 0; v < keys.length; v++) {
         method = keys[v];
-        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable4.prototype[method];
+        if (!Duplex3.prototype[method]) Duplex3.prototype[method] = Writable4.prototype[method];
       }
     }
     var keys;
     var method;
     var v;
-    function Duplex2(options) {
-      if (!(this instanceof Duplex2)) return new Duplex2(options);
-      Readable7.call(this, options);
+    function Duplex3(options) {
+      if (!(this instanceof Duplex3)) return new Duplex3(options);
+      Readable8.call(this, options);
       Writable4.call(this, options);
       if (options && options.readable === false) this.readable = false;
       if (options && options.writable === false) this.writable = false;
@@ -29109,7 +29109,7 @@ var require_stream_duplex = __commonJS({
       if (options && options.allowHalfOpen === false) this.allowHalfOpen = false;
       this.once("end", onend);
     }
-    Object.defineProperty(Duplex2.prototype, "writableHighWaterMark", {
+    Object.defineProperty(Duplex3.prototype, "writableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -29125,7 +29125,7 @@ var require_stream_duplex = __commonJS({
     function onEndNT(self2) {
       self2.end();
     }
-    Object.defineProperty(Duplex2.prototype, "destroyed", {
+    Object.defineProperty(Duplex3.prototype, "destroyed", {
       get: function() {
         if (this._readableState === void 0 || this._writableState === void 0) {
           return false;
@@ -29140,7 +29140,7 @@ var require_stream_duplex = __commonJS({
         this._writableState.destroyed = value;
       }
     });
-    Duplex2.prototype._destroy = function(err, cb) {
+    Duplex3.prototype._destroy = function(err, cb) {
       this.push(null);
       this.end();
       pna.nextTick(cb, err);
@@ -29391,10 +29391,10 @@ var require_stream_readable = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_readable.js"(exports2, module) {
     "use strict";
     var pna = require_process_nextick_args();
-    module.exports = Readable7;
+    module.exports = Readable8;
     var isArray = require_isarray();
-    var Duplex2;
-    Readable7.ReadableState = ReadableState;
+    var Duplex3;
+    Readable8.ReadableState = ReadableState;
     var EE = __require("events").EventEmitter;
     var EElistenerCount = function(emitter, type) {
       return emitter.listeners(type).length;
@@ -29422,7 +29422,7 @@ var require_stream_readable = __commonJS({
     var BufferList = require_BufferList();
     var destroyImpl = require_destroy();
     var StringDecoder2;
-    util3.inherits(Readable7, Stream2);
+    util3.inherits(Readable8, Stream2);
     var kProxyEvents = ["error", "close", "destroy", "pause", "resume"];
     function prependListener(emitter, event, fn) {
       if (typeof emitter.prependListener === "function") return emitter.prependListener(event, fn);
@@ -29431,9 +29431,9 @@ var require_stream_readable = __commonJS({
       else emitter._events[event] = [fn, emitter._events[event]];
     }
     function ReadableState(options, stream4) {
-      Duplex2 = Duplex2 || require_stream_duplex();
+      Duplex3 = Duplex3 || require_stream_duplex();
       options = options || {};
-      var isDuplex = stream4 instanceof Duplex2;
+      var isDuplex = stream4 instanceof Duplex3;
       this.objectMode = !!options.objectMode;
       if (isDuplex) this.objectMode = this.objectMode || !!options.readableObjectMode;
       var hwm = options.highWaterMark;
@@ -29468,9 +29468,9 @@ var require_stream_readable = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable7(options) {
-      Duplex2 = Duplex2 || require_stream_duplex();
-      if (!(this instanceof Readable7)) return new Readable7(options);
+    function Readable8(options) {
+      Duplex3 = Duplex3 || require_stream_duplex();
+      if (!(this instanceof Readable8)) return new Readable8(options);
       this._readableState = new ReadableState(options, this);
       this.readable = true;
       if (options) {
@@ -29479,7 +29479,7 @@ var require_stream_readable = __commonJS({
       }
       Stream2.call(this);
     }
-    Object.defineProperty(Readable7.prototype, "destroyed", {
+    Object.defineProperty(Readable8.prototype, "destroyed", {
       get: function() {
         if (this._readableState === void 0) {
           return false;
@@ -29493,13 +29493,13 @@ var require_stream_readable = __commonJS({
         this._readableState.destroyed = value;
       }
     });
-    Readable7.prototype.destroy = destroyImpl.destroy;
-    Readable7.prototype._undestroy = destroyImpl.undestroy;
-    Readable7.prototype._destroy = function(err, cb) {
+    Readable8.prototype.destroy = destroyImpl.destroy;
+    Readable8.prototype._undestroy = destroyImpl.undestroy;
+    Readable8.prototype._destroy = function(err, cb) {
       this.push(null);
       cb(err);
     };
-    Readable7.prototype.push = function(chunk, encoding) {
+    Readable8.prototype.push = function(chunk, encoding) {
       var state3 = this._readableState;
       var skipChunkCheck;
       if (!state3.objectMode) {
@@ -29516,7 +29516,7 @@ var require_stream_readable = __commonJS({
       }
       return readableAddChunk(this, chunk, encoding, false, skipChunkCheck);
     };
-    Readable7.prototype.unshift = function(chunk) {
+    Readable8.prototype.unshift = function(chunk) {
       return readableAddChunk(this, chunk, null, true, false);
     };
     function readableAddChunk(stream4, chunk, encoding, addToFront, skipChunkCheck) {
@@ -29576,10 +29576,10 @@ var require_stream_readable = __commonJS({
     function needMoreData(state3) {
       return !state3.ended && (state3.needReadable || state3.length < state3.highWaterMark || state3.length === 0);
     }
-    Readable7.prototype.isPaused = function() {
+    Readable8.prototype.isPaused = function() {
       return this._readableState.flowing === false;
     };
-    Readable7.prototype.setEncoding = function(enc) {
+    Readable8.prototype.setEncoding = function(enc) {
       if (!StringDecoder2) StringDecoder2 = require_string_decoder().StringDecoder;
       this._readableState.decoder = new StringDecoder2(enc);
       this._readableState.encoding = enc;
@@ -29615,7 +29615,7 @@ var require_stream_readable = __commonJS({
       }
       return state3.length;
     }
-    Readable7.prototype.read = function(n) {
+    Readable8.prototype.read = function(n) {
       debug5("read", n);
       n = parseInt(n, 10);
       var state3 = this._readableState;
@@ -29710,10 +29710,10 @@ var require_stream_readable = __commonJS({
       }
       state3.readingMore = false;
     }
-    Readable7.prototype._read = function(n) {
+    Readable8.prototype._read = function(n) {
       this.emit("error", new Error("_read() is not implemented"));
     };
-    Readable7.prototype.pipe = function(dest, pipeOpts) {
+    Readable8.prototype.pipe = function(dest, pipeOpts) {
       var src = this;
       var state3 = this._readableState;
       switch (state3.pipesCount) {
@@ -29818,7 +29818,7 @@ var require_stream_readable = __commonJS({
         }
       };
     }
-    Readable7.prototype.unpipe = function(dest) {
+    Readable8.prototype.unpipe = function(dest) {
       var state3 = this._readableState;
       var unpipeInfo = { hasUnpiped: false };
       if (state3.pipesCount === 0) return this;
@@ -29850,7 +29850,7 @@ var require_stream_readable = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable7.prototype.on = function(ev, fn) {
+    Readable8.prototype.on = function(ev, fn) {
       var res = Stream2.prototype.on.call(this, ev, fn);
       if (ev === "data") {
         if (this._readableState.flowing !== false) this.resume();
@@ -29868,12 +29868,12 @@ var require_stream_readable = __commonJS({
       }
       return res;
     };
-    Readable7.prototype.addListener = Readable7.prototype.on;
+    Readable8.prototype.addListener = Readable8.prototype.on;
     function nReadingNextTick(self2) {
       debug5("readable nexttick read 0");
       self2.read(0);
     }
-    Readable7.prototype.resume = function() {
+    Readable8.prototype.resume = function() {
       var state3 = this._readableState;
       if (!state3.flowing) {
         debug5("resume");
@@ -29899,7 +29899,7 @@ var require_stream_readable = __commonJS({
       flow(stream4);
       if (state3.flowing && !state3.reading) stream4.read(0);
     }
-    Readable7.prototype.pause = function() {
+    Readable8.prototype.pause = function() {
       debug5("call pause flowing=%j", this._readableState.flowing);
       if (false !== this._readableState.flowing) {
         debug5("pause");
@@ -29914,7 +29914,7 @@ var require_stream_readable = __commonJS({
       while (state3.flowing && stream4.read() !== null) {
       }
     }
-    Readable7.prototype.wrap = function(stream4) {
+    Readable8.prototype.wrap = function(stream4) {
       var _this = this;
       var state3 = this._readableState;
       var paused = false;
@@ -29958,7 +29958,7 @@ var require_stream_readable = __commonJS({
       };
       return this;
     };
-    Object.defineProperty(Readable7.prototype, "readableHighWaterMark", {
+    Object.defineProperty(Readable8.prototype, "readableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -29967,7 +29967,7 @@ var require_stream_readable = __commonJS({
         return this._readableState.highWaterMark;
       }
     });
-    Readable7._fromList = fromList;
+    Readable8._fromList = fromList;
     function fromList(n, state3) {
       if (state3.length === 0) return null;
       var ret;
@@ -30077,10 +30077,10 @@ var require_stream_transform = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_transform.js"(exports2, module) {
     "use strict";
     module.exports = Transform7;
-    var Duplex2 = require_stream_duplex();
+    var Duplex3 = require_stream_duplex();
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    util3.inherits(Transform7, Duplex2);
+    util3.inherits(Transform7, Duplex3);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -30101,7 +30101,7 @@ var require_stream_transform = __commonJS({
     }
     function Transform7(options) {
       if (!(this instanceof Transform7)) return new Transform7(options);
-      Duplex2.call(this, options);
+      Duplex3.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
         needTransform: false,
@@ -30130,7 +30130,7 @@ var require_stream_transform = __commonJS({
     }
     Transform7.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
-      return Duplex2.prototype.push.call(this, chunk, encoding);
+      return Duplex3.prototype.push.call(this, chunk, encoding);
     };
     Transform7.prototype._transform = function(chunk, encoding, cb) {
       throw new Error("_transform() is not implemented");
@@ -30156,7 +30156,7 @@ var require_stream_transform = __commonJS({
     };
     Transform7.prototype._destroy = function(err, cb) {
       var _this2 = this;
-      Duplex2.prototype._destroy.call(this, err, function(err2) {
+      Duplex3.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
         _this2.emit("close");
       });
@@ -30229,10 +30229,10 @@ var require_lazystream = __commonJS({
     var util3 = __require("util");
     var PassThrough3 = require_passthrough();
     module.exports = {
-      Readable: Readable7,
+      Readable: Readable8,
       Writable: Writable4
     };
-    util3.inherits(Readable7, PassThrough3);
+    util3.inherits(Readable8, PassThrough3);
     util3.inherits(Writable4, PassThrough3);
     function beforeFirstCall(instance, method, callback) {
       instance[method] = function() {
@@ -30241,9 +30241,9 @@ var require_lazystream = __commonJS({
         return this[method].apply(this, arguments);
       };
     }
-    function Readable7(fn, options) {
-      if (!(this instanceof Readable7))
-        return new Readable7(fn, options);
+    function Readable8(fn, options) {
+      if (!(this instanceof Readable8))
+        return new Readable8(fn, options);
       PassThrough3.call(this, options);
       beforeFirstCall(this, "_read", function() {
         var source = fn.call(this, options);
@@ -31090,11 +31090,11 @@ var require_primordials = __commonJS({
       ObjectDefineProperties(self2, props) {
         return Object.defineProperties(self2, props);
       },
-      ObjectDefineProperty(self2, name, prop) {
-        return Object.defineProperty(self2, name, prop);
+      ObjectDefineProperty(self2, name2, prop) {
+        return Object.defineProperty(self2, name2, prop);
       },
-      ObjectGetOwnPropertyDescriptor(self2, name) {
-        return Object.getOwnPropertyDescriptor(self2, name);
+      ObjectGetOwnPropertyDescriptor(self2, name2) {
+        return Object.getOwnPropertyDescriptor(self2, name2);
       },
       ObjectKeys(obj) {
         return Object.keys(obj);
@@ -31256,16 +31256,16 @@ var require_errors2 = __commonJS({
       }
       return format(msg, ...args);
     }
-    function E(code2, message, Base) {
+    function E(code3, message, Base) {
       if (!Base) {
         Base = Error;
       }
       class NodeError extends Base {
         constructor(...args) {
-          super(getMessage(code2, message, args));
+          super(getMessage(code3, message, args));
         }
         toString() {
-          return `${this.name} [${code2}]: ${this.message}`;
+          return `${this.name} [${code3}]: ${this.message}`;
         }
       }
       Object.defineProperties(NodeError.prototype, {
@@ -31277,16 +31277,16 @@ var require_errors2 = __commonJS({
         },
         toString: {
           value() {
-            return `${this.name} [${code2}]: ${this.message}`;
+            return `${this.name} [${code3}]: ${this.message}`;
           },
           writable: true,
           enumerable: false,
           configurable: true
         }
       });
-      NodeError.prototype.code = code2;
+      NodeError.prototype.code = code3;
       NodeError.prototype[kIsNodeError] = true;
-      codes[code2] = NodeError;
+      codes[code3] = NodeError;
     }
     function hideStackFrames(fn) {
       const hidden = nodeInternalPrefix + fn.name;
@@ -31320,16 +31320,16 @@ var require_errors2 = __commonJS({
     E("ERR_ASSERTION", "%s", Error);
     E(
       "ERR_INVALID_ARG_TYPE",
-      (name, expected, actual) => {
-        assert2(typeof name === "string", "'name' must be a string");
+      (name2, expected, actual) => {
+        assert2(typeof name2 === "string", "'name' must be a string");
         if (!Array.isArray(expected)) {
           expected = [expected];
         }
         let msg = "The ";
-        if (name.endsWith(" argument")) {
-          msg += `${name} `;
+        if (name2.endsWith(" argument")) {
+          msg += `${name2} `;
         } else {
-          msg += `"${name}" ${name.includes(".") ? "property" : "argument"} `;
+          msg += `"${name2}" ${name2.includes(".") ? "property" : "argument"} `;
         }
         msg += "must be ";
         const types2 = [];
@@ -31347,9 +31347,9 @@ var require_errors2 = __commonJS({
           }
         }
         if (instances.length > 0) {
-          const pos = types2.indexOf("object");
-          if (pos !== -1) {
-            types2.splice(types2, pos, 1);
+          const pos2 = types2.indexOf("object");
+          if (pos2 !== -1) {
+            types2.splice(types2, pos2, 1);
             instances.push("Object");
           }
         }
@@ -31433,22 +31433,22 @@ var require_errors2 = __commonJS({
     );
     E(
       "ERR_INVALID_ARG_VALUE",
-      (name, value, reason = "is invalid") => {
+      (name2, value, reason = "is invalid") => {
         let inspected = inspect2(value);
         if (inspected.length > 128) {
           inspected = inspected.slice(0, 128) + "...";
         }
-        const type = name.includes(".") ? "property" : "argument";
-        return `The ${type} '${name}' ${reason}. Received ${inspected}`;
+        const type = name2.includes(".") ? "property" : "argument";
+        return `The ${type} '${name2}' ${reason}. Received ${inspected}`;
       },
       TypeError
     );
     E(
       "ERR_INVALID_RETURN_VALUE",
-      (input, name, value) => {
+      (input, name2, value) => {
         var _value$constructor;
         const type = value !== null && value !== void 0 && (_value$constructor = value.constructor) !== null && _value$constructor !== void 0 && _value$constructor.name ? `instance of ${value.constructor.name}` : `type ${typeof value}`;
-        return `Expected ${input} to be returned from the "${name}" function but got ${type}.`;
+        return `Expected ${input} to be returned from the "${name2}" function but got ${type}.`;
       },
       TypeError
     );
@@ -32206,14 +32206,14 @@ var require_util10 = __commonJS({
     } : function isBlob3(b) {
       return false;
     };
-    var validateAbortSignal = (signal, name) => {
+    var validateAbortSignal = (signal, name2) => {
       if (signal !== void 0 && (signal === null || typeof signal !== "object" || !("aborted" in signal))) {
-        throw new ERR_INVALID_ARG_TYPE(name, "AbortSignal", signal);
+        throw new ERR_INVALID_ARG_TYPE(name2, "AbortSignal", signal);
       }
     };
-    var validateFunction = (value, name) => {
+    var validateFunction = (value, name2) => {
       if (typeof value !== "function") {
-        throw new ERR_INVALID_ARG_TYPE(name, "Function", value);
+        throw new ERR_INVALID_ARG_TYPE(name2, "Function", value);
       }
     };
     module.exports = {
@@ -32360,124 +32360,124 @@ var require_validators = __commonJS({
     }
     var octalReg = /^[0-7]+$/;
     var modeDesc = "must be a 32-bit unsigned integer or an octal string";
-    function parseFileMode(value, name, def) {
+    function parseFileMode(value, name2, def) {
       if (typeof value === "undefined") {
         value = def;
       }
       if (typeof value === "string") {
         if (RegExpPrototypeExec(octalReg, value) === null) {
-          throw new ERR_INVALID_ARG_VALUE(name, value, modeDesc);
+          throw new ERR_INVALID_ARG_VALUE(name2, value, modeDesc);
         }
         value = NumberParseInt(value, 8);
       }
-      validateUint32(value, name);
+      validateUint32(value, name2);
       return value;
     }
-    var validateInteger = hideStackFrames((value, name, min = NumberMIN_SAFE_INTEGER, max = NumberMAX_SAFE_INTEGER) => {
-      if (typeof value !== "number") throw new ERR_INVALID_ARG_TYPE(name, "number", value);
-      if (!NumberIsInteger(value)) throw new ERR_OUT_OF_RANGE(name, "an integer", value);
-      if (value < min || value > max) throw new ERR_OUT_OF_RANGE(name, `>= ${min} && <= ${max}`, value);
+    var validateInteger = hideStackFrames((value, name2, min = NumberMIN_SAFE_INTEGER, max = NumberMAX_SAFE_INTEGER) => {
+      if (typeof value !== "number") throw new ERR_INVALID_ARG_TYPE(name2, "number", value);
+      if (!NumberIsInteger(value)) throw new ERR_OUT_OF_RANGE(name2, "an integer", value);
+      if (value < min || value > max) throw new ERR_OUT_OF_RANGE(name2, `>= ${min} && <= ${max}`, value);
     });
-    var validateInt32 = hideStackFrames((value, name, min = -2147483648, max = 2147483647) => {
+    var validateInt32 = hideStackFrames((value, name2, min = -2147483648, max = 2147483647) => {
       if (typeof value !== "number") {
-        throw new ERR_INVALID_ARG_TYPE(name, "number", value);
+        throw new ERR_INVALID_ARG_TYPE(name2, "number", value);
       }
       if (!NumberIsInteger(value)) {
-        throw new ERR_OUT_OF_RANGE(name, "an integer", value);
+        throw new ERR_OUT_OF_RANGE(name2, "an integer", value);
       }
       if (value < min || value > max) {
-        throw new ERR_OUT_OF_RANGE(name, `>= ${min} && <= ${max}`, value);
+        throw new ERR_OUT_OF_RANGE(name2, `>= ${min} && <= ${max}`, value);
       }
     });
-    var validateUint32 = hideStackFrames((value, name, positive = false) => {
+    var validateUint32 = hideStackFrames((value, name2, positive = false) => {
       if (typeof value !== "number") {
-        throw new ERR_INVALID_ARG_TYPE(name, "number", value);
+        throw new ERR_INVALID_ARG_TYPE(name2, "number", value);
       }
       if (!NumberIsInteger(value)) {
-        throw new ERR_OUT_OF_RANGE(name, "an integer", value);
+        throw new ERR_OUT_OF_RANGE(name2, "an integer", value);
       }
       const min = positive ? 1 : 0;
       const max = 4294967295;
       if (value < min || value > max) {
-        throw new ERR_OUT_OF_RANGE(name, `>= ${min} && <= ${max}`, value);
+        throw new ERR_OUT_OF_RANGE(name2, `>= ${min} && <= ${max}`, value);
       }
     });
-    function validateString(value, name) {
-      if (typeof value !== "string") throw new ERR_INVALID_ARG_TYPE(name, "string", value);
+    function validateString(value, name2) {
+      if (typeof value !== "string") throw new ERR_INVALID_ARG_TYPE(name2, "string", value);
     }
-    function validateNumber(value, name, min = void 0, max) {
-      if (typeof value !== "number") throw new ERR_INVALID_ARG_TYPE(name, "number", value);
+    function validateNumber(value, name2, min = void 0, max) {
+      if (typeof value !== "number") throw new ERR_INVALID_ARG_TYPE(name2, "number", value);
       if (min != null && value < min || max != null && value > max || (min != null || max != null) && NumberIsNaN(value)) {
         throw new ERR_OUT_OF_RANGE(
-          name,
+          name2,
           `${min != null ? `>= ${min}` : ""}${min != null && max != null ? " && " : ""}${max != null ? `<= ${max}` : ""}`,
           value
         );
       }
     }
-    var validateOneOf = hideStackFrames((value, name, oneOf) => {
+    var validateOneOf = hideStackFrames((value, name2, oneOf) => {
       if (!ArrayPrototypeIncludes(oneOf, value)) {
         const allowed = ArrayPrototypeJoin(
           ArrayPrototypeMap(oneOf, (v) => typeof v === "string" ? `'${v}'` : String2(v)),
           ", "
         );
         const reason = "must be one of: " + allowed;
-        throw new ERR_INVALID_ARG_VALUE(name, value, reason);
+        throw new ERR_INVALID_ARG_VALUE(name2, value, reason);
       }
     });
-    function validateBoolean(value, name) {
-      if (typeof value !== "boolean") throw new ERR_INVALID_ARG_TYPE(name, "boolean", value);
+    function validateBoolean(value, name2) {
+      if (typeof value !== "boolean") throw new ERR_INVALID_ARG_TYPE(name2, "boolean", value);
     }
     function getOwnPropertyValueOrDefault(options, key, defaultValue) {
       return options == null || !ObjectPrototypeHasOwnProperty(options, key) ? defaultValue : options[key];
     }
-    var validateObject = hideStackFrames((value, name, options = null) => {
+    var validateObject = hideStackFrames((value, name2, options = null) => {
       const allowArray = getOwnPropertyValueOrDefault(options, "allowArray", false);
       const allowFunction = getOwnPropertyValueOrDefault(options, "allowFunction", false);
       const nullable = getOwnPropertyValueOrDefault(options, "nullable", false);
       if (!nullable && value === null || !allowArray && ArrayIsArray(value) || typeof value !== "object" && (!allowFunction || typeof value !== "function")) {
-        throw new ERR_INVALID_ARG_TYPE(name, "Object", value);
+        throw new ERR_INVALID_ARG_TYPE(name2, "Object", value);
       }
     });
-    var validateDictionary = hideStackFrames((value, name) => {
+    var validateDictionary = hideStackFrames((value, name2) => {
       if (value != null && typeof value !== "object" && typeof value !== "function") {
-        throw new ERR_INVALID_ARG_TYPE(name, "a dictionary", value);
+        throw new ERR_INVALID_ARG_TYPE(name2, "a dictionary", value);
       }
     });
-    var validateArray = hideStackFrames((value, name, minLength = 0) => {
+    var validateArray = hideStackFrames((value, name2, minLength = 0) => {
       if (!ArrayIsArray(value)) {
-        throw new ERR_INVALID_ARG_TYPE(name, "Array", value);
+        throw new ERR_INVALID_ARG_TYPE(name2, "Array", value);
       }
       if (value.length < minLength) {
         const reason = `must be longer than ${minLength}`;
-        throw new ERR_INVALID_ARG_VALUE(name, value, reason);
+        throw new ERR_INVALID_ARG_VALUE(name2, value, reason);
       }
     });
-    function validateStringArray(value, name) {
-      validateArray(value, name);
+    function validateStringArray(value, name2) {
+      validateArray(value, name2);
       for (let i = 0; i < value.length; i++) {
-        validateString(value[i], `${name}[${i}]`);
+        validateString(value[i], `${name2}[${i}]`);
       }
     }
-    function validateBooleanArray(value, name) {
-      validateArray(value, name);
+    function validateBooleanArray(value, name2) {
+      validateArray(value, name2);
       for (let i = 0; i < value.length; i++) {
-        validateBoolean(value[i], `${name}[${i}]`);
+        validateBoolean(value[i], `${name2}[${i}]`);
       }
     }
-    function validateAbortSignalArray(value, name) {
-      validateArray(value, name);
+    function validateAbortSignalArray(value, name2) {
+      validateArray(value, name2);
       for (let i = 0; i < value.length; i++) {
         const signal = value[i];
-        const indexedName = `${name}[${i}]`;
+        const indexedName = `${name2}[${i}]`;
         if (signal == null) {
           throw new ERR_INVALID_ARG_TYPE(indexedName, "AbortSignal", signal);
         }
         validateAbortSignal(signal, indexedName);
       }
     }
-    function validateSignalName(signal, name = "signal") {
-      validateString(signal, name);
+    function validateSignalName(signal, name2 = "signal") {
+      validateString(signal, name2);
       if (signals[signal] === void 0) {
         if (signals[StringPrototypeToUpperCase(signal)] !== void 0) {
           throw new ERR_UNKNOWN_SIGNAL(signal + " (signals must use all capital letters)");
@@ -32485,9 +32485,9 @@ var require_validators = __commonJS({
         throw new ERR_UNKNOWN_SIGNAL(signal);
       }
     }
-    var validateBuffer = hideStackFrames((buffer2, name = "buffer") => {
+    var validateBuffer = hideStackFrames((buffer2, name2 = "buffer") => {
       if (!isArrayBufferView(buffer2)) {
-        throw new ERR_INVALID_ARG_TYPE(name, ["Buffer", "TypedArray", "DataView"], buffer2);
+        throw new ERR_INVALID_ARG_TYPE(name2, ["Buffer", "TypedArray", "DataView"], buffer2);
       }
     });
     function validateEncoding(data, encoding) {
@@ -32497,36 +32497,36 @@ var require_validators = __commonJS({
         throw new ERR_INVALID_ARG_VALUE("encoding", encoding, `is invalid for data of length ${length}`);
       }
     }
-    function validatePort(port, name = "Port", allowZero = true) {
+    function validatePort(port, name2 = "Port", allowZero = true) {
       if (typeof port !== "number" && typeof port !== "string" || typeof port === "string" && StringPrototypeTrim(port).length === 0 || +port !== +port >>> 0 || port > 65535 || port === 0 && !allowZero) {
-        throw new ERR_SOCKET_BAD_PORT(name, port, allowZero);
+        throw new ERR_SOCKET_BAD_PORT(name2, port, allowZero);
       }
       return port | 0;
     }
-    var validateAbortSignal = hideStackFrames((signal, name) => {
+    var validateAbortSignal = hideStackFrames((signal, name2) => {
       if (signal !== void 0 && (signal === null || typeof signal !== "object" || !("aborted" in signal))) {
-        throw new ERR_INVALID_ARG_TYPE(name, "AbortSignal", signal);
+        throw new ERR_INVALID_ARG_TYPE(name2, "AbortSignal", signal);
       }
     });
-    var validateFunction = hideStackFrames((value, name) => {
-      if (typeof value !== "function") throw new ERR_INVALID_ARG_TYPE(name, "Function", value);
+    var validateFunction = hideStackFrames((value, name2) => {
+      if (typeof value !== "function") throw new ERR_INVALID_ARG_TYPE(name2, "Function", value);
     });
-    var validatePlainFunction = hideStackFrames((value, name) => {
-      if (typeof value !== "function" || isAsyncFunction(value)) throw new ERR_INVALID_ARG_TYPE(name, "Function", value);
+    var validatePlainFunction = hideStackFrames((value, name2) => {
+      if (typeof value !== "function" || isAsyncFunction(value)) throw new ERR_INVALID_ARG_TYPE(name2, "Function", value);
     });
-    var validateUndefined = hideStackFrames((value, name) => {
-      if (value !== void 0) throw new ERR_INVALID_ARG_TYPE(name, "undefined", value);
+    var validateUndefined = hideStackFrames((value, name2) => {
+      if (value !== void 0) throw new ERR_INVALID_ARG_TYPE(name2, "undefined", value);
     });
-    function validateUnion(value, name, union) {
+    function validateUnion(value, name2, union) {
       if (!ArrayPrototypeIncludes(union, value)) {
-        throw new ERR_INVALID_ARG_TYPE(name, `('${ArrayPrototypeJoin(union, "|")}')`, value);
+        throw new ERR_INVALID_ARG_TYPE(name2, `('${ArrayPrototypeJoin(union, "|")}')`, value);
       }
     }
     var linkValueRegExp = /^(?:<[^>]*>)(?:\s*;\s*[^;"\s]+(?:=(")?[^;"\s]*\1)?)*$/;
-    function validateLinkHeaderFormat(value, name) {
+    function validateLinkHeaderFormat(value, name2) {
       if (typeof value === "undefined" || !RegExpPrototypeExec(linkValueRegExp, value)) {
         throw new ERR_INVALID_ARG_VALUE(
-          name,
+          name2,
           value,
           'must be an array or string of format "</styles.css>; rel=preload; as=style"'
         );
@@ -33434,9 +33434,9 @@ var require_add_abort_signal = __commonJS({
     var eos = require_end_of_stream();
     var { ERR_INVALID_ARG_TYPE } = codes;
     var addAbortListener;
-    var validateAbortSignal = (signal, name) => {
+    var validateAbortSignal = (signal, name2) => {
       if (typeof signal !== "object" || !("aborted" in signal)) {
-        throw new ERR_INVALID_ARG_TYPE(name, "AbortSignal", signal);
+        throw new ERR_INVALID_ARG_TYPE(name2, "AbortSignal", signal);
       }
     };
     module.exports.addAbortSignal = function addAbortSignal(signal, stream4) {
@@ -33657,8 +33657,8 @@ var require_state = __commonJS({
       const hwm = highWaterMarkFrom(options, isDuplex, duplexKey);
       if (hwm != null) {
         if (!NumberIsInteger(hwm) || hwm < 0) {
-          const name = isDuplex ? `options.${duplexKey}` : "options.highWaterMark";
-          throw new ERR_INVALID_ARG_VALUE(name, hwm);
+          const name2 = isDuplex ? `options.${duplexKey}` : "options.highWaterMark";
+          throw new ERR_INVALID_ARG_VALUE(name2, hwm);
         }
         return MathFloor(hwm);
       }
@@ -33976,10 +33976,10 @@ var require_from = __commonJS({
     var { PromisePrototypeThen, SymbolAsyncIterator, SymbolIterator } = require_primordials();
     var { Buffer: Buffer3 } = __require("buffer");
     var { ERR_INVALID_ARG_TYPE, ERR_STREAM_NULL_VALUES } = require_errors2().codes;
-    function from(Readable7, iterable, opts) {
+    function from(Readable8, iterable, opts) {
       let iterator2;
       if (typeof iterable === "string" || iterable instanceof Buffer3) {
-        return new Readable7({
+        return new Readable8({
           objectMode: true,
           ...opts,
           read() {
@@ -33998,7 +33998,7 @@ var require_from = __commonJS({
       } else {
         throw new ERR_INVALID_ARG_TYPE("iterable", ["Iterable"], iterable);
       }
-      const readable = new Readable7({
+      const readable = new Readable8({
         objectMode: true,
         highWaterMark: 1,
         // TODO(ronag): What options should be allowed?
@@ -34082,8 +34082,8 @@ var require_readable3 = __commonJS({
       SymbolAsyncIterator,
       Symbol: Symbol2
     } = require_primordials();
-    module.exports = Readable7;
-    Readable7.ReadableState = ReadableState;
+    module.exports = Readable8;
+    Readable8.ReadableState = ReadableState;
     var { EventEmitter: EE } = __require("events");
     var { Stream: Stream2, prependListener } = require_legacy();
     var { Buffer: Buffer3 } = __require("buffer");
@@ -34110,8 +34110,8 @@ var require_readable3 = __commonJS({
     var kPaused = Symbol2("kPaused");
     var { StringDecoder: StringDecoder2 } = require_string_decoder2();
     var from = require_from();
-    ObjectSetPrototypeOf(Readable7.prototype, Stream2.prototype);
-    ObjectSetPrototypeOf(Readable7, Stream2);
+    ObjectSetPrototypeOf(Readable8.prototype, Stream2.prototype);
+    ObjectSetPrototypeOf(Readable8, Stream2);
     var nop = () => {
     };
     var { errorOrDestroy } = destroyImpl;
@@ -34206,8 +34206,8 @@ var require_readable3 = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable7(options) {
-      if (!(this instanceof Readable7)) return new Readable7(options);
+    function Readable8(options) {
+      if (!(this instanceof Readable8)) return new Readable8(options);
       const isDuplex = this instanceof require_duplex();
       this._readableState = new ReadableState(options, this, isDuplex);
       if (options) {
@@ -34223,15 +34223,15 @@ var require_readable3 = __commonJS({
         }
       });
     }
-    Readable7.prototype.destroy = destroyImpl.destroy;
-    Readable7.prototype._undestroy = destroyImpl.undestroy;
-    Readable7.prototype._destroy = function(err, cb) {
+    Readable8.prototype.destroy = destroyImpl.destroy;
+    Readable8.prototype._undestroy = destroyImpl.undestroy;
+    Readable8.prototype._destroy = function(err, cb) {
       cb(err);
     };
-    Readable7.prototype[EE.captureRejectionSymbol] = function(err) {
+    Readable8.prototype[EE.captureRejectionSymbol] = function(err) {
       this.destroy(err);
     };
-    Readable7.prototype[SymbolAsyncDispose] = function() {
+    Readable8.prototype[SymbolAsyncDispose] = function() {
       let error2;
       if (!this.destroyed) {
         error2 = this.readableEnded ? null : new AbortError3();
@@ -34239,10 +34239,10 @@ var require_readable3 = __commonJS({
       }
       return new Promise2((resolve4, reject) => eos(this, (err) => err && err !== error2 ? reject(err) : resolve4(null)));
     };
-    Readable7.prototype.push = function(chunk, encoding) {
+    Readable8.prototype.push = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, false);
     };
-    Readable7.prototype.unshift = function(chunk, encoding) {
+    Readable8.prototype.unshift = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, true);
     };
     function readableAddChunk(stream4, chunk, encoding, addToFront) {
@@ -34316,11 +34316,11 @@ var require_readable3 = __commonJS({
       }
       maybeReadMore(stream4, state3);
     }
-    Readable7.prototype.isPaused = function() {
+    Readable8.prototype.isPaused = function() {
       const state3 = this._readableState;
       return state3[kPaused] === true || state3.flowing === false;
     };
-    Readable7.prototype.setEncoding = function(enc) {
+    Readable8.prototype.setEncoding = function(enc) {
       const decoder = new StringDecoder2(enc);
       this._readableState.decoder = decoder;
       this._readableState.encoding = this._readableState.decoder.encoding;
@@ -34359,7 +34359,7 @@ var require_readable3 = __commonJS({
       if (n <= state3.length) return n;
       return state3.ended ? state3.length : 0;
     }
-    Readable7.prototype.read = function(n) {
+    Readable8.prototype.read = function(n) {
       debug5("read", n);
       if (n === void 0) {
         n = NaN;
@@ -34481,10 +34481,10 @@ var require_readable3 = __commonJS({
       }
       state3.readingMore = false;
     }
-    Readable7.prototype._read = function(n) {
+    Readable8.prototype._read = function(n) {
       throw new ERR_METHOD_NOT_IMPLEMENTED("_read()");
     };
-    Readable7.prototype.pipe = function(dest, pipeOpts) {
+    Readable8.prototype.pipe = function(dest, pipeOpts) {
       const src = this;
       const state3 = this._readableState;
       if (state3.pipes.length === 1) {
@@ -34609,7 +34609,7 @@ var require_readable3 = __commonJS({
         }
       };
     }
-    Readable7.prototype.unpipe = function(dest) {
+    Readable8.prototype.unpipe = function(dest) {
       const state3 = this._readableState;
       const unpipeInfo = {
         hasUnpiped: false
@@ -34632,7 +34632,7 @@ var require_readable3 = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable7.prototype.on = function(ev, fn) {
+    Readable8.prototype.on = function(ev, fn) {
       const res = Stream2.prototype.on.call(this, ev, fn);
       const state3 = this._readableState;
       if (ev === "data") {
@@ -34653,16 +34653,16 @@ var require_readable3 = __commonJS({
       }
       return res;
     };
-    Readable7.prototype.addListener = Readable7.prototype.on;
-    Readable7.prototype.removeListener = function(ev, fn) {
+    Readable8.prototype.addListener = Readable8.prototype.on;
+    Readable8.prototype.removeListener = function(ev, fn) {
       const res = Stream2.prototype.removeListener.call(this, ev, fn);
       if (ev === "readable") {
         process5.nextTick(updateReadableListening, this);
       }
       return res;
     };
-    Readable7.prototype.off = Readable7.prototype.removeListener;
-    Readable7.prototype.removeAllListeners = function(ev) {
+    Readable8.prototype.off = Readable8.prototype.removeListener;
+    Readable8.prototype.removeAllListeners = function(ev) {
       const res = Stream2.prototype.removeAllListeners.apply(this, arguments);
       if (ev === "readable" || ev === void 0) {
         process5.nextTick(updateReadableListening, this);
@@ -34684,7 +34684,7 @@ var require_readable3 = __commonJS({
       debug5("readable nexttick read 0");
       self2.read(0);
     }
-    Readable7.prototype.resume = function() {
+    Readable8.prototype.resume = function() {
       const state3 = this._readableState;
       if (!state3.flowing) {
         debug5("resume");
@@ -34710,7 +34710,7 @@ var require_readable3 = __commonJS({
       flow(stream4);
       if (state3.flowing && !state3.reading) stream4.read(0);
     }
-    Readable7.prototype.pause = function() {
+    Readable8.prototype.pause = function() {
       debug5("call pause flowing=%j", this._readableState.flowing);
       if (this._readableState.flowing !== false) {
         debug5("pause");
@@ -34725,7 +34725,7 @@ var require_readable3 = __commonJS({
       debug5("flow", state3.flowing);
       while (state3.flowing && stream4.read() !== null) ;
     }
-    Readable7.prototype.wrap = function(stream4) {
+    Readable8.prototype.wrap = function(stream4) {
       let paused = false;
       stream4.on("data", (chunk) => {
         if (!this.push(chunk) && stream4.pause) {
@@ -34760,10 +34760,10 @@ var require_readable3 = __commonJS({
       }
       return this;
     };
-    Readable7.prototype[SymbolAsyncIterator] = function() {
+    Readable8.prototype[SymbolAsyncIterator] = function() {
       return streamToAsyncIterator(this);
     };
-    Readable7.prototype.iterator = function(options) {
+    Readable8.prototype.iterator = function(options) {
       if (options !== void 0) {
         validateObject(options, "options");
       }
@@ -34771,7 +34771,7 @@ var require_readable3 = __commonJS({
     };
     function streamToAsyncIterator(stream4, options) {
       if (typeof stream4.read !== "function") {
-        stream4 = Readable7.wrap(stream4, {
+        stream4 = Readable8.wrap(stream4, {
           objectMode: true
         });
       }
@@ -34827,7 +34827,7 @@ var require_readable3 = __commonJS({
         }
       }
     }
-    ObjectDefineProperties(Readable7.prototype, {
+    ObjectDefineProperties(Readable8.prototype, {
       readable: {
         __proto__: null,
         get() {
@@ -34954,7 +34954,7 @@ var require_readable3 = __commonJS({
         }
       }
     });
-    Readable7._fromList = fromList;
+    Readable8._fromList = fromList;
     function fromList(n, state3) {
       if (state3.length === 0) return null;
       let ret;
@@ -35001,23 +35001,23 @@ var require_readable3 = __commonJS({
         stream4.end();
       }
     }
-    Readable7.from = function(iterable, opts) {
-      return from(Readable7, iterable, opts);
+    Readable8.from = function(iterable, opts) {
+      return from(Readable8, iterable, opts);
     };
     var webStreamsAdapters;
     function lazyWebStreams() {
       if (webStreamsAdapters === void 0) webStreamsAdapters = {};
       return webStreamsAdapters;
     }
-    Readable7.fromWeb = function(readableStream, options) {
+    Readable8.fromWeb = function(readableStream, options) {
       return lazyWebStreams().newStreamReadableFromReadableStream(readableStream, options);
     };
-    Readable7.toWeb = function(streamReadable, options) {
+    Readable8.toWeb = function(streamReadable, options) {
       return lazyWebStreams().newReadableStreamFromStreamReadable(streamReadable, options);
     };
-    Readable7.wrap = function(src, options) {
+    Readable8.wrap = function(src, options) {
       var _ref, _src$readableObjectMo;
-      return new Readable7({
+      return new Readable8({
         objectMode: (_ref = (_src$readableObjectMo = src.readableObjectMode) !== null && _src$readableObjectMo !== void 0 ? _src$readableObjectMo : src.objectMode) !== null && _ref !== void 0 ? _ref : true,
         ...options,
         destroy(err, callback) {
@@ -35672,8 +35672,8 @@ var require_duplexify = __commonJS({
       codes: { ERR_INVALID_ARG_TYPE, ERR_INVALID_RETURN_VALUE }
     } = require_errors2();
     var { destroyer } = require_destroy2();
-    var Duplex2 = require_duplex();
-    var Readable7 = require_readable3();
+    var Duplex3 = require_duplex();
+    var Readable8 = require_readable3();
     var Writable4 = require_writable();
     var { createDeferredPromise } = require_util10();
     var from = require_from();
@@ -35685,7 +35685,7 @@ var require_duplexify = __commonJS({
     };
     var AbortController2 = globalThis.AbortController || require_abort_controller().AbortController;
     var { FunctionPrototypeCall } = require_primordials();
-    var Duplexify = class extends Duplex2 {
+    var Duplexify = class extends Duplex3 {
       constructor(options) {
         super(options);
         if ((options === null || options === void 0 ? void 0 : options.readable) === false) {
@@ -35701,7 +35701,7 @@ var require_duplexify = __commonJS({
         }
       }
     };
-    module.exports = function duplexify(body2, name) {
+    module.exports = function duplexify(body2, name2) {
       if (isDuplexNodeStream(body2)) {
         return body2;
       }
@@ -35723,7 +35723,7 @@ var require_duplexify = __commonJS({
       }
       if (isReadableStream3(body2)) {
         return _duplexify({
-          readable: Readable7.fromWeb(body2)
+          readable: Readable8.fromWeb(body2)
         });
       }
       if (isWritableStream(body2)) {
@@ -35775,7 +35775,7 @@ var require_duplexify = __commonJS({
             destroy: destroy2
           });
         }
-        throw new ERR_INVALID_RETURN_VALUE("Iterable, AsyncIterable or AsyncFunction", name, value);
+        throw new ERR_INVALID_RETURN_VALUE("Iterable, AsyncIterable or AsyncFunction", name2, value);
       }
       if (isBlob2(body2)) {
         return duplexify(body2.arrayBuffer());
@@ -35822,7 +35822,7 @@ var require_duplexify = __commonJS({
         });
       }
       throw new ERR_INVALID_ARG_TYPE(
-        name,
+        name2,
         [
           "Blob",
           "ReadableStream",
@@ -35887,7 +35887,7 @@ var require_duplexify = __commonJS({
       };
     }
     function _duplexify(pair) {
-      const r = pair.readable && typeof pair.readable.read !== "function" ? Readable7.wrap(pair.readable) : pair.readable;
+      const r = pair.readable && typeof pair.readable.read !== "function" ? Readable8.wrap(pair.readable) : pair.readable;
       const w = pair.writable;
       let readable = !!isReadable(r);
       let writable = !!isWritable(w);
@@ -36007,21 +36007,21 @@ var require_duplex = __commonJS({
       ObjectKeys,
       ObjectSetPrototypeOf
     } = require_primordials();
-    module.exports = Duplex2;
-    var Readable7 = require_readable3();
+    module.exports = Duplex3;
+    var Readable8 = require_readable3();
     var Writable4 = require_writable();
-    ObjectSetPrototypeOf(Duplex2.prototype, Readable7.prototype);
-    ObjectSetPrototypeOf(Duplex2, Readable7);
+    ObjectSetPrototypeOf(Duplex3.prototype, Readable8.prototype);
+    ObjectSetPrototypeOf(Duplex3, Readable8);
     {
       const keys = ObjectKeys(Writable4.prototype);
       for (let i = 0; i < keys.length; i++) {
         const method = keys[i];
-        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable4.prototype[method];
+        if (!Duplex3.prototype[method]) Duplex3.prototype[method] = Writable4.prototype[method];
       }
     }
-    function Duplex2(options) {
-      if (!(this instanceof Duplex2)) return new Duplex2(options);
-      Readable7.call(this, options);
+    function Duplex3(options) {
+      if (!(this instanceof Duplex3)) return new Duplex3(options);
+      Readable8.call(this, options);
       Writable4.call(this, options);
       if (options) {
         this.allowHalfOpen = options.allowHalfOpen !== false;
@@ -36040,7 +36040,7 @@ var require_duplex = __commonJS({
         this.allowHalfOpen = true;
       }
     }
-    ObjectDefineProperties(Duplex2.prototype, {
+    ObjectDefineProperties(Duplex3.prototype, {
       writable: {
         __proto__: null,
         ...ObjectGetOwnPropertyDescriptor(Writable4.prototype, "writable")
@@ -36098,14 +36098,14 @@ var require_duplex = __commonJS({
       if (webStreamsAdapters === void 0) webStreamsAdapters = {};
       return webStreamsAdapters;
     }
-    Duplex2.fromWeb = function(pair, options) {
+    Duplex3.fromWeb = function(pair, options) {
       return lazyWebStreams().newStreamDuplexFromReadableWritablePair(pair, options);
     };
-    Duplex2.toWeb = function(duplex) {
+    Duplex3.toWeb = function(duplex) {
       return lazyWebStreams().newReadableWritablePairFromDuplex(duplex);
     };
     var duplexify;
-    Duplex2.from = function(body2) {
+    Duplex3.from = function(body2) {
       if (!duplexify) {
         duplexify = require_duplexify();
       }
@@ -36121,10 +36121,10 @@ var require_transform = __commonJS({
     var { ObjectSetPrototypeOf, Symbol: Symbol2 } = require_primordials();
     module.exports = Transform7;
     var { ERR_METHOD_NOT_IMPLEMENTED } = require_errors2().codes;
-    var Duplex2 = require_duplex();
+    var Duplex3 = require_duplex();
     var { getHighWaterMark } = require_state();
-    ObjectSetPrototypeOf(Transform7.prototype, Duplex2.prototype);
-    ObjectSetPrototypeOf(Transform7, Duplex2);
+    ObjectSetPrototypeOf(Transform7.prototype, Duplex3.prototype);
+    ObjectSetPrototypeOf(Transform7, Duplex3);
     var kCallback = Symbol2("kCallback");
     function Transform7(options) {
       if (!(this instanceof Transform7)) return new Transform7(options);
@@ -36141,7 +36141,7 @@ var require_transform = __commonJS({
           writableHighWaterMark: options.writableHighWaterMark || 0
         };
       }
-      Duplex2.call(this, options);
+      Duplex3.call(this, options);
       this._readableState.sync = false;
       this[kCallback] = null;
       if (options) {
@@ -36243,7 +36243,7 @@ var require_pipeline = __commonJS({
     var eos = require_end_of_stream();
     var { once: once3 } = require_util10();
     var destroyImpl = require_destroy2();
-    var Duplex2 = require_duplex();
+    var Duplex3 = require_duplex();
     var {
       aggregateTwoErrors,
       codes: {
@@ -36268,7 +36268,7 @@ var require_pipeline = __commonJS({
     } = require_utils2();
     var AbortController2 = globalThis.AbortController || require_abort_controller().AbortController;
     var PassThrough3;
-    var Readable7;
+    var Readable8;
     var addAbortListener;
     function destroyer(stream4, reading, writing) {
       let finished2 = false;
@@ -36307,10 +36307,10 @@ var require_pipeline = __commonJS({
       throw new ERR_INVALID_ARG_TYPE("val", ["Readable", "Iterable", "AsyncIterable"], val);
     }
     async function* fromReadable(val) {
-      if (!Readable7) {
-        Readable7 = require_readable3();
+      if (!Readable8) {
+        Readable8 = require_readable3();
       }
-      yield* Readable7.prototype[SymbolAsyncIterator].call(val);
+      yield* Readable8.prototype[SymbolAsyncIterator].call(val);
     }
     async function pumpToNode(iterable, writable, finish2, { end }) {
       let error2;
@@ -36392,7 +36392,7 @@ var require_pipeline = __commonJS({
         }
       }
     }
-    function pipeline4(...streams) {
+    function pipeline5(...streams) {
       return pipelineImpl(streams, once3(popCallback(streams)));
     }
     function pipelineImpl(streams, callback, opts) {
@@ -36482,7 +36482,7 @@ var require_pipeline = __commonJS({
           } else if (isIterable2(stream4) || isReadableNodeStream(stream4) || isTransformStream(stream4)) {
             ret = stream4;
           } else {
-            ret = Duplex2.from(stream4);
+            ret = Duplex3.from(stream4);
           }
         } else if (typeof stream4 === "function") {
           if (isTransformStream(ret)) {
@@ -36600,7 +36600,7 @@ var require_pipeline = __commonJS({
           }
           ret = stream4;
         } else {
-          ret = Duplex2.from(stream4);
+          ret = Duplex3.from(stream4);
         }
       }
       if (signal !== null && signal !== void 0 && signal.aborted || outerSignal !== null && outerSignal !== void 0 && outerSignal.aborted) {
@@ -36658,7 +36658,7 @@ var require_pipeline = __commonJS({
     }
     module.exports = {
       pipelineImpl,
-      pipeline: pipeline4
+      pipeline: pipeline5
     };
   }
 });
@@ -36667,8 +36667,8 @@ var require_pipeline = __commonJS({
 var require_compose = __commonJS({
   "node_modules/readable-stream/lib/internal/streams/compose.js"(exports2, module) {
     "use strict";
-    var { pipeline: pipeline4 } = require_pipeline();
-    var Duplex2 = require_duplex();
+    var { pipeline: pipeline5 } = require_pipeline();
+    var Duplex3 = require_duplex();
     var { destroyer } = require_destroy2();
     var {
       isNodeStream,
@@ -36689,15 +36689,15 @@ var require_compose = __commonJS({
         throw new ERR_MISSING_ARGS("streams");
       }
       if (streams.length === 1) {
-        return Duplex2.from(streams[0]);
+        return Duplex3.from(streams[0]);
       }
       const orgStreams = [...streams];
       if (typeof streams[0] === "function") {
-        streams[0] = Duplex2.from(streams[0]);
+        streams[0] = Duplex3.from(streams[0]);
       }
       if (typeof streams[streams.length - 1] === "function") {
         const idx = streams.length - 1;
-        streams[idx] = Duplex2.from(streams[idx]);
+        streams[idx] = Duplex3.from(streams[idx]);
       }
       for (let n = 0; n < streams.length; ++n) {
         if (!isNodeStream(streams[n]) && !isWebStream(streams[n])) {
@@ -36727,10 +36727,10 @@ var require_compose = __commonJS({
         }
       }
       const head = streams[0];
-      const tail = pipeline4(streams, onfinished);
+      const tail = pipeline5(streams, onfinished);
       const writable = !!(isWritable(head) || isWritableStream(head) || isTransformStream(head));
       const readable = !!(isReadable(tail) || isReadableStream3(tail) || isTransformStream(tail));
-      d = new Duplex2({
+      d = new Duplex3({
         // TODO (ronag): highWaterMark?
         writableObjectMode: !!(head !== null && head !== void 0 && head.writableObjectMode),
         readableObjectMode: !!(tail !== null && tail !== void 0 && tail.readableObjectMode),
@@ -37270,7 +37270,7 @@ var require_promises = __commonJS({
     var { pipelineImpl: pl } = require_pipeline();
     var { finished: finished2 } = require_end_of_stream();
     require_stream2();
-    function pipeline4(...streams) {
+    function pipeline5(...streams) {
       return new Promise2((resolve4, reject) => {
         let signal;
         let end;
@@ -37298,7 +37298,7 @@ var require_promises = __commonJS({
     }
     module.exports = {
       finished: finished2,
-      pipeline: pipeline4
+      pipeline: pipeline5
     };
   }
 });
@@ -37318,7 +37318,7 @@ var require_stream2 = __commonJS({
     } = require_errors2();
     var compose = require_compose();
     var { setDefaultHighWaterMark, getDefaultHighWaterMark } = require_state();
-    var { pipeline: pipeline4 } = require_pipeline();
+    var { pipeline: pipeline5 } = require_pipeline();
     var { destroyer } = require_destroy2();
     var eos = require_end_of_stream();
     var promises4 = require_promises();
@@ -37382,7 +37382,7 @@ var require_stream2 = __commonJS({
     Stream2.Duplex = require_duplex();
     Stream2.Transform = require_transform();
     Stream2.PassThrough = require_passthrough2();
-    Stream2.pipeline = pipeline4;
+    Stream2.pipeline = pipeline5;
     var { addAbortSignal } = require_add_abort_signal();
     Stream2.addAbortSignal = addAbortSignal;
     Stream2.finished = eos;
@@ -37398,7 +37398,7 @@ var require_stream2 = __commonJS({
         return promises4;
       }
     });
-    ObjectDefineProperty(pipeline4, customPromisify, {
+    ObjectDefineProperty(pipeline5, customPromisify, {
       __proto__: null,
       enumerable: true,
       get() {
@@ -38332,22 +38332,22 @@ var require_brace_expressions = __commonJS({
     var regexpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, "\\$&");
     var rangesToString = (ranges) => ranges.join("");
     var parseClass = (glob, position) => {
-      const pos = position;
-      if (glob.charAt(pos) !== "[") {
+      const pos2 = position;
+      if (glob.charAt(pos2) !== "[") {
         throw new Error("not in a brace expression");
       }
       const ranges = [];
       const negs = [];
-      let i = pos + 1;
+      let i = pos2 + 1;
       let sawStart = false;
       let uflag = false;
       let escaping = false;
       let negate = false;
-      let endPos = pos;
+      let endPos = pos2;
       let rangeStart = "";
       WHILE: while (i < glob.length) {
         const c = glob.charAt(i);
-        if ((c === "!" || c === "^") && i === pos + 1) {
+        if ((c === "!" || c === "^") && i === pos2 + 1) {
           negate = true;
           i++;
           continue;
@@ -38368,7 +38368,7 @@ var require_brace_expressions = __commonJS({
           for (const [cls, [unip, u, neg]] of Object.entries(posixClasses)) {
             if (glob.startsWith(cls, i)) {
               if (rangeStart) {
-                return ["$.", false, glob.length - pos, true];
+                return ["$.", false, glob.length - pos2, true];
               }
               i += cls.length;
               if (neg)
@@ -38408,16 +38408,16 @@ var require_brace_expressions = __commonJS({
         return ["", false, 0, false];
       }
       if (!ranges.length && !negs.length) {
-        return ["$.", false, glob.length - pos, true];
+        return ["$.", false, glob.length - pos2, true];
       }
       if (negs.length === 0 && ranges.length === 1 && /^\\?.$/.test(ranges[0]) && !negate) {
         const r = ranges[0].length === 2 ? ranges[0].slice(-1) : ranges[0];
-        return [regexpEscape(r), false, endPos - pos, false];
+        return [regexpEscape(r), false, endPos - pos2, false];
       }
       const sranges = "[" + (negate ? "^" : "") + rangesToString(ranges) + "]";
       const snegs = "[" + (negate ? "" : "^") + rangesToString(negs) + "]";
       const comb = ranges.length && negs.length ? "(" + sranges + "|" + snegs + ")" : ranges.length ? sranges : snegs;
-      return [comb, uflag, endPos - pos, true];
+      return [comb, uflag, endPos - pos2, true];
     };
     exports2.parseClass = parseClass;
   }
@@ -38618,14 +38618,14 @@ var require_ast = __commonJS({
         }
         return c;
       }
-      static #parseAST(str, ast, pos, opt, extDepth) {
+      static #parseAST(str, ast, pos2, opt, extDepth) {
         const maxDepth = opt.maxExtglobRecursion ?? 2;
         let escaping = false;
         let inBrace = false;
         let braceStart = -1;
         let braceNeg = false;
         if (ast.type === null) {
-          let i2 = pos;
+          let i2 = pos2;
           let acc2 = "";
           while (i2 < str.length) {
             const c = str.charAt(i2++);
@@ -38665,7 +38665,7 @@ var require_ast = __commonJS({
           ast.push(acc2);
           return i2;
         }
-        let i = pos + 1;
+        let i = pos2 + 1;
         let part = new _a(null, ast);
         const parts2 = [];
         let acc = "";
@@ -38724,7 +38724,7 @@ var require_ast = __commonJS({
         }
         ast.type = null;
         ast.#hasMagic = void 0;
-        ast.#parts = [str.substring(pos - 1)];
+        ast.#parts = [str.substring(pos2 - 1)];
         return i;
       }
       #canAdoptWithSpace(child2) {
@@ -39064,10 +39064,10 @@ var require_escape = __commonJS({
     "use strict";
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.escape = void 0;
-    var escape2 = (s, { windowsPathsNoEscape = false } = {}) => {
+    var escape3 = (s, { windowsPathsNoEscape = false } = {}) => {
       return windowsPathsNoEscape ? s.replace(/[?*()[\]]/g, "[$&]") : s.replace(/[?*()[\]\\]/g, "\\$&");
     };
-    exports2.escape = escape2;
+    exports2.escape = escape3;
   }
 });
 
@@ -39902,8 +39902,8 @@ var require_commonjs4 = __commonJS({
     var perf = typeof performance === "object" && performance && typeof performance.now === "function" ? performance : Date;
     var warned = /* @__PURE__ */ new Set();
     var PROCESS = typeof process === "object" && !!process ? process : {};
-    var emitWarning = (msg, type, code2, fn) => {
-      typeof PROCESS.emitWarning === "function" ? PROCESS.emitWarning(msg, type, code2, fn) : console.error(`[${code2}] ${type}: ${msg}`);
+    var emitWarning = (msg, type, code3, fn) => {
+      typeof PROCESS.emitWarning === "function" ? PROCESS.emitWarning(msg, type, code3, fn) : console.error(`[${code3}] ${type}: ${msg}`);
     };
     var AC = globalThis.AbortController;
     var AS = globalThis.AbortSignal;
@@ -39941,7 +39941,7 @@ var require_commonjs4 = __commonJS({
         emitWarning("AbortController is not defined. If using lru-cache in node 14, load an AbortController polyfill from the `node-abort-controller` package. A minimal polyfill is provided for use by LRUCache.fetch(), but it should not be relied upon in other contexts (eg, passing it to other APIs that use AbortController/AbortSignal might have undesirable effects). You may disable this with LRU_CACHE_IGNORE_AC_WARNING=1 in the env.", "NO_ABORT_CONTROLLER", "ENOTSUP", warnACPolyfill);
       };
     }
-    var shouldWarn = (code2) => !warned.has(code2);
+    var shouldWarn = (code3) => !warned.has(code3);
     var isPosInt = (n) => n && n === Math.floor(n) && n > 0 && isFinite(n);
     var getUintArray = (max) => !isPosInt(max) ? null : max <= Math.pow(2, 8) ? Uint8Array : max <= Math.pow(2, 16) ? Uint16Array : max <= Math.pow(2, 32) ? Uint32Array : max <= Number.MAX_SAFE_INTEGER ? ZeroArray : null;
     var ZeroArray = class extends Array {
@@ -40232,11 +40232,11 @@ var require_commonjs4 = __commonJS({
           throw new TypeError("At least one of max, maxSize, or ttl is required");
         }
         if (!this.ttlAutopurge && !this.#max && !this.#maxSize) {
-          const code2 = "LRU_CACHE_UNBOUNDED";
-          if (shouldWarn(code2)) {
-            warned.add(code2);
+          const code3 = "LRU_CACHE_UNBOUNDED";
+          if (shouldWarn(code3)) {
+            warned.add(code3);
             const msg = "TTL caching without ttlAutopurge, max, or maxSize can result in unbounded memory consumption.";
-            emitWarning(msg, "UnboundedCacheWarning", code2, _LRUCache);
+            emitWarning(msg, "UnboundedCacheWarning", code3, _LRUCache);
           }
         }
       }
@@ -42430,9 +42430,9 @@ var require_commonjs6 = __commonJS({
        *
        * @internal
        */
-      constructor(name, type = UNKNOWN, root, roots, nocase, children, opts) {
-        this.name = name;
-        this.#matchName = nocase ? normalizeNocase(name) : normalize2(name);
+      constructor(name2, type = UNKNOWN, root, roots, nocase, children, opts) {
+        this.name = name2;
+        this.#matchName = nocase ? normalizeNocase(name2) : normalize2(name2);
         this.#type = type & TYPEMASK;
         this.nocase = nocase;
         this.roots = roots;
@@ -42525,9 +42525,9 @@ var require_commonjs6 = __commonJS({
           return this.parent || this;
         }
         const children = this.children();
-        const name = this.nocase ? normalizeNocase(pathPart) : normalize2(pathPart);
+        const name2 = this.nocase ? normalizeNocase(pathPart) : normalize2(pathPart);
         for (const p of children) {
-          if (p.#matchName === name) {
+          if (p.#matchName === name2) {
             return p;
           }
         }
@@ -42554,13 +42554,13 @@ var require_commonjs6 = __commonJS({
         if (this.#relative !== void 0) {
           return this.#relative;
         }
-        const name = this.name;
+        const name2 = this.name;
         const p = this.parent;
         if (!p) {
           return this.#relative = this.name;
         }
         const pv = p.relative();
-        return pv + (!pv || !p.parent ? "" : this.sep) + name;
+        return pv + (!pv || !p.parent ? "" : this.sep) + name2;
       }
       /**
        * The relative path from the cwd, using / as the path separator.
@@ -42575,13 +42575,13 @@ var require_commonjs6 = __commonJS({
           return "";
         if (this.#relativePosix !== void 0)
           return this.#relativePosix;
-        const name = this.name;
+        const name2 = this.name;
         const p = this.parent;
         if (!p) {
           return this.#relativePosix = this.fullpathPosix();
         }
         const pv = p.relativePosix();
-        return pv + (!pv || !p.parent ? "" : "/") + name;
+        return pv + (!pv || !p.parent ? "" : "/") + name2;
       }
       /**
        * The fully resolved path string for this Path entry
@@ -42590,13 +42590,13 @@ var require_commonjs6 = __commonJS({
         if (this.#fullpath !== void 0) {
           return this.#fullpath;
         }
-        const name = this.name;
+        const name2 = this.name;
         const p = this.parent;
         if (!p) {
           return this.#fullpath = this.name;
         }
         const pv = p.fullpath();
-        const fp = pv + (!p.parent ? "" : this.sep) + name;
+        const fp = pv + (!p.parent ? "" : this.sep) + name2;
         return this.#fullpath = fp;
       }
       /**
@@ -42862,33 +42862,33 @@ var require_commonjs6 = __commonJS({
         this.#type = t | ENOTDIR;
         this.#markChildrenENOENT();
       }
-      #readdirFail(code2 = "") {
-        if (code2 === "ENOTDIR" || code2 === "EPERM") {
+      #readdirFail(code3 = "") {
+        if (code3 === "ENOTDIR" || code3 === "EPERM") {
           this.#markENOTDIR();
-        } else if (code2 === "ENOENT") {
+        } else if (code3 === "ENOENT") {
           this.#markENOENT();
         } else {
           this.children().provisional = 0;
         }
       }
-      #lstatFail(code2 = "") {
-        if (code2 === "ENOTDIR") {
+      #lstatFail(code3 = "") {
+        if (code3 === "ENOTDIR") {
           const p = this.parent;
           p.#markENOTDIR();
-        } else if (code2 === "ENOENT") {
+        } else if (code3 === "ENOENT") {
           this.#markENOENT();
         }
       }
-      #readlinkFail(code2 = "") {
+      #readlinkFail(code3 = "") {
         let ter = this.#type;
         ter |= ENOREADLINK;
-        if (code2 === "ENOENT")
+        if (code3 === "ENOENT")
           ter |= ENOENT;
-        if (code2 === "EINVAL" || code2 === "UNKNOWN") {
+        if (code3 === "EINVAL" || code3 === "UNKNOWN") {
           ter &= IFMT_UNKNOWN;
         }
         this.#type = ter;
-        if (code2 === "ENOTDIR" && this.parent) {
+        if (code3 === "ENOTDIR" && this.parent) {
           this.parent.#markENOTDIR();
         }
       }
@@ -42909,8 +42909,8 @@ var require_commonjs6 = __commonJS({
       #readdirMaybePromoteChild(e, c) {
         for (let p = c.provisional; p < c.length; p++) {
           const pchild = c[p];
-          const name = this.nocase ? normalizeNocase(e.name) : normalize2(e.name);
-          if (name !== pchild.#matchName) {
+          const name2 = this.nocase ? normalizeNocase(e.name) : normalize2(e.name);
+          if (name2 !== pchild.#matchName) {
             continue;
           }
           return this.#readdirPromoteChild(e, pchild, p, c);
@@ -43215,14 +43215,14 @@ var require_commonjs6 = __commonJS({
        *
        * @internal
        */
-      constructor(name, type = UNKNOWN, root, roots, nocase, children, opts) {
-        super(name, type, root, roots, nocase, children, opts);
+      constructor(name2, type = UNKNOWN, root, roots, nocase, children, opts) {
+        super(name2, type, root, roots, nocase, children, opts);
       }
       /**
        * @internal
        */
-      newChild(name, type = UNKNOWN, opts = {}) {
-        return new _PathWin32(name, type, this.root, this.roots, this.nocase, this.childrenCache(), opts);
+      newChild(name2, type = UNKNOWN, opts = {}) {
+        return new _PathWin32(name2, type, this.root, this.roots, this.nocase, this.childrenCache(), opts);
       }
       /**
        * @internal
@@ -43269,8 +43269,8 @@ var require_commonjs6 = __commonJS({
        *
        * @internal
        */
-      constructor(name, type = UNKNOWN, root, roots, nocase, children, opts) {
-        super(name, type, root, roots, nocase, children, opts);
+      constructor(name2, type = UNKNOWN, root, roots, nocase, children, opts) {
+        super(name2, type, root, roots, nocase, children, opts);
       }
       /**
        * @internal
@@ -43287,8 +43287,8 @@ var require_commonjs6 = __commonJS({
       /**
        * @internal
        */
-      newChild(name, type = UNKNOWN, opts = {}) {
-        return new _PathPosix(name, type, this.root, this.roots, this.nocase, this.childrenCache(), opts);
+      newChild(name2, type = UNKNOWN, opts = {}) {
+        return new _PathPosix(name2, type, this.root, this.roots, this.nocase, this.childrenCache(), opts);
       }
     };
     exports2.PathPosix = PathPosix;
@@ -45393,10 +45393,10 @@ var require_error = __commonJS({
       "SYMLINKTARGETREQUIRED": "symlink target argument must be a non-empty string value",
       "ENTRYNOTSUPPORTED": "entry not supported"
     };
-    function ArchiverError(code2, data) {
+    function ArchiverError(code3, data) {
       Error.captureStackTrace(this, this.constructor);
-      this.message = ERROR_CODES[code2] || code2;
-      this.code = code2;
+      this.message = ERROR_CODES[code3] || code3;
+      this.code = code3;
       this.data = data;
     }
     util3.inherits(ArchiverError, Error);
@@ -46225,14 +46225,14 @@ var require_zip_archive_entry = __commonJS({
     var ArchiveEntry = require_archive_entry();
     var GeneralPurposeBit = require_general_purpose_bit();
     var UnixStat = require_unix_stat();
-    var constants4 = require_constants6();
+    var constants5 = require_constants6();
     var zipUtil = require_util11();
-    var ZipArchiveEntry = module.exports = function(name) {
+    var ZipArchiveEntry = module.exports = function(name2) {
       if (!(this instanceof ZipArchiveEntry)) {
-        return new ZipArchiveEntry(name);
+        return new ZipArchiveEntry(name2);
       }
       ArchiveEntry.call(this);
-      this.platform = constants4.PLATFORM_FAT;
+      this.platform = constants5.PLATFORM_FAT;
       this.method = -1;
       this.name = null;
       this.size = 0;
@@ -46240,14 +46240,14 @@ var require_zip_archive_entry = __commonJS({
       this.gpb = new GeneralPurposeBit();
       this.crc = 0;
       this.time = -1;
-      this.minver = constants4.MIN_VERSION_INITIAL;
+      this.minver = constants5.MIN_VERSION_INITIAL;
       this.mode = -1;
       this.extra = null;
       this.exattr = 0;
       this.inattr = 0;
       this.comment = null;
-      if (name) {
-        this.setName(name);
+      if (name2) {
+        this.setName(name2);
       }
     };
     inherits(ZipArchiveEntry, ArchiveEntry);
@@ -46267,7 +46267,7 @@ var require_zip_archive_entry = __commonJS({
       return this.exattr;
     };
     ZipArchiveEntry.prototype.getExtra = function() {
-      return this.extra !== null ? this.extra : constants4.EMPTY;
+      return this.extra !== null ? this.extra : constants5.EMPTY;
     };
     ZipArchiveEntry.prototype.getGeneralPurposeBit = function() {
       return this.gpb;
@@ -46300,7 +46300,7 @@ var require_zip_archive_entry = __commonJS({
       return this.time !== -1 ? this.time : 0;
     };
     ZipArchiveEntry.prototype.getUnixMode = function() {
-      return this.platform !== constants4.PLATFORM_UNIX ? 0 : this.getExternalAttributes() >> constants4.SHORT_SHIFT & constants4.SHORT_MASK;
+      return this.platform !== constants5.PLATFORM_UNIX ? 0 : this.getExternalAttributes() >> constants5.SHORT_SHIFT & constants5.SHORT_MASK;
     };
     ZipArchiveEntry.prototype.getVersionNeededToExtract = function() {
       return this.minver;
@@ -46344,15 +46344,15 @@ var require_zip_archive_entry = __commonJS({
       }
       this.method = method;
     };
-    ZipArchiveEntry.prototype.setName = function(name, prependSlash = false) {
-      name = normalizePath(name, false).replace(/^\w+:/, "").replace(/^(\.\.\/|\/)+/, "");
+    ZipArchiveEntry.prototype.setName = function(name2, prependSlash = false) {
+      name2 = normalizePath(name2, false).replace(/^\w+:/, "").replace(/^(\.\.\/|\/)+/, "");
       if (prependSlash) {
-        name = `/${name}`;
+        name2 = `/${name2}`;
       }
-      if (Buffer.byteLength(name) !== name.length) {
+      if (Buffer.byteLength(name2) !== name2.length) {
         this.getGeneralPurposeBit().useUTF8ForNames(true);
       }
-      this.name = name;
+      this.name = name2;
     };
     ZipArchiveEntry.prototype.setPlatform = function(platform2) {
       this.platform = platform2;
@@ -46370,12 +46370,12 @@ var require_zip_archive_entry = __commonJS({
       this.time = zipUtil.dateToDos(time, forceLocalTime);
     };
     ZipArchiveEntry.prototype.setUnixMode = function(mode) {
-      mode |= this.isDirectory() ? constants4.S_IFDIR : constants4.S_IFREG;
+      mode |= this.isDirectory() ? constants5.S_IFDIR : constants5.S_IFREG;
       var extattr = 0;
-      extattr |= mode << constants4.SHORT_SHIFT | (this.isDirectory() ? constants4.S_DOS_D : constants4.S_DOS_A);
+      extattr |= mode << constants5.SHORT_SHIFT | (this.isDirectory() ? constants5.S_DOS_D : constants5.S_DOS_A);
       this.setExternalAttributes(extattr);
-      this.mode = mode & constants4.MODE_MASK;
-      this.platform = constants4.PLATFORM_UNIX;
+      this.mode = mode & constants5.MODE_MASK;
+      this.platform = constants5.PLATFORM_UNIX;
     };
     ZipArchiveEntry.prototype.setVersionNeededToExtract = function(minver) {
       this.minver = minver;
@@ -46387,7 +46387,7 @@ var require_zip_archive_entry = __commonJS({
       return (this.getUnixMode() & UnixStat.FILE_TYPE_FLAG) === UnixStat.LINK_FLAG;
     };
     ZipArchiveEntry.prototype.isZip64 = function() {
-      return this.csize > constants4.ZIP64_MAGIC || this.size > constants4.ZIP64_MAGIC;
+      return this.csize > constants5.ZIP64_MAGIC || this.size > constants5.ZIP64_MAGIC;
     };
   }
 });
@@ -46704,7 +46704,7 @@ var require_zip_archive_output_stream = __commonJS({
     var ArchiveOutputStream = require_archive_output_stream();
     var ZipArchiveEntry = require_zip_archive_entry();
     var GeneralPurposeBit = require_general_purpose_bit();
-    var constants4 = require_constants6();
+    var constants5 = require_constants6();
     var util3 = require_util12();
     var zipUtil = require_util11();
     var ZipArchiveOutputStream = module.exports = function(options) {
@@ -46740,21 +46740,21 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._appendBuffer = function(ae, source, callback) {
       if (source.length === 0) {
-        ae.setMethod(constants4.METHOD_STORED);
+        ae.setMethod(constants5.METHOD_STORED);
       }
       var method = ae.getMethod();
-      if (method === constants4.METHOD_STORED) {
+      if (method === constants5.METHOD_STORED) {
         ae.setSize(source.length);
         ae.setCompressedSize(source.length);
         ae.setCrc(crc32.buf(source) >>> 0);
       }
       this._writeLocalFileHeader(ae);
-      if (method === constants4.METHOD_STORED) {
+      if (method === constants5.METHOD_STORED) {
         this.write(source);
         this._afterAppend(ae);
         callback(null, ae);
         return;
-      } else if (method === constants4.METHOD_DEFLATED) {
+      } else if (method === constants5.METHOD_DEFLATED) {
         this._smartStream(ae, callback).end(source);
         return;
       } else {
@@ -46764,7 +46764,7 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._appendStream = function(ae, source, callback) {
       ae.getGeneralPurposeBit().useDataDescriptor(true);
-      ae.setVersionNeededToExtract(constants4.MIN_VERSION_DATA_DESCRIPTOR);
+      ae.setVersionNeededToExtract(constants5.MIN_VERSION_DATA_DESCRIPTOR);
       this._writeLocalFileHeader(ae);
       var smart = this._smartStream(ae, callback);
       source.once("error", function(err) {
@@ -46781,7 +46781,7 @@ var require_zip_archive_output_stream = __commonJS({
         o.zlib = {};
       }
       if (typeof o.zlib.level !== "number") {
-        o.zlib.level = constants4.ZLIB_BEST_SPEED;
+        o.zlib.level = constants5.ZLIB_BEST_SPEED;
       }
       o.forceZip64 = !!o.forceZip64;
       o.forceLocalTime = !!o.forceLocalTime;
@@ -46804,11 +46804,11 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._normalizeEntry = function(ae) {
       if (ae.getMethod() === -1) {
-        ae.setMethod(constants4.METHOD_DEFLATED);
+        ae.setMethod(constants5.METHOD_DEFLATED);
       }
-      if (ae.getMethod() === constants4.METHOD_DEFLATED) {
+      if (ae.getMethod() === constants5.METHOD_DEFLATED) {
         ae.getGeneralPurposeBit().useDataDescriptor(true);
-        ae.setVersionNeededToExtract(constants4.MIN_VERSION_DATA_DESCRIPTOR);
+        ae.setVersionNeededToExtract(constants5.MIN_VERSION_DATA_DESCRIPTOR);
       }
       if (ae.getTime() === -1) {
         ae.setTime(/* @__PURE__ */ new Date(), this._archive.forceLocalTime);
@@ -46820,7 +46820,7 @@ var require_zip_archive_output_stream = __commonJS({
       };
     };
     ZipArchiveOutputStream.prototype._smartStream = function(ae, callback) {
-      var deflate = ae.getMethod() === constants4.METHOD_DEFLATED;
+      var deflate = ae.getMethod() === constants5.METHOD_DEFLATED;
       var process5 = deflate ? new DeflateCRC32Stream(this.options.zlib) : new CRC32Stream();
       var error2 = null;
       function handleStuff() {
@@ -46843,13 +46843,13 @@ var require_zip_archive_output_stream = __commonJS({
       var size = this._archive.centralLength;
       var offset = this._archive.centralOffset;
       if (this.isZip64()) {
-        records = constants4.ZIP64_MAGIC_SHORT;
-        size = constants4.ZIP64_MAGIC;
-        offset = constants4.ZIP64_MAGIC;
+        records = constants5.ZIP64_MAGIC_SHORT;
+        size = constants5.ZIP64_MAGIC;
+        offset = constants5.ZIP64_MAGIC;
       }
-      this.write(zipUtil.getLongBytes(constants4.SIG_EOCD));
-      this.write(constants4.SHORT_ZERO);
-      this.write(constants4.SHORT_ZERO);
+      this.write(zipUtil.getLongBytes(constants5.SIG_EOCD));
+      this.write(constants5.SHORT_ZERO);
+      this.write(constants5.SHORT_ZERO);
       this.write(zipUtil.getShortBytes(records));
       this.write(zipUtil.getShortBytes(records));
       this.write(zipUtil.getLongBytes(size));
@@ -46860,18 +46860,18 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(comment);
     };
     ZipArchiveOutputStream.prototype._writeCentralDirectoryZip64 = function() {
-      this.write(zipUtil.getLongBytes(constants4.SIG_ZIP64_EOCD));
+      this.write(zipUtil.getLongBytes(constants5.SIG_ZIP64_EOCD));
       this.write(zipUtil.getEightBytes(44));
-      this.write(zipUtil.getShortBytes(constants4.MIN_VERSION_ZIP64));
-      this.write(zipUtil.getShortBytes(constants4.MIN_VERSION_ZIP64));
-      this.write(constants4.LONG_ZERO);
-      this.write(constants4.LONG_ZERO);
+      this.write(zipUtil.getShortBytes(constants5.MIN_VERSION_ZIP64));
+      this.write(zipUtil.getShortBytes(constants5.MIN_VERSION_ZIP64));
+      this.write(constants5.LONG_ZERO);
+      this.write(constants5.LONG_ZERO);
       this.write(zipUtil.getEightBytes(this._entries.length));
       this.write(zipUtil.getEightBytes(this._entries.length));
       this.write(zipUtil.getEightBytes(this._archive.centralLength));
       this.write(zipUtil.getEightBytes(this._archive.centralOffset));
-      this.write(zipUtil.getLongBytes(constants4.SIG_ZIP64_EOCD_LOC));
-      this.write(constants4.LONG_ZERO);
+      this.write(zipUtil.getLongBytes(constants5.SIG_ZIP64_EOCD_LOC));
+      this.write(constants5.LONG_ZERO);
       this.write(zipUtil.getEightBytes(this._archive.centralOffset + this._archive.centralLength));
       this.write(zipUtil.getLongBytes(1));
     };
@@ -46881,13 +46881,13 @@ var require_zip_archive_output_stream = __commonJS({
       var fileOffset = ae._offsets.file;
       var size = ae.getSize();
       var compressedSize = ae.getCompressedSize();
-      if (ae.isZip64() || fileOffset > constants4.ZIP64_MAGIC) {
-        size = constants4.ZIP64_MAGIC;
-        compressedSize = constants4.ZIP64_MAGIC;
-        fileOffset = constants4.ZIP64_MAGIC;
-        ae.setVersionNeededToExtract(constants4.MIN_VERSION_ZIP64);
+      if (ae.isZip64() || fileOffset > constants5.ZIP64_MAGIC) {
+        size = constants5.ZIP64_MAGIC;
+        compressedSize = constants5.ZIP64_MAGIC;
+        fileOffset = constants5.ZIP64_MAGIC;
+        ae.setVersionNeededToExtract(constants5.MIN_VERSION_ZIP64);
         var extraBuf = Buffer.concat([
-          zipUtil.getShortBytes(constants4.ZIP64_EXTRA_ID),
+          zipUtil.getShortBytes(constants5.ZIP64_EXTRA_ID),
           zipUtil.getShortBytes(24),
           zipUtil.getEightBytes(ae.getSize()),
           zipUtil.getEightBytes(ae.getCompressedSize()),
@@ -46895,8 +46895,8 @@ var require_zip_archive_output_stream = __commonJS({
         ], 28);
         ae.setExtra(extraBuf);
       }
-      this.write(zipUtil.getLongBytes(constants4.SIG_CFH));
-      this.write(zipUtil.getShortBytes(ae.getPlatform() << 8 | constants4.VERSION_MADEBY));
+      this.write(zipUtil.getLongBytes(constants5.SIG_CFH));
+      this.write(zipUtil.getShortBytes(ae.getPlatform() << 8 | constants5.VERSION_MADEBY));
       this.write(zipUtil.getShortBytes(ae.getVersionNeededToExtract()));
       this.write(gpb.encode());
       this.write(zipUtil.getShortBytes(method));
@@ -46904,26 +46904,26 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(zipUtil.getLongBytes(ae.getCrc()));
       this.write(zipUtil.getLongBytes(compressedSize));
       this.write(zipUtil.getLongBytes(size));
-      var name = ae.getName();
+      var name2 = ae.getName();
       var comment = ae.getComment();
       var extra = ae.getCentralDirectoryExtra();
       if (gpb.usesUTF8ForNames()) {
-        name = Buffer.from(name);
+        name2 = Buffer.from(name2);
         comment = Buffer.from(comment);
       }
-      this.write(zipUtil.getShortBytes(name.length));
+      this.write(zipUtil.getShortBytes(name2.length));
       this.write(zipUtil.getShortBytes(extra.length));
       this.write(zipUtil.getShortBytes(comment.length));
-      this.write(constants4.SHORT_ZERO);
+      this.write(constants5.SHORT_ZERO);
       this.write(zipUtil.getShortBytes(ae.getInternalAttributes()));
       this.write(zipUtil.getLongBytes(ae.getExternalAttributes()));
       this.write(zipUtil.getLongBytes(fileOffset));
-      this.write(name);
+      this.write(name2);
       this.write(extra);
       this.write(comment);
     };
     ZipArchiveOutputStream.prototype._writeDataDescriptor = function(ae) {
-      this.write(zipUtil.getLongBytes(constants4.SIG_DD));
+      this.write(zipUtil.getLongBytes(constants5.SIG_DD));
       this.write(zipUtil.getLongBytes(ae.getCrc()));
       if (ae.isZip64()) {
         this.write(zipUtil.getEightBytes(ae.getCompressedSize()));
@@ -46936,34 +46936,34 @@ var require_zip_archive_output_stream = __commonJS({
     ZipArchiveOutputStream.prototype._writeLocalFileHeader = function(ae) {
       var gpb = ae.getGeneralPurposeBit();
       var method = ae.getMethod();
-      var name = ae.getName();
+      var name2 = ae.getName();
       var extra = ae.getLocalFileDataExtra();
       if (ae.isZip64()) {
         gpb.useDataDescriptor(true);
-        ae.setVersionNeededToExtract(constants4.MIN_VERSION_ZIP64);
+        ae.setVersionNeededToExtract(constants5.MIN_VERSION_ZIP64);
       }
       if (gpb.usesUTF8ForNames()) {
-        name = Buffer.from(name);
+        name2 = Buffer.from(name2);
       }
       ae._offsets.file = this.offset;
-      this.write(zipUtil.getLongBytes(constants4.SIG_LFH));
+      this.write(zipUtil.getLongBytes(constants5.SIG_LFH));
       this.write(zipUtil.getShortBytes(ae.getVersionNeededToExtract()));
       this.write(gpb.encode());
       this.write(zipUtil.getShortBytes(method));
       this.write(zipUtil.getLongBytes(ae.getTimeDos()));
       ae._offsets.data = this.offset;
       if (gpb.usesDataDescriptor()) {
-        this.write(constants4.LONG_ZERO);
-        this.write(constants4.LONG_ZERO);
-        this.write(constants4.LONG_ZERO);
+        this.write(constants5.LONG_ZERO);
+        this.write(constants5.LONG_ZERO);
+        this.write(constants5.LONG_ZERO);
       } else {
         this.write(zipUtil.getLongBytes(ae.getCrc()));
         this.write(zipUtil.getLongBytes(ae.getCompressedSize()));
         this.write(zipUtil.getLongBytes(ae.getSize()));
       }
-      this.write(zipUtil.getShortBytes(name.length));
+      this.write(zipUtil.getShortBytes(name2.length));
       this.write(zipUtil.getShortBytes(extra.length));
-      this.write(name);
+      this.write(name2);
       this.write(extra);
       ae._offsets.contents = this.offset;
     };
@@ -46971,7 +46971,7 @@ var require_zip_archive_output_stream = __commonJS({
       return this._archive.comment !== null ? this._archive.comment : "";
     };
     ZipArchiveOutputStream.prototype.isZip64 = function() {
-      return this._archive.forceZip64 || this._entries.length > constants4.ZIP64_MAGIC_SHORT || this._archive.centralLength > constants4.ZIP64_MAGIC || this._archive.centralOffset > constants4.ZIP64_MAGIC;
+      return this._archive.forceZip64 || this._entries.length > constants5.ZIP64_MAGIC_SHORT || this._archive.centralLength > constants5.ZIP64_MAGIC || this._archive.centralOffset > constants5.ZIP64_MAGIC;
     };
     ZipArchiveOutputStream.prototype.setComment = function(comment) {
       this._archive.comment = comment;
@@ -47623,9 +47623,9 @@ var require_text_decoder = __commonJS({
 var require_errors3 = __commonJS({
   "node_modules/streamx/lib/errors.js"(exports2, module) {
     module.exports = class StreamError extends Error {
-      constructor(msg, code2, fn = StreamError) {
+      constructor(msg, code3, fn = StreamError) {
         super(msg);
-        this.code = code2;
+        this.code = code3;
         if (Error.captureStackTrace) {
           Error.captureStackTrace(this, fn);
         }
@@ -48187,19 +48187,19 @@ var require_streamx = __commonJS({
       if (data !== void 0 && data !== null) this.push(data);
       this._writableState.afterWrite(err);
     }
-    function newListener(name) {
+    function newListener(name2) {
       if (this._readableState !== null) {
-        if (name === "data") {
+        if (name2 === "data") {
           this._duplexState |= READ_EMIT_DATA | READ_RESUMED_READ_AHEAD;
           this._readableState.updateNextTick();
         }
-        if (name === "readable") {
+        if (name2 === "readable") {
           this._duplexState |= READ_EMIT_READABLE;
           this._readableState.updateNextTick();
         }
       }
       if (this._writableState !== null) {
-        if (name === "drain") {
+        if (name2 === "drain") {
           this._duplexState |= WRITE_EMIT_DRAIN;
           this._writableState.updateNextTick();
         }
@@ -48263,7 +48263,7 @@ var require_streamx = __commonJS({
         }
       }
     };
-    var Readable7 = class _Readable extends Stream2 {
+    var Readable8 = class _Readable extends Stream2 {
       constructor(opts) {
         super(opts);
         this._duplexState |= OPENING | WRITE_DONE | READ_READ_AHEAD;
@@ -48280,7 +48280,7 @@ var require_streamx = __commonJS({
         fn().then((src) => {
           if (src === null) return out.end();
           if (out.destroying) return;
-          pipeline4(src, out, noop3);
+          pipeline5(src, out, noop3);
         }).catch((err) => out.destroy(err));
         return out;
       }
@@ -48474,7 +48474,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Duplex2 = class extends Readable7 {
+    var Duplex3 = class extends Readable8 {
       // and Writable
       constructor(opts) {
         super(opts);
@@ -48512,7 +48512,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Transform7 = class extends Duplex2 {
+    var Transform7 = class extends Duplex3 {
       constructor(opts) {
         super(opts);
         this._transformState = new TransformState(this);
@@ -48567,13 +48567,13 @@ var require_streamx = __commonJS({
     }
     function pipelinePromise(...streams) {
       return new Promise((resolve4, reject) => {
-        return pipeline4(...streams, (err) => {
+        return pipeline5(...streams, (err) => {
           if (err) return reject(err);
           resolve4();
         });
       });
     }
-    function pipeline4(stream4, ...streams) {
+    function pipeline5(stream4, ...streams) {
       const all = Array.isArray(stream4) ? [...stream4, ...streams] : [stream4, ...streams];
       const done = all.length && typeof all[all.length - 1] === "function" ? all.pop() : null;
       if (all.length < 2) throw StreamError.BAD_ARGUMENT("Pipeline requires at least 2 streams");
@@ -48668,10 +48668,10 @@ var require_streamx = __commonJS({
       this.destroy(StreamError.ABORTED());
     }
     function isWritev(s) {
-      return s._writev !== Writable4.prototype._writev && s._writev !== Duplex2.prototype._writev;
+      return s._writev !== Writable4.prototype._writev && s._writev !== Duplex3.prototype._writev;
     }
     module.exports = {
-      pipeline: pipeline4,
+      pipeline: pipeline5,
       pipelinePromise,
       isStream,
       isStreamx,
@@ -48683,8 +48683,8 @@ var require_streamx = __commonJS({
       getStreamError,
       Stream: Stream2,
       Writable: Writable4,
-      Readable: Readable7,
-      Duplex: Duplex2,
+      Readable: Readable8,
+      Duplex: Duplex3,
       Transform: Transform7,
       // Export PassThrough for compatibility with Node.js core's stream module
       PassThrough: PassThrough3
@@ -48736,21 +48736,21 @@ var require_headers2 = __commonJS({
       }
       return result;
     };
-    exports2.encode = function encode(opts) {
+    exports2.encode = function encode2(opts) {
       const buf = b4a.alloc(512);
-      let name = opts.name;
+      let name2 = opts.name;
       let prefix2 = "";
-      if (opts.typeflag === 5 && name[name.length - 1] !== "/") name += "/";
-      if (b4a.byteLength(name) !== name.length) return null;
-      while (b4a.byteLength(name) > 100) {
-        const i = name.indexOf("/");
+      if (opts.typeflag === 5 && name2[name2.length - 1] !== "/") name2 += "/";
+      if (b4a.byteLength(name2) !== name2.length) return null;
+      while (b4a.byteLength(name2) > 100) {
+        const i = name2.indexOf("/");
         if (i === -1) return null;
-        prefix2 += prefix2 ? "/" + name.slice(0, i) : name.slice(0, i);
-        name = name.slice(i + 1);
+        prefix2 += prefix2 ? "/" + name2.slice(0, i) : name2.slice(0, i);
+        name2 = name2.slice(i + 1);
       }
-      if (b4a.byteLength(name) > 100 || b4a.byteLength(prefix2) > 155) return null;
+      if (b4a.byteLength(name2) > 100 || b4a.byteLength(prefix2) > 155) return null;
       if (opts.linkname && b4a.byteLength(opts.linkname) > 100) return null;
-      b4a.write(buf, name);
+      b4a.write(buf, name2);
       b4a.write(buf, encodeOct(opts.mode & MASK, 6), 100);
       b4a.write(buf, encodeOct(opts.uid, 6), 108);
       b4a.write(buf, encodeOct(opts.gid, 6), 116);
@@ -48770,7 +48770,7 @@ var require_headers2 = __commonJS({
     };
     exports2.decode = function decode(buf, filenameEncoding, allowUnknownFormat) {
       let typeflag = buf[156] === 0 ? 0 : buf[156] - ZERO_OFFSET;
-      let name = decodeStr(buf, 0, 100, filenameEncoding);
+      let name2 = decodeStr(buf, 0, 100, filenameEncoding);
       const mode = decodeOct(buf, 100, 8);
       const uid = decodeOct(buf, 108, 8);
       const gid = decodeOct(buf, 116, 8);
@@ -48786,16 +48786,16 @@ var require_headers2 = __commonJS({
       if (c === 8 * 32) return null;
       if (c !== decodeOct(buf, 148, 8)) throw new Error("Invalid tar header. Maybe the tar is corrupted or it needs to be gunzipped?");
       if (isUSTAR(buf)) {
-        if (buf[345]) name = decodeStr(buf, 345, 155, filenameEncoding) + "/" + name;
+        if (buf[345]) name2 = decodeStr(buf, 345, 155, filenameEncoding) + "/" + name2;
       } else if (isGNU(buf)) {
       } else {
         if (!allowUnknownFormat) {
           throw new Error("Invalid tar header: unknown format.");
         }
       }
-      if (typeflag === 0 && name && name[name.length - 1] === "/") typeflag = 5;
+      if (typeflag === 0 && name2 && name2[name2.length - 1] === "/") typeflag = 5;
       return {
-        name,
+        name: name2,
         mode,
         uid,
         gid,
@@ -48957,7 +48957,7 @@ var require_headers2 = __commonJS({
 // node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
   "node_modules/tar-stream/extract.js"(exports2, module) {
-    var { Writable: Writable4, Readable: Readable7, getStreamError } = require_streamx();
+    var { Writable: Writable4, Readable: Readable8, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
     var headers = require_headers2();
@@ -49005,7 +49005,7 @@ var require_extract = __commonJS({
         return buf.subarray(this._offset, this._offset += size);
       }
     };
-    var Source = class extends Readable7 {
+    var Source = class extends Readable8 {
       constructor(self2, header, offset) {
         super();
         this.header = header;
@@ -49301,7 +49301,7 @@ var require_extract = __commonJS({
 // node_modules/tar-stream/constants.js
 var require_constants7 = __commonJS({
   "node_modules/tar-stream/constants.js"(exports2, module) {
-    var constants4 = {
+    var constants5 = {
       // just for envs without fs
       S_IFMT: 61440,
       S_IFDIR: 16384,
@@ -49311,9 +49311,9 @@ var require_constants7 = __commonJS({
       S_IFLNK: 40960
     };
     try {
-      module.exports = __require("fs").constants || constants4;
+      module.exports = __require("fs").constants || constants5;
     } catch {
-      module.exports = constants4;
+      module.exports = constants5;
     }
   }
 });
@@ -49321,9 +49321,9 @@ var require_constants7 = __commonJS({
 // node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports2, module) {
-    var { Readable: Readable7, Writable: Writable4, getStreamError } = require_streamx();
+    var { Readable: Readable8, Writable: Writable4, getStreamError } = require_streamx();
     var b4a = require_b4a();
-    var constants4 = require_constants7();
+    var constants5 = require_constants7();
     var headers = require_headers2();
     var DMODE = 493;
     var FMODE = 420;
@@ -49414,7 +49414,7 @@ var require_pack = __commonJS({
         cb();
       }
     };
-    var Pack = class extends Readable7 {
+    var Pack = class extends Readable8 {
       constructor(opts) {
         super(opts);
         this._drain = noop3;
@@ -49526,16 +49526,16 @@ var require_pack = __commonJS({
       return new Pack(opts);
     };
     function modeToType(mode) {
-      switch (mode & constants4.S_IFMT) {
-        case constants4.S_IFBLK:
+      switch (mode & constants5.S_IFMT) {
+        case constants5.S_IFBLK:
           return "block-device";
-        case constants4.S_IFCHR:
+        case constants5.S_IFCHR:
           return "character-device";
-        case constants4.S_IFDIR:
+        case constants5.S_IFDIR:
           return "directory";
-        case constants4.S_IFIFO:
+        case constants5.S_IFIFO:
           return "fifo";
-        case constants4.S_IFLNK:
+        case constants5.S_IFLNK:
           return "symlink";
       }
       return "file";
@@ -51684,26 +51684,26 @@ var require_get_intrinsic = __commonJS({
     var getAsyncFunction = require_async_function();
     var getGeneratorFunction = require_generator_function();
     var getAsyncGeneratorFunction = require_async_generator_function();
-    var doEval = function doEval2(name) {
+    var doEval = function doEval2(name2) {
       var value;
-      if (name === "%AsyncFunction%") {
+      if (name2 === "%AsyncFunction%") {
         value = getAsyncFunction() || void undefined2;
-      } else if (name === "%GeneratorFunction%") {
+      } else if (name2 === "%GeneratorFunction%") {
         value = getGeneratorFunction() || void undefined2;
-      } else if (name === "%AsyncGeneratorFunction%") {
+      } else if (name2 === "%AsyncGeneratorFunction%") {
         value = getAsyncGeneratorFunction() || void undefined2;
-      } else if (name === "%AsyncGenerator%") {
+      } else if (name2 === "%AsyncGenerator%") {
         var fn = doEval2("%AsyncGeneratorFunction%");
         if (fn) {
           value = fn.prototype;
         }
-      } else if (name === "%AsyncIteratorPrototype%") {
+      } else if (name2 === "%AsyncIteratorPrototype%") {
         var gen = doEval2("%AsyncGenerator%");
         if (gen && getProto) {
           value = getProto(gen.prototype);
         }
       }
-      INTRINSICS[name] = value;
+      INTRINSICS[name2] = value;
       return value;
     };
     var LEGACY_ALIASES = {
@@ -51783,8 +51783,8 @@ var require_get_intrinsic = __commonJS({
       });
       return result;
     };
-    var getBaseIntrinsic = function getBaseIntrinsic2(name, allowMissing) {
-      var intrinsicName = name;
+    var getBaseIntrinsic = function getBaseIntrinsic2(name2, allowMissing) {
+      var intrinsicName = name2;
       var alias;
       if (hasOwn(LEGACY_ALIASES, intrinsicName)) {
         alias = LEGACY_ALIASES[intrinsicName];
@@ -51796,7 +51796,7 @@ var require_get_intrinsic = __commonJS({
           value = doEval(intrinsicName);
         }
         if (typeof value === "undefined" && !allowMissing) {
-          throw new $TypeError("intrinsic " + name + " exists, but is not available. Please file an issue!");
+          throw new $TypeError("intrinsic " + name2 + " exists, but is not available. Please file an issue!");
         }
         return {
           alias,
@@ -51804,19 +51804,19 @@ var require_get_intrinsic = __commonJS({
           value
         };
       }
-      throw new $SyntaxError("intrinsic " + name + " does not exist!");
+      throw new $SyntaxError("intrinsic " + name2 + " does not exist!");
     };
-    module.exports = function GetIntrinsic(name, allowMissing) {
-      if (typeof name !== "string" || name.length === 0) {
+    module.exports = function GetIntrinsic(name2, allowMissing) {
+      if (typeof name2 !== "string" || name2.length === 0) {
         throw new $TypeError("intrinsic name must be a non-empty string");
       }
       if (arguments.length > 1 && typeof allowMissing !== "boolean") {
         throw new $TypeError('"allowMissing" argument must be a boolean');
       }
-      if ($exec(/^%?[^%]*%?$/, name) === null) {
+      if ($exec(/^%?[^%]*%?$/, name2) === null) {
         throw new $SyntaxError("`%` may not be present anywhere but at the beginning and end of the intrinsic name");
       }
-      var parts2 = stringToPath(name);
+      var parts2 = stringToPath(name2);
       var intrinsicBaseName = parts2.length > 0 ? parts2[0] : "";
       var intrinsic = getBaseIntrinsic("%" + intrinsicBaseName + "%", allowMissing);
       var intrinsicRealName = intrinsic.name;
@@ -51844,7 +51844,7 @@ var require_get_intrinsic = __commonJS({
         } else if (value != null) {
           if (!(part in value)) {
             if (!allowMissing) {
-              throw new $TypeError("base intrinsic for " + name + " exists, but the property is not available.");
+              throw new $TypeError("base intrinsic for " + name2 + " exists, but the property is not available.");
             }
             return void undefined2;
           }
@@ -52038,12 +52038,12 @@ var require_call_bound = __commonJS({
     var GetIntrinsic = require_get_intrinsic();
     var callBindBasic = require_call_bind_apply_helpers();
     var $indexOf = callBindBasic([GetIntrinsic("%String.prototype.indexOf%")]);
-    module.exports = function callBoundIntrinsic(name, allowMissing) {
+    module.exports = function callBoundIntrinsic(name2, allowMissing) {
       var intrinsic = (
         /** @type {(this: unknown, ...args: unknown[]) => unknown} */
-        GetIntrinsic(name, !!allowMissing)
+        GetIntrinsic(name2, !!allowMissing)
       );
-      if (typeof intrinsic === "function" && $indexOf(name, ".prototype.") > -1) {
+      if (typeof intrinsic === "function" && $indexOf(name2, ".prototype.") > -1) {
         return callBindBasic(
           /** @type {const} */
           [intrinsic]
@@ -52151,12 +52151,12 @@ var require_which_typed_array = __commonJS({
         /** @type {Record<`$${TypedArrayName}`, Getter>} */
         cache,
         /** @param {Getter} getter @param {`$${TypedArrayName}`} name */
-        function(getter, name) {
+        function(getter, name2) {
           if (!found) {
             try {
               getter(value);
               found = /** @type {TypedArrayName} */
-              $slice(name, 1);
+              $slice(name2, 1);
             } catch (e) {
             }
           }
@@ -52306,9 +52306,9 @@ var require_implementation2 = __commonJS({
             theKeys.push(String(j));
           }
         } else {
-          for (var name in object) {
-            if (!(skipProto && name === "prototype") && has.call(object, name)) {
-              theKeys.push(String(name));
+          for (var name2 in object) {
+            if (!(skipProto && name2 === "prototype") && has.call(object, name2)) {
+              theKeys.push(String(name2));
             }
           }
         }
@@ -52385,10 +52385,10 @@ var require_define_properties = __commonJS({
       return typeof fn === "function" && toStr.call(fn) === "[object Function]";
     };
     var supportsDescriptors = require_has_property_descriptors()();
-    var defineProperty = function(object, name, value, predicate) {
-      if (name in object) {
+    var defineProperty = function(object, name2, value, predicate) {
+      if (name2 in object) {
         if (predicate === true) {
-          if (object[name] === value) {
+          if (object[name2] === value) {
             return;
           }
         } else if (!isFunction(predicate) || !predicate()) {
@@ -52396,9 +52396,9 @@ var require_define_properties = __commonJS({
         }
       }
       if (supportsDescriptors) {
-        defineDataProperty(object, name, value, true);
+        defineDataProperty(object, name2, value, true);
       } else {
-        defineDataProperty(object, name, value);
+        defineDataProperty(object, name2, value);
       }
     };
     var defineProperties = function(object, map) {
@@ -52485,14 +52485,14 @@ var require_stringWidth = __commonJS({
     }
     var dot;
     var t;
-    function codePointWidth(code2) {
+    function codePointWidth(code3) {
       var low = 0;
       var high = starts.length - 1;
       while (low <= high) {
         var mid = $floor((low + high) / 2);
-        if (code2 < starts[mid]) {
+        if (code3 < starts[mid]) {
           high = mid - 1;
-        } else if (code2 > ends[mid]) {
+        } else if (code3 > ends[mid]) {
           low = mid + 1;
         } else {
           return widths[mid];
@@ -52503,27 +52503,27 @@ var require_stringWidth = __commonJS({
     function unicodeWidth(str) {
       var width = 0;
       for (var i = 0; i < str.length; i++) {
-        var code2 = $charCodeAt.call(str, i);
-        if (code2 >= 55296 && code2 <= 56319 && i + 1 < str.length) {
+        var code3 = $charCodeAt.call(str, i);
+        if (code3 >= 55296 && code3 <= 56319 && i + 1 < str.length) {
           var next = $charCodeAt.call(str, i + 1);
           if (next >= 56320 && next <= 57343) {
-            code2 = (code2 - 55296) * 1024 + (next - 56320) + 65536;
+            code3 = (code3 - 55296) * 1024 + (next - 56320) + 65536;
             i += 1;
           }
         }
-        width += codePointWidth(code2);
+        width += codePointWidth(code3);
       }
       return width;
     }
     module.exports = function getStringWidth(str) {
       var width = 0;
       for (var i = 0; i < str.length; i++) {
-        var code2 = $charCodeAt.call(str, i);
-        if (code2 >= 127) {
+        var code3 = $charCodeAt.call(str, i);
+        if (code3 >= 127) {
           var rest = $slice.call(str, i);
           return width + unicodeWidth($normalize ? $normalize.call(rest, "NFC") : rest);
         }
-        width += code2 >= 32 ? 1 : 0;
+        width += code3 >= 32 ? 1 : 0;
       }
       return width;
     };
@@ -52742,14 +52742,14 @@ var require_object_inspect = __commonJS({
         }
       }
       if (typeof obj === "function" && !isRegExp(obj)) {
-        var name = nameOf(obj);
+        var name2 = nameOf(obj);
         var fnDepth = enter();
         var keys = arrObjKeys(obj, inspect2);
         leaveIfEmpty(keys, fnDepth);
         if (layout && keys.length > 0) {
-          return breakLines(keys, bracesOf("{", "}", "[Function" + (name ? ": " + name : " (anonymous)") + "]", " "), layout);
+          return breakLines(keys, bracesOf("{", "}", "[Function" + (name2 ? ": " + name2 : " (anonymous)") + "]", " "), layout);
         }
-        return "[Function" + (name ? ": " + name : " (anonymous)") + "]" + (keys.length > 0 ? " { " + $join.call(keys, ", ") + " }" : "");
+        return "[Function" + (name2 ? ": " + name2 : " (anonymous)") + "]" + (keys.length > 0 ? " { " + $join.call(keys, ", ") + " }" : "");
       }
       if (isSymbol(obj)) {
         var symString = hasShammedSymbols ? $replace.call(String(obj), /^(Symbol\(.*\))_[^)]*$/, "$1") : symToString.call(obj);
@@ -56235,10 +56235,10 @@ var require_implementation4 = __commonJS({
       }
       var str = $functionToString(this);
       var match = $stringMatch(str, regex);
-      var name = match && match[1];
+      var name2 = match && match[1];
       return (
         /** @type {string} */
-        name
+        name2
       );
     };
   }
@@ -56277,16 +56277,16 @@ var require_shim2 = __commonJS({
         configurable: true,
         enumerable: false,
         get: function() {
-          var name = polyfill.call(this);
+          var name2 = polyfill.call(this);
           if (this !== functionProto) {
             defineProperty(this, "name", {
               configurable: true,
               enumerable: false,
-              value: name,
+              value: name2,
               writable: false
             });
           }
-          return name;
+          return name2;
         }
       });
       return polyfill;
@@ -56386,7 +56386,7 @@ var require_which_builtin_type = __commonJS({
     var isRegex = require_is_regex();
     var isWeakRef = require_is_weakref();
     var isFinalizationRegistry = require_is_finalizationregistry();
-    var name = require_function_prototype();
+    var name2 = require_function_prototype();
     var isGeneratorFunction = require_is_generator_function();
     var isAsyncFunction = require_is_async_function();
     var callBound = require_call_bound();
@@ -56451,7 +56451,7 @@ var require_which_builtin_type = __commonJS({
         }
       }
       if (typeof value.constructor === "function") {
-        var constructorName = name(
+        var constructorName = name2(
           /** @type {Parameters<name>[0]} */
           value.constructor
         );
@@ -57716,8 +57716,8 @@ var require_chainsaw = __commonJS({
       saw.pop = function() {
         return saw.actions[saw.step++];
       };
-      saw.trap = function(name, cb) {
-        var ps = Array.isArray(name) ? name : [name];
+      saw.trap = function(name2, cb) {
+        var ps = Array.isArray(name2) ? name2 : [name2];
         saw.actions.push({
           path: ps,
           step: saw.step,
@@ -57725,8 +57725,8 @@ var require_chainsaw = __commonJS({
           trap: true
         });
       };
-      saw.down = function(name) {
-        var ps = (Array.isArray(name) ? name : [name]).join("/");
+      saw.down = function(name2) {
+        var ps = (Array.isArray(name2) ? name2 : [name2]).join("/");
         var i = saw.actions.slice(saw.step).map(function(x) {
           if (x.trap && x.step <= saw.step) return false;
           return x.path.join("/") == ps;
@@ -57888,12 +57888,12 @@ var require_buffers = __commonJS({
       }
     };
     Buffers.prototype.get = function get(i) {
-      var pos = this.pos(i);
-      return this.buffers[pos.buf].get(pos.offset);
+      var pos2 = this.pos(i);
+      return this.buffers[pos2.buf].get(pos2.offset);
     };
     Buffers.prototype.set = function set(i, b) {
-      var pos = this.pos(i);
-      return this.buffers[pos.buf].set(pos.offset, b);
+      var pos2 = this.pos(i);
+      return this.buffers[pos2.buf].set(pos2.offset, b);
     };
     Buffers.prototype.indexOf = function(needle, offset) {
       if ("string" === typeof needle) {
@@ -57908,12 +57908,12 @@ var require_buffers = __commonJS({
       if (!this.length) {
         return -1;
       }
-      var i = 0, j = 0, match = 0, mstart, pos = 0;
+      var i = 0, j = 0, match = 0, mstart, pos2 = 0;
       if (offset) {
         var p = this.pos(offset);
         i = p.buf;
         j = p.offset;
-        pos = offset;
+        pos2 = offset;
       }
       for (; ; ) {
         while (j >= this.buffers[i].length) {
@@ -57929,7 +57929,7 @@ var require_buffers = __commonJS({
             mstart = {
               i,
               j,
-              pos
+              pos: pos2
             };
           }
           match++;
@@ -57939,11 +57939,11 @@ var require_buffers = __commonJS({
         } else if (match != 0) {
           i = mstart.i;
           j = mstart.j;
-          pos = mstart.pos;
+          pos2 = mstart.pos;
           match = 0;
         }
         j++;
-        pos++;
+        pos2++;
       }
     };
     Buffers.prototype.toBuffer = function() {
@@ -57959,9 +57959,9 @@ var require_buffers = __commonJS({
 var require_vars = __commonJS({
   "node_modules/binary/lib/vars.js"(exports2, module) {
     module.exports = function(store) {
-      function getset(name, value) {
+      function getset(name2, value) {
         var node = vars.store;
-        var keys = name.split(".");
+        var keys = name2.split(".");
         keys.slice(0, -1).forEach(function(k) {
           if (node[k] === void 0) node[k] = {};
           node = node[k];
@@ -57974,11 +57974,11 @@ var require_vars = __commonJS({
         }
       }
       var vars = {
-        get: function(name) {
-          return getset(name);
+        get: function(name2) {
+          return getset(name2);
         },
-        set: function(name, value) {
-          return getset(name, value);
+        set: function(name2, value) {
+          return getset(name2, value);
         },
         store: store || {}
       };
@@ -58062,9 +58062,9 @@ var require_binary = __commonJS({
           if (!done) saw.next();
         }
         var self2 = words(function(bytes, cb) {
-          return function(name) {
+          return function(name2) {
             getBytes(bytes, function(buf) {
-              vars.set(name, cb(buf));
+              vars.set(name2, cb(buf));
               next();
             });
           };
@@ -58101,12 +58101,12 @@ var require_binary = __commonJS({
             }.bind(this));
           }, vars.store);
         };
-        self2.buffer = function(name, bytes) {
+        self2.buffer = function(name2, bytes) {
           if (typeof bytes === "string") {
             bytes = vars.get(bytes);
           }
           getBytes(bytes, function(buf) {
-            vars.set(name, buf);
+            vars.set(name2, buf);
             next();
           });
         };
@@ -58118,7 +58118,7 @@ var require_binary = __commonJS({
             next();
           });
         };
-        self2.scan = function find(name, search) {
+        self2.scan = function find(name2, search) {
           if (typeof search === "string") {
             search = new Buffer(search);
           } else if (!Buffer.isBuffer(search)) {
@@ -58126,19 +58126,19 @@ var require_binary = __commonJS({
           }
           var taken = 0;
           pending = function() {
-            var pos = buffers.indexOf(search, offset + taken);
-            var i = pos - offset - taken;
-            if (pos !== -1) {
+            var pos2 = buffers.indexOf(search, offset + taken);
+            var i = pos2 - offset - taken;
+            if (pos2 !== -1) {
               pending = null;
               if (offset != null) {
                 vars.set(
-                  name,
+                  name2,
                   buffers.slice(offset, offset + taken + i)
                 );
                 offset += taken + i + search.length;
               } else {
                 vars.set(
-                  name,
+                  name2,
                   buffers.slice(0, taken + i)
                 );
                 buffers.splice(0, taken + i + search.length);
@@ -58177,20 +58177,20 @@ var require_binary = __commonJS({
         caughtEnd = true;
       };
       stream4.pipe = Stream2.prototype.pipe;
-      Object.getOwnPropertyNames(EventEmitter4.prototype).forEach(function(name) {
-        stream4[name] = EventEmitter4.prototype[name];
+      Object.getOwnPropertyNames(EventEmitter4.prototype).forEach(function(name2) {
+        stream4[name2] = EventEmitter4.prototype[name2];
       });
       return stream4;
     };
-    exports2.parse = function parse4(buffer2) {
+    exports2.parse = function parse5(buffer2) {
       var self2 = words(function(bytes, cb) {
-        return function(name) {
+        return function(name2) {
           if (offset + bytes <= buffer2.length) {
             var buf = buffer2.slice(offset, offset + bytes);
             offset += bytes;
-            vars.set(name, cb(buf));
+            vars.set(name2, cb(buf));
           } else {
-            vars.set(name, null);
+            vars.set(name2, null);
           }
           return self2;
         };
@@ -58222,13 +58222,13 @@ var require_binary = __commonJS({
         }
         return self2;
       };
-      self2.buffer = function(name, size) {
+      self2.buffer = function(name2, size) {
         if (typeof size === "string") {
           size = vars.get(size);
         }
         var buf = buffer2.slice(offset, Math.min(buffer2.length, offset + size));
         offset += size;
-        vars.set(name, buf);
+        vars.set(name2, buf);
         return self2;
       };
       self2.skip = function(bytes) {
@@ -58238,18 +58238,18 @@ var require_binary = __commonJS({
         offset += bytes;
         return self2;
       };
-      self2.scan = function(name, search) {
+      self2.scan = function(name2, search) {
         if (typeof search === "string") {
           search = new Buffer(search);
         } else if (!Buffer.isBuffer(search)) {
           throw new Error("search must be a Buffer or a string");
         }
-        vars.set(name, null);
+        vars.set(name2, null);
         for (var i = 0; i + offset <= buffer2.length - search.length + 1; i++) {
           for (var j = 0; j < search.length && buffer2[offset + i + j] === search[j]; j++) ;
           if (j === search.length) break;
         }
-        vars.set(name, buffer2.slice(offset, offset + i));
+        vars.set(name2, buffer2.slice(offset, offset + i));
         offset += i + search.length;
         return self2;
       };
@@ -59363,48 +59363,48 @@ var require_light = __commonJS({
           if (this.instance.on != null || this.instance.once != null || this.instance.removeAllListeners != null) {
             throw new Error("An Emitter already exists for this object");
           }
-          this.instance.on = (name, cb) => {
-            return this._addListener(name, "many", cb);
+          this.instance.on = (name2, cb) => {
+            return this._addListener(name2, "many", cb);
           };
-          this.instance.once = (name, cb) => {
-            return this._addListener(name, "once", cb);
+          this.instance.once = (name2, cb) => {
+            return this._addListener(name2, "once", cb);
           };
-          this.instance.removeAllListeners = (name = null) => {
-            if (name != null) {
-              return delete this._events[name];
+          this.instance.removeAllListeners = (name2 = null) => {
+            if (name2 != null) {
+              return delete this._events[name2];
             } else {
               return this._events = {};
             }
           };
         }
-        _addListener(name, status, cb) {
+        _addListener(name2, status, cb) {
           var base;
-          if ((base = this._events)[name] == null) {
-            base[name] = [];
+          if ((base = this._events)[name2] == null) {
+            base[name2] = [];
           }
-          this._events[name].push({ cb, status });
+          this._events[name2].push({ cb, status });
           return this.instance;
         }
-        listenerCount(name) {
-          if (this._events[name] != null) {
-            return this._events[name].length;
+        listenerCount(name2) {
+          if (this._events[name2] != null) {
+            return this._events[name2].length;
           } else {
             return 0;
           }
         }
-        async trigger(name, ...args) {
+        async trigger(name2, ...args) {
           var e, promises4;
           try {
-            if (name !== "debug") {
-              this.trigger("debug", `Event triggered: ${name}`, args);
+            if (name2 !== "debug") {
+              this.trigger("debug", `Event triggered: ${name2}`, args);
             }
-            if (this._events[name] == null) {
+            if (this._events[name2] == null) {
               return;
             }
-            this._events[name] = this._events[name].filter(function(listener) {
+            this._events[name2] = this._events[name2].filter(function(listener) {
               return listener.status !== "none";
             });
-            promises4 = this._events[name].map(async (listener) => {
+            promises4 = this._events[name2].map(async (listener) => {
               var e2, returned;
               if (listener.status === "none") {
                 return;
@@ -59863,17 +59863,17 @@ var require_light = __commonJS({
           return (ref = this.status[this._jobs[id]]) != null ? ref : null;
         }
         statusJobs(status) {
-          var k, pos, ref, results, v;
+          var k, pos2, ref, results, v;
           if (status != null) {
-            pos = this.status.indexOf(status);
-            if (pos < 0) {
+            pos2 = this.status.indexOf(status);
+            if (pos2 < 0) {
               throw new BottleneckError$3(`status must be one of ${this.status.join(", ")}`);
             }
             ref = this._jobs;
             results = [];
             for (k in ref) {
               v = ref[k];
-              if (v === pos) {
+              if (v === pos2) {
                 results.push(k);
               }
             }
@@ -59893,9 +59893,9 @@ var require_light = __commonJS({
       var DLList$2, Sync;
       DLList$2 = DLList_1;
       Sync = class Sync {
-        constructor(name, Promise2) {
+        constructor(name2, Promise2) {
           this.schedule = this.schedule.bind(this);
-          this.name = name;
+          this.name = name2;
           this.Promise = Promise2;
           this._running = 0;
           this._queue = new DLList$2();
@@ -60589,8 +60589,8 @@ function issueCommand(command, properties, message) {
   const cmd = new Command(command, properties, message);
   process.stdout.write(cmd.toString() + os.EOL);
 }
-function issue(name, message = "") {
-  issueCommand(name, {}, message);
+function issue(name2, message = "") {
+  issueCommand(name2, {}, message);
 }
 var CMD_STRING = "::";
 var Command = class {
@@ -61400,8 +61400,8 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
   });
 };
 var BearerCredentialHandler = class {
-  constructor(token) {
-    this.token = token;
+  constructor(token2) {
+    this.token = token2;
   }
   // currently implements pre-authorization
   // TODO: support preAuth = false where it hooks on 401
@@ -61577,9 +61577,9 @@ var Summary = class {
    *
    * @returns {Summary} summary instance
    */
-  addCodeBlock(code2, lang) {
+  addCodeBlock(code3, lang) {
     const attrs = Object.assign({}, lang && { lang });
-    const element = this.wrap("pre", this.wrap("code", code2), attrs);
+    const element = this.wrap("pre", this.wrap("code", code3), attrs);
     return this.addRaw(element).addEOL();
   }
   /**
@@ -62243,14 +62243,14 @@ var ToolRunner = class extends events.EventEmitter {
           state3.processClosed = true;
           state3.CheckComplete();
         });
-        cp.on("exit", (code2) => {
-          state3.processExitCode = code2;
+        cp.on("exit", (code3) => {
+          state3.processExitCode = code3;
           state3.processExited = true;
-          this._debug(`Exit code ${code2} received from tool '${this.toolPath}'`);
+          this._debug(`Exit code ${code3} received from tool '${this.toolPath}'`);
           state3.CheckComplete();
         });
-        cp.on("close", (code2) => {
-          state3.processExitCode = code2;
+        cp.on("close", (code3) => {
+          state3.processExitCode = code3;
           state3.processExited = true;
           state3.processClosed = true;
           this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
@@ -62500,23 +62500,23 @@ var ExitCode;
 function setSecret(secret) {
   issueCommand("add-mask", {}, secret);
 }
-function getInput(name, options) {
-  const val = process.env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] || "";
+function getInput(name2, options) {
+  const val = process.env[`INPUT_${name2.replace(/ /g, "_").toUpperCase()}`] || "";
   if (options && options.required && !val) {
-    throw new Error(`Input required and not supplied: ${name}`);
+    throw new Error(`Input required and not supplied: ${name2}`);
   }
   if (options && options.trimWhitespace === false) {
     return val;
   }
   return val.trim();
 }
-function setOutput(name, value) {
+function setOutput(name2, value) {
   const filePath = process.env["GITHUB_OUTPUT"] || "";
   if (filePath) {
-    return issueFileCommand("OUTPUT", prepareKeyValueMessage(name, value));
+    return issueFileCommand("OUTPUT", prepareKeyValueMessage(name2, value));
   }
   process.stdout.write(os5.EOL);
-  issueCommand("set-output", { name }, toCommandValue(value));
+  issueCommand("set-output", { name: name2 }, toCommandValue(value));
 }
 function setFailed(message) {
   process.exitCode = ExitCode.Failure;
@@ -62534,15 +62534,15 @@ function warning(message, properties = {}) {
 function info(message) {
   process.stdout.write(message + os5.EOL);
 }
-function startGroup(name) {
-  issue("group", name);
+function startGroup(name2) {
+  issue("group", name2);
 }
 function endGroup() {
   issue("endgroup");
 }
-function group(name, fn) {
+function group(name2, fn) {
   return __awaiter8(this, void 0, void 0, function* () {
-    startGroup(name);
+    startGroup(name2);
     let result;
     try {
       result = yield fn();
@@ -62585,6 +62585,76 @@ var TarballSuffix = {
   none: ".tar"
 };
 
+// src/display.ts
+var MAX_SHOWN_CHARACTERS = 400;
+var MAX_SHOWN_ITEMS = 10;
+function codePoint(character) {
+  return `U+${character.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+var SCRIPTS = ["Cyrillic", "Greek", "Armenian", "Cherokee", "Latin", "Han", "Arabic", "Hebrew"];
+function describeCharacter(character) {
+  if (new RegExp("\\p{Cc}", "u").test(character)) return `${codePoint(character)} (a control character)`;
+  if (new RegExp("\\p{Cf}", "u").test(character)) return `${codePoint(character)} (an invisible formatting character)`;
+  if (new RegExp("\\p{Zs}", "u").test(character)) return `${codePoint(character)} (a space)`;
+  const script = SCRIPTS.find((name2) => new RegExp(`\\p{Script=${name2}}`, "u").test(character));
+  if (script && new RegExp("\\p{L}", "u").test(character)) return `${codePoint(character)} (a ${script} letter)`;
+  if (new RegExp("\\p{Nd}", "u").test(character)) return `${codePoint(character)} (a digit)`;
+  return `${codePoint(character)} (not ASCII)`;
+}
+function firstNonAscii(text) {
+  let position = 0;
+  for (const character of text) {
+    position++;
+    const code3 = character.codePointAt(0);
+    if (code3 < 32 || code3 > 126) return { character, position };
+  }
+  return void 0;
+}
+function shown(value, max = MAX_SHOWN_CHARACTERS) {
+  const characters = [...value];
+  const kept = characters.length > max ? characters.slice(0, max) : characters;
+  let text = "";
+  for (const character of kept) {
+    const code3 = character.codePointAt(0);
+    if (code3 >= 32 && code3 <= 126) text += character;
+    else if (character === "\n") text += "\\n";
+    else if (character === "\r") text += "\\r";
+    else if (character === "	") text += "\\t";
+    else text += `<${codePoint(character)}>`;
+  }
+  text = text.replaceAll("##[", "##<U+005B>");
+  const cut = characters.length > max ? `\u2026 (${characters.length} characters)` : "";
+  return `\`${text}${cut}\``;
+}
+function shownList(values, max = MAX_SHOWN_ITEMS) {
+  const head = values.slice(0, max).map((value) => shown(value));
+  return values.length > max ? `${head.join(", ")} \u2026 and ${values.length - max} more` : head.join(", ");
+}
+var Warnings = class {
+  #max;
+  #said = /* @__PURE__ */ new Set();
+  #more = 0;
+  constructor(max = 20) {
+    this.#max = max;
+  }
+  add(message) {
+    if (this.#said.has(message)) return;
+    if (this.#said.size >= this.#max) this.#more++;
+    else this.#said.add(message);
+  }
+  list() {
+    const said = [...this.#said];
+    return this.#more > 0 ? [...said, `\u2026 and ${this.#more} more warnings like these.`] : said;
+  }
+};
+function token(value) {
+  return /^[A-Za-z0-9._/*?-]{1,200}$/.test(value) ? value : shown(value);
+}
+function tokenList(values, max = MAX_SHOWN_ITEMS) {
+  const head = values.slice(0, max).map(token);
+  return values.length > max ? `${head.join(", ")} \u2026 and ${values.length - max} more` : head.join(", ");
+}
+
 // src/digest.ts
 var SHA256 = /^(?:sha256:)?([0-9a-f]{64})$/i;
 function normalizeDigest(text) {
@@ -62602,13 +62672,223 @@ function compareDigests(check, subject = "sha256") {
   return { mismatches, line };
 }
 
+// src/reference.ts
+var MAX_NAME_LENGTH = 255;
+var DOMAIN_COMPONENT = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
+var PORT = /^[0-9]+$/;
+var IPV6_HOST = /^\[[a-fA-F0-9:]+\]$/;
+var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/;
+var TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+var DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+var SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+var DOCKER_HUB = "docker.io";
+var MAX_REFERENCE_LENGTH = 600;
+function looksLikeDomain(component) {
+  return component.includes(".") || component.includes(":") || component === "localhost";
+}
+function checkDomain(domain) {
+  let host = domain;
+  const portAt = domain.lastIndexOf(":");
+  if (portAt > domain.lastIndexOf("]")) {
+    const port = domain.slice(portAt + 1);
+    host = domain.slice(0, portAt);
+    if (!PORT.test(port)) return `registry port must be digits, found ${shown(port)}`;
+  }
+  if (IPV6_HOST.test(host)) return void 0;
+  if (host.split(".").every((part) => DOMAIN_COMPONENT.test(part))) return void 0;
+  return `registry host ${shown(host)} is not a valid host name`;
+}
+function checkPathComponent(component) {
+  if (PATH_COMPONENT.test(component)) return void 0;
+  if (component === "") return 'repository path has an empty component (a doubled or trailing "/")';
+  if (PATH_COMPONENT.test(component.toLowerCase())) return `repository name must be lowercase: ${shown(component)}`;
+  return `repository path component ${shown(component)} may only contain lowercase letters, digits and the separators ".", "_", "__" or "-" between them`;
+}
+function parseReference(text) {
+  const fail4 = (reason) => ({ ok: false, reason });
+  if (text.length === 0) return fail4("the reference is empty");
+  if (text.length > MAX_REFERENCE_LENGTH) {
+    return fail4(`the reference is ${text.length} characters long; a reference is at most ${MAX_REFERENCE_LENGTH}`);
+  }
+  const foreign = firstNonAscii(text);
+  if (foreign) {
+    const what = /\s/u.test(foreign.character) ? "white space" : "a character outside ASCII";
+    return fail4(
+      `character ${foreign.position} is ${describeCharacter(foreign.character)}: a reference cannot contain ${what} (a look-alike letter pasted in?)`
+    );
+  }
+  if (/\s/.test(text)) return fail4("a reference cannot contain white space");
+  if (text.startsWith("-")) return fail4('a reference cannot start with "-" (it would read as a command option)');
+  let rest = text;
+  let digest;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (digest.startsWith("sha256:") && !SHA256_DIGEST.test(digest)) {
+      return fail4(`digest ${shown(digest)} must be "sha256:" followed by 64 lowercase hex digits`);
+    }
+    if (!DIGEST.test(digest)) return fail4(`digest ${shown(digest)} is not of the form algorithm:hex`);
+  }
+  let tag;
+  const colon = rest.lastIndexOf(":");
+  if (colon > rest.lastIndexOf("/")) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) {
+      return fail4(
+        tag === "" ? 'the tag after ":" is empty' : `tag ${shown(tag)} must be 1 to 128 of [A-Za-z0-9_.-] and cannot start with "." or "-"`
+      );
+    }
+  }
+  if (rest.length === 0) return fail4("the repository name is empty");
+  if (rest.length > MAX_NAME_LENGTH) return fail4(`the repository name is longer than ${MAX_NAME_LENGTH} characters`);
+  const components = rest.split("/");
+  let domain;
+  if (components.length > 1 && looksLikeDomain(components[0])) {
+    domain = components.shift();
+    const problem = checkDomain(domain);
+    if (problem) return fail4(problem);
+  }
+  for (const component of components) {
+    const problem = checkPathComponent(component);
+    if (problem) return fail4(problem);
+  }
+  return { ok: true, ref: { original: text, domain, path: components.join("/"), tag, digest } };
+}
+function qualifiedName(ref) {
+  const domain = ref.domain ?? DOCKER_HUB;
+  const path11 = domain === DOCKER_HUB && !ref.path.includes("/") ? `library/${ref.path}` : ref.path;
+  return `${domain}/${path11}`;
+}
+function qualifiedReference(ref) {
+  return qualifiedName(ref) + (ref.tag ? `:${ref.tag}` : "") + (ref.digest ? `@${ref.digest}` : "");
+}
+function qualify(text) {
+  const parsed = parseReference(text);
+  return parsed.ok ? qualifiedReference(parsed.ref) : text;
+}
+
+// src/metadata.ts
+var METADATA_ENV_JSON = "DOCKER_METADATA_OUTPUT_JSON";
+var METADATA_ENV_TAGS = "DOCKER_METADATA_OUTPUT_TAGS";
+var TAGS_INPUT = "the `tags` input";
+var MAX_TAGS = 1e3;
+var MAX_TAG_LIST_BYTES = 256 * 1024;
+function splitTagList(text) {
+  const seen = /* @__PURE__ */ new Set();
+  for (const entry2 of text.split(/[\n\r,]+/)) {
+    const tag = entry2.trim();
+    if (tag) seen.add(tag);
+  }
+  return [...seen];
+}
+function tagsFromMetadataJson(text, where2) {
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new UserError(
+      `${where2} is not JSON: expected docker/metadata-action's \`json\` output ({"tags": [...], ...}), found ${shown(text, 60)}; pass \${{ steps.<meta-step-id>.outputs.json }}`
+    );
+  }
+  const tags2 = parsed?.tags;
+  if (!Array.isArray(tags2) || !tags2.every((tag) => typeof tag === "string")) {
+    throw new UserError(
+      `${where2} has no "tags" list of strings: expected docker/metadata-action's \`json\` output, found keys ${shownList(Object.keys(parsed ?? {})) || "none"}; pass \${{ steps.<meta-step-id>.outputs.json }}`
+    );
+  }
+  return splitTagList(tags2.join("\n"));
+}
+var FIX_SNIPPET = ["with:", "  metadata: ${{ steps.meta.outputs.json }}   # id of your docker/metadata-action step"];
+function findTags({ tagsInput, metadataInput, env }) {
+  if (tagsInput.trim()) return nonEmpty(splitTagList(tagsInput), TAGS_INPUT);
+  if (metadataInput.trim())
+    return nonEmpty(tagsFromMetadataJson(metadataInput, "the `metadata` input"), "the `metadata` input");
+  const envJson = env[METADATA_ENV_JSON];
+  if (envJson?.trim()) return nonEmpty(tagsFromMetadataJson(envJson, METADATA_ENV_JSON), METADATA_ENV_JSON);
+  const envTags = env[METADATA_ENV_TAGS];
+  if (envTags?.trim()) return nonEmpty(splitTagList(envTags), METADATA_ENV_TAGS);
+  throw new UserError(
+    `No image tags to save: the \`tags\` and \`metadata\` inputs are empty and neither ${METADATA_ENV_JSON} nor ${METADATA_ENV_TAGS} is set; pass docker/metadata-action's output as shown above.`,
+    FIX_SNIPPET
+  );
+}
+function checkTagCount(tags2, source) {
+  const bytes = tags2.reduce((total, tag) => total + Buffer.byteLength(tag) + 1, 0);
+  if (tags2.length > MAX_TAGS || bytes > MAX_TAG_LIST_BYTES) {
+    throw new UserError(
+      `Too many tags in ${source}: expected at most ${MAX_TAGS} tags of at most ${MAX_TAG_LIST_BYTES / 1024} KiB together, found ${tags2.length} tags of ${Math.ceil(bytes / 1024)} KiB; pass only the tags this image needs (a list that long is usually a variable expanded twice or a file passed by mistake).`
+    );
+  }
+}
+function nonEmpty(tags2, source) {
+  checkTagCount(tags2, source);
+  if (tags2.length === 0) {
+    throw new UserError(
+      `No image tags in ${source}: docker/metadata-action produced no tag for this event; add a \`tags:\` rule that matches it (for example \`type=ref,event=pr\`) or pass \`tags\` yourself.`
+    );
+  }
+  return { tags: tags2, source };
+}
+function problemsWithSaveTags(tags2) {
+  const problems = [];
+  for (const tag of tags2) {
+    const parsed = parseReference(tag);
+    const separated = referencesSeparatedByWhiteSpace(tag);
+    if (separated) {
+      problems.push(`${shown(tag)}: holds ${separated.length} references separated by white space, not one`);
+    } else if (!parsed.ok) {
+      problems.push(`${shown(tag)}: ${parsed.reason}`);
+    } else if (parsed.ref.digest) {
+      problems.push(
+        `${shown(tag)}: pins a digest, and docker save drops the tags of a digest reference; give name:tag`
+      );
+    } else if (isBareVersion(tag)) {
+      problems.push(
+        `${shown(tag)}: is a bare version with no repository; give docker/metadata-action an \`images\` input (for example \`images: ghcr.io/\${{ github.repository }}\`)`
+      );
+    } else if (!parsed.ref.tag) {
+      problems.push(
+        `${shown(tag)}: has no tag, and docker save would export every tag of the repository; add ":<tag>"`
+      );
+    }
+  }
+  return problems;
+}
+function referencesSeparatedByWhiteSpace(entry2) {
+  const pieces = entry2.split(/\s+/).filter(Boolean);
+  if (pieces.length < 2) return void 0;
+  const all = pieces.every((piece) => {
+    const parsed = parseReference(piece);
+    return parsed.ok && parsed.ref.tag !== void 0;
+  });
+  return all ? pieces : void 0;
+}
+function isBareVersion(tag) {
+  const parsed = parseReference(tag);
+  return parsed.ok && !parsed.ref.tag && !parsed.ref.digest && !parsed.ref.path.includes("/") && !parsed.ref.domain;
+}
+function adviceForInvalidTags(invalid, source) {
+  if (invalid.some((tag) => referencesSeparatedByWhiteSpace(tag))) {
+    return "Separate tags with newlines or commas: leave docker/metadata-action's `sep-tags` at its default, or pass its `json` output as `metadata`, which has no separator to get wrong.";
+  }
+  if (source === TAGS_INPUT) {
+    return "Use docker/metadata-action's tags (it lowercases image names) instead of building references by hand.";
+  }
+  if (invalid.every(isBareVersion)) {
+    return "docker/metadata-action made tags with no repository, as it does when its `images` input is empty: set it, for example `images: ghcr.io/${{ github.repository }}`.";
+  }
+  return `These came from docker/metadata-action (${source}): check its \`images\` and \`tags\` inputs.`;
+}
+
 // src/inputs.ts
 var FORBIDDEN_NAME_CHARACTERS = /[":<>|*?\\/\r\n]/;
 function choice(input, allowed, fallback) {
   const value = getInput(input).trim().toLowerCase() || fallback;
   if (!allowed.includes(value)) {
     throw new UserError(
-      `Input \`${input}\` must be one of ${allowed.map((a) => `\`${a}\``).join(", ")}, found \`${value}\`; fix the \`with:\` block of this step.`
+      `Input \`${input}\` must be one of ${allowed.map((a) => `\`${a}\``).join(", ")}, found ${shown(value)}; fix the \`with:\` block of this step.`
     );
   }
   return value;
@@ -62619,24 +62899,44 @@ function bool(input, fallback) {
   if (value === "") return fallback;
   if (value === "true") return true;
   if (value === "false") return false;
-  throw new UserError(`Input \`${input}\` must be \`true\` or \`false\`, found \`${value}\`.`);
+  throw new UserError(`Input \`${input}\` must be \`true\` or \`false\`, found ${shown(value)}.`);
 }
 function integer(input, min, max) {
   const value = getInput(input).trim();
   if (value === "") return void 0;
   const number = /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(number) || number < min || number > max) {
-    throw new UserError(`Input \`${input}\` must be a whole number from ${min} to ${max}, found \`${value}\`.`);
+    throw new UserError(`Input \`${input}\` must be a whole number from ${min} to ${max}, found ${shown(value)}.`);
   }
   return number;
 }
 function optional(input) {
   return getInput(input).trim() || void 0;
 }
-function artifactNameProblem(name) {
-  if (name === "") return "is empty";
-  if (FORBIDDEN_NAME_CHARACTERS.test(name))
+var MAX_PATH_BYTES = 4096;
+function pathInput(input) {
+  const value = optional(input);
+  if (value === void 0) return void 0;
+  const control = new RegExp("\\p{Cc}", "u").exec(value);
+  if (control) {
+    throw new UserError(
+      `Input \`${input}\` contains ${describeCharacter(control[0])}: expected one path on one line, found ${shown(value)}; fix the \`with:\` block of this step.`
+    );
+  }
+  if (Buffer.byteLength(value) > MAX_PATH_BYTES) {
+    throw new UserError(
+      `Input \`${input}\` is ${Buffer.byteLength(value)} bytes long: expected a path of at most ${MAX_PATH_BYTES} bytes, found ${shown(value)}.`
+    );
+  }
+  return value;
+}
+function artifactNameProblem(name2) {
+  if (name2 === "") return "is empty";
+  if (FORBIDDEN_NAME_CHARACTERS.test(name2))
     return 'contains one of the characters " : < > | * ? \\ / that artifact names cannot have';
+  if (new RegExp("\\p{Cc}", "u").test(name2)) return "contains a control character";
+  if (/^\.+$/.test(name2)) return "is only dots, which names a directory rather than a file";
+  if (Buffer.byteLength(name2) > 200) return "is longer than 200 bytes, too long for a file name with its suffix";
   return void 0;
 }
 function getInputs(env = process.env) {
@@ -62644,14 +62944,14 @@ function getInputs(env = process.env) {
   const compression = choice("compression", Compressions, "zstd");
   const levels = compression === "none" ? void 0 : CompressionLevels[compression];
   const compressionLevel = levels ? integer("compression-level", levels.min, levels.max) : void 0;
-  const name = getInput("name").trim() || DEFAULT_ARTIFACT_NAME;
-  const nameProblem = artifactNameProblem(name);
-  if (nameProblem) throw new UserError(`Input \`name\` (\`${name}\`) ${nameProblem}; choose another artifact name.`);
+  const name2 = getInput("name").trim() || DEFAULT_ARTIFACT_NAME;
+  const nameProblem = artifactNameProblem(name2);
+  if (nameProblem) throw new UserError(`Input \`name\` (${shown(name2)}) ${nameProblem}; choose another artifact name.`);
   const expectedDigestText = optional("expected-digest");
   const expectedDigest = expectedDigestText === void 0 ? void 0 : normalizeDigest(expectedDigestText);
   if (expectedDigestText !== void 0 && expectedDigest === void 0) {
     throw new UserError(
-      `Input \`expected-digest\` must be "sha256:" followed by 64 hex digits, or the 64 digits alone as actions/upload-artifact prints them (the artifact's digest: the save step's \`digest\` output), found \`${expectedDigestText}\`.`
+      `Input \`expected-digest\` must be "sha256:" followed by 64 hex digits, or the 64 digits alone as actions/upload-artifact prints them (the artifact's digest: the save step's \`digest\` output), found ${shown(expectedDigestText)}.`
     );
   }
   const runIdText = optional("run-id");
@@ -62659,22 +62959,34 @@ function getInputs(env = process.env) {
   const githubToken = optional("github-token");
   const repository = optional("repository");
   if (repository !== void 0 && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
-    throw new UserError(`Input \`repository\` must be \`owner/name\`, found \`${repository}\`.`);
+    throw new UserError(`Input \`repository\` must be \`owner/name\`, found ${shown(repository)}.`);
   }
   const platform2 = optional("platform");
   if (platform2 !== void 0 && !PLATFORM.test(platform2)) {
     throw new UserError(
-      `Input \`platform\` must be one platform as \`os/architecture\` or \`os/architecture/variant\` (e.g. \`linux/arm64\`), found \`${platform2}\`.`
+      `Input \`platform\` must be one platform as \`os/architecture\` or \`os/architecture/variant\` (e.g. \`linux/arm64\`), found ${shown(platform2)}.`
     );
+  }
+  const tags2 = getInput("tags");
+  checkTagCount(splitTagList(tags2), "the `tags` input");
+  if (mode === "load") {
+    for (const tag of splitTagList(tags2)) {
+      const parsed = parseReference(tag);
+      if (!parsed.ok) {
+        throw new UserError(
+          `Input \`tags\` holds ${shown(tag)}, which is not an image reference: ${parsed.reason}; list the tags the save step saved (its \`tags\` output).`
+        );
+      }
+    }
   }
   return {
     mode,
-    tags: getInput("tags"),
+    tags: tags2,
     metadata: getInput("metadata"),
-    source: optional("source"),
-    name,
-    pattern: optional("pattern"),
-    path: optional("path") ?? env.RUNNER_TEMP ?? os6.tmpdir(),
+    source: pathInput("source"),
+    name: name2,
+    pattern: pathInput("pattern"),
+    path: pathInput("path") ?? env.RUNNER_TEMP ?? os6.tmpdir(),
     compression,
     compressionLevel,
     ifMissing: choice("if-missing", IfMissingPolicies, "error"),
@@ -62695,10 +63007,10 @@ function getInputs(env = process.env) {
 // src/load.ts
 import { rm as rm4, rmdir as rmdir2 } from "node:fs/promises";
 import * as path9 from "node:path";
-import { pipeline as pipeline3 } from "node:stream/promises";
+import { pipeline as pipeline4 } from "node:stream/promises";
 
 // src/artifact.ts
-import { copyFile as copyFile2, link, mkdtemp, open as open3, readdir as readdir2, rm as rm3, stat as stat3, statfs } from "node:fs/promises";
+import { copyFile as copyFile2, link, mkdtemp, open as open3, readdir as readdir2, rm as rm3, stat as stat3, statfs as statfs2 } from "node:fs/promises";
 import path8 from "node:path";
 
 // node_modules/@actions/artifact/lib/internal/shared/config.js
@@ -62707,11 +63019,11 @@ function getUploadChunkSize() {
   return 8 * 1024 * 1024;
 }
 function getRuntimeToken() {
-  const token = process.env["ACTIONS_RUNTIME_TOKEN"];
-  if (!token) {
+  const token2 = process.env["ACTIONS_RUNTIME_TOKEN"];
+  if (!token2) {
     throw new Error("Unable to get the ACTIONS_RUNTIME_TOKEN env variable");
   }
-  return token;
+  return token2;
 }
 function getResultsServiceUrl() {
   const resultsUrl = process.env["ACTIONS_RESULTS_URL"];
@@ -64442,13 +64754,13 @@ var invalidArtifactNameCharacters = new Map([
   ["\\", " Backslash \\"],
   ["/", " Forward slash /"]
 ]);
-function validateArtifactName(name) {
-  if (!name) {
+function validateArtifactName(name2) {
+  if (!name2) {
     throw new Error(`Provided artifact name input during validation is empty`);
   }
   for (const [invalidCharacterKey, errorMessageForCharacter] of invalidArtifactNameCharacters) {
-    if (name.includes(invalidCharacterKey)) {
-      throw new Error(`The artifact name is not valid: ${name}. Contains the following character: ${errorMessageForCharacter}
+    if (name2.includes(invalidCharacterKey)) {
+      throw new Error(`The artifact name is not valid: ${name2}. Contains the following character: ${errorMessageForCharacter}
           
 Invalid characters include: ${Array.from(invalidArtifactNameCharacters.values()).toString()}
           
@@ -64510,16 +64822,16 @@ var GHESNotSupportedError = class extends Error {
   }
 };
 var NetworkError = class extends Error {
-  constructor(code2) {
-    const message = `Unable to make request: ${code2}
+  constructor(code3) {
+    const message = `Unable to make request: ${code3}
 If you are using self-hosted runners, please make sure your runner has access to all GitHub endpoints: https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/about-self-hosted-runners#communication-between-self-hosted-runners-and-github`;
     super(message);
-    this.code = code2;
+    this.code = code3;
     this.name = "NetworkError";
   }
 };
-NetworkError.isNetworkErrorCode = (code2) => {
-  if (!code2)
+NetworkError.isNetworkErrorCode = (code3) => {
+  if (!code3)
     return false;
   return [
     "ECONNRESET",
@@ -64527,7 +64839,7 @@ NetworkError.isNetworkErrorCode = (code2) => {
     "ETIMEDOUT",
     "ECONNREFUSED",
     "EHOSTUNREACH"
-  ].includes(code2);
+  ].includes(code3);
 };
 var UsageError = class extends Error {
   constructor() {
@@ -64549,11 +64861,11 @@ var InvalidTokenError = class extends Error {
 InvalidTokenError.prototype.name = "InvalidTokenError";
 function b64DecodeUnicode(str) {
   return decodeURIComponent(atob(str).replace(/(.)/g, (m, p) => {
-    let code2 = p.charCodeAt(0).toString(16).toUpperCase();
-    if (code2.length < 2) {
-      code2 = "0" + code2;
+    let code3 = p.charCodeAt(0).toString(16).toUpperCase();
+    if (code3.length < 2) {
+      code3 = "0" + code3;
     }
-    return "%" + code2;
+    return "%" + code3;
   }));
 }
 function base64UrlDecode(str) {
@@ -64576,34 +64888,34 @@ function base64UrlDecode(str) {
     return atob(output);
   }
 }
-function jwtDecode(token, options) {
-  if (typeof token !== "string") {
+function jwtDecode(token2, options) {
+  if (typeof token2 !== "string") {
     throw new InvalidTokenError("Invalid token specified: must be a string");
   }
   options || (options = {});
-  const pos = options.header === true ? 0 : 1;
-  const part = token.split(".")[pos];
+  const pos2 = options.header === true ? 0 : 1;
+  const part = token2.split(".")[pos2];
   if (typeof part !== "string") {
-    throw new InvalidTokenError(`Invalid token specified: missing part #${pos + 1}`);
+    throw new InvalidTokenError(`Invalid token specified: missing part #${pos2 + 1}`);
   }
   let decoded;
   try {
     decoded = base64UrlDecode(part);
   } catch (e) {
-    throw new InvalidTokenError(`Invalid token specified: invalid base64 for part #${pos + 1} (${e.message})`);
+    throw new InvalidTokenError(`Invalid token specified: invalid base64 for part #${pos2 + 1} (${e.message})`);
   }
   try {
     return JSON.parse(decoded);
   } catch (e) {
-    throw new InvalidTokenError(`Invalid token specified: invalid json for part #${pos + 1} (${e.message})`);
+    throw new InvalidTokenError(`Invalid token specified: invalid json for part #${pos2 + 1} (${e.message})`);
   }
 }
 
 // node_modules/@actions/artifact/lib/internal/shared/util.js
 var InvalidJwtError = new Error("Failed to get backend IDs: The provided JWT token is invalid and/or missing claims");
 function getBackendIdsFromToken() {
-  const token = getRuntimeToken();
-  const decoded = jwtDecode(token);
+  const token2 = getRuntimeToken();
+  const decoded = jwtDecode(token2);
   if (!decoded.scp) {
     throw InvalidJwtError;
   }
@@ -64689,7 +65001,7 @@ var ArtifactHttpClient = class {
     this.maxAttempts = 5;
     this.baseRetryIntervalMilliseconds = 3e3;
     this.retryMultiplier = 1.5;
-    const token = getRuntimeToken();
+    const token2 = getRuntimeToken();
     this.baseUrl = getResultsServiceUrl();
     if (maxAttempts) {
       this.maxAttempts = maxAttempts;
@@ -64701,7 +65013,7 @@ var ArtifactHttpClient = class {
       this.retryMultiplier = retryMultiplier;
     }
     this.httpClient = new HttpClient(userAgent2, [
-      new BearerCredentialHandler(token)
+      new BearerCredentialHandler(token2)
     ]);
   }
   // This function satisfies the Rpc interface. It is compatible with the JSON
@@ -64881,8 +65193,8 @@ function log(message, ...args) {
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/env.js
 import process3 from "node:process";
-function getEnvironmentVariable(name) {
-  return process3.env[name];
+function getEnvironmentVariable(name2) {
+  return process3.env[name2];
 }
 var isDeno = typeof process3.versions.deno === "string" && process3.versions.deno.length > 0;
 var isBun = typeof process3.versions.bun === "string" && process3.versions.bun.length > 0;
@@ -65135,8 +65447,8 @@ function createClientLogger(namespace) {
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/httpHeaders.js
-function normalizeName(name) {
-  return name.toLowerCase();
+function normalizeName(name2) {
+  return name2.toLowerCase();
 }
 function normalizeValue(value) {
   return String(value).trim().replace(/[\r\n]/g, "");
@@ -65162,30 +65474,30 @@ var HttpHeadersImpl = class {
    * @param name - The name of the header to set. This value is case-insensitive.
    * @param value - The value of the header to set.
    */
-  set(name, value) {
-    this._headersMap.set(normalizeName(name), { name, value: normalizeValue(value) });
+  set(name2, value) {
+    this._headersMap.set(normalizeName(name2), { name: name2, value: normalizeValue(value) });
   }
   /**
    * Get the header value for the provided header name, or undefined if no header exists in this
    * collection with the provided name.
    * @param name - The name of the header. This value is case-insensitive.
    */
-  get(name) {
-    return this._headersMap.get(normalizeName(name))?.value;
+  get(name2) {
+    return this._headersMap.get(normalizeName(name2))?.value;
   }
   /**
    * Get whether or not this header collection contains a header entry for the provided header name.
    * @param name - The name of the header to set. This value is case-insensitive.
    */
-  has(name) {
-    return this._headersMap.has(normalizeName(name));
+  has(name2) {
+    return this._headersMap.has(normalizeName(name2));
   }
   /**
    * Remove the header with the provided headerName.
    * @param name - The name of the header to remove.
    */
-  delete(name) {
-    this._headersMap.delete(normalizeName(name));
+  delete(name2) {
+    this._headersMap.delete(normalizeName(name2));
   }
   /**
    * Get the JSON object representation of this HTTP header collection.
@@ -65312,12 +65624,12 @@ var HttpPipeline = class _HttpPipeline {
   }
   sendRequest(httpClient2, request2) {
     const policies = this.getOrderedPolicies();
-    const pipeline4 = policies.reduceRight((next, policy) => {
+    const pipeline5 = policies.reduceRight((next, policy) => {
       return (req) => {
         return policy.sendRequest(req, next);
       };
     }, (req) => httpClient2.sendRequest(req));
-    return pipeline4(request2);
+    return pipeline5(request2);
   }
   getOrderedPolicies() {
     if (!this._orderedPolicies) {
@@ -65334,9 +65646,9 @@ var HttpPipeline = class _HttpPipeline {
   orderPolicies() {
     const result = [];
     const policyMap = /* @__PURE__ */ new Map();
-    function createPhase(name) {
+    function createPhase(name2) {
       return {
-        name,
+        name: name2,
         policies: /* @__PURE__ */ new Set(),
         hasRun: false,
         hasAfterPolicies: false
@@ -65708,11 +66020,11 @@ function isIterable(value) {
 function removeContinueToken(value) {
   if (typeof value === "string") {
     const tokens = value.split(",");
-    const remaining = tokens.filter((token) => token.trim().toLowerCase() !== "100-continue");
+    const remaining = tokens.filter((token2) => token2.trim().toLowerCase() !== "100-continue");
     if (remaining.length === tokens.length) {
       return value;
     }
-    return remaining.map((token) => token.trim()).filter(Boolean).join(", ") || void 0;
+    return remaining.map((token2) => token2.trim()).filter(Boolean).join(", ") || void 0;
   }
   if (Array.isArray(value)) {
     const remaining = value.map(removeContinueToken).filter((entry2) => entry2 !== void 0);
@@ -65721,23 +66033,23 @@ function removeContinueToken(value) {
   return value;
 }
 function stripRequestBodyHeaders(request2, removeFraming) {
-  const stripHeaderValue = (name, value) => {
-    const lowerName = name.toLowerCase();
+  const stripHeaderValue = (name2, value) => {
+    const lowerName = name2.toLowerCase();
     if (removeFraming && (lowerName === "content-length" || lowerName === "transfer-encoding" || lowerName === "trailer")) {
       return void 0;
     }
     return lowerName === "expect" ? removeContinueToken(value) : value;
   };
-  const stripHeaderPairs = (pairs) => pairs.flatMap(([name, value]) => {
-    const updated = typeof name === "string" ? stripHeaderValue(name, value) : value;
-    return updated === void 0 ? [] : [[name, updated]];
+  const stripHeaderPairs = (pairs) => pairs.flatMap(([name2, value]) => {
+    const updated = typeof name2 === "string" ? stripHeaderValue(name2, value) : value;
+    return updated === void 0 ? [] : [[name2, updated]];
   });
-  for (const [name, value] of request2.headers) {
-    const updated = stripHeaderValue(name, value);
+  for (const [name2, value] of request2.headers) {
+    const updated = stripHeaderValue(name2, value);
     if (updated === void 0) {
-      request2.headers.delete(name);
+      request2.headers.delete(name2);
     } else if (typeof updated === "string" && updated !== value) {
-      request2.headers.set(name, updated);
+      request2.headers.set(name2, updated);
     }
   }
   const overrides = request2.requestOverrides;
@@ -65761,10 +66073,10 @@ function stripRequestBodyHeaders(request2, removeFraming) {
     request2.requestOverrides = { ...overrides, headers: stripHeaderPairs(pairs) };
   } else if (headers && typeof headers === "object") {
     const updatedHeaders = {};
-    for (const [name, value] of Object.entries(headers)) {
-      const updated = stripHeaderValue(name, value);
+    for (const [name2, value] of Object.entries(headers)) {
+      const updated = stripHeaderValue(name2, value);
       if (updated !== void 0) {
-        updatedHeaders[name] = updated;
+        updatedHeaders[name2] = updated;
       }
     }
     request2.requestOverrides = { ...overrides, headers: updatedHeaders };
@@ -65779,18 +66091,18 @@ function removeRequestBodyHeaders(request2) {
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/nodeExpectContinue.js
 var EXPECT_CONTINUE_TIMEOUT_IN_MS = 1e3;
-function getHeaderValues(headers, name) {
+function getHeaderValues(headers, name2) {
   if (Array.isArray(headers)) {
-    return getHeaderPairs(headers).filter(([key]) => typeof key === "string" && key.toLowerCase() === name).flatMap(([, value]) => Array.isArray(value) ? value : [value]);
+    return getHeaderPairs(headers).filter(([key]) => typeof key === "string" && key.toLowerCase() === name2).flatMap(([, value]) => Array.isArray(value) ? value : [value]);
   }
   if (headers && typeof headers === "object") {
     if ("get" in headers && typeof headers.get === "function") {
-      const value2 = headers.get(name);
+      const value2 = headers.get(name2);
       return value2 === void 0 || value2 === null ? [] : [value2];
     }
     let value;
     for (const [key, entry2] of Object.entries(headers)) {
-      if (key.toLowerCase() === name) {
+      if (key.toLowerCase() === name2) {
         value = entry2;
       }
     }
@@ -65798,24 +66110,24 @@ function getHeaderValues(headers, name) {
   }
   return [];
 }
-function getEffectiveHeaderValues(request2, name) {
+function getEffectiveHeaderValues(request2, name2) {
   const headers = request2.requestOverrides && "headers" in request2.requestOverrides ? request2.requestOverrides.headers : request2.headers;
-  return getHeaderValues(headers, name.toLowerCase());
+  return getHeaderValues(headers, name2.toLowerCase());
 }
 function hasExpectContinue(request2) {
-  return getEffectiveHeaderValues(request2, "expect").some((value) => typeof value === "string" && value.split(",").some((token) => token.trim().toLowerCase() === "100-continue"));
+  return getEffectiveHeaderValues(request2, "expect").some((value) => typeof value === "string" && value.split(",").some((token2) => token2.trim().toLowerCase() === "100-continue"));
 }
-function addHeader(headers, name, value) {
+function addHeader(headers, name2, value) {
   if (!Array.isArray(headers)) {
-    return { ...headers, [name]: value };
+    return { ...headers, [name2]: value };
   }
-  return Array.isArray(headers[0]) ? [...headers, [name, value]] : [...headers, name, value];
+  return Array.isArray(headers[0]) ? [...headers, [name2, value]] : [...headers, name2, value];
 }
-function hasHeader(headers, name) {
+function hasHeader(headers, name2) {
   if (Array.isArray(headers)) {
-    return getHeaderPairs(headers).some(([key]) => typeof key === "string" && key.toLowerCase() === name);
+    return getHeaderPairs(headers).some(([key]) => typeof key === "string" && key.toLowerCase() === name2);
   }
-  return Object.keys(headers ?? {}).some((key) => key.toLowerCase() === name);
+  return Object.keys(headers ?? {}).some((key) => key.toLowerCase() === name2);
 }
 function addExpectContinueFraming(options, bodyLength) {
   if (hasHeader(options.headers, "content-length") || hasHeader(options.headers, "transfer-encoding")) {
@@ -66940,29 +67252,29 @@ var Agent4 = class extends http3.Agent {
   // accurate when `addRequest()` is next called. We achieve this by creating a
   // fake socket and adding it to `sockets[origin]` and incrementing
   // `totalSocketCount`.
-  incrementSockets(name) {
+  incrementSockets(name2) {
     if (this.maxSockets === Infinity && this.maxTotalSockets === Infinity) {
       return null;
     }
-    if (!this.sockets[name]) {
-      this.sockets[name] = [];
+    if (!this.sockets[name2]) {
+      this.sockets[name2] = [];
     }
     const fakeSocket = new net.Socket({ writable: false });
-    this.sockets[name].push(fakeSocket);
+    this.sockets[name2].push(fakeSocket);
     this.totalSocketCount++;
     return fakeSocket;
   }
-  decrementSockets(name, socket) {
-    if (!this.sockets[name] || socket === null) {
+  decrementSockets(name2, socket) {
+    if (!this.sockets[name2] || socket === null) {
       return;
     }
-    const sockets = this.sockets[name];
+    const sockets = this.sockets[name2];
     const index = sockets.indexOf(socket);
     if (index !== -1) {
       sockets.splice(index, 1);
       this.totalSocketCount--;
       if (sockets.length === 0) {
-        delete this.sockets[name];
+        delete this.sockets[name2];
       }
     }
   }
@@ -66980,10 +67292,10 @@ var Agent4 = class extends http3.Agent {
       ...options,
       secureEndpoint: this.isSecureEndpoint(options)
     };
-    const name = this.getName(connectOpts);
-    const fakeSocket = this.incrementSockets(name);
+    const name2 = this.getName(connectOpts);
+    const fakeSocket = this.incrementSockets(name2);
     Promise.resolve().then(() => this.connect(req, connectOpts)).then((socket) => {
-      this.decrementSockets(name, fakeSocket);
+      this.decrementSockets(name2, fakeSocket);
       if (typeof socket.addRequest === "function") {
         try {
           return socket.addRequest(req, connectOpts);
@@ -66994,7 +67306,7 @@ var Agent4 = class extends http3.Agent {
       this[INTERNAL].currentSocket = socket;
       super.createSocket(req, options, cb);
     }, (err) => {
-      this.decrementSockets(name, fakeSocket);
+      this.decrementSockets(name2, fakeSocket);
       cb(err);
     });
   }
@@ -67130,13 +67442,13 @@ function createNegotiateAuth() {
     const client2 = await kerberos.initializeClient("HTTP@proxy", {
       mechOID: kerberos.GSS_MECH_OID_SPNEGO
     });
-    const token = await client2.step(serverToken || "");
-    if (!token) {
+    const token2 = await client2.step(serverToken || "");
+    if (!token2) {
       throw new Error("Kerberos client.step() returned no token");
     }
     return {
       headers: {
-        "Proxy-Authorization": `Negotiate ${token}`
+        "Proxy-Authorization": `Negotiate ${token2}`
       }
     };
   };
@@ -67204,8 +67516,8 @@ var HttpsProxyAgent = class extends Agent4 {
     if (!headers["Proxy-Connection"]) {
       headers["Proxy-Connection"] = this.keepAlive ? "Keep-Alive" : "close";
     }
-    for (const name of Object.keys(headers)) {
-      payload += `${name}: ${headers[name]}\r
+    for (const name2 of Object.keys(headers)) {
+      payload += `${name2}: ${headers[name2]}\r
 `;
     }
     const proxyResponsePromise = parseProxyResponse(socket);
@@ -67272,8 +67584,8 @@ var HttpsProxyAgent = class extends Agent4 {
     if (!headers["Proxy-Connection"]) {
       headers["Proxy-Connection"] = this.keepAlive ? "Keep-Alive" : "close";
     }
-    for (const name of Object.keys(headers)) {
-      payload += `${name}: ${headers[name]}\r
+    for (const name2 of Object.keys(headers)) {
+      payload += `${name2}: ${headers[name2]}\r
 `;
     }
     const proxyResponsePromise = parseProxyResponse(socket);
@@ -67363,10 +67675,10 @@ var HttpProxyAgent = class extends Agent4 {
     if (!headers["Proxy-Connection"]) {
       headers["Proxy-Connection"] = this.keepAlive ? "Keep-Alive" : "close";
     }
-    for (const name of Object.keys(headers)) {
-      const value = headers[name];
+    for (const name2 of Object.keys(headers)) {
+      const value = headers[name2];
       if (value) {
-        req.setHeader(name, value);
+        req.setHeader(name2, value);
       }
     }
   }
@@ -67423,11 +67735,11 @@ var proxyPolicyName = "proxyPolicy";
 var globalNoProxyList = [];
 var noProxyListLoaded = false;
 var globalBypassedMap = /* @__PURE__ */ new Map();
-function getEnvironmentValue(name) {
-  if (process.env[name]) {
-    return process.env[name];
-  } else if (process.env[name.toLowerCase()]) {
-    return process.env[name.toLowerCase()];
+function getEnvironmentValue(name2) {
+  if (process.env[name2]) {
+    return process.env[name2];
+  } else if (process.env[name2.toLowerCase()]) {
+    return process.env[name2.toLowerCase()];
   }
   return void 0;
 }
@@ -67821,8 +68133,8 @@ var SDK_VERSION2 = "1.25.0";
 function getUserAgentString2(telemetryInfo) {
   const parts2 = [];
   for (const [key, value] of telemetryInfo) {
-    const token = value ? `${key}/${value}` : key;
-    parts2.push(token);
+    const token2 = value ? `${key}/${value}` : key;
+    parts2.push(token2);
   }
   return parts2.join(" ");
 }
@@ -67946,12 +68258,12 @@ function createAbortablePromise(buildPromise, options) {
 // node_modules/@azure/core-util/dist/esm/delay.js
 var StandardAbortMessage2 = "The delay was aborted.";
 function delay2(timeInMs, options) {
-  let token;
+  let token2;
   const { abortSignal, abortErrorMsg } = options ?? {};
   return createAbortablePromise((resolve4) => {
-    token = setTimeout(resolve4, timeInMs);
+    token2 = setTimeout(resolve4, timeInMs);
   }, {
-    cleanupBeforeAbort: () => clearTimeout(token),
+    cleanupBeforeAbort: () => clearTimeout(token2),
     abortSignal,
     abortErrorMsg: abortErrorMsg ?? StandardAbortMessage2
   });
@@ -68107,8 +68419,8 @@ function getInstrumenter() {
 // node_modules/@azure/core-tracing/dist/esm/tracingClient.js
 function createTracingClient(options) {
   const { namespace, packageName, packageVersion } = options;
-  function startSpan(name, operationOptions, spanOptions) {
-    const startSpanResult = getInstrumenter().startSpan(name, {
+  function startSpan(name2, operationOptions, spanOptions) {
+    const startSpanResult = getInstrumenter().startSpan(name2, {
       ...spanOptions,
       packageName,
       packageVersion,
@@ -68128,8 +68440,8 @@ function createTracingClient(options) {
       updatedOptions
     };
   }
-  async function withSpan(name, operationOptions, callback, spanOptions) {
-    const { span, updatedOptions } = startSpan(name, operationOptions, spanOptions);
+  async function withSpan(name2, operationOptions, callback, spanOptions) {
+    const { span, updatedOptions } = startSpan(name2, operationOptions, spanOptions);
     try {
       const result = await withContext(updatedOptions.tracingOptions.tracingContext, () => callback(updatedOptions, span));
       span.setStatus({ status: "success" });
@@ -68316,31 +68628,31 @@ function wrapAbortSignalLikePolicy() {
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/createPipelineFromOptions.js
 function createPipelineFromOptions2(options) {
-  const pipeline4 = createEmptyPipeline2();
+  const pipeline5 = createEmptyPipeline2();
   if (isNodeLike2) {
     if (options.agent) {
-      pipeline4.addPolicy(agentPolicy2(options.agent));
+      pipeline5.addPolicy(agentPolicy2(options.agent));
     }
     if (options.tlsOptions) {
-      pipeline4.addPolicy(tlsPolicy2(options.tlsOptions));
+      pipeline5.addPolicy(tlsPolicy2(options.tlsOptions));
     }
-    pipeline4.addPolicy(proxyPolicy2(options.proxyOptions));
-    pipeline4.addPolicy(decompressResponsePolicy2());
+    pipeline5.addPolicy(proxyPolicy2(options.proxyOptions));
+    pipeline5.addPolicy(decompressResponsePolicy2());
   }
-  pipeline4.addPolicy(wrapAbortSignalLikePolicy());
-  pipeline4.addPolicy(formDataPolicy2(), { beforePolicies: [multipartPolicyName2] });
-  pipeline4.addPolicy(userAgentPolicy2(options.userAgentOptions));
-  pipeline4.addPolicy(setClientRequestIdPolicy(options.telemetryOptions?.clientRequestIdHeaderName));
-  pipeline4.addPolicy(multipartPolicy2(), { afterPhase: "Deserialize" });
-  pipeline4.addPolicy(defaultRetryPolicy2(options.retryOptions), { phase: "Retry" });
-  pipeline4.addPolicy(tracingPolicy({ ...options.userAgentOptions, ...options.loggingOptions }), {
+  pipeline5.addPolicy(wrapAbortSignalLikePolicy());
+  pipeline5.addPolicy(formDataPolicy2(), { beforePolicies: [multipartPolicyName2] });
+  pipeline5.addPolicy(userAgentPolicy2(options.userAgentOptions));
+  pipeline5.addPolicy(setClientRequestIdPolicy(options.telemetryOptions?.clientRequestIdHeaderName));
+  pipeline5.addPolicy(multipartPolicy2(), { afterPhase: "Deserialize" });
+  pipeline5.addPolicy(defaultRetryPolicy2(options.retryOptions), { phase: "Retry" });
+  pipeline5.addPolicy(tracingPolicy({ ...options.userAgentOptions, ...options.loggingOptions }), {
     afterPhase: "Retry"
   });
   if (isNodeLike2) {
-    pipeline4.addPolicy(redirectPolicy2(options.redirectOptions), { afterPhase: "Retry" });
+    pipeline5.addPolicy(redirectPolicy2(options.redirectOptions), { afterPhase: "Retry" });
   }
-  pipeline4.addPolicy(logPolicy2(options.loggingOptions), { afterPhase: "Sign" });
-  return pipeline4;
+  pipeline5.addPolicy(logPolicy2(options.loggingOptions), { afterPhase: "Sign" });
+  return pipeline5;
 }
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/defaultHttpClient.js
@@ -68397,16 +68709,16 @@ async function beginRefresh(getAccessToken, retryIntervalInMs, refreshTimeout) {
       return finalToken;
     }
   }
-  let token = await tryGetAccessToken();
-  while (token === null) {
+  let token2 = await tryGetAccessToken();
+  while (token2 === null) {
     await delay2(retryIntervalInMs);
-    token = await tryGetAccessToken();
+    token2 = await tryGetAccessToken();
   }
-  return token;
+  return token2;
 }
 function createTokenCycler(credential, tokenCyclerOptions) {
   let refreshWorker = null;
-  let token = null;
+  let token2 = null;
   let tenantId;
   const options = {
     ...DEFAULT_CYCLER_OPTIONS,
@@ -68424,23 +68736,23 @@ function createTokenCycler(credential, tokenCyclerOptions) {
      * window and not already refreshing)
      */
     get shouldRefresh() {
-      if (token === null) {
+      if (token2 === null) {
         return true;
       }
       if (cycler.isRefreshing) {
         return false;
       }
-      if (token.refreshAfterTimestamp && token.refreshAfterTimestamp < Date.now()) {
+      if (token2.refreshAfterTimestamp && token2.refreshAfterTimestamp < Date.now()) {
         return true;
       }
-      return token.expiresOnTimestamp - options.refreshWindowInMs < Date.now();
+      return token2.expiresOnTimestamp - options.refreshWindowInMs < Date.now();
     },
     /**
      * Produces true if the cycler MUST refresh (null or nearly-expired
      * token).
      */
     get mustRefresh() {
-      return token === null || token.expiresOnTimestamp - options.forcedRefreshWindowInMs < Date.now();
+      return token2 === null || token2.expiresOnTimestamp - options.forcedRefreshWindowInMs < Date.now();
     }
   };
   function refresh(scopes, getTokenOptions) {
@@ -68450,15 +68762,15 @@ function createTokenCycler(credential, tokenCyclerOptions) {
         tryGetAccessToken,
         options.retryIntervalInMs,
         // If we don't have a token, then we should timeout immediately
-        token?.expiresOnTimestamp ?? Date.now()
+        token2?.expiresOnTimestamp ?? Date.now()
       ).then((_token) => {
         refreshWorker = null;
-        token = _token;
+        token2 = _token;
         tenantId = getTokenOptions.tenantId;
-        return token;
+        return token2;
       }).catch((reason) => {
         refreshWorker = null;
-        token = null;
+        token2 = null;
         tenantId = void 0;
         throw reason;
       });
@@ -68469,7 +68781,7 @@ function createTokenCycler(credential, tokenCyclerOptions) {
     const hasClaimChallenge = Boolean(tokenOptions.claims);
     const tenantIdChanged = tenantId !== tokenOptions.tenantId;
     if (hasClaimChallenge) {
-      token = null;
+      token2 = null;
     }
     const mustRefresh = tenantIdChanged || hasClaimChallenge || cycler.mustRefresh;
     if (mustRefresh) {
@@ -68478,7 +68790,7 @@ function createTokenCycler(credential, tokenCyclerOptions) {
     if (cycler.shouldRefresh) {
       refresh(scopes, tokenOptions);
     }
-    return token;
+    return token2;
   };
 }
 
@@ -68667,8 +68979,8 @@ function createDisableKeepAlivePolicy() {
     }
   };
 }
-function pipelineContainsDisableKeepAlivePolicy(pipeline4) {
-  return pipeline4.getOrderedPolicies().some((policy) => policy.name === disableKeepAlivePolicyName);
+function pipelineContainsDisableKeepAlivePolicy(pipeline5) {
+  return pipeline5.getOrderedPolicies().some((policy) => policy.name === disableKeepAlivePolicyName);
 }
 
 // node_modules/@azure/core-client/dist/esm/base64.js
@@ -69471,8 +69783,8 @@ function getIndexDiscriminator(discriminators, discriminatorValue, typeName) {
     if (Object.prototype.hasOwnProperty.call(discriminators, indexDiscriminator)) {
       return discriminators[indexDiscriminator];
     } else {
-      for (const [name, mapper] of Object.entries(discriminators)) {
-        if (name.startsWith(currentName + ".") && mapper.type.uberParent === currentName && mapper.type.className) {
+      for (const [name2, mapper] of Object.entries(discriminators)) {
+        if (name2.startsWith(currentName + ".") && mapper.type.uberParent === currentName && mapper.type.className) {
           typeNamesToCheck.push(mapper.type.className);
         }
       }
@@ -69938,18 +70250,18 @@ function prepareXMLRootList(obj, elementName, xmlNamespaceKey, xmlNamespace) {
 
 // node_modules/@azure/core-client/dist/esm/pipeline.js
 function createClientPipeline(options = {}) {
-  const pipeline4 = createPipelineFromOptions2(options ?? {});
+  const pipeline5 = createPipelineFromOptions2(options ?? {});
   if (options.credentialOptions) {
-    pipeline4.addPolicy(bearerTokenAuthenticationPolicy({
+    pipeline5.addPolicy(bearerTokenAuthenticationPolicy({
       credential: options.credentialOptions.credential,
       scopes: options.credentialOptions.credentialScopes
     }));
   }
-  pipeline4.addPolicy(serializationPolicy(options.serializationOptions), { phase: "Serialize" });
-  pipeline4.addPolicy(deserializationPolicy(options.deserializationOptions), {
+  pipeline5.addPolicy(serializationPolicy(options.serializationOptions), { phase: "Serialize" });
+  pipeline5.addPolicy(deserializationPolicy(options.deserializationOptions), {
     phase: "Deserialize"
   });
-  return pipeline4;
+  return pipeline5;
 }
 
 // node_modules/@azure/core-client/dist/esm/httpClientCache.js
@@ -70094,16 +70406,16 @@ function simpleParseQueryParams(queryString) {
   queryString = queryString.slice(1);
   const pairs = queryString.split("&");
   for (const pair of pairs) {
-    const [name, value] = pair.split("=", 2);
-    const existingValue = result.get(name);
+    const [name2, value] = pair.split("=", 2);
+    const existingValue = result.get(name2);
     if (existingValue) {
       if (Array.isArray(existingValue)) {
         existingValue.push(value);
       } else {
-        result.set(name, [existingValue, value]);
+        result.set(name2, [existingValue, value]);
       }
     } else {
-      result.set(name, value);
+      result.set(name2, value);
     }
   }
   return result;
@@ -70114,39 +70426,39 @@ function appendQueryParams(url2, queryParams, sequenceParams, noOverwrite = fals
   }
   const parsedUrl = new URL(url2);
   const combinedParams = simpleParseQueryParams(parsedUrl.search);
-  for (const [name, value] of queryParams) {
-    const existingValue = combinedParams.get(name);
+  for (const [name2, value] of queryParams) {
+    const existingValue = combinedParams.get(name2);
     if (Array.isArray(existingValue)) {
       if (Array.isArray(value)) {
         existingValue.push(...value);
         const valueSet = new Set(existingValue);
-        combinedParams.set(name, Array.from(valueSet));
+        combinedParams.set(name2, Array.from(valueSet));
       } else {
         existingValue.push(value);
       }
     } else if (existingValue) {
       if (Array.isArray(value)) {
         value.unshift(existingValue);
-      } else if (sequenceParams.has(name)) {
-        combinedParams.set(name, [existingValue, value]);
+      } else if (sequenceParams.has(name2)) {
+        combinedParams.set(name2, [existingValue, value]);
       }
       if (!noOverwrite) {
-        combinedParams.set(name, value);
+        combinedParams.set(name2, value);
       }
     } else {
-      combinedParams.set(name, value);
+      combinedParams.set(name2, value);
     }
   }
   const searchPieces = [];
-  for (const [name, value] of combinedParams) {
+  for (const [name2, value] of combinedParams) {
     if (typeof value === "string") {
-      searchPieces.push(`${name}=${value}`);
+      searchPieces.push(`${name2}=${value}`);
     } else if (Array.isArray(value)) {
       for (const subValue of value) {
-        searchPieces.push(`${name}=${subValue}`);
+        searchPieces.push(`${name2}=${subValue}`);
       }
     } else {
-      searchPieces.push(`${name}=${value}`);
+      searchPieces.push(`${name2}=${value}`);
     }
   }
   parsedUrl.search = searchPieces.length ? `?${searchPieces.join("&")}` : "";
@@ -71043,7 +71355,7 @@ function scanAttributeTokens(attrStr) {
     const leadingWs = attrStr.slice(tokenStart, i);
     const nameStart = i;
     while (i < len && !isWhiteSpace(attrStr[i]) && attrStr[i] !== "=") i++;
-    const name = attrStr.slice(nameStart, i);
+    const name2 = attrStr.slice(nameStart, i);
     let equalsGroup;
     let j = i;
     while (j < len && isWhiteSpace(attrStr[j])) j++;
@@ -71064,14 +71376,14 @@ function scanAttributeTokens(attrStr) {
         i = closeIdx + 1;
       }
     }
-    const token = { startIndex: tokenStart };
-    token[1] = leadingWs;
-    token[2] = name;
-    token[3] = equalsGroup;
-    token[4] = quoteChar !== void 0 ? true : void 0;
-    token[5] = quoteChar;
-    token[6] = value;
-    tokens.push(token);
+    const token2 = { startIndex: tokenStart };
+    token2[1] = leadingWs;
+    token2[2] = name2;
+    token2[3] = equalsGroup;
+    token2[4] = quoteChar !== void 0 ? true : void 0;
+    token2[5] = quoteChar;
+    token2[6] = value;
+    tokens.push(token2);
   }
   return tokens;
 }
@@ -71130,10 +71442,10 @@ function validateAmpersand(xmlData, i) {
   }
   return i;
 }
-function getErrorObject(code2, message, lineNumber) {
+function getErrorObject(code3, message, lineNumber) {
   return {
     err: {
-      code: code2,
+      code: code3,
       msg: message,
       line: lineNumber.line || lineNumber,
       col: lineNumber.col
@@ -71216,16 +71528,16 @@ var ENTITY_ACTION = Object.freeze({
   THROW: "throw"
 });
 var SPECIAL_CHARS = new Set("!?\\\\/[]$%{}^&*()<>|+");
-function validateEntityName(name) {
-  if (name[0] === "#") {
-    throw new Error(`[EntityReplacer] Invalid character '#' in entity name: "${name}"`);
+function validateEntityName(name2) {
+  if (name2[0] === "#") {
+    throw new Error(`[EntityReplacer] Invalid character '#' in entity name: "${name2}"`);
   }
-  for (const ch of name) {
+  for (const ch of name2) {
     if (SPECIAL_CHARS.has(ch)) {
-      throw new Error(`[EntityReplacer] Invalid character '${ch}' in entity name: "${name}"`);
+      throw new Error(`[EntityReplacer] Invalid character '${ch}' in entity name: "${name2}"`);
     }
   }
-  return name;
+  return name2;
 }
 function mergeEntityMaps(...maps) {
   const out = /* @__PURE__ */ Object.create(null);
@@ -71338,13 +71650,13 @@ var EntityDecoder = class {
    * @param {string} context  — used in error messages ('external' | 'input')
    * @returns {boolean}  true = accept, false = skip
    */
-  _applyRegistrationHook(hook2, name, value, context5) {
+  _applyRegistrationHook(hook2, name2, value, context5) {
     if (!hook2) return true;
-    const action5 = hook2(name, value);
+    const action5 = hook2(name2, value);
     if (action5 === ENTITY_ACTION.BLOCK) return false;
     if (action5 === ENTITY_ACTION.THROW) {
       throw new Error(
-        `[EntityDecoder] Registration of ${context5} entity "&${name};" was rejected by hook`
+        `[EntityDecoder] Registration of ${context5} entity "&${name2};" was rejected by hook`
       );
     }
     return true;
@@ -71372,9 +71684,9 @@ var EntityDecoder = class {
     }
     const flat = mergeEntityMaps(map);
     const filtered = /* @__PURE__ */ Object.create(null);
-    for (const [name, value] of Object.entries(flat)) {
-      if (this._applyRegistrationHook(this._onExternalEntity, name, value, "external")) {
-        filtered[name] = value;
+    for (const [name2, value] of Object.entries(flat)) {
+      if (this._applyRegistrationHook(this._onExternalEntity, name2, value, "external")) {
+        filtered[name2] = value;
       }
     }
     this._externalMap = filtered;
@@ -71413,9 +71725,9 @@ var EntityDecoder = class {
     }
     const flat = mergeEntityMaps(map);
     const filtered = /* @__PURE__ */ Object.create(null);
-    for (const [name, value] of Object.entries(flat)) {
-      if (this._applyRegistrationHook(this._onInputEntity, name, value, "input")) {
-        filtered[name] = value;
+    for (const [name2, value] of Object.entries(flat)) {
+      if (this._applyRegistrationHook(this._onInputEntity, name2, value, "input")) {
+        filtered[name2] = value;
       }
     }
     this._inputMap = filtered;
@@ -71476,23 +71788,23 @@ var EntityDecoder = class {
         i++;
         continue;
       }
-      const token = str.slice(i + 1, j);
-      if (token.length === 0) {
+      const token2 = str.slice(i + 1, j);
+      if (token2.length === 0) {
         i++;
         continue;
       }
       let replacement;
       let tier2;
-      if (this._removeSet.has(token)) {
+      if (this._removeSet.has(token2)) {
         replacement = "";
         if (tier2 === void 0) {
           tier2 = LIMIT_TIER_EXTERNAL;
         }
-      } else if (this._leaveSet.has(token)) {
+      } else if (this._leaveSet.has(token2)) {
         i++;
         continue;
-      } else if (token.charCodeAt(0) === 35) {
-        const ncrResult = this._resolveNCR(token);
+      } else if (token2.charCodeAt(0) === 35) {
+        const ncrResult = this._resolveNCR(token2);
         if (ncrResult === void 0) {
           i++;
           continue;
@@ -71500,7 +71812,7 @@ var EntityDecoder = class {
         replacement = ncrResult;
         tier2 = LIMIT_TIER_BASE;
       } else {
-        const resolved = this._resolveName(token);
+        const resolved = this._resolveName(token2);
         replacement = resolved?.value;
         tier2 = resolved?.tier;
       }
@@ -71522,7 +71834,7 @@ var EntityDecoder = class {
           }
         }
         if (limitLength) {
-          const delta = replacement.length - (token.length + 2);
+          const delta = replacement.length - (token2.length + 2);
           if (delta > 0) {
             this._expandedLength += delta;
             if (this._expandedLength > this._maxExpandedLength) {
@@ -71562,10 +71874,10 @@ var EntityDecoder = class {
    * @param {string} name
    * @returns {{ value: string, tier: string }|undefined}
    */
-  _resolveName(name) {
-    if (name in this._inputMap) return { value: this._inputMap[name], tier: LIMIT_TIER_EXTERNAL };
-    if (name in this._externalMap) return { value: this._externalMap[name], tier: LIMIT_TIER_EXTERNAL };
-    if (name in this._baseMap) return { value: this._baseMap[name], tier: LIMIT_TIER_BASE };
+  _resolveName(name2) {
+    if (name2 in this._inputMap) return { value: this._inputMap[name2], tier: LIMIT_TIER_EXTERNAL };
+    if (name2 in this._externalMap) return { value: this._externalMap[name2], tier: LIMIT_TIER_EXTERNAL };
+    if (name2 in this._baseMap) return { value: this._baseMap[name2], tier: LIMIT_TIER_BASE };
     return void 0;
   }
   /**
@@ -71601,7 +71913,7 @@ var EntityDecoder = class {
    *   - undefined                 → 'leave' (caller must skip past '&' only)
    *   - throws Error              → 'throw'
    */
-  _applyNCRAction(action5, token, cp) {
+  _applyNCRAction(action5, token2, cp) {
     switch (action5) {
       case NCR_LEVEL.allow:
         return String.fromCodePoint(cp);
@@ -71612,7 +71924,7 @@ var EntityDecoder = class {
       // signal: keep literal
       case NCR_LEVEL.throw:
         throw new Error(
-          `[EntityDecoder] Prohibited numeric character reference &${token}; (U+${cp.toString(16).toUpperCase().padStart(4, "0")})`
+          `[EntityDecoder] Prohibited numeric character reference &${token2}; (U+${cp.toString(16).toUpperCase().padStart(4, "0")})`
         );
       default:
         return String.fromCodePoint(cp);
@@ -71634,28 +71946,28 @@ var EntityDecoder = class {
    *   - string (incl. '')  — replacement ('' = remove)
    *   - undefined          — leave original &token; as-is
    */
-  _resolveNCR(token) {
-    const second = token.charCodeAt(1);
+  _resolveNCR(token2) {
+    const second = token2.charCodeAt(1);
     let cp;
     if (second === 120 || second === 88) {
-      cp = parseInt(token.slice(2), 16);
+      cp = parseInt(token2.slice(2), 16);
     } else {
-      cp = parseInt(token.slice(1), 10);
+      cp = parseInt(token2.slice(1), 10);
     }
     if (Number.isNaN(cp) || cp < 0 || cp > 1114111) return void 0;
     const minimum = this._classifyNCR(cp);
     if (!this._numericAllowed && minimum < NCR_LEVEL.remove) return void 0;
     const effective = minimum === -1 ? this._ncrOnLevel : Math.max(this._ncrOnLevel, minimum);
-    return this._applyNCRAction(effective, token, cp);
+    return this._applyNCRAction(effective, token2, cp);
   }
 };
 
 // node_modules/fast-xml-parser/src/xmlparser/OptionsBuilder.js
-var defaultOnDangerousProperty = (name) => {
-  if (DANGEROUS_PROPERTY_NAMES.includes(name)) {
-    return "__" + name;
+var defaultOnDangerousProperty = (name2) => {
+  if (DANGEROUS_PROPERTY_NAMES.includes(name2)) {
+    return "__" + name2;
   }
-  return name;
+  return name2;
 };
 var defaultOptions2 = {
   preserveOrder: false,
@@ -71764,9 +72076,9 @@ var buildOptions = function(options) {
     { value: built.cdataPropName, name: "cdataPropName" },
     { value: built.commentPropName, name: "commentPropName" }
   ];
-  for (const { value, name } of propertyNameOptions) {
+  for (const { value, name: name2 } of propertyNameOptions) {
     if (value) {
-      validatePropertyName(value, name);
+      validatePropertyName(value, name2);
     }
   }
   if (built.onDangerousProperty === null) {
@@ -72161,11 +72473,11 @@ function hasSeq(data, seq, i) {
   }
   return true;
 }
-function validateEntityName2(name, xmlVersion) {
-  if (qName(name, { xmlVersion }))
-    return name;
+function validateEntityName2(name2, xmlVersion) {
+  if (qName(name2, { xmlVersion }))
+    return name2;
   else
-    throw new Error(`Invalid entity name ${name}`);
+    throw new Error(`Invalid entity name ${name2}`);
 }
 
 // node_modules/anynum/digitTable.js
@@ -73077,9 +73389,9 @@ var Matcher = class {
     const keep = options !== null ? options.keep : null;
     if (keep !== null && keep !== void 0 && keep.length > 0 && attrValues) {
       for (let i = 0; i < keep.length; i++) {
-        const name = keep[i];
-        if (attrValues[name] !== void 0) {
-          this._keptAttrs.push({ depth, name, value: attrValues[name] });
+        const name2 = keep[i];
+        if (attrValues[name2] !== void 0) {
+          this._keptAttrs.push({ depth, name: name2, value: attrValues[name2] });
         }
       }
     }
@@ -74060,9 +74372,9 @@ var NAMED = Object.freeze({
 var ENTITY_RE = /&(?:#[xX]0*([0-9a-fA-F]{1,6});?|#0*([0-9]{1,7});?|([a-zA-Z][a-zA-Z0-9]{1,15});)/g;
 function decodeEntities(input) {
   if (input.indexOf("&") === -1) return input;
-  return input.replace(ENTITY_RE, (match, hex, dec, name) => {
-    if (name !== void 0) {
-      return Object.prototype.hasOwnProperty.call(NAMED, name) ? NAMED[name] : match;
+  return input.replace(ENTITY_RE, (match, hex, dec, name2) => {
+    if (name2 !== void 0) {
+      return Object.prototype.hasOwnProperty.call(NAMED, name2) ? NAMED[name2] : match;
     }
     const cp = hex !== void 0 ? parseInt(hex, 16) : parseInt(dec, 10);
     if (!Number.isFinite(cp) || cp > 1114111) return match;
@@ -74213,7 +74525,7 @@ var OrderedObjParser = class {
           applyLimitsTo: this.options.processEntities.appliesTo
         },
         // onExternalEntity: (name, value) => isUnsafe(value) ? 'block' : 'allow',
-        onInputEntity: (name, value) => (
+        onInputEntity: (name2, value) => (
           //TODO: VALID_CONTEXTS.HTML should be set only if this.options.htmlEntities
           isUnsafe(value, [html_default, xml_default]) ? ENTITY_ACTION.BLOCK : ENTITY_ACTION.ALLOW
         )
@@ -74639,11 +74951,11 @@ function tagExpWithClosingIndex(xmlData, i, closingChar = ">") {
   let result = "";
   let segmentStart = i;
   for (let index = i; index < len; index++) {
-    const code2 = xmlData.charCodeAt(index);
-    if (code2 === 34 || code2 === 39) {
+    const code3 = xmlData.charCodeAt(index);
+    if (code3 === 34 || code3 === 39) {
       index = xmlData.indexOf(xmlData[index], index + 1);
       if (index === -1) return;
-    } else if (code2 === closeCode0) {
+    } else if (code3 === closeCode0) {
       if (closeCode1 !== -1) {
         if (xmlData.charCodeAt(index + 1) === closeCode1) {
           result += xmlData.substring(segmentStart, index);
@@ -74653,7 +74965,7 @@ function tagExpWithClosingIndex(xmlData, i, closingChar = ">") {
         result += xmlData.substring(segmentStart, index);
         return { data: result, index };
       }
-    } else if (code2 === 9) {
+    } else if (code3 === 9) {
       result += xmlData.substring(segmentStart, index) + " ";
       segmentStart = index + 1;
     }
@@ -74749,8 +75061,8 @@ function readStopNodeData(xmlData, tagName, i) {
           if (nextLt === -1 || nextLt > nextGt) {
             const exp = xmlData.substring(i + 1, nextGt);
             const sep4 = exp.search(/\s/);
-            const name = sep4 === -1 ? exp : exp.substring(0, sep4);
-            if (name === tagName && exp[exp.length - 1] !== "/") openTagCount++;
+            const name2 = sep4 === -1 ? exp : exp.substring(0, sep4);
+            if (name2 === tagName && exp[exp.length - 1] !== "/") openTagCount++;
             i = nextGt;
           }
         }
@@ -74783,13 +75095,13 @@ function transformTagName(fn, tagName, tagExp, options) {
   tagName = sanitizeName(tagName, options);
   return { tagName, tagExp };
 }
-function sanitizeName(name, options) {
-  if (criticalProperties.includes(name)) {
-    throw new Error(`[SECURITY] Invalid name: "${name}" is a reserved JavaScript keyword that could cause prototype pollution`);
-  } else if (DANGEROUS_PROPERTY_NAMES.includes(name)) {
-    return options.onDangerousProperty(name);
+function sanitizeName(name2, options) {
+  if (criticalProperties.includes(name2)) {
+    throw new Error(`[SECURITY] Invalid name: "${name2}" is a reserved JavaScript keyword that could cause prototype pollution`);
+  } else if (DANGEROUS_PROPERTY_NAMES.includes(name2)) {
+    return options.onDangerousProperty(name2);
   }
-  return name;
+  return name2;
 }
 
 // node_modules/fast-xml-parser/src/xmlparser/node2json.js
@@ -74981,11 +75293,11 @@ function safeCdata(val) {
 function escapeAttribute(val) {
   return valToStr(val).replace(/"/g, "&quot;").replace(/'/g, "&apos;");
 }
-function resolveName(name, isAttribute2, options, matcher, validator) {
-  if (!options.sanitizeName) return name;
-  const isPI = !isAttribute2 && name[0] === "?";
-  const bare = isPI ? name.slice(1) : name;
-  if (validator(bare)) return name;
+function resolveName(name2, isAttribute2, options, matcher, validator) {
+  if (!options.sanitizeName) return name2;
+  const isPI = !isAttribute2 && name2[0] === "?";
+  const bare = isPI ? name2.slice(1) : name2;
+  if (validator(bare)) return name2;
   const result = options.sanitizeName(bare, { isAttribute: isAttribute2, matcher: matcher.readOnly() });
   if (typeof result !== "string" || !validator(result)) {
     throw new Error(`sanitizeName returned an invalid XML name for "${bare}"`);
@@ -75694,9 +76006,9 @@ Builder.prototype.replaceEntitiesValue = function(textValue) {
 function indentate(level) {
   return this.options.indentBy.repeat(level);
 }
-function isAttribute(name) {
-  if (name.startsWith(this.options.attributeNamePrefix) && name !== this.options.textNodeName) {
-    return name.substr(this.attrPrefixLen);
+function isAttribute(name2) {
+  if (name2.startsWith(this.options.attributeNamePrefix) && name2 !== this.options.textNodeName) {
+    return name2.substr(this.attrPrefixLen);
   } else {
     return false;
   }
@@ -76370,9 +76682,9 @@ var NativeCRC64 = (() => {
         abort("`Module." + prop + "` was supplied but `" + prop + "` not included in INCOMING_MODULE_JS_API");
       }
     }
-    function isExportedByForceFilesystem(name) {
-      return name === "FS_createPath" || name === "FS_createDataFile" || name === "FS_createPreloadedFile" || name === "FS_unlink" || name === "addRunDependency" || // The old FS has some functionality that WasmFS lacks.
-      name === "FS_createLazyFile" || name === "FS_createDevice" || name === "removeRunDependency";
+    function isExportedByForceFilesystem(name2) {
+      return name2 === "FS_createPath" || name2 === "FS_createDataFile" || name2 === "FS_createPreloadedFile" || name2 === "FS_unlink" || name2 === "addRunDependency" || // The old FS has some functionality that WasmFS lacks.
+      name2 === "FS_createLazyFile" || name2 === "FS_createDevice" || name2 === "removeRunDependency";
     }
     function missingLibrarySymbol(sym) {
       if (typeof globalThis !== "undefined" && !Object.getOwnPropertyDescriptor(globalThis, sym)) {
@@ -76648,15 +76960,15 @@ var NativeCRC64 = (() => {
               runDependencyWatcher = null;
               return;
             }
-            var shown = false;
+            var shown2 = false;
             for (var dep in runDependencyTracking) {
-              if (!shown) {
-                shown = true;
+              if (!shown2) {
+                shown2 = true;
                 err("still waiting on run dependencies:");
               }
               err("dependency: " + dep);
             }
-            if (shown) {
+            if (shown2) {
               err("(end of list)");
             }
           }, 1e4);
@@ -76744,18 +77056,18 @@ var NativeCRC64 = (() => {
     function isFileURI(filename) {
       return filename.startsWith("file://");
     }
-    function createExportWrapper(name, fixedasm) {
+    function createExportWrapper(name2, fixedasm) {
       return function() {
-        var displayName = name;
+        var displayName = name2;
         var asm2 = fixedasm;
         if (!fixedasm) {
           asm2 = Module["asm"];
         }
         assert2(runtimeInitialized, "native function `" + displayName + "` called before runtime initialization");
-        if (!asm2[name]) {
-          assert2(asm2[name], "exported native function `" + displayName + "` not found");
+        if (!asm2[name2]) {
+          assert2(asm2[name2], "exported native function `" + displayName + "` not found");
         }
-        return asm2[name].apply(null, arguments);
+        return asm2[name2].apply(null, arguments);
       };
     }
     var wasmBinaryFile;
@@ -79111,9 +79423,9 @@ var HeaderConstants = {
 };
 
 // node_modules/@azure/storage-common/dist/esm/utils/utils.common.js
-function setURLParameter(url2, name, value) {
+function setURLParameter(url2, name2, value) {
   const urlParsed = new URL(url2);
-  const encodedName = encodeURIComponent(name);
+  const encodedName = encodeURIComponent(name2);
   const encodedValue = value ? encodeURIComponent(value) : void 0;
   const searchString = urlParsed.search === "" ? "?" : urlParsed.search;
   const searchPieces = [];
@@ -80175,9 +80487,9 @@ function storageSharedKeyCredentialPolicy(options) {
   }
   function getCanonicalizedHeadersString(request2) {
     let headersArray = [];
-    for (const [name, value] of request2.headers) {
-      if (name.toLowerCase().startsWith(HeaderConstants.PREFIX_FOR_STORAGE)) {
-        headersArray.push({ name, value });
+    for (const [name2, value] of request2.headers) {
+      if (name2.toLowerCase().startsWith(HeaderConstants.PREFIX_FOR_STORAGE)) {
+        headersArray.push({ name: name2, value });
       }
     }
     headersArray.sort((a, b) => {
@@ -80472,11 +80784,11 @@ var PathStylePorts2 = [
 ];
 
 // node_modules/@azure/storage-blob/dist/esm/Pipeline.js
-function isPipelineLike(pipeline4) {
-  if (!pipeline4 || typeof pipeline4 !== "object") {
+function isPipelineLike(pipeline5) {
+  if (!pipeline5 || typeof pipeline5 !== "object") {
     return false;
   }
-  const castPipeline = pipeline4;
+  const castPipeline = pipeline5;
   return Array.isArray(castPipeline.factories) && typeof castPipeline.options === "object" && typeof castPipeline.toServiceClientOptions === "function";
 }
 var Pipeline = class {
@@ -80515,11 +80827,11 @@ function newPipeline(credential, pipelineOptions = {}) {
   if (!credential) {
     credential = new AnonymousCredential();
   }
-  const pipeline4 = new Pipeline([], pipelineOptions);
-  pipeline4._credential = credential;
-  return pipeline4;
+  const pipeline5 = new Pipeline([], pipelineOptions);
+  pipeline5._credential = credential;
+  return pipeline5;
 }
-function processDownlevelPipeline(pipeline4) {
+function processDownlevelPipeline(pipeline5) {
   const knownFactoryFunctions = [
     isAnonymousCredential,
     isStorageSharedKeyCredential,
@@ -80529,8 +80841,8 @@ function processDownlevelPipeline(pipeline4) {
     isStorageTelemetryPolicyFactory,
     isCoreHttpPolicyFactory
   ];
-  if (pipeline4.factories.length) {
-    const novelFactories = pipeline4.factories.filter((factory) => {
+  if (pipeline5.factories.length) {
+    const novelFactories = pipeline5.factories.filter((factory) => {
       return !knownFactoryFunctions.some((knownFactory) => knownFactory(factory));
     });
     if (novelFactories.length) {
@@ -80543,14 +80855,14 @@ function processDownlevelPipeline(pipeline4) {
   }
   return void 0;
 }
-function getCoreClientOptions(pipeline4) {
-  const { httpClient: v1Client, ...restOptions } = pipeline4.options;
-  let httpClient2 = pipeline4._coreHttpClient;
+function getCoreClientOptions(pipeline5) {
+  const { httpClient: v1Client, ...restOptions } = pipeline5.options;
+  let httpClient2 = pipeline5._coreHttpClient;
   if (!httpClient2) {
     httpClient2 = v1Client ? convertHttpClient(v1Client) : getCachedDefaultHttpClient2();
-    pipeline4._coreHttpClient = httpClient2;
+    pipeline5._coreHttpClient = httpClient2;
   }
-  let corePipeline = pipeline4._corePipeline;
+  let corePipeline = pipeline5._corePipeline;
   if (!corePipeline) {
     const packageDetails = `azsdk-js-azure-storage-blob/${SDK_VERSION3}`;
     const userAgentPrefix = restOptions.userAgentOptions && restOptions.userAgentOptions.userAgentPrefix ? `${restOptions.userAgentOptions.userAgentPrefix} ${packageDetails}` : `${packageDetails}`;
@@ -80591,11 +80903,11 @@ function getCoreClientOptions(pipeline4) {
     corePipeline.addPolicy(storageRetryPolicy(restOptions.retryOptions), { phase: "Retry" });
     corePipeline.addPolicy(storageRequestFailureDetailsParserPolicy());
     corePipeline.addPolicy(storageBrowserPolicy());
-    const downlevelResults = processDownlevelPipeline(pipeline4);
+    const downlevelResults = processDownlevelPipeline(pipeline5);
     if (downlevelResults) {
       corePipeline.addPolicy(downlevelResults.wrappedPolicies, downlevelResults.afterRetry ? { afterPhase: "Retry" } : void 0);
     }
-    const credential = getCredentialFromPipeline(pipeline4);
+    const credential = getCredentialFromPipeline(pipeline5);
     if (isTokenCredential(credential)) {
       corePipeline.addPolicy(bearerTokenAuthenticationPolicy({
         credential,
@@ -80608,7 +80920,7 @@ function getCoreClientOptions(pipeline4) {
         accountKey: credential.accountKey
       }), { phase: "Sign" });
     }
-    pipeline4._corePipeline = corePipeline;
+    pipeline5._corePipeline = corePipeline;
   }
   return {
     ...restOptions,
@@ -80617,12 +80929,12 @@ function getCoreClientOptions(pipeline4) {
     pipeline: corePipeline
   };
 }
-function getCredentialFromPipeline(pipeline4) {
-  if (pipeline4._credential) {
-    return pipeline4._credential;
+function getCredentialFromPipeline(pipeline5) {
+  if (pipeline5._credential) {
+    return pipeline5._credential;
   }
   let credential = new AnonymousCredential();
-  for (const factory of pipeline4.factories) {
+  for (const factory of pipeline5.factories) {
     if (isTokenCredential(factory.credential)) {
       credential = factory.credential;
     } else if (isStorageSharedKeyCredential(factory)) {
@@ -94711,16 +95023,16 @@ function extractConnectionStringParts(connectionString) {
 function escape(text) {
   return encodeURIComponent(text).replace(/%2F/g, "/").replace(/'/g, "%27").replace(/\+/g, "%20").replace(/%25/g, "%");
 }
-function appendToURLPath(url2, name) {
+function appendToURLPath(url2, name2) {
   const urlParsed = new URL(url2);
   let path11 = urlParsed.pathname;
-  path11 = path11 ? path11.endsWith("/") ? `${path11}${name}` : `${path11}/${name}` : name;
+  path11 = path11 ? path11.endsWith("/") ? `${path11}${name2}` : `${path11}/${name2}` : name2;
   urlParsed.pathname = path11;
   return urlParsed.toString();
 }
-function setURLParameter2(url2, name, value) {
+function setURLParameter2(url2, name2, value) {
   const urlParsed = new URL(url2);
-  const encodedName = encodeURIComponent(name);
+  const encodedName = encodeURIComponent(name2);
   const encodedValue = value ? encodeURIComponent(value) : void 0;
   const searchString = urlParsed.search === "" ? "?" : urlParsed.search;
   const searchPieces = [];
@@ -94738,9 +95050,9 @@ function setURLParameter2(url2, name, value) {
   urlParsed.search = searchPieces.length ? `?${searchPieces.join("&")}` : "";
   return urlParsed.toString();
 }
-function getURLParameter(url2, name) {
+function getURLParameter(url2, name2) {
   const urlParsed = new URL(url2);
-  return urlParsed.searchParams.get(name) ?? void 0;
+  return urlParsed.searchParams.get(name2) ?? void 0;
 }
 function getURLScheme(url2) {
   try {
@@ -95045,13 +95357,13 @@ var StorageClient2 = class {
    * @param url - url to resource
    * @param pipeline - request policy pipeline.
    */
-  constructor(url2, pipeline4) {
+  constructor(url2, pipeline5) {
     this.url = escapeURLPath(url2);
     this.accountName = getAccountNameFromUrl(url2);
-    this.pipeline = pipeline4;
-    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline4));
+    this.pipeline = pipeline5;
+    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline5));
     this.isHttps = iEqual(getURLScheme(this.url) || "", "https");
-    this.credential = getCredentialFromPipeline(pipeline4);
+    this.credential = getCredentialFromPipeline(pipeline5);
     const storageClientContext = this.storageClientContext;
     storageClientContext.requestContentType = void 0;
   }
@@ -97582,10 +97894,10 @@ var AvroMapType = class extends AvroType {
 var AvroRecordType = class extends AvroType {
   _name;
   _fields;
-  constructor(fields, name) {
+  constructor(fields, name2) {
     super();
     this._fields = fields;
-    this._name = name;
+    this._name = name2;
   }
   // eslint-disable-next-line @typescript-eslint/no-wrapper-object-types
   async read(stream4, options = {}) {
@@ -97877,8 +98189,8 @@ var BlobQuickQueryStream = class extends Readable6 {
             if (typeof fatal !== "boolean") {
               throw Error("Invalid fatal in avro error record.");
             }
-            const name = obj.name;
-            if (typeof name !== "string") {
+            const name2 = obj.name;
+            if (typeof name2 !== "string") {
               throw Error("Invalid name in avro error record.");
             }
             const description = obj.description;
@@ -97891,7 +98203,7 @@ var BlobQuickQueryStream = class extends Readable6 {
             }
             this.onError({
               position,
-              name,
+              name: name2,
               isFatal: fatal,
               description
             });
@@ -98871,12 +99183,12 @@ var Batch = class {
 import fs4 from "node:fs";
 import util2 from "node:util";
 async function streamToBuffer(stream4, buffer2, offset, end, encoding) {
-  let pos = 0;
+  let pos2 = 0;
   const count2 = end - offset;
   return new Promise((resolve4, reject) => {
     const timeout = setTimeout(() => reject(new Error(`The operation cannot be completed in timeout.`)), REQUEST_TIMEOUT);
     stream4.on("readable", () => {
-      if (pos >= count2) {
+      if (pos2 >= count2) {
         clearTimeout(timeout);
         resolve4();
         return;
@@ -98886,10 +99198,10 @@ async function streamToBuffer(stream4, buffer2, offset, end, encoding) {
         if (typeof chunk === "string") {
           chunk = Buffer.from(chunk, encoding);
         }
-        const chunkLength = pos + chunk.length > count2 ? count2 - pos : chunk.length;
-        buffer2.fill(chunk.slice(0, chunkLength), offset + pos, offset + pos + chunkLength);
-        pos += chunkLength;
-        if (pos >= count2) {
+        const chunkLength = pos2 + chunk.length > count2 ? count2 - pos2 : chunk.length;
+        buffer2.fill(chunk.slice(0, chunkLength), offset + pos2, offset + pos2 + chunkLength);
+        pos2 += chunkLength;
+        if (pos2 >= count2) {
           clearTimeout(timeout);
           resolve4();
           return;
@@ -98898,8 +99210,8 @@ async function streamToBuffer(stream4, buffer2, offset, end, encoding) {
     });
     stream4.on("end", () => {
       clearTimeout(timeout);
-      if (pos < count2) {
-        reject(new Error(`Stream drains before getting enough data needed. Data read: ${pos}, data need: ${count2}`));
+      if (pos2 < count2) {
+        reject(new Error(`Stream drains before getting enough data needed. Data read: ${pos2}, data need: ${count2}`));
       }
       resolve4();
     });
@@ -98953,22 +99265,22 @@ var BlobClient = class _BlobClient extends StorageClient2 {
   }
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
     options = options || {};
-    let pipeline4;
+    let pipeline5;
     let url2;
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline5 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline5 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline5 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -98980,20 +99292,20 @@ var BlobClient = class _BlobClient extends StorageClient2 {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline5 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline5 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline5);
     ({ blobName: this._name, containerName: this._containerName } = this.getBlobAndContainerNamesFromUrl());
     this.blobContext = this.storageClientContext.blob;
     this._snapshot = getURLParameter(this.url, URLConstants2.Parameters.SNAPSHOT);
@@ -99996,21 +100308,21 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
    */
   appendBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline4;
+    let pipeline5;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline5 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline5 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline5 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -100022,20 +100334,20 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline5 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline5 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline5);
     this.appendBlobContext = this.storageClientContext.appendBlob;
     this.blobClientConfig = options;
   }
@@ -100276,23 +100588,23 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
    */
   blockBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline4;
+    let pipeline5;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline5 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline5 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline5 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -100304,20 +100616,20 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline5 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline5 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline5);
     this.blockBlobContext = this.storageClientContext.blockBlob;
     this._blobContext = this.storageClientContext.blob;
     this.blobClientConfig = options;
@@ -100892,21 +101204,21 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    */
   pageBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline4;
+    let pipeline5;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline5 = credentialOrPipelineOrContainerName;
       options = blobNameOrOptions;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline5 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline5 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -100918,20 +101230,20 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline5 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline5 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline5);
     this.pageBlobContext = this.storageClientContext.pageBlob;
     this.blobClientConfig = options;
   }
@@ -101979,9 +102291,9 @@ var __awaiter13 = function(thisArg, _arguments, P, generator) {
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-function uploadArtifact(name, files, rootDirectory, options) {
+function uploadArtifact(name2, files, rootDirectory, options) {
   return __awaiter13(this, void 0, void 0, function* () {
-    let artifactFileName = `${name}.zip`;
+    let artifactFileName = `${name2}.zip`;
     if (options === null || options === void 0 ? void 0 : options.skipArchive) {
       if (files.length === 0) {
         throw new FilesNotFoundError([]);
@@ -101993,9 +102305,9 @@ function uploadArtifact(name, files, rootDirectory, options) {
         throw new FilesNotFoundError(files);
       }
       artifactFileName = path5.basename(files[0]);
-      name = artifactFileName;
+      name2 = artifactFileName;
     }
-    validateArtifactName(name);
+    validateArtifactName(name2);
     validateRootDirectory(rootDirectory);
     let zipSpecification = [];
     if (!(options === null || options === void 0 ? void 0 : options.skipArchive)) {
@@ -102010,7 +102322,7 @@ function uploadArtifact(name, files, rootDirectory, options) {
     const createArtifactReq = {
       workflowRunBackendId: backendIds.workflowRunBackendId,
       workflowJobRunBackendId: backendIds.workflowJobRunBackendId,
-      name,
+      name: name2,
       mimeType: StringValue.create({ value: contentType2 }),
       version: 7
     };
@@ -102033,7 +102345,7 @@ function uploadArtifact(name, files, rootDirectory, options) {
     const finalizeArtifactReq = {
       workflowRunBackendId: backendIds.workflowRunBackendId,
       workflowJobRunBackendId: backendIds.workflowJobRunBackendId,
-      name,
+      name: name2,
       size: uploadResult.uploadSize ? uploadResult.uploadSize.toString() : "0"
     };
     if (uploadResult.sha256Hash) {
@@ -102047,7 +102359,7 @@ function uploadArtifact(name, files, rootDirectory, options) {
       throw new InvalidResponseError("FinalizeArtifact: response from backend was not ok");
     }
     const artifactId = BigInt(finalizeArtifactResp.artifactId);
-    info(`Artifact ${name} successfully finalized. Artifact ID ${artifactId}`);
+    info(`Artifact ${name2} successfully finalized. Artifact ID ${artifactId}`);
     return {
       size: uploadResult.uploadSize,
       digest: uploadResult.sha256Hash,
@@ -102144,13 +102456,13 @@ var __awaiter14 = function(thisArg, _arguments, P, generator) {
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-function getAuthString(token, options) {
-  if (!token && !options.auth) {
+function getAuthString(token2, options) {
+  if (!token2 && !options.auth) {
     throw new Error("Parameter token or opts.auth is required");
-  } else if (token && options.auth) {
+  } else if (token2 && options.auth) {
     throw new Error("Parameters token and opts.auth may not both be specified");
   }
-  return typeof options.auth === "string" ? options.auth : `token ${token}`;
+  return typeof options.auth === "string" ? options.auth : `token ${token2}`;
 }
 function getProxyAgent(destinationUrl) {
   const hc = new httpClient.HttpClient();
@@ -102196,33 +102508,33 @@ function getUserAgent() {
 }
 
 // node_modules/before-after-hook/lib/register.js
-function register(state3, name, method, options) {
+function register(state3, name2, method, options) {
   if (typeof method !== "function") {
     throw new Error("method for before hook must be a function");
   }
   if (!options) {
     options = {};
   }
-  if (Array.isArray(name)) {
-    return name.reverse().reduce((callback, name2) => {
-      return register.bind(null, state3, name2, callback, options);
+  if (Array.isArray(name2)) {
+    return name2.reverse().reduce((callback, name3) => {
+      return register.bind(null, state3, name3, callback, options);
     }, method)();
   }
   return Promise.resolve().then(() => {
-    if (!state3.registry[name]) {
+    if (!state3.registry[name2]) {
       return method(options);
     }
-    return state3.registry[name].reduce((method2, registered) => {
+    return state3.registry[name2].reduce((method2, registered) => {
       return registered.hook.bind(null, method2, options);
     }, method)();
   });
 }
 
 // node_modules/before-after-hook/lib/add.js
-function addHook(state3, kind, name, hook2) {
+function addHook(state3, kind, name2, hook2) {
   const orig = hook2;
-  if (!state3.registry[name]) {
-    state3.registry[name] = [];
+  if (!state3.registry[name2]) {
+    state3.registry[name2] = [];
   }
   if (kind === "before") {
     hook2 = (method, options) => {
@@ -102247,38 +102559,38 @@ function addHook(state3, kind, name, hook2) {
       });
     };
   }
-  state3.registry[name].push({
+  state3.registry[name2].push({
     hook: hook2,
     orig
   });
 }
 
 // node_modules/before-after-hook/lib/remove.js
-function removeHook(state3, name, method) {
-  if (!state3.registry[name]) {
+function removeHook(state3, name2, method) {
+  if (!state3.registry[name2]) {
     return;
   }
-  const index = state3.registry[name].map((registered) => {
+  const index = state3.registry[name2].map((registered) => {
     return registered.orig;
   }).indexOf(method);
   if (index === -1) {
     return;
   }
-  state3.registry[name].splice(index, 1);
+  state3.registry[name2].splice(index, 1);
 }
 
 // node_modules/before-after-hook/index.js
 var bind = Function.bind;
 var bindable = bind.bind(bind);
-function bindApi(hook2, state3, name) {
+function bindApi(hook2, state3, name2) {
   const removeHookRef = bindable(removeHook, null).apply(
     null,
-    name ? [state3, name] : [state3]
+    name2 ? [state3, name2] : [state3]
   );
   hook2.api = { remove: removeHookRef };
   hook2.remove = removeHookRef;
   ["before", "error", "after", "wrap"].forEach((kind) => {
-    const args = name ? [state3, kind, name] : [state3, kind];
+    const args = name2 ? [state3, kind, name2] : [state3, kind];
     hook2[kind] = hook2.api[kind] = bindable(addHook, null).apply(null, args);
   });
 }
@@ -102379,11 +102691,11 @@ function addQueryParameters(url2, parameters) {
   if (names.length === 0) {
     return url2;
   }
-  return url2 + separator + names.map((name) => {
-    if (name === "q") {
+  return url2 + separator + names.map((name2) => {
+    if (name2 === "q") {
       return "q=" + parameters.q.split("+").map(encodeURIComponent).join("+");
     }
-    return `${name}=${encodeURIComponent(parameters[name])}`;
+    return `${name2}=${encodeURIComponent(parameters[name2])}`;
   }).join("&");
 }
 var urlVariableRegex = /\{[^{}}]+\}/g;
@@ -102634,20 +102946,20 @@ CHAR_MAP[HTAB] |= OWS;
 CHAR_MAP[SP] |= OWS;
 CHAR_MAP[SEMI] |= SEMI_FLAG;
 CHAR_MAP[COMMA] |= COMMA_FLAG;
-for (let code2 = 128; code2 <= 255; code2++) {
-  CHAR_MAP[code2] |= LOWER_CASE;
+for (let code3 = 128; code3 <= 255; code3++) {
+  CHAR_MAP[code3] |= LOWER_CASE;
 }
 for (const char of "!#$%&'*+-.^_`|~") {
   CHAR_MAP[char.charCodeAt(0)] |= TOKEN_FLAG;
 }
-for (let code2 = 48; code2 <= 57; code2++) {
-  CHAR_MAP[code2] |= TOKEN_FLAG;
+for (let code3 = 48; code3 <= 57; code3++) {
+  CHAR_MAP[code3] |= TOKEN_FLAG;
 }
-for (let code2 = 65; code2 <= 90; code2++) {
-  CHAR_MAP[code2] |= LOWER_CASE | TOKEN_FLAG;
+for (let code3 = 65; code3 <= 90; code3++) {
+  CHAR_MAP[code3] |= LOWER_CASE | TOKEN_FLAG;
 }
-for (let code2 = 97; code2 <= 122; code2++) {
-  CHAR_MAP[code2] |= TOKEN_FLAG;
+for (let code3 = 97; code3 <= 122; code3++) {
+  CHAR_MAP[code3] |= TOKEN_FLAG;
 }
 var NullObject = /* @__PURE__ */ (() => {
   const C = function() {
@@ -102667,8 +102979,8 @@ function parse3(header, options) {
   let whitespace = -1;
   let stop = options?.parameters === false ? COMMA_FLAG : 0;
   while (index < len) {
-    const code2 = header.charCodeAt(index);
-    const flags = CHAR_MAP[code2];
+    const code3 = header.charCodeAt(index);
+    const flags = CHAR_MAP[code3];
     if ((flags & stopFlags) !== 0) {
       stop |= flags & COMMA_FLAG;
       break;
@@ -102679,7 +102991,7 @@ function parse3(header, options) {
     } else {
       whitespace = -1;
     }
-    typeFlags |= code2 & NON_ASCII | flags;
+    typeFlags |= code3 & NON_ASCII | flags;
     index++;
   }
   const valueEnd = whitespace === -1 ? index : whitespace;
@@ -102701,14 +103013,14 @@ function parseParameters(header, type, index, len, stopFlags) {
     let keyFlags = 0;
     let keyWhitespace = -1;
     while (index < len) {
-      const code2 = header.charCodeAt(index);
-      const flags = CHAR_MAP[code2];
+      const code3 = header.charCodeAt(index);
+      const flags = CHAR_MAP[code3];
       if ((flags & stopFlags) !== 0) {
         if ((flags & COMMA_FLAG) !== 0)
           break parameter;
         continue parameter;
       }
-      if (code2 === EQ) {
+      if (code3 === EQ) {
         const keyEnd = keyWhitespace === -1 ? index : keyWhitespace;
         const value = header.slice(keyStart, keyEnd);
         const key = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
@@ -102720,16 +103032,16 @@ function parseParameters(header, type, index, len, stopFlags) {
           const quotedStart = ++index;
           let escaped = false;
           while (index < len) {
-            const code3 = header.charCodeAt(index);
-            if (code3 === DQUOTE) {
+            const code4 = header.charCodeAt(index);
+            if (code4 === DQUOTE) {
               if (parameters[key] === void 0) {
                 parameters[key] = escaped ? unescapeQuotedPairs(header, quotedStart, index) : header.slice(quotedStart, index);
               }
               index++;
               let stop2 = 0;
               while (index < len) {
-                const code4 = header.charCodeAt(index);
-                const flags2 = CHAR_MAP[code4];
+                const code5 = header.charCodeAt(index);
+                const flags2 = CHAR_MAP[code5];
                 if ((flags2 & stopFlags) !== 0) {
                   stop2 = flags2 & COMMA_FLAG;
                   break;
@@ -102740,7 +103052,7 @@ function parseParameters(header, type, index, len, stopFlags) {
                 break parameter;
               continue parameter;
             }
-            if (code3 === BSLASH && index + 1 < len) {
+            if (code4 === BSLASH && index + 1 < len) {
               escaped = true;
               index += 2;
               continue;
@@ -102753,8 +103065,8 @@ function parseParameters(header, type, index, len, stopFlags) {
         let stop = 0;
         let valueWhitespace = -1;
         while (index < len) {
-          const code3 = header.charCodeAt(index);
-          const flags2 = CHAR_MAP[code3];
+          const code4 = header.charCodeAt(index);
+          const flags2 = CHAR_MAP[code4];
           if ((flags2 & stopFlags) !== 0) {
             stop = flags2 & COMMA_FLAG;
             break;
@@ -102781,7 +103093,7 @@ function parseParameters(header, type, index, len, stopFlags) {
       } else {
         keyWhitespace = -1;
       }
-      keyFlags |= code2 & NON_ASCII | flags;
+      keyFlags |= code3 & NON_ASCII | flags;
       index++;
     }
   }
@@ -103199,8 +103511,8 @@ async function fetchWrapper(requestOptions) {
   const parseSuccessResponseBody = requestOptions.request?.parseSuccessResponseBody !== false;
   const body2 = isPlainObject2(requestOptions.body) || Array.isArray(requestOptions.body) ? JSONStringify(requestOptions.body) : requestOptions.body;
   const requestHeaders = Object.fromEntries(
-    Object.entries(requestOptions.headers).map(([name, value]) => [
-      name,
+    Object.entries(requestOptions.headers).map(([name2, value]) => [
+      name2,
       String(value)
     ])
   );
@@ -103469,43 +103781,43 @@ var b64url = "(?:[a-zA-Z0-9_-]+)";
 var sep3 = "\\.";
 var jwtRE = new RegExp(`^${b64url}${sep3}${b64url}${sep3}${b64url}$`);
 var isJWT = jwtRE.test.bind(jwtRE);
-async function auth(token) {
-  const isApp = isJWT(token);
-  const isInstallation = token.startsWith("v1.") || token.startsWith("ghs_");
-  const isUserToServer = token.startsWith("ghu_");
+async function auth(token2) {
+  const isApp = isJWT(token2);
+  const isInstallation = token2.startsWith("v1.") || token2.startsWith("ghs_");
+  const isUserToServer = token2.startsWith("ghu_");
   const tokenType = isApp ? "app" : isInstallation ? "installation" : isUserToServer ? "user-to-server" : "oauth";
   return {
     type: "token",
-    token,
+    token: token2,
     tokenType
   };
 }
-function withAuthorizationPrefix(token) {
-  if (token.split(/\./).length === 3) {
-    return `bearer ${token}`;
+function withAuthorizationPrefix(token2) {
+  if (token2.split(/\./).length === 3) {
+    return `bearer ${token2}`;
   }
-  return `token ${token}`;
+  return `token ${token2}`;
 }
-async function hook(token, request2, route, parameters) {
+async function hook(token2, request2, route, parameters) {
   const endpoint2 = request2.endpoint.merge(
     route,
     parameters
   );
-  endpoint2.headers.authorization = withAuthorizationPrefix(token);
+  endpoint2.headers.authorization = withAuthorizationPrefix(token2);
   return request2(endpoint2);
 }
-var createTokenAuth = function createTokenAuth2(token) {
-  if (!token) {
+var createTokenAuth = function createTokenAuth2(token2) {
+  if (!token2) {
     throw new Error("[@octokit/auth-token] No token passed to createTokenAuth");
   }
-  if (typeof token !== "string") {
+  if (typeof token2 !== "string") {
     throw new Error(
       "[@octokit/auth-token] Token passed to createTokenAuth is not a string"
     );
   }
-  token = token.replace(/^(token|bearer) +/i, "");
-  return Object.assign(auth.bind(null, token), {
-    hook: hook.bind(null, token)
+  token2 = token2.replace(/^(token|bearer) +/i, "");
+  return Object.assign(auth.bind(null, token2), {
+    hook: hook.bind(null, token2)
   });
 };
 
@@ -106044,17 +106356,17 @@ function decorate(octokit, scope, methodName, defaults2, decorations) {
     }
     if (decorations.renamedParameters) {
       const options2 = requestWithDefaults.endpoint.merge(...args);
-      for (const [name, alias] of Object.entries(
+      for (const [name2, alias] of Object.entries(
         decorations.renamedParameters
       )) {
-        if (name in options2) {
+        if (name2 in options2) {
           octokit.log.warn(
-            `"${name}" parameter is deprecated for "octokit.${scope}.${methodName}()". Use "${alias}" instead`
+            `"${name2}" parameter is deprecated for "octokit.${scope}.${methodName}()". Use "${alias}" instead`
           );
           if (!(alias in options2)) {
-            options2[alias] = options2[name];
+            options2[alias] = options2[name2];
           }
-          delete options2[name];
+          delete options2[name2];
         }
       }
       return requestWithDefaults(options2);
@@ -106208,9 +106520,9 @@ var defaults = {
   }
 };
 var GitHub = Octokit.plugin(restEndpointMethods, paginateRest).defaults(defaults);
-function getOctokitOptions(token, options) {
+function getOctokitOptions(token2, options) {
   const opts = Object.assign({}, options || {});
-  const auth2 = getAuthString(token, opts);
+  const auth2 = getAuthString(token2, opts);
   if (auth2) {
     opts.auth = auth2;
   }
@@ -106223,9 +106535,9 @@ function getOctokitOptions(token, options) {
 
 // node_modules/@actions/github/lib/github.js
 var context4 = new Context();
-function getOctokit(token, options, ...additionalPlugins) {
+function getOctokit(token2, options, ...additionalPlugins) {
   const GitHubWithPlugins = GitHub.plugin(...additionalPlugins);
-  return new GitHubWithPlugins(getOctokitOptions(token, options));
+  return new GitHubWithPlugins(getOctokitOptions(token2, options));
 }
 
 // node_modules/@actions/artifact/lib/internal/download/download-artifact.js
@@ -106353,10 +106665,10 @@ function streamExtractExternal(url_1, directory_1) {
     });
   });
 }
-function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, token, options) {
+function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, token2, options) {
   return __awaiter15(this, void 0, void 0, function* () {
     const downloadPath = yield resolveOrCreateDirectory(options === null || options === void 0 ? void 0 : options.path);
-    const api = getOctokit(token);
+    const api = getOctokit(token2);
     let digestMismatch2 = false;
     info(`Downloading artifact '${artifactId}' from '${repositoryOwner}/${repositoryName}'`);
     const { headers, status } = yield api.rest.actions.downloadArtifact({
@@ -106596,7 +106908,7 @@ var __awaiter16 = function(thisArg, _arguments, P, generator) {
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-function getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token) {
+function getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token2) {
   return __awaiter16(this, void 0, void 0, function* () {
     var _a;
     const [retryOpts, requestOpts] = getRetryOptions(defaults);
@@ -106607,7 +106919,7 @@ function getArtifactPublic(artifactName, workflowRunId, repositoryOwner, reposit
       retry: retryOpts,
       request: requestOpts
     };
-    const github = getOctokit(token, opts, retry, requestLog);
+    const github = getOctokit(token2, opts, retry, requestLog);
     const getArtifactResp = yield github.request("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts{?name}", {
       owner: repositoryOwner,
       repo: repositoryName,
@@ -106699,7 +107011,7 @@ var __awaiter17 = function(thisArg, _arguments, P, generator) {
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-function deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token) {
+function deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token2) {
   return __awaiter17(this, void 0, void 0, function* () {
     var _a;
     const [retryOpts, requestOpts] = getRetryOptions(defaults);
@@ -106710,8 +107022,8 @@ function deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repo
       retry: retryOpts,
       request: requestOpts
     };
-    const github = getOctokit(token, opts, retry, requestLog);
-    const getArtifactResp = yield getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token);
+    const github = getOctokit(token2, opts, retry, requestLog);
+    const getArtifactResp = yield getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token2);
     const deleteArtifactResp = yield github.rest.actions.deleteArtifact({
       owner: repositoryOwner,
       repo: repositoryName,
@@ -106788,7 +107100,7 @@ var maximumArtifactCount = getMaxArtifactListCount();
 var paginationCount = 100;
 var maxNumberOfPages = Math.ceil(maximumArtifactCount / paginationCount);
 function listArtifactsPublic(workflowRunId_1, repositoryOwner_1, repositoryName_1, token_1) {
-  return __awaiter18(this, arguments, void 0, function* (workflowRunId, repositoryOwner, repositoryName, token, latest = false) {
+  return __awaiter18(this, arguments, void 0, function* (workflowRunId, repositoryOwner, repositoryName, token2, latest = false) {
     info(`Fetching artifact list for workflow run ${workflowRunId} in repository ${repositoryOwner}/${repositoryName}`);
     let artifacts = [];
     const [retryOpts, requestOpts] = getRetryOptions(defaults);
@@ -106799,7 +107111,7 @@ function listArtifactsPublic(workflowRunId_1, repositoryOwner_1, repositoryName_
       retry: retryOpts,
       request: requestOpts
     };
-    const github = getOctokit(token, opts, retry, requestLog);
+    const github = getOctokit(token2, opts, retry, requestLog);
     let currentPageNumber = 1;
     const { data: listArtifactResponse } = yield github.request("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", {
       owner: repositoryOwner,
@@ -106933,13 +107245,13 @@ var __rest = function(s, e) {
   return t;
 };
 var DefaultArtifactClient = class {
-  uploadArtifact(name, files, rootDirectory, options) {
+  uploadArtifact(name2, files, rootDirectory, options) {
     return __awaiter19(this, void 0, void 0, function* () {
       try {
         if (isGhes()) {
           throw new GHESNotSupportedError();
         }
-        return uploadArtifact(name, files, rootDirectory, options);
+        return uploadArtifact(name2, files, rootDirectory, options);
       } catch (error2) {
         warning(`Artifact upload failed with error: ${error2}.
 
@@ -106957,8 +107269,8 @@ If the error persists, please check whether Actions is operating normally at [ht
           throw new GHESNotSupportedError();
         }
         if (options === null || options === void 0 ? void 0 : options.findBy) {
-          const { findBy: { repositoryOwner, repositoryName, token } } = options, downloadOptions = __rest(options, ["findBy"]);
-          return downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, token, downloadOptions);
+          const { findBy: { repositoryOwner, repositoryName, token: token2 } } = options, downloadOptions = __rest(options, ["findBy"]);
+          return downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, token2, downloadOptions);
         }
         return downloadArtifactInternal(artifactId, options);
       } catch (error2) {
@@ -106978,8 +107290,8 @@ If the error persists, please check whether Actions and API requests are operati
           throw new GHESNotSupportedError();
         }
         if (options === null || options === void 0 ? void 0 : options.findBy) {
-          const { findBy: { workflowRunId, repositoryOwner, repositoryName, token } } = options;
-          return listArtifactsPublic(workflowRunId, repositoryOwner, repositoryName, token, options === null || options === void 0 ? void 0 : options.latest);
+          const { findBy: { workflowRunId, repositoryOwner, repositoryName, token: token2 } } = options;
+          return listArtifactsPublic(workflowRunId, repositoryOwner, repositoryName, token2, options === null || options === void 0 ? void 0 : options.latest);
         }
         return listArtifactsInternal(options === null || options === void 0 ? void 0 : options.latest);
       } catch (error2) {
@@ -106999,8 +107311,8 @@ If the error persists, please check whether Actions and API requests are operati
           throw new GHESNotSupportedError();
         }
         if (options === null || options === void 0 ? void 0 : options.findBy) {
-          const { findBy: { workflowRunId, repositoryOwner, repositoryName, token } } = options;
-          return getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token);
+          const { findBy: { workflowRunId, repositoryOwner, repositoryName, token: token2 } } = options;
+          return getArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token2);
         }
         return getArtifactInternal(artifactName);
       } catch (error2) {
@@ -107020,8 +107332,8 @@ If the error persists, please check whether Actions and API requests are operati
           throw new GHESNotSupportedError();
         }
         if (options === null || options === void 0 ? void 0 : options.findBy) {
-          const { findBy: { repositoryOwner, repositoryName, workflowRunId, token } } = options;
-          return deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token);
+          const { findBy: { repositoryOwner, repositoryName, workflowRunId, token: token2 } } = options;
+          return deleteArtifactPublic(artifactName, workflowRunId, repositoryOwner, repositoryName, token2);
         }
         return deleteArtifactInternal(artifactName);
       } catch (error2) {
@@ -107043,10 +107355,11 @@ var client = new DefaultArtifactClient();
 import { createHash as createHash3 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
 import { Transform as Transform4, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { pipeline as pipeline2 } from "node:stream/promises";
 
 // src/archive/compression.ts
-import { Transform as Transform3 } from "node:stream";
+import { Duplex as Duplex2, Readable as Readable7, Transform as Transform3 } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import * as zlib2 from "node:zlib";
 
 // src/archive/zstd-process.ts
@@ -107059,7 +107372,7 @@ function zstdCommandAvailable() {
   return available;
 }
 var STDERR_KEPT = 4096;
-function zstdProcess(args, what) {
+function zstdProcess(args, what, failure = (detail) => new UserError(`zstd failed to ${what} (${detail}).`)) {
   const child2 = spawn2("zstd", ["-q", "-c", ...args], { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child2.stderr.setEncoding("utf8").on("data", (text) => stderr = (stderr + text).slice(-STDERR_KEPT));
@@ -107097,17 +107410,13 @@ function zstdProcess(args, what) {
     if (!duplex.push(chunk)) child2.stdout.pause();
   });
   child2.on("error", (error2) => duplex.destroy(new UserError(`Could not run zstd to ${what}: ${error2.message}`)));
-  child2.on("close", (code2, signal) => {
-    if (code2 === 0) {
+  child2.on("close", (code3, signal) => {
+    if (code3 === 0) {
       duplex.push(null);
       return;
     }
     const line = stderr.trim().split("\n").at(-1)?.replace(/^zstd: /, "") ?? "";
-    duplex.destroy(
-      new UserError(
-        `zstd failed to ${what} (${signal ? `signal ${signal}` : `exit code ${code2}`})${line ? `: ${line}` : ""}.`
-      )
-    );
+    duplex.destroy(failure(`${signal ? `signal ${signal}` : `exit code ${code3}`}${line ? `: ${line}` : ""}`));
   });
   return duplex;
 }
@@ -107116,6 +107425,10 @@ function zstdProcess(args, what) {
 var STREAM_CHUNK_BYTES = 1024 * 1024;
 var ZSTD_MAGIC = Buffer.from([40, 181, 47, 253]);
 var ZSTD_LONG_WINDOW_LOG = 27;
+var ZSTD_FRAME_MAGIC = ZSTD_MAGIC.readUInt32LE(0);
+var SKIPPABLE_MAGIC_MASK = 4294967280;
+var SKIPPABLE_MAGIC = 407710288;
+var MAX_BLOCK_BYTES = 128 * 1024;
 var GZIP_MAGIC = Buffer.from([31, 139]);
 var BZIP2_MAGIC = Buffer.from("BZh");
 var XZ_MAGIC = Buffer.from([253, 55, 122, 88, 90, 0]);
@@ -107123,6 +107436,7 @@ var DETECT_BYTES = 512;
 function detectFormat(head) {
   const startsWith = (magic) => head.length >= magic.length && head.subarray(0, magic.length).equals(magic);
   if (startsWith(ZSTD_MAGIC)) return "zstd";
+  if (head.length >= 4 && (head.readUInt32LE(0) & SKIPPABLE_MAGIC_MASK) >>> 0 === SKIPPABLE_MAGIC) return "zstd";
   if (startsWith(GZIP_MAGIC)) return "gzip";
   if (startsWith(XZ_MAGIC)) return "xz";
   if (startsWith(BZIP2_MAGIC)) return "bzip2";
@@ -107170,38 +107484,160 @@ function createDecompressor(format, compressedSize, limits = {}) {
       inflate = zlib2.createGunzip({ chunkSize: STREAM_CHUNK_BYTES });
       break;
     case "zstd":
-      inflate = zstdCommandAvailable() ? zstdProcess(["-d"], "decompress the tarball") : zlib2.createZstdDecompress({ chunkSize: STREAM_CHUNK_BYTES });
+      inflate = zstdCommandAvailable() ? zstdProcess(["-d"], "decompress the tarball", (detail) => zstdDamage(`zstd -d stopped (${detail})`)) : createZstdFramesDecompressor();
       break;
     default:
       throw new UserError(
         `The tarball is compressed with ${format}, which this action does not read: expected zstd, gzip or a plain tar; save it again with this action, or decompress it first.`
       );
   }
-  const cap = Math.max(limits.floorBytes ?? 4 * 1024 ** 3, compressedSize * (limits.maxRatio ?? 200));
-  return [inflate, new OutputCap(cap, format)];
+  const ratioCap = Math.max(limits.floorBytes ?? 4 * 1024 ** 3, compressedSize * (limits.maxRatio ?? 200));
+  const disk = limits.disk && limits.disk.freeBytes < ratioCap ? limits.disk : void 0;
+  return [inflate, new OutputCap(disk?.freeBytes ?? ratioCap, format, disk?.where)];
 }
 var OutputCap = class extends Transform3 {
   seen = 0;
   cap;
   format;
-  constructor(cap, format) {
+  disk;
+  constructor(cap, format, disk) {
     super();
     this.cap = cap;
     this.format = format;
+    this.disk = disk;
   }
   _transform(chunk, _encoding, callback) {
     this.seen += chunk.length;
-    if (this.seen > this.cap) {
-      callback(
-        new UserError(
-          `The ${this.format} tarball expands to more than ${this.cap} bytes, far beyond any real image of its size (a compression bomb or a corrupt file): refusing it; check where the artifact came from.`
-        )
-      );
+    if (this.seen <= this.cap) {
+      callback(null, chunk);
       return;
     }
-    callback(null, chunk);
+    callback(
+      new UserError(
+        this.disk === void 0 ? `The ${this.format} tarball expands to more than ${this.cap} bytes, far beyond any real image of its size (a compression bomb or a corrupt file): refusing it; check where the artifact came from.` : `The ${this.format} tarball expands to more than the ${this.cap} bytes free at ${shown(this.disk)}: free space on the runner or set \`path\` to a larger disk.`
+      )
+    );
   }
 };
+function zstdDamage(detail) {
+  return new UserError(
+    `The zstd tarball is damaged: ${detail}. It was cut short or corrupted in transfer; produce it again.`
+  );
+}
+var ByteSource = class {
+  #source;
+  #chunks = [];
+  #available = 0;
+  #done = false;
+  /** Bytes taken so far. */
+  offset = 0;
+  constructor(source) {
+    this.#source = source[Symbol.asyncIterator]();
+  }
+  /** Up to `bytes` bytes: fewer only at the end of the input. */
+  async take(bytes) {
+    while (this.#available < bytes && !this.#done) {
+      const next = await this.#source.next();
+      if (next.done) this.#done = true;
+      else {
+        this.#chunks.push(next.value);
+        this.#available += next.value.length;
+      }
+    }
+    const length = Math.min(bytes, this.#available);
+    const parts2 = [];
+    for (let needed = length; needed > 0; ) {
+      const first = this.#chunks[0];
+      if (first.length <= needed) {
+        parts2.push(first);
+        this.#chunks.shift();
+        needed -= first.length;
+      } else {
+        parts2.push(first.subarray(0, needed));
+        this.#chunks[0] = first.subarray(needed);
+        needed = 0;
+      }
+    }
+    this.#available -= length;
+    this.offset += length;
+    return parts2.length === 1 ? parts2[0] : Buffer.concat(parts2, length);
+  }
+};
+async function need(input, bytes) {
+  const taken = await input.take(bytes);
+  if (taken.length < bytes) throw zstdDamage(`it ends inside a frame, after ${input.offset} bytes`);
+  return taken;
+}
+async function* frameBytes(input, magic) {
+  let pending = [magic];
+  let pendingBytes = magic.length;
+  const joined = () => pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+  const keep = (piece) => {
+    const last = pending.at(-1);
+    if (last && last.buffer === piece.buffer && last.byteOffset + last.length === piece.byteOffset) {
+      pending[pending.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + piece.length);
+    } else {
+      pending.push(piece);
+    }
+    pendingBytes += piece.length;
+    if (pendingBytes < STREAM_CHUNK_BYTES) return [];
+    const out = joined();
+    pending = [];
+    pendingBytes = 0;
+    return [out];
+  };
+  const descriptor2 = await need(input, 1);
+  yield* keep(descriptor2);
+  const flags = descriptor2[0];
+  if (flags & 8) throw zstdDamage(`the frame at byte ${input.offset - 5} sets a reserved bit`);
+  const singleSegment = flags >> 5 & 1;
+  const headerRest = (singleSegment ? 0 : 1) + [0, 1, 2, 4][flags & 3] + [singleSegment ? 1 : 0, 2, 4, 8][flags >> 6];
+  if (headerRest > 0) yield* keep(await need(input, headerRest));
+  for (let last = false; !last; ) {
+    const header = await need(input, 3);
+    yield* keep(header);
+    const value = header[0] | header[1] << 8 | header[2] << 16;
+    last = (value & 1) === 1;
+    const type = value >> 1 & 3;
+    const size = value >>> 3;
+    if (type === 3) throw zstdDamage(`a block at byte ${input.offset - 3} has the reserved type`);
+    if (size > MAX_BLOCK_BYTES) throw zstdDamage(`a block at byte ${input.offset - 3} claims ${size} bytes`);
+    const content = type === 1 ? 1 : size;
+    if (content > 0) yield* keep(await need(input, content));
+  }
+  if (flags & 4) yield* keep(await need(input, 4));
+  if (pendingBytes > 0) yield joined();
+}
+function createZstdFramesDecompressor() {
+  return Duplex2.from(async function* (source) {
+    const input = new ByteSource(source);
+    for (; ; ) {
+      const magic = await input.take(4);
+      if (magic.length === 0) return;
+      const at = input.offset - magic.length;
+      if (magic.length < 4) throw zstdDamage(`${magic.length} stray bytes follow its last frame`);
+      const value = magic.readUInt32LE(0);
+      if ((value & SKIPPABLE_MAGIC_MASK) >>> 0 === SKIPPABLE_MAGIC) {
+        for (let left = (await need(input, 4)).readUInt32LE(0); left > 0; ) {
+          left -= (await need(input, Math.min(left, STREAM_CHUNK_BYTES))).length;
+        }
+        continue;
+      }
+      if (value !== ZSTD_FRAME_MAGIC) throw zstdDamage(`the bytes at ${at} are not a zstd frame`);
+      const decoder = zlib2.createZstdDecompress({ chunkSize: STREAM_CHUNK_BYTES });
+      const feeding = pipeline(Readable7.from(frameBytes(input, magic)), decoder);
+      feeding.catch(() => void 0);
+      try {
+        for await (const chunk of decoder) yield chunk;
+        await feeding;
+      } catch (error2) {
+        throw error2 instanceof UserError ? error2 : zstdDamage(`${messageOf(error2)} in the frame at byte ${at}`);
+      } finally {
+        decoder.destroy();
+      }
+    }
+  });
+}
 
 // src/archive/hash.ts
 var HashingStream = class extends Transform4 {
@@ -107220,7 +107656,7 @@ var HashingStream = class extends Transform4 {
 async function hashFile(file, ...stages) {
   const hash = new HashingStream();
   const drain = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  await pipeline([createReadStream2(file, { highWaterMark: STREAM_CHUNK_BYTES }), ...stages, hash, drain]);
+  await pipeline2([createReadStream2(file, { highWaterMark: STREAM_CHUNK_BYTES }), ...stages, hash, drain]);
   return { digest: hash.digest(), bytes: hash.bytes };
 }
 
@@ -107329,99 +107765,13 @@ var PhaseTimer = class {
 
 // src/tarball.ts
 import { once as once2 } from "node:events";
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
-import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2 } from "node:fs/promises";
+import { constants as constants4, createWriteStream as createWriteStream2 } from "node:fs";
+import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2, statfs } from "node:fs/promises";
 import * as path7 from "node:path";
-import { pipeline as pipeline2 } from "node:stream/promises";
+import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/archive/canonical.ts
 import { Transform as Transform6 } from "node:stream";
-
-// src/reference.ts
-var MAX_NAME_LENGTH = 255;
-var DOMAIN_COMPONENT = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
-var PORT = /^[0-9]+$/;
-var IPV6_HOST = /^\[[a-fA-F0-9:]+\]$/;
-var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/;
-var TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-var DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
-var SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
-var DOCKER_HUB = "docker.io";
-function looksLikeDomain(component) {
-  return component.includes(".") || component.includes(":") || component === "localhost";
-}
-function checkDomain(domain) {
-  let host = domain;
-  const portAt = domain.lastIndexOf(":");
-  if (portAt > domain.lastIndexOf("]")) {
-    const port = domain.slice(portAt + 1);
-    host = domain.slice(0, portAt);
-    if (!PORT.test(port)) return `registry port must be digits, found \`${port}\``;
-  }
-  if (IPV6_HOST.test(host)) return void 0;
-  if (host.split(".").every((part) => DOMAIN_COMPONENT.test(part))) return void 0;
-  return `registry host \`${host}\` is not a valid host name`;
-}
-function checkPathComponent(component) {
-  if (PATH_COMPONENT.test(component)) return void 0;
-  if (component === "") return 'repository path has an empty component (a doubled or trailing "/")';
-  if (PATH_COMPONENT.test(component.toLowerCase())) return `repository name must be lowercase: \`${component}\``;
-  return `repository path component \`${component}\` may only contain lowercase letters, digits and the separators ".", "_", "__" or "-" between them`;
-}
-function parseReference(text) {
-  const fail4 = (reason) => ({ ok: false, reason });
-  if (text.length === 0) return fail4("the reference is empty");
-  if (/\s/.test(text)) return fail4("a reference cannot contain white space");
-  if (text.startsWith("-")) return fail4('a reference cannot start with "-" (it would read as a command option)');
-  let rest = text;
-  let digest;
-  const at = rest.indexOf("@");
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-    if (digest.startsWith("sha256:") && !SHA256_DIGEST.test(digest)) {
-      return fail4(`digest \`${digest}\` must be "sha256:" followed by 64 lowercase hex digits`);
-    }
-    if (!DIGEST.test(digest)) return fail4(`digest \`${digest}\` is not of the form algorithm:hex`);
-  }
-  let tag;
-  const colon = rest.lastIndexOf(":");
-  if (colon > rest.lastIndexOf("/")) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) {
-      return fail4(
-        tag === "" ? 'the tag after ":" is empty' : `tag \`${tag}\` must be 1 to 128 of [A-Za-z0-9_.-] and cannot start with "." or "-"`
-      );
-    }
-  }
-  if (rest.length === 0) return fail4("the repository name is empty");
-  if (rest.length > MAX_NAME_LENGTH) return fail4(`the repository name is longer than ${MAX_NAME_LENGTH} characters`);
-  const components = rest.split("/");
-  let domain;
-  if (components.length > 1 && looksLikeDomain(components[0])) {
-    domain = components.shift();
-    const problem = checkDomain(domain);
-    if (problem) return fail4(problem);
-  }
-  for (const component of components) {
-    const problem = checkPathComponent(component);
-    if (problem) return fail4(problem);
-  }
-  return { ok: true, ref: { original: text, domain, path: components.join("/"), tag, digest } };
-}
-function qualifiedName(ref) {
-  const domain = ref.domain ?? DOCKER_HUB;
-  const path11 = domain === DOCKER_HUB && !ref.path.includes("/") ? `library/${ref.path}` : ref.path;
-  return `${domain}/${path11}`;
-}
-function qualifiedReference(ref) {
-  return qualifiedName(ref) + (ref.tag ? `:${ref.tag}` : "") + (ref.digest ? `@${ref.digest}` : "");
-}
-function qualify(text) {
-  const parsed = parseReference(text);
-  return parsed.ok ? qualifiedReference(parsed.ref) : text;
-}
 
 // src/archive/oci.ts
 var INDEX_TYPES = /* @__PURE__ */ new Set([
@@ -107437,6 +107787,7 @@ var CONFIG_TYPES = /* @__PURE__ */ new Set([
   "application/vnd.docker.container.image.v1+json"
 ]);
 var MAX_INDEX_DEPTH = 8;
+var MAX_DESCRIPTORS = 1e5;
 var IMAGE_NAME = "io.containerd.image.name";
 var REF_NAME = "org.opencontainers.image.ref.name";
 function fail(message) {
@@ -107458,10 +107809,10 @@ function descriptor(value, where2) {
   const object = asObject(value, where2);
   const { mediaType, digest, size, platform: platform2, annotations } = object;
   if (typeof digest !== "string" || !SHA256_DIGEST.test(digest)) {
-    fail(`${where2} has digest "${String(digest).slice(0, 100)}"; expected "sha256:" and 64 lowercase hex digits.`);
+    fail(`${where2} has digest ${shown(String(digest), 100)}; expected "sha256:" and 64 lowercase hex digits.`);
   }
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-    fail(`${where2} has size ${JSON.stringify(size)}; expected a whole number of bytes.`);
+    fail(`${where2} has size ${shown(String(JSON.stringify(size)), 40)}; expected a whole number of bytes.`);
   }
   const texts = {};
   if (typeof annotations === "object" && annotations !== null) {
@@ -107487,7 +107838,7 @@ function referencesOf(annotations, where2) {
     }
     const parsed = parseReference(text);
     if (!parsed.ok)
-      fail(`${where2} names the image \`${text}\` (${key}), which is not a valid reference: ${parsed.reason}.`);
+      fail(`${where2} names the image ${shown(text)} (${key}), which is not a valid reference: ${parsed.reason}.`);
     full.push(text);
   }
   return { full: [...new Set(full)], bare: full.length > 0 ? [] : bare };
@@ -107502,6 +107853,7 @@ var OciWalk = class {
   #toHash = /* @__PURE__ */ new Map();
   /** Blob path → the blob paths it names: an index its manifests, a manifest its config and layers. */
   tree = /* @__PURE__ */ new Map();
+  #descriptors = 0;
   constructor(contents, verified, warnings) {
     this.#contents = contents;
     this.#verified = verified;
@@ -107521,24 +107873,29 @@ var OciWalk = class {
     const targets = /* @__PURE__ */ new Map();
     manifests.forEach((value, i) => {
       const where2 = `index.json manifest ${i + 1}`;
-      const top = descriptor(value, where2);
+      const top = this.#descriptor(value, where2);
       const { full, bare } = referencesOf(top.annotations, where2);
       const below = this.#walk(top, [], where2, false);
       if (below.images.length === 0) return;
-      const mediaType = this.#kindOf(top);
-      const target = targets.get(top.digest) ?? {
-        digest: top.digest,
-        kind: INDEX_TYPES.has(mediaType) ? "index" : "manifest",
-        mediaType,
-        size: top.size,
-        references: [],
-        bareNames: [],
-        images: below.images,
-        attestations: below.attestations
-      };
-      target.references = [.../* @__PURE__ */ new Set([...target.references, ...full])];
-      target.bareNames = [.../* @__PURE__ */ new Set([...target.bareNames, ...bare])];
-      targets.set(top.digest, target);
+      let target = targets.get(top.digest);
+      if (!target) {
+        const mediaType = this.#kindOf(top);
+        target = {
+          digest: top.digest,
+          kind: INDEX_TYPES.has(mediaType) ? "index" : "manifest",
+          mediaType,
+          size: top.size,
+          references: [],
+          bareNames: [],
+          images: below.images,
+          attestations: below.attestations,
+          named: /* @__PURE__ */ new Set(),
+          bare: /* @__PURE__ */ new Set()
+        };
+        targets.set(top.digest, target);
+      }
+      for (const reference of full) target.named.add(reference);
+      for (const name2 of bare) target.bare.add(name2);
     });
     for (const { record, digest, where: where2 } of this.#toHash.values()) {
       if (record.digest !== digest) {
@@ -107548,10 +107905,11 @@ var OciWalk = class {
       }
     }
     if (targets.size === 0) fail("index.json leads to no image manifest with an image config; nothing to load.");
-    for (const target of targets.values()) {
-      if (target.bareNames.length > 0 && target.references.length > 0) target.bareNames = [];
-    }
-    return [...targets.values()];
+    return [...targets.values()].map(({ named, bare, ...target }) => ({
+      ...target,
+      references: [...named],
+      bareNames: named.size > 0 ? [] : [...bare]
+    }));
   }
   /** Checks the blob a descriptor names is present with its size; its hash is compared at the end of `run`. */
   #blob(target, where2) {
@@ -107589,7 +107947,7 @@ var OciWalk = class {
     const none = { images: [], attestations: [] };
     if (nested && isManifest && !this.#contents.files.has(path11)) {
       if (!isAttestation(target)) {
-        this.#warnings.push(
+        this.#warnings.add(
           `The image index lists a ${target.platform ?? "platform"} manifest ${target.digest} that is not in the tarball; that platform cannot be loaded from it.`
         );
       }
@@ -107608,7 +107966,7 @@ var OciWalk = class {
       const children = /* @__PURE__ */ new Set();
       manifests.forEach((value, i) => {
         const childWhere = `index ${target.digest} manifest ${i + 1}`;
-        const childDescriptor = descriptor(value, childWhere);
+        const childDescriptor = this.#descriptor(value, childWhere);
         const child2 = this.#walk(childDescriptor, [...stack, target.digest], childWhere, true);
         for (const digest of child2.images) images.add(digest);
         for (const digest of child2.attestations) attestations.add(digest);
@@ -107622,6 +107980,14 @@ var OciWalk = class {
     }
     this.#below.set(target.digest, below);
     return below;
+  }
+  #descriptor(value, where2) {
+    if (++this.#descriptors > MAX_DESCRIPTORS) {
+      fail(
+        `The tarball's indexes list more than ${MAX_DESCRIPTORS} descriptors (at ${where2}); no image has that many, so it is refused as hostile.`
+      );
+    }
+    return descriptor(value, where2);
   }
   #sniff(record, where2) {
     const document2 = asObject(this.#contents.json(record, where2), where2);
@@ -107728,9 +108094,356 @@ function sameCreated(config, engine) {
 import { createHash as createHash4 } from "node:crypto";
 import { Writable as Writable2 } from "node:stream";
 
+// node_modules/tar/dist/esm/header.js
+import { posix as pathModule } from "node:path";
+
+// node_modules/tar/dist/esm/large-numbers.js
+var encode = (num, buf) => {
+  if (!Number.isSafeInteger(num)) {
+    throw Error("cannot encode number outside of javascript safe integer range");
+  } else if (num < 0) {
+    encodeNegative(num, buf);
+  } else {
+    encodePositive(num, buf);
+  }
+  return buf;
+};
+var encodePositive = (num, buf) => {
+  buf[0] = 128;
+  for (var i = buf.length; i > 1; i--) {
+    buf[i - 1] = num & 255;
+    num = Math.floor(num / 256);
+  }
+};
+var encodeNegative = (num, buf) => {
+  buf[0] = 255;
+  var flipped = false;
+  num = num * -1;
+  for (var i = buf.length; i > 1; i--) {
+    var byte = num & 255;
+    num = Math.floor(num / 256);
+    if (flipped) {
+      buf[i - 1] = onesComp(byte);
+    } else if (byte === 0) {
+      buf[i - 1] = 0;
+    } else {
+      flipped = true;
+      buf[i - 1] = twosComp(byte);
+    }
+  }
+};
+var parse4 = (buf) => {
+  const pre = buf[0];
+  const value = pre === 128 ? pos(buf.subarray(1, buf.length)) : pre === 255 ? twos(buf) : null;
+  if (value === null) {
+    throw Error("invalid base256 encoding");
+  }
+  if (!Number.isSafeInteger(value)) {
+    throw Error("parsed number outside of javascript safe integer range");
+  }
+  return value;
+};
+var twos = (buf) => {
+  var len = buf.length;
+  var sum = 0;
+  var flipped = false;
+  for (var i = len - 1; i > -1; i--) {
+    var byte = Number(buf[i]);
+    var f;
+    if (flipped) {
+      f = onesComp(byte);
+    } else if (byte === 0) {
+      f = byte;
+    } else {
+      flipped = true;
+      f = twosComp(byte);
+    }
+    if (f !== 0) {
+      sum -= f * Math.pow(256, len - i - 1);
+    }
+  }
+  return sum;
+};
+var pos = (buf) => {
+  var len = buf.length;
+  var sum = 0;
+  for (var i = len - 1; i > -1; i--) {
+    var byte = Number(buf[i]);
+    if (byte !== 0) {
+      sum += byte * Math.pow(256, len - i - 1);
+    }
+  }
+  return sum;
+};
+var onesComp = (byte) => (255 ^ byte) & 255;
+var twosComp = (byte) => (255 ^ byte) + 1 & 255;
+
+// node_modules/tar/dist/esm/types.js
+var isCode = (c) => name.has(c);
+var normalFsTypes = /* @__PURE__ */ new Set([
+  "0",
+  "",
+  "1",
+  "2",
+  "3",
+  "4",
+  "5",
+  "6",
+  "7",
+  "D"
+]);
+var name = /* @__PURE__ */ new Map([
+  ["0", "File"],
+  // same as File
+  ["", "OldFile"],
+  ["1", "Link"],
+  ["2", "SymbolicLink"],
+  // Devices and FIFOs aren't fully supported
+  // they are parsed, but skipped when unpacking
+  ["3", "CharacterDevice"],
+  ["4", "BlockDevice"],
+  ["5", "Directory"],
+  ["6", "FIFO"],
+  // same as File
+  ["7", "ContiguousFile"],
+  // pax headers
+  ["g", "GlobalExtendedHeader"],
+  ["x", "ExtendedHeader"],
+  // vendor-specific stuff
+  // skip
+  ["A", "SolarisACL"],
+  // like 5, but with data, which should be skipped
+  ["D", "GNUDumpDir"],
+  // metadata only, skip
+  ["I", "Inode"],
+  // data = link path of next file
+  ["K", "NextFileHasLongLinkpath"],
+  // data = path of next file
+  ["L", "NextFileHasLongPath"],
+  // skip
+  ["M", "ContinuationFile"],
+  // like L
+  ["N", "OldGnuLongPath"],
+  // skip
+  ["S", "SparseFile"],
+  // skip
+  ["V", "TapeVolumeHeader"],
+  // like x
+  ["X", "OldExtendedHeader"]
+]);
+var code = new Map(Array.from(name).map((kv) => [kv[1], kv[0]]));
+
+// node_modules/tar/dist/esm/header.js
+var notNegative = (n) => n === void 0 || n < 0 ? void 0 : n;
+var Header = class {
+  cksumValid = false;
+  needPax = false;
+  nullBlock = false;
+  block;
+  path;
+  mode;
+  uid;
+  gid;
+  size;
+  cksum;
+  #type = "Unsupported";
+  linkpath;
+  uname;
+  gname;
+  devmaj = 0;
+  devmin = 0;
+  atime;
+  ctime;
+  mtime;
+  charset;
+  comment;
+  constructor(data, off = 0, ex, gex) {
+    if (Buffer.isBuffer(data)) {
+      this.decode(data, off || 0, ex, gex);
+    } else if (data) {
+      this.#slurp(data);
+    }
+  }
+  decode(buf, off, ex, gex) {
+    if (!off) {
+      off = 0;
+    }
+    if (!buf || !(buf.length >= off + 512)) {
+      throw new Error("need 512 bytes for header");
+    }
+    const t = decString(buf, off + 156, 1);
+    const isNormalFS = normalFsTypes.has(t);
+    const exForFields = isNormalFS ? ex : void 0;
+    const gexForFields = isNormalFS ? gex : void 0;
+    this.path = exForFields?.path ?? decString(buf, off, 100);
+    this.mode = exForFields?.mode ?? gexForFields?.mode ?? decNumber(buf, off + 100, 8);
+    this.uid = exForFields?.uid ?? gexForFields?.uid ?? decNumber(buf, off + 108, 8);
+    this.gid = exForFields?.gid ?? gexForFields?.gid ?? decNumber(buf, off + 116, 8);
+    this.size = notNegative(exForFields?.size ?? gexForFields?.size ?? decNumber(buf, off + 124, 12));
+    this.mtime = exForFields?.mtime ?? gexForFields?.mtime ?? decDate(buf, off + 136, 12);
+    this.cksum = decNumber(buf, off + 148, 12);
+    if (gexForFields)
+      this.#slurp(gexForFields, true);
+    if (exForFields)
+      this.#slurp(exForFields);
+    if (isCode(t)) {
+      this.#type = t || "0";
+    }
+    if (this.#type === "0" && this.path.slice(-1) === "/") {
+      this.#type = "5";
+    }
+    if (this.#type === "5") {
+      this.size = 0;
+    }
+    this.linkpath = decString(buf, off + 157, 100);
+    if (buf.subarray(off + 257, off + 265).toString() === "ustar\x0000") {
+      this.uname = exForFields?.uname ?? gexForFields?.uname ?? decString(buf, off + 265, 32);
+      this.gname = exForFields?.gname ?? gexForFields?.gname ?? decString(buf, off + 297, 32);
+      this.devmaj = exForFields?.devmaj ?? gexForFields?.devmaj ?? decNumber(buf, off + 329, 8) ?? 0;
+      this.devmin = exForFields?.devmin ?? gexForFields?.devmin ?? decNumber(buf, off + 337, 8) ?? 0;
+      if (buf[off + 475] !== 0) {
+        const prefix2 = decString(buf, off + 345, 155);
+        this.path = prefix2 + "/" + this.path;
+      } else {
+        const prefix2 = decString(buf, off + 345, 130);
+        if (prefix2) {
+          this.path = prefix2 + "/" + this.path;
+        }
+        this.atime = ex?.atime ?? gex?.atime ?? decDate(buf, off + 476, 12);
+        this.ctime = ex?.ctime ?? gex?.ctime ?? decDate(buf, off + 488, 12);
+      }
+    }
+    let sum = 8 * 32;
+    for (let i = off; i < off + 148; i++) {
+      sum += buf[i];
+    }
+    for (let i = off + 156; i < off + 512; i++) {
+      sum += buf[i];
+    }
+    this.cksumValid = sum === this.cksum;
+    if (this.cksum === void 0 && sum === 8 * 32) {
+      this.nullBlock = true;
+    }
+  }
+  #slurp(ex, gex = false) {
+    Object.assign(this, Object.fromEntries(Object.entries(ex).filter(([k, v]) => {
+      return !(v === null || v === void 0 || k === "size" && Number(v) < 0 || k === "path" && gex || k === "linkpath" && gex || k === "global");
+    })));
+  }
+  encode(buf, off = 0) {
+    if (!buf) {
+      buf = this.block = Buffer.alloc(512);
+    }
+    if (this.#type === "Unsupported") {
+      this.#type = "0";
+    }
+    if (!(buf.length >= off + 512)) {
+      throw new Error("need 512 bytes for header");
+    }
+    const prefixSize = this.ctime || this.atime ? 130 : 155;
+    const split = splitPrefix(this.path || "", prefixSize);
+    const path11 = split[0];
+    const prefix2 = split[1];
+    this.needPax = !!split[2];
+    this.needPax = encString(buf, off, 100, path11) || this.needPax;
+    this.needPax = encNumber(buf, off + 100, 8, this.mode) || this.needPax;
+    this.needPax = encNumber(buf, off + 108, 8, this.uid) || this.needPax;
+    this.needPax = encNumber(buf, off + 116, 8, this.gid) || this.needPax;
+    this.needPax = encNumber(buf, off + 124, 12, this.size) || this.needPax;
+    this.needPax = encDate(buf, off + 136, 12, this.mtime) || this.needPax;
+    buf[off + 156] = Number(this.#type.codePointAt(0));
+    this.needPax = encString(buf, off + 157, 100, this.linkpath) || this.needPax;
+    buf.write("ustar\x0000", off + 257, 8);
+    this.needPax = encString(buf, off + 265, 32, this.uname) || this.needPax;
+    this.needPax = encString(buf, off + 297, 32, this.gname) || this.needPax;
+    this.needPax = encNumber(buf, off + 329, 8, this.devmaj) || this.needPax;
+    this.needPax = encNumber(buf, off + 337, 8, this.devmin) || this.needPax;
+    this.needPax = encString(buf, off + 345, prefixSize, prefix2) || this.needPax;
+    if (buf[off + 475] !== 0) {
+      this.needPax = encString(buf, off + 345, 155, prefix2) || this.needPax;
+    } else {
+      this.needPax = encString(buf, off + 345, 130, prefix2) || this.needPax;
+      this.needPax = encDate(buf, off + 476, 12, this.atime) || this.needPax;
+      this.needPax = encDate(buf, off + 488, 12, this.ctime) || this.needPax;
+    }
+    let sum = 8 * 32;
+    for (let i = off; i < off + 148; i++) {
+      sum += buf[i];
+    }
+    for (let i = off + 156; i < off + 512; i++) {
+      sum += buf[i];
+    }
+    this.cksum = sum;
+    encNumber(buf, off + 148, 8, this.cksum);
+    this.cksumValid = true;
+    return this.needPax;
+  }
+  get type() {
+    return this.#type === "Unsupported" ? this.#type : name.get(this.#type);
+  }
+  get typeKey() {
+    return this.#type;
+  }
+  set type(type) {
+    const c = String(code.get(type));
+    if (isCode(c) || c === "Unsupported") {
+      this.#type = c;
+    } else if (isCode(type)) {
+      this.#type = type;
+    } else {
+      throw new TypeError("invalid entry type: " + type);
+    }
+  }
+};
+var splitPrefix = (p, prefixSize) => {
+  const pathSize = 100;
+  let pp = p;
+  let prefix2 = "";
+  let ret = void 0;
+  const root = pathModule.parse(p).root || ".";
+  if (Buffer.byteLength(pp) < pathSize) {
+    ret = [pp, prefix2, false];
+  } else {
+    prefix2 = pathModule.dirname(pp);
+    pp = pathModule.basename(pp);
+    do {
+      if (Buffer.byteLength(pp) <= pathSize && Buffer.byteLength(prefix2) <= prefixSize) {
+        ret = [pp, prefix2, false];
+      } else if (Buffer.byteLength(pp) > pathSize && Buffer.byteLength(prefix2) <= prefixSize) {
+        ret = [pp.slice(0, pathSize - 1), prefix2, true];
+      } else {
+        pp = pathModule.join(pathModule.basename(prefix2), pp);
+        prefix2 = pathModule.dirname(prefix2);
+      }
+    } while (prefix2 !== root && ret === void 0);
+    if (!ret) {
+      ret = [p.slice(0, pathSize - 1), "", true];
+    }
+  }
+  return ret;
+};
+var decString = (buf, off, size) => buf.subarray(off, off + size).toString("utf8").replace(/\0.*/, "");
+var decDate = (buf, off, size) => numToDate(decNumber(buf, off, size));
+var numToDate = (num) => num === void 0 ? void 0 : new Date(num * 1e3);
+var decNumber = (buf, off, size) => Number(buf[off]) & 128 ? parse4(buf.subarray(off, off + size)) : decSmallNumber(buf, off, size);
+var nanUndef = (value) => isNaN(value) ? void 0 : value;
+var decSmallNumber = (buf, off, size) => nanUndef(parseInt(buf.subarray(off, off + size).toString("utf8").replace(/\0.*$/, "").trim(), 8));
+var MAXNUM = {
+  12: 8589934591,
+  8: 2097151
+};
+var encNumber = (buf, off, size, num) => num === void 0 ? false : num > MAXNUM[size] || num < 0 ? (encode(num, buf.subarray(off, off + size)), true) : (encSmallNumber(buf, off, size, num), false);
+var encSmallNumber = (buf, off, size, num) => buf.write(octalString(num, size), off, size, "ascii");
+var octalString = (num, size) => padOctal(Math.floor(num).toString(8), size);
+var padOctal = (str, size) => (str.length === size - 1 ? str : new Array(size - str.length - 1).join("0") + str + " ") + "\0";
+var encDate = (buf, off, size, date) => date === void 0 ? false : encNumber(buf, off, size, date.getTime() / 1e3);
+var NULLS = new Array(156).join("\0");
+var encString = (buf, off, size, str) => str === void 0 ? false : (buf.write(str + NULLS, off, size, "utf8"), str.length !== Buffer.byteLength(str) || str.length > size);
+
 // src/archive/tar.ts
 var BLOCK = 512;
-var MAX_META_BYTES = 1024 * 1024;
+var MAX_META_BYTES = 64 * 1024;
+var MAX_TOTAL_META_BYTES = 16 * 1024 * 1024;
 var MAX_NAME_BYTES = 4096;
 var TYPES = {
   "0": "file",
@@ -107744,8 +108457,42 @@ var TYPES = {
   "5": "directory",
   "6": "fifo"
 };
+var REFUSED_TYPES = {
+  g: "a global PAX header (which Go, and so docker, ignores while other readers apply it)",
+  S: "a GNU sparse file",
+  D: "a GNU dump directory",
+  M: "a GNU multi-volume continuation",
+  V: "a GNU volume label",
+  N: "an old GNU long-name record",
+  A: "a Solaris ACL",
+  E: "a Solaris extended attribute",
+  X: "an old extended header"
+};
+var PAX_KEYS = {
+  path: /^[^\0]+$/,
+  linkpath: /^[^\0]+$/,
+  size: /^[0-9]{1,16}$/,
+  mtime: /^-?[0-9]{1,20}(?:\.[0-9]{1,20})?$/,
+  atime: /^-?[0-9]{1,20}(?:\.[0-9]{1,20})?$/,
+  ctime: /^-?[0-9]{1,20}(?:\.[0-9]{1,20})?$/,
+  uid: /^[0-9]{1,20}$/,
+  gid: /^[0-9]{1,20}$/,
+  uname: /^[^\0]{0,256}$/,
+  gname: /^[^\0]{0,256}$/
+};
+var MAX_OCTAL_SIZE = 8589934591;
 function fail2(message) {
   throw new UserError(message);
+}
+function headerString(block, start, length, what, at) {
+  const field = block.subarray(start, start + length);
+  const nul = field.indexOf(0);
+  if (nul >= 0 && field.subarray(nul).some((byte) => byte !== 0)) {
+    fail2(
+      `The tar header at byte ${at} has bytes after the end of its ${what}; readers disagree on them, so it is refused.`
+    );
+  }
+  return cString(block, start, length);
 }
 function cString(block, start, length) {
   const field = block.subarray(start, start + length);
@@ -107773,13 +108520,8 @@ function parseNumber(block, start, length, what, at) {
 }
 function checksumMatches(block, stored) {
   let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const byte = i >= 148 && i < 156 ? 32 : block[i];
-    unsigned += byte;
-    signed += byte > 127 ? byte - 256 : byte;
-  }
-  return stored === unsigned || stored === signed;
+  for (let i = 0; i < BLOCK; i++) unsigned += i >= 148 && i < 156 ? 32 : block[i];
+  return stored === unsigned;
 }
 function isZeroBlock(block) {
   for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
@@ -107787,20 +108529,32 @@ function isZeroBlock(block) {
 }
 function parsePax(data, at) {
   const records = /* @__PURE__ */ new Map();
-  let pos = 0;
-  while (pos < data.length) {
-    if (data[pos] === 0) break;
-    const space = data.indexOf(32, pos);
-    const lengthText = space < 0 ? "" : data.toString("latin1", pos, space);
+  let pos2 = 0;
+  while (pos2 < data.length) {
+    if (data[pos2] === 0) break;
+    const space = data.indexOf(32, pos2);
+    const lengthText = space < 0 ? "" : data.toString("latin1", pos2, space);
     const length = Number(lengthText);
-    if (!/^[1-9][0-9]*$/.test(lengthText) || pos + length > data.length || data[pos + length - 1] !== 10) {
+    if (!/^[1-9][0-9]*$/.test(lengthText) || pos2 + length > data.length || data[pos2 + length - 1] !== 10) {
       fail2(`The PAX header at byte ${at} has a malformed record; the tarball is corrupt.`);
     }
-    const record = data.toString("utf8", space + 1, pos + length - 1);
+    const record = data.toString("utf8", space + 1, pos2 + length - 1);
     const equals = record.indexOf("=");
     if (equals <= 0) fail2(`The PAX header at byte ${at} has a record without "key="; the tarball is corrupt.`);
-    records.set(record.slice(0, equals), record.slice(equals + 1));
-    pos += length;
+    const key = record.slice(0, equals);
+    const value = record.slice(equals + 1);
+    const form = Object.hasOwn(PAX_KEYS, key) ? PAX_KEYS[key] : void 0;
+    if (!form) {
+      fail2(
+        `The PAX header at byte ${at} has the record ${shown(key, 60)}, which this action does not model (expected only ${Object.keys(PAX_KEYS).join(", ")}): tar readers disagree on such headers, so the tarball is refused.`
+      );
+    }
+    if (records.has(key)) fail2(`The PAX header at byte ${at} sets ${key} twice; the tarball is refused.`);
+    if (!form.test(value)) {
+      fail2(`The PAX header at byte ${at} has ${key}=${shown(value, 60)}, which is not a valid ${key}; it is refused.`);
+    }
+    records.set(key, value);
+    pos2 += length;
   }
   return records;
 }
@@ -107811,12 +108565,20 @@ function normaliseName(raw, at) {
     );
   }
   if (raw.includes("\0")) fail2(`The tar entry at byte ${at} has a NUL byte inside its name; the tarball is corrupt.`);
+  const foreign = firstNonAscii(raw);
+  if (foreign) {
+    fail2(
+      `The tar entry ${shown(raw, 120)} at byte ${at} has ${describeCharacter(foreign.character)} in its name: image tarballs name their files in printable ASCII, so it is refused.`
+    );
+  }
   if (raw.startsWith("/")) {
-    fail2(`The tar entry "${raw}" has an absolute path; an image tarball only holds paths relative to its root.`);
+    fail2(
+      `The tar entry ${shown(raw, 120)} has an absolute path; an image tarball only holds paths relative to its root.`
+    );
   }
   const parts2 = raw.split("/").filter((part) => part !== "" && part !== ".");
   if (parts2.includes("..")) {
-    fail2(`The tar entry "${raw}" has a ".." component that would reach outside the archive; it is refused.`);
+    fail2(`The tar entry ${shown(raw, 120)} has a ".." component that would reach outside the archive; it is refused.`);
   }
   return parts2.join("/");
 }
@@ -107831,7 +108593,7 @@ var TarReader = class {
   #metaType = "";
   #meta = Buffer.alloc(0);
   #metaFill = 0;
-  #globalPax = /* @__PURE__ */ new Map();
+  #metaBytes = 0;
   #pending;
   #offset = 0;
   #endAt = -1;
@@ -107851,18 +108613,25 @@ var TarReader = class {
     return this.#offset - this.#headerFill;
   }
   write(chunk) {
-    let pos = 0;
-    while (pos < chunk.length) {
+    let pos2 = 0;
+    while (pos2 < chunk.length) {
       switch (this.#state) {
-        case "ended":
-          this.#offset += chunk.length - pos;
+        case "ended": {
+          const junk = chunk.subarray(pos2).findIndex((byte) => byte !== 0);
+          if (junk >= 0) {
+            fail2(
+              `The tar archive has data at byte ${this.#offset + junk}, after its end-of-archive marker; it is refused.`
+            );
+          }
+          this.#offset += chunk.length - pos2;
           return;
+        }
         case "header":
         case "end-marker": {
-          const take = Math.min(BLOCK - this.#headerFill, chunk.length - pos);
-          chunk.copy(this.#header, this.#headerFill, pos, pos + take);
+          const take = Math.min(BLOCK - this.#headerFill, chunk.length - pos2);
+          chunk.copy(this.#header, this.#headerFill, pos2, pos2 + take);
           this.#headerFill += take;
-          pos += take;
+          pos2 += take;
           this.#offset += take;
           if (this.#headerFill === BLOCK) {
             this.#headerFill = 0;
@@ -107871,9 +108640,9 @@ var TarReader = class {
           break;
         }
         case "data": {
-          const take = Math.min(this.#remaining, chunk.length - pos);
-          this.#listener.data(chunk.subarray(pos, pos + take));
-          pos += take;
+          const take = Math.min(this.#remaining, chunk.length - pos2);
+          this.#listener.data(chunk.subarray(pos2, pos2 + take));
+          pos2 += take;
           this.#offset += take;
           this.#remaining -= take;
           if (this.#remaining === 0) {
@@ -107883,10 +108652,10 @@ var TarReader = class {
           break;
         }
         case "meta": {
-          const take = Math.min(this.#remaining, chunk.length - pos);
-          chunk.copy(this.#meta, this.#metaFill, pos, pos + take);
+          const take = Math.min(this.#remaining, chunk.length - pos2);
+          chunk.copy(this.#meta, this.#metaFill, pos2, pos2 + take);
           this.#metaFill += take;
-          pos += take;
+          pos2 += take;
           this.#offset += take;
           this.#remaining -= take;
           if (this.#remaining === 0) {
@@ -107896,8 +108665,8 @@ var TarReader = class {
           break;
         }
         case "padding": {
-          const take = Math.min(this.#padding, chunk.length - pos);
-          pos += take;
+          const take = Math.min(this.#padding, chunk.length - pos2);
+          pos2 += take;
           this.#offset += take;
           this.#padding -= take;
           if (this.#padding === 0) this.#state = "header";
@@ -107942,12 +108711,43 @@ var TarReader = class {
     }
     const typeflag = String.fromCharCode(block[156]);
     const size = parseNumber(block, 124, 12, "size", at);
-    const pending = this.#pending ??= { pax: /* @__PURE__ */ new Map(), longName: void 0, longLink: void 0, offset: at };
-    if (typeflag === "x" || typeflag === "g" || typeflag === "L" || typeflag === "K") {
-      if (size > MAX_META_BYTES) {
-        const kind = typeflag === "x" || typeflag === "g" ? "PAX" : "GNU long-name";
-        fail2(`The ${kind} header at byte ${at} is ${size} bytes; at most ${MAX_META_BYTES} are allowed.`);
+    parseNumber(block, 100, 8, "mode", at);
+    parseNumber(block, 108, 8, "uid", at);
+    parseNumber(block, 116, 8, "gid", at);
+    parseNumber(block, 136, 12, "mtime", at);
+    const magic = block.toString("latin1", 257, 265);
+    const ustar = magic.startsWith("ustar\0");
+    if (ustar || magic === "ustar  \0") {
+      parseNumber(block, 329, 8, "device major number", at);
+      parseNumber(block, 337, 8, "device minor number", at);
+    }
+    if (magic === "ustar  \0") {
+      parseNumber(block, 345, 12, "GNU access time", at);
+      parseNumber(block, 357, 12, "GNU change time", at);
+    }
+    const refused = REFUSED_TYPES[typeflag];
+    if (refused) fail2(`The tar header at byte ${at} is ${refused}; image tarballs never hold one, so it is refused.`);
+    if (ustar && headerString(block, 345, 155, "prefix field", at) !== "") {
+      fail2(
+        `The tar header at byte ${at} uses the ustar prefix field, which readers interpret differently; it is refused.`
+      );
+    }
+    if (typeflag === "x" || typeflag === "L" || typeflag === "K") {
+      if (this.#pending) {
+        fail2(
+          `The tar header at byte ${at} is a second extended header for the entry that starts at byte ${this.#pending.offset}; readers disagree on which one counts, so it is refused.`
+        );
       }
+      const kind = typeflag === "x" ? "PAX" : "GNU long-name";
+      if (size > MAX_META_BYTES)
+        fail2(`The ${kind} header at byte ${at} is ${size} bytes; at most ${MAX_META_BYTES} are allowed.`);
+      this.#metaBytes += size;
+      if (this.#metaBytes > MAX_TOTAL_META_BYTES) {
+        fail2(
+          `The tar archive has more than ${MAX_TOTAL_META_BYTES} bytes of extended headers (at byte ${at}); no image tarball needs that many, so it is refused.`
+        );
+      }
+      this.#pending = { pax: /* @__PURE__ */ new Map(), longName: void 0, longLink: void 0, offset: at };
       this.#metaType = typeflag;
       this.#meta = Buffer.alloc(size);
       this.#metaFill = 0;
@@ -107966,23 +108766,42 @@ var TarReader = class {
         `The tar entry at byte ${at} has type "${typeflag.replace(/[^\x20-\x7e]/g, "?")}", which an image tarball never holds (only files and directories are expected).`
       );
     }
+    const pending = this.#pending;
     this.#pending = void 0;
-    const ustar = block.toString("latin1", 257, 263) === "ustar\0";
-    const prefix2 = ustar ? cString(block, 345, 155) : "";
-    const headerName = prefix2 ? `${prefix2}/${cString(block, 0, 100)}` : cString(block, 0, 100);
-    const rawName = pending.pax.get("path") ?? this.#globalPax.get("path") ?? pending.longName ?? headerName;
-    const linkname = pending.pax.get("linkpath") ?? this.#globalPax.get("linkpath") ?? pending.longLink ?? cString(block, 157, 100);
-    const paxSize = pending.pax.get("size") ?? this.#globalPax.get("size");
+    const offset = pending?.offset ?? at;
+    const headerName = headerString(block, 0, 100, "name", at);
+    const rawName = pending?.pax.get("path") ?? pending?.longName ?? headerName;
+    const headerLink = headerString(block, 157, 100, "link target", at);
+    const linkname = pending?.pax.get("linkpath") ?? pending?.longLink ?? headerLink;
+    const paxSize = pending?.pax.get("size");
     let entrySize = size;
     if (paxSize !== void 0) {
-      if (!/^[0-9]{1,16}$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) {
-        fail2(`The PAX header at byte ${pending.offset} has size "${paxSize.slice(0, 40)}", which is not a size.`);
-      }
       entrySize = Number(paxSize);
+      if (!Number.isSafeInteger(entrySize) || entrySize !== size && !(size === 0 && entrySize > MAX_OCTAL_SIZE)) {
+        fail2(
+          `The PAX header at byte ${offset} says size ${shown(paxSize, 20)}, but its entry's header says ${size}; readers that know PAX and readers that do not would disagree, so it is refused.`
+        );
+      }
     }
-    if (type !== "file") entrySize = 0;
-    const name = normaliseName(rawName, pending.offset);
-    this.#listener.entry({ name, type, size: entrySize, linkname, offset: pending.offset });
+    if (type === "file" && /\/$/.test(rawName)) {
+      fail2(`The tar entry ${shown(rawName, 120)} at byte ${offset} is a file whose name ends in "/"; it is refused.`);
+    }
+    if (type !== "file" && entrySize !== 0) {
+      fail2(
+        `The tar entry ${shown(rawName, 120)} at byte ${offset} is a ${type.replace("-", " ")} with a size of ${entrySize} bytes; readers disagree on whether content follows, so it is refused.`
+      );
+    }
+    if (linkname === "" && (type === "symlink" || type === "hardlink")) {
+      fail2(`The tar entry ${shown(rawName, 120)} at byte ${offset} is a ${type} without a target; it is refused.`);
+    }
+    if (linkname !== "" && type !== "symlink" && type !== "hardlink") {
+      fail2(`The tar entry ${shown(rawName, 120)} at byte ${offset} is a ${type} with a link target; it is refused.`);
+    }
+    const name2 = normaliseName(rawName, offset);
+    if (name2 === "" && (type !== "directory" || rawName === "")) {
+      fail2(`The tar entry at byte ${offset} has no name (${shown(rawName)}); it is refused.`);
+    }
+    this.#listener.entry({ name: name2, type, size: entrySize, linkname, offset });
     if (entrySize === 0) {
       this.#listener.entryEnd();
       this.#state = "header";
@@ -107997,11 +108816,7 @@ var TarReader = class {
     this.#meta = Buffer.alloc(0);
     switch (this.#metaType) {
       case "x":
-        for (const [key, value] of parsePax(data, pending.offset)) pending.pax.set(key, value);
-        break;
-      case "g":
-        for (const [key, value] of parsePax(data, pending.offset)) this.#globalPax.set(key, value);
-        this.#pending = void 0;
+        pending.pax = parsePax(data, pending.offset);
         break;
       case "L":
         pending.longName = cString(data, 0, data.length);
@@ -108012,22 +108827,19 @@ var TarReader = class {
     }
   }
 };
-function tarHeader(name, size, mtime = 0) {
-  const header = Buffer.alloc(BLOCK);
-  if (Buffer.byteLength(name) > 100) throw new Error(`tar entry name "${name}" is longer than 100 bytes`);
-  header.write(name, 0, 100, "utf8");
-  header.write("0000644\0", 100, "latin1");
-  header.write("0000000\0", 108, "latin1");
-  header.write("0000000\0", 116, "latin1");
-  header.write(size.toString(8).padStart(11, "0") + "\0", 124, "latin1");
-  header.write(mtime.toString(8).padStart(11, "0") + "\0", 136, "latin1");
-  header.write("        ", 148, "latin1");
-  header.write("0", 156, "latin1");
-  header.write("ustar\x0000", 257, "latin1");
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += header[i];
-  header.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "latin1");
-  return header;
+function tarHeader(name2, size, mtime = 0) {
+  if (Buffer.byteLength(name2) > 100) throw new Error(`tar entry name "${name2}" is longer than 100 bytes`);
+  const header = new Header({
+    path: name2,
+    mode: 420,
+    uid: 0,
+    gid: 0,
+    size,
+    mtime: new Date(mtime * 1e3),
+    type: "File"
+  });
+  header.encode();
+  return header.block;
 }
 var END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
 
@@ -108081,9 +108893,9 @@ function fail3(message) {
 function looksLikeJson(firstByte) {
   return firstByte === 123 || firstByte === 91 || firstByte === 32 || firstByte === 10 || firstByte === 13;
 }
-function dirname3(name) {
-  const slash = name.lastIndexOf("/");
-  return slash < 0 ? "" : name.slice(0, slash);
+function dirname3(name2) {
+  const slash = name2.lastIndexOf("/");
+  return slash < 0 ? "" : name2.slice(0, slash);
 }
 var ArchiveContents = class {
   files = /* @__PURE__ */ new Map();
@@ -108132,7 +108944,7 @@ var Collector = class {
     if (earlier !== void 0) {
       if (earlier === "directory" && entry2.type === "directory") return;
       fail3(
-        `The tarball has two entries named "${entry2.name}" (the second at byte ${entry2.offset}): a later entry could replace one already verified, so the tarball is refused.`
+        `The tarball has two entries named ${shown(entry2.name)} (the second at byte ${entry2.offset}): a later entry could replace one already verified, so the tarball is refused.`
       );
     }
     this.#kinds.set(entry2.name, entry2.type);
@@ -108153,12 +108965,12 @@ var Collector = class {
         return;
       case "hardlink":
         fail3(
-          `The tarball holds a hard link "${entry2.name}" -> "${entry2.linkname}"; image tarballs never hold links between their files, so it is refused.`
+          `The tarball holds a hard link ${shown(entry2.name)} -> ${shown(entry2.linkname)}; image tarballs never hold links between their files, so it is refused.`
         );
         break;
       default:
         fail3(
-          `The tarball holds a ${entry2.type.replace("-", " ")} "${entry2.name}"; an image tarball holds only files and directories, so it is refused.`
+          `The tarball holds a ${entry2.type.replace("-", " ")} ${shown(entry2.name)}; an image tarball holds only files and directories, so it is refused.`
         );
     }
   }
@@ -108169,7 +108981,7 @@ var Collector = class {
    */
   #symlink(entry2) {
     const refuse = () => fail3(
-      `The tarball holds a symbolic link "${entry2.name}" -> "${entry2.linkname}"; only docker's own links between \`<id>/layer.tar\` files are accepted, so it is refused.`
+      `The tarball holds a symbolic link ${shown(entry2.name)} -> ${shown(entry2.linkname)}; only docker's own links between \`<id>/layer.tar\` files are accepted, so it is refused.`
     );
     if (!/^[0-9a-f]{64}\/layer\.tar$/.test(entry2.name) || entry2.linkname.startsWith("/")) refuse();
     const parts2 = dirname3(entry2.name).split("/");
@@ -108285,25 +109097,27 @@ function platformOf(config) {
 function checkReference(text, where2) {
   if (typeof text !== "string") fail3(`${where2} has a tag that is not a string.`);
   const parsed = parseReference(text);
-  if (!parsed.ok) fail3(`${where2} records \`${text}\`, which is not a valid image reference: ${parsed.reason}.`);
+  if (!parsed.ok) fail3(`${where2} records ${shown(text)}, which is not a valid image reference: ${parsed.reason}.`);
   return text;
 }
 function readConfig(contents, path11, where2) {
   const record = contents.find(path11);
-  if (!record) fail3(`${where2} names the image config "${path11}", which is not in the tarball.`);
+  if (!record) fail3(`${where2} names the image config ${shown(path11)}, which is not in the tarball.`);
   const value = contents.json(record, "The image config");
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    fail3(`The image config ${path11} is not a JSON object; the tarball is corrupt.`);
+    fail3(`The image config ${shown(path11)} is not a JSON object; the tarball is corrupt.`);
   }
   return { record, config: value };
 }
 function diffIdsOf(config, path11) {
   const rootfs = config["rootfs"];
   const ids = typeof rootfs === "object" && rootfs !== null ? rootfs["diff_ids"] : void 0;
-  if (!Array.isArray(ids)) fail3(`The image config ${path11} has no rootfs.diff_ids list; the tarball is corrupt.`);
+  if (!Array.isArray(ids)) fail3(`The image config ${shown(path11)} has no rootfs.diff_ids list; the tarball is corrupt.`);
   for (const id of ids) {
     if (typeof id !== "string" || !SHA256_DIGEST.test(id)) {
-      fail3(`The image config ${path11} lists diff_id "${String(id)}"; expected "sha256:" and 64 lowercase hex digits.`);
+      fail3(
+        `The image config ${shown(path11)} lists diff_id ${shown(String(id))}; expected "sha256:" and 64 lowercase hex digits.`
+      );
     }
   }
   return ids;
@@ -108330,7 +109144,7 @@ function readManifestJson(contents) {
 }
 var Verification = class {
   contents;
-  warnings = [];
+  warnings = new Warnings();
   /** Paths whose content was checked against a digest (their own or a diff_id). */
   verified = /* @__PURE__ */ new Set();
   constructor(contents) {
@@ -108349,23 +109163,23 @@ var Verification = class {
       const diffIds = diffIdsOf(config, item.config);
       if (diffIds.length !== item.layers.length) {
         fail3(
-          `${where2} lists ${item.layers.length} layers but its config ${item.config} has ${diffIds.length} diff_ids; the tarball is corrupt.`
+          `${where2} lists ${item.layers.length} layers but its config ${shown(item.config)} has ${diffIds.length} diff_ids; the tarball is corrupt.`
         );
       }
       const vouching = oci.find((image) => image.configDigest === record.digest);
       const layerFiles = item.layers.map((path11, i) => {
         const layer = this.contents.find(path11);
-        if (!layer) fail3(`${where2} names layer "${path11}", which is not in the tarball; it is incomplete.`);
+        if (!layer) fail3(`${where2} names layer ${shown(path11)}, which is not in the tarball; it is incomplete.`);
         this.#checkNamedDigest(layer);
         const expected = diffIds[i];
         if (layer.digest !== expected && vouching?.layers[i] !== layer.digest) {
           if (layer.size === 0) {
             fail3(
-              `Layer ${path11} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was never filled in (an unfinished cache or export); save the image again.`
+              `Layer ${shown(path11)} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was never filled in (an unfinished cache or export); save the image again.`
             );
           }
           fail3(
-            `Layer ${path11} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: the layer is corrupt or was replaced; save the image again.`
+            `Layer ${shown(path11)} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: the layer is corrupt or was replaced; save the image again.`
           );
         }
         this.verified.add(path11);
@@ -108408,17 +109222,23 @@ var Verification = class {
       unreferenced.push(record.name);
     }
     if (unreferenced.length > 0) {
-      const shown = unreferenced.slice(0, 5).join(", ") + (unreferenced.length > 5 ? ", \u2026" : "");
-      this.warnings.push(`${unreferenced.length} file(s) in the tarball are not part of any image: ${shown}`);
+      this.warnings.add(
+        `${unreferenced.length} file(s) in the tarball are not part of any image: ${shownList(unreferenced, 5)}`
+      );
     }
     const byDigest = /* @__PURE__ */ new Map();
-    for (const name of this.verified) {
-      const record = this.contents.find(name);
-      if (!record || record.name !== name || record.size === 0) continue;
-      byDigest.set(record.digest, [...byDigest.get(record.digest) ?? [], name]);
+    for (const name2 of this.verified) {
+      const record = this.contents.find(name2);
+      if (!record || record.name !== name2 || record.size === 0) continue;
+      const names = byDigest.get(record.digest);
+      if (names) names.push(name2);
+      else byDigest.set(record.digest, [name2]);
     }
     for (const [digest, names] of byDigest) {
-      if (names.length > 1) this.warnings.push(`${names.join(" and ")} have the same content (${digest}).`);
+      if (names.length > 1) {
+        const which2 = names.length === 2 ? names.map((name2) => shown(name2)).join(" and ") : shownList(names, 3);
+        this.warnings.add(`${which2} have the same content (${digest}).`);
+      }
     }
   }
   #isBookkeeping(record, format) {
@@ -108432,15 +109252,15 @@ var Verification = class {
   }
 };
 function verifyContents(contents, bytes, entries) {
-  for (const [name, target] of contents.links) {
+  for (const [name2, target] of contents.links) {
     if (!contents.files.has(target)) {
-      fail3(`The tarball's link "${name}" points at "${target}", which is not a file in the tarball.`);
+      fail3(`The tarball's link ${shown(name2)} points at ${shown(target)}, which is not a file in the tarball.`);
     }
   }
   const hasManifest = contents.files.has("manifest.json");
   const hasIndex = contents.files.has("index.json");
   if (!hasManifest && !hasIndex) {
-    const names = [...contents.files.keys()].slice(0, 5).join(", ");
+    const names = shownList([...contents.files.keys()], 5);
     fail3(
       "This is not an image tarball: it has neither manifest.json (docker save) nor index.json (OCI layout)" + (names ? `; found ${names}` : "; found no files") + ". Pass the output of docker save, buildx, skopeo or podman."
     );
@@ -108472,8 +109292,8 @@ function verifyContents(contents, bytes, entries) {
     ...new Set(images.flatMap((image) => image.platforms.map((one) => one.platform)).filter((p) => p !== void 0))
   ];
   const blobs = /* @__PURE__ */ new Map();
-  for (const name of verification.verified) {
-    const record = contents.find(name);
+  for (const name2 of verification.verified) {
+    const record = contents.find(name2);
     blobs.set(record.digest, record.size);
   }
   return {
@@ -108484,7 +109304,7 @@ function verifyContents(contents, bytes, entries) {
     platforms,
     tree,
     blobs: [...blobs].map(([digest, size]) => ({ digest, size })),
-    warnings: verification.warnings,
+    warnings: verification.warnings.list(),
     loadableByLegacyEngine: hasManifest,
     entries,
     bytes
@@ -108571,9 +109391,9 @@ function filesOf(report, images) {
   }
   return files;
 }
-function entry(name, content) {
+function entry(name2, content) {
   const padding = (BLOCK - content.length % BLOCK) % BLOCK;
-  return [tarHeader(name, content.length), content, Buffer.alloc(padding)];
+  return [tarHeader(name2, content.length), content, Buffer.alloc(padding)];
 }
 function blobPath2(digest) {
   return `blobs/sha256/${digest.slice("sha256:".length)}`;
@@ -108689,7 +109509,7 @@ function createCanonicalWriter(options) {
 }
 function finish(report, streamed, collector, options) {
   const everything = filesOf(report, report.images);
-  const stray = streamed.filter((name) => !everything.has(name));
+  const stray = streamed.filter((name2) => !everything.has(name2));
   if (stray.length > 0) {
     throw new UserError(
       `The tarball holds ${stray.length} file${stray.length === 1 ? "" : "s"} that no image refers to (${stray.slice(0, 3).join(
@@ -108697,7 +109517,7 @@ function finish(report, streamed, collector, options) {
       )}${stray.length > 3 ? ", \u2026" : ""}); an image tarball holds only its images' files, so it is refused.`
     );
   }
-  const impostor = [...everything].find((name) => LAYOUT_FILES.test(name));
+  const impostor = [...everything].find((name2) => LAYOUT_FILES.test(name2));
   if (impostor !== void 0) {
     throw new UserError(
       `An image in the tarball names "${impostor}" as one of its files (a config or layer); that name belongs to the archive's layout, so the tarball is refused.`
@@ -108710,13 +109530,13 @@ function finish(report, streamed, collector, options) {
   );
   const already = new Set(streamed);
   const buffers = [];
-  for (const name of [...wanted].sort()) {
-    if (already.has(name)) continue;
-    const record = collector.contents.files.get(name);
-    if (!record) throw new UserError(`The verified image needs ${name}, which the tarball does not hold.`);
+  for (const name2 of [...wanted].sort()) {
+    if (already.has(name2)) continue;
+    const record = collector.contents.files.get(name2);
+    if (!record) throw new UserError(`The verified image needs ${name2}, which the tarball does not hold.`);
     const content = record.content ?? (record.size === 0 ? Buffer.alloc(0) : void 0);
-    if (!content) throw new UserError(`${name} was not kept while reading the tarball; it cannot be written again.`);
-    buffers.push(...entry(name, content));
+    if (!content) throw new UserError(`${name2} was not kept while reading the tarball; it cannot be written again.`);
+    buffers.push(...entry(name2, content));
   }
   const oci = report.format !== "docker-archive";
   if (oci) {
@@ -108745,28 +109565,75 @@ function finish(report, streamed, collector, options) {
 }
 
 // src/tarball.ts
-var FILE_SYSTEM_CODES = /* @__PURE__ */ new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "ENOTDIR", "EEXIST"]);
+var FILE_SYSTEM_CODES = /* @__PURE__ */ new Set([
+  "ENOSPC",
+  "EDQUOT",
+  "EACCES",
+  "EPERM",
+  "EROFS",
+  "ENOTDIR",
+  "EEXIST",
+  "EISDIR",
+  "ENAMETOOLONG",
+  "ELOOP",
+  "EIO"
+]);
 function isFileSystemProblem(error2) {
   return FILE_SYSTEM_CODES.has(error2?.code ?? "");
 }
 function fileProblem(error2, file, doing) {
-  const code2 = error2?.code;
+  if (error2 instanceof UserError) return error2;
+  const code3 = error2?.code;
   const directory = path7.dirname(file);
-  switch (code2) {
+  switch (code3) {
     case "ENOSPC":
     case "EDQUOT":
       return new UserError(
-        `Ran out of disk space ${doing} \`${file}\`: free space on the runner or set \`path\` to a larger disk.`
+        `Ran out of disk space ${doing} ${shown(file)}: free space on the runner or set \`path\` to a larger disk.`
       );
     case "EACCES":
     case "EPERM":
     case "EROFS":
-      return new UserError(`Cannot write to \`${directory}\` (${code2}): set \`path\` to a writable directory.`);
+      return new UserError(`Cannot write to ${shown(directory)} (${code3}): set \`path\` to a writable directory.`);
     case "ENOTDIR":
     case "EEXIST":
-      return new UserError(`\`${directory}\` is not a directory: set \`path\` to a directory.`);
+      return new UserError(`${shown(directory)} is not a directory: set \`path\` to a directory.`);
+    case "EISDIR":
+      return new UserError(
+        `Cannot write ${shown(file)}: a directory of that name is in the way; set \`name\` or \`path\` so the file has a name of its own.`
+      );
+    case "ENOENT":
+      return new UserError(
+        `Cannot create files in ${shown(directory)} (ENOENT): it is not a directory files can be written to (a virtual file system such as /proc?) or it was removed meanwhile; set \`path\` to a writable directory.`
+      );
+    case "ENAMETOOLONG":
+      return new UserError(`The path ${shown(file)} is too long for the file system: shorten \`path\` or \`name\`.`);
+    case "ELOOP":
+      return new UserError(
+        `${shown(directory)} leads through a loop of symbolic links: set \`path\` to a real directory.`
+      );
+    case "EIO":
+      return new UserError(
+        `The disk failed ${doing} ${shown(file)} (EIO): the runner's disk is faulty; run the job again.`
+      );
     default:
-      return error2 instanceof UserError ? error2 : new UserError(`Failed ${doing} \`${file}\`: ${messageOf(error2)}`);
+      return new UserError(`Failed ${doing} ${shown(file)}: ${messageOf(error2)}`);
+  }
+}
+function inputProblem(error2) {
+  const code3 = error2?.code ?? "";
+  if (!/^(?:Z_|ZSTD_error_)/.test(code3)) return void 0;
+  const cutShort = code3 === "Z_BUF_ERROR";
+  return new UserError(
+    `The tarball's compressed stream is ${cutShort ? "cut short" : "corrupt"} (${messageOf(error2)}): ${cutShort ? "an interrupted transfer or a full disk where it was made" : "it was damaged after it was made"}; produce it again.`
+  );
+}
+async function freeBytes(directory) {
+  try {
+    const stats = await statfs(directory);
+    return Number(stats.bavail) * Number(stats.bsize);
+  } catch {
+    return void 0;
   }
 }
 async function makeDirectory(directory) {
@@ -108807,7 +109674,7 @@ async function writeTarball(start, file, compression, level, canonical) {
   const fileHash = new HashingStream();
   const compressor = createCompressor(compression, level);
   try {
-    await pipeline2([
+    await pipeline3([
       source.stream,
       ...source.decode,
       meter,
@@ -108832,33 +109699,53 @@ async function writeTarball(start, file, compression, level, canonical) {
       (failure) => failure
     );
     const cause = isFileSystemProblem(error2) ? error2 : producerError ?? error2;
-    throw cause instanceof UserError ? cause : fileProblem(cause, file, "writing");
+    if (cause instanceof UserError) throw cause;
+    throw inputProblem(cause) ?? (output.errored || isFileSystemProblem(cause) ? fileProblem(cause, file, "writing") : cause);
   }
 }
-async function openTarball(file, what) {
+function kindOf(stats) {
+  if (stats.isDirectory()) return "a directory";
+  if (stats.isFIFO()) return "a named pipe (FIFO)";
+  if (stats.isCharacterDevice()) return "a character device";
+  if (stats.isBlockDevice()) return "a block device";
+  if (stats.isSocket()) return "a socket";
+  return "not a regular file";
+}
+async function openTarball(file, what, writtenTo) {
   let handle;
   try {
-    handle = await open2(file, "r");
+    handle = await open2(file, constants4.O_RDONLY | constants4.O_NONBLOCK);
   } catch (error2) {
-    const code2 = error2.code;
+    const code3 = error2.code;
     throw new UserError(
-      code2 === "ENOENT" ? `${what} \`${file}\` does not exist: check the path (relative paths are from the workspace).` : `Cannot read ${what} \`${file}\`: ${messageOf(error2)}`
+      code3 === "ENOENT" ? `${what} ${shown(file)} does not exist: check the path (relative paths are from the workspace).` : code3 === "ENXIO" ? `${what} ${shown(file)} is a socket, not a file: expected an image tarball; pass the path of a file.` : `Cannot read ${what} ${shown(file)} (${code3 ?? messageOf(error2)}): check the file's permissions.`
     );
   }
   try {
-    const { size } = await handle.stat();
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      throw new UserError(
+        `${what} ${shown(file)} is ${kindOf(stats)}: expected an image tarball, a regular file; pass the path of the file.`
+      );
+    }
+    const { size } = stats;
     const head = Buffer.alloc(DETECT_BYTES);
     const { bytesRead } = await handle.read(head, 0, DETECT_BYTES, 0);
     const compression = detectFormat(head.subarray(0, bytesRead));
     if (compression === "unknown") {
       throw new UserError(
-        `${what} \`${file}\` is not an image tarball: expected a tar (plain, zstd or gzip), found ${bytesRead === 0 ? "an empty file" : `bytes starting ${head.subarray(0, Math.min(8, bytesRead)).toString("hex")}`}.`
+        `${what} ${shown(file)} is not an image tarball: expected a tar (plain, zstd or gzip), found ${bytesRead === 0 ? "an empty file" : `bytes starting ${head.subarray(0, Math.min(8, bytesRead)).toString("hex")}`}.`
       );
     }
-    const decode = createDecompressor(compression, size);
-    return { stream: createReadStream3(file, { highWaterMark: STREAM_CHUNK_BYTES }), decode, compression, size };
-  } finally {
+    const free = writtenTo === void 0 ? void 0 : await freeBytes(writtenTo);
+    const decode = createDecompressor(compression, size, {
+      ...free !== void 0 && writtenTo !== void 0 && { disk: { where: writtenTo, freeBytes: free } }
+    });
+    const stream4 = handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
+    return { stream: stream4, decode, compression, size };
+  } catch (error2) {
     await handle.close();
+    throw error2;
   }
 }
 
@@ -108877,17 +109764,17 @@ async function linkOrCopy(source, destination) {
     await copyFile2(source, destination);
   }
 }
-async function uploadFile(file, name, options) {
+async function uploadFile(file, name2, options) {
   const client2 = new DefaultArtifactClient();
   const staging = await mkdtemp(path8.join(path8.dirname(path8.resolve(file)), ".artifact-upload-"));
   try {
     if (options.overwrite) {
       const { artifacts } = await client2.listArtifacts();
-      if (artifacts.some((artifact) => artifact.name === name)) await client2.deleteArtifact(name);
+      if (artifacts.some((artifact) => artifact.name === name2)) await client2.deleteArtifact(name2);
     }
-    const staged = path8.join(staging, name);
+    const staged = path8.join(staging, name2);
     await linkOrCopy(file, staged);
-    const result = await client2.uploadArtifact(name, [staged], staging, {
+    const result = await client2.uploadArtifact(name2, [staged], staging, {
       // An already compressed tarball gains nothing from a zip around it, and loses the ability to stream it back.
       skipArchive: true,
       ...options.retentionDays === void 0 ? {} : { retentionDays: options.retentionDays }
@@ -108895,15 +109782,15 @@ async function uploadFile(file, name, options) {
     if (result.id === void 0 || result.digest === void 0) {
       throw new Error("the artifact service did not return an artifact id and digest");
     }
-    return { id: result.id, name, size: result.size ?? (await stat3(file)).size, digest: asDigest(result.digest) };
+    return { id: result.id, name: name2, size: result.size ?? (await stat3(file)).size, digest: asDigest(result.digest) };
   } catch (error2) {
     if (/\(409\)/.test(messageOf(error2))) {
       throw new UserError(
-        `An artifact named "${name}" already exists in this run. Set a distinct \`name\` for each upload (for example \`docker-image-\${{ matrix.image }}\`), or \`overwrite: true\` to replace it.`
+        `An artifact named "${name2}" already exists in this run. Set a distinct \`name\` for each upload (for example \`docker-image-\${{ matrix.image }}\`), or \`overwrite: true\` to replace it.`
       );
     }
     throw new UserError(
-      `Uploading artifact "${name}" failed: ${firstLine(error2)}. Nothing was uploaded; the tarball is still at \`${file}\`: re-run the job, or set \`upload: false\` and upload it another way.`
+      `Uploading artifact "${name2}" failed: ${firstLine(error2)}. Nothing was uploaded; the tarball is still at \`${file}\`: re-run the job, or set \`upload: false\` and upload it another way.`
     );
   } finally {
     await rm3(staging, { recursive: true, force: true });
@@ -108942,60 +109829,60 @@ async function listArtifactNames(location) {
   const artifacts = await listLatest(findByOf(location));
   return artifacts.map((artifact) => artifact.name).sort();
 }
-async function downloadFile(name, directory, location) {
+async function downloadFile(name2, directory, location) {
   try {
     await makeDirectory(directory);
   } catch (error2) {
-    throw fileProblem(error2, path8.join(directory, name), "creating the directory for");
+    throw fileProblem(error2, path8.join(directory, name2), "creating the directory for");
   }
   const findBy = findByOf(location);
   const artifacts = await listLatest(findBy);
-  const artifact = artifacts.find((candidate) => candidate.name === name);
+  const artifact = artifacts.find((candidate) => candidate.name === name2);
   if (!artifact) {
     const names = artifacts.map((candidate) => `"${candidate.name}"`).sort();
     const namedAfterFile = artifactNamedAfterFile(
-      name,
+      name2,
       artifacts.map((candidate) => candidate.name)
     );
     throw new UserError(
-      `No artifact named "${name}" in ${describeRun(findBy)}; ` + (names.length > 0 ? `it has ${names.join(", ")}` : "it has no artifacts") + (namedAfterFile ? `: did you mean \`name: ${namedAfterFile}\`? actions/upload-artifact with \`archive: false\` names the artifact after its file and ignores its \`name\`.` : ".") + " Use the `name` of the save step, and make this job `needs:` the job that saved it."
+      `No artifact named "${name2}" in ${describeRun(findBy)}; ` + (names.length > 0 ? `it has ${names.join(", ")}` : "it has no artifacts") + (namedAfterFile ? `: did you mean \`name: ${namedAfterFile}\`? actions/upload-artifact with \`archive: false\` names the artifact after its file and ignores its \`name\`.` : ".") + " Use the `name` of the save step, and make this job `needs:` the job that saved it."
     );
   }
   const recordedDigest = artifact.digest ? asDigest(artifact.digest) : void 0;
-  const free = await freeBytes(directory);
+  const free = await freeBytes2(directory);
   if (free !== void 0 && artifact.size > free) {
     throw new UserError(
-      `Not enough disk space in \`${directory}\` to download artifact "${name}": it is ${formatBytes(artifact.size)}, and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`
+      `Not enough disk space in \`${directory}\` to download artifact "${name2}": it is ${formatBytes(artifact.size)}, and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`
     );
   }
   let target;
   try {
     target = await mkdtemp(path8.join(directory, "artifact-"));
   } catch (error2) {
-    throw fileProblem(error2, path8.join(directory, name), "creating a directory for");
+    throw fileProblem(error2, path8.join(directory, name2), "creating a directory for");
   }
   try {
     await download(artifact, target, findBy, { skipDecompress: true });
-    const raw = await singleFile(target, name);
+    const raw = await singleFile(target, name2);
     const size = (await stat3(raw)).size;
-    if (!await isZip(raw)) return { id: artifact.id, name, file: raw, size, recordedDigest, zip: void 0 };
+    if (!await isZip(raw)) return { id: artifact.id, name: name2, file: raw, size, recordedDigest, zip: void 0 };
     const { digest } = await hashFile(raw);
     await rm3(raw);
     if (recordedDigest && digest !== recordedDigest) {
       throw new UserError(
-        `The zip of artifact "${name}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
+        `The zip of artifact "${name2}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
       );
     }
     const { digestMismatch: digestMismatch2 } = await download(artifact, target, findBy, { expectedHash: digest });
     if (digestMismatch2) {
       throw new UserError(
-        `The zip of artifact "${name}" changed between two downloads (${digest} the first time): it was replaced while this step ran. Run the job again.`
+        `The zip of artifact "${name2}" changed between two downloads (${digest} the first time): it was replaced while this step ran. Run the job again.`
       );
     }
-    const file = await singleFile(target, name);
+    const file = await singleFile(target, name2);
     return {
       id: artifact.id,
-      name,
+      name: name2,
       file,
       size: (await stat3(file)).size,
       recordedDigest: void 0,
@@ -109015,36 +109902,36 @@ async function download(artifact, target, findBy, options) {
     });
     return { digestMismatch: result.digestMismatch === true };
   } catch (error2) {
-    const code2 = error2.code ?? /\b(ENOSPC|EDQUOT)\b/.exec(messageOf(error2))?.[1];
-    if (code2 === "ENOSPC" || code2 === "EDQUOT")
-      throw fileProblem({ code: code2 }, path8.join(target, artifact.name), "downloading");
+    const code3 = error2.code ?? /\b(ENOSPC|EDQUOT)\b/.exec(messageOf(error2))?.[1];
+    if (code3 === "ENOSPC" || code3 === "EDQUOT")
+      throw fileProblem({ code: code3 }, path8.join(target, artifact.name), "downloading");
     throw new UserError(
       `Downloading artifact "${artifact.name}" failed: ${firstLine(error2)}. Nothing was loaded; re-run the job.`
     );
   }
 }
 var TARBALL_FILE = /\.(?:tar|tar\.(?:gz|zst|zstd|xz|bz2)|tgz|tzst|oci|docker)$/i;
-function artifactNamedAfterFile(name, names) {
-  if (TARBALL_FILE.test(name)) return void 0;
+function artifactNamedAfterFile(name2, names) {
+  if (TARBALL_FILE.test(name2)) return void 0;
   const files = names.filter((candidate) => TARBALL_FILE.test(candidate));
   return files.length === 1 ? files[0] : void 0;
 }
-async function freeBytes(directory) {
+async function freeBytes2(directory) {
   try {
-    const stats = await statfs(directory);
+    const stats = await statfs2(directory);
     return Number(stats.bavail) * Number(stats.bsize);
   } catch {
     return void 0;
   }
 }
-async function singleFile(directory, name) {
+async function singleFile(directory, name2) {
   const entries = await readdir2(directory, { recursive: true, withFileTypes: true });
   const files = entries.filter((entry2) => entry2.isFile()).map((entry2) => path8.join(entry2.parentPath, entry2.name));
   const [file] = files;
   if (file === void 0 || files.length > 1) {
     const found = files.map((found2) => path8.relative(directory, found2)).join(", ") || "nothing";
     throw new UserError(
-      `Artifact "${name}" holds ${files.length} files (${found}); expected exactly one image tarball. Upload the tarball alone, as the save mode of this action does.`
+      `Artifact "${name2}" holds ${files.length} files (${found}); expected exactly one image tarball. Upload the tarball alone, as the save mode of this action does.`
     );
   }
   return file;
@@ -109106,9 +109993,9 @@ var ContainerEngine = class {
           error2.code === "ENOENT" ? this.notOnPath() : new UserError(`Could not run \`${this.command} ${args[0] ?? ""}\`: ${error2.message}`)
         );
       });
-      child2.on("close", (code2, signal) => {
-        if (code2 === 0) resolve4();
-        else reject(this.failure(args, stderr, code2 === null ? `signal ${signal}` : `exit code ${code2}`));
+      child2.on("close", (code3, signal) => {
+        if (code3 === 0) resolve4();
+        else reject(this.failure(args, stderr, code3 === null ? `signal ${signal}` : `exit code ${code3}`));
       });
     });
     return { stdin: child2.stdin, stdout, done };
@@ -109259,7 +110146,7 @@ function parseImageList(stdout) {
       (image) => typeof image === "object" && image !== null
     );
     return objects.flatMap((image) => {
-      const names = Array.isArray(image.Names) ? image.Names.filter((name) => typeof name === "string") : [];
+      const names = Array.isArray(image.Names) ? image.Names.filter((name2) => typeof name2 === "string") : [];
       const id = normalizeImageId(typeof image.Id === "string" ? image.Id : "").replace(/^sha256:/, "").slice(0, 12);
       const created = typeof image.CreatedAt === "string" ? image.CreatedAt : "";
       const size = typeof image.Size === "number" ? formatDecimalBytes(image.Size) : String(image.Size ?? "");
@@ -109329,105 +110216,7 @@ function globToRegExp(glob) {
 }
 function matchNames(glob, names) {
   const pattern = globToRegExp(glob);
-  return names.filter((name) => pattern.test(name)).sort();
-}
-
-// src/metadata.ts
-var METADATA_ENV_JSON = "DOCKER_METADATA_OUTPUT_JSON";
-var METADATA_ENV_TAGS = "DOCKER_METADATA_OUTPUT_TAGS";
-var TAGS_INPUT = "the `tags` input";
-function splitTagList(text) {
-  const seen = /* @__PURE__ */ new Set();
-  for (const entry2 of text.split(/[\n\r,]+/)) {
-    const tag = entry2.trim();
-    if (tag) seen.add(tag);
-  }
-  return [...seen];
-}
-function tagsFromMetadataJson(text, where2) {
-  let parsed;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new UserError(
-      `${where2} is not JSON: expected docker/metadata-action's \`json\` output ({"tags": [...], ...}), found ${JSON.stringify(text.slice(0, 60))}; pass \${{ steps.<meta-step-id>.outputs.json }}`
-    );
-  }
-  const tags2 = parsed?.tags;
-  if (!Array.isArray(tags2) || !tags2.every((tag) => typeof tag === "string")) {
-    throw new UserError(
-      `${where2} has no "tags" list of strings: expected docker/metadata-action's \`json\` output, found keys ${JSON.stringify(Object.keys(parsed ?? {}))}; pass \${{ steps.<meta-step-id>.outputs.json }}`
-    );
-  }
-  return splitTagList(tags2.join("\n"));
-}
-var FIX_SNIPPET = ["with:", "  metadata: ${{ steps.meta.outputs.json }}   # id of your docker/metadata-action step"];
-function findTags({ tagsInput, metadataInput, env }) {
-  if (tagsInput.trim()) return nonEmpty(splitTagList(tagsInput), TAGS_INPUT);
-  if (metadataInput.trim())
-    return nonEmpty(tagsFromMetadataJson(metadataInput, "the `metadata` input"), "the `metadata` input");
-  const envJson = env[METADATA_ENV_JSON];
-  if (envJson?.trim()) return nonEmpty(tagsFromMetadataJson(envJson, METADATA_ENV_JSON), METADATA_ENV_JSON);
-  const envTags = env[METADATA_ENV_TAGS];
-  if (envTags?.trim()) return nonEmpty(splitTagList(envTags), METADATA_ENV_TAGS);
-  throw new UserError(
-    `No image tags to save: the \`tags\` and \`metadata\` inputs are empty and neither ${METADATA_ENV_JSON} nor ${METADATA_ENV_TAGS} is set; pass docker/metadata-action's output as shown above.`,
-    FIX_SNIPPET
-  );
-}
-function nonEmpty(tags2, source) {
-  if (tags2.length === 0) {
-    throw new UserError(
-      `No image tags in ${source}: docker/metadata-action produced no tag for this event; add a \`tags:\` rule that matches it (for example \`type=ref,event=pr\`) or pass \`tags\` yourself.`
-    );
-  }
-  return { tags: tags2, source };
-}
-function problemsWithSaveTags(tags2) {
-  const problems = [];
-  for (const tag of tags2) {
-    const parsed = parseReference(tag);
-    const separated = referencesSeparatedByWhiteSpace(tag);
-    if (separated) {
-      problems.push(`\`${tag}\`: holds ${separated.length} references separated by white space, not one`);
-    } else if (!parsed.ok) {
-      problems.push(`\`${tag}\`: ${parsed.reason}`);
-    } else if (parsed.ref.digest) {
-      problems.push(`\`${tag}\`: pins a digest, and docker save drops the tags of a digest reference; give name:tag`);
-    } else if (isBareVersion(tag)) {
-      problems.push(
-        `\`${tag}\`: is a bare version with no repository; give docker/metadata-action an \`images\` input (for example \`images: ghcr.io/\${{ github.repository }}\`)`
-      );
-    } else if (!parsed.ref.tag) {
-      problems.push(`\`${tag}\`: has no tag, and docker save would export every tag of the repository; add ":<tag>"`);
-    }
-  }
-  return problems;
-}
-function referencesSeparatedByWhiteSpace(entry2) {
-  const pieces = entry2.split(/\s+/).filter(Boolean);
-  if (pieces.length < 2) return void 0;
-  const all = pieces.every((piece) => {
-    const parsed = parseReference(piece);
-    return parsed.ok && parsed.ref.tag !== void 0;
-  });
-  return all ? pieces : void 0;
-}
-function isBareVersion(tag) {
-  const parsed = parseReference(tag);
-  return parsed.ok && !parsed.ref.tag && !parsed.ref.digest && !parsed.ref.path.includes("/") && !parsed.ref.domain;
-}
-function adviceForInvalidTags(invalid, source) {
-  if (invalid.some((tag) => referencesSeparatedByWhiteSpace(tag))) {
-    return "Separate tags with newlines or commas: leave docker/metadata-action's `sep-tags` at its default, or pass its `json` output as `metadata`, which has no separator to get wrong.";
-  }
-  if (source === TAGS_INPUT) {
-    return "Use docker/metadata-action's tags (it lowercases image names) instead of building references by hand.";
-  }
-  if (invalid.every(isBareVersion)) {
-    return "docker/metadata-action made tags with no repository, as it does when its `images` input is empty: set it, for example `images: ghcr.io/${{ github.repository }}`.";
-  }
-  return `These came from docker/metadata-action (${source}): check its \`images\` and \`tags\` inputs.`;
+  return names.filter((name2) => pattern.test(name2)).sort();
 }
 
 // src/suggest.ts
@@ -109441,12 +110230,12 @@ function parts(text) {
   }
   const colon = folded.lastIndexOf(":");
   const hasTag = colon > folded.lastIndexOf("/");
-  const name = hasTag ? folded.slice(0, colon) : folded;
+  const name2 = hasTag ? folded.slice(0, colon) : folded;
   return {
     text,
     registry: "",
-    path: name,
-    name: name.slice(name.lastIndexOf("/") + 1),
+    path: name2,
+    name: name2.slice(name2.lastIndexOf("/") + 1),
     tag: hasTag ? folded.slice(colon + 1) : "latest"
   };
 }
@@ -109510,7 +110299,9 @@ function describeImages(report) {
     ...attestations > 0 ? [count(attestations, "attestation")] : []
   ].join(", ");
 }
-var code = (text) => `<code>${text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")}</code>`;
+var MAX_IMAGE_ROWS = 100;
+var escape2 = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+var code2 = (text) => `<code>${escape2(text)}</code>`;
 async function writeSummary({ title, images, facts, timer, warnings = [] }) {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   const summary2 = summary.addHeading(title, 3);
@@ -109520,18 +110311,19 @@ async function writeSummary({ title, images, facts, timer, warnings = [] }) {
       { data: "Image ID", header: true },
       { data: "Platform", header: true }
     ],
-    ...images.map((image) => [
-      code(image.reference),
-      code(image.imageId.replace(/^sha256:/, "").slice(0, 12)),
-      image.platform || "-"
-    ])
+    ...images.slice(0, MAX_IMAGE_ROWS).map((image) => [
+      code2(image.reference),
+      code2(image.imageId.replace(/^sha256:/, "").slice(0, 12)),
+      image.platform ? code2(image.platform) : "-"
+    ]),
+    ...images.length > MAX_IMAGE_ROWS ? [[`\u2026 and ${images.length - MAX_IMAGE_ROWS} more`, "", ""]] : []
   ]);
   summary2.addTable([
     [
       { data: "Tarball", header: true },
       { data: "", header: true }
     ],
-    ...facts.map(([label, value]) => [label, code(value)])
+    ...facts.map(([label, value]) => [label, code2(value)])
   ]);
   if (timer.phases.length > 0) {
     summary2.addTable([
@@ -109547,7 +110339,7 @@ async function writeSummary({ title, images, facts, timer, warnings = [] }) {
       ])
     ]);
   }
-  if (warnings.length > 0) summary2.addList(warnings);
+  if (warnings.length > 0) summary2.addList(warnings.map(escape2));
   try {
     await summary2.write();
   } catch (error2) {
@@ -109566,7 +110358,7 @@ async function load(inputs) {
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
-      `\`expected-digest\` pins one artifact, but \`pattern\` ${inputs.pattern} matches ${names.length} (${names.join(", ")}): use \`name\` with \`expected-digest\`, or drop \`expected-digest\`.`
+      `\`expected-digest\` pins one artifact, but \`pattern\` ${token(inputs.pattern)} matches ${names.length} (${shownList(names)}): use \`name\` with \`expected-digest\`, or drop \`expected-digest\`.`
     );
   }
   const loaded = [];
@@ -109575,7 +110367,7 @@ async function load(inputs) {
     loaded.push(await loadArtifact({ artifact }, inputs, engine, facts, timer));
   } else {
     const verified = [];
-    for (const name of names) verified.push(await fetchAndVerify(name, inputs, facts, location, timer));
+    for (const name2 of names) verified.push(await fetchAndVerify(name2, inputs, facts, location, timer));
     for (const item of verified) {
       loaded.push(inputs.load ? await loadArtifact(item, inputs, engine, facts, timer) : item);
     }
@@ -109613,10 +110405,10 @@ async function namesMatching(pattern, location) {
   const names = matchNames(pattern, all);
   if (names.length === 0) {
     throw new UserError(
-      `No artifact matches \`pattern\` ${pattern}: expected at least one, found ${all.length === 0 ? "no artifacts at all" : all.join(", ")} in ${location.runId ? `run ${location.runId}` : "this run"}; check the save step's \`name\`.`
+      `No artifact matches \`pattern\` ${token(pattern)}: expected at least one, found ${all.length === 0 ? "no artifacts at all" : shownList(all)} in ${location.runId ? `run ${location.runId}` : "this run"}; check the save step's \`name\`.`
     );
   }
-  info(`pattern ${pattern} matches: ${names.join(", ")}`);
+  info(`pattern ${token(pattern)} matches: ${shownList(names)}`);
   return names;
 }
 async function engineFacts(engine) {
@@ -109633,29 +110425,29 @@ async function likelyEngine(engine) {
     return { kind: engine.command === "podman" ? "podman" : "docker-containerd", platform: void 0 };
   }
 }
-async function download2(name, inputs, location, timer) {
+async function download2(name2, inputs, location, timer) {
   const artifact = await group(
-    `Download artifact ${name}`,
+    `Download artifact ${name2}`,
     () => timer.time(
-      `download ${name}`,
-      () => downloadFile(name, inputs.path, location),
+      `download ${name2}`,
+      () => downloadFile(name2, inputs.path, location),
       (downloaded) => downloaded.size
     )
   );
-  info(`${artifact.file} (${formatBytes(artifact.size)})`);
+  info(`${shown(artifact.file)} (${formatBytes(artifact.size)})`);
   return artifact;
 }
-async function fetchAndVerify(name, inputs, facts, location, timer) {
-  const artifact = await download2(name, inputs, location, timer);
+async function fetchAndVerify(name2, inputs, facts, location, timer) {
+  const artifact = await download2(name2, inputs, location, timer);
   const copy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : void 0;
   const wanted = splitTagList(inputs.tags);
   const { digest, report } = await group(
-    `Verify ${name}`,
+    `Verify ${name2}`,
     () => timer.time(
-      `verify ${name}`,
+      `verify ${name2}`,
       async () => {
         try {
-          const opened = await openHashed(artifact);
+          const opened = await openHashed(artifact, copy);
           const verified = copy ? await verifyAndCopy(opened, copy, wanted, artifact, inputs.expectedDigest) : await verifyOnly(opened, artifact, inputs.expectedDigest);
           logVerified(verified.report, opened.compression);
           return verified;
@@ -109668,15 +110460,19 @@ async function fetchAndVerify(name, inputs, facts, location, timer) {
       () => artifact.size
     )
   );
-  const images = expectedImages(report, wanted, name, facts);
+  const images = expectedImages(report, wanted, name2, facts);
   const size = artifact.zip?.size ?? artifact.size;
   if (inputs.load) return { artifact, digest, size, report, images };
   const handedOn = copy ?? artifact.file;
   info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
   return { artifact: { ...artifact, file: handedOn }, digest, size, report, images };
 }
-async function openHashed(artifact) {
-  const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
+async function openHashed(artifact, copy) {
+  const opened = await openTarball(
+    artifact.file,
+    `The artifact ${shown(artifact.name)}`,
+    copy === void 0 ? void 0 : path9.dirname(copy)
+  );
   const hasher = new HashingStream();
   return { ...opened, decode: [hasher, ...opened.decode], hasher };
 }
@@ -109689,7 +110485,7 @@ function digestMismatch(artifact, digest, expectedDigest) {
   const { mismatches } = compareDigests({ actual: digest, recorded, expected: expectedDigest });
   if (mismatches.length === 0) return void 0;
   return new UserError(
-    `The downloaded artifact ${artifact.name}${zip ? " (a zip)" : ""} hashes to ${digest}, but ${mismatches.join(" and ")}: ` + (zip ? "it was replaced since, or `expected-digest` is not this artifact's digest: for a zip it takes the zip's digest (upload-artifact's `artifact-digest` output), not the tarball's. Nothing was loaded." : "the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.")
+    `The downloaded artifact ${shown(artifact.name)}${zip ? " (a zip)" : ""} hashes to ${digest}, but ${mismatches.join(" and ")}: ` + (zip ? "it was replaced since, or `expected-digest` is not this artifact's digest: for a zip it takes the zip's digest (upload-artifact's `artifact-digest` output), not the tarball's. Nothing was loaded." : "the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.")
   );
 }
 function checkDigest(artifact, digest, expectedDigest) {
@@ -109704,13 +110500,17 @@ function checkDigest(artifact, digest, expectedDigest) {
 }
 function logVerified(report, compression) {
   info(
-    `${report.format} (${compression === "none" ? "uncompressed" : compression}): ${describeImages(report)}, ${report.blobs.length} blobs verified, references: ${report.references.join(", ") || "none"}`
+    `${report.format} (${compression === "none" ? "uncompressed" : compression}): ${describeImages(report)}, ${report.blobs.length} blobs verified, references: ${shownList(report.references) || "none"}`
   );
   for (const warning2 of report.warnings) warning(warning2);
 }
 async function verifyOnly(opened, artifact, expectedDigest) {
   const inspector = createArchiveInspector();
-  await pipeline3([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
+  try {
+    await pipeline4([opened.stream, ...opened.decode, new ProgressMeter("verify"), inspector.stream]);
+  } catch (error2) {
+    throw error2 instanceof UserError ? error2 : inputProblem(error2) ?? error2;
+  }
   const digest = artifactDigest(artifact, opened.hasher.digest());
   checkDigest(artifact, digest, expectedDigest);
   return { digest, report: await inspector.report };
@@ -109730,7 +110530,7 @@ async function verifyAndCopy(opened, copy, tags2, artifact, expectedDigest) {
       }
     }
   );
-  info(`Written as verified, decompressed: ${copy}`);
+  info(`Written as verified, decompressed: ${shown(copy)}`);
   return { digest, report: written.report };
 }
 async function causeOf(error2, artifact, expectedDigest) {
@@ -109835,7 +110635,7 @@ async function afterFailedLoad(error2, engine, references, before) {
   const restored = await engine.restoreTags(moved, before.found);
   return new UserError(`${error2.message} It had changed ${moved.join(", ")}: ${restored}`, error2.details);
 }
-function expectedImages(report, wanted, name, facts) {
+function expectedImages(report, wanted, name2, facts) {
   const expectation = (reference, image) => {
     const loaded = facts.kind === "docker-containerd" ? void 0 : loadedPlatform(image, facts.platform);
     const platforms = loaded ? [loaded] : image.platforms;
@@ -109857,7 +110657,7 @@ function expectedImages(report, wanted, name, facts) {
     const available2 = recorded.map((image) => image.reference);
     const hint = suggest(missing[0], available2);
     throw new UserError(
-      `The artifact ${name} does not hold ${missing.join(", ")}: it records ${available2.join(", ") || "no tags"}${hint ? ` (did you mean \`${hint.reference}\`?)` : ""}; fix \`tags\` or leave it empty to load every tag recorded. Nothing was loaded.`
+      `The artifact ${name2} does not hold ${missing.join(", ")}: it records ${available2.join(", ") || "no tags"}${hint ? ` (did you mean \`${hint.reference}\`?)` : ""}; fix \`tags\` or leave it empty to load every tag recorded. Nothing was loaded.`
     );
   }
   return wanted.map((tag) => ({ ...byName.get(qualify(tag)), reference: tag }));
@@ -109866,11 +110666,12 @@ async function loadIntoEngine(opened, engine, writer) {
   const command = engine.start(["load"], { stdin: true });
   let stdout = "";
   command.stdout.setEncoding("utf8").on("data", (text) => stdout += text);
-  const feeding = pipeline3([opened.stream, ...opened.decode, writer.stream, new ProgressMeter("load"), command.stdin]);
+  const feeding = pipeline4([opened.stream, ...opened.decode, writer.stream, new ProgressMeter("load"), command.stdin]);
   const [fed, exited, written] = await Promise.allSettled([feeding, command.done, writer.result]);
-  if (written.status === "rejected") throw written.reason;
+  const input = (error2) => error2 instanceof UserError ? error2 : inputProblem(error2) ?? error2;
+  if (written.status === "rejected") throw input(written.reason);
   if (exited.status === "rejected") throw exited.reason;
-  if (fed.status === "rejected") throw fed.reason;
+  if (fed.status === "rejected") throw input(fed.reason);
   return stdout;
 }
 
@@ -109891,8 +110692,8 @@ function mostRelevant(items, referenceOf, wanted, limit = LISTING_LIMIT) {
   const repositories = new Set(wanted.map(repositoryOf));
   const related = items.filter((item) => repositories.has(repositoryOf(referenceOf(item))));
   const others = items.filter((item) => !repositories.has(repositoryOf(referenceOf(item))));
-  const shown = [...related, ...others].slice(0, limit);
-  return { shown, more: items.length - shown.length };
+  const shown2 = [...related, ...others].slice(0, limit);
+  return { shown: shown2, more: items.length - shown2.length };
 }
 function moreLine(more) {
   return more > 0 ? [`  \u2026 and ${more} more`] : [];
@@ -109902,7 +110703,7 @@ function moreLine(more) {
 async function save(inputs) {
   const timer = new PhaseTimer();
   const engine = new ContainerEngine(inputs.engine);
-  const wanted = await group("Image tags", async () => wantedTags(inputs));
+  const wanted = await group("Image tags", async () => wantedTags(inputs, engine));
   const file = path10.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
   const saved = inputs.source ? await saveFromSource(inputs, inputs.source, wanted, file, timer) : await saveFromEngine(inputs, engine, wanted, file, timer);
   let artifact;
@@ -109927,7 +110728,7 @@ async function save(inputs) {
       `Uploaded artifact ${artifact.name} (id ${artifact.id}, ${formatBytes(artifact.size)}, ${artifact.digest})`
     );
   } else {
-    info(`upload is false: the tarball stays at ${saved.tarball.file} for you to upload.`);
+    info(`upload is false: the tarball stays at ${shown(saved.tarball.file)} for you to upload.`);
   }
   const { tarball, tags: tags2, imageIds } = saved;
   setOutput("tags", tags2.join("\n"));
@@ -109956,20 +110757,28 @@ async function save(inputs) {
     warnings: [...saved.warnings, ...tarball.report.warnings]
   });
 }
-function wantedTags(inputs) {
+async function wantedTags(inputs, engine) {
   let found;
   try {
     found = findTags({ tagsInput: inputs.tags, metadataInput: inputs.metadata, env: process.env });
   } catch (error2) {
     if (inputs.source && error2 instanceof UserError && error2.message.startsWith("No image tags to save")) {
-      info(`No tags given: saving every reference in ${inputs.source}.`);
+      info(`No tags given: saving every reference in ${shown(inputs.source)}.`);
       return void 0;
     }
     throw error2;
   }
+  if (inputs.source) await rejectInvalid(found.tags, found.source, async () => [], "the tarball");
+  else {
+    const available2 = async () => taggedReferences(await engine.listImages());
+    await rejectInvalid(found.tags, found.source, available2, engineName(inputs));
+  }
   info(`From ${found.source}:`);
   for (const tag of found.tags) info(`  ${tag}`);
   return found;
+}
+function engineName(inputs) {
+  return `the ${inputs.engine} engine`;
 }
 async function rejectInvalid(tags2, source, available2, where2) {
   const problems = problemsWithSaveTags(tags2);
@@ -109979,12 +110788,12 @@ async function rejectInvalid(tags2, source, available2, where2) {
   const hints = [];
   for (const tag of invalid) {
     const hint = referencesSeparatedByWhiteSpace(tag) ? void 0 : suggest(tag, references);
-    if (hint) hints.push(`\`${tag}\` \u2192 did you mean \`${hint.reference}\`? (${hint.why})`);
+    if (hint) hints.push(`${shown(tag)} \u2192 did you mean \`${hint.reference}\`? (${hint.why})`);
   }
-  const { shown, more } = mostRelevant(references, (reference) => reference, invalid);
+  const { shown: listed, more } = mostRelevant(references, (reference) => reference, invalid);
   const details = [
     ...problems.map((problem) => `invalid: ${problem}`),
-    ...references.length > 0 ? [`${where2} has:`, ...shown.map((reference) => `  ${reference}`), ...moreLine(more)] : [],
+    ...references.length > 0 ? [`${where2} has:`, ...listed.map((reference) => `  ${reference}`), ...moreLine(more)] : [],
     ...hints
   ];
   const which2 = invalid.length === 1 ? problems[0] : `${invalid.map((tag) => `\`${tag}\``).join(", ")} (each explained above)`;
@@ -109998,9 +110807,9 @@ function taggedReferences(rows) {
   return rows.map((row) => row.reference).filter((reference) => !reference.includes("<none>"));
 }
 function imagesTable(rows, wanted) {
-  const { shown, more } = mostRelevant(rows, (row) => row.reference, wanted);
+  const { shown: listed, more } = mostRelevant(rows, (row) => row.reference, wanted);
   const header = { reference: "REPOSITORY:TAG", id: "IMAGE ID", created: "CREATED", size: "SIZE" };
-  const all = [header, ...shown];
+  const all = [header, ...listed];
   const width = (key) => Math.max(...all.map((row) => row[key].length));
   const [w1, w2, w3] = [width("reference"), width("id"), width("created")];
   return [
@@ -110024,8 +110833,7 @@ function missingReport(missing, available2, table, where2) {
   return { details, summary: summary2 };
 }
 async function saveFromEngine(inputs, engine, wanted, file, timer) {
-  const where2 = `the ${inputs.engine} engine`;
-  await rejectInvalid(wanted.tags, wanted.source, async () => taggedReferences(await engine.listImages()), where2);
+  const where2 = engineName(inputs);
   const inspected = await group(`Check the tags exist in ${where2}`, async () => {
     const result = await engine.inspect(wanted.tags);
     for (const [tag, image] of result.found) {
@@ -110039,7 +110847,7 @@ async function saveFromEngine(inputs, engine, wanted, file, timer) {
     const rows = await engine.listImages();
     const table = imagesTable(rows, inspected.missing);
     const { details, summary: summary2 } = missingReport(inspected.missing, taggedReferences(rows), table, where2);
-    const line = `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? "is" : "are"} not in ${where2}: ${inspected.missing.join(", ")}${summary2}`;
+    const line = `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? "is" : "are"} not in ${where2}: ${shownList(inspected.missing)}${summary2}`;
     if (inputs.ifMissing === "error" || inspected.found.size === 0) {
       throw new UserError(
         `${line}; nothing was saved. Its images are listed above: build with \`load: true\` and the same tags${inputs.ifMissing === "warn" ? "" : ", or set `if-missing: warn` to save the tags that exist"}.`,
@@ -110055,7 +110863,7 @@ async function saveFromEngine(inputs, engine, wanted, file, timer) {
   const tags2 = wanted.tags.filter((tag) => inspected.found.has(tag));
   const platformArgs = await platformArguments(inputs, engine);
   const tarball = await writeLogged(
-    `${inputs.engine} save ${tags2.length} tag${tags2.length === 1 ? "" : "s"} \u2192 ${file}`,
+    `${inputs.engine} save ${tags2.length} tag${tags2.length === 1 ? "" : "s"} \u2192 ${shown(file)}`,
     "save + verify + compress",
     () => {
       const command = engine.start(["save", ...platformArgs, ...tags2]);
@@ -110104,15 +110912,18 @@ async function platformArguments(inputs, engine) {
 }
 async function saveFromSource(inputs, source, wanted, file, timer) {
   const sourcePath = path10.resolve(process.env.GITHUB_WORKSPACE ?? ".", source);
-  if (wanted) await rejectInvalid(wanted.tags, wanted.source, async () => [], "the tarball");
-  const opened = await openTarball(sourcePath, "The `source` tarball");
   if (path10.resolve(file) === sourcePath) {
     throw new UserError(
-      `The \`source\` tarball and the tarball to write are the same file (${file}): set \`path\` or \`name\` so they differ.`
+      `The \`source\` tarball and the tarball to write are the same file (${shown(file)}): set \`path\` or \`name\` so they differ.`
     );
   }
+  const opened = await openTarball(
+    sourcePath,
+    "The `source` tarball",
+    inputs.compression === "none" ? path10.dirname(file) : void 0
+  );
   const tarball = await writeLogged(
-    `Verify and compress ${sourcePath} \u2192 ${file}`,
+    `Verify and compress ${shown(sourcePath)} \u2192 ${shown(file)}`,
     "verify + compress",
     () => ({ stream: opened.stream, decode: opened.decode, phase: "read source" }),
     { select: (report) => selectReferences(report, wanted?.tags), platform: inputs.platform },
@@ -110123,7 +110934,7 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
   if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
     await removeQuietly(file);
     throw new UserError(
-      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${tarball.report.platforms.join(", ") || "no platform"}; nothing was uploaded. Fix \`platform\`, or build that platform into the tarball.`
+      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${tokenList(tarball.report.platforms) || "no platform"}; nothing was uploaded. Fix \`platform\`, or build that platform into the tarball.`
     );
   }
   const references = tarball.report.references;
@@ -110133,10 +110944,10 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
     const present = new Set(references.map(qualify));
     const missing = wanted.tags.filter((tag) => !present.has(qualify(tag)));
     if (missing.length > 0) {
-      const { shown, more } = mostRelevant(references, (reference) => reference, missing);
-      const table = [...shown.map((reference) => `  ${reference}`), ...moreLine(more)];
+      const { shown: listed, more } = mostRelevant(references, (reference) => reference, missing);
+      const table = [...listed.map((reference) => `  ${reference}`), ...moreLine(more)];
       const { details, summary: summary2 } = missingReport(missing, references, table, "the tarball");
-      const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? "is" : "are"} not in ${sourcePath}: ${missing.join(", ")}${summary2}`;
+      const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? "is" : "are"} not in ${shown(sourcePath)}: ${shownList(missing)}${summary2}`;
       if (inputs.ifMissing === "error" || missing.length === wanted.tags.length) {
         await removeQuietly(file);
         throw new UserError(`${line}; nothing was uploaded. Its references are listed above.`, details);
@@ -110191,7 +111002,7 @@ function requireReferences(report, tags2, what) {
   const absent = tags2.filter((tag) => !present.has(qualify(tag)));
   if (absent.length > 0) {
     throw new UserError(
-      `${what} does not record ${absent.join(", ")} (it records ${report.references.join(", ") || "no tags"}): the engine dropped tags; report this with the engine version.`
+      `${what} does not record ${shownList(absent)} (it records ${shownList(report.references) || "no tags"}): the engine dropped tags; report this with the engine version.`
     );
   }
 }

@@ -15,8 +15,11 @@ import {
   type IfMissing,
   type Mode,
 } from './constants.ts';
+import { describeCharacter, shown } from './display.ts';
 import { UserError } from './errors.ts';
 import { normalizeDigest } from './digest.ts';
+import { checkTagCount, splitTagList } from './metadata.ts';
+import { parseReference } from './reference.ts';
 
 export interface Inputs {
   mode: Mode;
@@ -58,7 +61,7 @@ function choice<T extends string>(input: string, allowed: readonly T[], fallback
   const value = core.getInput(input).trim().toLowerCase() || fallback;
   if (!(allowed as readonly string[]).includes(value)) {
     throw new UserError(
-      `Input \`${input}\` must be one of ${allowed.map((a) => `\`${a}\``).join(', ')}, found \`${value}\`; fix the \`with:\` block of this step.`,
+      `Input \`${input}\` must be one of ${allowed.map((a) => `\`${a}\``).join(', ')}, found ${shown(value)}; fix the \`with:\` block of this step.`,
     );
   }
   return value as T;
@@ -72,7 +75,7 @@ function bool(input: string, fallback: boolean): boolean {
   if (value === '') return fallback;
   if (value === 'true') return true;
   if (value === 'false') return false;
-  throw new UserError(`Input \`${input}\` must be \`true\` or \`false\`, found \`${value}\`.`);
+  throw new UserError(`Input \`${input}\` must be \`true\` or \`false\`, found ${shown(value)}.`);
 }
 
 function integer(input: string, min: number, max: number): number | undefined {
@@ -80,7 +83,7 @@ function integer(input: string, min: number, max: number): number | undefined {
   if (value === '') return undefined;
   const number = /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(number) || number < min || number > max) {
-    throw new UserError(`Input \`${input}\` must be a whole number from ${min} to ${max}, found \`${value}\`.`);
+    throw new UserError(`Input \`${input}\` must be a whole number from ${min} to ${max}, found ${shown(value)}.`);
   }
   return number;
 }
@@ -89,10 +92,38 @@ function optional(input: string): string | undefined {
   return core.getInput(input).trim() || undefined;
 }
 
+/** PATH_MAX on Linux. */
+const MAX_PATH_BYTES = 4096;
+
+/** A path or glob input: one line of printable text, so that it can be named in the log. */
+function pathInput(input: string): string | undefined {
+  const value = optional(input);
+  if (value === undefined) return undefined;
+  const control = /\p{Cc}/u.exec(value);
+  if (control) {
+    throw new UserError(
+      `Input \`${input}\` contains ${describeCharacter(control[0])}: expected one path on one line, found ${shown(value)}; ` +
+        'fix the `with:` block of this step.',
+    );
+  }
+  if (Buffer.byteLength(value) > MAX_PATH_BYTES) {
+    throw new UserError(
+      `Input \`${input}\` is ${Buffer.byteLength(value)} bytes long: expected a path of at most ${MAX_PATH_BYTES} bytes, ` +
+        `found ${shown(value)}.`,
+    );
+  }
+  return value;
+}
+
 export function artifactNameProblem(name: string): string | undefined {
   if (name === '') return 'is empty';
   if (FORBIDDEN_NAME_CHARACTERS.test(name))
     return 'contains one of the characters " : < > | * ? \\ / that artifact names cannot have';
+  if (/\p{Cc}/u.test(name)) return 'contains a control character';
+  // The name is also the file name of the download: `.` and `..` are directories (EISDIR), not files.
+  if (/^\.+$/.test(name)) return 'is only dots, which names a directory rather than a file';
+  // File names stop at 255 bytes; the tarball's suffix and its temporary `.partial-<pid>` need the rest.
+  if (Buffer.byteLength(name) > 200) return 'is longer than 200 bytes, too long for a file name with its suffix';
   return undefined;
 }
 
@@ -104,14 +135,14 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
 
   const name = core.getInput('name').trim() || DEFAULT_ARTIFACT_NAME;
   const nameProblem = artifactNameProblem(name);
-  if (nameProblem) throw new UserError(`Input \`name\` (\`${name}\`) ${nameProblem}; choose another artifact name.`);
+  if (nameProblem) throw new UserError(`Input \`name\` (${shown(name)}) ${nameProblem}; choose another artifact name.`);
 
   const expectedDigestText = optional('expected-digest');
   const expectedDigest = expectedDigestText === undefined ? undefined : normalizeDigest(expectedDigestText);
   if (expectedDigestText !== undefined && expectedDigest === undefined) {
     throw new UserError(
       `Input \`expected-digest\` must be "sha256:" followed by 64 hex digits, or the 64 digits alone as ` +
-        `actions/upload-artifact prints them (the artifact's digest: the save step's \`digest\` output), found \`${expectedDigestText}\`.`,
+        `actions/upload-artifact prints them (the artifact's digest: the save step's \`digest\` output), found ${shown(expectedDigestText)}.`,
     );
   }
 
@@ -121,24 +152,39 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
 
   const repository = optional('repository');
   if (repository !== undefined && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
-    throw new UserError(`Input \`repository\` must be \`owner/name\`, found \`${repository}\`.`);
+    throw new UserError(`Input \`repository\` must be \`owner/name\`, found ${shown(repository)}.`);
   }
 
   const platform = optional('platform');
   if (platform !== undefined && !PLATFORM.test(platform)) {
     throw new UserError(
-      `Input \`platform\` must be one platform as \`os/architecture\` or \`os/architecture/variant\` (e.g. \`linux/arm64\`), found \`${platform}\`.`,
+      `Input \`platform\` must be one platform as \`os/architecture\` or \`os/architecture/variant\` (e.g. \`linux/arm64\`), found ${shown(platform)}.`,
     );
+  }
+
+  const tags = core.getInput('tags');
+  checkTagCount(splitTagList(tags), 'the `tags` input');
+  if (mode === 'load') {
+    // The tags expected back are named in later messages: none is printed unless it is a reference.
+    for (const tag of splitTagList(tags)) {
+      const parsed = parseReference(tag);
+      if (!parsed.ok) {
+        throw new UserError(
+          `Input \`tags\` holds ${shown(tag)}, which is not an image reference: ${parsed.reason}; ` +
+            'list the tags the save step saved (its `tags` output).',
+        );
+      }
+    }
   }
 
   return {
     mode,
-    tags: core.getInput('tags'),
+    tags,
     metadata: core.getInput('metadata'),
-    source: optional('source'),
+    source: pathInput('source'),
     name,
-    pattern: optional('pattern'),
-    path: optional('path') ?? env.RUNNER_TEMP ?? os.tmpdir(),
+    pattern: pathInput('pattern'),
+    path: pathInput('path') ?? env.RUNNER_TEMP ?? os.tmpdir(),
     compression,
     compressionLevel,
     ifMissing: choice('if-missing', IfMissingPolicies, 'error'),

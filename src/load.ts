@@ -21,8 +21,9 @@ import { PhaseTimer, ProgressMeter, formatBytes } from './progress.ts';
 import { idsOf, imageIdOn, isSameImage, loadedPlatform } from './image.ts';
 import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
+import { shown, shownList, token } from './display.ts';
 import { describeImages, writeSummary, type SummaryImage } from './summary.ts';
-import { openTarball, writeTarball, type OpenedTarball } from './tarball.ts';
+import { inputProblem, openTarball, writeTarball, type OpenedTarball } from './tarball.ts';
 
 /** A reference expected after loading, and the image in the tarball it must name. */
 interface ExpectedImage extends SummaryImage {
@@ -66,7 +67,7 @@ export async function load(inputs: Inputs): Promise<void> {
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
-      `\`expected-digest\` pins one artifact, but \`pattern\` ${inputs.pattern} matches ${names.length} (${names.join(', ')}): ` +
+      `\`expected-digest\` pins one artifact, but \`pattern\` ${token(inputs.pattern)} matches ${names.length} (${shownList(names)}): ` +
         'use `name` with `expected-digest`, or drop `expected-digest`.',
     );
   }
@@ -124,11 +125,11 @@ async function namesMatching(pattern: string, location: ArtifactLocation): Promi
   const names = matchNames(pattern, all);
   if (names.length === 0) {
     throw new UserError(
-      `No artifact matches \`pattern\` ${pattern}: expected at least one, found ${all.length === 0 ? 'no artifacts at all' : all.join(', ')} ` +
+      `No artifact matches \`pattern\` ${token(pattern)}: expected at least one, found ${all.length === 0 ? 'no artifacts at all' : shownList(all)} ` +
         `in ${location.runId ? `run ${location.runId}` : 'this run'}; check the save step's \`name\`.`,
     );
   }
-  core.info(`pattern ${pattern} matches: ${names.join(', ')}`);
+  core.info(`pattern ${token(pattern)} matches: ${shownList(names)}`);
   return names;
 }
 
@@ -165,7 +166,7 @@ async function download(
       (downloaded) => downloaded.size,
     ),
   );
-  core.info(`${artifact.file} (${formatBytes(artifact.size)})`);
+  core.info(`${shown(artifact.file)} (${formatBytes(artifact.size)})`);
   return artifact;
 }
 
@@ -188,7 +189,7 @@ async function fetchAndVerify(
       `verify ${name}`,
       async () => {
         try {
-          const opened = await openHashed(artifact);
+          const opened = await openHashed(artifact, copy);
           const verified = copy
             ? await verifyAndCopy(opened, copy, wanted, artifact, inputs.expectedDigest)
             : await verifyOnly(opened, artifact, inputs.expectedDigest);
@@ -216,8 +217,13 @@ interface HashedTarball extends OpenedTarball {
   hasher: HashingStream;
 }
 
-async function openHashed(artifact: DownloadedArtifact): Promise<HashedTarball> {
-  const opened = await openTarball(artifact.file, `The artifact ${artifact.name}`);
+/** `copy`: the plain tar the read also writes, whose free disk caps the decompression. */
+async function openHashed(artifact: DownloadedArtifact, copy?: string): Promise<HashedTarball> {
+  const opened = await openTarball(
+    artifact.file,
+    `The artifact ${shown(artifact.name)}`,
+    copy === undefined ? undefined : path.dirname(copy),
+  );
   const hasher = new HashingStream();
   return { ...opened, decode: [hasher, ...opened.decode], hasher };
 }
@@ -241,7 +247,7 @@ function digestMismatch(
   const { mismatches } = compareDigests({ actual: digest, recorded, expected: expectedDigest });
   if (mismatches.length === 0) return undefined;
   return new UserError(
-    `The downloaded artifact ${artifact.name}${zip ? ' (a zip)' : ''} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
+    `The downloaded artifact ${shown(artifact.name)}${zip ? ' (a zip)' : ''} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
       (zip
         ? "it was replaced since, or `expected-digest` is not this artifact's digest: for a zip it takes the zip's " +
           "digest (upload-artifact's `artifact-digest` output), not the tarball's. Nothing was loaded."
@@ -263,7 +269,7 @@ function checkDigest(artifact: DownloadedArtifact, digest: string, expectedDiges
 function logVerified(report: ArchiveReport, compression: OpenedTarball['compression']): void {
   core.info(
     `${report.format} (${compression === 'none' ? 'uncompressed' : compression}): ${describeImages(report)}, ` +
-      `${report.blobs.length} blobs verified, references: ${report.references.join(', ') || 'none'}`,
+      `${report.blobs.length} blobs verified, references: ${shownList(report.references) || 'none'}`,
   );
   for (const warning of report.warnings) core.warning(warning);
 }
@@ -274,7 +280,11 @@ async function verifyOnly(
   expectedDigest: string | undefined,
 ): Promise<{ digest: string; report: ArchiveReport }> {
   const inspector = createArchiveInspector();
-  await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), inspector.stream]);
+  try {
+    await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), inspector.stream]);
+  } catch (error) {
+    throw error instanceof UserError ? error : (inputProblem(error) ?? error);
+  }
   const digest = artifactDigest(artifact, opened.hasher.digest());
   checkDigest(artifact, digest, expectedDigest);
   return { digest, report: await inspector.report };
@@ -302,7 +312,7 @@ async function verifyAndCopy(
       },
     },
   );
-  core.info(`Written as verified, decompressed: ${copy}`);
+  core.info(`Written as verified, decompressed: ${shown(copy)}`);
   return { digest, report: written.report };
 }
 
@@ -497,8 +507,9 @@ async function loadIntoEngine(
   const feeding = pipeline([opened.stream, ...opened.decode, writer.stream, new ProgressMeter('load'), command.stdin!]);
   const [fed, exited, written] = await Promise.allSettled([feeding, command.done, writer.result]);
   // The canonical writer's verdict first: when it refused the archive, the engine's complaint is only the result.
-  if (written.status === 'rejected') throw written.reason;
+  const input = (error: unknown) => (error instanceof UserError ? error : (inputProblem(error) ?? error));
+  if (written.status === 'rejected') throw input(written.reason);
   if (exited.status === 'rejected') throw exited.reason;
-  if (fed.status === 'rejected') throw fed.reason;
+  if (fed.status === 'rejected') throw input(fed.reason);
   return stdout;
 }

@@ -2,6 +2,7 @@
  * Where the tags to save come from: the `tags` input, the `metadata` input (docker/metadata-action's `json`
  * output), or the environment variables metadata-action exports. Pure: the caller passes inputs and env.
  */
+import { shown, shownList } from './display.ts';
 import { UserError } from './errors.ts';
 import { parseReference } from './reference.ts';
 
@@ -9,6 +10,12 @@ export const METADATA_ENV_JSON = 'DOCKER_METADATA_OUTPUT_JSON';
 export const METADATA_ENV_TAGS = 'DOCKER_METADATA_OUTPUT_TAGS';
 /** The `source` of tags typed into this step rather than made by metadata-action. */
 export const TAGS_INPUT = 'the `tags` input';
+/**
+ * Every tag is one argument of `docker save` and `docker image inspect`: 25,000 tags overflowed the kernel's limit on
+ * a command line (2 MiB with the environment; spawn E2BIG). metadata-action makes a handful per image.
+ */
+export const MAX_TAGS = 1000;
+export const MAX_TAG_LIST_BYTES = 256 * 1024;
 
 export interface TagSources {
   tagsInput: string;
@@ -40,14 +47,14 @@ export function tagsFromMetadataJson(text: string, where: string): string[] {
   } catch {
     throw new UserError(
       `${where} is not JSON: expected docker/metadata-action's \`json\` output ({"tags": [...], ...}), ` +
-        `found ${JSON.stringify(text.slice(0, 60))}; pass \${{ steps.<meta-step-id>.outputs.json }}`,
+        `found ${shown(text, 60)}; pass \${{ steps.<meta-step-id>.outputs.json }}`,
     );
   }
   const tags = (parsed as { tags?: unknown } | null)?.tags;
   if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
     throw new UserError(
       `${where} has no "tags" list of strings: expected docker/metadata-action's \`json\` output, found ` +
-        `keys ${JSON.stringify(Object.keys((parsed as object | null) ?? {}))}; pass \${{ steps.<meta-step-id>.outputs.json }}`,
+        `keys ${shownList(Object.keys((parsed as object | null) ?? {})) || 'none'}; pass \${{ steps.<meta-step-id>.outputs.json }}`,
     );
   }
   return splitTagList(tags.join('\n'));
@@ -71,7 +78,20 @@ export function findTags({ tagsInput, metadataInput, env }: TagSources): FoundTa
   );
 }
 
+/** Fails when a tag list is longer than a command line can carry; `source` names where the list came from. */
+export function checkTagCount(tags: readonly string[], source: string): void {
+  const bytes = tags.reduce((total, tag) => total + Buffer.byteLength(tag) + 1, 0);
+  if (tags.length > MAX_TAGS || bytes > MAX_TAG_LIST_BYTES) {
+    throw new UserError(
+      `Too many tags in ${source}: expected at most ${MAX_TAGS} tags of at most ${MAX_TAG_LIST_BYTES / 1024} KiB ` +
+        `together, found ${tags.length} tags of ${Math.ceil(bytes / 1024)} KiB; pass only the tags this image needs ` +
+        '(a list that long is usually a variable expanded twice or a file passed by mistake).',
+    );
+  }
+}
+
 function nonEmpty(tags: string[], source: string): FoundTags {
+  checkTagCount(tags, source);
   if (tags.length === 0) {
     throw new UserError(
       `No image tags in ${source}: docker/metadata-action produced no tag for this event; ` +
@@ -91,18 +111,22 @@ export function problemsWithSaveTags(tags: readonly string[]): string[] {
     const parsed = parseReference(tag);
     const separated = referencesSeparatedByWhiteSpace(tag);
     if (separated) {
-      problems.push(`\`${tag}\`: holds ${separated.length} references separated by white space, not one`);
+      problems.push(`${shown(tag)}: holds ${separated.length} references separated by white space, not one`);
     } else if (!parsed.ok) {
-      problems.push(`\`${tag}\`: ${parsed.reason}`);
+      problems.push(`${shown(tag)}: ${parsed.reason}`);
     } else if (parsed.ref.digest) {
-      problems.push(`\`${tag}\`: pins a digest, and docker save drops the tags of a digest reference; give name:tag`);
+      problems.push(
+        `${shown(tag)}: pins a digest, and docker save drops the tags of a digest reference; give name:tag`,
+      );
     } else if (isBareVersion(tag)) {
       problems.push(
-        `\`${tag}\`: is a bare version with no repository; give docker/metadata-action an \`images\` input ` +
+        `${shown(tag)}: is a bare version with no repository; give docker/metadata-action an \`images\` input ` +
           '(for example `images: ghcr.io/${{ github.repository }}`)',
       );
     } else if (!parsed.ref.tag) {
-      problems.push(`\`${tag}\`: has no tag, and docker save would export every tag of the repository; add ":<tag>"`);
+      problems.push(
+        `${shown(tag)}: has no tag, and docker save would export every tag of the repository; add ":<tag>"`,
+      );
     }
   }
   return problems;

@@ -13,6 +13,7 @@
  * registry only when it contains "." or ":" or is "localhost", and capitals elsewhere are the familiar
  * "repository name must be lowercase" error, naming the offending component.
  */
+import { describeCharacter, firstNonAscii, shown } from './display.ts';
 
 export interface ImageReference {
   /** The text as given. */
@@ -37,6 +38,8 @@ const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 export const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 export const DOCKER_HUB = 'docker.io';
+/** Name, tag and a sha512 digest at their longest, with room to spare: anything longer is not a reference. */
+const MAX_REFERENCE_LENGTH = 600;
 
 function looksLikeDomain(component: string): boolean {
   return component.includes('.') || component.includes(':') || component === 'localhost';
@@ -48,19 +51,19 @@ function checkDomain(domain: string): string | undefined {
   if (portAt > domain.lastIndexOf(']')) {
     const port = domain.slice(portAt + 1);
     host = domain.slice(0, portAt);
-    if (!PORT.test(port)) return `registry port must be digits, found \`${port}\``;
+    if (!PORT.test(port)) return `registry port must be digits, found ${shown(port)}`;
   }
   if (IPV6_HOST.test(host)) return undefined;
   if (host.split('.').every((part) => DOMAIN_COMPONENT.test(part))) return undefined;
-  return `registry host \`${host}\` is not a valid host name`;
+  return `registry host ${shown(host)} is not a valid host name`;
 }
 
 function checkPathComponent(component: string): string | undefined {
   if (PATH_COMPONENT.test(component)) return undefined;
   if (component === '') return 'repository path has an empty component (a doubled or trailing "/")';
-  if (PATH_COMPONENT.test(component.toLowerCase())) return `repository name must be lowercase: \`${component}\``;
+  if (PATH_COMPONENT.test(component.toLowerCase())) return `repository name must be lowercase: ${shown(component)}`;
   return (
-    `repository path component \`${component}\` may only contain lowercase letters, digits and ` +
+    `repository path component ${shown(component)} may only contain lowercase letters, digits and ` +
     'the separators ".", "_", "__" or "-" between them'
   );
 }
@@ -69,6 +72,17 @@ function checkPathComponent(component: string): string | undefined {
 export function parseReference(text: string): ParseResult {
   const fail = (reason: string): ParseResult => ({ ok: false, reason });
   if (text.length === 0) return fail('the reference is empty');
+  if (text.length > MAX_REFERENCE_LENGTH) {
+    return fail(`the reference is ${text.length} characters long; a reference is at most ${MAX_REFERENCE_LENGTH}`);
+  }
+  const foreign = firstNonAscii(text);
+  if (foreign) {
+    const what = /\s/u.test(foreign.character) ? 'white space' : 'a character outside ASCII';
+    return fail(
+      `character ${foreign.position} is ${describeCharacter(foreign.character)}: a reference cannot contain ${what} ` +
+        '(a look-alike letter pasted in?)',
+    );
+  }
   if (/\s/.test(text)) return fail('a reference cannot contain white space');
   if (text.startsWith('-')) return fail('a reference cannot start with "-" (it would read as a command option)');
 
@@ -79,9 +93,9 @@ export function parseReference(text: string): ParseResult {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest)) {
-      return fail(`digest \`${digest}\` must be "sha256:" followed by 64 lowercase hex digits`);
+      return fail(`digest ${shown(digest)} must be "sha256:" followed by 64 lowercase hex digits`);
     }
-    if (!DIGEST.test(digest)) return fail(`digest \`${digest}\` is not of the form algorithm:hex`);
+    if (!DIGEST.test(digest)) return fail(`digest ${shown(digest)} is not of the form algorithm:hex`);
   }
 
   let tag: string | undefined;
@@ -93,7 +107,7 @@ export function parseReference(text: string): ParseResult {
       return fail(
         tag === ''
           ? 'the tag after ":" is empty'
-          : `tag \`${tag}\` must be 1 to 128 of [A-Za-z0-9_.-] and cannot start with "." or "-"`,
+          : `tag ${shown(tag)} must be 1 to 128 of [A-Za-z0-9_.-] and cannot start with "." or "-"`,
       );
     }
   }

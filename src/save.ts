@@ -25,13 +25,14 @@ import { imageIdOn } from './image.ts';
 import { holdsPlatform } from './platform.ts';
 import { qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
+import { shown, shownList, tokenList } from './display.ts';
 import { describeImages, writeSummary } from './summary.ts';
 import { openTarball, writeTarball, type TarballSource, type WrittenTarball } from './tarball.ts';
 
 export async function save(inputs: Inputs): Promise<void> {
   const timer = new PhaseTimer();
   const engine = new ContainerEngine(inputs.engine);
-  const wanted = await core.group('Image tags', async () => wantedTags(inputs));
+  const wanted = await core.group('Image tags', async () => wantedTags(inputs, engine));
   const file = path.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
 
   const saved = inputs.source
@@ -61,7 +62,7 @@ export async function save(inputs: Inputs): Promise<void> {
       `Uploaded artifact ${artifact.name} (id ${artifact.id}, ${formatBytes(artifact.size)}, ${artifact.digest})`,
     );
   } else {
-    core.info(`upload is false: the tarball stays at ${saved.tarball.file} for you to upload.`);
+    core.info(`upload is false: the tarball stays at ${shown(saved.tarball.file)} for you to upload.`);
   }
 
   const { tarball, tags, imageIds } = saved;
@@ -102,20 +103,33 @@ interface Saved {
 }
 
 /** The tags to save, validated; undefined only when saving a source tarball with no tags named (all of it). */
-function wantedTags(inputs: Inputs): FoundTags | undefined {
+/**
+ * The tags to save, validated before any of them is printed; undefined only when saving a source tarball with no
+ * tags named (all of it).
+ */
+async function wantedTags(inputs: Inputs, engine: ContainerEngine): Promise<FoundTags | undefined> {
   let found: FoundTags;
   try {
     found = findTags({ tagsInput: inputs.tags, metadataInput: inputs.metadata, env: process.env });
   } catch (error) {
     if (inputs.source && error instanceof UserError && error.message.startsWith('No image tags to save')) {
-      core.info(`No tags given: saving every reference in ${inputs.source}.`);
+      core.info(`No tags given: saving every reference in ${shown(inputs.source)}.`);
       return undefined;
     }
     throw error;
   }
+  if (inputs.source) await rejectInvalid(found.tags, found.source, async () => [], 'the tarball');
+  else {
+    const available = async () => taggedReferences(await engine.listImages());
+    await rejectInvalid(found.tags, found.source, available, engineName(inputs));
+  }
   core.info(`From ${found.source}:`);
   for (const tag of found.tags) core.info(`  ${tag}`);
   return found;
+}
+
+function engineName(inputs: Inputs): string {
+  return `the ${inputs.engine} engine`;
 }
 
 /**
@@ -136,13 +150,13 @@ async function rejectInvalid(
   for (const tag of invalid) {
     // Several references run together are not a misspelling of one of them.
     const hint = referencesSeparatedByWhiteSpace(tag) ? undefined : suggest(tag, references);
-    if (hint) hints.push(`\`${tag}\` → did you mean \`${hint.reference}\`? (${hint.why})`);
+    if (hint) hints.push(`${shown(tag)} → did you mean \`${hint.reference}\`? (${hint.why})`);
   }
-  const { shown, more } = mostRelevant(references, (reference) => reference, invalid);
+  const { shown: listed, more } = mostRelevant(references, (reference) => reference, invalid);
   const details = [
     ...problems.map((problem) => `invalid: ${problem}`),
     ...(references.length > 0
-      ? [`${where} has:`, ...shown.map((reference) => `  ${reference}`), ...moreLine(more)]
+      ? [`${where} has:`, ...listed.map((reference) => `  ${reference}`), ...moreLine(more)]
       : []),
     ...hints,
   ];
@@ -163,9 +177,9 @@ function taggedReferences(rows: readonly ImageRow[]): string[] {
 
 /** The engine's images as `docker image ls` shows them, those of the repositories of `wanted` first, capped. */
 function imagesTable(rows: readonly ImageRow[], wanted: readonly string[]): string[] {
-  const { shown, more } = mostRelevant(rows, (row) => row.reference, wanted);
+  const { shown: listed, more } = mostRelevant(rows, (row) => row.reference, wanted);
   const header: ImageRow = { reference: 'REPOSITORY:TAG', id: 'IMAGE ID', created: 'CREATED', size: 'SIZE' };
-  const all = [header, ...shown];
+  const all = [header, ...listed];
   const width = (key: keyof ImageRow) => Math.max(...all.map((row) => row[key].length));
   const [w1, w2, w3] = [width('reference'), width('id'), width('created')];
   return [
@@ -200,8 +214,7 @@ async function saveFromEngine(
   file: string,
   timer: PhaseTimer,
 ): Promise<Saved> {
-  const where = `the ${inputs.engine} engine`;
-  await rejectInvalid(wanted.tags, wanted.source, async () => taggedReferences(await engine.listImages()), where);
+  const where = engineName(inputs);
 
   const inspected = await core.group(`Check the tags exist in ${where}`, async () => {
     const result = await engine.inspect(wanted.tags);
@@ -218,7 +231,7 @@ async function saveFromEngine(
     const { details, summary } = missingReport(inspected.missing, taggedReferences(rows), table, where);
     const line =
       `${inspected.missing.length} of ${wanted.tags.length} tags ${inspected.missing.length === 1 ? 'is' : 'are'} not in ${where}: ` +
-      `${inspected.missing.join(', ')}${summary}`;
+      `${shownList(inspected.missing)}${summary}`;
     if (inputs.ifMissing === 'error' || inspected.found.size === 0) {
       throw new UserError(
         `${line}; nothing was saved. Its images are listed above: build with \`load: true\` and the same tags` +
@@ -236,7 +249,7 @@ async function saveFromEngine(
 
   const platformArgs = await platformArguments(inputs, engine);
   const tarball = await writeLogged(
-    `${inputs.engine} save ${tags.length} tag${tags.length === 1 ? '' : 's'} → ${file}`,
+    `${inputs.engine} save ${tags.length} tag${tags.length === 1 ? '' : 's'} → ${shown(file)}`,
     'save + verify + compress',
     () => {
       const command = engine.start(['save', ...platformArgs, ...tags]);
@@ -308,15 +321,19 @@ async function saveFromSource(
   timer: PhaseTimer,
 ): Promise<Saved> {
   const sourcePath = path.resolve(process.env.GITHUB_WORKSPACE ?? '.', source);
-  if (wanted) await rejectInvalid(wanted.tags, wanted.source, async () => [], 'the tarball');
-  const opened = await openTarball(sourcePath, 'The `source` tarball');
   if (path.resolve(file) === sourcePath) {
     throw new UserError(
-      `The \`source\` tarball and the tarball to write are the same file (${file}): set \`path\` or \`name\` so they differ.`,
+      `The \`source\` tarball and the tarball to write are the same file (${shown(file)}): set \`path\` or \`name\` so they differ.`,
     );
   }
+  // Written uncompressed, the tar takes its full size on the disk of `path`.
+  const opened = await openTarball(
+    sourcePath,
+    'The `source` tarball',
+    inputs.compression === 'none' ? path.dirname(file) : undefined,
+  );
   const tarball = await writeLogged(
-    `Verify and compress ${sourcePath} → ${file}`,
+    `Verify and compress ${shown(sourcePath)} → ${shown(file)}`,
     'verify + compress',
     () => ({ stream: opened.stream, decode: opened.decode, phase: 'read source' }),
     { select: (report) => selectReferences(report, wanted?.tags), platform: inputs.platform },
@@ -327,7 +344,7 @@ async function saveFromSource(
   if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
     await removeQuietly(file);
     throw new UserError(
-      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${tarball.report.platforms.join(', ') || 'no platform'}; ` +
+      `The \`source\` tarball has no image for \`platform\` ${inputs.platform}: it holds ${tokenList(tarball.report.platforms) || 'no platform'}; ` +
         'nothing was uploaded. Fix `platform`, or build that platform into the tarball.',
     );
   }
@@ -338,10 +355,10 @@ async function saveFromSource(
     const present = new Set(references.map(qualify));
     const missing = wanted.tags.filter((tag) => !present.has(qualify(tag)));
     if (missing.length > 0) {
-      const { shown, more } = mostRelevant(references, (reference) => reference, missing);
-      const table = [...shown.map((reference) => `  ${reference}`), ...moreLine(more)];
+      const { shown: listed, more } = mostRelevant(references, (reference) => reference, missing);
+      const table = [...listed.map((reference) => `  ${reference}`), ...moreLine(more)];
       const { details, summary } = missingReport(missing, references, table, 'the tarball');
-      const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? 'is' : 'are'} not in ${sourcePath}: ${missing.join(', ')}${summary}`;
+      const line = `${missing.length} of ${wanted.tags.length} tags ${missing.length === 1 ? 'is' : 'are'} not in ${shown(sourcePath)}: ${shownList(missing)}${summary}`;
       if (inputs.ifMissing === 'error' || missing.length === wanted.tags.length) {
         await removeQuietly(file);
         throw new UserError(`${line}; nothing was uploaded. Its references are listed above.`, details);
@@ -411,7 +428,7 @@ function requireReferences(report: ArchiveReport, tags: readonly string[], what:
   const absent = tags.filter((tag) => !present.has(qualify(tag)));
   if (absent.length > 0) {
     throw new UserError(
-      `${what} does not record ${absent.join(', ')} (it records ${report.references.join(', ') || 'no tags'}): ` +
+      `${what} does not record ${shownList(absent)} (it records ${shownList(report.references) || 'no tags'}): ` +
         'the engine dropped tags; report this with the engine version.',
     );
   }

@@ -35,8 +35,11 @@ export function describeImages(report: Pick<ArchiveReport, 'images'>): string {
   ].join(', ');
 }
 
-const code = (text: string) =>
-  `<code>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</code>`;
+/** Rows of images shown; a tarball may record thousands of references, and a step's summary holds 1 MiB. */
+const MAX_IMAGE_ROWS = 100;
+
+const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const code = (text: string) => `<code>${escape(text)}</code>`;
 
 export async function writeSummary({ title, images, facts, timer, warnings = [] }: SummaryFacts): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
@@ -47,11 +50,14 @@ export async function writeSummary({ title, images, facts, timer, warnings = [] 
       { data: 'Image ID', header: true },
       { data: 'Platform', header: true },
     ],
-    ...images.map((image) => [
-      code(image.reference),
-      code(image.imageId.replace(/^sha256:/, '').slice(0, 12)),
-      image.platform || '-',
-    ]),
+    ...images
+      .slice(0, MAX_IMAGE_ROWS)
+      .map((image) => [
+        code(image.reference),
+        code(image.imageId.replace(/^sha256:/, '').slice(0, 12)),
+        image.platform ? code(image.platform) : '-',
+      ]),
+    ...(images.length > MAX_IMAGE_ROWS ? [[`… and ${images.length - MAX_IMAGE_ROWS} more`, '', '']] : []),
   ]);
   summary.addTable([
     [
@@ -74,7 +80,7 @@ export async function writeSummary({ title, images, facts, timer, warnings = [] 
       ]),
     ]);
   }
-  if (warnings.length > 0) summary.addList(warnings);
+  if (warnings.length > 0) summary.addList(warnings.map(escape));
   try {
     await summary.write();
   } catch (error) {

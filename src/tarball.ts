@@ -4,8 +4,8 @@
  * compressed, hashed and written to disk at once. Nothing is buffered whole, and a failure leaves no file behind.
  */
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { constants, createWriteStream, type Stats } from 'node:fs';
+import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,6 +21,7 @@ import { HashingStream } from './archive/hash.ts';
 import { createCanonicalWriter, type CanonicalOptions, type Selection } from './archive/canonical.ts';
 import type { ArchiveFormat, ArchiveReport } from './archive/inspect.ts';
 import type { Compression } from './constants.ts';
+import { shown } from './display.ts';
 import { UserError, messageOf } from './errors.ts';
 import { ProgressMeter } from './progress.ts';
 
@@ -50,7 +51,19 @@ export interface TarballSource {
 }
 
 /** The errno codes `fileProblem` explains: problems of the place written to, never of what is written. */
-const FILE_SYSTEM_CODES = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST']);
+const FILE_SYSTEM_CODES = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENOTDIR',
+  'EEXIST',
+  'EISDIR',
+  'ENAMETOOLONG',
+  'ELOOP',
+  'EIO',
+]);
 
 function isFileSystemProblem(error: unknown): boolean {
   return FILE_SYSTEM_CODES.has((error as NodeJS.ErrnoException | undefined)?.code ?? '');
@@ -58,23 +71,69 @@ function isFileSystemProblem(error: unknown): boolean {
 
 /** Turns file-system failures into the one line a user can act on. */
 export function fileProblem(error: unknown, file: string, doing: string): UserError {
+  if (error instanceof UserError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const directory = path.dirname(file);
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':
       return new UserError(
-        `Ran out of disk space ${doing} \`${file}\`: free space on the runner or set \`path\` to a larger disk.`,
+        `Ran out of disk space ${doing} ${shown(file)}: free space on the runner or set \`path\` to a larger disk.`,
       );
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
-      return new UserError(`Cannot write to \`${directory}\` (${code}): set \`path\` to a writable directory.`);
+      return new UserError(`Cannot write to ${shown(directory)} (${code}): set \`path\` to a writable directory.`);
     case 'ENOTDIR':
     case 'EEXIST':
-      return new UserError(`\`${directory}\` is not a directory: set \`path\` to a directory.`);
+      return new UserError(`${shown(directory)} is not a directory: set \`path\` to a directory.`);
+    case 'EISDIR':
+      return new UserError(
+        `Cannot write ${shown(file)}: a directory of that name is in the way; set \`name\` or \`path\` so the file has a name of its own.`,
+      );
+    case 'ENOENT':
+      // The directory was there a moment ago (it is created first): it takes no new files, as /proc and /sys do not.
+      return new UserError(
+        `Cannot create files in ${shown(directory)} (ENOENT): it is not a directory files can be written to ` +
+          '(a virtual file system such as /proc?) or it was removed meanwhile; set `path` to a writable directory.',
+      );
+    case 'ENAMETOOLONG':
+      return new UserError(`The path ${shown(file)} is too long for the file system: shorten \`path\` or \`name\`.`);
+    case 'ELOOP':
+      return new UserError(
+        `${shown(directory)} leads through a loop of symbolic links: set \`path\` to a real directory.`,
+      );
+    case 'EIO':
+      return new UserError(
+        `The disk failed ${doing} ${shown(file)} (EIO): the runner's disk is faulty; run the job again.`,
+      );
     default:
-      return error instanceof UserError ? error : new UserError(`Failed ${doing} \`${file}\`: ${messageOf(error)}`);
+      return new UserError(`Failed ${doing} ${shown(file)}: ${messageOf(error)}`);
+  }
+}
+
+/**
+ * A failure of the bytes read rather than of the place written: zlib's codes for a damaged or cut-short gzip or
+ * zstd stream. Named for what it is, so that a truncated download is never reported as a failure to write.
+ */
+export function inputProblem(error: unknown): UserError | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
+  if (!/^(?:Z_|ZSTD_error_)/.test(code)) return undefined;
+  const cutShort = code === 'Z_BUF_ERROR';
+  return new UserError(
+    `The tarball's compressed stream is ${cutShort ? 'cut short' : 'corrupt'} (${messageOf(error)}): ` +
+      `${cutShort ? 'an interrupted transfer or a full disk where it was made' : 'it was damaged after it was made'}; ` +
+      'produce it again.',
+  );
+}
+
+/** Bytes free to this user under `directory`, or undefined where the file system does not say. */
+export async function freeBytes(directory: string): Promise<number | undefined> {
+  try {
+    const stats = await statfs(directory);
+    return Number(stats.bavail) * Number(stats.bsize);
+  } catch {
+    return undefined;
   }
 }
 
@@ -156,7 +215,11 @@ export async function writeTarball(
       (failure: unknown) => failure,
     );
     const cause = isFileSystemProblem(error) ? error : (producerError ?? error);
-    throw cause instanceof UserError ? cause : fileProblem(cause, file, 'writing');
+    if (cause instanceof UserError) throw cause;
+    throw (
+      inputProblem(cause) ??
+      (output.errored || isFileSystemProblem(cause) ? fileProblem(cause, file, 'writing') : cause)
+    );
   }
 }
 
@@ -167,33 +230,60 @@ export interface OpenedTarball {
   size: number;
 }
 
-/** Opens a tarball on disk and works out its compression from its first bytes, never from its name. */
-export async function openTarball(file: string, what: string): Promise<OpenedTarball> {
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a named pipe (FIFO)';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Opens a tarball on disk and works out its compression from its first bytes, never from its name. Only a regular
+ * file is read, and only the bytes it had when opened: opened without blocking (a FIFO would wait forever for a
+ * writer), then checked, so a directory, pipe or device gets one line instead of a hang or an endless stream.
+ * `writtenTo` is where the decompressed tar will be written, if anywhere: it may not expand past the free space.
+ */
+export async function openTarball(file: string, what: string, writtenTo?: string): Promise<OpenedTarball> {
   let handle;
   try {
-    handle = await open(file, 'r');
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UserError(
       code === 'ENOENT'
-        ? `${what} \`${file}\` does not exist: check the path (relative paths are from the workspace).`
-        : `Cannot read ${what} \`${file}\`: ${messageOf(error)}`,
+        ? `${what} ${shown(file)} does not exist: check the path (relative paths are from the workspace).`
+        : code === 'ENXIO'
+          ? `${what} ${shown(file)} is a socket, not a file: expected an image tarball; pass the path of a file.`
+          : `Cannot read ${what} ${shown(file)} (${code ?? messageOf(error)}): check the file's permissions.`,
     );
   }
   try {
-    const { size } = await handle.stat();
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      throw new UserError(
+        `${what} ${shown(file)} is ${kindOf(stats)}: expected an image tarball, a regular file; pass the path of the file.`,
+      );
+    }
+    const { size } = stats;
     const head = Buffer.alloc(DETECT_BYTES);
     const { bytesRead } = await handle.read(head, 0, DETECT_BYTES, 0);
     const compression = detectFormat(head.subarray(0, bytesRead));
     if (compression === 'unknown') {
       throw new UserError(
-        `${what} \`${file}\` is not an image tarball: expected a tar (plain, zstd or gzip), found ` +
+        `${what} ${shown(file)} is not an image tarball: expected a tar (plain, zstd or gzip), found ` +
           `${bytesRead === 0 ? 'an empty file' : `bytes starting ${head.subarray(0, Math.min(8, bytesRead)).toString('hex')}`}.`,
       );
     }
-    const decode = createDecompressor(compression, size);
-    return { stream: createReadStream(file, { highWaterMark: STREAM_CHUNK_BYTES }), decode, compression, size };
-  } finally {
+    const free = writtenTo === undefined ? undefined : await freeBytes(writtenTo);
+    const decode = createDecompressor(compression, size, {
+      ...(free !== undefined && writtenTo !== undefined && { disk: { where: writtenTo, freeBytes: free } }),
+    });
+    const stream = handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
+    return { stream, decode, compression, size };
+  } catch (error) {
     await handle.close();
+    throw error;
   }
 }

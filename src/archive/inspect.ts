@@ -13,6 +13,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Warnings, shown, shownList } from '../display.ts';
 import { UserError, messageOf } from '../errors.ts';
 import { parseReference, qualify, SHA256_DIGEST } from '../reference.ts';
 import { TarReader, type TarEntry } from './tar.ts';
@@ -178,7 +179,7 @@ export class Collector {
       // Two directory entries for one directory are harmless; anything else lets a later entry shadow a verified one.
       if (earlier === 'directory' && entry.type === 'directory') return;
       fail(
-        `The tarball has two entries named "${entry.name}" (the second at byte ${entry.offset}): a later entry ` +
+        `The tarball has two entries named ${shown(entry.name)} (the second at byte ${entry.offset}): a later entry ` +
           'could replace one already verified, so the tarball is refused.',
       );
     }
@@ -201,13 +202,13 @@ export class Collector {
         return;
       case 'hardlink':
         fail(
-          `The tarball holds a hard link "${entry.name}" -> "${entry.linkname}"; image tarballs never hold links ` +
+          `The tarball holds a hard link ${shown(entry.name)} -> ${shown(entry.linkname)}; image tarballs never hold links ` +
             'between their files, so it is refused.',
         );
         break;
       default:
         fail(
-          `The tarball holds a ${entry.type.replace('-', ' ')} "${entry.name}"; an image tarball holds only files ` +
+          `The tarball holds a ${entry.type.replace('-', ' ')} ${shown(entry.name)}; an image tarball holds only files ` +
             'and directories, so it is refused.',
         );
     }
@@ -221,7 +222,7 @@ export class Collector {
   #symlink(entry: TarEntry): void {
     const refuse = (): never =>
       fail(
-        `The tarball holds a symbolic link "${entry.name}" -> "${entry.linkname}"; only docker's own links between ` +
+        `The tarball holds a symbolic link ${shown(entry.name)} -> ${shown(entry.linkname)}; only docker's own links between ` +
           '`<id>/layer.tar` files are accepted, so it is refused.',
       );
     if (!/^[0-9a-f]{64}\/layer\.tar$/.test(entry.name) || entry.linkname.startsWith('/')) refuse();
@@ -359,7 +360,7 @@ function platformOf(config: JsonObject): string | undefined {
 function checkReference(text: unknown, where: string): string {
   if (typeof text !== 'string') fail(`${where} has a tag that is not a string.`);
   const parsed = parseReference(text);
-  if (!parsed.ok) fail(`${where} records \`${text}\`, which is not a valid image reference: ${parsed.reason}.`);
+  if (!parsed.ok) fail(`${where} records ${shown(text)}, which is not a valid image reference: ${parsed.reason}.`);
   return text;
 }
 
@@ -370,10 +371,10 @@ function readConfig(
   where: string,
 ): { record: FileRecord; config: JsonObject } {
   const record = contents.find(path);
-  if (!record) fail(`${where} names the image config "${path}", which is not in the tarball.`);
+  if (!record) fail(`${where} names the image config ${shown(path)}, which is not in the tarball.`);
   const value = contents.json(record, 'The image config');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    fail(`The image config ${path} is not a JSON object; the tarball is corrupt.`);
+    fail(`The image config ${shown(path)} is not a JSON object; the tarball is corrupt.`);
   }
   return { record, config: value as JsonObject };
 }
@@ -381,10 +382,12 @@ function readConfig(
 function diffIdsOf(config: JsonObject, path: string): string[] {
   const rootfs = config['rootfs'];
   const ids = typeof rootfs === 'object' && rootfs !== null ? (rootfs as JsonObject)['diff_ids'] : undefined;
-  if (!Array.isArray(ids)) fail(`The image config ${path} has no rootfs.diff_ids list; the tarball is corrupt.`);
+  if (!Array.isArray(ids)) fail(`The image config ${shown(path)} has no rootfs.diff_ids list; the tarball is corrupt.`);
   for (const id of ids) {
     if (typeof id !== 'string' || !SHA256_DIGEST.test(id)) {
-      fail(`The image config ${path} lists diff_id "${String(id)}"; expected "sha256:" and 64 lowercase hex digits.`);
+      fail(
+        `The image config ${shown(path)} lists diff_id ${shown(String(id))}; expected "sha256:" and 64 lowercase hex digits.`,
+      );
     }
   }
   return ids as string[];
@@ -419,7 +422,7 @@ function readManifestJson(contents: ArchiveContents): ManifestItem[] {
 
 class Verification {
   readonly contents: ArchiveContents;
-  readonly warnings: string[] = [];
+  readonly warnings = new Warnings();
   /** Paths whose content was checked against a digest (their own or a diff_id). */
   readonly verified = new Set<string>();
 
@@ -443,25 +446,25 @@ class Verification {
       const diffIds = diffIdsOf(config, item.config);
       if (diffIds.length !== item.layers.length) {
         fail(
-          `${where} lists ${item.layers.length} layers but its config ${item.config} has ${diffIds.length} ` +
+          `${where} lists ${item.layers.length} layers but its config ${shown(item.config)} has ${diffIds.length} ` +
             'diff_ids; the tarball is corrupt.',
         );
       }
       const vouching = oci.find((image) => image.configDigest === record.digest);
       const layerFiles = item.layers.map((path, i) => {
         const layer = this.contents.find(path);
-        if (!layer) fail(`${where} names layer "${path}", which is not in the tarball; it is incomplete.`);
+        if (!layer) fail(`${where} names layer ${shown(path)}, which is not in the tarball; it is incomplete.`);
         this.#checkNamedDigest(layer);
         const expected = diffIds[i]!;
         if (layer.digest !== expected && vouching?.layers[i] !== layer.digest) {
           if (layer.size === 0) {
             fail(
-              `Layer ${path} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was ` +
+              `Layer ${shown(path)} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was ` +
                 'never filled in (an unfinished cache or export); save the image again.',
             );
           }
           fail(
-            `Layer ${path} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: ` +
+            `Layer ${shown(path)} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: ` +
               'the layer is corrupt or was replaced; save the image again.',
           );
         }
@@ -508,17 +511,23 @@ class Verification {
       unreferenced.push(record.name);
     }
     if (unreferenced.length > 0) {
-      const shown = unreferenced.slice(0, 5).join(', ') + (unreferenced.length > 5 ? ', …' : '');
-      this.warnings.push(`${unreferenced.length} file(s) in the tarball are not part of any image: ${shown}`);
+      this.warnings.add(
+        `${unreferenced.length} file(s) in the tarball are not part of any image: ${shownList(unreferenced, 5)}`,
+      );
     }
     const byDigest = new Map<string, string[]>();
     for (const name of this.verified) {
       const record = this.contents.find(name);
       if (!record || record.name !== name || record.size === 0) continue;
-      byDigest.set(record.digest, [...(byDigest.get(record.digest) ?? []), name]);
+      const names = byDigest.get(record.digest);
+      if (names) names.push(name);
+      else byDigest.set(record.digest, [name]);
     }
     for (const [digest, names] of byDigest) {
-      if (names.length > 1) this.warnings.push(`${names.join(' and ')} have the same content (${digest}).`);
+      if (names.length > 1) {
+        const which = names.length === 2 ? names.map((name) => shown(name)).join(' and ') : shownList(names, 3);
+        this.warnings.add(`${which} have the same content (${digest}).`);
+      }
     }
   }
 
@@ -539,13 +548,13 @@ class Verification {
 export function verifyContents(contents: ArchiveContents, bytes: number, entries: number): ArchiveReport {
   for (const [name, target] of contents.links) {
     if (!contents.files.has(target)) {
-      fail(`The tarball's link "${name}" points at "${target}", which is not a file in the tarball.`);
+      fail(`The tarball's link ${shown(name)} points at ${shown(target)}, which is not a file in the tarball.`);
     }
   }
   const hasManifest = contents.files.has('manifest.json');
   const hasIndex = contents.files.has('index.json');
   if (!hasManifest && !hasIndex) {
-    const names = [...contents.files.keys()].slice(0, 5).join(', ');
+    const names = shownList([...contents.files.keys()], 5);
     fail(
       'This is not an image tarball: it has neither manifest.json (docker save) nor index.json (OCI layout)' +
         (names ? `; found ${names}` : '; found no files') +
@@ -597,7 +606,7 @@ export function verifyContents(contents: ArchiveContents, bytes: number, entries
     platforms,
     tree,
     blobs: [...blobs].map(([digest, size]) => ({ digest, size })),
-    warnings: verification.warnings,
+    warnings: verification.warnings.list(),
     loadableByLegacyEngine: hasManifest,
     entries,
     bytes,

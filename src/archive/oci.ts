@@ -3,6 +3,7 @@
  * layer blob. The structure is walked first (presence, sizes, cycles), and the hashes are compared after, so an
  * error names the most basic thing that is wrong.
  */
+import { shown, type Warnings } from '../display.ts';
 import { UserError } from '../errors.ts';
 import { parseReference, SHA256_DIGEST } from '../reference.ts';
 import type { ArchiveContents, FileRecord } from './inspect.ts';
@@ -22,6 +23,11 @@ const CONFIG_TYPES = new Set([
 ]);
 /** Indexes nest one or two levels in practice; deeper is a construction meant to exhaust the reader. */
 const MAX_INDEX_DEPTH = 8;
+/**
+ * Descriptors read in all indexes together. A multi-platform image with attestations lists a few dozen; an index
+ * that lists its child thousands of times on each level is an attack on the walk.
+ */
+export const MAX_DESCRIPTORS = 100_000;
 
 const IMAGE_NAME = 'io.containerd.image.name';
 const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -91,10 +97,10 @@ function descriptor(value: unknown, where: string): Descriptor {
   const object = asObject(value, where);
   const { mediaType, digest, size, platform, annotations } = object;
   if (typeof digest !== 'string' || !SHA256_DIGEST.test(digest)) {
-    fail(`${where} has digest "${String(digest).slice(0, 100)}"; expected "sha256:" and 64 lowercase hex digits.`);
+    fail(`${where} has digest ${shown(String(digest), 100)}; expected "sha256:" and 64 lowercase hex digits.`);
   }
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    fail(`${where} has size ${JSON.stringify(size)}; expected a whole number of bytes.`);
+    fail(`${where} has size ${shown(String(JSON.stringify(size)), 40)}; expected a whole number of bytes.`);
   }
   const texts: Record<string, string> = {};
   if (typeof annotations === 'object' && annotations !== null) {
@@ -121,7 +127,7 @@ function referencesOf(annotations: Record<string, string>, where: string): { ful
     }
     const parsed = parseReference(text);
     if (!parsed.ok)
-      fail(`${where} names the image \`${text}\` (${key}), which is not a valid reference: ${parsed.reason}.`);
+      fail(`${where} names the image ${shown(text)} (${key}), which is not a valid reference: ${parsed.reason}.`);
     full.push(text);
   }
   return { full: [...new Set(full)], bare: full.length > 0 ? [] : bare };
@@ -130,15 +136,16 @@ function referencesOf(annotations: Record<string, string>, where: string): { ful
 export class OciWalk {
   readonly #contents: ArchiveContents;
   readonly #verified: Set<string>;
-  readonly #warnings: string[];
+  readonly #warnings: Warnings;
   readonly #images = new Map<string, WalkImage>();
   /** Per visited digest, what is below it: a DAG shared many times is walked once. */
   readonly #below = new Map<string, Below>();
   readonly #toHash = new Map<string, { record: FileRecord; digest: string; where: string }>();
   /** Blob path → the blob paths it names: an index its manifests, a manifest its config and layers. */
   readonly tree = new Map<string, string[]>();
+  #descriptors = 0;
 
-  constructor(contents: ArchiveContents, verified: Set<string>, warnings: string[]) {
+  constructor(contents: ArchiveContents, verified: Set<string>, warnings: Warnings) {
     this.#contents = contents;
     this.#verified = verified;
     this.#warnings = warnings;
@@ -156,27 +163,33 @@ export class OciWalk {
     if (!Array.isArray(manifests) || manifests.length === 0) {
       fail('index.json lists no manifests; the tarball holds no image.');
     }
-    const targets = new Map<string, WalkTarget>();
+    // Sets while walking: one image named by thousands of descriptors must not copy its list each time.
+    const targets = new Map<string, WalkTarget & { named: Set<string>; bare: Set<string> }>();
     manifests.forEach((value, i) => {
       const where = `index.json manifest ${i + 1}`;
-      const top = descriptor(value, where);
+      const top = this.#descriptor(value, where);
       const { full, bare } = referencesOf(top.annotations, where);
       const below = this.#walk(top, [], where, false);
       if (below.images.length === 0) return;
-      const mediaType = this.#kindOf(top);
-      const target = targets.get(top.digest) ?? {
-        digest: top.digest,
-        kind: INDEX_TYPES.has(mediaType) ? 'index' : 'manifest',
-        mediaType,
-        size: top.size,
-        references: [],
-        bareNames: [],
-        images: below.images,
-        attestations: below.attestations,
-      };
-      target.references = [...new Set([...target.references, ...full])];
-      target.bareNames = [...new Set([...target.bareNames, ...bare])];
-      targets.set(top.digest, target);
+      let target = targets.get(top.digest);
+      if (!target) {
+        const mediaType = this.#kindOf(top);
+        target = {
+          digest: top.digest,
+          kind: INDEX_TYPES.has(mediaType) ? 'index' : 'manifest',
+          mediaType,
+          size: top.size,
+          references: [],
+          bareNames: [],
+          images: below.images,
+          attestations: below.attestations,
+          named: new Set(),
+          bare: new Set(),
+        };
+        targets.set(top.digest, target);
+      }
+      for (const reference of full) target.named.add(reference);
+      for (const name of bare) target.bare.add(name);
     });
     for (const { record, digest, where } of this.#toHash.values()) {
       if (record.digest !== digest) {
@@ -187,10 +200,11 @@ export class OciWalk {
       }
     }
     if (targets.size === 0) fail('index.json leads to no image manifest with an image config; nothing to load.');
-    for (const target of targets.values()) {
-      if (target.bareNames.length > 0 && target.references.length > 0) target.bareNames = [];
-    }
-    return [...targets.values()];
+    return [...targets.values()].map(({ named, bare, ...target }) => ({
+      ...target,
+      references: [...named],
+      bareNames: named.size > 0 ? [] : [...bare],
+    }));
   }
 
   /** Checks the blob a descriptor names is present with its size; its hash is compared at the end of `run`. */
@@ -235,7 +249,7 @@ export class OciWalk {
       // A platform left out of a multi-platform image (docker save --platform) is a gap, not damage; so is an
       // attestation left out with it.
       if (!isAttestation(target)) {
-        this.#warnings.push(
+        this.#warnings.add(
           `The image index lists a ${target.platform ?? 'platform'} manifest ${target.digest} that is not in the ` +
             'tarball; that platform cannot be loaded from it.',
         );
@@ -255,7 +269,7 @@ export class OciWalk {
       const children = new Set<string>();
       manifests.forEach((value, i) => {
         const childWhere = `index ${target.digest} manifest ${i + 1}`;
-        const childDescriptor = descriptor(value, childWhere);
+        const childDescriptor = this.#descriptor(value, childWhere);
         const child = this.#walk(childDescriptor, [...stack, target.digest], childWhere, true);
         for (const digest of child.images) images.add(digest);
         for (const digest of child.attestations) attestations.add(digest);
@@ -271,6 +285,16 @@ export class OciWalk {
     }
     this.#below.set(target.digest, below);
     return below;
+  }
+
+  #descriptor(value: unknown, where: string): Descriptor {
+    if (++this.#descriptors > MAX_DESCRIPTORS) {
+      fail(
+        `The tarball's indexes list more than ${MAX_DESCRIPTORS} descriptors (at ${where}); no image has that many, ` +
+          'so it is refused as hostile.',
+      );
+    }
+    return descriptor(value, where);
   }
 
   #sniff(record: FileRecord, where: string): string {

@@ -24,7 +24,11 @@ const STDERR_KEPT = 4096;
  * both ways. It ends only once the process has exited cleanly, and a failing zstd is reported by its exit and its
  * own message, not by the broken pipe that the writer sees first.
  */
-export function zstdProcess(args: readonly string[], what: string): Duplex {
+export function zstdProcess(
+  args: readonly string[],
+  what: string,
+  failure: (detail: string) => UserError = (detail) => new UserError(`zstd failed to ${what} (${detail}).`),
+): Duplex {
   const child = spawn('zstd', ['-q', '-c', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-STDERR_KEPT)));
@@ -75,11 +79,7 @@ export function zstdProcess(args: readonly string[], what: string): Duplex {
         .split('\n')
         .at(-1)
         ?.replace(/^zstd: /, '') ?? '';
-    duplex.destroy(
-      new UserError(
-        `zstd failed to ${what} (${signal ? `signal ${signal}` : `exit code ${code}`})${line ? `: ${line}` : ''}.`,
-      ),
-    );
+    duplex.destroy(failure(`${signal ? `signal ${signal}` : `exit code ${code}`}${line ? `: ${line}` : ''}`));
   });
   return duplex;
 }

@@ -105,6 +105,23 @@ describe('getInputs', () => {
     [{ platform: 'linux/amd64,linux/arm64' }, /must be one platform.*found `linux\/amd64,linux\/arm64`/],
     [{ platform: 'linux' }, /must be one platform/],
     [{ platform: 'Linux/AMD64' }, /must be one platform/],
+    [{ name: '..' }, /`name` \(`\.\.`\) is only dots, which names a directory/],
+    [{ name: '.' }, /is only dots/],
+    [{ name: 'a\u001bb' }, /contains a control character/],
+    [{ name: 'n'.repeat(201) }, /longer than 200 bytes/],
+    [
+      { path: '/tmp/x\n::warning::owned' },
+      /`path` contains U\+000A \(a control character\).*found `\/tmp\/x\\n::warning::owned`/,
+    ],
+    [{ source: 'a\rb' }, /`source` contains U\+000D/],
+    [{ pattern: 'img-*\u001b[2K' }, /`pattern` contains U\+001B/],
+    [{ path: `/${'p'.repeat(5000)}` }, /`path` is 5001 bytes long: expected a path of at most 4096 bytes/],
+    [
+      { tags: Array.from({ length: 25_000 }, (_, i) => `app:${i}`).join('\n') },
+      /Too many tags in the `tags` input: expected at most 1000 tags .* found 25000 tags/,
+    ],
+    [{ mode: 'load', tags: 'app:1\n  ::add-mask::x' }, /`tags` holds `::add-mask::x`, which is not an image reference/],
+    [{ upload: '::warning::x'.repeat(100) }, /found `(::warning::x)+::wa… \(1200 characters\)`\.$/],
   ])('rejects %j', (inputs, message) => {
     withInputs(inputs);
     expect(() => getInputs({ GITHUB_REPOSITORY: 'o/r' })).toThrow(UserError);

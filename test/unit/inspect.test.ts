@@ -109,8 +109,8 @@ describe('inspectArchive', () => {
       ]),
     );
     expect(report.warnings).toEqual([
-      '1 file(s) in the tarball are not part of any image: notes.txt',
-      `${'a'.repeat(64)}/layer.tar and ${'b'.repeat(64)}/layer.tar have the same content (${sha256(layer)}).`,
+      '1 file(s) in the tarball are not part of any image: `notes.txt`',
+      `\`${'a'.repeat(64)}/layer.tar\` and \`${'b'.repeat(64)}/layer.tar\` have the same content (${sha256(layer)}).`,
     ]);
   });
 

@@ -84,6 +84,34 @@ describe('findTags looks in the documented order', () => {
   });
 });
 
+describe('findTags bounds the tag list to what a command line can carry', () => {
+  const many = (count: number, length = 10) =>
+    Array.from({ length: count }, (_, i) => `app:${String(i).padStart(length, '0')}`);
+
+  it.each([
+    ['the `tags` input', { tagsInput: many(25_000).join('\n'), metadataInput: '', env: {} }, /25000 tags/],
+    [
+      'the `metadata` input',
+      { tagsInput: '', metadataInput: JSON.stringify({ tags: many(1001) }), env: {} },
+      /1001 tags/,
+    ],
+    [
+      'DOCKER_METADATA_OUTPUT_TAGS',
+      { tagsInput: '', metadataInput: '', env: { DOCKER_METADATA_OUTPUT_TAGS: many(900, 300).join(',') } },
+      /900 tags of 269 KiB/,
+    ],
+  ])('%s', (source, sources, found) => {
+    expect(() => findTags(sources)).toThrow(
+      new RegExp(`^Too many tags in ${source.replace(/[`]/g, '.')}: expected at most 1000 tags of at most 256 KiB`),
+    );
+    expect(() => findTags(sources)).toThrow(found);
+  });
+
+  it('takes a thousand tags', () => {
+    expect(findTags({ tagsInput: many(1000).join('\n'), metadataInput: '', env: {} }).tags).toHaveLength(1000);
+  });
+});
+
 describe('problemsWithSaveTags', () => {
   it('accepts name:tag references', () => {
     expect(problemsWithSaveTags(['ghcr.io/o/app:pr-2', 'app:1', 'localhost:5000/x:y'])).toEqual([]);
@@ -95,6 +123,8 @@ describe('problemsWithSaveTags', () => {
     [`ghcr.io/o/app:1@sha256:${'0'.repeat(64)}`, /pins a digest/],
     ['--output=/etc/passwd', /cannot start with "-"/],
     ['my app:1', /white space/],
+    ['  ::warning::owned', /white space/],
+    ['app:1::add-mask::x', /`app:1::add-mask::x`: (repository|tag)/],
   ])('%s', (tag, problem) => {
     const problems = problemsWithSaveTags([tag]);
     expect(problems).toHaveLength(1);

@@ -58,6 +58,15 @@ describe('parseReference rejects with the reason', () => {
     [':tag', /repository name is empty/],
     ['app:1;rm -rf /', /white space/],
     ['app:$(id)', /tag/],
+    [
+      '\u0430pp:1',
+      /character 1 is U\+0430 \(a Cyrillic letter\): a reference cannot contain a character outside ASCII/,
+    ],
+    ['ghcr.io/o/\u0430pp:1', /character 11 is U\+0430/],
+    ['app:1\u200b', /U\+200B \(an invisible formatting character\)/],
+    ['app:\u00a0', /U\+00A0 \(a space\): a reference cannot contain white space/],
+    [`app:${'t'.repeat(10_000)}`, /10004 characters long; a reference is at most 600/],
+    [`app:${'t'.repeat(300)}`, /tag `t+… \(300 characters\)`|1 to 128/],
   ])('%j', (text, reason) => {
     const parsed = parseReference(text);
     expect(parsed.ok).toBe(false);

@@ -60,7 +60,7 @@ describe('zstd as a process', () => {
     const corrupt = Buffer.concat([compressed.subarray(0, 100), Buffer.alloc(4000, 0x55), compressed.subarray(4100)]);
     const failure = collect(createDecompressor('zstd', corrupt.length), corrupt);
     await expect(failure).rejects.toThrow(UserError);
-    await expect(failure).rejects.toThrow(/^zstd failed to decompress the tarball \(exit code \d+\)/);
+    await expect(failure).rejects.toThrow(/^The zstd tarball is damaged: zstd -d stopped \(exit code \d+: .+\)/);
   });
 
   it('reports a zstd that cannot start', async () => {
