@@ -94,7 +94,7 @@ describe('with `pattern`, every artifact is verified before the first is loaded'
 
     const result = await action(run, { mode: 'load', pattern: 'matrix-*' });
     expect(result.code, result.stdout + result.stderr).toBe(1);
-    expect(result.error).toMatch(/matrix-b hashes to .*nothing was loaded/);
+    expect(result.error).toMatch(/`matrix-b` hashes to .*nothing was loaded/);
     expect(await imageId(first)).toBeUndefined();
     expect(await imageId(second)).toBeUndefined();
   });
