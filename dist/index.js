@@ -5059,22 +5059,22 @@ var require_formdata = __commonJS({
         name2 = webidl.converters.USVString(name2, prefix2, "name");
         value = isBlobLike(value) ? webidl.converters.Blob(value, prefix2, "value", { strict: false }) : webidl.converters.USVString(value, prefix2, "value");
         filename = arguments.length === 3 ? webidl.converters.USVString(filename, prefix2, "filename") : void 0;
-        const entry2 = makeEntry(name2, value, filename);
-        this[kState].push(entry2);
+        const entry = makeEntry(name2, value, filename);
+        this[kState].push(entry);
       }
       delete(name2) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.delete";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
         name2 = webidl.converters.USVString(name2, prefix2, "name");
-        this[kState] = this[kState].filter((entry2) => entry2.name !== name2);
+        this[kState] = this[kState].filter((entry) => entry.name !== name2);
       }
       get(name2) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.get";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
         name2 = webidl.converters.USVString(name2, prefix2, "name");
-        const idx = this[kState].findIndex((entry2) => entry2.name === name2);
+        const idx = this[kState].findIndex((entry) => entry.name === name2);
         if (idx === -1) {
           return null;
         }
@@ -5085,14 +5085,14 @@ var require_formdata = __commonJS({
         const prefix2 = "FormData.getAll";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
         name2 = webidl.converters.USVString(name2, prefix2, "name");
-        return this[kState].filter((entry2) => entry2.name === name2).map((entry2) => entry2.value);
+        return this[kState].filter((entry) => entry.name === name2).map((entry) => entry.value);
       }
       has(name2) {
         webidl.brandCheck(this, _FormData);
         const prefix2 = "FormData.has";
         webidl.argumentLengthCheck(arguments, 1, prefix2);
         name2 = webidl.converters.USVString(name2, prefix2, "name");
-        return this[kState].findIndex((entry2) => entry2.name === name2) !== -1;
+        return this[kState].findIndex((entry) => entry.name === name2) !== -1;
       }
       set(name2, value, filename = void 0) {
         webidl.brandCheck(this, _FormData);
@@ -5106,16 +5106,16 @@ var require_formdata = __commonJS({
         name2 = webidl.converters.USVString(name2, prefix2, "name");
         value = isBlobLike(value) ? webidl.converters.Blob(value, prefix2, "name", { strict: false }) : webidl.converters.USVString(value, prefix2, "name");
         filename = arguments.length === 3 ? webidl.converters.USVString(filename, prefix2, "name") : void 0;
-        const entry2 = makeEntry(name2, value, filename);
-        const idx = this[kState].findIndex((entry3) => entry3.name === name2);
+        const entry = makeEntry(name2, value, filename);
+        const idx = this[kState].findIndex((entry2) => entry2.name === name2);
         if (idx !== -1) {
           this[kState] = [
             ...this[kState].slice(0, idx),
-            entry2,
-            ...this[kState].slice(idx + 1).filter((entry3) => entry3.name !== name2)
+            entry,
+            ...this[kState].slice(idx + 1).filter((entry2) => entry2.name !== name2)
           ];
         } else {
-          this[kState].push(entry2);
+          this[kState].push(entry);
         }
       }
       [nodeUtil.inspect.custom](depth, options) {
@@ -9012,16 +9012,16 @@ var require_env_http_proxy_agent = __commonJS({
           return false;
         }
         for (let i = 0; i < this.#noProxyEntries.length; i++) {
-          const entry2 = this.#noProxyEntries[i];
-          if (entry2.port && entry2.port !== port) {
+          const entry = this.#noProxyEntries[i];
+          if (entry.port && entry.port !== port) {
             continue;
           }
-          if (!/^[.*]/.test(entry2.hostname)) {
-            if (hostname === entry2.hostname) {
+          if (!/^[.*]/.test(entry.hostname)) {
+            if (hostname === entry.hostname) {
               return false;
             }
           } else {
-            if (hostname.endsWith(entry2.hostname.replace(/^\*/, ""))) {
+            if (hostname.endsWith(entry.hostname.replace(/^\*/, ""))) {
               return false;
             }
           }
@@ -9033,13 +9033,13 @@ var require_env_http_proxy_agent = __commonJS({
         const noProxySplit = noProxyValue.split(/[,\s]/);
         const noProxyEntries = [];
         for (let i = 0; i < noProxySplit.length; i++) {
-          const entry2 = noProxySplit[i];
-          if (!entry2) {
+          const entry = noProxySplit[i];
+          if (!entry) {
             continue;
           }
-          const parsed = entry2.match(/^(.+):(\d+)$/);
+          const parsed = entry.match(/^(.+):(\d+)$/);
           noProxyEntries.push({
-            hostname: (parsed ? parsed[1] : entry2).toLowerCase(),
+            hostname: (parsed ? parsed[1] : entry).toLowerCase(),
             port: parsed ? Number.parseInt(parsed[2], 10) : 0
           });
         }
@@ -28499,16 +28499,16 @@ var require_BufferList = __commonJS({
         this.length = 0;
       }
       BufferList.prototype.push = function push(v) {
-        var entry2 = { data: v, next: null };
-        if (this.length > 0) this.tail.next = entry2;
-        else this.head = entry2;
-        this.tail = entry2;
+        var entry = { data: v, next: null };
+        if (this.length > 0) this.tail.next = entry;
+        else this.head = entry;
+        this.tail = entry;
         ++this.length;
       };
       BufferList.prototype.unshift = function unshift(v) {
-        var entry2 = { data: v, next: this.head };
-        if (this.length === 0) this.tail = entry2;
-        this.head = entry2;
+        var entry = { data: v, next: this.head };
+        if (this.length === 0) this.tail = entry;
+        this.head = entry;
         ++this.length;
       };
       BufferList.prototype.shift = function shift() {
@@ -28926,18 +28926,18 @@ var require_stream_writable = __commonJS({
     }
     function clearBuffer(stream4, state3) {
       state3.bufferProcessing = true;
-      var entry2 = state3.bufferedRequest;
-      if (stream4._writev && entry2 && entry2.next) {
+      var entry = state3.bufferedRequest;
+      if (stream4._writev && entry && entry.next) {
         var l = state3.bufferedRequestCount;
         var buffer2 = new Array(l);
         var holder = state3.corkedRequestsFree;
-        holder.entry = entry2;
+        holder.entry = entry;
         var count2 = 0;
         var allBuffers = true;
-        while (entry2) {
-          buffer2[count2] = entry2;
-          if (!entry2.isBuf) allBuffers = false;
-          entry2 = entry2.next;
+        while (entry) {
+          buffer2[count2] = entry;
+          if (!entry.isBuf) allBuffers = false;
+          entry = entry.next;
           count2 += 1;
         }
         buffer2.allBuffers = allBuffers;
@@ -28952,21 +28952,21 @@ var require_stream_writable = __commonJS({
         }
         state3.bufferedRequestCount = 0;
       } else {
-        while (entry2) {
-          var chunk = entry2.chunk;
-          var encoding = entry2.encoding;
-          var cb = entry2.callback;
+        while (entry) {
+          var chunk = entry.chunk;
+          var encoding = entry.encoding;
+          var cb = entry.callback;
           var len = state3.objectMode ? 1 : chunk.length;
           doWrite(stream4, state3, false, len, chunk, encoding, cb);
-          entry2 = entry2.next;
+          entry = entry.next;
           state3.bufferedRequestCount--;
           if (state3.writing) {
             break;
           }
         }
-        if (entry2 === null) state3.lastBufferedRequest = null;
+        if (entry === null) state3.lastBufferedRequest = null;
       }
-      state3.bufferedRequest = entry2;
+      state3.bufferedRequest = entry;
       state3.bufferProcessing = false;
     }
     Writable4.prototype._write = function(chunk, encoding, cb) {
@@ -29038,13 +29038,13 @@ var require_stream_writable = __commonJS({
       stream4.writable = false;
     }
     function onCorkedFinish(corkReq, state3, err) {
-      var entry2 = corkReq.entry;
+      var entry = corkReq.entry;
       corkReq.entry = null;
-      while (entry2) {
-        var cb = entry2.callback;
+      while (entry) {
+        var cb = entry.callback;
         state3.pendingcb--;
         cb(err);
-        entry2 = entry2.next;
+        entry = entry.next;
       }
       state3.corkedRequestsFree.next = corkReq;
     }
@@ -33489,22 +33489,22 @@ var require_buffer_list = __commonJS({
         this.length = 0;
       }
       push(v) {
-        const entry2 = {
+        const entry = {
           data: v,
           next: null
         };
-        if (this.length > 0) this.tail.next = entry2;
-        else this.head = entry2;
-        this.tail = entry2;
+        if (this.length > 0) this.tail.next = entry;
+        else this.head = entry;
+        this.tail = entry;
         ++this.length;
       }
       unshift(v) {
-        const entry2 = {
+        const entry = {
           data: v,
           next: this.head
         };
-        if (this.length === 0) this.tail = entry2;
-        this.head = entry2;
+        if (this.length === 0) this.tail = entry;
+        this.head = entry;
         ++this.length;
       }
       shift() {
@@ -37646,8 +37646,8 @@ var require_Hash = __commonJS({
       var index = -1, length = entries == null ? 0 : entries.length;
       this.clear();
       while (++index < length) {
-        var entry2 = entries[index];
-        this.set(entry2[0], entry2[1]);
+        var entry = entries[index];
+        this.set(entry[0], entry[1]);
       }
     }
     Hash.prototype.clear = hashClear;
@@ -37764,8 +37764,8 @@ var require_ListCache = __commonJS({
       var index = -1, length = entries == null ? 0 : entries.length;
       this.clear();
       while (++index < length) {
-        var entry2 = entries[index];
-        this.set(entry2[0], entry2[1]);
+        var entry = entries[index];
+        this.set(entry[0], entry[1]);
       }
     }
     ListCache.prototype.clear = listCacheClear;
@@ -37889,8 +37889,8 @@ var require_MapCache = __commonJS({
       var index = -1, length = entries == null ? 0 : entries.length;
       this.clear();
       while (++index < length) {
-        var entry2 = entries[index];
-        this.set(entry2[0], entry2[1]);
+        var entry = entries[index];
+        this.set(entry[0], entry[1]);
       }
     }
     MapCache.prototype.clear = mapCacheClear;
@@ -40582,20 +40582,20 @@ var require_commonjs4 = __commonJS({
         const value = this.#isBackgroundFetch(v) ? v.__staleWhileFetching : v;
         if (value === void 0)
           return void 0;
-        const entry2 = { value };
+        const entry = { value };
         if (this.#ttls && this.#starts) {
           const ttl = this.#ttls[i];
           const start = this.#starts[i];
           if (ttl && start) {
             const remain = ttl - (perf.now() - start);
-            entry2.ttl = remain;
-            entry2.start = Date.now();
+            entry.ttl = remain;
+            entry.start = Date.now();
           }
         }
         if (this.#sizes) {
-          entry2.size = this.#sizes[i];
+          entry.size = this.#sizes[i];
         }
-        return entry2;
+        return entry;
       }
       /**
        * Return an array of [key, {@link LRUCache.Entry}] tuples which can be
@@ -40618,16 +40618,16 @@ var require_commonjs4 = __commonJS({
           const value = this.#isBackgroundFetch(v) ? v.__staleWhileFetching : v;
           if (value === void 0 || key === void 0)
             continue;
-          const entry2 = { value };
+          const entry = { value };
           if (this.#ttls && this.#starts) {
-            entry2.ttl = this.#ttls[i];
+            entry.ttl = this.#ttls[i];
             const age = perf.now() - this.#starts[i];
-            entry2.start = Math.floor(Date.now() - age);
+            entry.start = Math.floor(Date.now() - age);
           }
           if (this.#sizes) {
-            entry2.size = this.#sizes[i];
+            entry.size = this.#sizes[i];
           }
-          arr.unshift([key, entry2]);
+          arr.unshift([key, entry]);
         }
         return arr;
       }
@@ -40642,12 +40642,12 @@ var require_commonjs4 = __commonJS({
        */
       load(arr) {
         this.clear();
-        for (const [key, entry2] of arr) {
-          if (entry2.start) {
-            const age = Date.now() - entry2.start;
-            entry2.start = perf.now() - age;
+        for (const [key, entry] of arr) {
+          if (entry.start) {
+            const age = Date.now() - entry.start;
+            entry.start = perf.now() - age;
           }
-          this.set(key, entry2.value, entry2);
+          this.set(key, entry.value, entry);
         }
       }
       /**
@@ -43442,73 +43442,73 @@ var require_commonjs6 = __commonJS({
       /**
        * find the relative path from the cwd to the supplied path string or entry
        */
-      relative(entry2 = this.cwd) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
+      relative(entry = this.cwd) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
         }
-        return entry2.relative();
+        return entry.relative();
       }
       /**
        * find the relative path from the cwd to the supplied path string or
        * entry, using / as the path delimiter, even on Windows.
        */
-      relativePosix(entry2 = this.cwd) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
+      relativePosix(entry = this.cwd) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
         }
-        return entry2.relativePosix();
+        return entry.relativePosix();
       }
       /**
        * Return the basename for the provided string or Path object
        */
-      basename(entry2 = this.cwd) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
+      basename(entry = this.cwd) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
         }
-        return entry2.name;
+        return entry.name;
       }
       /**
        * Return the dirname for the provided string or Path object
        */
-      dirname(entry2 = this.cwd) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
+      dirname(entry = this.cwd) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
         }
-        return (entry2.parent || entry2).fullpath();
+        return (entry.parent || entry).fullpath();
       }
-      async readdir(entry2 = this.cwd, opts = {
+      async readdir(entry = this.cwd, opts = {
         withFileTypes: true
       }) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          opts = entry2;
-          entry2 = this.cwd;
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          opts = entry;
+          entry = this.cwd;
         }
         const { withFileTypes } = opts;
-        if (!entry2.canReaddir()) {
+        if (!entry.canReaddir()) {
           return [];
         } else {
-          const p = await entry2.readdir();
+          const p = await entry.readdir();
           return withFileTypes ? p : p.map((e) => e.name);
         }
       }
-      readdirSync(entry2 = this.cwd, opts = {
+      readdirSync(entry = this.cwd, opts = {
         withFileTypes: true
       }) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          opts = entry2;
-          entry2 = this.cwd;
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          opts = entry;
+          entry = this.cwd;
         }
         const { withFileTypes = true } = opts;
-        if (!entry2.canReaddir()) {
+        if (!entry.canReaddir()) {
           return [];
         } else if (withFileTypes) {
-          return entry2.readdirSync();
+          return entry.readdirSync();
         } else {
-          return entry2.readdirSync().map((e) => e.name);
+          return entry.readdirSync().map((e) => e.name);
         }
       }
       /**
@@ -43526,80 +43526,80 @@ var require_commonjs6 = __commonJS({
        * Results are cached, and thus may be out of date if the filesystem is
        * mutated.
        */
-      async lstat(entry2 = this.cwd) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
+      async lstat(entry = this.cwd) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
         }
-        return entry2.lstat();
+        return entry.lstat();
       }
       /**
        * synchronous {@link PathScurryBase.lstat}
        */
-      lstatSync(entry2 = this.cwd) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
+      lstatSync(entry = this.cwd) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
         }
-        return entry2.lstatSync();
+        return entry.lstatSync();
       }
-      async readlink(entry2 = this.cwd, { withFileTypes } = {
+      async readlink(entry = this.cwd, { withFileTypes } = {
         withFileTypes: false
       }) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          withFileTypes = entry2.withFileTypes;
-          entry2 = this.cwd;
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          withFileTypes = entry.withFileTypes;
+          entry = this.cwd;
         }
-        const e = await entry2.readlink();
+        const e = await entry.readlink();
         return withFileTypes ? e : e?.fullpath();
       }
-      readlinkSync(entry2 = this.cwd, { withFileTypes } = {
+      readlinkSync(entry = this.cwd, { withFileTypes } = {
         withFileTypes: false
       }) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          withFileTypes = entry2.withFileTypes;
-          entry2 = this.cwd;
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          withFileTypes = entry.withFileTypes;
+          entry = this.cwd;
         }
-        const e = entry2.readlinkSync();
+        const e = entry.readlinkSync();
         return withFileTypes ? e : e?.fullpath();
       }
-      async realpath(entry2 = this.cwd, { withFileTypes } = {
+      async realpath(entry = this.cwd, { withFileTypes } = {
         withFileTypes: false
       }) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          withFileTypes = entry2.withFileTypes;
-          entry2 = this.cwd;
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          withFileTypes = entry.withFileTypes;
+          entry = this.cwd;
         }
-        const e = await entry2.realpath();
+        const e = await entry.realpath();
         return withFileTypes ? e : e?.fullpath();
       }
-      realpathSync(entry2 = this.cwd, { withFileTypes } = {
+      realpathSync(entry = this.cwd, { withFileTypes } = {
         withFileTypes: false
       }) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          withFileTypes = entry2.withFileTypes;
-          entry2 = this.cwd;
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          withFileTypes = entry.withFileTypes;
+          entry = this.cwd;
         }
-        const e = entry2.realpathSync();
+        const e = entry.realpathSync();
         return withFileTypes ? e : e?.fullpath();
       }
-      async walk(entry2 = this.cwd, opts = {}) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          opts = entry2;
-          entry2 = this.cwd;
+      async walk(entry = this.cwd, opts = {}) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          opts = entry;
+          entry = this.cwd;
         }
         const { withFileTypes = true, follow = false, filter, walkFilter } = opts;
         const results = [];
-        if (!filter || filter(entry2)) {
-          results.push(withFileTypes ? entry2 : entry2.fullpath());
+        if (!filter || filter(entry)) {
+          results.push(withFileTypes ? entry : entry.fullpath());
         }
         const dirs = /* @__PURE__ */ new Set();
         const walk = (dir, cb) => {
@@ -43632,7 +43632,7 @@ var require_commonjs6 = __commonJS({
             }
           }, true);
         };
-        const start = entry2;
+        const start = entry;
         return new Promise((res, rej) => {
           walk(start, (er) => {
             if (er)
@@ -43641,19 +43641,19 @@ var require_commonjs6 = __commonJS({
           });
         });
       }
-      walkSync(entry2 = this.cwd, opts = {}) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          opts = entry2;
-          entry2 = this.cwd;
+      walkSync(entry = this.cwd, opts = {}) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          opts = entry;
+          entry = this.cwd;
         }
         const { withFileTypes = true, follow = false, filter, walkFilter } = opts;
         const results = [];
-        if (!filter || filter(entry2)) {
-          results.push(withFileTypes ? entry2 : entry2.fullpath());
+        if (!filter || filter(entry)) {
+          results.push(withFileTypes ? entry : entry.fullpath());
         }
-        const dirs = /* @__PURE__ */ new Set([entry2]);
+        const dirs = /* @__PURE__ */ new Set([entry]);
         for (const dir of dirs) {
           const entries = dir.readdirSync();
           for (const e of entries) {
@@ -43686,14 +43686,14 @@ var require_commonjs6 = __commonJS({
       [Symbol.asyncIterator]() {
         return this.iterate();
       }
-      iterate(entry2 = this.cwd, options = {}) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          options = entry2;
-          entry2 = this.cwd;
+      iterate(entry = this.cwd, options = {}) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          options = entry;
+          entry = this.cwd;
         }
-        return this.stream(entry2, options)[Symbol.asyncIterator]();
+        return this.stream(entry, options)[Symbol.asyncIterator]();
       }
       /**
        * Iterating over a PathScurry performs a synchronous walk.
@@ -43703,18 +43703,18 @@ var require_commonjs6 = __commonJS({
       [Symbol.iterator]() {
         return this.iterateSync();
       }
-      *iterateSync(entry2 = this.cwd, opts = {}) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          opts = entry2;
-          entry2 = this.cwd;
+      *iterateSync(entry = this.cwd, opts = {}) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          opts = entry;
+          entry = this.cwd;
         }
         const { withFileTypes = true, follow = false, filter, walkFilter } = opts;
-        if (!filter || filter(entry2)) {
-          yield withFileTypes ? entry2 : entry2.fullpath();
+        if (!filter || filter(entry)) {
+          yield withFileTypes ? entry : entry.fullpath();
         }
-        const dirs = /* @__PURE__ */ new Set([entry2]);
+        const dirs = /* @__PURE__ */ new Set([entry]);
         for (const dir of dirs) {
           const entries = dir.readdirSync();
           for (const e of entries) {
@@ -43734,20 +43734,20 @@ var require_commonjs6 = __commonJS({
           }
         }
       }
-      stream(entry2 = this.cwd, opts = {}) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          opts = entry2;
-          entry2 = this.cwd;
+      stream(entry = this.cwd, opts = {}) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          opts = entry;
+          entry = this.cwd;
         }
         const { withFileTypes = true, follow = false, filter, walkFilter } = opts;
         const results = new minipass_1.Minipass({ objectMode: true });
-        if (!filter || filter(entry2)) {
-          results.write(withFileTypes ? entry2 : entry2.fullpath());
+        if (!filter || filter(entry)) {
+          results.write(withFileTypes ? entry : entry.fullpath());
         }
         const dirs = /* @__PURE__ */ new Set();
-        const queue = [entry2];
+        const queue = [entry];
         let processing = 0;
         const process5 = () => {
           let paused = false;
@@ -43803,20 +43803,20 @@ var require_commonjs6 = __commonJS({
         process5();
         return results;
       }
-      streamSync(entry2 = this.cwd, opts = {}) {
-        if (typeof entry2 === "string") {
-          entry2 = this.cwd.resolve(entry2);
-        } else if (!(entry2 instanceof PathBase)) {
-          opts = entry2;
-          entry2 = this.cwd;
+      streamSync(entry = this.cwd, opts = {}) {
+        if (typeof entry === "string") {
+          entry = this.cwd.resolve(entry);
+        } else if (!(entry instanceof PathBase)) {
+          opts = entry;
+          entry = this.cwd;
         }
         const { withFileTypes = true, follow = false, filter, walkFilter } = opts;
         const results = new minipass_1.Minipass({ objectMode: true });
         const dirs = /* @__PURE__ */ new Set();
-        if (!filter || filter(entry2)) {
-          results.write(withFileTypes ? entry2 : entry2.fullpath());
+        if (!filter || filter(entry)) {
+          results.write(withFileTypes ? entry : entry.fullpath());
         }
-        const queue = [entry2];
+        const queue = [entry];
         let processing = 0;
         const process5 = () => {
           let paused = false;
@@ -47063,16 +47063,16 @@ var require_zip_stream = __commonJS({
         callback(new Error("entry linkname must be a non-empty string value when type equals symlink"));
         return;
       }
-      var entry2 = new ZipArchiveEntry(data.name);
-      entry2.setTime(data.date, this.options.forceLocalTime);
+      var entry = new ZipArchiveEntry(data.name);
+      entry.setTime(data.date, this.options.forceLocalTime);
       if (data.namePrependSlash) {
-        entry2.setName(data.name, true);
+        entry.setName(data.name, true);
       }
       if (data.store) {
-        entry2.setMethod(0);
+        entry.setMethod(0);
       }
       if (data.comment.length > 0) {
-        entry2.setComment(data.comment);
+        entry.setComment(data.comment);
       }
       if (data.type === "symlink" && typeof data.mode !== "number") {
         data.mode = 40960;
@@ -47081,12 +47081,12 @@ var require_zip_stream = __commonJS({
         if (data.type === "symlink") {
           data.mode |= 40960;
         }
-        entry2.setUnixMode(data.mode);
+        entry.setUnixMode(data.mode);
       }
       if (data.type === "symlink" && typeof data.linkname === "string") {
         source = Buffer.from(data.linkname);
       }
-      return ZipArchiveOutputStream.prototype.entry.call(this, entry2, source, callback);
+      return ZipArchiveOutputStream.prototype.entry.call(this, entry, source, callback);
     };
     ZipStream.prototype.finalize = function() {
       this.finish();
@@ -49606,10 +49606,10 @@ var require_tar = __commonJS({
         append(null, source);
       } else if (data.sourceType === "stream" && data.stats) {
         data.size = data.stats.size;
-        var entry2 = self2.engine.entry(data, function(err) {
+        var entry = self2.engine.entry(data, function(err) {
           callback(err, data);
         });
-        source.pipe(entry2);
+        source.pipe(entry);
       } else if (data.sourceType === "stream") {
         util3.collectStream(source, append);
       }
@@ -58573,14 +58573,14 @@ var require_unzip_stream = __commonJS({
           this.state = states.LOCAL_FILE_HEADER_SUFFIX;
           return requiredLength;
         case states.LOCAL_FILE_HEADER_SUFFIX:
-          var entry2 = new Entry();
+          var entry = new Entry();
           var isUtf8 = (this.parsedEntity.flags & 2048) !== 0;
-          entry2.path = this._decodeString(chunk.slice(0, this.parsedEntity.fileNameLength), isUtf8);
+          entry.path = this._decodeString(chunk.slice(0, this.parsedEntity.fileNameLength), isUtf8);
           var extraDataBuffer = chunk.slice(this.parsedEntity.fileNameLength, this.parsedEntity.fileNameLength + this.parsedEntity.extraFieldLength);
           var extra = this._readExtraFields(extraDataBuffer);
           if (extra && extra.parsed) {
             if (extra.parsed.path && !isUtf8) {
-              entry2.path = extra.parsed.path;
+              entry.path = extra.parsed.path;
             }
             if (Number.isFinite(extra.parsed.uncompressedSize) && this.parsedEntity.uncompressedSize === FOUR_GIGS - 1) {
               this.parsedEntity.uncompressedSize = extra.parsed.uncompressedSize;
@@ -58592,14 +58592,14 @@ var require_unzip_stream = __commonJS({
           this.parsedEntity.extra = extra.parsed || {};
           if (this.options.debug) {
             const debugObj2 = Object.assign({}, this.parsedEntity, {
-              path: entry2.path,
+              path: entry.path,
               flags: "0x" + this.parsedEntity.flags.toString(16),
               extraFields: extra && extra.debug
             });
             console.log("decoded LOCAL_FILE_HEADER:", JSON.stringify(debugObj2, null, 2));
           }
-          this._prepareOutStream(this.parsedEntity, entry2);
-          this.emit("entry", entry2);
+          this._prepareOutStream(this.parsedEntity, entry);
+          this.emit("entry", entry);
           this.state = states.FILE_DATA;
           return requiredLength;
         case states.CENTRAL_DIRECTORY_FILE_HEADER:
@@ -58668,15 +58668,15 @@ var require_unzip_stream = __commonJS({
           return chunk.length;
       }
     };
-    UnzipStream.prototype._prepareOutStream = function(vars, entry2) {
+    UnzipStream.prototype._prepareOutStream = function(vars, entry) {
       var self2 = this;
-      var isDirectory2 = vars.uncompressedSize === 0 && /[\/\\]$/.test(entry2.path);
-      entry2.path = entry2.path.replace(/(?<=^|[/\\]+)[.][.]+(?=[/\\]+|$)/g, ".");
-      entry2.type = isDirectory2 ? "Directory" : "File";
-      entry2.isDirectory = isDirectory2;
+      var isDirectory2 = vars.uncompressedSize === 0 && /[\/\\]$/.test(entry.path);
+      entry.path = entry.path.replace(/(?<=^|[/\\]+)[.][.]+(?=[/\\]+|$)/g, ".");
+      entry.type = isDirectory2 ? "Directory" : "File";
+      entry.isDirectory = isDirectory2;
       var fileSizeKnown = !(vars.flags & 8);
       if (fileSizeKnown) {
-        entry2.size = vars.uncompressedSize;
+        entry.size = vars.uncompressedSize;
       }
       var isVersionSupported = vars.versionsNeededToExtract <= 45;
       this.outStreamInfo = {
@@ -58723,7 +58723,7 @@ var require_unzip_stream = __commonJS({
       var isEncrypted = vars.flags & 1 || vars.flags & 64;
       if (isEncrypted || !isVersionSupported) {
         var message = isEncrypted ? "Encrypted files are not supported!" : "Zip version " + Math.floor(vars.versionsNeededToExtract / 10) + "." + vars.versionsNeededToExtract % 10 + " is not supported";
-        entry2.skip = true;
+        entry.skip = true;
         setImmediate(() => {
           self2.emit("error", new Error(message));
         });
@@ -58737,12 +58737,12 @@ var require_unzip_stream = __commonJS({
           self2.state = states.ERROR;
           self2.emit("error", err);
         });
-        this.outStreamInfo.stream.pipe(inflater).pipe(entry2);
+        this.outStreamInfo.stream.pipe(inflater).pipe(entry);
       } else {
-        this.outStreamInfo.stream.pipe(entry2);
+        this.outStreamInfo.stream.pipe(entry);
       }
       if (this._drainAllEntries) {
-        entry2.autodrain();
+        entry.autodrain();
       }
     };
     UnzipStream.prototype._readFile = function(data) {
@@ -59022,8 +59022,8 @@ var require_parser_stream = __commonJS({
       this.opts = opts || {};
       this.unzipStream = new UnzipStream(this.opts);
       var self2 = this;
-      this.unzipStream.on("entry", function(entry2) {
-        self2.push(entry2);
+      this.unzipStream.on("entry", function(entry) {
+        self2.push(entry);
       });
       this.unzipStream.on("error", function(error2) {
         self2.emit("error", error2);
@@ -59190,10 +59190,10 @@ var require_extract2 = __commonJS({
         allDone();
       });
     };
-    Extract.prototype._processEntry = function(entry2) {
+    Extract.prototype._processEntry = function(entry) {
       var self2 = this;
-      var destPath = path11.join(this.opts.path, entry2.path);
-      var directory = entry2.isDirectory ? destPath : path11.dirname(destPath);
+      var destPath = path11.join(this.opts.path, entry.path);
+      var directory = entry.isDirectory ? destPath : path11.dirname(destPath);
       this.unfinishedEntries++;
       var writeFileFn = function() {
         var pipedStream = fs8.createWriteStream(destPath);
@@ -59204,7 +59204,7 @@ var require_extract2 = __commonJS({
         pipedStream.on("error", function(error2) {
           self2.emit("error", error2);
         });
-        entry2.pipe(pipedStream);
+        entry.pipe(pipedStream);
       };
       if (this.createdDirectories[directory] || directory === ".") {
         return writeFileFn();
@@ -59212,7 +59212,7 @@ var require_extract2 = __commonJS({
       mkdirp(directory, function(err) {
         if (err) return self2.emit("error", err);
         self2.createdDirectories[directory] = true;
-        if (entry2.isDirectory) {
+        if (entry.isDirectory) {
           self2.unfinishedEntries--;
           self2._notifyAwaiter();
           return;
@@ -62777,8 +62777,8 @@ var MAX_TAGS = 1e3;
 var MAX_TAG_LIST_BYTES = 256 * 1024;
 function splitTagList(text) {
   const seen = /* @__PURE__ */ new Set();
-  for (const entry2 of text.split(/[\n\r,]+/)) {
-    const tag = entry2.trim();
+  for (const entry of text.split(/[\n\r,]+/)) {
+    const tag = entry.trim();
     if (tag) seen.add(tag);
   }
   return [...seen];
@@ -62856,8 +62856,8 @@ function problemsWithSaveTags(tags2) {
   }
   return problems;
 }
-function referencesSeparatedByWhiteSpace(entry2) {
-  const pieces = entry2.split(/\s+/).filter(Boolean);
+function referencesSeparatedByWhiteSpace(entry) {
+  const pieces = entry.split(/\s+/).filter(Boolean);
   if (pieces.length < 2) return void 0;
   const all = pieces.every((piece) => {
     const parsed = parseReference(piece);
@@ -65454,8 +65454,8 @@ function normalizeValue(value) {
   return String(value).trim().replace(/[\r\n]/g, "");
 }
 function* headerIterator(map) {
-  for (const entry2 of map.values()) {
-    yield [entry2.name, entry2.value];
+  for (const entry of map.values()) {
+    yield [entry.name, entry.value];
   }
 }
 var HttpHeadersImpl = class {
@@ -65505,12 +65505,12 @@ var HttpHeadersImpl = class {
   toJSON(options = {}) {
     const result = {};
     if (options.preserveCase) {
-      for (const entry2 of this._headersMap.values()) {
-        result[entry2.name] = entry2.value;
+      for (const entry of this._headersMap.values()) {
+        result[entry.name] = entry.value;
       }
     } else {
-      for (const [normalizedName, entry2] of this._headersMap) {
-        result[normalizedName] = entry2.value;
+      for (const [normalizedName, entry] of this._headersMap) {
+        result[normalizedName] = entry.value;
       }
     }
     return result;
@@ -66027,7 +66027,7 @@ function removeContinueToken(value) {
     return remaining.map((token2) => token2.trim()).filter(Boolean).join(", ") || void 0;
   }
   if (Array.isArray(value)) {
-    const remaining = value.map(removeContinueToken).filter((entry2) => entry2 !== void 0);
+    const remaining = value.map(removeContinueToken).filter((entry) => entry !== void 0);
     return remaining.length > 0 ? remaining : void 0;
   }
   return value;
@@ -66064,11 +66064,11 @@ function stripRequestBodyHeaders(request2, removeFraming) {
       headers: Array.isArray(headers[0]) ? updatedPairs : updatedPairs.flat()
     };
   } else if (headers && typeof headers === "object" && isIterable(headers)) {
-    const pairs = Array.from(headers, (entry2) => {
-      if (!Array.isArray(entry2) || entry2.length !== 2) {
+    const pairs = Array.from(headers, (entry) => {
+      if (!Array.isArray(entry) || entry.length !== 2) {
         throw new TypeError("Header entry must be a name/value pair");
       }
-      return entry2;
+      return entry;
     });
     request2.requestOverrides = { ...overrides, headers: stripHeaderPairs(pairs) };
   } else if (headers && typeof headers === "object") {
@@ -66101,9 +66101,9 @@ function getHeaderValues(headers, name2) {
       return value2 === void 0 || value2 === null ? [] : [value2];
     }
     let value;
-    for (const [key, entry2] of Object.entries(headers)) {
+    for (const [key, entry] of Object.entries(headers)) {
       if (key.toLowerCase() === name2) {
-        value = entry2;
+        value = entry;
       }
     }
     return value === void 0 ? [] : Array.isArray(value) ? value : [value];
@@ -73682,7 +73682,7 @@ var Matcher = class {
     return {
       path: this.path.map((node) => ({ ...node })),
       siblingStacks: this.siblingStacks.map((level) => level ? { counts: new Map(level.counts), total: level.total } : level),
-      keptAttrs: this._keptAttrs.map((entry2) => ({ ...entry2 }))
+      keptAttrs: this._keptAttrs.map((entry) => ({ ...entry }))
     };
   }
   /**
@@ -73693,7 +73693,7 @@ var Matcher = class {
     this._pathStringCache = null;
     this.path = snapshot2.path.map((node) => ({ ...node }));
     this.siblingStacks = snapshot2.siblingStacks.map((level) => level ? { counts: new Map(level.counts), total: level.total } : level);
-    this._keptAttrs = (snapshot2.keptAttrs || []).map((entry2) => ({ ...entry2 }));
+    this._keptAttrs = (snapshot2.keptAttrs || []).map((entry) => ({ ...entry }));
   }
   /**
    * Return the read-only {@link MatcherView} for this matcher.
@@ -108841,6 +108841,10 @@ function tarHeader(name2, size, mtime = 0) {
   header.encode();
   return header.block;
 }
+function tarEntry(name2, content) {
+  const padding = (BLOCK - content.length % BLOCK) % BLOCK;
+  return Buffer.concat([tarHeader(name2, content.length), content, Buffer.alloc(padding)]);
+}
 var END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
 
 // src/archive/json.ts
@@ -108938,39 +108942,39 @@ var Collector = class {
     this.#maxJsonBytes = maxJsonBytes;
     this.contents = new ArchiveContents(maxJsonBytes);
   }
-  entry(entry2) {
+  entry(entry) {
     this.entries++;
-    const earlier = this.#kinds.get(entry2.name);
+    const earlier = this.#kinds.get(entry.name);
     if (earlier !== void 0) {
-      if (earlier === "directory" && entry2.type === "directory") return;
+      if (earlier === "directory" && entry.type === "directory") return;
       fail3(
-        `The tarball has two entries named ${shown(entry2.name)} (the second at byte ${entry2.offset}): a later entry could replace one already verified, so the tarball is refused.`
+        `The tarball has two entries named ${shown(entry.name)} (the second at byte ${entry.offset}): a later entry could replace one already verified, so the tarball is refused.`
       );
     }
-    this.#kinds.set(entry2.name, entry2.type);
-    switch (entry2.type) {
+    this.#kinds.set(entry.name, entry.type);
+    switch (entry.type) {
       case "directory":
         return;
       case "file":
-        if (entry2.name === "") fail3(`The tar entry at byte ${entry2.offset} is a file with an empty name.`);
-        this.#current = { entry: entry2, hash: createHash4("sha256"), content: void 0, fill: 0, first: true };
-        if (METADATA_NAMES.has(entry2.name) && entry2.size > this.#maxJsonBytes) {
+        if (entry.name === "") fail3(`The tar entry at byte ${entry.offset} is a file with an empty name.`);
+        this.#current = { entry, hash: createHash4("sha256"), content: void 0, fill: 0, first: true };
+        if (METADATA_NAMES.has(entry.name) && entry.size > this.#maxJsonBytes) {
           fail3(
-            `${entry2.name} is ${(entry2.size / MIB).toFixed(1)} MiB; JSON documents over ${(this.#maxJsonBytes / MIB).toFixed(0)} MiB are refused as hostile: check how the tarball was made.`
+            `${entry.name} is ${(entry.size / MIB).toFixed(1)} MiB; JSON documents over ${(this.#maxJsonBytes / MIB).toFixed(0)} MiB are refused as hostile: check how the tarball was made.`
           );
         }
         return;
       case "symlink":
-        this.#symlink(entry2);
+        this.#symlink(entry);
         return;
       case "hardlink":
         fail3(
-          `The tarball holds a hard link ${shown(entry2.name)} -> ${shown(entry2.linkname)}; image tarballs never hold links between their files, so it is refused.`
+          `The tarball holds a hard link ${shown(entry.name)} -> ${shown(entry.linkname)}; image tarballs never hold links between their files, so it is refused.`
         );
         break;
       default:
         fail3(
-          `The tarball holds a ${entry2.type.replace("-", " ")} ${shown(entry2.name)}; an image tarball holds only files and directories, so it is refused.`
+          `The tarball holds a ${entry.type.replace("-", " ")} ${shown(entry.name)}; an image tarball holds only files and directories, so it is refused.`
         );
     }
   }
@@ -108979,13 +108983,13 @@ var Collector = class {
    * -> `../<other id>/layer.tar`, and skopeo and podman link every `<id>/layer.tar` to `../<diff_id>.tar`; those
    * shapes are followed, every other link is refused.
    */
-  #symlink(entry2) {
+  #symlink(entry) {
     const refuse = () => fail3(
-      `The tarball holds a symbolic link ${shown(entry2.name)} -> ${shown(entry2.linkname)}; only docker's own links between \`<id>/layer.tar\` files are accepted, so it is refused.`
+      `The tarball holds a symbolic link ${shown(entry.name)} -> ${shown(entry.linkname)}; only docker's own links between \`<id>/layer.tar\` files are accepted, so it is refused.`
     );
-    if (!/^[0-9a-f]{64}\/layer\.tar$/.test(entry2.name) || entry2.linkname.startsWith("/")) refuse();
-    const parts2 = dirname3(entry2.name).split("/");
-    for (const part of entry2.linkname.split("/")) {
+    if (!/^[0-9a-f]{64}\/layer\.tar$/.test(entry.name) || entry.linkname.startsWith("/")) refuse();
+    const parts2 = dirname3(entry.name).split("/");
+    for (const part of entry.linkname.split("/")) {
       if (part === "..") {
         if (parts2.length === 0) refuse();
         parts2.pop();
@@ -108994,8 +108998,8 @@ var Collector = class {
       }
     }
     const target = parts2.join("/");
-    if (!/^[0-9a-f]{64}(?:\/layer\.tar|\.tar)$/.test(target) || target === entry2.name) refuse();
-    this.contents.links.set(entry2.name, target);
+    if (!/^[0-9a-f]{64}(?:\/layer\.tar|\.tar)$/.test(target) || target === entry.name) refuse();
+    this.contents.links.set(entry.name, target);
   }
   data(chunk) {
     const current = this.#current;
@@ -109022,10 +109026,10 @@ var Collector = class {
     const current = this.#current;
     if (!current) return;
     this.#current = void 0;
-    const { entry: entry2 } = current;
-    this.contents.files.set(entry2.name, {
-      name: entry2.name,
-      size: entry2.size,
+    const { entry } = current;
+    this.contents.files.set(entry.name, {
+      name: entry.name,
+      size: entry.size,
       digest: `sha256:${current.hash.digest("hex")}`,
       content: current.content
     });
@@ -109391,10 +109395,6 @@ function filesOf(report, images) {
   }
   return files;
 }
-function entry(name2, content) {
-  const padding = (BLOCK - content.length % BLOCK) % BLOCK;
-  return [tarHeader(name2, content.length), content, Buffer.alloc(padding)];
-}
 function blobPath2(digest) {
   return `blobs/sha256/${digest.slice("sha256:".length)}`;
 }
@@ -109536,11 +109536,11 @@ function finish(report, streamed, collector, options) {
     if (!record) throw new UserError(`The verified image needs ${name2}, which the tarball does not hold.`);
     const content = record.content ?? (record.size === 0 ? Buffer.alloc(0) : void 0);
     if (!content) throw new UserError(`${name2} was not kept while reading the tarball; it cannot be written again.`);
-    buffers.push(...entry(name2, content));
+    buffers.push(tarEntry(name2, content));
   }
   const oci = report.format !== "docker-archive";
   if (oci) {
-    buffers.push(...entry("oci-layout", Buffer.from('{"imageLayoutVersion":"1.0.0"}')));
+    buffers.push(tarEntry("oci-layout", Buffer.from('{"imageLayoutVersion":"1.0.0"}')));
     const manifests = selections.flatMap(({ image, references }) => {
       if (image.kind === "config" || image.mediaType === void 0) return [];
       const descriptor2 = { mediaType: image.mediaType, digest: image.digest, size: image.size };
@@ -109555,11 +109555,11 @@ function finish(report, streamed, collector, options) {
       mediaType: "application/vnd.oci.image.index.v1+json",
       manifests
     };
-    buffers.push(...entry("index.json", Buffer.from(JSON.stringify(index))));
+    buffers.push(tarEntry("index.json", Buffer.from(JSON.stringify(index))));
   }
   const legacy = selections.map((selection) => manifestEntry(selection, options)).filter((item) => item !== void 0);
   const needsManifest = !oci || options.requireManifest || legacy.length === selections.length;
-  if (needsManifest && legacy.length > 0) buffers.push(...entry("manifest.json", Buffer.from(JSON.stringify(legacy))));
+  if (needsManifest && legacy.length > 0) buffers.push(tarEntry("manifest.json", Buffer.from(JSON.stringify(legacy))));
   const format = !oci ? "docker-archive" : needsManifest && legacy.length > 0 ? "docker-oci" : "oci-layout";
   return { buffers, format, selections };
 }
@@ -109926,7 +109926,7 @@ async function freeBytes2(directory) {
 }
 async function singleFile(directory, name2) {
   const entries = await readdir2(directory, { recursive: true, withFileTypes: true });
-  const files = entries.filter((entry2) => entry2.isFile()).map((entry2) => path8.join(entry2.parentPath, entry2.name));
+  const files = entries.filter((entry) => entry.isFile()).map((entry) => path8.join(entry.parentPath, entry.name));
   const [file] = files;
   if (file === void 0 || files.length > 1) {
     const found = files.map((found2) => path8.relative(directory, found2)).join(", ") || "nothing";

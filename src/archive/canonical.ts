@@ -26,7 +26,7 @@ import {
   type ArchiveImage,
   type ArchiveReport,
 } from './inspect.ts';
-import { BLOCK, END_OF_ARCHIVE, TarReader, tarHeader, type TarEntry } from './tar.ts';
+import { BLOCK, END_OF_ARCHIVE, TarReader, tarEntry, tarHeader, type TarEntry } from './tar.ts';
 
 /** An image to write, and the references to name it by (none: it is loaded untagged). */
 export interface Selection {
@@ -87,11 +87,6 @@ export function filesOf(report: Pick<ArchiveReport, 'tree'>, images: readonly Ar
     for (const child of report.tree.get(file) ?? []) if (!files.has(child)) stack.push(child);
   }
   return files;
-}
-
-function entry(name: string, content: Buffer): Buffer[] {
-  const padding = (BLOCK - (content.length % BLOCK)) % BLOCK;
-  return [tarHeader(name, content.length), content, Buffer.alloc(padding)];
 }
 
 function blobPath(digest: string): string {
@@ -271,12 +266,12 @@ function finish(
     if (!record) throw new UserError(`The verified image needs ${name}, which the tarball does not hold.`);
     const content = record.content ?? (record.size === 0 ? Buffer.alloc(0) : undefined);
     if (!content) throw new UserError(`${name} was not kept while reading the tarball; it cannot be written again.`);
-    buffers.push(...entry(name, content));
+    buffers.push(tarEntry(name, content));
   }
 
   const oci = report.format !== 'docker-archive';
   if (oci) {
-    buffers.push(...entry('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}')));
+    buffers.push(tarEntry('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}')));
     const manifests = selections.flatMap(({ image, references }) => {
       if (image.kind === 'config' || image.mediaType === undefined) return [];
       const descriptor = { mediaType: image.mediaType, digest: image.digest, size: image.size };
@@ -291,11 +286,11 @@ function finish(
       mediaType: 'application/vnd.oci.image.index.v1+json',
       manifests,
     };
-    buffers.push(...entry('index.json', Buffer.from(JSON.stringify(index))));
+    buffers.push(tarEntry('index.json', Buffer.from(JSON.stringify(index))));
   }
   const legacy = selections.map((selection) => manifestEntry(selection, options)).filter((item) => item !== undefined);
   const needsManifest = !oci || options.requireManifest || legacy.length === selections.length;
-  if (needsManifest && legacy.length > 0) buffers.push(...entry('manifest.json', Buffer.from(JSON.stringify(legacy))));
+  if (needsManifest && legacy.length > 0) buffers.push(tarEntry('manifest.json', Buffer.from(JSON.stringify(legacy))));
   const format: ArchiveFormat = !oci
     ? 'docker-archive'
     : needsManifest && legacy.length > 0

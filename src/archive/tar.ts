@@ -20,7 +20,6 @@
  * "/". Refusing them would take a parser of every raw block beside it, which is this reader. node-tar writes the
  * headers (`tarHeader`) and is one of the oracle's readers.
  */
-import { Transform, type TransformCallback } from 'node:stream';
 import { Header } from 'tar/header';
 import { describeCharacter, firstNonAscii, shown } from '../display.ts';
 import { UserError } from '../errors.ts';
@@ -547,51 +546,3 @@ export function tarEntry(name: string, content: Buffer): Buffer {
 
 /** The two zero blocks that end every tar archive. */
 export const END_OF_ARCHIVE: Buffer = Buffer.alloc(2 * BLOCK);
-
-/**
- * Re-emits a tar archive with one more entry at its end. `entry` is asked for only when the whole input has
- * passed through, so it may wait for a verdict on that input (a verification running alongside); when it
- * resolves to undefined the archive is passed on unchanged, and when it rejects the output stops short of its
- * end marker, so a consumer reading it (docker load) sees a truncated archive and refuses it.
- */
-export function createTarAppender(entry: () => Promise<{ name: string; content: Buffer } | undefined>): Transform {
-  const reader = new TarReader({ entry: () => {}, data: () => {}, entryEnd: () => {} });
-  // The tail of the input that might turn out to be the end marker: at most one block, held back until it is known.
-  let held: Buffer = Buffer.alloc(0);
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      const chunkFrom = reader.offset;
-      const heldFrom = chunkFrom - held.length;
-      try {
-        reader.write(chunk);
-      } catch (error) {
-        callback(error as Error);
-        return;
-      }
-      const safeUntil = reader.endOffset >= 0 ? reader.endOffset : reader.settledOffset;
-      const fromHeld = Math.min(held.length, Math.max(0, safeUntil - heldFrom));
-      const fromChunk = Math.max(0, safeUntil - chunkFrom);
-      if (fromHeld > 0) this.push(held.subarray(0, fromHeld));
-      if (fromChunk > 0) this.push(chunk.subarray(0, fromChunk));
-      // Copied, not referenced: the writer may reuse its chunk once this callback has run.
-      held =
-        reader.endOffset >= 0 ? Buffer.alloc(0) : Buffer.concat([held.subarray(fromHeld), chunk.subarray(fromChunk)]);
-      callback();
-    },
-    flush(callback: TransformCallback) {
-      try {
-        reader.end();
-      } catch (error) {
-        callback(error as Error);
-        return;
-      }
-      entry().then(
-        (extra) => {
-          if (extra) this.push(tarEntry(extra.name, extra.content));
-          callback(null, END_OF_ARCHIVE);
-        },
-        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
-      );
-    },
-  });
-}

@@ -8,13 +8,11 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createArchiveInspector } from '../../src/archive/inspect.ts';
-import { legacyManifestFor } from '../../src/archive/legacy-manifest.ts';
-import { createTarAppender } from '../../src/archive/tar.ts';
+import { createCanonicalWriter } from '../../src/archive/canonical.ts';
 import {
   docker,
   dockerSave,
@@ -168,25 +166,27 @@ describe('tarballs from real tools', () => {
 });
 
 describe('A graph-driver engine (Docker 20.10, or 25+ without the containerd store) and a pure OCI layout', () => {
-  it('loads it, gzip layers and all, once manifest.json is appended at the end of the stream', async (context) => {
+  it('loads it, gzip layers and all, from the canonical archive with manifest.json at its end', async (context) => {
     if ((await engineKind()) === 'containerd') {
       context.skip('the containerd image store loads an OCI layout by its index.json and ignores manifest.json');
     }
     const tar = await file('skopeo-oci.tar');
     await removeImages(app, base);
-    const inspector = createArchiveInspector();
-    const tee = new PassThrough();
-    tee.pipe(inspector.stream);
-    const appender = createTarAppender(async () => legacyManifestFor(await inspector.report, { tags: [loaded] }));
+    // The canonical archive, as load mode writes it for such an engine: the layout, and manifest.json last.
+    const writer = createCanonicalWriter({
+      select: (verified) => [{ image: verified.images[0]!, references: [loaded] }],
+      platform: 'linux/amd64',
+      requireManifest: true,
+    });
     const load = spawn('docker', ['load'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     load.stdout.on('data', (chunk: Buffer) => (output += chunk));
     load.stderr.on('data', (chunk: Buffer) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => load.on('close', resolve));
-    await pipeline(Readable.from([tar]), tee, appender, load.stdin);
+    await pipeline(Readable.from([tar]), writer.stream, load.stdin);
     expect(await exited, output).toBe(0);
     expect(output).toContain(`Loaded image: ${loaded}`);
-    const report = await inspector.report;
+    const { report } = await writer.result;
     expect(await imageId(loaded)).toBe(report.images[0]!.platforms[0]!.configDigest);
     const layers = (await docker('image', 'inspect', '--format', '{{json .RootFS.Layers}}', loaded)).trim();
     expect(JSON.parse(layers)).toHaveLength(report.images[0]!.platforms[0]!.layers.length);

@@ -1,7 +1,6 @@
 /** The one model of an image (index → platforms + attestations, per reference) and what each engine makes of it. */
 import { describe, expect, it } from 'vitest';
 import type { ArchiveImage } from '../../src/archive/inspect.ts';
-import { legacyManifestFor } from '../../src/archive/legacy-manifest.ts';
 import type { EngineKind, ImageInfo } from '../../src/docker.ts';
 import { idsOf, imageIdOn, isSameImage, loadedPlatform } from '../../src/image.ts';
 import { describeImages } from '../../src/summary.ts';
@@ -248,24 +247,4 @@ describe('isSameImage: the check after load', () => {
       expect(isSameImage(expected, engineImage(overrides), kind)).toBe(same);
     },
   );
-});
-
-describe('legacyManifestFor on the model', () => {
-  it('writes one entry per image, for the engine platform of a multi-platform image', async () => {
-    const report = await inspectBuffer(
-      await packTar(ociLayoutEntries([app, arm], { gzip: true, nested: true, attestations: true })),
-    );
-    const [entry, ...rest] = JSON.parse(
-      legacyManifestFor(report, { platform: 'linux/arm64' }).content.toString(),
-    ) as Array<{
-      Config: string;
-      RepoTags: string[];
-    }>;
-    expect(rest).toEqual([]);
-    expect(entry!.Config).toBe(`blobs/sha256/${sha256(arm.config).slice(7)}`);
-    expect(entry!.RepoTags).toEqual(app.tags);
-    expect(() => legacyManifestFor(report, { platform: 'linux/s390x' })).toThrow(
-      /has no platforms for linux\/s390x \(it has: linux\/amd64, linux\/arm64\)/,
-    );
-  });
 });

@@ -2,7 +2,6 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { createArchiveInspector, inspectArchive } from '../../src/archive/inspect.ts';
-import { legacyManifestFor } from '../../src/archive/legacy-manifest.ts';
 import {
   dockerArchiveEntries,
   forPlatform,
@@ -175,37 +174,6 @@ describe('createArchiveInspector', () => {
     }
     expect((await inspectArchive(chunks())).format).toBe('docker-archive');
     expect((await inspectArchive(Readable.from([tar]))).images).toHaveLength(1);
-  });
-});
-
-describe('legacyManifestFor', () => {
-  it('points manifest.json at the blobs of the one image', async () => {
-    const report = await inspectBuffer(await packTar(ociLayoutEntries([app], { gzip: true })));
-    const { name, content } = legacyManifestFor(report);
-    expect(name).toBe('manifest.json');
-    const [item, ...rest] = JSON.parse(content.toString()) as Array<Record<string, unknown>>;
-    expect(rest).toEqual([]);
-    expect(item).toEqual({
-      Config: `blobs/sha256/${sha256(app.config).slice(7)}`,
-      RepoTags: ['ghcr.io/owner/app:1', 'ghcr.io/owner/app:latest'],
-      Layers: report.images[0]!.platforms[0]!.layers.map((digest) => `blobs/sha256/${digest.slice(7)}`),
-    });
-  });
-
-  it('chooses the image of the wanted platform from a multi-platform index', async () => {
-    const report = await inspectBuffer(await packTar(ociLayoutEntries([app, arm], { gzip: true, nested: true })));
-    const content = legacyManifestFor(report, { platform: 'linux/arm64/v8', tags: ['x:1'] }).content.toString();
-    expect(JSON.parse(content)[0]).toMatchObject({
-      Config: `blobs/sha256/${sha256(arm.config).slice(7)}`,
-      RepoTags: ['x:1'],
-    });
-    expect(() => legacyManifestFor(report)).toThrow(/has 2 platforms \(it has: linux\/amd64, linux\/arm64\/v8\)/);
-    expect(() => legacyManifestFor(report, { platform: 'linux/s390x' })).toThrow(/has no platforms for linux\/s390x/);
-  });
-
-  it('is not needed when the tarball has a manifest.json', async () => {
-    const report = await inspectBuffer(await packTar(dockerArchiveEntries([tool])));
-    expect(() => legacyManifestFor(report)).toThrow(/already has a manifest\.json/);
   });
 });
 

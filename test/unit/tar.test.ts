@@ -2,11 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import { MAX_TOTAL_META_BYTES, TarReader, createTarAppender, tarEntry, type TarEntry } from '../../src/archive/tar.ts';
+import { MAX_TOTAL_META_BYTES, TarReader, tarEntry, type TarEntry } from '../../src/archive/tar.ts';
 import { packTar, sha256, unpackTar } from '../support/fixtures.ts';
 import { BLOCK, END, checksum, entry, extended, pax, rawHeader } from '../support/raw-tar.ts';
 
@@ -287,53 +285,5 @@ describe('tarEntry', () => {
     expect(execFileSync('tar', ['-tvf', file]).toString()).toMatch(/-rw-r--r-- .* 29 .*manifest\.json/);
     expect((await unpackTar(tar)).get('manifest.json')).toEqual(content);
     expect(tar.length % 512).toBe(0);
-  });
-});
-
-describe('createTarAppender', () => {
-  async function append(
-    tar: Buffer,
-    chunkSize: number,
-    extra: () => Promise<{ name: string; content: Buffer } | undefined>,
-  ) {
-    const out: Buffer[] = [];
-    const chunks: Buffer[] = [];
-    for (let offset = 0; offset < tar.length; offset += chunkSize)
-      chunks.push(tar.subarray(offset, offset + chunkSize));
-    await pipeline(Readable.from(chunks), createTarAppender(extra), async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) out.push(chunk);
-    });
-    return Buffer.concat(out);
-  }
-
-  it.each([1, 100, 512, 513, 1024, 1 << 20])('appends one entry before the end marker (chunks of %i)', async (size) => {
-    // GNU tar pads to a 10 KiB record: the padding after the end marker must go too.
-    const tar = gnuTar('gnu');
-    const result = await append(tar, size, async () => ({ name: 'manifest.json', content: Buffer.from('[]') }));
-    const names = read(result).map((s) => s.entry.name);
-    expect(names.at(-1)).toBe('manifest.json');
-    expect(names.slice(0, -1)).toEqual(read(tar).map((s) => s.entry.name));
-    expect(result.subarray(-1024)).toEqual(Buffer.alloc(1024));
-  });
-
-  it('passes the archive on unchanged but for trailing padding when there is nothing to add', async () => {
-    const tar = await packTar([{ name: 'a', content: 'abc' }]);
-    expect(await append(tar, 300, async () => undefined)).toEqual(tar);
-  });
-
-  it('stops short of the end marker when the entry cannot be made, so a reader sees a cut archive', async () => {
-    const tar = await packTar([{ name: 'a', content: 'abc' }]);
-    const out: Buffer[] = [];
-    const appender = createTarAppender(async () => {
-      throw new UserError('verification failed');
-    });
-    appender.on('data', (chunk: Buffer) => out.push(chunk));
-    await expect(pipeline(Readable.from([tar]), appender)).rejects.toThrow(/verification failed/);
-    expect(() => read(Buffer.concat(out))).toThrow(/cut short/);
-  });
-
-  it('refuses input that is not a whole tar archive', async () => {
-    const tar = await packTar([{ name: 'a', content: 'abc' }]);
-    await expect(append(tar.subarray(0, 600), 100, async () => undefined)).rejects.toThrow(/cut short/);
   });
 });
