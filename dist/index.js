@@ -63010,7 +63010,7 @@ import * as path9 from "node:path";
 import { pipeline as pipeline4 } from "node:stream/promises";
 
 // src/artifact.ts
-import { copyFile as copyFile2, link, mkdtemp, open as open3, readdir as readdir2, rm as rm3, stat as stat3, statfs as statfs2 } from "node:fs/promises";
+import { copyFile as copyFile2, link, mkdtemp, open as open3, readdir as readdir2, rm as rm3, stat as stat3 } from "node:fs/promises";
 import path8 from "node:path";
 
 // node_modules/@actions/artifact/lib/internal/shared/config.js
@@ -109839,27 +109839,28 @@ async function downloadFile(name2, directory, location) {
   const artifacts = await listLatest(findBy);
   const artifact = artifacts.find((candidate) => candidate.name === name2);
   if (!artifact) {
-    const names = artifacts.map((candidate) => `"${candidate.name}"`).sort();
+    const names = artifacts.map((candidate) => candidate.name).sort();
     const namedAfterFile = artifactNamedAfterFile(
       name2,
       artifacts.map((candidate) => candidate.name)
     );
     throw new UserError(
-      `No artifact named "${name2}" in ${describeRun(findBy)}; ` + (names.length > 0 ? `it has ${names.join(", ")}` : "it has no artifacts") + (namedAfterFile ? `: did you mean \`name: ${namedAfterFile}\`? actions/upload-artifact with \`archive: false\` names the artifact after its file and ignores its \`name\`.` : ".") + " Use the `name` of the save step, and make this job `needs:` the job that saved it."
+      `No artifact named ${shown(name2)} in ${describeRun(findBy)}; ` + (names.length > 0 ? `it has ${shownList(names)}` : "it has no artifacts") + (namedAfterFile ? `: did you mean \`name: ${namedAfterFile}\`? actions/upload-artifact with \`archive: false\` names the artifact after its file and ignores its \`name\`.` : ".") + " Use the `name` of the save step, and make this job `needs:` the job that saved it."
     );
   }
   const recordedDigest = artifact.digest ? asDigest(artifact.digest) : void 0;
-  const free = await freeBytes2(directory);
-  if (free !== void 0 && artifact.size > free) {
-    throw new UserError(
-      `Not enough disk space in \`${directory}\` to download artifact "${name2}": it is ${formatBytes(artifact.size)}, and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`
-    );
-  }
   let target;
   try {
     target = await mkdtemp(path8.join(directory, "artifact-"));
   } catch (error2) {
     throw fileProblem(error2, path8.join(directory, name2), "creating a directory for");
+  }
+  const free = await freeBytes(directory);
+  if (free !== void 0 && artifact.size > free) {
+    await rm3(target, { recursive: true, force: true });
+    throw new UserError(
+      `Not enough disk space in ${shown(directory)} to download artifact ${shown(name2)}: it is ${formatBytes(artifact.size)}, and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`
+    );
   }
   try {
     await download(artifact, target, findBy, { skipDecompress: true });
@@ -109915,14 +109916,6 @@ function artifactNamedAfterFile(name2, names) {
   if (TARBALL_FILE.test(name2)) return void 0;
   const files = names.filter((candidate) => TARBALL_FILE.test(candidate));
   return files.length === 1 ? files[0] : void 0;
-}
-async function freeBytes2(directory) {
-  try {
-    const stats = await statfs2(directory);
-    return Number(stats.bavail) * Number(stats.bsize);
-  } catch {
-    return void 0;
-  }
 }
 async function singleFile(directory, name2) {
   const entries = await readdir2(directory, { recursive: true, withFileTypes: true });

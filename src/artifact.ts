@@ -5,14 +5,15 @@
  * @actions/github, which the library uses for another run's artifacts, reads GITHUB_API_URL once, when it is first
  * imported: in-process callers must set the environment before importing this module.
  */
-import { copyFile, link, mkdtemp, open, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { copyFile, link, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DefaultArtifactClient, type Artifact, type FindOptions } from '@actions/artifact';
 import { hashFile } from './archive/hash.ts';
 import { currentRepository } from './context.ts';
 import { UserError, messageOf } from './errors.ts';
 import { formatBytes } from './progress.ts';
-import { fileProblem, makeDirectory } from './tarball.ts';
+import { fileProblem, freeBytes, makeDirectory } from './tarball.ts';
+import { shown, shownList } from './display.ts';
 
 export interface UploadedArtifact {
   id: number;
@@ -172,14 +173,14 @@ export async function downloadFile(
   const artifacts = await listLatest(findBy);
   const artifact = artifacts.find((candidate) => candidate.name === name);
   if (!artifact) {
-    const names = artifacts.map((candidate) => `"${candidate.name}"`).sort();
+    const names = artifacts.map((candidate) => candidate.name).sort();
     const namedAfterFile = artifactNamedAfterFile(
       name,
       artifacts.map((candidate) => candidate.name),
     );
     throw new UserError(
-      `No artifact named "${name}" in ${describeRun(findBy)}; ` +
-        (names.length > 0 ? `it has ${names.join(', ')}` : 'it has no artifacts') +
+      `No artifact named ${shown(name)} in ${describeRun(findBy)}; ` +
+        (names.length > 0 ? `it has ${shownList(names)}` : 'it has no artifacts') +
         (namedAfterFile
           ? `: did you mean \`name: ${namedAfterFile}\`? actions/upload-artifact with \`archive: false\` names ` +
             'the artifact after its file and ignores its `name`.'
@@ -189,19 +190,21 @@ export async function downloadFile(
   }
 
   const recordedDigest = artifact.digest ? asDigest(artifact.digest) : undefined;
-  // Checked first: on a full disk the library's download stream fails in a way that takes the process down.
-  const free = await freeBytes(directory);
-  if (free !== undefined && artifact.size > free) {
-    throw new UserError(
-      `Not enough disk space in \`${directory}\` to download artifact "${name}": it is ${formatBytes(artifact.size)}, ` +
-        `and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`,
-    );
-  }
+  // The directory first, so a place nothing can be written to (`/proc`) is named as such rather than as full.
   let target: string;
   try {
     target = await mkdtemp(path.join(directory, 'artifact-'));
   } catch (error) {
     throw fileProblem(error, path.join(directory, name), 'creating a directory for');
+  }
+  // Then the space: on a full disk the library's download stream fails in a way that takes the process down.
+  const free = await freeBytes(directory);
+  if (free !== undefined && artifact.size > free) {
+    await rm(target, { recursive: true, force: true });
+    throw new UserError(
+      `Not enough disk space in ${shown(directory)} to download artifact ${shown(name)}: it is ${formatBytes(artifact.size)}, ` +
+        `and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`,
+    );
   }
   try {
     // Unextracted first, so the file is the very bytes the recorded digest describes.
@@ -277,16 +280,6 @@ export function artifactNamedAfterFile(name: string, names: readonly string[]): 
   if (TARBALL_FILE.test(name)) return undefined;
   const files = names.filter((candidate) => TARBALL_FILE.test(candidate));
   return files.length === 1 ? files[0] : undefined;
-}
-
-/** Bytes free to this user under `directory`, or undefined where the file system does not say. */
-async function freeBytes(directory: string): Promise<number | undefined> {
-  try {
-    const stats = await statfs(directory);
-    return Number(stats.bavail) * Number(stats.bsize);
-  } catch {
-    return undefined;
-  }
 }
 
 async function singleFile(directory: string, name: string): Promise<string> {

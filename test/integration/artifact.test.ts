@@ -153,14 +153,14 @@ describe('uploadFile and downloadFile', () => {
     await artifact.uploadFile(await randomFile('b.tar', 10), 'docker-image-web', { overwrite: false });
 
     await expect(artifact.downloadFile('docker-image', await freshDirectory(), {})).rejects.toThrow(
-      'No artifact named "docker-image" in this run; it has "docker-image-api", "docker-image-web".',
+      'No artifact named `docker-image` in this run; it has `docker-image-api`, `docker-image-web`.',
     );
     actAsJobOf(12);
     await expect(
       artifact.downloadFile('docker-image', await freshDirectory(), { runId: 11, token: 'ghs_local' }),
-    ).rejects.toThrow(`No artifact named "docker-image" in run 11 of ${REPOSITORY}; it has "docker-image-api"`);
+    ).rejects.toThrow(`No artifact named \`docker-image\` in run 11 of ${REPOSITORY}; it has \`docker-image-api\``);
     await expect(artifact.downloadFile('docker-image', await freshDirectory(), {})).rejects.toThrow(
-      'No artifact named "docker-image" in this run; it has no artifacts.',
+      'No artifact named `docker-image` in this run; it has no artifacts.',
     );
   });
 

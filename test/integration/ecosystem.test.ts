@@ -273,7 +273,7 @@ describe('load mode, with what other actions produce', () => {
     expect(uploaded.id).toBeDefined();
 
     const result = await action(run, { mode: 'load' });
-    expectOneCleanLine(result, /^No artifact named "docker-image" in this run; it has "image\.tar\.zst"/);
+    expectOneCleanLine(result, /^No artifact named `docker-image` in this run; it has `image\.tar\.zst`/);
     expect(result.error).toContain('did you mean `name: image.tar.zst`?');
     expect(result.error).toContain('archive: false');
   });

@@ -19,6 +19,7 @@ import {
   engineKind,
   imageId,
   makeImage,
+  podmanStoreArgs,
   removeImages,
   skopeoCopy,
   uniqueRepository,
@@ -279,18 +280,7 @@ describe('tarballs from other producers, through `source`', () => {
   it('a podman docker-archive (the layout of Docker 20.10 and skopeo)', async () => {
     const [tag] = repositoryTags('podman-archive', '1');
     const store = path.join(work, 'podman');
-    const podmanArgs = [
-      '--root',
-      path.join(store, 'root'),
-      '--runroot',
-      path.join(store, 'run'),
-      '--storage-driver',
-      'vfs',
-      '--events-backend',
-      'file',
-      '--cgroup-manager',
-      'cgroupfs',
-    ];
+    const podmanArgs = podmanStoreArgs(store);
     const rootfs = path.join(work, 'podman-rootfs.tar');
     const source = path.join(work, 'podman-rootfs');
     await mkdir(source, { recursive: true });

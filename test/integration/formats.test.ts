@@ -19,6 +19,7 @@ import {
   engineKind,
   imageId,
   makeImage,
+  podmanStoreArgs,
   removeImages,
   savesLegacyLayout,
   skopeoCopy,
@@ -50,18 +51,7 @@ async function file(name: string): Promise<Buffer> {
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'handoff-formats-'));
-  podmanArgs = [
-    '--root',
-    path.join(work, 'podman-root'),
-    '--runroot',
-    path.join(work, 'podman-run'),
-    '--storage-driver',
-    'vfs',
-    '--events-backend',
-    'file',
-    '--cgroup-manager',
-    'cgroupfs',
-  ];
+  podmanArgs = podmanStoreArgs(path.join(work, 'podman'));
   await makeImage([base]);
   // A classic-builder image on top of the imported one: two layers, one of them shared with `base`.
   const context = path.join(work, 'context');

@@ -181,6 +181,19 @@ describe('load: a damaged download is named as damage', () => {
     // The artifact library masks its runtime token: the one command besides the action's own.
     expectOneLine(result, /compressed stream is cut short/, /^::(error|group|endgroup|debug|add-mask)::/);
   });
+
+  it('path /proc: a path that cannot be written, not a full disk', async () => {
+    const run = 903;
+    Object.assign(process.env, service.env(run));
+    const { uploadFile } = await import('../../src/artifact.ts');
+    await uploadFile(await source('proc.tar', tarball), 'proc-image', { overwrite: false });
+    const result = await runAction(
+      { mode: 'load', name: 'proc-image', load: 'false', path: '/proc' },
+      service.env(run),
+    );
+    expectOneLine(result, /Cannot create files in `\/proc` \(ENOENT\)/, /^::(error|group|endgroup|debug|add-mask)::/);
+    expect(result.error).not.toMatch(/disk space/);
+  });
 });
 
 /**

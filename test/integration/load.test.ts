@@ -266,7 +266,7 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
   it('names the artifacts that exist when the one asked for does not', async () => {
     const { run } = await saved({ name: 'docker-image-api' });
     const result = await action(run, { mode: 'load' });
-    expectOneCleanLine(result, /No artifact named "docker-image" in this run; it has "docker-image-api"/);
+    expectOneCleanLine(result, /No artifact named `docker-image` in this run; it has `docker-image-api`/);
   });
 
   it('refuses a file that is not an image tarball', async () => {
@@ -305,7 +305,7 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
       const result = await action(run, { mode: 'load', path: mountPoint });
       expectOneCleanLine(
         result,
-        /Not enough disk space in `.*` to download artifact "docker-image": it is .*, and .* is free\. Free space on the runner or set `path`/,
+        /Not enough disk space in `.*` to download artifact `docker-image`: it is .*, and .* is free\. Free space on the runner or set `path`/,
       );
       expect(await readdir(mountPoint)).toEqual([]);
     });

@@ -167,3 +167,19 @@ export async function skopeoCopy(source: string, destination: string): Promise<v
 export async function dockerSave(file: string, ...references: string[]): Promise<void> {
   await docker('save', '--output', file, ...references);
 }
+
+/** podman's global options for a store of its own under `directory`: no root store, no systemd, no cgroup manager. */
+export function podmanStoreArgs(directory: string): string[] {
+  return [
+    '--root',
+    path.join(directory, 'root'),
+    '--runroot',
+    path.join(directory, 'run'),
+    '--storage-driver',
+    'vfs',
+    '--events-backend',
+    'file',
+    '--cgroup-manager',
+    'cgroupfs',
+  ];
+}

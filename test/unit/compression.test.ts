@@ -7,6 +7,7 @@ import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCompressor, createDecompressor, detectFormat } from '../../src/archive/compression.ts';
 import { UserError } from '../../src/errors.ts';
+import { collect } from '../support/streams.ts';
 
 function tarHeader(name: string): Buffer {
   const header = Buffer.alloc(512);
@@ -20,23 +21,6 @@ function tarHeader(name: string): Buffer {
   for (const byte of header) sum += byte;
   header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
   return header;
-}
-
-async function collect(stages: NodeJS.ReadWriteStream[], input: Buffer, chunkSize = input.length): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const pieces: Buffer[] = [];
-  for (let at = 0; at < input.length; at += Math.max(1, chunkSize)) pieces.push(input.subarray(at, at + chunkSize));
-  await pipeline([
-    Readable.from(pieces),
-    ...stages,
-    new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk);
-        callback();
-      },
-    }),
-  ]);
-  return Buffer.concat(chunks);
 }
 
 describe('detectFormat goes by magic bytes', () => {

@@ -1,28 +1,12 @@
 /** zstd as a process beside the action, and Node's zstd as the fallback: the same bytes either way. */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCompressor, createDecompressor } from '../../src/archive/compression.ts';
 import { zstdCommandAvailable, zstdProcess } from '../../src/archive/zstd-process.ts';
 import { UserError } from '../../src/errors.ts';
-
-async function collect(stages: NodeJS.ReadWriteStream[], input: Buffer): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  await pipeline([
-    Readable.from([input]),
-    ...stages,
-    new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk);
-        callback();
-      },
-    }),
-  ]);
-  return Buffer.concat(chunks);
-}
+import { collect } from '../support/streams.ts';
 
 // Compressible, but not trivially: 2:1 text mixed with random runs.
 const data = Buffer.concat(
