@@ -68,8 +68,9 @@ const MB = 1000 * 1000;
 export const GITHUB_RATE: Required<Rate> = { upload: 45 * MB, download: 90 * MB };
 
 /**
- * One direction's budget, shared by every connection: each chunk waits until the bytes before it have had their
- * time at `bytesPerSecond`.
+ * One direction's budget, shared by every connection: each chunk is due when the bytes before it have had their time
+ * at `bytesPerSecond`. Waits shorter than a timer's resolution are carried into the next chunk's, not rounded up to a
+ * millisecond each (64 KiB chunks at 90 MB/s are due every 0.7 ms).
  */
 class Pacer {
   #next = 0;
@@ -83,13 +84,17 @@ class Pacer {
     return new Transform({
       transform: (chunk: Buffer, _encoding, callback: TransformCallback) => {
         const now = performance.now();
-        const start = Math.max(now, this.#next);
-        this.#next = start + (chunk.length / this.#bytesPerSecond) * 1000;
-        sleep(Math.max(0, this.#next - now)).then(() => callback(null, chunk), callback);
+        this.#next = Math.max(now, this.#next) + (chunk.length / this.#bytesPerSecond) * 1000;
+        const wait = this.#next - now;
+        if (wait < MIN_WAIT_MS) callback(null, chunk);
+        else sleep(wait).then(() => callback(null, chunk), callback);
       },
     });
   }
 }
+
+/** Below this a wait is carried over rather than slept: timers do not wake sooner than about a millisecond. */
+const MIN_WAIT_MS = 10;
 
 const TWIRP_PREFIX = '/twirp/github.actions.results.api.v1.ArtifactService/';
 const BLOB_PREFIX = '/_blob/';
