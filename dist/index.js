@@ -106669,7 +106669,7 @@ function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, tok
   return __awaiter15(this, void 0, void 0, function* () {
     const downloadPath = yield resolveOrCreateDirectory(options === null || options === void 0 ? void 0 : options.path);
     const api = getOctokit(token2);
-    let digestMismatch2 = false;
+    let digestMismatch = false;
     info(`Downloading artifact '${artifactId}' from '${repositoryOwner}/${repositoryName}'`);
     const { headers, status } = yield api.rest.actions.downloadArtifact({
       owner: repositoryOwner,
@@ -106694,7 +106694,7 @@ function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, tok
       info(`Artifact download completed successfully.`);
       if (options === null || options === void 0 ? void 0 : options.expectedHash) {
         if ((options === null || options === void 0 ? void 0 : options.expectedHash) !== extractResponse.sha256Digest) {
-          digestMismatch2 = true;
+          digestMismatch = true;
           debug(`Computed digest: ${extractResponse.sha256Digest}`);
           debug(`Expected digest: ${options.expectedHash}`);
         }
@@ -106702,14 +106702,14 @@ function downloadArtifactPublic(artifactId, repositoryOwner, repositoryName, tok
     } catch (error2) {
       throw new Error(`Unable to download and extract artifact: ${error2.message}`);
     }
-    return { downloadPath, digestMismatch: digestMismatch2 };
+    return { downloadPath, digestMismatch };
   });
 }
 function downloadArtifactInternal(artifactId, options) {
   return __awaiter15(this, void 0, void 0, function* () {
     const downloadPath = yield resolveOrCreateDirectory(options === null || options === void 0 ? void 0 : options.path);
     const artifactClient = internalArtifactTwirpClient();
-    let digestMismatch2 = false;
+    let digestMismatch = false;
     const { workflowRunBackendId, workflowJobRunBackendId } = getBackendIdsFromToken();
     const listReq = {
       workflowRunBackendId,
@@ -106737,7 +106737,7 @@ Are you trying to download from a different run? Try specifying a github-token w
       info(`Artifact download completed successfully.`);
       if (options === null || options === void 0 ? void 0 : options.expectedHash) {
         if ((options === null || options === void 0 ? void 0 : options.expectedHash) !== extractResponse.sha256Digest) {
-          digestMismatch2 = true;
+          digestMismatch = true;
           debug(`Computed digest: ${extractResponse.sha256Digest}`);
           debug(`Expected digest: ${options.expectedHash}`);
         }
@@ -106745,7 +106745,7 @@ Are you trying to download from a different run? Try specifying a github-token w
     } catch (error2) {
       throw new Error(`Unable to download and extract artifact: ${error2.message}`);
     }
-    return { downloadPath, digestMismatch: digestMismatch2 };
+    return { downloadPath, digestMismatch };
   });
 }
 function resolveOrCreateDirectory() {
@@ -109874,8 +109874,8 @@ async function downloadFile(name2, directory, location) {
         `The zip of artifact "${name2}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
       );
     }
-    const { digestMismatch: digestMismatch2 } = await download(artifact, target, findBy, { expectedHash: digest });
-    if (digestMismatch2) {
+    const { digestMismatch } = await download(artifact, target, findBy, { expectedHash: digest });
+    if (digestMismatch) {
       throw new UserError(
         `The zip of artifact "${name2}" changed between two downloads (${digest} the first time): it was replaced while this step ran. Run the job again.`
       );
@@ -110413,7 +110413,8 @@ async function engineFacts(engine) {
 }
 async function likelyEngine(engine) {
   try {
-    return { kind: await engine.kind(), platform: await engine.platform() };
+    const [kind, platform2] = await Promise.all([engine.kind(), engine.platform()]);
+    return { kind, platform: platform2 };
   } catch {
     return { kind: engine.command === "podman" ? "podman" : "docker-containerd", platform: void 0 };
   }
@@ -110454,7 +110455,7 @@ async function fetchAndVerify(name2, inputs, facts, location, timer) {
     )
   );
   const images = expectedImages(report, wanted, name2, facts);
-  const size = artifact.zip?.size ?? artifact.size;
+  const size = artifactSize(artifact);
   if (inputs.load) return { artifact, digest, size, report, images };
   const handedOn = copy ?? artifact.file;
   info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
@@ -110472,23 +110473,25 @@ async function openHashed(artifact, copy) {
 function artifactDigest(artifact, fileDigest) {
   return artifact.zip ? artifact.zip.digest : fileDigest;
 }
-function digestMismatch(artifact, digest, expectedDigest) {
+function artifactSize(artifact) {
+  return artifact.zip?.size ?? artifact.size;
+}
+function compareArtifactDigest(artifact, digest, expectedDigest) {
   const { zip } = artifact;
   const recorded = zip ? zip.recordedDigest : artifact.recordedDigest;
-  const { mismatches } = compareDigests({ actual: digest, recorded, expected: expectedDigest });
-  if (mismatches.length === 0) return void 0;
-  return new UserError(
+  const { mismatches, line } = compareDigests(
+    { actual: digest, recorded, expected: expectedDigest },
+    zip ? "sha256 of the zip" : "sha256"
+  );
+  if (mismatches.length === 0) return { mismatch: void 0, line };
+  const mismatch = new UserError(
     `The downloaded artifact ${shown(artifact.name)}${zip ? " (a zip)" : ""} hashes to ${digest}, but ${mismatches.join(" and ")}: ` + (zip ? "it was replaced since, or `expected-digest` is not this artifact's digest: for a zip it takes the zip's digest (upload-artifact's `artifact-digest` output), not the tarball's. Nothing was loaded." : "the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.")
   );
+  return { mismatch, line };
 }
 function checkDigest(artifact, digest, expectedDigest) {
-  const mismatch = digestMismatch(artifact, digest, expectedDigest);
+  const { mismatch, line } = compareArtifactDigest(artifact, digest, expectedDigest);
   if (mismatch) throw mismatch;
-  const recorded = artifact.zip ? artifact.zip.recordedDigest : artifact.recordedDigest;
-  const { line } = compareDigests(
-    { actual: digest, recorded, expected: expectedDigest },
-    artifact.zip ? "sha256 of the zip" : "sha256"
-  );
   info(line);
 }
 function logVerified(report, compression) {
@@ -110529,7 +110532,8 @@ async function verifyAndCopy(opened, copy, tags2, artifact, expectedDigest) {
 async function causeOf(error2, artifact, expectedDigest) {
   if (!(error2 instanceof UserError) || !artifact.recordedDigest && !expectedDigest) return error2;
   const { digest } = await hashFile(artifact.file).catch(() => ({ digest: void 0 }));
-  return digest !== void 0 && digestMismatch(artifact, artifactDigest(artifact, digest), expectedDigest) || error2;
+  if (digest === void 0) return error2;
+  return compareArtifactDigest(artifact, artifactDigest(artifact, digest), expectedDigest).mismatch ?? error2;
 }
 async function discard(file) {
   await rm4(file, { force: true });
@@ -110581,7 +110585,7 @@ async function loadArtifact(item, inputs, engine, facts, timer) {
     `Check what ${inputs.engine} now has`,
     () => checkLoaded(output, expected, before, engine, facts, inputs)
   );
-  return { artifact, digest: item.digest ?? digest, size: artifact.zip?.size ?? artifact.size, report, images };
+  return { artifact, digest: item.digest ?? digest, size: artifactSize(artifact), report, images };
 }
 function referencesOf2(expected) {
   return expected.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:"));
@@ -110591,7 +110595,7 @@ async function checkLoaded(output, expected, before, engine, facts, inputs) {
   for (const reference of loaded.references) info(`Loaded image: ${reference}`);
   for (const id of loaded.ids) info(`Loaded image ID: ${id}`);
   const tagged = expected.filter((image) => !image.reference.startsWith("sha256:"));
-  const references = referencesOf2(expected);
+  const references = tagged.map((image) => image.reference);
   const now = await engine.inspect(references);
   const wrong = [];
   for (const image of tagged) {
@@ -110698,7 +110702,7 @@ async function save(inputs) {
   const engine = new ContainerEngine(inputs.engine);
   const wanted = await group("Image tags", async () => wantedTags(inputs, engine));
   const file = path10.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
-  const saved = inputs.source ? await saveFromSource(inputs, inputs.source, wanted, file, timer) : await saveFromEngine(inputs, engine, wanted, file, timer);
+  const saved = inputs.source ? await saveFromSource(inputs, engine, inputs.source, wanted, file, timer) : await saveFromEngine(inputs, engine, wanted, file, timer);
   let artifact;
   if (inputs.upload) {
     artifact = await group(
@@ -110903,7 +110907,7 @@ async function platformArguments(inputs, engine) {
   }
   return ["--platform", inputs.platform];
 }
-async function saveFromSource(inputs, source, wanted, file, timer) {
+async function saveFromSource(inputs, engine, source, wanted, file, timer) {
   const sourcePath = path10.resolve(process.env.GITHUB_WORKSPACE ?? ".", source);
   if (path10.resolve(file) === sourcePath) {
     throw new UserError(
@@ -110950,7 +110954,7 @@ async function saveFromSource(inputs, source, wanted, file, timer) {
     }
     tags2 = wanted.tags.filter((tag) => present.has(qualify(tag)));
   }
-  const kind = await new ContainerEngine(inputs.engine).kind().catch(() => "docker-containerd");
+  const kind = await engine.kind().catch(() => "docker-containerd");
   const images = tarball.selections.flatMap(
     ({ image, references: references2 }) => (references2.length > 0 ? references2 : ["<untagged>"]).map((reference) => ({
       reference,

@@ -147,7 +147,8 @@ async function engineFacts(engine: ContainerEngine): Promise<EngineFacts> {
  */
 async function likelyEngine(engine: ContainerEngine): Promise<EngineFacts> {
   try {
-    return { kind: await engine.kind(), platform: await engine.platform() };
+    const [kind, platform] = await Promise.all([engine.kind(), engine.platform()]);
+    return { kind, platform };
   } catch {
     return { kind: engine.command === 'podman' ? 'podman' : 'docker-containerd', platform: undefined };
   }
@@ -205,7 +206,7 @@ async function fetchAndVerify(
     ),
   );
   const images = expectedImages(report, wanted, name, facts);
-  const size = artifact.zip?.size ?? artifact.size;
+  const size = artifactSize(artifact);
   if (inputs.load) return { artifact, digest, size, report, images };
   const handedOn = copy ?? artifact.file;
   core.info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
@@ -236,33 +237,40 @@ function artifactDigest(artifact: DownloadedArtifact, fileDigest: string): strin
   return artifact.zip ? artifact.zip.digest : fileDigest;
 }
 
-/** The artifact's digest against the one the artifact service recorded and `expected-digest`: the error, if any. */
-function digestMismatch(
+/** The artifact's size: the file's, or for a zip artifact the zip's, as downloaded. */
+function artifactSize(artifact: DownloadedArtifact): number {
+  return artifact.zip?.size ?? artifact.size;
+}
+
+/**
+ * The artifact's digest against the one the artifact service recorded and `expected-digest`: the error when one
+ * differs, else the line to log.
+ */
+function compareArtifactDigest(
   artifact: DownloadedArtifact,
   digest: string,
   expectedDigest: string | undefined,
-): UserError | undefined {
+): { mismatch: UserError | undefined; line: string } {
   const { zip } = artifact;
   const recorded = zip ? zip.recordedDigest : artifact.recordedDigest;
-  const { mismatches } = compareDigests({ actual: digest, recorded, expected: expectedDigest });
-  if (mismatches.length === 0) return undefined;
-  return new UserError(
+  const { mismatches, line } = compareDigests(
+    { actual: digest, recorded, expected: expectedDigest },
+    zip ? 'sha256 of the zip' : 'sha256',
+  );
+  if (mismatches.length === 0) return { mismatch: undefined, line };
+  const mismatch = new UserError(
     `The downloaded artifact ${shown(artifact.name)}${zip ? ' (a zip)' : ''} hashes to ${digest}, but ${mismatches.join(' and ')}: ` +
       (zip
         ? "it was replaced since, or `expected-digest` is not this artifact's digest: for a zip it takes the zip's " +
           "digest (upload-artifact's `artifact-digest` output), not the tarball's. Nothing was loaded."
         : 'the bytes are not the ones uploaded (corrupted or replaced); nothing was loaded. Run the save job again.'),
   );
+  return { mismatch, line };
 }
 
 function checkDigest(artifact: DownloadedArtifact, digest: string, expectedDigest: string | undefined): void {
-  const mismatch = digestMismatch(artifact, digest, expectedDigest);
+  const { mismatch, line } = compareArtifactDigest(artifact, digest, expectedDigest);
   if (mismatch) throw mismatch;
-  const recorded = artifact.zip ? artifact.zip.recordedDigest : artifact.recordedDigest;
-  const { line } = compareDigests(
-    { actual: digest, recorded, expected: expectedDigest },
-    artifact.zip ? 'sha256 of the zip' : 'sha256',
-  );
   core.info(line);
 }
 
@@ -324,7 +332,8 @@ async function verifyAndCopy(
 async function causeOf(error: unknown, artifact: DownloadedArtifact, expectedDigest: string | undefined) {
   if (!(error instanceof UserError) || (!artifact.recordedDigest && !expectedDigest)) return error;
   const { digest } = await hashFile(artifact.file).catch(() => ({ digest: undefined }));
-  return (digest !== undefined && digestMismatch(artifact, artifactDigest(artifact, digest), expectedDigest)) || error;
+  if (digest === undefined) return error;
+  return compareArtifactDigest(artifact, artifactDigest(artifact, digest), expectedDigest).mismatch ?? error;
 }
 
 /** A download that failed verification is not left on the runner for a later step to pick up by mistake. */
@@ -391,7 +400,7 @@ async function loadArtifact(
   const images = await core.group(`Check what ${inputs.engine} now has`, () =>
     checkLoaded(output, expected, before, engine, facts, inputs),
   );
-  return { artifact, digest: item.digest ?? digest, size: artifact.zip?.size ?? artifact.size, report, images };
+  return { artifact, digest: item.digest ?? digest, size: artifactSize(artifact), report, images };
 }
 
 function referencesOf(expected: readonly ExpectedImage[]): string[] {
@@ -411,7 +420,7 @@ async function checkLoaded(
   for (const reference of loaded.references) core.info(`Loaded image: ${reference}`);
   for (const id of loaded.ids) core.info(`Loaded image ID: ${id}`);
   const tagged = expected.filter((image) => !image.reference.startsWith('sha256:'));
-  const references = referencesOf(expected);
+  const references = tagged.map((image) => image.reference);
   const now = await engine.inspect(references);
   const wrong: string[] = [];
   for (const image of tagged) {

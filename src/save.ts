@@ -36,7 +36,7 @@ export async function save(inputs: Inputs): Promise<void> {
   const file = path.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
 
   const saved = inputs.source
-    ? await saveFromSource(inputs, inputs.source, wanted, file, timer)
+    ? await saveFromSource(inputs, engine, inputs.source, wanted, file, timer)
     : await saveFromEngine(inputs, engine, wanted!, file, timer);
 
   let artifact: UploadedArtifact | undefined;
@@ -315,6 +315,7 @@ async function platformArguments(inputs: Inputs, engine: ContainerEngine): Promi
 
 async function saveFromSource(
   inputs: Inputs,
+  engine: ContainerEngine,
   source: string,
   wanted: FoundTags | undefined,
   file: string,
@@ -369,7 +370,7 @@ async function saveFromSource(
     tags = wanted.tags.filter((tag) => present.has(qualify(tag)));
   }
   // image-id names what this runner's engine would show once the artifact is loaded (README: Outputs).
-  const kind = await new ContainerEngine(inputs.engine).kind().catch(() => 'docker-containerd' as const);
+  const kind = await engine.kind().catch(() => 'docker-containerd' as const);
   const images = tarball.selections.flatMap(({ image, references }) =>
     (references.length > 0 ? references : ['<untagged>']).map((reference) => ({
       reference,
