@@ -4080,7 +4080,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform7 } = __require("node:stream");
+    var { Transform: Transform8 } = __require("node:stream");
     var zlib3 = __require("node:zlib");
     var { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -4768,7 +4768,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform7 {
+    var InflateStream = class extends Transform8 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -5789,7 +5789,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants5 = require_constants2();
+    var constants6 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util3.addListener;
@@ -5864,7 +5864,7 @@ var require_client_h1 = __commonJS({
       constructor(client2, socket, { exports: exports3 }) {
         assert2(Number.isFinite(client2[kMaxHeadersSize]) && client2[kMaxHeadersSize] > 0);
         this.llhttp = exports3;
-        this.ptr = this.llhttp.llhttp_alloc(constants5.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
         this.client = client2;
         this.socket = socket;
         this.timeout = null;
@@ -5959,11 +5959,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants5.ERROR.OK) {
+          if (ret !== constants6.ERROR.OK) {
             const body2 = data.subarray(offset);
-            if (ret === constants5.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body2);
-            } else if (ret === constants5.ERROR.PAUSED) {
+            } else if (ret === constants6.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body2);
             } else {
@@ -5986,10 +5986,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants5.ERROR.OK) {
+        if (ret === constants6.ERROR.OK) {
           return null;
         }
-        if (ret === constants5.ERROR.PAUSED || ret === constants5.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6006,7 +6006,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants5.ERROR[ret], data);
+        return new HTTPParserError(message, constants6.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6186,7 +6186,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client2[kResume]();
         }
-        return pause ? constants5.ERROR.PAUSED : 0;
+        return pause ? constants6.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client: client2, socket, statusCode, maxResponseSize } = this;
@@ -6208,7 +6208,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6244,13 +6244,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client2[kRunning] === 0);
           util3.destroy(socket, new InformationalError("reset"));
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util3.destroy(socket, new InformationalError("reset"));
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (socket[kReset] && client2[kRunning] === 0) {
           util3.destroy(socket, new InformationalError("reset"));
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (client2[kPipelining] == null || client2[kPipelining] === 1) {
           setImmediate(() => client2[kResume]());
         } else {
@@ -9449,7 +9449,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports2, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable8 } = __require("node:stream");
+    var { Readable: Readable9 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError: AbortError3 } = require_errors();
     var util3 = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -9461,7 +9461,7 @@ var require_readable = __commonJS({
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
     var noop3 = () => {
     };
-    var BodyReadable = class extends Readable8 {
+    var BodyReadable = class extends Readable9 {
       constructor({
         resume: resume2,
         abort,
@@ -9803,7 +9803,7 @@ var require_api_request = __commonJS({
   "node_modules/undici/lib/api/api-request.js"(exports2, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable8 } = require_readable();
+    var { Readable: Readable9 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors();
     var util3 = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -9898,7 +9898,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util3.parseHeaders(rawHeaders) : headers;
         const contentType2 = parsedHeaders["content-type"];
         const contentLength2 = parsedHeaders["content-length"];
-        const res = new Readable8({
+        const res = new Readable9({
           resume: resume2,
           abort,
           contentType: contentType2,
@@ -10213,7 +10213,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports2, module) {
     "use strict";
     var {
-      Readable: Readable8,
+      Readable: Readable9,
       Duplex: Duplex3,
       PassThrough: PassThrough3
     } = __require("node:stream");
@@ -10227,7 +10227,7 @@ var require_api_pipeline = __commonJS({
     var { addSignal, removeSignal } = require_abort_signal();
     var assert2 = __require("node:assert");
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable8 {
+    var PipelineRequest = class extends Readable9 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -10244,7 +10244,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable8 {
+    var PipelineResponse = class extends Readable9 {
       constructor(resume2) {
         super({ autoDestroy: true });
         this[kResume] = resume2;
@@ -11254,13 +11254,13 @@ var require_pluralizer = __commonJS({
 var require_pending_interceptors_formatter = __commonJS({
   "node_modules/undici/lib/mock/pending-interceptors-formatter.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform7 } = __require("node:stream");
+    var { Transform: Transform8 } = __require("node:stream");
     var { Console } = __require("node:console");
     var PERSISTENT = process.versions.icu ? "\u2705" : "Y ";
     var NOT_PERSISTENT = process.versions.icu ? "\u274C" : "N ";
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
-        this.transform = new Transform7({
+        this.transform = new Transform8({
           transform(chunk, _enc, cb) {
             cb(null, chunk);
           }
@@ -12038,12 +12038,12 @@ var require_headers = __commonJS({
       append(name2, value, isLowerCase) {
         this[kHeadersSortedMap] = null;
         const lowercaseName = isLowerCase ? name2 : name2.toLowerCase();
-        const exists3 = this[kHeadersMap].get(lowercaseName);
-        if (exists3) {
+        const exists4 = this[kHeadersMap].get(lowercaseName);
+        if (exists4) {
           const delimiter3 = lowercaseName === "cookie" ? "; " : ", ";
           this[kHeadersMap].set(lowercaseName, {
-            name: exists3.name,
-            value: `${exists3.value}${delimiter3}${value}`
+            name: exists4.name,
+            value: `${exists4.value}${delimiter3}${value}`
           });
         } else {
           this[kHeadersMap].set(lowercaseName, { name: name2, value });
@@ -13569,7 +13569,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable8, pipeline: pipeline5, finished: finished2 } = __require("node:stream");
+    var { Readable: Readable9, pipeline: pipeline5, finished: finished2 } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14508,7 +14508,7 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable8({ read: resume2 });
+              this.body = new Readable9({ read: resume2 });
               const onError = this.onError.bind(this);
               resolve4({
                 status,
@@ -18311,7 +18311,7 @@ var require_eventsource_stream = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource-stream.js"(exports2, module) {
     "use strict";
     var buffer2 = __require("node:buffer");
-    var { Transform: Transform7 } = __require("node:stream");
+    var { Transform: Transform8 } = __require("node:stream");
     var { isASCIINumber, isValidLastEventId } = require_util8();
     var BOM = [239, 187, 191];
     var LF = 10;
@@ -18361,7 +18361,7 @@ var require_eventsource_stream = __commonJS({
       error2.aborted = false;
       return error2;
     }
-    var EventSourceStream = class extends Transform7 {
+    var EventSourceStream = class extends Transform8 {
       /**
        * @type {eventSourceSettings}
        */
@@ -27455,7 +27455,7 @@ var require_async = __commonJS({
 // node_modules/graceful-fs/polyfills.js
 var require_polyfills = __commonJS({
   "node_modules/graceful-fs/polyfills.js"(exports2, module) {
-    var constants5 = __require("constants");
+    var constants6 = __require("constants");
     var origCwd = process.cwd;
     var cwd = null;
     var platform2 = process.env.GRACEFUL_FS_PLATFORM || process.platform;
@@ -27479,7 +27479,7 @@ var require_polyfills = __commonJS({
     var chdir;
     module.exports = patch;
     function patch(fs8) {
-      if (constants5.hasOwnProperty("O_SYMLINK") && process.version.match(/^v0\.6\.[0-2]|^v0\.5\./)) {
+      if (constants6.hasOwnProperty("O_SYMLINK") && process.version.match(/^v0\.6\.[0-2]|^v0\.5\./)) {
         patchLchmod(fs8);
       }
       if (!fs8.lutimes) {
@@ -27581,7 +27581,7 @@ var require_polyfills = __commonJS({
         fs9.lchmod = function(path11, mode, callback) {
           fs9.open(
             path11,
-            constants5.O_WRONLY | constants5.O_SYMLINK,
+            constants6.O_WRONLY | constants6.O_SYMLINK,
             mode,
             function(err, fd) {
               if (err) {
@@ -27597,7 +27597,7 @@ var require_polyfills = __commonJS({
           );
         };
         fs9.lchmodSync = function(path11, mode) {
-          var fd = fs9.openSync(path11, constants5.O_WRONLY | constants5.O_SYMLINK, mode);
+          var fd = fs9.openSync(path11, constants6.O_WRONLY | constants6.O_SYMLINK, mode);
           var threw = true;
           var ret;
           try {
@@ -27617,9 +27617,9 @@ var require_polyfills = __commonJS({
         };
       }
       function patchLutimes(fs9) {
-        if (constants5.hasOwnProperty("O_SYMLINK") && fs9.futimes) {
+        if (constants6.hasOwnProperty("O_SYMLINK") && fs9.futimes) {
           fs9.lutimes = function(path11, at, mt, cb) {
-            fs9.open(path11, constants5.O_SYMLINK, function(er, fd) {
+            fs9.open(path11, constants6.O_SYMLINK, function(er, fd) {
               if (er) {
                 if (cb) cb(er);
                 return;
@@ -27632,7 +27632,7 @@ var require_polyfills = __commonJS({
             });
           };
           fs9.lutimesSync = function(path11, at, mt) {
-            var fd = fs9.openSync(path11, constants5.O_SYMLINK);
+            var fd = fs9.openSync(path11, constants6.O_SYMLINK);
             var ret;
             var threw = true;
             try {
@@ -29086,9 +29086,9 @@ var require_stream_duplex = __commonJS({
     module.exports = Duplex3;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    var Readable8 = require_stream_readable();
+    var Readable9 = require_stream_readable();
     var Writable4 = require_stream_writable();
-    util3.inherits(Duplex3, Readable8);
+    util3.inherits(Duplex3, Readable9);
     {
       keys = objectKeys(Writable4.prototype);
       for (v = 0; v < keys.length; v++) {
@@ -29101,7 +29101,7 @@ var require_stream_duplex = __commonJS({
     var v;
     function Duplex3(options) {
       if (!(this instanceof Duplex3)) return new Duplex3(options);
-      Readable8.call(this, options);
+      Readable9.call(this, options);
       Writable4.call(this, options);
       if (options && options.readable === false) this.readable = false;
       if (options && options.writable === false) this.writable = false;
@@ -29391,10 +29391,10 @@ var require_stream_readable = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_readable.js"(exports2, module) {
     "use strict";
     var pna = require_process_nextick_args();
-    module.exports = Readable8;
+    module.exports = Readable9;
     var isArray = require_isarray();
     var Duplex3;
-    Readable8.ReadableState = ReadableState;
+    Readable9.ReadableState = ReadableState;
     var EE = __require("events").EventEmitter;
     var EElistenerCount = function(emitter, type) {
       return emitter.listeners(type).length;
@@ -29422,7 +29422,7 @@ var require_stream_readable = __commonJS({
     var BufferList = require_BufferList();
     var destroyImpl = require_destroy();
     var StringDecoder2;
-    util3.inherits(Readable8, Stream2);
+    util3.inherits(Readable9, Stream2);
     var kProxyEvents = ["error", "close", "destroy", "pause", "resume"];
     function prependListener(emitter, event, fn) {
       if (typeof emitter.prependListener === "function") return emitter.prependListener(event, fn);
@@ -29468,9 +29468,9 @@ var require_stream_readable = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable8(options) {
+    function Readable9(options) {
       Duplex3 = Duplex3 || require_stream_duplex();
-      if (!(this instanceof Readable8)) return new Readable8(options);
+      if (!(this instanceof Readable9)) return new Readable9(options);
       this._readableState = new ReadableState(options, this);
       this.readable = true;
       if (options) {
@@ -29479,7 +29479,7 @@ var require_stream_readable = __commonJS({
       }
       Stream2.call(this);
     }
-    Object.defineProperty(Readable8.prototype, "destroyed", {
+    Object.defineProperty(Readable9.prototype, "destroyed", {
       get: function() {
         if (this._readableState === void 0) {
           return false;
@@ -29493,13 +29493,13 @@ var require_stream_readable = __commonJS({
         this._readableState.destroyed = value;
       }
     });
-    Readable8.prototype.destroy = destroyImpl.destroy;
-    Readable8.prototype._undestroy = destroyImpl.undestroy;
-    Readable8.prototype._destroy = function(err, cb) {
+    Readable9.prototype.destroy = destroyImpl.destroy;
+    Readable9.prototype._undestroy = destroyImpl.undestroy;
+    Readable9.prototype._destroy = function(err, cb) {
       this.push(null);
       cb(err);
     };
-    Readable8.prototype.push = function(chunk, encoding) {
+    Readable9.prototype.push = function(chunk, encoding) {
       var state3 = this._readableState;
       var skipChunkCheck;
       if (!state3.objectMode) {
@@ -29516,7 +29516,7 @@ var require_stream_readable = __commonJS({
       }
       return readableAddChunk(this, chunk, encoding, false, skipChunkCheck);
     };
-    Readable8.prototype.unshift = function(chunk) {
+    Readable9.prototype.unshift = function(chunk) {
       return readableAddChunk(this, chunk, null, true, false);
     };
     function readableAddChunk(stream4, chunk, encoding, addToFront, skipChunkCheck) {
@@ -29576,10 +29576,10 @@ var require_stream_readable = __commonJS({
     function needMoreData(state3) {
       return !state3.ended && (state3.needReadable || state3.length < state3.highWaterMark || state3.length === 0);
     }
-    Readable8.prototype.isPaused = function() {
+    Readable9.prototype.isPaused = function() {
       return this._readableState.flowing === false;
     };
-    Readable8.prototype.setEncoding = function(enc) {
+    Readable9.prototype.setEncoding = function(enc) {
       if (!StringDecoder2) StringDecoder2 = require_string_decoder().StringDecoder;
       this._readableState.decoder = new StringDecoder2(enc);
       this._readableState.encoding = enc;
@@ -29615,7 +29615,7 @@ var require_stream_readable = __commonJS({
       }
       return state3.length;
     }
-    Readable8.prototype.read = function(n) {
+    Readable9.prototype.read = function(n) {
       debug5("read", n);
       n = parseInt(n, 10);
       var state3 = this._readableState;
@@ -29710,10 +29710,10 @@ var require_stream_readable = __commonJS({
       }
       state3.readingMore = false;
     }
-    Readable8.prototype._read = function(n) {
+    Readable9.prototype._read = function(n) {
       this.emit("error", new Error("_read() is not implemented"));
     };
-    Readable8.prototype.pipe = function(dest, pipeOpts) {
+    Readable9.prototype.pipe = function(dest, pipeOpts) {
       var src = this;
       var state3 = this._readableState;
       switch (state3.pipesCount) {
@@ -29818,7 +29818,7 @@ var require_stream_readable = __commonJS({
         }
       };
     }
-    Readable8.prototype.unpipe = function(dest) {
+    Readable9.prototype.unpipe = function(dest) {
       var state3 = this._readableState;
       var unpipeInfo = { hasUnpiped: false };
       if (state3.pipesCount === 0) return this;
@@ -29850,7 +29850,7 @@ var require_stream_readable = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable8.prototype.on = function(ev, fn) {
+    Readable9.prototype.on = function(ev, fn) {
       var res = Stream2.prototype.on.call(this, ev, fn);
       if (ev === "data") {
         if (this._readableState.flowing !== false) this.resume();
@@ -29868,12 +29868,12 @@ var require_stream_readable = __commonJS({
       }
       return res;
     };
-    Readable8.prototype.addListener = Readable8.prototype.on;
+    Readable9.prototype.addListener = Readable9.prototype.on;
     function nReadingNextTick(self2) {
       debug5("readable nexttick read 0");
       self2.read(0);
     }
-    Readable8.prototype.resume = function() {
+    Readable9.prototype.resume = function() {
       var state3 = this._readableState;
       if (!state3.flowing) {
         debug5("resume");
@@ -29899,7 +29899,7 @@ var require_stream_readable = __commonJS({
       flow(stream4);
       if (state3.flowing && !state3.reading) stream4.read(0);
     }
-    Readable8.prototype.pause = function() {
+    Readable9.prototype.pause = function() {
       debug5("call pause flowing=%j", this._readableState.flowing);
       if (false !== this._readableState.flowing) {
         debug5("pause");
@@ -29914,7 +29914,7 @@ var require_stream_readable = __commonJS({
       while (state3.flowing && stream4.read() !== null) {
       }
     }
-    Readable8.prototype.wrap = function(stream4) {
+    Readable9.prototype.wrap = function(stream4) {
       var _this = this;
       var state3 = this._readableState;
       var paused = false;
@@ -29958,7 +29958,7 @@ var require_stream_readable = __commonJS({
       };
       return this;
     };
-    Object.defineProperty(Readable8.prototype, "readableHighWaterMark", {
+    Object.defineProperty(Readable9.prototype, "readableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -29967,7 +29967,7 @@ var require_stream_readable = __commonJS({
         return this._readableState.highWaterMark;
       }
     });
-    Readable8._fromList = fromList;
+    Readable9._fromList = fromList;
     function fromList(n, state3) {
       if (state3.length === 0) return null;
       var ret;
@@ -30076,11 +30076,11 @@ var require_stream_readable = __commonJS({
 var require_stream_transform = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_transform.js"(exports2, module) {
     "use strict";
-    module.exports = Transform7;
+    module.exports = Transform8;
     var Duplex3 = require_stream_duplex();
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    util3.inherits(Transform7, Duplex3);
+    util3.inherits(Transform8, Duplex3);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -30099,8 +30099,8 @@ var require_stream_transform = __commonJS({
         this._read(rs.highWaterMark);
       }
     }
-    function Transform7(options) {
-      if (!(this instanceof Transform7)) return new Transform7(options);
+    function Transform8(options) {
+      if (!(this instanceof Transform8)) return new Transform8(options);
       Duplex3.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
@@ -30128,14 +30128,14 @@ var require_stream_transform = __commonJS({
         done(this, null, null);
       }
     }
-    Transform7.prototype.push = function(chunk, encoding) {
+    Transform8.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
       return Duplex3.prototype.push.call(this, chunk, encoding);
     };
-    Transform7.prototype._transform = function(chunk, encoding, cb) {
+    Transform8.prototype._transform = function(chunk, encoding, cb) {
       throw new Error("_transform() is not implemented");
     };
-    Transform7.prototype._write = function(chunk, encoding, cb) {
+    Transform8.prototype._write = function(chunk, encoding, cb) {
       var ts = this._transformState;
       ts.writecb = cb;
       ts.writechunk = chunk;
@@ -30145,7 +30145,7 @@ var require_stream_transform = __commonJS({
         if (ts.needTransform || rs.needReadable || rs.length < rs.highWaterMark) this._read(rs.highWaterMark);
       }
     };
-    Transform7.prototype._read = function(n) {
+    Transform8.prototype._read = function(n) {
       var ts = this._transformState;
       if (ts.writechunk !== null && ts.writecb && !ts.transforming) {
         ts.transforming = true;
@@ -30154,7 +30154,7 @@ var require_stream_transform = __commonJS({
         ts.needTransform = true;
       }
     };
-    Transform7.prototype._destroy = function(err, cb) {
+    Transform8.prototype._destroy = function(err, cb) {
       var _this2 = this;
       Duplex3.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
@@ -30177,13 +30177,13 @@ var require_stream_passthrough = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_passthrough.js"(exports2, module) {
     "use strict";
     module.exports = PassThrough3;
-    var Transform7 = require_stream_transform();
+    var Transform8 = require_stream_transform();
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    util3.inherits(PassThrough3, Transform7);
+    util3.inherits(PassThrough3, Transform8);
     function PassThrough3(options) {
       if (!(this instanceof PassThrough3)) return new PassThrough3(options);
-      Transform7.call(this, options);
+      Transform8.call(this, options);
     }
     PassThrough3.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -30229,10 +30229,10 @@ var require_lazystream = __commonJS({
     var util3 = __require("util");
     var PassThrough3 = require_passthrough();
     module.exports = {
-      Readable: Readable8,
+      Readable: Readable9,
       Writable: Writable4
     };
-    util3.inherits(Readable8, PassThrough3);
+    util3.inherits(Readable9, PassThrough3);
     util3.inherits(Writable4, PassThrough3);
     function beforeFirstCall(instance, method, callback) {
       instance[method] = function() {
@@ -30241,9 +30241,9 @@ var require_lazystream = __commonJS({
         return this[method].apply(this, arguments);
       };
     }
-    function Readable8(fn, options) {
-      if (!(this instanceof Readable8))
-        return new Readable8(fn, options);
+    function Readable9(fn, options) {
+      if (!(this instanceof Readable9))
+        return new Readable9(fn, options);
       PassThrough3.call(this, options);
       beforeFirstCall(this, "_read", function() {
         var source = fn.call(this, options);
@@ -33976,10 +33976,10 @@ var require_from = __commonJS({
     var { PromisePrototypeThen, SymbolAsyncIterator, SymbolIterator } = require_primordials();
     var { Buffer: Buffer3 } = __require("buffer");
     var { ERR_INVALID_ARG_TYPE, ERR_STREAM_NULL_VALUES } = require_errors2().codes;
-    function from(Readable8, iterable, opts) {
+    function from(Readable9, iterable, opts) {
       let iterator2;
       if (typeof iterable === "string" || iterable instanceof Buffer3) {
-        return new Readable8({
+        return new Readable9({
           objectMode: true,
           ...opts,
           read() {
@@ -33998,7 +33998,7 @@ var require_from = __commonJS({
       } else {
         throw new ERR_INVALID_ARG_TYPE("iterable", ["Iterable"], iterable);
       }
-      const readable = new Readable8({
+      const readable = new Readable9({
         objectMode: true,
         highWaterMark: 1,
         // TODO(ronag): What options should be allowed?
@@ -34082,8 +34082,8 @@ var require_readable3 = __commonJS({
       SymbolAsyncIterator,
       Symbol: Symbol2
     } = require_primordials();
-    module.exports = Readable8;
-    Readable8.ReadableState = ReadableState;
+    module.exports = Readable9;
+    Readable9.ReadableState = ReadableState;
     var { EventEmitter: EE } = __require("events");
     var { Stream: Stream2, prependListener } = require_legacy();
     var { Buffer: Buffer3 } = __require("buffer");
@@ -34110,8 +34110,8 @@ var require_readable3 = __commonJS({
     var kPaused = Symbol2("kPaused");
     var { StringDecoder: StringDecoder2 } = require_string_decoder2();
     var from = require_from();
-    ObjectSetPrototypeOf(Readable8.prototype, Stream2.prototype);
-    ObjectSetPrototypeOf(Readable8, Stream2);
+    ObjectSetPrototypeOf(Readable9.prototype, Stream2.prototype);
+    ObjectSetPrototypeOf(Readable9, Stream2);
     var nop = () => {
     };
     var { errorOrDestroy } = destroyImpl;
@@ -34206,8 +34206,8 @@ var require_readable3 = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable8(options) {
-      if (!(this instanceof Readable8)) return new Readable8(options);
+    function Readable9(options) {
+      if (!(this instanceof Readable9)) return new Readable9(options);
       const isDuplex = this instanceof require_duplex();
       this._readableState = new ReadableState(options, this, isDuplex);
       if (options) {
@@ -34223,15 +34223,15 @@ var require_readable3 = __commonJS({
         }
       });
     }
-    Readable8.prototype.destroy = destroyImpl.destroy;
-    Readable8.prototype._undestroy = destroyImpl.undestroy;
-    Readable8.prototype._destroy = function(err, cb) {
+    Readable9.prototype.destroy = destroyImpl.destroy;
+    Readable9.prototype._undestroy = destroyImpl.undestroy;
+    Readable9.prototype._destroy = function(err, cb) {
       cb(err);
     };
-    Readable8.prototype[EE.captureRejectionSymbol] = function(err) {
+    Readable9.prototype[EE.captureRejectionSymbol] = function(err) {
       this.destroy(err);
     };
-    Readable8.prototype[SymbolAsyncDispose] = function() {
+    Readable9.prototype[SymbolAsyncDispose] = function() {
       let error2;
       if (!this.destroyed) {
         error2 = this.readableEnded ? null : new AbortError3();
@@ -34239,10 +34239,10 @@ var require_readable3 = __commonJS({
       }
       return new Promise2((resolve4, reject) => eos(this, (err) => err && err !== error2 ? reject(err) : resolve4(null)));
     };
-    Readable8.prototype.push = function(chunk, encoding) {
+    Readable9.prototype.push = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, false);
     };
-    Readable8.prototype.unshift = function(chunk, encoding) {
+    Readable9.prototype.unshift = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, true);
     };
     function readableAddChunk(stream4, chunk, encoding, addToFront) {
@@ -34316,11 +34316,11 @@ var require_readable3 = __commonJS({
       }
       maybeReadMore(stream4, state3);
     }
-    Readable8.prototype.isPaused = function() {
+    Readable9.prototype.isPaused = function() {
       const state3 = this._readableState;
       return state3[kPaused] === true || state3.flowing === false;
     };
-    Readable8.prototype.setEncoding = function(enc) {
+    Readable9.prototype.setEncoding = function(enc) {
       const decoder = new StringDecoder2(enc);
       this._readableState.decoder = decoder;
       this._readableState.encoding = this._readableState.decoder.encoding;
@@ -34359,7 +34359,7 @@ var require_readable3 = __commonJS({
       if (n <= state3.length) return n;
       return state3.ended ? state3.length : 0;
     }
-    Readable8.prototype.read = function(n) {
+    Readable9.prototype.read = function(n) {
       debug5("read", n);
       if (n === void 0) {
         n = NaN;
@@ -34481,10 +34481,10 @@ var require_readable3 = __commonJS({
       }
       state3.readingMore = false;
     }
-    Readable8.prototype._read = function(n) {
+    Readable9.prototype._read = function(n) {
       throw new ERR_METHOD_NOT_IMPLEMENTED("_read()");
     };
-    Readable8.prototype.pipe = function(dest, pipeOpts) {
+    Readable9.prototype.pipe = function(dest, pipeOpts) {
       const src = this;
       const state3 = this._readableState;
       if (state3.pipes.length === 1) {
@@ -34609,7 +34609,7 @@ var require_readable3 = __commonJS({
         }
       };
     }
-    Readable8.prototype.unpipe = function(dest) {
+    Readable9.prototype.unpipe = function(dest) {
       const state3 = this._readableState;
       const unpipeInfo = {
         hasUnpiped: false
@@ -34632,7 +34632,7 @@ var require_readable3 = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable8.prototype.on = function(ev, fn) {
+    Readable9.prototype.on = function(ev, fn) {
       const res = Stream2.prototype.on.call(this, ev, fn);
       const state3 = this._readableState;
       if (ev === "data") {
@@ -34653,16 +34653,16 @@ var require_readable3 = __commonJS({
       }
       return res;
     };
-    Readable8.prototype.addListener = Readable8.prototype.on;
-    Readable8.prototype.removeListener = function(ev, fn) {
+    Readable9.prototype.addListener = Readable9.prototype.on;
+    Readable9.prototype.removeListener = function(ev, fn) {
       const res = Stream2.prototype.removeListener.call(this, ev, fn);
       if (ev === "readable") {
         process5.nextTick(updateReadableListening, this);
       }
       return res;
     };
-    Readable8.prototype.off = Readable8.prototype.removeListener;
-    Readable8.prototype.removeAllListeners = function(ev) {
+    Readable9.prototype.off = Readable9.prototype.removeListener;
+    Readable9.prototype.removeAllListeners = function(ev) {
       const res = Stream2.prototype.removeAllListeners.apply(this, arguments);
       if (ev === "readable" || ev === void 0) {
         process5.nextTick(updateReadableListening, this);
@@ -34684,7 +34684,7 @@ var require_readable3 = __commonJS({
       debug5("readable nexttick read 0");
       self2.read(0);
     }
-    Readable8.prototype.resume = function() {
+    Readable9.prototype.resume = function() {
       const state3 = this._readableState;
       if (!state3.flowing) {
         debug5("resume");
@@ -34710,7 +34710,7 @@ var require_readable3 = __commonJS({
       flow(stream4);
       if (state3.flowing && !state3.reading) stream4.read(0);
     }
-    Readable8.prototype.pause = function() {
+    Readable9.prototype.pause = function() {
       debug5("call pause flowing=%j", this._readableState.flowing);
       if (this._readableState.flowing !== false) {
         debug5("pause");
@@ -34725,7 +34725,7 @@ var require_readable3 = __commonJS({
       debug5("flow", state3.flowing);
       while (state3.flowing && stream4.read() !== null) ;
     }
-    Readable8.prototype.wrap = function(stream4) {
+    Readable9.prototype.wrap = function(stream4) {
       let paused = false;
       stream4.on("data", (chunk) => {
         if (!this.push(chunk) && stream4.pause) {
@@ -34760,10 +34760,10 @@ var require_readable3 = __commonJS({
       }
       return this;
     };
-    Readable8.prototype[SymbolAsyncIterator] = function() {
+    Readable9.prototype[SymbolAsyncIterator] = function() {
       return streamToAsyncIterator(this);
     };
-    Readable8.prototype.iterator = function(options) {
+    Readable9.prototype.iterator = function(options) {
       if (options !== void 0) {
         validateObject(options, "options");
       }
@@ -34771,7 +34771,7 @@ var require_readable3 = __commonJS({
     };
     function streamToAsyncIterator(stream4, options) {
       if (typeof stream4.read !== "function") {
-        stream4 = Readable8.wrap(stream4, {
+        stream4 = Readable9.wrap(stream4, {
           objectMode: true
         });
       }
@@ -34827,7 +34827,7 @@ var require_readable3 = __commonJS({
         }
       }
     }
-    ObjectDefineProperties(Readable8.prototype, {
+    ObjectDefineProperties(Readable9.prototype, {
       readable: {
         __proto__: null,
         get() {
@@ -34954,7 +34954,7 @@ var require_readable3 = __commonJS({
         }
       }
     });
-    Readable8._fromList = fromList;
+    Readable9._fromList = fromList;
     function fromList(n, state3) {
       if (state3.length === 0) return null;
       let ret;
@@ -35001,23 +35001,23 @@ var require_readable3 = __commonJS({
         stream4.end();
       }
     }
-    Readable8.from = function(iterable, opts) {
-      return from(Readable8, iterable, opts);
+    Readable9.from = function(iterable, opts) {
+      return from(Readable9, iterable, opts);
     };
     var webStreamsAdapters;
     function lazyWebStreams() {
       if (webStreamsAdapters === void 0) webStreamsAdapters = {};
       return webStreamsAdapters;
     }
-    Readable8.fromWeb = function(readableStream, options) {
+    Readable9.fromWeb = function(readableStream, options) {
       return lazyWebStreams().newStreamReadableFromReadableStream(readableStream, options);
     };
-    Readable8.toWeb = function(streamReadable, options) {
+    Readable9.toWeb = function(streamReadable, options) {
       return lazyWebStreams().newReadableStreamFromStreamReadable(streamReadable, options);
     };
-    Readable8.wrap = function(src, options) {
+    Readable9.wrap = function(src, options) {
       var _ref, _src$readableObjectMo;
-      return new Readable8({
+      return new Readable9({
         objectMode: (_ref = (_src$readableObjectMo = src.readableObjectMode) !== null && _src$readableObjectMo !== void 0 ? _src$readableObjectMo : src.objectMode) !== null && _ref !== void 0 ? _ref : true,
         ...options,
         destroy(err, callback) {
@@ -35673,7 +35673,7 @@ var require_duplexify = __commonJS({
     } = require_errors2();
     var { destroyer } = require_destroy2();
     var Duplex3 = require_duplex();
-    var Readable8 = require_readable3();
+    var Readable9 = require_readable3();
     var Writable4 = require_writable();
     var { createDeferredPromise } = require_util10();
     var from = require_from();
@@ -35723,7 +35723,7 @@ var require_duplexify = __commonJS({
       }
       if (isReadableStream3(body2)) {
         return _duplexify({
-          readable: Readable8.fromWeb(body2)
+          readable: Readable9.fromWeb(body2)
         });
       }
       if (isWritableStream(body2)) {
@@ -35887,7 +35887,7 @@ var require_duplexify = __commonJS({
       };
     }
     function _duplexify(pair) {
-      const r = pair.readable && typeof pair.readable.read !== "function" ? Readable8.wrap(pair.readable) : pair.readable;
+      const r = pair.readable && typeof pair.readable.read !== "function" ? Readable9.wrap(pair.readable) : pair.readable;
       const w = pair.writable;
       let readable = !!isReadable(r);
       let writable = !!isWritable(w);
@@ -36008,10 +36008,10 @@ var require_duplex = __commonJS({
       ObjectSetPrototypeOf
     } = require_primordials();
     module.exports = Duplex3;
-    var Readable8 = require_readable3();
+    var Readable9 = require_readable3();
     var Writable4 = require_writable();
-    ObjectSetPrototypeOf(Duplex3.prototype, Readable8.prototype);
-    ObjectSetPrototypeOf(Duplex3, Readable8);
+    ObjectSetPrototypeOf(Duplex3.prototype, Readable9.prototype);
+    ObjectSetPrototypeOf(Duplex3, Readable9);
     {
       const keys = ObjectKeys(Writable4.prototype);
       for (let i = 0; i < keys.length; i++) {
@@ -36021,7 +36021,7 @@ var require_duplex = __commonJS({
     }
     function Duplex3(options) {
       if (!(this instanceof Duplex3)) return new Duplex3(options);
-      Readable8.call(this, options);
+      Readable9.call(this, options);
       Writable4.call(this, options);
       if (options) {
         this.allowHalfOpen = options.allowHalfOpen !== false;
@@ -36119,15 +36119,15 @@ var require_transform = __commonJS({
   "node_modules/readable-stream/lib/internal/streams/transform.js"(exports2, module) {
     "use strict";
     var { ObjectSetPrototypeOf, Symbol: Symbol2 } = require_primordials();
-    module.exports = Transform7;
+    module.exports = Transform8;
     var { ERR_METHOD_NOT_IMPLEMENTED } = require_errors2().codes;
     var Duplex3 = require_duplex();
     var { getHighWaterMark } = require_state();
-    ObjectSetPrototypeOf(Transform7.prototype, Duplex3.prototype);
-    ObjectSetPrototypeOf(Transform7, Duplex3);
+    ObjectSetPrototypeOf(Transform8.prototype, Duplex3.prototype);
+    ObjectSetPrototypeOf(Transform8, Duplex3);
     var kCallback = Symbol2("kCallback");
-    function Transform7(options) {
-      if (!(this instanceof Transform7)) return new Transform7(options);
+    function Transform8(options) {
+      if (!(this instanceof Transform8)) return new Transform8(options);
       const readableHighWaterMark = options ? getHighWaterMark(this, options, "readableHighWaterMark", true) : null;
       if (readableHighWaterMark === 0) {
         options = {
@@ -36181,11 +36181,11 @@ var require_transform = __commonJS({
         final.call(this);
       }
     }
-    Transform7.prototype._final = final;
-    Transform7.prototype._transform = function(chunk, encoding, callback) {
+    Transform8.prototype._final = final;
+    Transform8.prototype._transform = function(chunk, encoding, callback) {
       throw new ERR_METHOD_NOT_IMPLEMENTED("_transform()");
     };
-    Transform7.prototype._write = function(chunk, encoding, callback) {
+    Transform8.prototype._write = function(chunk, encoding, callback) {
       const rState = this._readableState;
       const wState = this._writableState;
       const length = rState.length;
@@ -36206,7 +36206,7 @@ var require_transform = __commonJS({
         }
       });
     };
-    Transform7.prototype._read = function() {
+    Transform8.prototype._read = function() {
       if (this[kCallback]) {
         const callback = this[kCallback];
         this[kCallback] = null;
@@ -36222,12 +36222,12 @@ var require_passthrough2 = __commonJS({
     "use strict";
     var { ObjectSetPrototypeOf } = require_primordials();
     module.exports = PassThrough3;
-    var Transform7 = require_transform();
-    ObjectSetPrototypeOf(PassThrough3.prototype, Transform7.prototype);
-    ObjectSetPrototypeOf(PassThrough3, Transform7);
+    var Transform8 = require_transform();
+    ObjectSetPrototypeOf(PassThrough3.prototype, Transform8.prototype);
+    ObjectSetPrototypeOf(PassThrough3, Transform8);
     function PassThrough3(options) {
       if (!(this instanceof PassThrough3)) return new PassThrough3(options);
-      Transform7.call(this, options);
+      Transform8.call(this, options);
     }
     PassThrough3.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -36268,7 +36268,7 @@ var require_pipeline = __commonJS({
     } = require_utils2();
     var AbortController2 = globalThis.AbortController || require_abort_controller().AbortController;
     var PassThrough3;
-    var Readable8;
+    var Readable9;
     var addAbortListener;
     function destroyer(stream4, reading, writing) {
       let finished2 = false;
@@ -36307,10 +36307,10 @@ var require_pipeline = __commonJS({
       throw new ERR_INVALID_ARG_TYPE("val", ["Readable", "Iterable", "AsyncIterable"], val);
     }
     async function* fromReadable(val) {
-      if (!Readable8) {
-        Readable8 = require_readable3();
+      if (!Readable9) {
+        Readable9 = require_readable3();
       }
-      yield* Readable8.prototype[SymbolAsyncIterator].call(val);
+      yield* Readable9.prototype[SymbolAsyncIterator].call(val);
     }
     async function pumpToNode(iterable, writable, finish2, { end }) {
       let error2;
@@ -45414,7 +45414,7 @@ var require_core = __commonJS({
     var util3 = require_archiver_utils();
     var inherits = __require("util").inherits;
     var ArchiverError = require_error();
-    var Transform7 = require_ours().Transform;
+    var Transform8 = require_ours().Transform;
     var win32 = process.platform === "win32";
     var Archiver = function(format, options) {
       if (!(this instanceof Archiver)) {
@@ -45428,7 +45428,7 @@ var require_core = __commonJS({
         highWaterMark: 1024 * 1024,
         statConcurrency: 4
       });
-      Transform7.call(this, options);
+      Transform8.call(this, options);
       this._format = false;
       this._module = false;
       this._pending = 0;
@@ -45450,7 +45450,7 @@ var require_core = __commonJS({
       };
       this._streams = [];
     };
-    inherits(Archiver, Transform7);
+    inherits(Archiver, Transform8);
     Archiver.prototype._abort = function() {
       this._state.aborted = true;
       this._queue.kill();
@@ -46225,14 +46225,14 @@ var require_zip_archive_entry = __commonJS({
     var ArchiveEntry = require_archive_entry();
     var GeneralPurposeBit = require_general_purpose_bit();
     var UnixStat = require_unix_stat();
-    var constants5 = require_constants6();
+    var constants6 = require_constants6();
     var zipUtil = require_util11();
     var ZipArchiveEntry = module.exports = function(name2) {
       if (!(this instanceof ZipArchiveEntry)) {
         return new ZipArchiveEntry(name2);
       }
       ArchiveEntry.call(this);
-      this.platform = constants5.PLATFORM_FAT;
+      this.platform = constants6.PLATFORM_FAT;
       this.method = -1;
       this.name = null;
       this.size = 0;
@@ -46240,7 +46240,7 @@ var require_zip_archive_entry = __commonJS({
       this.gpb = new GeneralPurposeBit();
       this.crc = 0;
       this.time = -1;
-      this.minver = constants5.MIN_VERSION_INITIAL;
+      this.minver = constants6.MIN_VERSION_INITIAL;
       this.mode = -1;
       this.extra = null;
       this.exattr = 0;
@@ -46267,7 +46267,7 @@ var require_zip_archive_entry = __commonJS({
       return this.exattr;
     };
     ZipArchiveEntry.prototype.getExtra = function() {
-      return this.extra !== null ? this.extra : constants5.EMPTY;
+      return this.extra !== null ? this.extra : constants6.EMPTY;
     };
     ZipArchiveEntry.prototype.getGeneralPurposeBit = function() {
       return this.gpb;
@@ -46300,7 +46300,7 @@ var require_zip_archive_entry = __commonJS({
       return this.time !== -1 ? this.time : 0;
     };
     ZipArchiveEntry.prototype.getUnixMode = function() {
-      return this.platform !== constants5.PLATFORM_UNIX ? 0 : this.getExternalAttributes() >> constants5.SHORT_SHIFT & constants5.SHORT_MASK;
+      return this.platform !== constants6.PLATFORM_UNIX ? 0 : this.getExternalAttributes() >> constants6.SHORT_SHIFT & constants6.SHORT_MASK;
     };
     ZipArchiveEntry.prototype.getVersionNeededToExtract = function() {
       return this.minver;
@@ -46370,12 +46370,12 @@ var require_zip_archive_entry = __commonJS({
       this.time = zipUtil.dateToDos(time, forceLocalTime);
     };
     ZipArchiveEntry.prototype.setUnixMode = function(mode) {
-      mode |= this.isDirectory() ? constants5.S_IFDIR : constants5.S_IFREG;
+      mode |= this.isDirectory() ? constants6.S_IFDIR : constants6.S_IFREG;
       var extattr = 0;
-      extattr |= mode << constants5.SHORT_SHIFT | (this.isDirectory() ? constants5.S_DOS_D : constants5.S_DOS_A);
+      extattr |= mode << constants6.SHORT_SHIFT | (this.isDirectory() ? constants6.S_DOS_D : constants6.S_DOS_A);
       this.setExternalAttributes(extattr);
-      this.mode = mode & constants5.MODE_MASK;
-      this.platform = constants5.PLATFORM_UNIX;
+      this.mode = mode & constants6.MODE_MASK;
+      this.platform = constants6.PLATFORM_UNIX;
     };
     ZipArchiveEntry.prototype.setVersionNeededToExtract = function(minver) {
       this.minver = minver;
@@ -46387,7 +46387,7 @@ var require_zip_archive_entry = __commonJS({
       return (this.getUnixMode() & UnixStat.FILE_TYPE_FLAG) === UnixStat.LINK_FLAG;
     };
     ZipArchiveEntry.prototype.isZip64 = function() {
-      return this.csize > constants5.ZIP64_MAGIC || this.size > constants5.ZIP64_MAGIC;
+      return this.csize > constants6.ZIP64_MAGIC || this.size > constants6.ZIP64_MAGIC;
     };
   }
 });
@@ -46419,14 +46419,14 @@ var require_archive_output_stream = __commonJS({
   "node_modules/compress-commons/lib/archivers/archive-output-stream.js"(exports2, module) {
     var inherits = __require("util").inherits;
     var isStream = require_is_stream();
-    var Transform7 = require_ours().Transform;
+    var Transform8 = require_ours().Transform;
     var ArchiveEntry = require_archive_entry();
     var util3 = require_util12();
     var ArchiveOutputStream = module.exports = function(options) {
       if (!(this instanceof ArchiveOutputStream)) {
         return new ArchiveOutputStream(options);
       }
-      Transform7.call(this, options);
+      Transform8.call(this, options);
       this.offset = 0;
       this._archive = {
         finish: false,
@@ -46434,7 +46434,7 @@ var require_archive_output_stream = __commonJS({
         processing: false
       };
     };
-    inherits(ArchiveOutputStream, Transform7);
+    inherits(ArchiveOutputStream, Transform8);
     ArchiveOutputStream.prototype._appendBuffer = function(zae, source, callback) {
     };
     ArchiveOutputStream.prototype._appendStream = function(zae, source, callback) {
@@ -46497,7 +46497,7 @@ var require_archive_output_stream = __commonJS({
       if (chunk) {
         this.offset += chunk.length;
       }
-      return Transform7.prototype.write.call(this, chunk, cb);
+      return Transform8.prototype.write.call(this, chunk, cb);
     };
   }
 });
@@ -46604,9 +46604,9 @@ var require_crc32 = __commonJS({
 var require_crc32_stream = __commonJS({
   "node_modules/crc32-stream/lib/crc32-stream.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform7 } = require_ours();
+    var { Transform: Transform8 } = require_ours();
     var crc32 = require_crc32();
-    var CRC32Stream = class extends Transform7 {
+    var CRC32Stream = class extends Transform8 {
       constructor(options) {
         super(options);
         this.checksum = Buffer.allocUnsafe(4);
@@ -46704,7 +46704,7 @@ var require_zip_archive_output_stream = __commonJS({
     var ArchiveOutputStream = require_archive_output_stream();
     var ZipArchiveEntry = require_zip_archive_entry();
     var GeneralPurposeBit = require_general_purpose_bit();
-    var constants5 = require_constants6();
+    var constants6 = require_constants6();
     var util3 = require_util12();
     var zipUtil = require_util11();
     var ZipArchiveOutputStream = module.exports = function(options) {
@@ -46740,21 +46740,21 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._appendBuffer = function(ae, source, callback) {
       if (source.length === 0) {
-        ae.setMethod(constants5.METHOD_STORED);
+        ae.setMethod(constants6.METHOD_STORED);
       }
       var method = ae.getMethod();
-      if (method === constants5.METHOD_STORED) {
+      if (method === constants6.METHOD_STORED) {
         ae.setSize(source.length);
         ae.setCompressedSize(source.length);
         ae.setCrc(crc32.buf(source) >>> 0);
       }
       this._writeLocalFileHeader(ae);
-      if (method === constants5.METHOD_STORED) {
+      if (method === constants6.METHOD_STORED) {
         this.write(source);
         this._afterAppend(ae);
         callback(null, ae);
         return;
-      } else if (method === constants5.METHOD_DEFLATED) {
+      } else if (method === constants6.METHOD_DEFLATED) {
         this._smartStream(ae, callback).end(source);
         return;
       } else {
@@ -46764,7 +46764,7 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._appendStream = function(ae, source, callback) {
       ae.getGeneralPurposeBit().useDataDescriptor(true);
-      ae.setVersionNeededToExtract(constants5.MIN_VERSION_DATA_DESCRIPTOR);
+      ae.setVersionNeededToExtract(constants6.MIN_VERSION_DATA_DESCRIPTOR);
       this._writeLocalFileHeader(ae);
       var smart = this._smartStream(ae, callback);
       source.once("error", function(err) {
@@ -46781,7 +46781,7 @@ var require_zip_archive_output_stream = __commonJS({
         o.zlib = {};
       }
       if (typeof o.zlib.level !== "number") {
-        o.zlib.level = constants5.ZLIB_BEST_SPEED;
+        o.zlib.level = constants6.ZLIB_BEST_SPEED;
       }
       o.forceZip64 = !!o.forceZip64;
       o.forceLocalTime = !!o.forceLocalTime;
@@ -46804,11 +46804,11 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._normalizeEntry = function(ae) {
       if (ae.getMethod() === -1) {
-        ae.setMethod(constants5.METHOD_DEFLATED);
+        ae.setMethod(constants6.METHOD_DEFLATED);
       }
-      if (ae.getMethod() === constants5.METHOD_DEFLATED) {
+      if (ae.getMethod() === constants6.METHOD_DEFLATED) {
         ae.getGeneralPurposeBit().useDataDescriptor(true);
-        ae.setVersionNeededToExtract(constants5.MIN_VERSION_DATA_DESCRIPTOR);
+        ae.setVersionNeededToExtract(constants6.MIN_VERSION_DATA_DESCRIPTOR);
       }
       if (ae.getTime() === -1) {
         ae.setTime(/* @__PURE__ */ new Date(), this._archive.forceLocalTime);
@@ -46820,7 +46820,7 @@ var require_zip_archive_output_stream = __commonJS({
       };
     };
     ZipArchiveOutputStream.prototype._smartStream = function(ae, callback) {
-      var deflate = ae.getMethod() === constants5.METHOD_DEFLATED;
+      var deflate = ae.getMethod() === constants6.METHOD_DEFLATED;
       var process5 = deflate ? new DeflateCRC32Stream(this.options.zlib) : new CRC32Stream();
       var error2 = null;
       function handleStuff() {
@@ -46843,13 +46843,13 @@ var require_zip_archive_output_stream = __commonJS({
       var size = this._archive.centralLength;
       var offset = this._archive.centralOffset;
       if (this.isZip64()) {
-        records = constants5.ZIP64_MAGIC_SHORT;
-        size = constants5.ZIP64_MAGIC;
-        offset = constants5.ZIP64_MAGIC;
+        records = constants6.ZIP64_MAGIC_SHORT;
+        size = constants6.ZIP64_MAGIC;
+        offset = constants6.ZIP64_MAGIC;
       }
-      this.write(zipUtil.getLongBytes(constants5.SIG_EOCD));
-      this.write(constants5.SHORT_ZERO);
-      this.write(constants5.SHORT_ZERO);
+      this.write(zipUtil.getLongBytes(constants6.SIG_EOCD));
+      this.write(constants6.SHORT_ZERO);
+      this.write(constants6.SHORT_ZERO);
       this.write(zipUtil.getShortBytes(records));
       this.write(zipUtil.getShortBytes(records));
       this.write(zipUtil.getLongBytes(size));
@@ -46860,18 +46860,18 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(comment);
     };
     ZipArchiveOutputStream.prototype._writeCentralDirectoryZip64 = function() {
-      this.write(zipUtil.getLongBytes(constants5.SIG_ZIP64_EOCD));
+      this.write(zipUtil.getLongBytes(constants6.SIG_ZIP64_EOCD));
       this.write(zipUtil.getEightBytes(44));
-      this.write(zipUtil.getShortBytes(constants5.MIN_VERSION_ZIP64));
-      this.write(zipUtil.getShortBytes(constants5.MIN_VERSION_ZIP64));
-      this.write(constants5.LONG_ZERO);
-      this.write(constants5.LONG_ZERO);
+      this.write(zipUtil.getShortBytes(constants6.MIN_VERSION_ZIP64));
+      this.write(zipUtil.getShortBytes(constants6.MIN_VERSION_ZIP64));
+      this.write(constants6.LONG_ZERO);
+      this.write(constants6.LONG_ZERO);
       this.write(zipUtil.getEightBytes(this._entries.length));
       this.write(zipUtil.getEightBytes(this._entries.length));
       this.write(zipUtil.getEightBytes(this._archive.centralLength));
       this.write(zipUtil.getEightBytes(this._archive.centralOffset));
-      this.write(zipUtil.getLongBytes(constants5.SIG_ZIP64_EOCD_LOC));
-      this.write(constants5.LONG_ZERO);
+      this.write(zipUtil.getLongBytes(constants6.SIG_ZIP64_EOCD_LOC));
+      this.write(constants6.LONG_ZERO);
       this.write(zipUtil.getEightBytes(this._archive.centralOffset + this._archive.centralLength));
       this.write(zipUtil.getLongBytes(1));
     };
@@ -46881,13 +46881,13 @@ var require_zip_archive_output_stream = __commonJS({
       var fileOffset = ae._offsets.file;
       var size = ae.getSize();
       var compressedSize = ae.getCompressedSize();
-      if (ae.isZip64() || fileOffset > constants5.ZIP64_MAGIC) {
-        size = constants5.ZIP64_MAGIC;
-        compressedSize = constants5.ZIP64_MAGIC;
-        fileOffset = constants5.ZIP64_MAGIC;
-        ae.setVersionNeededToExtract(constants5.MIN_VERSION_ZIP64);
+      if (ae.isZip64() || fileOffset > constants6.ZIP64_MAGIC) {
+        size = constants6.ZIP64_MAGIC;
+        compressedSize = constants6.ZIP64_MAGIC;
+        fileOffset = constants6.ZIP64_MAGIC;
+        ae.setVersionNeededToExtract(constants6.MIN_VERSION_ZIP64);
         var extraBuf = Buffer.concat([
-          zipUtil.getShortBytes(constants5.ZIP64_EXTRA_ID),
+          zipUtil.getShortBytes(constants6.ZIP64_EXTRA_ID),
           zipUtil.getShortBytes(24),
           zipUtil.getEightBytes(ae.getSize()),
           zipUtil.getEightBytes(ae.getCompressedSize()),
@@ -46895,8 +46895,8 @@ var require_zip_archive_output_stream = __commonJS({
         ], 28);
         ae.setExtra(extraBuf);
       }
-      this.write(zipUtil.getLongBytes(constants5.SIG_CFH));
-      this.write(zipUtil.getShortBytes(ae.getPlatform() << 8 | constants5.VERSION_MADEBY));
+      this.write(zipUtil.getLongBytes(constants6.SIG_CFH));
+      this.write(zipUtil.getShortBytes(ae.getPlatform() << 8 | constants6.VERSION_MADEBY));
       this.write(zipUtil.getShortBytes(ae.getVersionNeededToExtract()));
       this.write(gpb.encode());
       this.write(zipUtil.getShortBytes(method));
@@ -46914,7 +46914,7 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(zipUtil.getShortBytes(name2.length));
       this.write(zipUtil.getShortBytes(extra.length));
       this.write(zipUtil.getShortBytes(comment.length));
-      this.write(constants5.SHORT_ZERO);
+      this.write(constants6.SHORT_ZERO);
       this.write(zipUtil.getShortBytes(ae.getInternalAttributes()));
       this.write(zipUtil.getLongBytes(ae.getExternalAttributes()));
       this.write(zipUtil.getLongBytes(fileOffset));
@@ -46923,7 +46923,7 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(comment);
     };
     ZipArchiveOutputStream.prototype._writeDataDescriptor = function(ae) {
-      this.write(zipUtil.getLongBytes(constants5.SIG_DD));
+      this.write(zipUtil.getLongBytes(constants6.SIG_DD));
       this.write(zipUtil.getLongBytes(ae.getCrc()));
       if (ae.isZip64()) {
         this.write(zipUtil.getEightBytes(ae.getCompressedSize()));
@@ -46940,22 +46940,22 @@ var require_zip_archive_output_stream = __commonJS({
       var extra = ae.getLocalFileDataExtra();
       if (ae.isZip64()) {
         gpb.useDataDescriptor(true);
-        ae.setVersionNeededToExtract(constants5.MIN_VERSION_ZIP64);
+        ae.setVersionNeededToExtract(constants6.MIN_VERSION_ZIP64);
       }
       if (gpb.usesUTF8ForNames()) {
         name2 = Buffer.from(name2);
       }
       ae._offsets.file = this.offset;
-      this.write(zipUtil.getLongBytes(constants5.SIG_LFH));
+      this.write(zipUtil.getLongBytes(constants6.SIG_LFH));
       this.write(zipUtil.getShortBytes(ae.getVersionNeededToExtract()));
       this.write(gpb.encode());
       this.write(zipUtil.getShortBytes(method));
       this.write(zipUtil.getLongBytes(ae.getTimeDos()));
       ae._offsets.data = this.offset;
       if (gpb.usesDataDescriptor()) {
-        this.write(constants5.LONG_ZERO);
-        this.write(constants5.LONG_ZERO);
-        this.write(constants5.LONG_ZERO);
+        this.write(constants6.LONG_ZERO);
+        this.write(constants6.LONG_ZERO);
+        this.write(constants6.LONG_ZERO);
       } else {
         this.write(zipUtil.getLongBytes(ae.getCrc()));
         this.write(zipUtil.getLongBytes(ae.getCompressedSize()));
@@ -46971,7 +46971,7 @@ var require_zip_archive_output_stream = __commonJS({
       return this._archive.comment !== null ? this._archive.comment : "";
     };
     ZipArchiveOutputStream.prototype.isZip64 = function() {
-      return this._archive.forceZip64 || this._entries.length > constants5.ZIP64_MAGIC_SHORT || this._archive.centralLength > constants5.ZIP64_MAGIC || this._archive.centralOffset > constants5.ZIP64_MAGIC;
+      return this._archive.forceZip64 || this._entries.length > constants6.ZIP64_MAGIC_SHORT || this._archive.centralLength > constants6.ZIP64_MAGIC || this._archive.centralOffset > constants6.ZIP64_MAGIC;
     };
     ZipArchiveOutputStream.prototype.setComment = function(comment) {
       this._archive.comment = comment;
@@ -48263,7 +48263,7 @@ var require_streamx = __commonJS({
         }
       }
     };
-    var Readable8 = class _Readable extends Stream2 {
+    var Readable9 = class _Readable extends Stream2 {
       constructor(opts) {
         super(opts);
         this._duplexState |= OPENING | WRITE_DONE | READ_READ_AHEAD;
@@ -48474,7 +48474,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Duplex3 = class extends Readable8 {
+    var Duplex3 = class extends Readable9 {
       // and Writable
       constructor(opts) {
         super(opts);
@@ -48512,7 +48512,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Transform7 = class extends Duplex3 {
+    var Transform8 = class extends Duplex3 {
       constructor(opts) {
         super(opts);
         this._transformState = new TransformState(this);
@@ -48556,7 +48556,7 @@ var require_streamx = __commonJS({
         this._flush(transformAfterFlush.bind(this));
       }
     };
-    var PassThrough3 = class extends Transform7 {
+    var PassThrough3 = class extends Transform8 {
     };
     function transformAfterFlush(err, data) {
       const cb = this._transformState.afterFinal;
@@ -48683,9 +48683,9 @@ var require_streamx = __commonJS({
       getStreamError,
       Stream: Stream2,
       Writable: Writable4,
-      Readable: Readable8,
+      Readable: Readable9,
       Duplex: Duplex3,
-      Transform: Transform7,
+      Transform: Transform8,
       // Export PassThrough for compatibility with Node.js core's stream module
       PassThrough: PassThrough3
     };
@@ -48957,7 +48957,7 @@ var require_headers2 = __commonJS({
 // node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
   "node_modules/tar-stream/extract.js"(exports2, module) {
-    var { Writable: Writable4, Readable: Readable8, getStreamError } = require_streamx();
+    var { Writable: Writable4, Readable: Readable9, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
     var headers = require_headers2();
@@ -49005,7 +49005,7 @@ var require_extract = __commonJS({
         return buf.subarray(this._offset, this._offset += size);
       }
     };
-    var Source = class extends Readable8 {
+    var Source = class extends Readable9 {
       constructor(self2, header, offset) {
         super();
         this.header = header;
@@ -49301,7 +49301,7 @@ var require_extract = __commonJS({
 // node_modules/tar-stream/constants.js
 var require_constants7 = __commonJS({
   "node_modules/tar-stream/constants.js"(exports2, module) {
-    var constants5 = {
+    var constants6 = {
       // just for envs without fs
       S_IFMT: 61440,
       S_IFDIR: 16384,
@@ -49311,9 +49311,9 @@ var require_constants7 = __commonJS({
       S_IFLNK: 40960
     };
     try {
-      module.exports = __require("fs").constants || constants5;
+      module.exports = __require("fs").constants || constants6;
     } catch {
-      module.exports = constants5;
+      module.exports = constants6;
     }
   }
 });
@@ -49321,9 +49321,9 @@ var require_constants7 = __commonJS({
 // node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports2, module) {
-    var { Readable: Readable8, Writable: Writable4, getStreamError } = require_streamx();
+    var { Readable: Readable9, Writable: Writable4, getStreamError } = require_streamx();
     var b4a = require_b4a();
-    var constants5 = require_constants7();
+    var constants6 = require_constants7();
     var headers = require_headers2();
     var DMODE = 493;
     var FMODE = 420;
@@ -49414,7 +49414,7 @@ var require_pack = __commonJS({
         cb();
       }
     };
-    var Pack = class extends Readable8 {
+    var Pack = class extends Readable9 {
       constructor(opts) {
         super(opts);
         this._drain = noop3;
@@ -49526,16 +49526,16 @@ var require_pack = __commonJS({
       return new Pack(opts);
     };
     function modeToType(mode) {
-      switch (mode & constants5.S_IFMT) {
-        case constants5.S_IFBLK:
+      switch (mode & constants6.S_IFMT) {
+        case constants6.S_IFBLK:
           return "block-device";
-        case constants5.S_IFCHR:
+        case constants6.S_IFCHR:
           return "character-device";
-        case constants5.S_IFDIR:
+        case constants6.S_IFDIR:
           return "directory";
-        case constants5.S_IFIFO:
+        case constants6.S_IFIFO:
           return "fifo";
-        case constants5.S_IFLNK:
+        case constants6.S_IFLNK:
           return "symlink";
       }
       return "file";
@@ -49950,7 +49950,7 @@ var require_dist = __commonJS({
 var require_json = __commonJS({
   "node_modules/archiver/lib/plugins/json.js"(exports2, module) {
     var inherits = __require("util").inherits;
-    var Transform7 = require_ours().Transform;
+    var Transform8 = require_ours().Transform;
     var crc32 = require_dist();
     var util3 = require_archiver_utils();
     var Json = function(options) {
@@ -49958,14 +49958,14 @@ var require_json = __commonJS({
         return new Json(options);
       }
       options = this.options = util3.defaults(options, {});
-      Transform7.call(this, options);
+      Transform8.call(this, options);
       this.supports = {
         directory: true,
         symlink: true
       };
       this.files = [];
     };
-    inherits(Json, Transform7);
+    inherits(Json, Transform8);
     Json.prototype._transform = function(chunk, encoding, callback) {
       callback(null, chunk);
     };
@@ -58315,13 +58315,13 @@ var require_binary = __commonJS({
 // node_modules/unzip-stream/lib/matcher-stream.js
 var require_matcher_stream = __commonJS({
   "node_modules/unzip-stream/lib/matcher-stream.js"(exports2, module) {
-    var Transform7 = __require("stream").Transform;
+    var Transform8 = __require("stream").Transform;
     var util3 = __require("util");
     function MatcherStream(patternDesc, matchFn) {
       if (!(this instanceof MatcherStream)) {
         return new MatcherStream();
       }
-      Transform7.call(this);
+      Transform8.call(this);
       var p = typeof patternDesc === "object" ? patternDesc.pattern : patternDesc;
       this.pattern = Buffer.isBuffer(p) ? p : Buffer.from(p);
       this.requiredLength = this.pattern.length;
@@ -58330,7 +58330,7 @@ var require_matcher_stream = __commonJS({
       this.bytesSoFar = 0;
       this.matchFn = matchFn;
     }
-    util3.inherits(MatcherStream, Transform7);
+    util3.inherits(MatcherStream, Transform8);
     MatcherStream.prototype.checkDataChunk = function(ignoreMatchZero) {
       var enoughData = this.data.length >= this.requiredLength;
       if (!enoughData) {
@@ -59010,7 +59010,7 @@ var require_unzip_stream = __commonJS({
 // node_modules/unzip-stream/lib/parser-stream.js
 var require_parser_stream = __commonJS({
   "node_modules/unzip-stream/lib/parser-stream.js"(exports2, module) {
-    var Transform7 = __require("stream").Transform;
+    var Transform8 = __require("stream").Transform;
     var util3 = __require("util");
     var UnzipStream = require_unzip_stream();
     function ParserStream(opts) {
@@ -59018,7 +59018,7 @@ var require_parser_stream = __commonJS({
         return new ParserStream(opts);
       }
       var transformOpts = opts || {};
-      Transform7.call(this, { readableObjectMode: true });
+      Transform8.call(this, { readableObjectMode: true });
       this.opts = opts || {};
       this.unzipStream = new UnzipStream(this.opts);
       var self2 = this;
@@ -59029,7 +59029,7 @@ var require_parser_stream = __commonJS({
         self2.emit("error", error2);
       });
     }
-    util3.inherits(ParserStream, Transform7);
+    util3.inherits(ParserStream, Transform8);
     ParserStream.prototype._transform = function(chunk, encoding, cb) {
       this.unzipStream.write(chunk, encoding, cb);
     };
@@ -59044,13 +59044,13 @@ var require_parser_stream = __commonJS({
     };
     ParserStream.prototype.on = function(eventName, fn) {
       if (eventName === "entry") {
-        return Transform7.prototype.on.call(this, "data", fn);
+        return Transform8.prototype.on.call(this, "data", fn);
       }
-      return Transform7.prototype.on.call(this, eventName, fn);
+      return Transform8.prototype.on.call(this, eventName, fn);
     };
     ParserStream.prototype.drainAll = function() {
       this.unzipStream.drainAll();
-      return this.pipe(new Transform7({ objectMode: true, transform: function(d, e, cb) {
+      return this.pipe(new Transform8({ objectMode: true, transform: function(d, e, cb) {
         cb();
       } }));
     };
@@ -59153,12 +59153,12 @@ var require_extract2 = __commonJS({
     var path11 = __require("path");
     var util3 = __require("util");
     var mkdirp = require_mkdirp();
-    var Transform7 = __require("stream").Transform;
+    var Transform8 = __require("stream").Transform;
     var UnzipStream = require_unzip_stream();
     function Extract(opts) {
       if (!(this instanceof Extract))
         return new Extract(opts);
-      Transform7.call(this);
+      Transform8.call(this);
       this.opts = opts || {};
       this.unzipStream = new UnzipStream(this.opts);
       this.unfinishedEntries = 0;
@@ -59170,7 +59170,7 @@ var require_extract2 = __commonJS({
         self2.emit("error", error2);
       });
     }
-    util3.inherits(Extract, Transform7);
+    util3.inherits(Extract, Transform8);
     Extract.prototype._transform = function(chunk, encoding, cb) {
       this.unzipStream.write(chunk, encoding, cb);
     };
@@ -63010,8 +63010,11 @@ import * as path9 from "node:path";
 import { pipeline as pipeline4 } from "node:stream/promises";
 
 // src/artifact.ts
+import { constants as constants5, openSync } from "node:fs";
 import { copyFile as copyFile2, link, mkdtemp, open as open3, readdir as readdir2, rm as rm3, stat as stat3 } from "node:fs/promises";
+import { Socket as Socket3 } from "node:net";
 import path8 from "node:path";
+import { setTimeout as sleep2 } from "node:timers/promises";
 
 // node_modules/@actions/artifact/lib/internal/shared/config.js
 import os7 from "os";
@@ -107761,13 +107764,19 @@ var PhaseTimer = class {
     this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
     return result;
   }
+  /** A phase that ran alongside others, from `started` (a `Date.now()`) to now. */
+  record(phase, started, bytes) {
+    this.phases.push({ phase, ms: Date.now() - started, bytes });
+  }
 };
 
 // src/tarball.ts
 import { once as once2 } from "node:events";
 import { constants as constants4, createWriteStream as createWriteStream2 } from "node:fs";
 import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2, statfs } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import * as path7 from "node:path";
+import { Readable as Readable8, Transform as Transform7 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/archive/canonical.ts
@@ -109654,7 +109663,28 @@ async function makeDirectory(directory) {
     throw error2;
   }
 }
-async function writeTarball(start, file, compression, level, canonical) {
+var CopyingStream = class extends Transform7 {
+  #waiting;
+  sink;
+  constructor(sink) {
+    super({ highWaterMark: STREAM_CHUNK_BYTES });
+    this.sink = sink;
+    const wake = () => {
+      const waiting = this.#waiting;
+      this.#waiting = void 0;
+      waiting?.();
+    };
+    sink.on("drain", wake).on("error", wake).on("close", wake);
+  }
+  _transform(chunk, _encoding, callback) {
+    if (this.sink.destroyed || this.sink.write(chunk)) {
+      callback(null, chunk);
+      return;
+    }
+    this.#waiting = () => callback(null, chunk);
+  }
+};
+async function writeTarball(start, file, compression, level, canonical, copyTo) {
   try {
     await makeDirectory(path7.dirname(file));
   } catch (error2) {
@@ -109681,6 +109711,7 @@ async function writeTarball(start, file, compression, level, canonical) {
       writer.stream,
       ...compressor ? [compressor] : [],
       fileHash,
+      ...copyTo ? [new CopyingStream(copyTo)] : [],
       output
     ]);
     await source.finished;
@@ -109711,7 +109742,63 @@ function kindOf(stats) {
   if (stats.isSocket()) return "a socket";
   return "not a regular file";
 }
-async function openTarball(file, what, writtenTo) {
+var GROWTH_POLL_MS = 10;
+var GrowingFileStream = class extends Readable8 {
+  #position = 0;
+  #finished = false;
+  #failure;
+  handle;
+  constructor(handle, complete) {
+    super({ highWaterMark: STREAM_CHUNK_BYTES });
+    this.handle = handle;
+    complete.then(
+      () => this.#finished = true,
+      (error2) => this.#failure = error2 ?? new Error("the download failed")
+    );
+  }
+  _read(size) {
+    this.#next(Math.max(size, STREAM_CHUNK_BYTES)).catch((error2) => this.destroy(error2));
+  }
+  async #next(size) {
+    for (; ; ) {
+      if (this.#failure !== void 0) throw this.#failure;
+      const finished2 = this.#finished;
+      const { bytesRead, buffer: buffer2 } = await this.handle.read(Buffer.allocUnsafe(size), 0, size, this.#position);
+      if (bytesRead > 0) {
+        this.#position += bytesRead;
+        this.push(bytesRead < size / 4 ? Buffer.from(buffer2.subarray(0, bytesRead)) : buffer2.subarray(0, bytesRead));
+        return;
+      }
+      if (finished2) {
+        this.push(null);
+        return;
+      }
+      await sleep(GROWTH_POLL_MS);
+    }
+  }
+  _destroy(error2, callback) {
+    this.handle.close().then(
+      () => callback(error2),
+      () => callback(error2)
+    );
+  }
+};
+async function headOf(handle, length, growing) {
+  let finished2 = growing === void 0;
+  let failure;
+  growing?.complete.then(
+    () => finished2 = true,
+    (error2) => failure = error2 ?? new Error("the download failed")
+  );
+  for (; ; ) {
+    if (failure !== void 0) throw failure;
+    const wasFinished = finished2;
+    const { buffer: buffer2, bytesRead } = await handle.read(Buffer.alloc(length), 0, length, 0);
+    if (bytesRead === length || wasFinished) return buffer2.subarray(0, bytesRead);
+    await sleep(GROWTH_POLL_MS);
+  }
+}
+async function openTarball(file, what, writtenTo, growing) {
   let handle;
   try {
     handle = await open2(file, constants4.O_RDONLY | constants4.O_NONBLOCK);
@@ -109728,10 +109815,10 @@ async function openTarball(file, what, writtenTo) {
         `${what} ${shown(file)} is ${kindOf(stats)}: expected an image tarball, a regular file; pass the path of the file.`
       );
     }
-    const { size } = stats;
-    const head = Buffer.alloc(DETECT_BYTES);
-    const { bytesRead } = await handle.read(head, 0, DETECT_BYTES, 0);
-    const compression = detectFormat(head.subarray(0, bytesRead));
+    const size = growing ? growing.expectedSize : stats.size;
+    const head = await headOf(handle, DETECT_BYTES, growing);
+    const bytesRead = head.length;
+    const compression = detectFormat(head);
     if (compression === "unknown") {
       throw new UserError(
         `${what} ${shown(file)} is not an image tarball: expected a tar (plain, zstd or gzip), found ${bytesRead === 0 ? "an empty file" : `bytes starting ${head.subarray(0, Math.min(8, bytesRead)).toString("hex")}`}.`
@@ -109741,7 +109828,7 @@ async function openTarball(file, what, writtenTo) {
     const decode = createDecompressor(compression, size, {
       ...free !== void 0 && writtenTo !== void 0 && { disk: { where: writtenTo, freeBytes: free } }
     });
-    const stream4 = handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
+    const stream4 = growing ? new GrowingFileStream(handle, growing.complete) : handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
     return { stream: stream4, decode, compression, size };
   } catch (error2) {
     await handle.close();
@@ -109764,14 +109851,26 @@ async function linkOrCopy(source, destination) {
     await copyFile2(source, destination);
   }
 }
+function uploadProblem(error2, name2, file) {
+  if (error2 instanceof UserError) return error2;
+  if (/\(409\)/.test(messageOf(error2))) {
+    return new UserError(
+      `An artifact named "${name2}" already exists in this run. Set a distinct \`name\` for each upload (for example \`docker-image-\${{ matrix.image }}\`), or \`overwrite: true\` to replace it.`
+    );
+  }
+  return new UserError(
+    `Uploading artifact "${name2}" failed: ${firstLine(error2)}. Nothing was uploaded; the tarball is still at \`${file}\`: re-run the job, or set \`upload: false\` and upload it another way.`
+  );
+}
+async function exists3(client2, name2) {
+  const { artifacts } = await client2.listArtifacts();
+  return artifacts.some((artifact) => artifact.name === name2);
+}
 async function uploadFile(file, name2, options) {
   const client2 = new DefaultArtifactClient();
   const staging = await mkdtemp(path8.join(path8.dirname(path8.resolve(file)), ".artifact-upload-"));
   try {
-    if (options.overwrite) {
-      const { artifacts } = await client2.listArtifacts();
-      if (artifacts.some((artifact) => artifact.name === name2)) await client2.deleteArtifact(name2);
-    }
+    if (options.overwrite && await exists3(client2, name2)) await client2.deleteArtifact(name2);
     const staged = path8.join(staging, name2);
     await linkOrCopy(file, staged);
     const result = await client2.uploadArtifact(name2, [staged], staging, {
@@ -109784,17 +109883,103 @@ async function uploadFile(file, name2, options) {
     }
     return { id: result.id, name: name2, size: result.size ?? (await stat3(file)).size, digest: asDigest(result.digest) };
   } catch (error2) {
-    if (/\(409\)/.test(messageOf(error2))) {
-      throw new UserError(
-        `An artifact named "${name2}" already exists in this run. Set a distinct \`name\` for each upload (for example \`docker-image-\${{ matrix.image }}\`), or \`overwrite: true\` to replace it.`
-      );
-    }
-    throw new UserError(
-      `Uploading artifact "${name2}" failed: ${firstLine(error2)}. Nothing was uploaded; the tarball is still at \`${file}\`: re-run the job, or set \`upload: false\` and upload it another way.`
-    );
+    throw uploadProblem(error2, name2, file);
   } finally {
     await rm3(staging, { recursive: true, force: true });
   }
+}
+var PIPE_POLL_MS = 5;
+async function startUpload(name2, directory, options) {
+  const client2 = new DefaultArtifactClient();
+  const file = path8.join(directory, name2);
+  try {
+    if (options.overwrite && await exists3(client2, name2)) return void 0;
+  } catch (error2) {
+    throw uploadProblem(error2, name2, file);
+  }
+  const staging = await mkdtemp(path8.join(directory, ".artifact-upload-"));
+  const pipe = path8.join(staging, name2);
+  const made = await getExecOutput("mkfifo", ["-m", "600", "--", pipe], { silent: true, ignoreReturnCode: true }).catch(
+    () => void 0
+  );
+  if (made?.exitCode !== 0) {
+    await rm3(staging, { recursive: true, force: true });
+    info("No named pipe could be made here (mkfifo): the tarball is uploaded once it is written.");
+    return void 0;
+  }
+  let settled = false;
+  const uploading = client2.uploadArtifact(name2, [pipe], staging, {
+    skipArchive: true,
+    ...options.retentionDays === void 0 ? {} : { retentionDays: options.retentionDays }
+  }).finally(() => settled = true);
+  uploading.catch(() => void 0);
+  let fd;
+  while (fd === void 0 && !settled) {
+    try {
+      fd = openSync(pipe, constants5.O_WRONLY | constants5.O_NONBLOCK);
+    } catch (error2) {
+      if (error2.code !== "ENXIO") {
+        await rm3(staging, { recursive: true, force: true });
+        throw uploadProblem(error2, name2, file);
+      }
+      await sleep2(PIPE_POLL_MS);
+    }
+  }
+  if (fd === void 0) {
+    await rm3(staging, { recursive: true, force: true });
+    const failure = await uploading.then(
+      () => new Error("the library finished before reading anything"),
+      (error2) => error2
+    );
+    throw uploadProblem(failure, name2, file);
+  }
+  const sink = new Socket3({ fd, readable: false, writable: true });
+  sink.on("error", () => void 0);
+  uploading.catch(() => sink.destroy());
+  const cleanUp = () => rm3(staging, { recursive: true, force: true });
+  const abandon = async () => {
+    sink.destroy();
+    const finalized = await uploading.then(
+      () => true,
+      () => false
+    );
+    if (finalized) {
+      await client2.deleteArtifact(name2).catch((error2) => {
+        warning(
+          `The upload of artifact ${shown(name2)} was cut short, and deleting what was uploaded failed (${firstLine(error2)}): it is an incomplete tarball; delete it from the run.`
+        );
+      });
+    }
+    await cleanUp();
+  };
+  const finish2 = async (written) => {
+    if (sink.errored) {
+      await abandon();
+      const failure = await uploading.then(
+        () => sink.errored,
+        (error2) => error2
+      );
+      throw uploadProblem(failure, name2, written.file);
+    }
+    sink.end();
+    let result;
+    try {
+      result = await uploading;
+    } catch (error2) {
+      throw uploadProblem(error2, name2, written.file);
+    } finally {
+      await cleanUp();
+    }
+    const digest = result.digest === void 0 ? void 0 : asDigest(result.digest);
+    if (result.id === void 0 || digest !== written.digest) {
+      await client2.deleteArtifact(name2).catch(() => void 0);
+      throw new UserError(
+        `The artifact service recorded ${digest ?? "no digest"} for ${shown(name2)}, but the tarball written was ${written.digest}: the upload did not carry the whole tarball, and was deleted. The tarball is still at \`${written.file}\`; run the job again.`
+      );
+    }
+    return { id: result.id, name: name2, size: result.size ?? written.size, digest };
+  };
+  return { sink, finish: finish2, abandon };
 }
 function findByOf(location) {
   if (location.runId === void 0) return void 0;
@@ -109862,11 +110047,35 @@ async function downloadFile(name2, directory, location) {
       `Not enough disk space in ${shown(directory)} to download artifact ${shown(name2)}: it is ${formatBytes(artifact.size)}, and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`
     );
   }
+  const downloading = download(artifact, target, findBy, { skipDecompress: true });
+  downloading.catch(() => void 0);
   try {
-    await download(artifact, target, findBy, { skipDecompress: true });
+    const arriving = await arrivingFile(target, downloading);
+    if (arriving !== void 0 && !await isZip(arriving)) {
+      const result = {
+        id: artifact.id,
+        name: name2,
+        file: arriving,
+        size: artifact.size,
+        recordedDigest,
+        zip: void 0,
+        arriving: true,
+        downloaded: downloading.then(async () => {
+          const file2 = await singleFile(target, name2);
+          if (file2 !== arriving) throw new UserError(`Artifact ${shown(name2)} was downloaded to a file that moved.`);
+          result.size = (await stat3(file2)).size;
+        })
+      };
+      result.downloaded.catch(() => void 0);
+      return result;
+    }
+    await downloading;
     const raw = await singleFile(target, name2);
     const size = (await stat3(raw)).size;
-    if (!await isZip(raw)) return { id: artifact.id, name: name2, file: raw, size, recordedDigest, zip: void 0 };
+    const downloaded = Promise.resolve();
+    if (!await isZip(raw)) {
+      return { id: artifact.id, name: name2, file: raw, size, recordedDigest, zip: void 0, downloaded, arriving: false };
+    }
     const { digest } = await hashFile(raw);
     await rm3(raw);
     if (recordedDigest && digest !== recordedDigest) {
@@ -109887,12 +110096,38 @@ async function downloadFile(name2, directory, location) {
       file,
       size: (await stat3(file)).size,
       recordedDigest: void 0,
-      zip: { digest, size, recordedDigest }
+      zip: { digest, size, recordedDigest },
+      downloaded,
+      arriving: false
     };
   } catch (error2) {
+    await downloading.catch(() => void 0);
     await rm3(target, { recursive: true, force: true });
     throw error2;
   }
+}
+var ARRIVAL_POLL_MS = 10;
+async function arrivingFile(directory, downloading) {
+  let ended = false;
+  downloading.then(
+    () => ended = true,
+    () => ended = true
+  );
+  while (!ended) {
+    const entries = await readdir2(directory, { withFileTypes: true });
+    if (entries.length > 1 || entries.some((entry2) => !entry2.isFile())) return void 0;
+    const [entry] = entries;
+    if (entry) {
+      const file = path8.join(directory, entry.name);
+      const size = await stat3(file).then(
+        (stats) => stats.size,
+        () => 0
+      );
+      if (size >= ZIP_MAGIC.length) return file;
+    }
+    await sleep2(ARRIVAL_POLL_MS);
+  }
+  return void 0;
 }
 async function download(artifact, target, findBy, options) {
   try {
@@ -110420,16 +110655,22 @@ async function likelyEngine(engine) {
   }
 }
 async function download2(name2, inputs, location, timer) {
-  const artifact = await group(
-    `Download artifact ${name2}`,
-    () => timer.time(
-      `download ${name2}`,
-      () => downloadFile(name2, inputs.path, location),
-      (downloaded) => downloaded.size
-    )
+  const started = Date.now();
+  const artifact = await group(`Download artifact ${name2}`, () => downloadFile(name2, inputs.path, location));
+  artifact.downloaded.then(
+    () => timer.record(`download ${name2}`, started, artifact.size),
+    () => void 0
   );
-  info(`${shown(artifact.file)} (${formatBytes(artifact.size)})`);
+  info(
+    `${shown(artifact.file)} (${formatBytes(artifact.size)})${artifact.arriving ? ": verified as it arrives" : ""}`
+  );
   return artifact;
+}
+async function downloadFailure(artifact) {
+  return artifact.downloaded.then(
+    () => void 0,
+    (error2) => error2
+  );
 }
 async function fetchAndVerify(name2, inputs, facts, location, timer) {
   const artifact = await download2(name2, inputs, location, timer);
@@ -110446,7 +110687,7 @@ async function fetchAndVerify(name2, inputs, facts, location, timer) {
           logVerified(verified.report, opened.compression);
           return verified;
         } catch (error2) {
-          const cause = await causeOf(error2, artifact, inputs.expectedDigest);
+          const cause = await downloadFailure(artifact) ?? await causeOf(error2, artifact, inputs.expectedDigest);
           await discard(artifact.file);
           throw cause;
         }
@@ -110465,7 +110706,8 @@ async function openHashed(artifact, copy) {
   const opened = await openTarball(
     artifact.file,
     `The artifact ${shown(artifact.name)}`,
-    copy === void 0 ? void 0 : path9.dirname(copy)
+    copy === void 0 ? void 0 : path9.dirname(copy),
+    artifact.arriving ? { complete: artifact.downloaded, expectedSize: artifact.size } : void 0
   );
   const hasher = new HashingStream();
   return { ...opened, decode: [hasher, ...opened.decode], hasher };
@@ -110572,9 +110814,9 @@ async function loadArtifact(item, inputs, engine, facts, timer) {
         () => false,
         () => true
       );
-      let cause = error2;
+      let cause = await downloadFailure(artifact) ?? error2;
       if (rejected && !item.images) {
-        cause = await causeOf(error2, artifact, inputs.expectedDigest);
+        if (cause === error2) cause = await causeOf(error2, artifact, inputs.expectedDigest);
         await discard(artifact.file);
       }
       throw await afterFailedLoad(cause, engine, referencesOf2(expected), before);
@@ -110674,6 +110916,7 @@ async function loadIntoEngine(opened, engine, writer) {
 
 // src/save.ts
 import { rm as rm5 } from "node:fs/promises";
+import { tmpdir as tmpdir2 } from "node:os";
 import * as path10 from "node:path";
 
 // src/listing.ts
@@ -110702,20 +110945,38 @@ async function save(inputs) {
   const engine = new ContainerEngine(inputs.engine);
   const wanted = await group("Image tags", async () => wantedTags(inputs, engine));
   const file = path10.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
-  const saved = inputs.source ? await saveFromSource(inputs, engine, inputs.source, wanted, file, timer) : await saveFromEngine(inputs, engine, wanted, file, timer);
+  const uploadOptions = { retentionDays: inputs.retentionDays, overwrite: inputs.overwrite };
+  let streamed;
+  let uploadStarted = 0;
+  const beginUpload = inputs.upload ? async () => {
+    uploadStarted = Date.now();
+    streamed = await startUpload(inputs.name, uploadStaging(), uploadOptions);
+    return streamed?.sink;
+  } : void 0;
+  let saved;
+  try {
+    saved = inputs.source ? await saveFromSource(inputs, engine, inputs.source, wanted, file, timer, beginUpload) : await saveFromEngine(inputs, engine, wanted, file, timer, beginUpload);
+  } catch (error2) {
+    await streamed?.abandon();
+    throw error2;
+  }
   let artifact;
   if (inputs.upload) {
-    artifact = await group(
-      `Upload artifact ${inputs.name}`,
-      () => timer.time(
-        "upload",
-        () => uploadFile(saved.tarball.file, inputs.name, {
-          retentionDays: inputs.retentionDays,
-          overwrite: inputs.overwrite
-        }),
-        (uploaded) => uploaded.size
-      )
-    );
+    const upload = streamed;
+    artifact = await group(`Upload artifact ${inputs.name}`, async () => {
+      if (!upload) {
+        return timer.time(
+          "upload",
+          () => uploadFile(saved.tarball.file, inputs.name, uploadOptions),
+          (up) => up.size
+        );
+      }
+      const ended = Date.now();
+      const uploaded = await upload.finish(saved.tarball);
+      timer.record("upload (alongside the save)", uploadStarted, uploaded.size);
+      info(`The upload ran alongside the save and ended ${((Date.now() - ended) / 1e3).toFixed(1)} s after it.`);
+      return uploaded;
+    });
     if (artifact.digest !== saved.tarball.digest) {
       throw new UserError(
         `The artifact service recorded ${artifact.digest} for ${inputs.name}, but the tarball written was ${saved.tarball.digest}: the file changed during upload; run the job again.`
@@ -110829,7 +111090,7 @@ function missingReport(missing, available2, table, where2) {
   const summary2 = firstHint?.hint ? ` (did you mean \`${firstHint.hint.reference}\`?)` : "";
   return { details, summary: summary2 };
 }
-async function saveFromEngine(inputs, engine, wanted, file, timer) {
+async function saveFromEngine(inputs, engine, wanted, file, timer, beginUpload) {
   const where2 = engineName(inputs);
   const inspected = await group(`Check the tags exist in ${where2}`, async () => {
     const result = await engine.inspect(wanted.tags);
@@ -110869,7 +111130,8 @@ async function saveFromEngine(inputs, engine, wanted, file, timer) {
     { select: (report) => selectReferences(report, tags2), platform: inputs.platform },
     file,
     inputs,
-    timer
+    timer,
+    beginUpload
   ).catch((error2) => {
     throw inputs.platform ? platformProblem(error2, inputs.platform, tags2, inspected.found) : error2;
   });
@@ -110907,7 +111169,7 @@ async function platformArguments(inputs, engine) {
   }
   return ["--platform", inputs.platform];
 }
-async function saveFromSource(inputs, engine, source, wanted, file, timer) {
+async function saveFromSource(inputs, engine, source, wanted, file, timer, beginUpload) {
   const sourcePath = path10.resolve(process.env.GITHUB_WORKSPACE ?? ".", source);
   if (path10.resolve(file) === sourcePath) {
     throw new UserError(
@@ -110926,7 +111188,8 @@ async function saveFromSource(inputs, engine, source, wanted, file, timer) {
     { select: (report) => selectReferences(report, wanted?.tags), platform: inputs.platform },
     file,
     inputs,
-    timer
+    timer,
+    beginUpload
   );
   if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
     await removeQuietly(file);
@@ -110970,16 +111233,20 @@ async function saveFromSource(inputs, engine, source, wanted, file, timer) {
     warnings
   };
 }
+function uploadStaging() {
+  return process.env.RUNNER_TEMP || tmpdir2();
+}
 async function removeQuietly(file) {
   await rm5(file, { force: true });
 }
-function writeLogged(title, phase, start, canonical, file, inputs, timer) {
+function writeLogged(title, phase, start, canonical, file, inputs, timer, beginUpload) {
   return group(
     title,
     () => timer.time(
       phase,
       async () => {
-        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel, canonical);
+        const copyTo = await beginUpload?.();
+        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel, canonical, copyTo);
         logTarball(written, inputs);
         return written;
       },

@@ -5,9 +5,14 @@
  * @actions/github, which the library uses for another run's artifacts, reads GITHUB_API_URL once, when it is first
  * imported: in-process callers must set the environment before importing this module.
  */
+import { constants, openSync } from 'node:fs';
 import { copyFile, link, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DefaultArtifactClient, type Artifact, type FindOptions } from '@actions/artifact';
+import * as core from '@actions/core';
+import { getExecOutput } from '@actions/exec';
 import { hashFile } from './archive/hash.ts';
 import { currentRepository } from './context.ts';
 import { UserError, messageOf } from './errors.ts';
@@ -36,7 +41,15 @@ export interface DownloadedArtifact {
   id: number;
   name: string;
   file: string;
+  /** Bytes of `file`; for a download still under way, the artifact service's figure until it has ended. */
   size: number;
+  /**
+   * Settles when the library has finished writing `file`. A raw artifact is handed over while it downloads, so that
+   * it is verified as it arrives: readers follow the file as it grows (tarball.ts) and end only after this resolves.
+   */
+  downloaded: Promise<void>;
+  /** Whether `file` was handed over before its download ended (then `downloaded` says when it has). */
+  arriving: boolean;
   /**
    * `sha256:<hex>` the artifact service recorded at upload, which `file` must hash to. Undefined when the service
    * has none, and for a zip artifact: its digest is the zip's, which downloadFile checks itself.
@@ -73,6 +86,27 @@ async function linkOrCopy(source: string, destination: string): Promise<void> {
   }
 }
 
+/** The one line for an upload the library could not make. */
+function uploadProblem(error: unknown, name: string, file: string): UserError {
+  if (error instanceof UserError) return error;
+  if (/\(409\)/.test(messageOf(error))) {
+    return new UserError(
+      `An artifact named "${name}" already exists in this run. Set a distinct \`name\` for each upload ` +
+        '(for example `docker-image-${{ matrix.image }}`), or `overwrite: true` to replace it.',
+    );
+  }
+  return new UserError(
+    `Uploading artifact "${name}" failed: ${firstLine(error)}. Nothing was uploaded; the tarball is still at \`${file}\`: ` +
+      're-run the job, or set `upload: false` and upload it another way.',
+  );
+}
+
+/** Whether this run already has an artifact of that name (listing first: deleting blindly logs a library warning). */
+async function exists(client: DefaultArtifactClient, name: string): Promise<boolean> {
+  const { artifacts } = await client.listArtifacts();
+  return artifacts.some((artifact) => artifact.name === name);
+}
+
 /** Uploads `file` as artifact `name`, raw; `overwrite` first deletes an artifact of that name in this run. */
 export async function uploadFile(
   file: string,
@@ -83,11 +117,7 @@ export async function uploadFile(
   // Next to the file, so the hard link stays on one filesystem; mkdtemp makes it private to this user.
   const staging = await mkdtemp(path.join(path.dirname(path.resolve(file)), '.artifact-upload-'));
   try {
-    if (options.overwrite) {
-      // Listing first instead of deleting blindly: the library logs a warning when there is nothing to delete.
-      const { artifacts } = await client.listArtifacts();
-      if (artifacts.some((artifact) => artifact.name === name)) await client.deleteArtifact(name);
-    }
+    if (options.overwrite && (await exists(client, name))) await client.deleteArtifact(name);
     const staged = path.join(staging, name);
     await linkOrCopy(file, staged);
     const result = await client.uploadArtifact(name, [staged], staging, {
@@ -100,19 +130,147 @@ export async function uploadFile(
     }
     return { id: result.id, name, size: result.size ?? (await stat(file)).size, digest: asDigest(result.digest) };
   } catch (error) {
-    if (/\(409\)/.test(messageOf(error))) {
-      throw new UserError(
-        `An artifact named "${name}" already exists in this run. Set a distinct \`name\` for each upload ` +
-          '(for example `docker-image-${{ matrix.image }}`), or `overwrite: true` to replace it.',
-      );
-    }
-    throw new UserError(
-      `Uploading artifact "${name}" failed: ${firstLine(error)}. Nothing was uploaded; the tarball is still at \`${file}\`: ` +
-        're-run the job, or set `upload: false` and upload it another way.',
-    );
+    throw uploadProblem(error, name, file);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * An upload that runs while the tarball is still being written: the library reads a named pipe, which `sink` feeds.
+ * The library finalizes the artifact when the pipe ends, so the pipe ends only through `finish`, once the tarball is
+ * complete and verified; `abandon` is for a tarball that is not, and deletes what the library finalized from the
+ * bytes it had.
+ */
+export interface StreamedUpload {
+  /** Takes the tarball's bytes, as they are written to the file. Never ended by the writer. */
+  sink: Socket;
+  /** Ends the pipe and waits for the artifact, which must hold exactly the tarball written (`digest`, `size`). */
+  finish(written: { file: string; digest: string; size: number }): Promise<UploadedArtifact>;
+  /** Ends the pipe for a tarball that failed, and deletes the artifact the library made of its first bytes. */
+  abandon(): Promise<void>;
+}
+
+/** How often a pipe's reader is looked for, and how long for: the library opens it after one request. */
+const PIPE_POLL_MS = 5;
+
+/**
+ * Starts uploading artifact `name` from a named pipe in a private directory under `directory`, and returns once the
+ * library reads it. Undefined where this cannot stream: no `mkfifo`, or `overwrite` of an artifact that exists (it is
+ * only deleted once the new tarball is complete, by `uploadFile`). Fails, before any byte is written, when the
+ * artifact cannot be created (a name already taken).
+ */
+export async function startUpload(
+  name: string,
+  directory: string,
+  options: { retentionDays?: number; overwrite: boolean },
+): Promise<StreamedUpload | undefined> {
+  const client = new DefaultArtifactClient();
+  const file = path.join(directory, name);
+  try {
+    if (options.overwrite && (await exists(client, name))) return undefined;
+  } catch (error) {
+    throw uploadProblem(error, name, file);
+  }
+  const staging = await mkdtemp(path.join(directory, '.artifact-upload-'));
+  const pipe = path.join(staging, name);
+  const made = await getExecOutput('mkfifo', ['-m', '600', '--', pipe], { silent: true, ignoreReturnCode: true }).catch(
+    () => undefined,
+  );
+  if (made?.exitCode !== 0) {
+    await rm(staging, { recursive: true, force: true });
+    core.info('No named pipe could be made here (mkfifo): the tarball is uploaded once it is written.');
+    return undefined;
+  }
+
+  let settled = false;
+  const uploading = client
+    .uploadArtifact(name, [pipe], staging, {
+      skipArchive: true,
+      ...(options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays }),
+    })
+    .finally(() => (settled = true));
+  uploading.catch(() => undefined);
+
+  // The write end opens without blocking only once the library has opened the read end, after creating the artifact.
+  let fd: number | undefined;
+  while (fd === undefined && !settled) {
+    try {
+      // Opening a pipe without O_NONBLOCK would block a thread until a reader came, if ever.
+      fd = openSync(pipe, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') {
+        await rm(staging, { recursive: true, force: true });
+        throw uploadProblem(error, name, file);
+      }
+      await sleep(PIPE_POLL_MS);
+    }
+  }
+  if (fd === undefined) {
+    // The library gave up before reading: nothing was created, or it failed to create it (a name already taken).
+    await rm(staging, { recursive: true, force: true });
+    const failure = await uploading.then(
+      () => new Error('the library finished before reading anything'),
+      (error: unknown) => error,
+    );
+    throw uploadProblem(failure, name, file);
+  }
+
+  const sink = new Socket({ fd, readable: false, writable: true });
+  // A write after the library stopped reading fails; the writer sees `sink.errored` and the library's error follows.
+  sink.on('error', () => undefined);
+  // A library that gave up stops reading without closing the pipe: the writer must not wait on it.
+  uploading.catch(() => sink.destroy());
+  const cleanUp = () => rm(staging, { recursive: true, force: true });
+
+  const abandon = async (): Promise<void> => {
+    sink.destroy();
+    const finalized = await uploading.then(
+      () => true,
+      () => false,
+    );
+    if (finalized) {
+      await client.deleteArtifact(name).catch((error: unknown) => {
+        core.warning(
+          `The upload of artifact ${shown(name)} was cut short, and deleting what was uploaded failed (${firstLine(error)}): ` +
+            'it is an incomplete tarball; delete it from the run.',
+        );
+      });
+    }
+    await cleanUp();
+  };
+
+  const finish = async (written: { file: string; digest: string; size: number }): Promise<UploadedArtifact> => {
+    if (sink.errored) {
+      await abandon();
+      const failure = await uploading.then(
+        () => sink.errored,
+        (error: unknown) => error,
+      );
+      throw uploadProblem(failure, name, written.file);
+    }
+    sink.end();
+    let result;
+    try {
+      result = await uploading;
+    } catch (error) {
+      throw uploadProblem(error, name, written.file);
+    } finally {
+      await cleanUp();
+    }
+    const digest = result.digest === undefined ? undefined : asDigest(result.digest);
+    if (result.id === undefined || digest !== written.digest) {
+      await client.deleteArtifact(name).catch(() => undefined);
+      throw new UserError(
+        `The artifact service recorded ${digest ?? 'no digest'} for ${shown(name)}, but the tarball written was ` +
+          `${written.digest}: the upload did not carry the whole tarball, and was deleted. The tarball is still at ` +
+          `\`${written.file}\`; run the job again.`,
+      );
+    }
+    return { id: result.id, name, size: result.size ?? written.size, digest };
+  };
+
+  return { sink, finish, abandon };
 }
 
 function findByOf(location: ArtifactLocation): FindBy | undefined {
@@ -206,12 +364,37 @@ export async function downloadFile(
         `and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`,
     );
   }
+  // Unextracted, so the file is the very bytes the recorded digest describes.
+  const downloading = download(artifact, target, findBy, { skipDecompress: true });
+  downloading.catch(() => undefined);
   try {
-    // Unextracted first, so the file is the very bytes the recorded digest describes.
-    await download(artifact, target, findBy, { skipDecompress: true });
+    const arriving = await arrivingFile(target, downloading);
+    if (arriving !== undefined && !(await isZip(arriving))) {
+      // Handed over as it downloads: whoever reads it follows the file and trusts nothing before the digest.
+      const result: DownloadedArtifact = {
+        id: artifact.id,
+        name,
+        file: arriving,
+        size: artifact.size,
+        recordedDigest,
+        zip: undefined,
+        arriving: true,
+        downloaded: downloading.then(async () => {
+          const file = await singleFile(target, name);
+          if (file !== arriving) throw new UserError(`Artifact ${shown(name)} was downloaded to a file that moved.`);
+          result.size = (await stat(file)).size;
+        }),
+      };
+      result.downloaded.catch(() => undefined);
+      return result;
+    }
+    await downloading;
     const raw = await singleFile(target, name);
     const size = (await stat(raw)).size;
-    if (!(await isZip(raw))) return { id: artifact.id, name, file: raw, size, recordedDigest, zip: undefined };
+    const downloaded = Promise.resolve();
+    if (!(await isZip(raw))) {
+      return { id: artifact.id, name, file: raw, size, recordedDigest, zip: undefined, downloaded, arriving: false };
+    }
 
     // A zip, as actions/upload-artifact makes. Its digest, the artifact's, is taken on the bytes received; the
     // library only extracts as it downloads, so it downloads again, held to that same digest.
@@ -238,11 +421,44 @@ export async function downloadFile(
       size: (await stat(file)).size,
       recordedDigest: undefined,
       zip: { digest, size, recordedDigest },
+      downloaded,
+      arriving: false,
     };
   } catch (error) {
+    await downloading.catch(() => undefined);
     await rm(target, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** How often a download's directory is looked at for the file the library creates. */
+const ARRIVAL_POLL_MS = 10;
+
+/**
+ * The file the library is downloading into `directory`, once its first bytes (enough to tell a zip) are there;
+ * undefined when the download ended first, or produced anything but one regular file.
+ */
+async function arrivingFile(directory: string, downloading: Promise<unknown>): Promise<string | undefined> {
+  let ended = false;
+  downloading.then(
+    () => (ended = true),
+    () => (ended = true),
+  );
+  while (!ended) {
+    const entries = await readdir(directory, { withFileTypes: true });
+    if (entries.length > 1 || entries.some((entry) => !entry.isFile())) return undefined;
+    const [entry] = entries;
+    if (entry) {
+      const file = path.join(directory, entry.name);
+      const size = await stat(file).then(
+        (stats) => stats.size,
+        () => 0,
+      );
+      if (size >= ZIP_MAGIC.length) return file;
+    }
+    await sleep(ARRIVAL_POLL_MS);
+  }
+  return undefined;
 }
 
 async function download(

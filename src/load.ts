@@ -160,15 +160,24 @@ async function download(
   location: ArtifactLocation,
   timer: PhaseTimer,
 ): Promise<DownloadedArtifact> {
-  const artifact = await core.group(`Download artifact ${name}`, () =>
-    timer.time(
-      `download ${name}`,
-      () => downloadFile(name, inputs.path, location),
-      (downloaded) => downloaded.size,
-    ),
+  const started = Date.now();
+  const artifact = await core.group(`Download artifact ${name}`, () => downloadFile(name, inputs.path, location));
+  artifact.downloaded.then(
+    () => timer.record(`download ${name}`, started, artifact.size),
+    () => undefined,
   );
-  core.info(`${shown(artifact.file)} (${formatBytes(artifact.size)})`);
+  core.info(
+    `${shown(artifact.file)} (${formatBytes(artifact.size)})${artifact.arriving ? ': verified as it arrives' : ''}`,
+  );
   return artifact;
+}
+
+/** The download's own failure, once it has ended: the cause of whatever failed while it was under way. */
+async function downloadFailure(artifact: DownloadedArtifact): Promise<unknown> {
+  return artifact.downloaded.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
 }
 
 /**
@@ -197,7 +206,7 @@ async function fetchAndVerify(
           logVerified(verified.report, opened.compression);
           return verified;
         } catch (error) {
-          const cause = await causeOf(error, artifact, inputs.expectedDigest);
+          const cause = (await downloadFailure(artifact)) ?? (await causeOf(error, artifact, inputs.expectedDigest));
           await discard(artifact.file);
           throw cause;
         }
@@ -224,6 +233,7 @@ async function openHashed(artifact: DownloadedArtifact, copy?: string): Promise<
     artifact.file,
     `The artifact ${shown(artifact.name)}`,
     copy === undefined ? undefined : path.dirname(copy),
+    artifact.arriving ? { complete: artifact.downloaded, expectedSize: artifact.size } : undefined,
   );
   const hasher = new HashingStream();
   return { ...opened, decode: [hasher, ...opened.decode], hasher };
@@ -388,9 +398,9 @@ async function loadArtifact(
         () => false,
         () => true,
       );
-      let cause = error;
+      let cause = (await downloadFailure(artifact)) ?? error;
       if (rejected && !item.images) {
-        cause = await causeOf(error, artifact, inputs.expectedDigest);
+        if (cause === error) cause = await causeOf(error, artifact, inputs.expectedDigest);
         await discard(artifact.file);
       }
       throw await afterFailedLoad(cause, engine, referencesOf(expected), before);

@@ -81,4 +81,9 @@ export class PhaseTimer {
     this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
     return result;
   }
+
+  /** A phase that ran alongside others, from `started` (a `Date.now()`) to now. */
+  record(phase: string, started: number, bytes?: number): void {
+    this.phases.push({ phase, ms: Date.now() - started, bytes });
+  }
 }

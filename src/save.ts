@@ -4,8 +4,10 @@
  */
 import * as core from '@actions/core';
 import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { uploadFile, type UploadedArtifact } from './artifact.ts';
+import type { Writable } from 'node:stream';
+import { startUpload, uploadFile, type StreamedUpload, type UploadedArtifact } from './artifact.ts';
 import { selectReferences, type CanonicalOptions } from './archive/canonical.ts';
 import type { ArchiveReport } from './archive/inspect.ts';
 import { TarballSuffix } from './constants.ts';
@@ -35,23 +37,45 @@ export async function save(inputs: Inputs): Promise<void> {
   const wanted = await core.group('Image tags', async () => wantedTags(inputs, engine));
   const file = path.resolve(inputs.path, inputs.name + TarballSuffix[inputs.compression]);
 
-  const saved = inputs.source
-    ? await saveFromSource(inputs, engine, inputs.source, wanted, file, timer)
-    : await saveFromEngine(inputs, engine, wanted!, file, timer);
+  // The upload starts once the tags are known to exist and runs alongside the save, fed the bytes as they are
+  // written; the artifact is finalized only after the last check below has passed, and deleted when one fails.
+  const uploadOptions = { retentionDays: inputs.retentionDays, overwrite: inputs.overwrite };
+  let streamed: StreamedUpload | undefined;
+  let uploadStarted = 0;
+  const beginUpload = inputs.upload
+    ? async () => {
+        uploadStarted = Date.now();
+        streamed = await startUpload(inputs.name, uploadStaging(), uploadOptions);
+        return streamed?.sink;
+      }
+    : undefined;
+  let saved: Saved;
+  try {
+    saved = inputs.source
+      ? await saveFromSource(inputs, engine, inputs.source, wanted, file, timer, beginUpload)
+      : await saveFromEngine(inputs, engine, wanted!, file, timer, beginUpload);
+  } catch (error) {
+    await streamed?.abandon();
+    throw error;
+  }
 
   let artifact: UploadedArtifact | undefined;
   if (inputs.upload) {
-    artifact = await core.group(`Upload artifact ${inputs.name}`, () =>
-      timer.time(
-        'upload',
-        () =>
-          uploadFile(saved.tarball.file, inputs.name, {
-            retentionDays: inputs.retentionDays,
-            overwrite: inputs.overwrite,
-          }),
-        (uploaded) => uploaded.size,
-      ),
-    );
+    const upload = streamed;
+    artifact = await core.group(`Upload artifact ${inputs.name}`, async () => {
+      if (!upload) {
+        return timer.time(
+          'upload',
+          () => uploadFile(saved.tarball.file, inputs.name, uploadOptions),
+          (up) => up.size,
+        );
+      }
+      const ended = Date.now();
+      const uploaded = await upload.finish(saved.tarball);
+      timer.record('upload (alongside the save)', uploadStarted, uploaded.size);
+      core.info(`The upload ran alongside the save and ended ${((Date.now() - ended) / 1000).toFixed(1)} s after it.`);
+      return uploaded;
+    });
     if (artifact.digest !== saved.tarball.digest) {
       throw new UserError(
         `The artifact service recorded ${artifact.digest} for ${inputs.name}, but the tarball written was ${saved.tarball.digest}: ` +
@@ -213,6 +237,7 @@ async function saveFromEngine(
   wanted: FoundTags,
   file: string,
   timer: PhaseTimer,
+  beginUpload: BeginUpload | undefined,
 ): Promise<Saved> {
   const where = engineName(inputs);
 
@@ -259,6 +284,7 @@ async function saveFromEngine(
     file,
     inputs,
     timer,
+    beginUpload,
   ).catch((error: unknown) => {
     throw inputs.platform ? platformProblem(error, inputs.platform, tags, inspected.found) : error;
   });
@@ -320,6 +346,7 @@ async function saveFromSource(
   wanted: FoundTags | undefined,
   file: string,
   timer: PhaseTimer,
+  beginUpload: BeginUpload | undefined,
 ): Promise<Saved> {
   const sourcePath = path.resolve(process.env.GITHUB_WORKSPACE ?? '.', source);
   if (path.resolve(file) === sourcePath) {
@@ -341,6 +368,7 @@ async function saveFromSource(
     file,
     inputs,
     timer,
+    beginUpload,
   );
   if (inputs.platform && !holdsPlatform(tarball.report.platforms, inputs.platform)) {
     await removeQuietly(file);
@@ -387,6 +415,14 @@ async function saveFromSource(
   };
 }
 
+/** Starts the artifact upload the tarball is copied to as it is written; undefined when it cannot stream. */
+type BeginUpload = () => Promise<Writable | undefined>;
+
+/** Where the upload's named pipe lives: the runner's temporary directory, private to the job. */
+function uploadStaging(): string {
+  return process.env.RUNNER_TEMP || tmpdir();
+}
+
 async function removeQuietly(file: string): Promise<void> {
   await rm(file, { force: true });
 }
@@ -400,12 +436,14 @@ function writeLogged(
   file: string,
   inputs: Inputs,
   timer: PhaseTimer,
+  beginUpload: BeginUpload | undefined,
 ): Promise<WrittenTarball> {
   return core.group(title, () =>
     timer.time(
       phase,
       async () => {
-        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel, canonical);
+        const copyTo = await beginUpload?.();
+        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel, canonical, copyTo);
         logTarball(written, inputs);
         return written;
       },

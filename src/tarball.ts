@@ -5,9 +5,10 @@
  */
 import { once } from 'node:events';
 import { constants, createWriteStream, type Stats } from 'node:fs';
-import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
-import type { Duplex, Readable } from 'node:stream';
+import { Readable, Transform, type Duplex, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   DETECT_BYTES,
@@ -160,12 +161,42 @@ export async function makeDirectory(directory: string): Promise<void> {
   }
 }
 
+/**
+ * Passes the bytes on and copies them to `sink` (the artifact upload), as fast as both take them. The copy is never
+ * ended here: only the caller knows when the bytes are verified. A sink that fails is dropped, the file is still
+ * written, and the failure is the sink's to report.
+ */
+class CopyingStream extends Transform {
+  #waiting: (() => void) | undefined;
+  private readonly sink: Writable;
+
+  constructor(sink: Writable) {
+    super({ highWaterMark: STREAM_CHUNK_BYTES });
+    this.sink = sink;
+    const wake = () => {
+      const waiting = this.#waiting;
+      this.#waiting = undefined;
+      waiting?.();
+    };
+    sink.on('drain', wake).on('error', wake).on('close', wake);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.sink.destroyed || this.sink.write(chunk)) {
+      callback(null, chunk);
+      return;
+    }
+    this.#waiting = () => callback(null, chunk);
+  }
+}
+
 export async function writeTarball(
   start: () => TarballSource,
   file: string,
   compression: Compression,
   level: number | undefined,
   canonical: CanonicalOptions,
+  copyTo?: Writable,
 ): Promise<WrittenTarball> {
   // The output directory comes first: a path problem must fail before any producer (docker save) is started.
   try {
@@ -195,6 +226,7 @@ export async function writeTarball(
       writer.stream,
       ...(compressor ? [compressor] : []),
       fileHash,
+      ...(copyTo ? [new CopyingStream(copyTo)] : []),
       output,
     ]);
     await source.finished;
@@ -239,13 +271,98 @@ function kindOf(stats: Stats): string {
   return 'not a regular file';
 }
 
+/** How often a file still downloading is looked at again for more bytes. */
+const GROWTH_POLL_MS = 10;
+
+/** A file that another writer is still appending to, and the promise that settles when it has finished. */
+export interface GrowingFile {
+  /** Resolves when the file is complete; rejects, with the reason to give, when it never will be. */
+  complete: Promise<void>;
+  /** The size the file is expected to reach: bounds the decompression as the final size would. */
+  expectedSize: number;
+}
+
+/**
+ * Reads a file from its start while its writer appends to it, to the end the writer leaves: a read that finds no
+ * more bytes waits, unless the writer had finished before that read began. A writer that starts over (a download
+ * retried from the start truncates the file) writes the same bytes again, which are read where the reader is.
+ */
+class GrowingFileStream extends Readable {
+  #position = 0;
+  #finished = false;
+  #failure: unknown;
+  private readonly handle: FileHandle;
+
+  constructor(handle: FileHandle, complete: Promise<void>) {
+    super({ highWaterMark: STREAM_CHUNK_BYTES });
+    this.handle = handle;
+    complete.then(
+      () => (this.#finished = true),
+      (error: unknown) => (this.#failure = error ?? new Error('the download failed')),
+    );
+  }
+
+  override _read(size: number): void {
+    this.#next(Math.max(size, STREAM_CHUNK_BYTES)).catch((error: unknown) => this.destroy(error as Error));
+  }
+
+  async #next(size: number): Promise<void> {
+    for (;;) {
+      if (this.#failure !== undefined) throw this.#failure;
+      const finished = this.#finished;
+      const { bytesRead, buffer } = await this.handle.read(Buffer.allocUnsafe(size), 0, size, this.#position);
+      if (bytesRead > 0) {
+        this.#position += bytesRead;
+        // A short read of a file still arriving is copied out: a slice would hold the whole chunk in memory.
+        this.push(bytesRead < size / 4 ? Buffer.from(buffer.subarray(0, bytesRead)) : buffer.subarray(0, bytesRead));
+        return;
+      }
+      if (finished) {
+        this.push(null);
+        return;
+      }
+      await sleep(GROWTH_POLL_MS);
+    }
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.handle.close().then(
+      () => callback(error),
+      () => callback(error),
+    );
+  }
+}
+
+/** The first `length` bytes of a file, waiting for them while `growing` has not completed. */
+async function headOf(handle: FileHandle, length: number, growing: GrowingFile | undefined): Promise<Buffer> {
+  let finished = growing === undefined;
+  let failure: unknown;
+  growing?.complete.then(
+    () => (finished = true),
+    (error: unknown) => (failure = error ?? new Error('the download failed')),
+  );
+  for (;;) {
+    if (failure !== undefined) throw failure;
+    const wasFinished = finished;
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(length), 0, length, 0);
+    if (bytesRead === length || wasFinished) return buffer.subarray(0, bytesRead);
+    await sleep(GROWTH_POLL_MS);
+  }
+}
+
 /**
  * Opens a tarball on disk and works out its compression from its first bytes, never from its name. Only a regular
  * file is read, and only the bytes it had when opened: opened without blocking (a FIFO would wait forever for a
  * writer), then checked, so a directory, pipe or device gets one line instead of a hang or an endless stream.
  * `writtenTo` is where the decompressed tar will be written, if anywhere: it may not expand past the free space.
+ * `growing`: the file is still being downloaded; it is read as it arrives, to the end its download leaves.
  */
-export async function openTarball(file: string, what: string, writtenTo?: string): Promise<OpenedTarball> {
+export async function openTarball(
+  file: string,
+  what: string,
+  writtenTo?: string,
+  growing?: GrowingFile,
+): Promise<OpenedTarball> {
   let handle;
   try {
     handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -266,10 +383,10 @@ export async function openTarball(file: string, what: string, writtenTo?: string
         `${what} ${shown(file)} is ${kindOf(stats)}: expected an image tarball, a regular file; pass the path of the file.`,
       );
     }
-    const { size } = stats;
-    const head = Buffer.alloc(DETECT_BYTES);
-    const { bytesRead } = await handle.read(head, 0, DETECT_BYTES, 0);
-    const compression = detectFormat(head.subarray(0, bytesRead));
+    const size = growing ? growing.expectedSize : stats.size;
+    const head = await headOf(handle, DETECT_BYTES, growing);
+    const bytesRead = head.length;
+    const compression = detectFormat(head);
     if (compression === 'unknown') {
       throw new UserError(
         `${what} ${shown(file)} is not an image tarball: expected a tar (plain, zstd or gzip), found ` +
@@ -280,7 +397,9 @@ export async function openTarball(file: string, what: string, writtenTo?: string
     const decode = createDecompressor(compression, size, {
       ...(free !== undefined && writtenTo !== undefined && { disk: { where: writtenTo, freeBytes: free } }),
     });
-    const stream = handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
+    const stream = growing
+      ? new GrowingFileStream(handle, growing.complete)
+      : handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
     return { stream, decode, compression, size };
   } catch (error) {
     await handle.close();

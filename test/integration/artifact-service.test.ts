@@ -57,7 +57,9 @@ describe('the local artifact service', () => {
     try {
       await upload(33, 'first');
       await upload(33, 'second');
-      await artifact.downloadFile('first', await mkdtemp(path.join(work, 'download-')), {});
+      await (
+        await artifact.downloadFile('first', await mkdtemp(path.join(work, 'download-')), {})
+      ).downloaded;
     } finally {
       spy.mockRestore();
     }

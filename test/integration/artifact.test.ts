@@ -72,6 +72,8 @@ describe('uploadFile and downloadFile', () => {
     expect(await sha256(service.blobPath(1, 'round-trip'))).toBe(digest);
 
     const downloaded = await artifact.downloadFile('round-trip', await freshDirectory(), {});
+
+    await downloaded.downloaded;
     expect(downloaded).toMatchObject({
       id: uploaded.id,
       name: 'round-trip',
@@ -117,6 +119,7 @@ describe('uploadFile and downloadFile', () => {
       { id: uploaded.id, name: 'replaced', size: 3000, digest: await sha256(second) },
     ]);
     const downloaded = await artifact.downloadFile('replaced', await freshDirectory(), {});
+    await downloaded.downloaded;
     expect(await readFile(downloaded.file)).toEqual(await readFile(second));
   });
 
@@ -138,6 +141,7 @@ describe('uploadFile and downloadFile', () => {
 
     const before = service.requests().length;
     const downloaded = await artifact.downloadFile('from-run-7', await freshDirectory(), location);
+    await downloaded.downloaded;
     expect(downloaded.recordedDigest).toBe(uploaded.digest);
     expect(await sha256(downloaded.file)).toBe(uploaded.digest);
     expect(service.requests().slice(before)).toEqual([
@@ -180,6 +184,8 @@ describe('uploadFile and downloadFile', () => {
     await blob.close();
 
     const downloaded = await artifact.downloadFile('corrupted', await freshDirectory(), {});
+
+    await downloaded.downloaded;
     expect(downloaded.recordedDigest).toBe(uploaded.digest);
     expect(await sha256(downloaded.file)).not.toBe(downloaded.recordedDigest);
   });
@@ -200,6 +206,8 @@ describe('zip artifacts from actions/upload-artifact', () => {
     const before = blobGets();
 
     const downloaded = await artifact.downloadFile('zipped', await freshDirectory(), {});
+
+    await downloaded.downloaded;
     expect(path.basename(downloaded.file)).toBe('zipped.tar');
     expect(await sha256(downloaded.file)).toBe(await sha256(file));
     // The recorded digest is the zip's: handing it on would make the caller's check of the file fail.

@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -174,7 +175,19 @@ function blockFileName(blockId: string): string {
   return Buffer.from(blockId, 'utf8').toString('hex');
 }
 
-export async function startArtifactService(options: { port?: number; rate?: Rate } = {}): Promise<ArtifactService> {
+/** Failures the blob store can be told to make, for tests of what the client does then. */
+export interface Faults {
+  /** The first N blob downloads send half the blob, then drop the connection (the library retries 5 s later). */
+  cutDownloads?: number;
+  /** Block uploads after the first N are refused with 403, as for a signature that expired. */
+  refuseBlocksAfter?: number;
+}
+
+export async function startArtifactService(
+  options: { port?: number; rate?: Rate; faults?: Faults } = {},
+): Promise<ArtifactService> {
+  let cutsLeft = options.faults?.cutDownloads ?? 0;
+  let blocksAccepted = 0;
   const uploads = options.rate?.upload ? new Pacer(options.rate.upload) : undefined;
   const downloads = options.rate?.download ? new Pacer(options.rate.download) : undefined;
   const root = await mkdtemp(path.join(tmpdir(), 'artifact-service-'));
@@ -332,6 +345,13 @@ export async function startArtifactService(options: { port?: number; rate?: Rate
         response.writeHead(400).end();
         return;
       }
+      const refuseAfter = options.faults?.refuseBlocksAfter;
+      if (refuseAfter !== undefined && blocksAccepted >= refuseAfter) {
+        request.resume();
+        response.writeHead(403).end();
+        return;
+      }
+      blocksAccepted += 1;
       const dir = path.join(blocksDir, key);
       await mkdir(dir, { recursive: true });
       await pipeline([
@@ -363,11 +383,20 @@ export async function startArtifactService(options: { port?: number; rate?: Rate
     }
     if (request.method === 'GET' && artifact.id !== 0) {
       const file = blobFile(artifact);
+      const { size } = await stat(file);
       response.writeHead(200, {
         'Content-Type': artifact.contentType,
-        'Content-Length': (await stat(file)).size,
+        'Content-Length': size,
         'Content-Disposition': `attachment; filename="${artifact.name}"; filename*=UTF-8''${encodeURIComponent(artifact.name)}`,
       });
+      if (cutsLeft > 0) {
+        cutsLeft -= 1;
+        const half = createReadStream(file, { end: Math.floor(size / 2) - 1 });
+        for await (const chunk of half) if (!response.write(chunk)) await once(response, 'drain');
+        await sleep(50);
+        response.destroy();
+        return;
+      }
       await pipeline([createReadStream(file), ...(downloads ? [downloads.stage()] : []), response]);
       return;
     }

@@ -151,3 +151,119 @@ describe('a failure names its real cause', () => {
     await expect(failure).rejects.toThrow(/a directory of that name is in the way/);
   });
 });
+
+describe('openTarball follows a file still downloading', () => {
+  /** A plain tar of `size` bytes of content, and a promise the test settles as the "download". */
+  async function arriving(name: string) {
+    const tar = await packTar([{ name: 'blob', content: Buffer.alloc(3 * 1024 * 1024, 7) }]);
+    const file = path.join(directory, name);
+    let settle!: { resolve: () => void; reject: (error: Error) => void };
+    const complete = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    // As artifact.ts does with its download: a failure is for the reader to report, never an unhandled rejection.
+    complete.catch(() => undefined);
+    return { tar, file, complete, settle };
+  }
+
+  async function readAll(stream: Readable): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  const later = () => new Promise((resolve) => setTimeout(resolve, 40));
+
+  it('waits for the first bytes, reads what arrives, and ends only after the download has', async () => {
+    const { tar, file, complete, settle } = await arriving('growing.tar');
+    await writeFile(file, tar.subarray(0, 100));
+    const opening = openTarball(file, 'The artifact', undefined, { complete, expectedSize: tar.length });
+    await later();
+    await appendFile(file, tar.subarray(100, 1_000_000));
+    const opened = await opening;
+    expect(opened.compression).toBe('none');
+    const reading = readAll(opened.stream);
+    await later();
+    await appendFile(file, tar.subarray(1_000_000));
+    // Every byte is on disk, but the download has not said it is done: the read must not have ended.
+    const early = await Promise.race([reading.then(() => 'ended'), later().then(() => 'waiting')]);
+    expect(early).toBe('waiting');
+    settle.resolve();
+    expect(sha256(await reading)).toBe(sha256(tar));
+  });
+
+  it('reads the same bytes again when the download starts the file over (a retry truncates it)', async () => {
+    const { tar, file, complete, settle } = await arriving('retried.tar');
+    await writeFile(file, tar.subarray(0, 2_000_000));
+    const opened = await openTarball(file, 'The artifact', undefined, { complete, expectedSize: tar.length });
+    const reading = readAll(opened.stream);
+    await later();
+    await writeFile(file, tar.subarray(0, 500_000));
+    await later();
+    await appendFile(file, tar.subarray(500_000));
+    settle.resolve();
+    expect(sha256(await reading)).toBe(sha256(tar));
+  });
+
+  it('fails with the download failure instead of waiting for bytes that will not come', async () => {
+    const { tar, file, complete, settle } = await arriving('failed.tar');
+    await writeFile(file, tar.subarray(0, 1_500_000));
+    const opened = await openTarball(file, 'The artifact', undefined, { complete, expectedSize: tar.length });
+    const reading = readAll(opened.stream);
+    await later();
+    settle.reject(new UserError('Downloading artifact "failed" failed: connection reset.'));
+    await expect(reading).rejects.toThrow('Downloading artifact "failed" failed: connection reset.');
+  });
+
+  it('fails with the download failure when it comes before the first bytes', async () => {
+    const { file, complete, settle } = await arriving('never.tar');
+    await writeFile(file, '');
+    const opening = openTarball(file, 'The artifact', undefined, { complete, expectedSize: 1 });
+    settle.reject(new UserError('Downloading artifact "never" failed: 403.'));
+    await expect(opening).rejects.toThrow('Downloading artifact "never" failed: 403.');
+  });
+});
+
+describe('writeTarball copies what it writes to an upload', () => {
+  it('copies every byte, in order, and never ends the copy itself', async () => {
+    const tar = await packTar(dockerArchiveEntries([await makeImage(['example.com/copy:1'])]));
+    const copy = new PassThrough({ highWaterMark: 1024 });
+    const copied = (async () => {
+      const chunks: Buffer[] = [];
+      // A slow reader: the writer must wait for it (backpressure), not buffer without bound.
+      for await (const chunk of copy) {
+        chunks.push(chunk as Buffer);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return Buffer.concat(chunks);
+    })();
+    const file = path.join(directory, 'copied', 'image.tar.zst');
+    const written = await writeTarball(
+      () => ({ stream: Readable.from([tar]), decode: [], finished: Promise.resolve(), phase: 'test' }),
+      file,
+      'zstd',
+      undefined,
+      all,
+      copy,
+    );
+    expect(copy.writableEnded).toBe(false);
+    copy.end();
+    expect(sha256(await copied)).toBe(written.digest);
+    expect(sha256(await readFile(file))).toBe(written.digest);
+  });
+
+  it('still writes the file whole when the copy fails midway', async () => {
+    const tar = await packTar(dockerArchiveEntries([await makeImage(['example.com/copy:2'])]));
+    const copy = new PassThrough({ highWaterMark: 16 });
+    // Nobody reads the copy; it fails after a while, as an upload the blob store refused.
+    setTimeout(() => copy.destroy(new Error('blob store said 403')), 20);
+    const file = path.join(directory, 'copy-failed', 'image.tar.zst');
+    const written = await writeTarball(
+      () => ({ stream: Readable.from([tar]), decode: [], finished: Promise.resolve(), phase: 'test' }),
+      file,
+      'zstd',
+      undefined,
+      all,
+      copy,
+    );
+    expect(sha256(await readFile(file))).toBe(written.digest);
+  });
+});
