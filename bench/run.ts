@@ -14,6 +14,8 @@
  *   BENCH_ZSTD=0               skip the zstd level / nbWorkers side experiment
  *   BENCH_NETWORK=loopback,github   the artifact service's shapes: loopback (no limit) and GitHub's published
  *                              throughput (test/support/artifact-service.ts, GITHUB_RATE); baseline and action run at each
+ *   BENCH_ACTION_ONLY=1        run only the action (no baseline, no floor): a quick look at its phases
+ *   BENCH_LOGS=dir             keep each action run's log, every line stamped with the seconds since it started
  *   DOCKER_HOST=…              the engine to measure (bash scripts/engines.sh env containerd: gzip layers as stored)
  */
 import { spawn, type StdioOptions } from 'node:child_process';
@@ -50,6 +52,8 @@ type Network = 'loopback' | 'github';
 interface Proc {
   code: number | null;
   stdout: string;
+  /** stdout with each chunk's lines prefixed by the seconds since the start, for BENCH_LOGS. */
+  timeline: string;
   stderr: string;
   ms: number;
 }
@@ -66,14 +70,19 @@ async function run(
   const child = spawn(command, args, { env: options.env ?? process.env, stdio, cwd: options.cwd });
   let stdout = '';
   let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  let timeline = '';
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text;
+    const at = ((performance.now() - started) / 1000).toFixed(2).padStart(7);
+    timeline += text.replace(/^(?=.)/gm, `${at} `);
+  });
   child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', resolve);
   });
   if (fd !== undefined) closeSync(fd);
-  return { code, stdout, stderr, ms: performance.now() - started } satisfies Proc;
+  return { code, stdout, stderr, timeline, ms: performance.now() - started } satisfies Proc;
 }
 
 async function must(command: string, args: string[], options: Parameters<typeof run>[2] = {}): Promise<Proc> {
@@ -188,6 +197,10 @@ async function artifactClient(service: ArtifactService) {
 // ---------------------------------------------------------------------------------------------------------------
 // The three ways
 
+/** BENCH_ACTION_ONLY=1: the action alone, for a quick look at its phases (BENCH_LOGS); no ratios are meaningful. */
+const ACTION_ONLY = process.env.BENCH_ACTION_ONLY === '1';
+const SKIPPED: Measured = { save: 0, upload: 0, download: 0, load: 0, total: 0, bytes: undefined };
+
 interface Measured {
   save: number;
   upload: number;
@@ -258,6 +271,10 @@ async function runAction(inputs: Record<string, string>, env: Record<string, str
     throw new Error(
       `action ${inputs.mode} failed (${result.code}): ${error ?? result.stdout.slice(-1500) + result.stderr.slice(-1500)}`,
     );
+  }
+  if (process.env.BENCH_LOGS) {
+    await mkdir(process.env.BENCH_LOGS, { recursive: true });
+    await writeFile(path.join(process.env.BENCH_LOGS, `${inputs.mode}-${Date.now()}.log`), result.timeline);
   }
   const rssKb = /Maximum resident set size \(kbytes\): (\d+)/.exec(await readFile(timeFile, 'utf8'));
   const phases: Record<string, number> = {};
@@ -524,13 +541,13 @@ async function main(): Promise<void> {
         for (const network of NETWORKS) {
           serial++;
           const service = services[network]!;
-          const b = await baseline(service, tag, dir, `bench-baseline-${serial}`);
+          const b = ACTION_ONLY ? SKIPPED : await baseline(service, tag, dir, `bench-baseline-${serial}`);
           console.error(`[${name} ${i + 1}/${RUNS} ${network}] baseline ${sec(b.total)} s`);
           const a = (await action(service, tag, dir, `bench-action-${serial}`)).measured;
           console.error(`[${name} ${i + 1}/${RUNS} ${network}] action ${sec(a.total)} s`);
           networks[network] = { baseline: b, action: a };
         }
-        const f = await floor(tag, dir);
+        const f = ACTION_ONLY ? SKIPPED : await floor(tag, dir);
         console.error(`[${name} ${i + 1}/${RUNS}] floor ${sec(f.total)} s`);
         await rm(dir, { recursive: true, force: true });
         runs.push({ networks, floor: f });

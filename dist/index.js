@@ -4080,7 +4080,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform8 } = __require("node:stream");
+    var { Transform: Transform7 } = __require("node:stream");
     var zlib3 = __require("node:zlib");
     var { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -4768,7 +4768,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform8 {
+    var InflateStream = class extends Transform7 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -11254,13 +11254,13 @@ var require_pluralizer = __commonJS({
 var require_pending_interceptors_formatter = __commonJS({
   "node_modules/undici/lib/mock/pending-interceptors-formatter.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform8 } = __require("node:stream");
+    var { Transform: Transform7 } = __require("node:stream");
     var { Console } = __require("node:console");
     var PERSISTENT = process.versions.icu ? "\u2705" : "Y ";
     var NOT_PERSISTENT = process.versions.icu ? "\u274C" : "N ";
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
-        this.transform = new Transform8({
+        this.transform = new Transform7({
           transform(chunk, _enc, cb) {
             cb(null, chunk);
           }
@@ -18311,7 +18311,7 @@ var require_eventsource_stream = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource-stream.js"(exports2, module) {
     "use strict";
     var buffer2 = __require("node:buffer");
-    var { Transform: Transform8 } = __require("node:stream");
+    var { Transform: Transform7 } = __require("node:stream");
     var { isASCIINumber, isValidLastEventId } = require_util8();
     var BOM = [239, 187, 191];
     var LF = 10;
@@ -18361,7 +18361,7 @@ var require_eventsource_stream = __commonJS({
       error2.aborted = false;
       return error2;
     }
-    var EventSourceStream = class extends Transform8 {
+    var EventSourceStream = class extends Transform7 {
       /**
        * @type {eventSourceSettings}
        */
@@ -24372,20 +24372,20 @@ var require_brace_expansion = __commonJS({
     }
     function maskUnmatchedOpens(masked, budget) {
       budget.remaining -= masked.length;
-      var open4 = [];
+      var open5 = [];
       for (var i = 0; i < masked.length; i++) {
         var c = masked.charCodeAt(i);
         if (c === 123) {
-          open4.push(i);
-        } else if (c === 125 && open4.length) {
-          open4.pop();
+          open5.push(i);
+        } else if (c === 125 && open5.length) {
+          open5.pop();
         }
       }
       var out = "";
       var last = 0;
-      for (var j = 0; j < open4.length; j++) {
-        out += masked.slice(last, open4[j]) + "\0";
-        last = open4[j] + 1;
+      for (var j = 0; j < open5.length; j++) {
+        out += masked.slice(last, open5[j]) + "\0";
+        last = open5[j] + 1;
       }
       return out + masked.slice(last);
     }
@@ -28121,7 +28121,7 @@ var require_graceful_fs = __commonJS({
       }
       function ReadStream$open() {
         var that = this;
-        open4(that.path, that.flags, that.mode, function(err, fd) {
+        open5(that.path, that.flags, that.mode, function(err, fd) {
           if (err) {
             if (that.autoClose)
               that.destroy();
@@ -28141,7 +28141,7 @@ var require_graceful_fs = __commonJS({
       }
       function WriteStream$open() {
         var that = this;
-        open4(that.path, that.flags, that.mode, function(err, fd) {
+        open5(that.path, that.flags, that.mode, function(err, fd) {
           if (err) {
             that.destroy();
             that.emit("error", err);
@@ -28158,8 +28158,8 @@ var require_graceful_fs = __commonJS({
         return new fs9.WriteStream(path11, options);
       }
       var fs$open = fs9.open;
-      fs9.open = open4;
-      function open4(path11, flags, mode, cb) {
+      fs9.open = open5;
+      function open5(path11, flags, mode, cb) {
         if (typeof mode === "function")
           cb = mode, mode = null;
         return go$open(path11, flags, mode, cb);
@@ -30076,11 +30076,11 @@ var require_stream_readable = __commonJS({
 var require_stream_transform = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_transform.js"(exports2, module) {
     "use strict";
-    module.exports = Transform8;
+    module.exports = Transform7;
     var Duplex3 = require_stream_duplex();
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    util3.inherits(Transform8, Duplex3);
+    util3.inherits(Transform7, Duplex3);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -30099,8 +30099,8 @@ var require_stream_transform = __commonJS({
         this._read(rs.highWaterMark);
       }
     }
-    function Transform8(options) {
-      if (!(this instanceof Transform8)) return new Transform8(options);
+    function Transform7(options) {
+      if (!(this instanceof Transform7)) return new Transform7(options);
       Duplex3.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
@@ -30128,14 +30128,14 @@ var require_stream_transform = __commonJS({
         done(this, null, null);
       }
     }
-    Transform8.prototype.push = function(chunk, encoding) {
+    Transform7.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
       return Duplex3.prototype.push.call(this, chunk, encoding);
     };
-    Transform8.prototype._transform = function(chunk, encoding, cb) {
+    Transform7.prototype._transform = function(chunk, encoding, cb) {
       throw new Error("_transform() is not implemented");
     };
-    Transform8.prototype._write = function(chunk, encoding, cb) {
+    Transform7.prototype._write = function(chunk, encoding, cb) {
       var ts = this._transformState;
       ts.writecb = cb;
       ts.writechunk = chunk;
@@ -30145,7 +30145,7 @@ var require_stream_transform = __commonJS({
         if (ts.needTransform || rs.needReadable || rs.length < rs.highWaterMark) this._read(rs.highWaterMark);
       }
     };
-    Transform8.prototype._read = function(n) {
+    Transform7.prototype._read = function(n) {
       var ts = this._transformState;
       if (ts.writechunk !== null && ts.writecb && !ts.transforming) {
         ts.transforming = true;
@@ -30154,7 +30154,7 @@ var require_stream_transform = __commonJS({
         ts.needTransform = true;
       }
     };
-    Transform8.prototype._destroy = function(err, cb) {
+    Transform7.prototype._destroy = function(err, cb) {
       var _this2 = this;
       Duplex3.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
@@ -30177,13 +30177,13 @@ var require_stream_passthrough = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_passthrough.js"(exports2, module) {
     "use strict";
     module.exports = PassThrough3;
-    var Transform8 = require_stream_transform();
+    var Transform7 = require_stream_transform();
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    util3.inherits(PassThrough3, Transform8);
+    util3.inherits(PassThrough3, Transform7);
     function PassThrough3(options) {
       if (!(this instanceof PassThrough3)) return new PassThrough3(options);
-      Transform8.call(this, options);
+      Transform7.call(this, options);
     }
     PassThrough3.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -36119,15 +36119,15 @@ var require_transform = __commonJS({
   "node_modules/readable-stream/lib/internal/streams/transform.js"(exports2, module) {
     "use strict";
     var { ObjectSetPrototypeOf, Symbol: Symbol2 } = require_primordials();
-    module.exports = Transform8;
+    module.exports = Transform7;
     var { ERR_METHOD_NOT_IMPLEMENTED } = require_errors2().codes;
     var Duplex3 = require_duplex();
     var { getHighWaterMark } = require_state();
-    ObjectSetPrototypeOf(Transform8.prototype, Duplex3.prototype);
-    ObjectSetPrototypeOf(Transform8, Duplex3);
+    ObjectSetPrototypeOf(Transform7.prototype, Duplex3.prototype);
+    ObjectSetPrototypeOf(Transform7, Duplex3);
     var kCallback = Symbol2("kCallback");
-    function Transform8(options) {
-      if (!(this instanceof Transform8)) return new Transform8(options);
+    function Transform7(options) {
+      if (!(this instanceof Transform7)) return new Transform7(options);
       const readableHighWaterMark = options ? getHighWaterMark(this, options, "readableHighWaterMark", true) : null;
       if (readableHighWaterMark === 0) {
         options = {
@@ -36181,11 +36181,11 @@ var require_transform = __commonJS({
         final.call(this);
       }
     }
-    Transform8.prototype._final = final;
-    Transform8.prototype._transform = function(chunk, encoding, callback) {
+    Transform7.prototype._final = final;
+    Transform7.prototype._transform = function(chunk, encoding, callback) {
       throw new ERR_METHOD_NOT_IMPLEMENTED("_transform()");
     };
-    Transform8.prototype._write = function(chunk, encoding, callback) {
+    Transform7.prototype._write = function(chunk, encoding, callback) {
       const rState = this._readableState;
       const wState = this._writableState;
       const length = rState.length;
@@ -36206,7 +36206,7 @@ var require_transform = __commonJS({
         }
       });
     };
-    Transform8.prototype._read = function() {
+    Transform7.prototype._read = function() {
       if (this[kCallback]) {
         const callback = this[kCallback];
         this[kCallback] = null;
@@ -36222,12 +36222,12 @@ var require_passthrough2 = __commonJS({
     "use strict";
     var { ObjectSetPrototypeOf } = require_primordials();
     module.exports = PassThrough3;
-    var Transform8 = require_transform();
-    ObjectSetPrototypeOf(PassThrough3.prototype, Transform8.prototype);
-    ObjectSetPrototypeOf(PassThrough3, Transform8);
+    var Transform7 = require_transform();
+    ObjectSetPrototypeOf(PassThrough3.prototype, Transform7.prototype);
+    ObjectSetPrototypeOf(PassThrough3, Transform7);
     function PassThrough3(options) {
       if (!(this instanceof PassThrough3)) return new PassThrough3(options);
-      Transform8.call(this, options);
+      Transform7.call(this, options);
     }
     PassThrough3.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -39805,8 +39805,8 @@ var require_commonjs3 = __commonJS({
           });
           return pp.filter((p) => p !== exports2.GLOBSTAR).join("/");
         }).join("|");
-        const [open4, close] = set.length > 1 ? ["(?:", ")"] : ["", ""];
-        re = "^" + open4 + re + close + "$";
+        const [open5, close] = set.length > 1 ? ["(?:", ")"] : ["", ""];
+        re = "^" + open5 + re + close + "$";
         if (this.negate)
           re = "^(?!" + re + ").+$";
         try {
@@ -45414,7 +45414,7 @@ var require_core = __commonJS({
     var util3 = require_archiver_utils();
     var inherits = __require("util").inherits;
     var ArchiverError = require_error();
-    var Transform8 = require_ours().Transform;
+    var Transform7 = require_ours().Transform;
     var win32 = process.platform === "win32";
     var Archiver = function(format, options) {
       if (!(this instanceof Archiver)) {
@@ -45428,7 +45428,7 @@ var require_core = __commonJS({
         highWaterMark: 1024 * 1024,
         statConcurrency: 4
       });
-      Transform8.call(this, options);
+      Transform7.call(this, options);
       this._format = false;
       this._module = false;
       this._pending = 0;
@@ -45450,7 +45450,7 @@ var require_core = __commonJS({
       };
       this._streams = [];
     };
-    inherits(Archiver, Transform8);
+    inherits(Archiver, Transform7);
     Archiver.prototype._abort = function() {
       this._state.aborted = true;
       this._queue.kill();
@@ -46419,14 +46419,14 @@ var require_archive_output_stream = __commonJS({
   "node_modules/compress-commons/lib/archivers/archive-output-stream.js"(exports2, module) {
     var inherits = __require("util").inherits;
     var isStream = require_is_stream();
-    var Transform8 = require_ours().Transform;
+    var Transform7 = require_ours().Transform;
     var ArchiveEntry = require_archive_entry();
     var util3 = require_util12();
     var ArchiveOutputStream = module.exports = function(options) {
       if (!(this instanceof ArchiveOutputStream)) {
         return new ArchiveOutputStream(options);
       }
-      Transform8.call(this, options);
+      Transform7.call(this, options);
       this.offset = 0;
       this._archive = {
         finish: false,
@@ -46434,7 +46434,7 @@ var require_archive_output_stream = __commonJS({
         processing: false
       };
     };
-    inherits(ArchiveOutputStream, Transform8);
+    inherits(ArchiveOutputStream, Transform7);
     ArchiveOutputStream.prototype._appendBuffer = function(zae, source, callback) {
     };
     ArchiveOutputStream.prototype._appendStream = function(zae, source, callback) {
@@ -46497,7 +46497,7 @@ var require_archive_output_stream = __commonJS({
       if (chunk) {
         this.offset += chunk.length;
       }
-      return Transform8.prototype.write.call(this, chunk, cb);
+      return Transform7.prototype.write.call(this, chunk, cb);
     };
   }
 });
@@ -46604,9 +46604,9 @@ var require_crc32 = __commonJS({
 var require_crc32_stream = __commonJS({
   "node_modules/crc32-stream/lib/crc32-stream.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform8 } = require_ours();
+    var { Transform: Transform7 } = require_ours();
     var crc32 = require_crc32();
-    var CRC32Stream = class extends Transform8 {
+    var CRC32Stream = class extends Transform7 {
       constructor(options) {
         super(options);
         this.checksum = Buffer.allocUnsafe(4);
@@ -48512,7 +48512,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Transform8 = class extends Duplex3 {
+    var Transform7 = class extends Duplex3 {
       constructor(opts) {
         super(opts);
         this._transformState = new TransformState(this);
@@ -48556,7 +48556,7 @@ var require_streamx = __commonJS({
         this._flush(transformAfterFlush.bind(this));
       }
     };
-    var PassThrough3 = class extends Transform8 {
+    var PassThrough3 = class extends Transform7 {
     };
     function transformAfterFlush(err, data) {
       const cb = this._transformState.afterFinal;
@@ -48685,7 +48685,7 @@ var require_streamx = __commonJS({
       Writable: Writable4,
       Readable: Readable9,
       Duplex: Duplex3,
-      Transform: Transform8,
+      Transform: Transform7,
       // Export PassThrough for compatibility with Node.js core's stream module
       PassThrough: PassThrough3
     };
@@ -49950,7 +49950,7 @@ var require_dist = __commonJS({
 var require_json = __commonJS({
   "node_modules/archiver/lib/plugins/json.js"(exports2, module) {
     var inherits = __require("util").inherits;
-    var Transform8 = require_ours().Transform;
+    var Transform7 = require_ours().Transform;
     var crc32 = require_dist();
     var util3 = require_archiver_utils();
     var Json = function(options) {
@@ -49958,14 +49958,14 @@ var require_json = __commonJS({
         return new Json(options);
       }
       options = this.options = util3.defaults(options, {});
-      Transform8.call(this, options);
+      Transform7.call(this, options);
       this.supports = {
         directory: true,
         symlink: true
       };
       this.files = [];
     };
-    inherits(Json, Transform8);
+    inherits(Json, Transform7);
     Json.prototype._transform = function(chunk, encoding, callback) {
       callback(null, chunk);
     };
@@ -58315,13 +58315,13 @@ var require_binary = __commonJS({
 // node_modules/unzip-stream/lib/matcher-stream.js
 var require_matcher_stream = __commonJS({
   "node_modules/unzip-stream/lib/matcher-stream.js"(exports2, module) {
-    var Transform8 = __require("stream").Transform;
+    var Transform7 = __require("stream").Transform;
     var util3 = __require("util");
     function MatcherStream(patternDesc, matchFn) {
       if (!(this instanceof MatcherStream)) {
         return new MatcherStream();
       }
-      Transform8.call(this);
+      Transform7.call(this);
       var p = typeof patternDesc === "object" ? patternDesc.pattern : patternDesc;
       this.pattern = Buffer.isBuffer(p) ? p : Buffer.from(p);
       this.requiredLength = this.pattern.length;
@@ -58330,7 +58330,7 @@ var require_matcher_stream = __commonJS({
       this.bytesSoFar = 0;
       this.matchFn = matchFn;
     }
-    util3.inherits(MatcherStream, Transform8);
+    util3.inherits(MatcherStream, Transform7);
     MatcherStream.prototype.checkDataChunk = function(ignoreMatchZero) {
       var enoughData = this.data.length >= this.requiredLength;
       if (!enoughData) {
@@ -59010,7 +59010,7 @@ var require_unzip_stream = __commonJS({
 // node_modules/unzip-stream/lib/parser-stream.js
 var require_parser_stream = __commonJS({
   "node_modules/unzip-stream/lib/parser-stream.js"(exports2, module) {
-    var Transform8 = __require("stream").Transform;
+    var Transform7 = __require("stream").Transform;
     var util3 = __require("util");
     var UnzipStream = require_unzip_stream();
     function ParserStream(opts) {
@@ -59018,7 +59018,7 @@ var require_parser_stream = __commonJS({
         return new ParserStream(opts);
       }
       var transformOpts = opts || {};
-      Transform8.call(this, { readableObjectMode: true });
+      Transform7.call(this, { readableObjectMode: true });
       this.opts = opts || {};
       this.unzipStream = new UnzipStream(this.opts);
       var self2 = this;
@@ -59029,7 +59029,7 @@ var require_parser_stream = __commonJS({
         self2.emit("error", error2);
       });
     }
-    util3.inherits(ParserStream, Transform8);
+    util3.inherits(ParserStream, Transform7);
     ParserStream.prototype._transform = function(chunk, encoding, cb) {
       this.unzipStream.write(chunk, encoding, cb);
     };
@@ -59044,13 +59044,13 @@ var require_parser_stream = __commonJS({
     };
     ParserStream.prototype.on = function(eventName, fn) {
       if (eventName === "entry") {
-        return Transform8.prototype.on.call(this, "data", fn);
+        return Transform7.prototype.on.call(this, "data", fn);
       }
-      return Transform8.prototype.on.call(this, eventName, fn);
+      return Transform7.prototype.on.call(this, eventName, fn);
     };
     ParserStream.prototype.drainAll = function() {
       this.unzipStream.drainAll();
-      return this.pipe(new Transform8({ objectMode: true, transform: function(d, e, cb) {
+      return this.pipe(new Transform7({ objectMode: true, transform: function(d, e, cb) {
         cb();
       } }));
     };
@@ -59153,12 +59153,12 @@ var require_extract2 = __commonJS({
     var path11 = __require("path");
     var util3 = __require("util");
     var mkdirp = require_mkdirp();
-    var Transform8 = __require("stream").Transform;
+    var Transform7 = __require("stream").Transform;
     var UnzipStream = require_unzip_stream();
     function Extract(opts) {
       if (!(this instanceof Extract))
         return new Extract(opts);
-      Transform8.call(this);
+      Transform7.call(this);
       this.opts = opts || {};
       this.unzipStream = new UnzipStream(this.opts);
       this.unfinishedEntries = 0;
@@ -59170,7 +59170,7 @@ var require_extract2 = __commonJS({
         self2.emit("error", error2);
       });
     }
-    util3.inherits(Extract, Transform8);
+    util3.inherits(Extract, Transform7);
     Extract.prototype._transform = function(chunk, encoding, cb) {
       this.unzipStream.write(chunk, encoding, cb);
     };
@@ -63010,11 +63010,9 @@ import * as path9 from "node:path";
 import { pipeline as pipeline4 } from "node:stream/promises";
 
 // src/artifact.ts
-import { constants as constants5, openSync } from "node:fs";
-import { copyFile as copyFile2, link, mkdtemp, open as open3, readdir as readdir2, rm as rm3, stat as stat3 } from "node:fs/promises";
-import { Socket as Socket3 } from "node:net";
+import { copyFile as copyFile2, link, mkdtemp, open as open4, readdir as readdir2, rm as rm3, stat as stat3 } from "node:fs/promises";
 import path8 from "node:path";
-import { setTimeout as sleep2 } from "node:timers/promises";
+import { setTimeout as sleep3 } from "node:timers/promises";
 
 // node_modules/@actions/artifact/lib/internal/shared/config.js
 import os7 from "os";
@@ -107776,7 +107774,7 @@ import { constants as constants4, createWriteStream as createWriteStream2 } from
 import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2, statfs } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as path7 from "node:path";
-import { Readable as Readable8, Transform as Transform7 } from "node:stream";
+import { Readable as Readable8 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/archive/canonical.ts
@@ -109049,8 +109047,8 @@ function createArchiveInspector(options = {}) {
   const collector = new Collector(maxJsonBytes);
   const reader = new TarReader(collector);
   let settle;
-  const report = new Promise((resolve4, reject) => settle = { resolve: resolve4, reject });
-  report.catch(() => {
+  const report2 = new Promise((resolve4, reject) => settle = { resolve: resolve4, reject });
+  report2.catch(() => {
   });
   let done = false;
   const finish2 = (outcome) => {
@@ -109098,7 +109096,7 @@ function createArchiveInspector(options = {}) {
       );
     })
   );
-  return { stream: stream4, report };
+  return { stream: stream4, report: report2 };
 }
 function platformOf(config) {
   const os9 = config["os"];
@@ -109383,24 +109381,24 @@ function imagesOf(targets, walked, listed) {
 // src/archive/canonical.ts
 var SAFE_NAME = /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 var LAYOUT_FILES = /^(?:manifest\.json|index\.json|oci-layout|repositories|[0-9a-f]{64}\/(?:json|VERSION))$/;
-function selectReferences(report, wanted) {
-  if (wanted === void 0) return report.images.map((image) => ({ image, references: [...image.references] }));
+function selectReferences(report2, wanted) {
+  if (wanted === void 0) return report2.images.map((image) => ({ image, references: [...image.references] }));
   const selections = [];
-  for (const image of report.images) {
+  for (const image of report2.images) {
     const names = new Set(image.references.map(qualify));
     const references = wanted.filter((tag) => names.has(qualify(tag)));
     if (references.length > 0) selections.push({ image, references: [...new Set(references)] });
   }
   return selections;
 }
-function filesOf(report, images) {
+function filesOf(report2, images) {
   const files = /* @__PURE__ */ new Set();
   const stack = images.map((image) => image.root);
   while (stack.length > 0) {
     const file = stack.pop();
     if (files.has(file)) continue;
     files.add(file);
-    for (const child2 of report.tree.get(file) ?? []) if (!files.has(child2)) stack.push(child2);
+    for (const child2 of report2.tree.get(file) ?? []) if (!files.has(child2)) stack.push(child2);
   }
   return files;
 }
@@ -109493,12 +109491,12 @@ function createCanonicalWriter(options) {
     flush(callback) {
       const end = async () => {
         reader.end();
-        const report = verifyContents(collector.contents, reader.offset, collector.entries);
-        await options.beforeEnd?.(report);
-        const written = finish(report, streamed, collector, options);
+        const report2 = verifyContents(collector.contents, reader.offset, collector.entries);
+        await options.beforeEnd?.(report2);
+        const written = finish(report2, streamed, collector, options);
         for (const buffer2 of written.buffers) this.push(buffer2);
         settled = true;
-        settle.resolve({ report, format: written.format, selections: written.selections });
+        settle.resolve({ report: report2, format: written.format, selections: written.selections });
       };
       end().then(
         () => callback(null, END_OF_ARCHIVE),
@@ -109516,8 +109514,8 @@ function createCanonicalWriter(options) {
   });
   return { stream: output, result };
 }
-function finish(report, streamed, collector, options) {
-  const everything = filesOf(report, report.images);
+function finish(report2, streamed, collector, options) {
+  const everything = filesOf(report2, report2.images);
   const stray = streamed.filter((name2) => !everything.has(name2));
   if (stray.length > 0) {
     throw new UserError(
@@ -109532,9 +109530,9 @@ function finish(report, streamed, collector, options) {
       `An image in the tarball names "${impostor}" as one of its files (a config or layer); that name belongs to the archive's layout, so the tarball is refused.`
     );
   }
-  const selections = options.select(report);
+  const selections = options.select(report2);
   const wanted = filesOf(
-    report,
+    report2,
     selections.map((selection) => selection.image)
   );
   const already = new Set(streamed);
@@ -109547,7 +109545,7 @@ function finish(report, streamed, collector, options) {
     if (!content) throw new UserError(`${name2} was not kept while reading the tarball; it cannot be written again.`);
     buffers.push(tarEntry(name2, content));
   }
-  const oci = report.format !== "docker-archive";
+  const oci = report2.format !== "docker-archive";
   if (oci) {
     buffers.push(tarEntry("oci-layout", Buffer.from('{"imageLayoutVersion":"1.0.0"}')));
     const manifests = selections.flatMap(({ image, references }) => {
@@ -109663,28 +109661,7 @@ async function makeDirectory(directory) {
     throw error2;
   }
 }
-var CopyingStream = class extends Transform7 {
-  #waiting;
-  sink;
-  constructor(sink) {
-    super({ highWaterMark: STREAM_CHUNK_BYTES });
-    this.sink = sink;
-    const wake = () => {
-      const waiting = this.#waiting;
-      this.#waiting = void 0;
-      waiting?.();
-    };
-    sink.on("drain", wake).on("error", wake).on("close", wake);
-  }
-  _transform(chunk, _encoding, callback) {
-    if (this.sink.destroyed || this.sink.write(chunk)) {
-      callback(null, chunk);
-      return;
-    }
-    this.#waiting = () => callback(null, chunk);
-  }
-};
-async function writeTarball(start, file, compression, level, canonical, copyTo) {
+async function writeTarball(start, file, compression, level, canonical, onOpen) {
   try {
     await makeDirectory(path7.dirname(file));
   } catch (error2) {
@@ -109697,6 +109674,7 @@ async function writeTarball(start, file, compression, level, canonical, copyTo) 
   } catch (error2) {
     throw fileProblem(error2, file, "creating");
   }
+  onOpen?.(partial);
   const source = start();
   source.finished?.catch(() => void 0);
   const writer = createCanonicalWriter(canonical);
@@ -109711,13 +109689,12 @@ async function writeTarball(start, file, compression, level, canonical, copyTo) 
       writer.stream,
       ...compressor ? [compressor] : [],
       fileHash,
-      ...copyTo ? [new CopyingStream(copyTo)] : [],
       output
     ]);
     await source.finished;
-    const { report, format, selections } = await writer.result;
+    const { report: report2, format, selections } = await writer.result;
     await rename2(partial, file);
-    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report, format, selections };
+    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report: report2, format, selections };
   } catch (error2) {
     source.stream.destroy();
     if (!output.closed) {
@@ -109836,6 +109813,159 @@ async function openTarball(file, what, writtenTo, growing) {
   }
 }
 
+// src/transfer.ts
+import { constants as constants5, openSync } from "node:fs";
+import { Socket as Socket3 } from "node:net";
+import { open as open3 } from "node:fs/promises";
+import { setTimeout as sleep2 } from "node:timers/promises";
+import { Worker, parentPort, workerData } from "node:worker_threads";
+var TASK = "handoffTransfer";
+var READ_BYTES = 1024 * 1024;
+var FOLLOW_POLL_MS = 10;
+var PIPE_POLL_MS = 5;
+function startWorker(task) {
+  const entry = import.meta.url.endsWith(".ts") ? new URL("./main.ts", import.meta.url) : new URL(import.meta.url);
+  const worker = new Worker(entry, { workerData: { [TASK]: task } });
+  const outcome = new Promise((resolve4, reject) => {
+    let last;
+    worker.on("message", (report2) => {
+      if (report2.type === "done" || report2.type === "failed") last = report2;
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code3) => {
+      if (last?.type === "done") resolve4(last.result);
+      else if (last?.type === "failed") reject(Object.assign(new Error(last.message), { code: last.code }));
+      else reject(new Error(`the transfer's worker thread exited (${code3}) without a result`));
+    });
+  });
+  outcome.catch(() => void 0);
+  return { worker, outcome };
+}
+function download(id, options) {
+  return startWorker({ kind: "download", id, options }).outcome;
+}
+async function upload(task) {
+  const { worker, outcome } = startWorker({ kind: "upload", ...task });
+  const opened = new Promise((resolve4, reject) => {
+    worker.on("message", (report2) => report2.type === "opened" && resolve4());
+    outcome.then(() => reject(new Error("the library finished before reading anything")), reject);
+  });
+  await opened;
+  const send = (command) => {
+    try {
+      worker.postMessage(command);
+    } catch {
+    }
+  };
+  return {
+    follow: (file) => send({ type: "follow", file }),
+    end: (size) => send({ type: "end", size }),
+    abort: () => send({ type: "abort" }),
+    outcome
+  };
+}
+function isTransferWorker() {
+  return parentPort !== null && typeof workerData === "object" && workerData !== null && TASK in workerData;
+}
+function report(message) {
+  parentPort.postMessage(message);
+}
+var F_SETPIPE_SZ = 1031;
+var PIPE_BYTES = 1024 * 1024;
+async function widenPipe(pipe) {
+  const script = `open(my $p, '+<', $ARGV[0]) or exit 1; fcntl($p, ${F_SETPIPE_SZ}, ${PIPE_BYTES}) or exit 2;`;
+  await getExecOutput("perl", ["-e", script, pipe], { silent: true, ignoreReturnCode: true }).catch(() => void 0);
+}
+async function feedPipe(pipe, uploading) {
+  let settled = false;
+  uploading.then(
+    () => settled = true,
+    () => settled = true
+  );
+  let fd;
+  while (fd === void 0 && !settled) {
+    try {
+      fd = openSync(pipe, constants5.O_WRONLY | constants5.O_NONBLOCK);
+    } catch (error2) {
+      if (error2.code !== "ENXIO") throw error2;
+      await sleep2(PIPE_POLL_MS);
+    }
+  }
+  if (fd === void 0) return;
+  await widenPipe(pipe);
+  const socket = new Socket3({ fd, readable: false, writable: true });
+  socket.on("error", () => void 0);
+  uploading.catch(() => socket.destroy());
+  let endSize;
+  let aborted = false;
+  let following = false;
+  const follow = async (file) => {
+    const handle = await open3(file, "r");
+    try {
+      let position = 0;
+      while (!aborted && !socket.destroyed) {
+        const wanted = endSize === void 0 ? READ_BYTES : Math.min(READ_BYTES, endSize - position);
+        if (wanted <= 0) break;
+        const { bytesRead, buffer: buffer2 } = await handle.read(Buffer.allocUnsafe(wanted), 0, wanted, position);
+        if (bytesRead === 0) {
+          if (endSize !== void 0) aborted = true;
+          else await sleep2(FOLLOW_POLL_MS);
+          continue;
+        }
+        position += bytesRead;
+        if (!socket.write(buffer2.subarray(0, bytesRead))) {
+          await new Promise((resolve4) => {
+            socket.once("drain", resolve4);
+            socket.once("close", resolve4);
+          });
+        }
+      }
+    } finally {
+      await handle.close();
+    }
+    if (aborted || socket.destroyed) socket.destroy();
+    else socket.end();
+  };
+  parentPort.on("message", (command) => {
+    switch (command.type) {
+      case "follow":
+        if (following) return;
+        following = true;
+        follow(command.file).catch(() => socket.destroy());
+        break;
+      case "end":
+        endSize = command.size;
+        if (!following) socket.end();
+        break;
+      case "abort":
+        aborted = true;
+        socket.destroy();
+        break;
+    }
+  });
+  report({ type: "opened" });
+}
+async function serveTransfer() {
+  const task = workerData[TASK];
+  const client2 = new DefaultArtifactClient();
+  try {
+    let result;
+    if (task.kind === "upload") {
+      const uploading = client2.uploadArtifact(task.name, [task.pipe], task.root, task.options);
+      uploading.catch(() => void 0);
+      await feedPipe(task.pipe, uploading);
+      result = await uploading;
+    } else {
+      result = await client2.downloadArtifact(task.id, task.options);
+    }
+    report({ type: "done", result });
+  } catch (error2) {
+    const { message, code: code3 } = error2;
+    report({ type: "failed", message: String(message ?? error2), ...typeof code3 === "string" && { code: code3 } });
+  }
+  process.exit(0);
+}
+
 // src/artifact.ts
 var ZIP_MAGIC = Buffer.from("PK", "latin1");
 function firstLine(error2) {
@@ -109888,7 +110018,6 @@ async function uploadFile(file, name2, options) {
     await rm3(staging, { recursive: true, force: true });
   }
 }
-var PIPE_POLL_MS = 5;
 async function startUpload(name2, directory, options) {
   const client2 = new DefaultArtifactClient();
   const file = path8.join(directory, name2);
@@ -109907,38 +110036,25 @@ async function startUpload(name2, directory, options) {
     info("No named pipe could be made here (mkfifo): the tarball is uploaded once it is written.");
     return void 0;
   }
-  let settled = false;
-  const uploading = client2.uploadArtifact(name2, [pipe], staging, {
-    skipArchive: true,
-    ...options.retentionDays === void 0 ? {} : { retentionDays: options.retentionDays }
-  }).finally(() => settled = true);
-  uploading.catch(() => void 0);
-  let fd;
-  while (fd === void 0 && !settled) {
-    try {
-      fd = openSync(pipe, constants5.O_WRONLY | constants5.O_NONBLOCK);
-    } catch (error2) {
-      if (error2.code !== "ENXIO") {
-        await rm3(staging, { recursive: true, force: true });
-        throw uploadProblem(error2, name2, file);
+  let stream4;
+  try {
+    stream4 = await upload({
+      name: name2,
+      pipe,
+      root: staging,
+      options: {
+        skipArchive: true,
+        ...options.retentionDays === void 0 ? {} : { retentionDays: options.retentionDays }
       }
-      await sleep2(PIPE_POLL_MS);
-    }
-  }
-  if (fd === void 0) {
+    });
+  } catch (error2) {
     await rm3(staging, { recursive: true, force: true });
-    const failure = await uploading.then(
-      () => new Error("the library finished before reading anything"),
-      (error2) => error2
-    );
-    throw uploadProblem(failure, name2, file);
+    throw uploadProblem(error2, name2, file);
   }
-  const sink = new Socket3({ fd, readable: false, writable: true });
-  sink.on("error", () => void 0);
-  uploading.catch(() => sink.destroy());
+  const { outcome: uploading } = stream4;
   const cleanUp = () => rm3(staging, { recursive: true, force: true });
   const abandon = async () => {
-    sink.destroy();
+    stream4.abort();
     const finalized = await uploading.then(
       () => true,
       () => false
@@ -109953,15 +110069,7 @@ async function startUpload(name2, directory, options) {
     await cleanUp();
   };
   const finish2 = async (written) => {
-    if (sink.errored) {
-      await abandon();
-      const failure = await uploading.then(
-        () => sink.errored,
-        (error2) => error2
-      );
-      throw uploadProblem(failure, name2, written.file);
-    }
-    sink.end();
+    stream4.end(written.size);
     let result;
     try {
       result = await uploading;
@@ -109979,7 +110087,7 @@ async function startUpload(name2, directory, options) {
     }
     return { id: result.id, name: name2, size: result.size ?? written.size, digest };
   };
-  return { sink, finish: finish2, abandon };
+  return { follow: (file2) => stream4.follow(file2), finish: finish2, abandon };
 }
 function findByOf(location) {
   if (location.runId === void 0) return void 0;
@@ -110047,7 +110155,7 @@ async function downloadFile(name2, directory, location) {
       `Not enough disk space in ${shown(directory)} to download artifact ${shown(name2)}: it is ${formatBytes(artifact.size)}, and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`
     );
   }
-  const downloading = download(artifact, target, findBy, { skipDecompress: true });
+  const downloading = download2(artifact, target, findBy, { skipDecompress: true });
   downloading.catch(() => void 0);
   try {
     const arriving = await arrivingFile(target, downloading);
@@ -110083,7 +110191,7 @@ async function downloadFile(name2, directory, location) {
         `The zip of artifact "${name2}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
       );
     }
-    const { digestMismatch } = await download(artifact, target, findBy, { expectedHash: digest });
+    const { digestMismatch } = await download2(artifact, target, findBy, { expectedHash: digest });
     if (digestMismatch) {
       throw new UserError(
         `The zip of artifact "${name2}" changed between two downloads (${digest} the first time): it was replaced while this step ran. Run the job again.`
@@ -110125,17 +110233,13 @@ async function arrivingFile(directory, downloading) {
       );
       if (size >= ZIP_MAGIC.length) return file;
     }
-    await sleep2(ARRIVAL_POLL_MS);
+    await sleep3(ARRIVAL_POLL_MS);
   }
   return void 0;
 }
-async function download(artifact, target, findBy, options) {
+async function download2(artifact, target, findBy, options) {
   try {
-    const result = await new DefaultArtifactClient().downloadArtifact(artifact.id, {
-      path: target,
-      ...options,
-      ...findBy && { findBy }
-    });
+    const result = await download(artifact.id, { path: target, ...options, ...findBy && { findBy } });
     return { digestMismatch: result.digestMismatch === true };
   } catch (error2) {
     const code3 = error2.code ?? /\b(ENOSPC|EDQUOT)\b/.exec(messageOf(error2))?.[1];
@@ -110165,7 +110269,7 @@ async function singleFile(directory, name2) {
   return file;
 }
 async function isZip(file) {
-  const handle = await open3(file, "r");
+  const handle = await open4(file, "r");
   try {
     const { buffer: buffer2, bytesRead } = await handle.read(Buffer.alloc(4), 0, 4, 0);
     return bytesRead === 4 && buffer2.equals(ZIP_MAGIC);
@@ -110518,11 +110622,11 @@ function suggest(wanted, available2, exclude = []) {
 function count(n, noun) {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
-function describeImages(report) {
-  const platforms = report.images.reduce((sum, image) => sum + image.platforms.length, 0);
-  const attestations = report.images.reduce((sum, image) => sum + image.attestations.length, 0);
+function describeImages(report2) {
+  const platforms = report2.images.reduce((sum, image) => sum + image.platforms.length, 0);
+  const attestations = report2.images.reduce((sum, image) => sum + image.attestations.length, 0);
   return [
-    count(report.images.length, "image"),
+    count(report2.images.length, "image"),
     count(platforms, "platform"),
     ...attestations > 0 ? [count(attestations, "attestation")] : []
   ].join(", ");
@@ -110591,7 +110695,7 @@ async function load(inputs) {
   }
   const loaded = [];
   if (inputs.load && names.length === 1) {
-    const artifact = await download2(names[0], inputs, location, timer);
+    const artifact = await download3(names[0], inputs, location, timer);
     loaded.push(await loadArtifact({ artifact }, inputs, engine, facts, timer));
   } else {
     const verified = [];
@@ -110654,7 +110758,7 @@ async function likelyEngine(engine) {
     return { kind: engine.command === "podman" ? "podman" : "docker-containerd", platform: void 0 };
   }
 }
-async function download2(name2, inputs, location, timer) {
+async function download3(name2, inputs, location, timer) {
   const started = Date.now();
   const artifact = await group(`Download artifact ${name2}`, () => downloadFile(name2, inputs.path, location));
   artifact.downloaded.then(
@@ -110673,10 +110777,10 @@ async function downloadFailure(artifact) {
   );
 }
 async function fetchAndVerify(name2, inputs, facts, location, timer) {
-  const artifact = await download2(name2, inputs, location, timer);
+  const artifact = await download3(name2, inputs, location, timer);
   const copy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : void 0;
   const wanted = splitTagList(inputs.tags);
-  const { digest, report } = await group(
+  const { digest, report: report2 } = await group(
     `Verify ${name2}`,
     () => timer.time(
       `verify ${name2}`,
@@ -110695,12 +110799,12 @@ async function fetchAndVerify(name2, inputs, facts, location, timer) {
       () => artifact.size
     )
   );
-  const images = expectedImages(report, wanted, name2, facts);
+  const images = expectedImages(report2, wanted, name2, facts);
   const size = artifactSize(artifact);
-  if (inputs.load) return { artifact, digest, size, report, images };
+  if (inputs.load) return { artifact, digest, size, report: report2, images };
   const handedOn = copy ?? artifact.file;
   info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
-  return { artifact: { ...artifact, file: handedOn }, digest, size, report, images };
+  return { artifact: { ...artifact, file: handedOn }, digest, size, report: report2, images };
 }
 async function openHashed(artifact, copy) {
   const opened = await openTarball(
@@ -110736,11 +110840,11 @@ function checkDigest(artifact, digest, expectedDigest) {
   if (mismatch) throw mismatch;
   info(line);
 }
-function logVerified(report, compression) {
+function logVerified(report2, compression) {
   info(
-    `${report.format} (${compression === "none" ? "uncompressed" : compression}): ${describeImages(report)}, ${report.blobs.length} blobs verified, references: ${shownList(report.references) || "none"}`
+    `${report2.format} (${compression === "none" ? "uncompressed" : compression}): ${describeImages(report2)}, ${report2.blobs.length} blobs verified, references: ${shownList(report2.references) || "none"}`
   );
-  for (const warning2 of report.warnings) warning(warning2);
+  for (const warning2 of report2.warnings) warning(warning2);
 }
 async function verifyOnly(opened, artifact, expectedDigest) {
   const inspector = createArchiveInspector();
@@ -110761,7 +110865,7 @@ async function verifyAndCopy(opened, copy, tags2, artifact, expectedDigest) {
     "none",
     void 0,
     {
-      select: (report) => selectReferences(report, tags2.length > 0 ? tags2 : void 0),
+      select: (report2) => selectReferences(report2, tags2.length > 0 ? tags2 : void 0),
       beforeEnd: async () => {
         digest = artifactDigest(artifact, opened.hasher.digest());
         checkDigest(artifact, digest, expectedDigest);
@@ -110789,15 +110893,15 @@ async function loadArtifact(item, inputs, engine, facts, timer) {
   let before = { found: /* @__PURE__ */ new Map(), missing: [] };
   let digest = "";
   const writer = createCanonicalWriter({
-    select: (report2) => selectReferences(report2, wanted.length > 0 ? wanted : void 0),
+    select: (report3) => selectReferences(report3, wanted.length > 0 ? wanted : void 0),
     platform: facts.platform,
     requireManifest: facts.kind === "docker-graphdriver",
-    beforeEnd: async (report2) => {
+    beforeEnd: async (report3) => {
       digest = artifactDigest(artifact, opened.hasher.digest());
       if (!item.images) {
         checkDigest(artifact, digest, inputs.expectedDigest);
-        logVerified(report2, opened.compression);
-        expected = expectedImages(report2, wanted, artifact.name, facts);
+        logVerified(report3, opened.compression);
+        expected = expectedImages(report3, wanted, artifact.name, facts);
       }
       before = await engine.inspect(referencesOf2(expected));
     }
@@ -110822,12 +110926,12 @@ async function loadArtifact(item, inputs, engine, facts, timer) {
       throw await afterFailedLoad(cause, engine, referencesOf2(expected), before);
     }
   });
-  const { report } = await writer.result;
+  const { report: report2 } = await writer.result;
   const images = await group(
     `Check what ${inputs.engine} now has`,
     () => checkLoaded(output, expected, before, engine, facts, inputs)
   );
-  return { artifact, digest: item.digest ?? digest, size: artifactSize(artifact), report, images };
+  return { artifact, digest: item.digest ?? digest, size: artifactSize(artifact), report: report2, images };
 }
 function referencesOf2(expected) {
   return expected.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:"));
@@ -110874,7 +110978,7 @@ async function afterFailedLoad(error2, engine, references, before) {
   const restored = await engine.restoreTags(moved, before.found);
   return new UserError(`${error2.message} It had changed ${moved.join(", ")}: ${restored}`, error2.details);
 }
-function expectedImages(report, wanted, name2, facts) {
+function expectedImages(report2, wanted, name2, facts) {
   const expectation = (reference, image) => {
     const loaded = facts.kind === "docker-containerd" ? void 0 : loadedPlatform(image, facts.platform);
     const platforms = loaded ? [loaded] : image.platforms;
@@ -110885,9 +110989,9 @@ function expectedImages(report, wanted, name2, facts) {
       platform: platforms.map((one) => one.platform ?? "").join(", ")
     };
   };
-  const recorded = report.images.flatMap((image) => image.references.map((reference) => expectation(reference, image)));
+  const recorded = report2.images.flatMap((image) => image.references.map((reference) => expectation(reference, image)));
   if (wanted.length === 0) {
-    const untagged = report.images.filter((image) => image.references.length === 0);
+    const untagged = report2.images.filter((image) => image.references.length === 0);
     return [...recorded, ...untagged.map((image) => expectation(imageIdOn(facts.kind, image, facts.platform), image))];
   }
   const byName = new Map(recorded.map((image) => [qualify(image.reference), image]));
@@ -110951,7 +111055,8 @@ async function save(inputs) {
   const beginUpload = inputs.upload ? async () => {
     uploadStarted = Date.now();
     streamed = await startUpload(inputs.name, uploadStaging(), uploadOptions);
-    return streamed?.sink;
+    const upload2 = streamed;
+    return upload2 && ((partial) => upload2.follow(partial));
   } : void 0;
   let saved;
   try {
@@ -110962,9 +111067,9 @@ async function save(inputs) {
   }
   let artifact;
   if (inputs.upload) {
-    const upload = streamed;
+    const upload2 = streamed;
     artifact = await group(`Upload artifact ${inputs.name}`, async () => {
-      if (!upload) {
+      if (!upload2) {
         return timer.time(
           "upload",
           () => uploadFile(saved.tarball.file, inputs.name, uploadOptions),
@@ -110972,9 +111077,11 @@ async function save(inputs) {
         );
       }
       const ended = Date.now();
-      const uploaded = await upload.finish(saved.tarball);
-      timer.record("upload (alongside the save)", uploadStarted, uploaded.size);
-      info(`The upload ran alongside the save and ended ${((Date.now() - ended) / 1e3).toFixed(1)} s after it.`);
+      const uploaded = await upload2.finish(saved.tarball);
+      timer.record("upload, after the save", ended, uploaded.size);
+      info(
+        `The upload ran alongside the save: ${seconds(Date.now() - uploadStarted)} in all, ${seconds(Date.now() - ended)} after the save ended.`
+      );
       return uploaded;
     });
     if (artifact.digest !== saved.tarball.digest) {
@@ -111127,7 +111234,7 @@ async function saveFromEngine(inputs, engine, wanted, file, timer, beginUpload) 
       const command = engine.start(["save", ...platformArgs, ...tags2]);
       return { stream: command.stdout, decode: [], finished: command.done, phase: "save" };
     },
-    { select: (report) => selectReferences(report, tags2), platform: inputs.platform },
+    { select: (report2) => selectReferences(report2, tags2), platform: inputs.platform },
     file,
     inputs,
     timer,
@@ -111185,7 +111292,7 @@ async function saveFromSource(inputs, engine, source, wanted, file, timer, begin
     `Verify and compress ${shown(sourcePath)} \u2192 ${shown(file)}`,
     "verify + compress",
     () => ({ stream: opened.stream, decode: opened.decode, phase: "read source" }),
-    { select: (report) => selectReferences(report, wanted?.tags), platform: inputs.platform },
+    { select: (report2) => selectReferences(report2, wanted?.tags), platform: inputs.platform },
     file,
     inputs,
     timer,
@@ -111233,6 +111340,9 @@ async function saveFromSource(inputs, engine, source, wanted, file, timer, begin
     warnings
   };
 }
+function seconds(ms) {
+  return `${(ms / 1e3).toFixed(1)} s`;
+}
 function uploadStaging() {
   return process.env.RUNNER_TEMP || tmpdir2();
 }
@@ -111245,8 +111355,8 @@ function writeLogged(title, phase, start, canonical, file, inputs, timer, beginU
     () => timer.time(
       phase,
       async () => {
-        const copyTo = await beginUpload?.();
-        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel, canonical, copyTo);
+        const follow = await beginUpload?.();
+        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel, canonical, follow);
         logTarball(written, inputs);
         return written;
       },
@@ -111255,18 +111365,18 @@ function writeLogged(title, phase, start, canonical, file, inputs, timer, beginU
   );
 }
 function logTarball(written, inputs) {
-  const { report } = written;
+  const { report: report2 } = written;
   info(
-    `${report.format} tarball: ${describeImages(report)}, ${report.blobs.length} blobs verified; written as ${written.format}, ${formatBytes(written.tarBytes)} \u2192 ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`
+    `${report2.format} tarball: ${describeImages(report2)}, ${report2.blobs.length} blobs verified; written as ${written.format}, ${formatBytes(written.tarBytes)} \u2192 ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`
   );
-  for (const warning2 of report.warnings) warning(warning2);
+  for (const warning2 of report2.warnings) warning(warning2);
 }
-function requireReferences(report, tags2, what) {
-  const present = new Set(report.references.map(qualify));
+function requireReferences(report2, tags2, what) {
+  const present = new Set(report2.references.map(qualify));
   const absent = tags2.filter((tag) => !present.has(qualify(tag)));
   if (absent.length > 0) {
     throw new UserError(
-      `${what} does not record ${shownList(absent)} (it records ${shownList(report.references) || "no tags"}): the engine dropped tags; report this with the engine version.`
+      `${what} does not record ${shownList(absent)} (it records ${shownList(report2.references) || "no tags"}): the engine dropped tags; report this with the engine version.`
     );
   }
 }
@@ -111290,7 +111400,8 @@ async function run() {
     }
   }
 }
-await run();
+if (isTransferWorker()) await serveTransfer();
+else await run();
 export {
   run
 };

@@ -5,9 +5,7 @@
  * @actions/github, which the library uses for another run's artifacts, reads GITHUB_API_URL once, when it is first
  * imported: in-process callers must set the environment before importing this module.
  */
-import { constants, openSync } from 'node:fs';
 import { copyFile, link, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
-import { Socket } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DefaultArtifactClient, type Artifact, type FindOptions } from '@actions/artifact';
@@ -19,6 +17,7 @@ import { UserError, messageOf } from './errors.ts';
 import { formatBytes } from './progress.ts';
 import { fileProblem, freeBytes, makeDirectory } from './tarball.ts';
 import { shown, shownList } from './display.ts';
+import { download as downloadOnWorker, upload, type UploadStream } from './transfer.ts';
 
 export interface UploadedArtifact {
   id: number;
@@ -137,22 +136,19 @@ export async function uploadFile(
 }
 
 /**
- * An upload that runs while the tarball is still being written: the library reads a named pipe, which `sink` feeds.
- * The library finalizes the artifact when the pipe ends, so the pipe ends only through `finish`, once the tarball is
- * complete and verified; `abandon` is for a tarball that is not, and deletes what the library finalized from the
- * bytes it had.
+ * An upload that runs while the tarball is still being written: the library reads a named pipe, which a worker thread
+ * fills from the tarball file as it grows (transfer.ts). The library finalizes the artifact when the pipe ends, so the
+ * pipe ends at the tarball's end only through `finish`, once the tarball is complete and verified; `abandon` is for a
+ * tarball that is not, and deletes what the library finalized from the bytes it had.
  */
 export interface StreamedUpload {
-  /** Takes the tarball's bytes, as they are written to the file. Never ended by the writer. */
-  sink: Socket;
-  /** Ends the pipe and waits for the artifact, which must hold exactly the tarball written (`digest`, `size`). */
+  /** The tarball is being written to `file` (its partial name): send it as it grows. */
+  follow(file: string): void;
+  /** Sends the tarball to its end and waits for the artifact, which must hold exactly it (`digest`, `size`). */
   finish(written: { file: string; digest: string; size: number }): Promise<UploadedArtifact>;
   /** Ends the pipe for a tarball that failed, and deletes the artifact the library made of its first bytes. */
   abandon(): Promise<void>;
 }
-
-/** How often a pipe's reader is looked for, and how long for: the library opens it after one request. */
-const PIPE_POLL_MS = 5;
 
 /**
  * Starts uploading artifact `name` from a named pipe in a private directory under `directory`, and returns once the
@@ -183,48 +179,28 @@ export async function startUpload(
     return undefined;
   }
 
-  let settled = false;
-  const uploading = client
-    .uploadArtifact(name, [pipe], staging, {
-      skipArchive: true,
-      ...(options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays }),
-    })
-    .finally(() => (settled = true));
-  uploading.catch(() => undefined);
-
-  // The write end opens without blocking only once the library has opened the read end, after creating the artifact.
-  let fd: number | undefined;
-  while (fd === undefined && !settled) {
-    try {
-      // Opening a pipe without O_NONBLOCK would block a thread until a reader came, if ever.
-      fd = openSync(pipe, constants.O_WRONLY | constants.O_NONBLOCK);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') {
-        await rm(staging, { recursive: true, force: true });
-        throw uploadProblem(error, name, file);
-      }
-      await sleep(PIPE_POLL_MS);
-    }
-  }
-  if (fd === undefined) {
+  // On a thread of its own, which also writes the pipe (transfer.ts): on the main thread it could not keep pace.
+  let stream: UploadStream;
+  try {
+    stream = await upload({
+      name,
+      pipe,
+      root: staging,
+      options: {
+        skipArchive: true,
+        ...(options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays }),
+      },
+    });
+  } catch (error) {
     // The library gave up before reading: nothing was created, or it failed to create it (a name already taken).
     await rm(staging, { recursive: true, force: true });
-    const failure = await uploading.then(
-      () => new Error('the library finished before reading anything'),
-      (error: unknown) => error,
-    );
-    throw uploadProblem(failure, name, file);
+    throw uploadProblem(error, name, file);
   }
-
-  const sink = new Socket({ fd, readable: false, writable: true });
-  // A write after the library stopped reading fails; the writer sees `sink.errored` and the library's error follows.
-  sink.on('error', () => undefined);
-  // A library that gave up stops reading without closing the pipe: the writer must not wait on it.
-  uploading.catch(() => sink.destroy());
+  const { outcome: uploading } = stream;
   const cleanUp = () => rm(staging, { recursive: true, force: true });
 
   const abandon = async (): Promise<void> => {
-    sink.destroy();
+    stream.abort();
     const finalized = await uploading.then(
       () => true,
       () => false,
@@ -241,15 +217,7 @@ export async function startUpload(
   };
 
   const finish = async (written: { file: string; digest: string; size: number }): Promise<UploadedArtifact> => {
-    if (sink.errored) {
-      await abandon();
-      const failure = await uploading.then(
-        () => sink.errored,
-        (error: unknown) => error,
-      );
-      throw uploadProblem(failure, name, written.file);
-    }
-    sink.end();
+    stream.end(written.size);
     let result;
     try {
       result = await uploading;
@@ -270,7 +238,7 @@ export async function startUpload(
     return { id: result.id, name, size: result.size ?? written.size, digest };
   };
 
-  return { sink, finish, abandon };
+  return { follow: (file) => stream.follow(file), finish, abandon };
 }
 
 function findByOf(location: ArtifactLocation): FindBy | undefined {
@@ -468,11 +436,8 @@ async function download(
   options: { skipDecompress?: boolean; expectedHash?: string },
 ): Promise<{ digestMismatch: boolean }> {
   try {
-    const result = await new DefaultArtifactClient().downloadArtifact(artifact.id, {
-      path: target,
-      ...options,
-      ...(findBy && { findBy }),
-    });
+    // On a thread of its own (transfer.ts), as the file it writes is verified as it arrives.
+    const result = await downloadOnWorker(artifact.id, { path: target, ...options, ...(findBy && { findBy }) });
     return { digestMismatch: result.digestMismatch === true };
   } catch (error) {
     // The library reports a full disk in its message only; the code, where it is kept, says the same.

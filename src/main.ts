@@ -4,6 +4,7 @@ import { UserError, messageOf } from './errors.ts';
 import { getInputs } from './inputs.ts';
 import { load } from './load.ts';
 import { save } from './save.ts';
+import { isTransferWorker, serveTransfer } from './transfer.ts';
 
 export async function run(): Promise<void> {
   try {
@@ -23,4 +24,6 @@ export async function run(): Promise<void> {
   }
 }
 
-await run();
+// A worker thread started by transfer.ts runs one artifact transfer instead of the action.
+if (isTransferWorker()) await serveTransfer();
+else await run();

@@ -6,7 +6,6 @@ import * as core from '@actions/core';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { Writable } from 'node:stream';
 import { startUpload, uploadFile, type StreamedUpload, type UploadedArtifact } from './artifact.ts';
 import { selectReferences, type CanonicalOptions } from './archive/canonical.ts';
 import type { ArchiveReport } from './archive/inspect.ts';
@@ -46,7 +45,8 @@ export async function save(inputs: Inputs): Promise<void> {
     ? async () => {
         uploadStarted = Date.now();
         streamed = await startUpload(inputs.name, uploadStaging(), uploadOptions);
-        return streamed?.sink;
+        const upload = streamed;
+        return upload && ((partial: string) => upload.follow(partial));
       }
     : undefined;
   let saved: Saved;
@@ -70,10 +70,14 @@ export async function save(inputs: Inputs): Promise<void> {
           (up) => up.size,
         );
       }
+      // The phase is what the upload adds after the save; the log also says how long it ran in all.
       const ended = Date.now();
       const uploaded = await upload.finish(saved.tarball);
-      timer.record('upload (alongside the save)', uploadStarted, uploaded.size);
-      core.info(`The upload ran alongside the save and ended ${((Date.now() - ended) / 1000).toFixed(1)} s after it.`);
+      timer.record('upload, after the save', ended, uploaded.size);
+      core.info(
+        `The upload ran alongside the save: ${seconds(Date.now() - uploadStarted)} in all, ` +
+          `${seconds(Date.now() - ended)} after the save ended.`,
+      );
       return uploaded;
     });
     if (artifact.digest !== saved.tarball.digest) {
@@ -415,8 +419,15 @@ async function saveFromSource(
   };
 }
 
-/** Starts the artifact upload the tarball is copied to as it is written; undefined when it cannot stream. */
-type BeginUpload = () => Promise<Writable | undefined>;
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * Starts the artifact upload that follows the tarball as it is written, and returns what tells it the file to follow;
+ * undefined when it cannot stream (it is then uploaded after the save).
+ */
+type BeginUpload = () => Promise<((partial: string) => void) | undefined>;
 
 /** Where the upload's named pipe lives: the runner's temporary directory, private to the job. */
 function uploadStaging(): string {
@@ -442,8 +453,8 @@ function writeLogged(
     timer.time(
       phase,
       async () => {
-        const copyTo = await beginUpload?.();
-        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel, canonical, copyTo);
+        const follow = await beginUpload?.();
+        const written = await writeTarball(start, file, inputs.compression, inputs.compressionLevel, canonical, follow);
         logTarball(written, inputs);
         return written;
       },

@@ -8,7 +8,7 @@ import { constants, createWriteStream, type Stats } from 'node:fs';
 import { mkdir, open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
-import { Readable, Transform, type Duplex, type TransformCallback, type Writable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   DETECT_BYTES,
@@ -161,42 +161,14 @@ export async function makeDirectory(directory: string): Promise<void> {
   }
 }
 
-/**
- * Passes the bytes on and copies them to `sink` (the artifact upload), as fast as both take them. The copy is never
- * ended here: only the caller knows when the bytes are verified. A sink that fails is dropped, the file is still
- * written, and the failure is the sink's to report.
- */
-class CopyingStream extends Transform {
-  #waiting: (() => void) | undefined;
-  private readonly sink: Writable;
-
-  constructor(sink: Writable) {
-    super({ highWaterMark: STREAM_CHUNK_BYTES });
-    this.sink = sink;
-    const wake = () => {
-      const waiting = this.#waiting;
-      this.#waiting = undefined;
-      waiting?.();
-    };
-    sink.on('drain', wake).on('error', wake).on('close', wake);
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.sink.destroyed || this.sink.write(chunk)) {
-      callback(null, chunk);
-      return;
-    }
-    this.#waiting = () => callback(null, chunk);
-  }
-}
-
 export async function writeTarball(
   start: () => TarballSource,
   file: string,
   compression: Compression,
   level: number | undefined,
   canonical: CanonicalOptions,
-  copyTo?: Writable,
+  /** Told the partial file's path once it is open, for a reader that follows it as it grows (the upload). */
+  onOpen?: (partial: string) => void,
 ): Promise<WrittenTarball> {
   // The output directory comes first: a path problem must fail before any producer (docker save) is started.
   try {
@@ -211,6 +183,7 @@ export async function writeTarball(
   } catch (error) {
     throw fileProblem(error, file, 'creating');
   }
+  onOpen?.(partial);
   const source = start();
   // Awaited below; handled now too, since the producer may fail before the pipeline does.
   source.finished?.catch(() => undefined);
@@ -226,7 +199,6 @@ export async function writeTarball(
       writer.stream,
       ...(compressor ? [compressor] : []),
       fileHash,
-      ...(copyTo ? [new CopyingStream(copyTo)] : []),
       output,
     ]);
     await source.finished;

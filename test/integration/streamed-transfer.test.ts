@@ -4,8 +4,7 @@
  * the local artifact service limiting throughput or failing on purpose.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { readdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,13 +45,17 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Writes `bytes` into the upload's pipe in 1 MiB pieces, as the tarball writer does, minding backpressure. */
-async function feed(sink: NodeJS.WritableStream & { destroyed: boolean }, bytes: Buffer): Promise<void> {
-  for (let at = 0; at < bytes.length && !sink.destroyed; at += MiB) {
-    if (!sink.write(bytes.subarray(at, at + MiB))) {
-      await Promise.race([once(sink, 'drain'), once(sink, 'close')]);
-    }
-  }
+/** Appends `bytes` to `file` in 1 MiB pieces, as the tarball writer does, for the upload to follow. */
+async function grow(file: string, bytes: Buffer): Promise<void> {
+  for (let at = 0; at < bytes.length; at += MiB) await appendFile(file, bytes.subarray(at, at + MiB));
+}
+
+/** An empty file the upload is told to follow, as writeTarball's partial file. */
+async function followed(upload: { follow(file: string): void }, name: string): Promise<string> {
+  const file = path.join(await mkdtemp(path.join(work, 'tarball-')), `${name}.tar.zst.partial`);
+  await writeFile(file, '');
+  upload.follow(file);
+  return file;
 }
 
 async function staging(): Promise<string> {
@@ -81,13 +84,14 @@ describe('an upload that runs while the tarball is written', () => {
     const upload = await artifact.startUpload('streamed', directory, { overwrite: false });
     expect(upload).toBeDefined();
     // All but the last MiB, then wait for the library to have sent blocks: the upload overlaps the writing.
-    await feed(upload!.sink, bytes.subarray(0, 19 * MiB));
+    const file = await followed(upload!, 'streamed');
+    await grow(file, bytes.subarray(0, 19 * MiB));
     await expect
       .poll(() => service.requests().filter((request) => request.endsWith('?comp=block')).length, { timeout: 10_000 })
       .toBeGreaterThanOrEqual(1);
     expect(service.artifacts(1)).toEqual([]);
-    await feed(upload!.sink, bytes.subarray(19 * MiB));
-    const uploaded = await upload!.finish({ file: 'streamed.tar.zst', digest: digestOf(bytes), size: bytes.length });
+    await grow(file, bytes.subarray(19 * MiB));
+    const uploaded = await upload!.finish({ file, digest: digestOf(bytes), size: bytes.length });
     expect(uploaded).toMatchObject({ name: 'streamed', size: bytes.length, digest: digestOf(bytes) });
     expect(service.artifacts(1).map((served) => served.name)).toEqual(['streamed']);
     expect(digestOf(await readFile(service.blobPath(1, 'streamed')))).toBe(digestOf(bytes));
@@ -99,15 +103,16 @@ describe('an upload that runs while the tarball is written', () => {
     const service = await serviceWith();
     const directory = await staging();
     const upload = await artifact.startUpload('abandoned', directory, { overwrite: false });
-    await feed(upload!.sink, randomBytes(9 * MiB));
+    await grow(await followed(upload!, 'abandoned'), randomBytes(9 * MiB));
     await upload!.abandon();
     expect(service.artifacts(1)).toEqual([]);
     expect(await readdir(directory)).toEqual([]);
     // The name is free again: a re-run can upload under it.
     const again = await artifact.startUpload('abandoned', directory, { overwrite: false });
     const bytes = randomBytes(MiB);
-    await feed(again!.sink, bytes);
-    await again!.finish({ file: 'abandoned.tar.zst', digest: digestOf(bytes), size: bytes.length });
+    const file = await followed(again!, 'abandoned');
+    await grow(file, bytes);
+    await again!.finish({ file, digest: digestOf(bytes), size: bytes.length });
     expect(service.artifacts(1).map((served) => served.name)).toEqual(['abandoned']);
   });
 
@@ -115,9 +120,10 @@ describe('an upload that runs while the tarball is written', () => {
     const service = await serviceWith();
     const upload = await artifact.startUpload('mismatch', await staging(), { overwrite: false });
     const bytes = randomBytes(MiB);
-    await feed(upload!.sink, bytes);
+    const file = await followed(upload!, 'mismatch');
+    await grow(file, bytes);
     const claimed = digestOf(Buffer.from('another tarball'));
-    await expect(upload!.finish({ file: 'mismatch.tar.zst', digest: claimed, size: bytes.length })).rejects.toThrow(
+    await expect(upload!.finish({ file, digest: claimed, size: bytes.length })).rejects.toThrow(
       /recorded sha256:[0-9a-f]{64} for `mismatch`, but the tarball written was sha256:[0-9a-f]{64}: the upload did not carry the whole tarball, and was deleted/,
     );
     expect(service.artifacts(1)).toEqual([]);
@@ -148,12 +154,11 @@ describe('an upload that runs while the tarball is written', () => {
     const service = await serviceWith({ faults: { refuseBlocksAfter: 1 } });
     const upload = await artifact.startUpload('refused', await staging(), { overwrite: false });
     const bytes = randomBytes(40 * MiB);
-    // The writer must neither hang nor fail: the file is still written whole.
-    await feed(upload!.sink, bytes);
-    await expect(
-      upload!.finish({ file: 'refused.tar.zst', digest: digestOf(bytes), size: bytes.length }),
-    ).rejects.toThrow(
-      /Uploading artifact "refused" failed: .*Nothing was uploaded; the tarball is still at `refused.tar.zst`/,
+    // The upload fails while the file is still being written; finishing must not wait for bytes it will not send.
+    const file = await followed(upload!, 'refused');
+    await grow(file, bytes);
+    await expect(upload!.finish({ file, digest: digestOf(bytes), size: bytes.length })).rejects.toThrow(
+      /Uploading artifact "refused" failed: .*Nothing was uploaded; the tarball is still at `.*refused\.tar\.zst\.partial`/,
     );
     expect(service.artifacts(1)).toEqual([]);
   }, 60_000);
