@@ -14,6 +14,7 @@
  *   BENCH_ZSTD=0               skip the zstd level / nbWorkers side experiment
  *   BENCH_NETWORK=loopback,github   the artifact service's shapes: loopback (no limit) and GitHub's published
  *                              throughput (test/support/artifact-service.ts, GITHUB_RATE); baseline and action run at each
+ *   HANDOFF_TRANSFERS=serial   the action uploads after the save and reads a download once complete (src/artifact.ts)
  *   BENCH_ACTION_ONLY=1        run only the action (no baseline, no floor): a quick look at its phases
  *   BENCH_LOGS=dir             keep each action run's log, every line stamped with the seconds since it started
  *   DOCKER_HOST=…              the engine to measure (bash scripts/engines.sh env containerd: gzip layers as stored)

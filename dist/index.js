@@ -110158,7 +110158,7 @@ async function downloadFile(name2, directory, location) {
   const downloading = download2(artifact, target, findBy, { skipDecompress: true });
   downloading.catch(() => void 0);
   try {
-    const arriving = await arrivingFile(target, downloading);
+    const arriving = transfersInSeries() ? void 0 : await arrivingFile(target, downloading);
     if (arriving !== void 0 && !await isZip(arriving)) {
       const result = {
         id: artifact.id,
@@ -110213,6 +110213,9 @@ async function downloadFile(name2, directory, location) {
     await rm3(target, { recursive: true, force: true });
     throw error2;
   }
+}
+function transfersInSeries() {
+  return process.env.HANDOFF_TRANSFERS === "serial";
 }
 var ARRIVAL_POLL_MS = 10;
 async function arrivingFile(directory, downloading) {
@@ -111052,7 +111055,7 @@ async function save(inputs) {
   const uploadOptions = { retentionDays: inputs.retentionDays, overwrite: inputs.overwrite };
   let streamed;
   let uploadStarted = 0;
-  const beginUpload = inputs.upload ? async () => {
+  const beginUpload = inputs.upload && !transfersInSeries() ? async () => {
     uploadStarted = Date.now();
     streamed = await startUpload(inputs.name, uploadStaging(), uploadOptions);
     const upload2 = streamed;

@@ -6,7 +6,7 @@ import * as core from '@actions/core';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { startUpload, uploadFile, type StreamedUpload, type UploadedArtifact } from './artifact.ts';
+import { startUpload, transfersInSeries, uploadFile, type StreamedUpload, type UploadedArtifact } from './artifact.ts';
 import { selectReferences, type CanonicalOptions } from './archive/canonical.ts';
 import type { ArchiveReport } from './archive/inspect.ts';
 import { TarballSuffix } from './constants.ts';
@@ -41,14 +41,15 @@ export async function save(inputs: Inputs): Promise<void> {
   const uploadOptions = { retentionDays: inputs.retentionDays, overwrite: inputs.overwrite };
   let streamed: StreamedUpload | undefined;
   let uploadStarted = 0;
-  const beginUpload = inputs.upload
-    ? async () => {
-        uploadStarted = Date.now();
-        streamed = await startUpload(inputs.name, uploadStaging(), uploadOptions);
-        const upload = streamed;
-        return upload && ((partial: string) => upload.follow(partial));
-      }
-    : undefined;
+  const beginUpload =
+    inputs.upload && !transfersInSeries()
+      ? async () => {
+          uploadStarted = Date.now();
+          streamed = await startUpload(inputs.name, uploadStaging(), uploadOptions);
+          const upload = streamed;
+          return upload && ((partial: string) => upload.follow(partial));
+        }
+      : undefined;
   let saved: Saved;
   try {
     saved = inputs.source
