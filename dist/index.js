@@ -110168,10 +110168,12 @@ async function downloadFile(name2, directory, location) {
         recordedDigest,
         zip: void 0,
         arriving: true,
+        // The file it began in, not "the one file in the directory": a reader may write there meanwhile (the plain
+        // tar of `load: false`).
         downloaded: downloading.then(async () => {
-          const file2 = await singleFile(target, name2);
-          if (file2 !== arriving) throw new UserError(`Artifact ${shown(name2)} was downloaded to a file that moved.`);
-          result.size = (await stat3(file2)).size;
+          const stats = await stat3(arriving).catch(() => void 0);
+          if (!stats?.isFile()) throw new UserError(`Artifact ${shown(name2)} was downloaded to a file that moved.`);
+          result.size = stats.size;
         })
       };
       result.downloaded.catch(() => void 0);

@@ -347,10 +347,12 @@ export async function downloadFile(
         recordedDigest,
         zip: undefined,
         arriving: true,
+        // The file it began in, not "the one file in the directory": a reader may write there meanwhile (the plain
+        // tar of `load: false`).
         downloaded: downloading.then(async () => {
-          const file = await singleFile(target, name);
-          if (file !== arriving) throw new UserError(`Artifact ${shown(name)} was downloaded to a file that moved.`);
-          result.size = (await stat(file)).size;
+          const stats = await stat(arriving).catch(() => undefined);
+          if (!stats?.isFile()) throw new UserError(`Artifact ${shown(name)} was downloaded to a file that moved.`);
+          result.size = stats.size;
         }),
       };
       result.downloaded.catch(() => undefined);

@@ -2,11 +2,11 @@
  * The artifact library's uploads and downloads, run on a worker thread of their own.
  *
  * They overlap the save and the load (artifact.ts): the upload reads a named pipe while the save still writes the
- * tarball, the load reads the file the download is still writing. The library moves bytes in small pieces (64 KiB
- * reads of a pipe, one socket read at a time from the network), and each piece costs a turn of the event loop that
- * runs it. On the main thread, whose turns the verification holds for milliseconds per MiB, the benchmark's save took
- * 30.4 s instead of 13.0 s; on a thread of its own, with the pipe also written from that thread, the library keeps its
- * pace (README, Performance).
+ * tarball, the load reads the file the download is still writing. The library moves bytes in small pieces (reads of a
+ * pipe, one socket read at a time from the network), and each piece costs a turn of the event loop that runs it. On
+ * the main thread, whose turns the verification holds for milliseconds per MiB, the benchmark's save took 30.4 s
+ * instead of 13.0 s (one run); on a thread of its own, with the pipe also written from that thread, the library keeps
+ * its pace (README, Performance).
  *
  * The worker is this same module graph: dist/index.js (or src/main.ts under the tests), which serves one transfer
  * instead of running the action when it is not the main thread.
