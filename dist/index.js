@@ -5789,7 +5789,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants6 = require_constants2();
+    var constants5 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util3.addListener;
@@ -5864,7 +5864,7 @@ var require_client_h1 = __commonJS({
       constructor(client2, socket, { exports: exports3 }) {
         assert2(Number.isFinite(client2[kMaxHeadersSize]) && client2[kMaxHeadersSize] > 0);
         this.llhttp = exports3;
-        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants5.TYPE.RESPONSE);
         this.client = client2;
         this.socket = socket;
         this.timeout = null;
@@ -5959,11 +5959,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants6.ERROR.OK) {
+          if (ret !== constants5.ERROR.OK) {
             const body2 = data.subarray(offset);
-            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants5.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body2);
-            } else if (ret === constants6.ERROR.PAUSED) {
+            } else if (ret === constants5.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body2);
             } else {
@@ -5986,10 +5986,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants6.ERROR.OK) {
+        if (ret === constants5.ERROR.OK) {
           return null;
         }
-        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants5.ERROR.PAUSED || ret === constants5.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6006,7 +6006,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants6.ERROR[ret], data);
+        return new HTTPParserError(message, constants5.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6186,7 +6186,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client2[kResume]();
         }
-        return pause ? constants6.ERROR.PAUSED : 0;
+        return pause ? constants5.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client: client2, socket, statusCode, maxResponseSize } = this;
@@ -6208,7 +6208,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6244,13 +6244,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client2[kRunning] === 0);
           util3.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util3.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (socket[kReset] && client2[kRunning] === 0) {
           util3.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (client2[kPipelining] == null || client2[kPipelining] === 1) {
           setImmediate(() => client2[kResume]());
         } else {
@@ -9449,7 +9449,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports2, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable9 } = __require("node:stream");
+    var { Readable: Readable10 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError: AbortError3 } = require_errors();
     var util3 = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -9461,7 +9461,7 @@ var require_readable = __commonJS({
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
     var noop3 = () => {
     };
-    var BodyReadable = class extends Readable9 {
+    var BodyReadable = class extends Readable10 {
       constructor({
         resume: resume2,
         abort,
@@ -9803,7 +9803,7 @@ var require_api_request = __commonJS({
   "node_modules/undici/lib/api/api-request.js"(exports2, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable9 } = require_readable();
+    var { Readable: Readable10 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors();
     var util3 = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -9898,7 +9898,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util3.parseHeaders(rawHeaders) : headers;
         const contentType2 = parsedHeaders["content-type"];
         const contentLength2 = parsedHeaders["content-length"];
-        const res = new Readable9({
+        const res = new Readable10({
           resume: resume2,
           abort,
           contentType: contentType2,
@@ -10213,7 +10213,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports2, module) {
     "use strict";
     var {
-      Readable: Readable9,
+      Readable: Readable10,
       Duplex: Duplex3,
       PassThrough: PassThrough3
     } = __require("node:stream");
@@ -10227,7 +10227,7 @@ var require_api_pipeline = __commonJS({
     var { addSignal, removeSignal } = require_abort_signal();
     var assert2 = __require("node:assert");
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable9 {
+    var PipelineRequest = class extends Readable10 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -10244,7 +10244,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable9 {
+    var PipelineResponse = class extends Readable10 {
       constructor(resume2) {
         super({ autoDestroy: true });
         this[kResume] = resume2;
@@ -13569,7 +13569,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable9, pipeline: pipeline5, finished: finished2 } = __require("node:stream");
+    var { Readable: Readable10, pipeline: pipeline5, finished: finished2 } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14508,7 +14508,7 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable9({ read: resume2 });
+              this.body = new Readable10({ read: resume2 });
               const onError = this.onError.bind(this);
               resolve4({
                 status,
@@ -27455,7 +27455,7 @@ var require_async = __commonJS({
 // node_modules/graceful-fs/polyfills.js
 var require_polyfills = __commonJS({
   "node_modules/graceful-fs/polyfills.js"(exports2, module) {
-    var constants6 = __require("constants");
+    var constants5 = __require("constants");
     var origCwd = process.cwd;
     var cwd = null;
     var platform2 = process.env.GRACEFUL_FS_PLATFORM || process.platform;
@@ -27479,7 +27479,7 @@ var require_polyfills = __commonJS({
     var chdir;
     module.exports = patch;
     function patch(fs8) {
-      if (constants6.hasOwnProperty("O_SYMLINK") && process.version.match(/^v0\.6\.[0-2]|^v0\.5\./)) {
+      if (constants5.hasOwnProperty("O_SYMLINK") && process.version.match(/^v0\.6\.[0-2]|^v0\.5\./)) {
         patchLchmod(fs8);
       }
       if (!fs8.lutimes) {
@@ -27581,7 +27581,7 @@ var require_polyfills = __commonJS({
         fs9.lchmod = function(path11, mode, callback) {
           fs9.open(
             path11,
-            constants6.O_WRONLY | constants6.O_SYMLINK,
+            constants5.O_WRONLY | constants5.O_SYMLINK,
             mode,
             function(err, fd) {
               if (err) {
@@ -27597,7 +27597,7 @@ var require_polyfills = __commonJS({
           );
         };
         fs9.lchmodSync = function(path11, mode) {
-          var fd = fs9.openSync(path11, constants6.O_WRONLY | constants6.O_SYMLINK, mode);
+          var fd = fs9.openSync(path11, constants5.O_WRONLY | constants5.O_SYMLINK, mode);
           var threw = true;
           var ret;
           try {
@@ -27617,9 +27617,9 @@ var require_polyfills = __commonJS({
         };
       }
       function patchLutimes(fs9) {
-        if (constants6.hasOwnProperty("O_SYMLINK") && fs9.futimes) {
+        if (constants5.hasOwnProperty("O_SYMLINK") && fs9.futimes) {
           fs9.lutimes = function(path11, at, mt, cb) {
-            fs9.open(path11, constants6.O_SYMLINK, function(er, fd) {
+            fs9.open(path11, constants5.O_SYMLINK, function(er, fd) {
               if (er) {
                 if (cb) cb(er);
                 return;
@@ -27632,7 +27632,7 @@ var require_polyfills = __commonJS({
             });
           };
           fs9.lutimesSync = function(path11, at, mt) {
-            var fd = fs9.openSync(path11, constants6.O_SYMLINK);
+            var fd = fs9.openSync(path11, constants5.O_SYMLINK);
             var ret;
             var threw = true;
             try {
@@ -27961,8 +27961,8 @@ var require_graceful_fs = __commonJS({
         }
       }
       var fs$writeFile = fs9.writeFile;
-      fs9.writeFile = writeFile2;
-      function writeFile2(path11, data, options, cb) {
+      fs9.writeFile = writeFile3;
+      function writeFile3(path11, data, options, cb) {
         if (typeof options === "function")
           cb = options, options = null;
         return go$writeFile(path11, data, options, cb);
@@ -29086,9 +29086,9 @@ var require_stream_duplex = __commonJS({
     module.exports = Duplex3;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    var Readable9 = require_stream_readable();
+    var Readable10 = require_stream_readable();
     var Writable4 = require_stream_writable();
-    util3.inherits(Duplex3, Readable9);
+    util3.inherits(Duplex3, Readable10);
     {
       keys = objectKeys(Writable4.prototype);
       for (v = 0; v < keys.length; v++) {
@@ -29101,7 +29101,7 @@ var require_stream_duplex = __commonJS({
     var v;
     function Duplex3(options) {
       if (!(this instanceof Duplex3)) return new Duplex3(options);
-      Readable9.call(this, options);
+      Readable10.call(this, options);
       Writable4.call(this, options);
       if (options && options.readable === false) this.readable = false;
       if (options && options.writable === false) this.writable = false;
@@ -29391,10 +29391,10 @@ var require_stream_readable = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_readable.js"(exports2, module) {
     "use strict";
     var pna = require_process_nextick_args();
-    module.exports = Readable9;
+    module.exports = Readable10;
     var isArray = require_isarray();
     var Duplex3;
-    Readable9.ReadableState = ReadableState;
+    Readable10.ReadableState = ReadableState;
     var EE = __require("events").EventEmitter;
     var EElistenerCount = function(emitter, type) {
       return emitter.listeners(type).length;
@@ -29422,7 +29422,7 @@ var require_stream_readable = __commonJS({
     var BufferList = require_BufferList();
     var destroyImpl = require_destroy();
     var StringDecoder2;
-    util3.inherits(Readable9, Stream2);
+    util3.inherits(Readable10, Stream2);
     var kProxyEvents = ["error", "close", "destroy", "pause", "resume"];
     function prependListener(emitter, event, fn) {
       if (typeof emitter.prependListener === "function") return emitter.prependListener(event, fn);
@@ -29468,9 +29468,9 @@ var require_stream_readable = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable9(options) {
+    function Readable10(options) {
       Duplex3 = Duplex3 || require_stream_duplex();
-      if (!(this instanceof Readable9)) return new Readable9(options);
+      if (!(this instanceof Readable10)) return new Readable10(options);
       this._readableState = new ReadableState(options, this);
       this.readable = true;
       if (options) {
@@ -29479,7 +29479,7 @@ var require_stream_readable = __commonJS({
       }
       Stream2.call(this);
     }
-    Object.defineProperty(Readable9.prototype, "destroyed", {
+    Object.defineProperty(Readable10.prototype, "destroyed", {
       get: function() {
         if (this._readableState === void 0) {
           return false;
@@ -29493,13 +29493,13 @@ var require_stream_readable = __commonJS({
         this._readableState.destroyed = value;
       }
     });
-    Readable9.prototype.destroy = destroyImpl.destroy;
-    Readable9.prototype._undestroy = destroyImpl.undestroy;
-    Readable9.prototype._destroy = function(err, cb) {
+    Readable10.prototype.destroy = destroyImpl.destroy;
+    Readable10.prototype._undestroy = destroyImpl.undestroy;
+    Readable10.prototype._destroy = function(err, cb) {
       this.push(null);
       cb(err);
     };
-    Readable9.prototype.push = function(chunk, encoding) {
+    Readable10.prototype.push = function(chunk, encoding) {
       var state3 = this._readableState;
       var skipChunkCheck;
       if (!state3.objectMode) {
@@ -29516,7 +29516,7 @@ var require_stream_readable = __commonJS({
       }
       return readableAddChunk(this, chunk, encoding, false, skipChunkCheck);
     };
-    Readable9.prototype.unshift = function(chunk) {
+    Readable10.prototype.unshift = function(chunk) {
       return readableAddChunk(this, chunk, null, true, false);
     };
     function readableAddChunk(stream4, chunk, encoding, addToFront, skipChunkCheck) {
@@ -29576,10 +29576,10 @@ var require_stream_readable = __commonJS({
     function needMoreData(state3) {
       return !state3.ended && (state3.needReadable || state3.length < state3.highWaterMark || state3.length === 0);
     }
-    Readable9.prototype.isPaused = function() {
+    Readable10.prototype.isPaused = function() {
       return this._readableState.flowing === false;
     };
-    Readable9.prototype.setEncoding = function(enc) {
+    Readable10.prototype.setEncoding = function(enc) {
       if (!StringDecoder2) StringDecoder2 = require_string_decoder().StringDecoder;
       this._readableState.decoder = new StringDecoder2(enc);
       this._readableState.encoding = enc;
@@ -29615,7 +29615,7 @@ var require_stream_readable = __commonJS({
       }
       return state3.length;
     }
-    Readable9.prototype.read = function(n) {
+    Readable10.prototype.read = function(n) {
       debug5("read", n);
       n = parseInt(n, 10);
       var state3 = this._readableState;
@@ -29710,10 +29710,10 @@ var require_stream_readable = __commonJS({
       }
       state3.readingMore = false;
     }
-    Readable9.prototype._read = function(n) {
+    Readable10.prototype._read = function(n) {
       this.emit("error", new Error("_read() is not implemented"));
     };
-    Readable9.prototype.pipe = function(dest, pipeOpts) {
+    Readable10.prototype.pipe = function(dest, pipeOpts) {
       var src = this;
       var state3 = this._readableState;
       switch (state3.pipesCount) {
@@ -29818,7 +29818,7 @@ var require_stream_readable = __commonJS({
         }
       };
     }
-    Readable9.prototype.unpipe = function(dest) {
+    Readable10.prototype.unpipe = function(dest) {
       var state3 = this._readableState;
       var unpipeInfo = { hasUnpiped: false };
       if (state3.pipesCount === 0) return this;
@@ -29850,7 +29850,7 @@ var require_stream_readable = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable9.prototype.on = function(ev, fn) {
+    Readable10.prototype.on = function(ev, fn) {
       var res = Stream2.prototype.on.call(this, ev, fn);
       if (ev === "data") {
         if (this._readableState.flowing !== false) this.resume();
@@ -29868,12 +29868,12 @@ var require_stream_readable = __commonJS({
       }
       return res;
     };
-    Readable9.prototype.addListener = Readable9.prototype.on;
+    Readable10.prototype.addListener = Readable10.prototype.on;
     function nReadingNextTick(self2) {
       debug5("readable nexttick read 0");
       self2.read(0);
     }
-    Readable9.prototype.resume = function() {
+    Readable10.prototype.resume = function() {
       var state3 = this._readableState;
       if (!state3.flowing) {
         debug5("resume");
@@ -29899,7 +29899,7 @@ var require_stream_readable = __commonJS({
       flow(stream4);
       if (state3.flowing && !state3.reading) stream4.read(0);
     }
-    Readable9.prototype.pause = function() {
+    Readable10.prototype.pause = function() {
       debug5("call pause flowing=%j", this._readableState.flowing);
       if (false !== this._readableState.flowing) {
         debug5("pause");
@@ -29914,7 +29914,7 @@ var require_stream_readable = __commonJS({
       while (state3.flowing && stream4.read() !== null) {
       }
     }
-    Readable9.prototype.wrap = function(stream4) {
+    Readable10.prototype.wrap = function(stream4) {
       var _this = this;
       var state3 = this._readableState;
       var paused = false;
@@ -29958,7 +29958,7 @@ var require_stream_readable = __commonJS({
       };
       return this;
     };
-    Object.defineProperty(Readable9.prototype, "readableHighWaterMark", {
+    Object.defineProperty(Readable10.prototype, "readableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -29967,7 +29967,7 @@ var require_stream_readable = __commonJS({
         return this._readableState.highWaterMark;
       }
     });
-    Readable9._fromList = fromList;
+    Readable10._fromList = fromList;
     function fromList(n, state3) {
       if (state3.length === 0) return null;
       var ret;
@@ -30229,10 +30229,10 @@ var require_lazystream = __commonJS({
     var util3 = __require("util");
     var PassThrough3 = require_passthrough();
     module.exports = {
-      Readable: Readable9,
+      Readable: Readable10,
       Writable: Writable4
     };
-    util3.inherits(Readable9, PassThrough3);
+    util3.inherits(Readable10, PassThrough3);
     util3.inherits(Writable4, PassThrough3);
     function beforeFirstCall(instance, method, callback) {
       instance[method] = function() {
@@ -30241,9 +30241,9 @@ var require_lazystream = __commonJS({
         return this[method].apply(this, arguments);
       };
     }
-    function Readable9(fn, options) {
-      if (!(this instanceof Readable9))
-        return new Readable9(fn, options);
+    function Readable10(fn, options) {
+      if (!(this instanceof Readable10))
+        return new Readable10(fn, options);
       PassThrough3.call(this, options);
       beforeFirstCall(this, "_read", function() {
         var source = fn.call(this, options);
@@ -33976,10 +33976,10 @@ var require_from = __commonJS({
     var { PromisePrototypeThen, SymbolAsyncIterator, SymbolIterator } = require_primordials();
     var { Buffer: Buffer3 } = __require("buffer");
     var { ERR_INVALID_ARG_TYPE, ERR_STREAM_NULL_VALUES } = require_errors2().codes;
-    function from(Readable9, iterable, opts) {
+    function from(Readable10, iterable, opts) {
       let iterator2;
       if (typeof iterable === "string" || iterable instanceof Buffer3) {
-        return new Readable9({
+        return new Readable10({
           objectMode: true,
           ...opts,
           read() {
@@ -33998,7 +33998,7 @@ var require_from = __commonJS({
       } else {
         throw new ERR_INVALID_ARG_TYPE("iterable", ["Iterable"], iterable);
       }
-      const readable = new Readable9({
+      const readable = new Readable10({
         objectMode: true,
         highWaterMark: 1,
         // TODO(ronag): What options should be allowed?
@@ -34082,8 +34082,8 @@ var require_readable3 = __commonJS({
       SymbolAsyncIterator,
       Symbol: Symbol2
     } = require_primordials();
-    module.exports = Readable9;
-    Readable9.ReadableState = ReadableState;
+    module.exports = Readable10;
+    Readable10.ReadableState = ReadableState;
     var { EventEmitter: EE } = __require("events");
     var { Stream: Stream2, prependListener } = require_legacy();
     var { Buffer: Buffer3 } = __require("buffer");
@@ -34110,8 +34110,8 @@ var require_readable3 = __commonJS({
     var kPaused = Symbol2("kPaused");
     var { StringDecoder: StringDecoder2 } = require_string_decoder2();
     var from = require_from();
-    ObjectSetPrototypeOf(Readable9.prototype, Stream2.prototype);
-    ObjectSetPrototypeOf(Readable9, Stream2);
+    ObjectSetPrototypeOf(Readable10.prototype, Stream2.prototype);
+    ObjectSetPrototypeOf(Readable10, Stream2);
     var nop = () => {
     };
     var { errorOrDestroy } = destroyImpl;
@@ -34206,8 +34206,8 @@ var require_readable3 = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable9(options) {
-      if (!(this instanceof Readable9)) return new Readable9(options);
+    function Readable10(options) {
+      if (!(this instanceof Readable10)) return new Readable10(options);
       const isDuplex = this instanceof require_duplex();
       this._readableState = new ReadableState(options, this, isDuplex);
       if (options) {
@@ -34223,15 +34223,15 @@ var require_readable3 = __commonJS({
         }
       });
     }
-    Readable9.prototype.destroy = destroyImpl.destroy;
-    Readable9.prototype._undestroy = destroyImpl.undestroy;
-    Readable9.prototype._destroy = function(err, cb) {
+    Readable10.prototype.destroy = destroyImpl.destroy;
+    Readable10.prototype._undestroy = destroyImpl.undestroy;
+    Readable10.prototype._destroy = function(err, cb) {
       cb(err);
     };
-    Readable9.prototype[EE.captureRejectionSymbol] = function(err) {
+    Readable10.prototype[EE.captureRejectionSymbol] = function(err) {
       this.destroy(err);
     };
-    Readable9.prototype[SymbolAsyncDispose] = function() {
+    Readable10.prototype[SymbolAsyncDispose] = function() {
       let error2;
       if (!this.destroyed) {
         error2 = this.readableEnded ? null : new AbortError3();
@@ -34239,10 +34239,10 @@ var require_readable3 = __commonJS({
       }
       return new Promise2((resolve4, reject) => eos(this, (err) => err && err !== error2 ? reject(err) : resolve4(null)));
     };
-    Readable9.prototype.push = function(chunk, encoding) {
+    Readable10.prototype.push = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, false);
     };
-    Readable9.prototype.unshift = function(chunk, encoding) {
+    Readable10.prototype.unshift = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, true);
     };
     function readableAddChunk(stream4, chunk, encoding, addToFront) {
@@ -34316,11 +34316,11 @@ var require_readable3 = __commonJS({
       }
       maybeReadMore(stream4, state3);
     }
-    Readable9.prototype.isPaused = function() {
+    Readable10.prototype.isPaused = function() {
       const state3 = this._readableState;
       return state3[kPaused] === true || state3.flowing === false;
     };
-    Readable9.prototype.setEncoding = function(enc) {
+    Readable10.prototype.setEncoding = function(enc) {
       const decoder = new StringDecoder2(enc);
       this._readableState.decoder = decoder;
       this._readableState.encoding = this._readableState.decoder.encoding;
@@ -34359,7 +34359,7 @@ var require_readable3 = __commonJS({
       if (n <= state3.length) return n;
       return state3.ended ? state3.length : 0;
     }
-    Readable9.prototype.read = function(n) {
+    Readable10.prototype.read = function(n) {
       debug5("read", n);
       if (n === void 0) {
         n = NaN;
@@ -34481,10 +34481,10 @@ var require_readable3 = __commonJS({
       }
       state3.readingMore = false;
     }
-    Readable9.prototype._read = function(n) {
+    Readable10.prototype._read = function(n) {
       throw new ERR_METHOD_NOT_IMPLEMENTED("_read()");
     };
-    Readable9.prototype.pipe = function(dest, pipeOpts) {
+    Readable10.prototype.pipe = function(dest, pipeOpts) {
       const src = this;
       const state3 = this._readableState;
       if (state3.pipes.length === 1) {
@@ -34609,7 +34609,7 @@ var require_readable3 = __commonJS({
         }
       };
     }
-    Readable9.prototype.unpipe = function(dest) {
+    Readable10.prototype.unpipe = function(dest) {
       const state3 = this._readableState;
       const unpipeInfo = {
         hasUnpiped: false
@@ -34632,7 +34632,7 @@ var require_readable3 = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable9.prototype.on = function(ev, fn) {
+    Readable10.prototype.on = function(ev, fn) {
       const res = Stream2.prototype.on.call(this, ev, fn);
       const state3 = this._readableState;
       if (ev === "data") {
@@ -34653,16 +34653,16 @@ var require_readable3 = __commonJS({
       }
       return res;
     };
-    Readable9.prototype.addListener = Readable9.prototype.on;
-    Readable9.prototype.removeListener = function(ev, fn) {
+    Readable10.prototype.addListener = Readable10.prototype.on;
+    Readable10.prototype.removeListener = function(ev, fn) {
       const res = Stream2.prototype.removeListener.call(this, ev, fn);
       if (ev === "readable") {
         process5.nextTick(updateReadableListening, this);
       }
       return res;
     };
-    Readable9.prototype.off = Readable9.prototype.removeListener;
-    Readable9.prototype.removeAllListeners = function(ev) {
+    Readable10.prototype.off = Readable10.prototype.removeListener;
+    Readable10.prototype.removeAllListeners = function(ev) {
       const res = Stream2.prototype.removeAllListeners.apply(this, arguments);
       if (ev === "readable" || ev === void 0) {
         process5.nextTick(updateReadableListening, this);
@@ -34684,7 +34684,7 @@ var require_readable3 = __commonJS({
       debug5("readable nexttick read 0");
       self2.read(0);
     }
-    Readable9.prototype.resume = function() {
+    Readable10.prototype.resume = function() {
       const state3 = this._readableState;
       if (!state3.flowing) {
         debug5("resume");
@@ -34710,7 +34710,7 @@ var require_readable3 = __commonJS({
       flow(stream4);
       if (state3.flowing && !state3.reading) stream4.read(0);
     }
-    Readable9.prototype.pause = function() {
+    Readable10.prototype.pause = function() {
       debug5("call pause flowing=%j", this._readableState.flowing);
       if (this._readableState.flowing !== false) {
         debug5("pause");
@@ -34725,7 +34725,7 @@ var require_readable3 = __commonJS({
       debug5("flow", state3.flowing);
       while (state3.flowing && stream4.read() !== null) ;
     }
-    Readable9.prototype.wrap = function(stream4) {
+    Readable10.prototype.wrap = function(stream4) {
       let paused = false;
       stream4.on("data", (chunk) => {
         if (!this.push(chunk) && stream4.pause) {
@@ -34760,10 +34760,10 @@ var require_readable3 = __commonJS({
       }
       return this;
     };
-    Readable9.prototype[SymbolAsyncIterator] = function() {
+    Readable10.prototype[SymbolAsyncIterator] = function() {
       return streamToAsyncIterator(this);
     };
-    Readable9.prototype.iterator = function(options) {
+    Readable10.prototype.iterator = function(options) {
       if (options !== void 0) {
         validateObject(options, "options");
       }
@@ -34771,7 +34771,7 @@ var require_readable3 = __commonJS({
     };
     function streamToAsyncIterator(stream4, options) {
       if (typeof stream4.read !== "function") {
-        stream4 = Readable9.wrap(stream4, {
+        stream4 = Readable10.wrap(stream4, {
           objectMode: true
         });
       }
@@ -34827,7 +34827,7 @@ var require_readable3 = __commonJS({
         }
       }
     }
-    ObjectDefineProperties(Readable9.prototype, {
+    ObjectDefineProperties(Readable10.prototype, {
       readable: {
         __proto__: null,
         get() {
@@ -34954,7 +34954,7 @@ var require_readable3 = __commonJS({
         }
       }
     });
-    Readable9._fromList = fromList;
+    Readable10._fromList = fromList;
     function fromList(n, state3) {
       if (state3.length === 0) return null;
       let ret;
@@ -35001,23 +35001,23 @@ var require_readable3 = __commonJS({
         stream4.end();
       }
     }
-    Readable9.from = function(iterable, opts) {
-      return from(Readable9, iterable, opts);
+    Readable10.from = function(iterable, opts) {
+      return from(Readable10, iterable, opts);
     };
     var webStreamsAdapters;
     function lazyWebStreams() {
       if (webStreamsAdapters === void 0) webStreamsAdapters = {};
       return webStreamsAdapters;
     }
-    Readable9.fromWeb = function(readableStream, options) {
+    Readable10.fromWeb = function(readableStream, options) {
       return lazyWebStreams().newStreamReadableFromReadableStream(readableStream, options);
     };
-    Readable9.toWeb = function(streamReadable, options) {
+    Readable10.toWeb = function(streamReadable, options) {
       return lazyWebStreams().newReadableStreamFromStreamReadable(streamReadable, options);
     };
-    Readable9.wrap = function(src, options) {
+    Readable10.wrap = function(src, options) {
       var _ref, _src$readableObjectMo;
-      return new Readable9({
+      return new Readable10({
         objectMode: (_ref = (_src$readableObjectMo = src.readableObjectMode) !== null && _src$readableObjectMo !== void 0 ? _src$readableObjectMo : src.objectMode) !== null && _ref !== void 0 ? _ref : true,
         ...options,
         destroy(err, callback) {
@@ -35673,7 +35673,7 @@ var require_duplexify = __commonJS({
     } = require_errors2();
     var { destroyer } = require_destroy2();
     var Duplex3 = require_duplex();
-    var Readable9 = require_readable3();
+    var Readable10 = require_readable3();
     var Writable4 = require_writable();
     var { createDeferredPromise } = require_util10();
     var from = require_from();
@@ -35723,7 +35723,7 @@ var require_duplexify = __commonJS({
       }
       if (isReadableStream3(body2)) {
         return _duplexify({
-          readable: Readable9.fromWeb(body2)
+          readable: Readable10.fromWeb(body2)
         });
       }
       if (isWritableStream(body2)) {
@@ -35887,7 +35887,7 @@ var require_duplexify = __commonJS({
       };
     }
     function _duplexify(pair) {
-      const r = pair.readable && typeof pair.readable.read !== "function" ? Readable9.wrap(pair.readable) : pair.readable;
+      const r = pair.readable && typeof pair.readable.read !== "function" ? Readable10.wrap(pair.readable) : pair.readable;
       const w = pair.writable;
       let readable = !!isReadable(r);
       let writable = !!isWritable(w);
@@ -36008,10 +36008,10 @@ var require_duplex = __commonJS({
       ObjectSetPrototypeOf
     } = require_primordials();
     module.exports = Duplex3;
-    var Readable9 = require_readable3();
+    var Readable10 = require_readable3();
     var Writable4 = require_writable();
-    ObjectSetPrototypeOf(Duplex3.prototype, Readable9.prototype);
-    ObjectSetPrototypeOf(Duplex3, Readable9);
+    ObjectSetPrototypeOf(Duplex3.prototype, Readable10.prototype);
+    ObjectSetPrototypeOf(Duplex3, Readable10);
     {
       const keys = ObjectKeys(Writable4.prototype);
       for (let i = 0; i < keys.length; i++) {
@@ -36021,7 +36021,7 @@ var require_duplex = __commonJS({
     }
     function Duplex3(options) {
       if (!(this instanceof Duplex3)) return new Duplex3(options);
-      Readable9.call(this, options);
+      Readable10.call(this, options);
       Writable4.call(this, options);
       if (options) {
         this.allowHalfOpen = options.allowHalfOpen !== false;
@@ -36268,7 +36268,7 @@ var require_pipeline = __commonJS({
     } = require_utils2();
     var AbortController2 = globalThis.AbortController || require_abort_controller().AbortController;
     var PassThrough3;
-    var Readable9;
+    var Readable10;
     var addAbortListener;
     function destroyer(stream4, reading, writing) {
       let finished2 = false;
@@ -36307,10 +36307,10 @@ var require_pipeline = __commonJS({
       throw new ERR_INVALID_ARG_TYPE("val", ["Readable", "Iterable", "AsyncIterable"], val);
     }
     async function* fromReadable(val) {
-      if (!Readable9) {
-        Readable9 = require_readable3();
+      if (!Readable10) {
+        Readable10 = require_readable3();
       }
-      yield* Readable9.prototype[SymbolAsyncIterator].call(val);
+      yield* Readable10.prototype[SymbolAsyncIterator].call(val);
     }
     async function pumpToNode(iterable, writable, finish2, { end }) {
       let error2;
@@ -46225,14 +46225,14 @@ var require_zip_archive_entry = __commonJS({
     var ArchiveEntry = require_archive_entry();
     var GeneralPurposeBit = require_general_purpose_bit();
     var UnixStat = require_unix_stat();
-    var constants6 = require_constants6();
+    var constants5 = require_constants6();
     var zipUtil = require_util11();
     var ZipArchiveEntry = module.exports = function(name2) {
       if (!(this instanceof ZipArchiveEntry)) {
         return new ZipArchiveEntry(name2);
       }
       ArchiveEntry.call(this);
-      this.platform = constants6.PLATFORM_FAT;
+      this.platform = constants5.PLATFORM_FAT;
       this.method = -1;
       this.name = null;
       this.size = 0;
@@ -46240,7 +46240,7 @@ var require_zip_archive_entry = __commonJS({
       this.gpb = new GeneralPurposeBit();
       this.crc = 0;
       this.time = -1;
-      this.minver = constants6.MIN_VERSION_INITIAL;
+      this.minver = constants5.MIN_VERSION_INITIAL;
       this.mode = -1;
       this.extra = null;
       this.exattr = 0;
@@ -46267,7 +46267,7 @@ var require_zip_archive_entry = __commonJS({
       return this.exattr;
     };
     ZipArchiveEntry.prototype.getExtra = function() {
-      return this.extra !== null ? this.extra : constants6.EMPTY;
+      return this.extra !== null ? this.extra : constants5.EMPTY;
     };
     ZipArchiveEntry.prototype.getGeneralPurposeBit = function() {
       return this.gpb;
@@ -46300,7 +46300,7 @@ var require_zip_archive_entry = __commonJS({
       return this.time !== -1 ? this.time : 0;
     };
     ZipArchiveEntry.prototype.getUnixMode = function() {
-      return this.platform !== constants6.PLATFORM_UNIX ? 0 : this.getExternalAttributes() >> constants6.SHORT_SHIFT & constants6.SHORT_MASK;
+      return this.platform !== constants5.PLATFORM_UNIX ? 0 : this.getExternalAttributes() >> constants5.SHORT_SHIFT & constants5.SHORT_MASK;
     };
     ZipArchiveEntry.prototype.getVersionNeededToExtract = function() {
       return this.minver;
@@ -46370,12 +46370,12 @@ var require_zip_archive_entry = __commonJS({
       this.time = zipUtil.dateToDos(time, forceLocalTime);
     };
     ZipArchiveEntry.prototype.setUnixMode = function(mode) {
-      mode |= this.isDirectory() ? constants6.S_IFDIR : constants6.S_IFREG;
+      mode |= this.isDirectory() ? constants5.S_IFDIR : constants5.S_IFREG;
       var extattr = 0;
-      extattr |= mode << constants6.SHORT_SHIFT | (this.isDirectory() ? constants6.S_DOS_D : constants6.S_DOS_A);
+      extattr |= mode << constants5.SHORT_SHIFT | (this.isDirectory() ? constants5.S_DOS_D : constants5.S_DOS_A);
       this.setExternalAttributes(extattr);
-      this.mode = mode & constants6.MODE_MASK;
-      this.platform = constants6.PLATFORM_UNIX;
+      this.mode = mode & constants5.MODE_MASK;
+      this.platform = constants5.PLATFORM_UNIX;
     };
     ZipArchiveEntry.prototype.setVersionNeededToExtract = function(minver) {
       this.minver = minver;
@@ -46387,7 +46387,7 @@ var require_zip_archive_entry = __commonJS({
       return (this.getUnixMode() & UnixStat.FILE_TYPE_FLAG) === UnixStat.LINK_FLAG;
     };
     ZipArchiveEntry.prototype.isZip64 = function() {
-      return this.csize > constants6.ZIP64_MAGIC || this.size > constants6.ZIP64_MAGIC;
+      return this.csize > constants5.ZIP64_MAGIC || this.size > constants5.ZIP64_MAGIC;
     };
   }
 });
@@ -46704,7 +46704,7 @@ var require_zip_archive_output_stream = __commonJS({
     var ArchiveOutputStream = require_archive_output_stream();
     var ZipArchiveEntry = require_zip_archive_entry();
     var GeneralPurposeBit = require_general_purpose_bit();
-    var constants6 = require_constants6();
+    var constants5 = require_constants6();
     var util3 = require_util12();
     var zipUtil = require_util11();
     var ZipArchiveOutputStream = module.exports = function(options) {
@@ -46740,21 +46740,21 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._appendBuffer = function(ae, source, callback) {
       if (source.length === 0) {
-        ae.setMethod(constants6.METHOD_STORED);
+        ae.setMethod(constants5.METHOD_STORED);
       }
       var method = ae.getMethod();
-      if (method === constants6.METHOD_STORED) {
+      if (method === constants5.METHOD_STORED) {
         ae.setSize(source.length);
         ae.setCompressedSize(source.length);
         ae.setCrc(crc32.buf(source) >>> 0);
       }
       this._writeLocalFileHeader(ae);
-      if (method === constants6.METHOD_STORED) {
+      if (method === constants5.METHOD_STORED) {
         this.write(source);
         this._afterAppend(ae);
         callback(null, ae);
         return;
-      } else if (method === constants6.METHOD_DEFLATED) {
+      } else if (method === constants5.METHOD_DEFLATED) {
         this._smartStream(ae, callback).end(source);
         return;
       } else {
@@ -46764,7 +46764,7 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._appendStream = function(ae, source, callback) {
       ae.getGeneralPurposeBit().useDataDescriptor(true);
-      ae.setVersionNeededToExtract(constants6.MIN_VERSION_DATA_DESCRIPTOR);
+      ae.setVersionNeededToExtract(constants5.MIN_VERSION_DATA_DESCRIPTOR);
       this._writeLocalFileHeader(ae);
       var smart = this._smartStream(ae, callback);
       source.once("error", function(err) {
@@ -46781,7 +46781,7 @@ var require_zip_archive_output_stream = __commonJS({
         o.zlib = {};
       }
       if (typeof o.zlib.level !== "number") {
-        o.zlib.level = constants6.ZLIB_BEST_SPEED;
+        o.zlib.level = constants5.ZLIB_BEST_SPEED;
       }
       o.forceZip64 = !!o.forceZip64;
       o.forceLocalTime = !!o.forceLocalTime;
@@ -46804,11 +46804,11 @@ var require_zip_archive_output_stream = __commonJS({
     };
     ZipArchiveOutputStream.prototype._normalizeEntry = function(ae) {
       if (ae.getMethod() === -1) {
-        ae.setMethod(constants6.METHOD_DEFLATED);
+        ae.setMethod(constants5.METHOD_DEFLATED);
       }
-      if (ae.getMethod() === constants6.METHOD_DEFLATED) {
+      if (ae.getMethod() === constants5.METHOD_DEFLATED) {
         ae.getGeneralPurposeBit().useDataDescriptor(true);
-        ae.setVersionNeededToExtract(constants6.MIN_VERSION_DATA_DESCRIPTOR);
+        ae.setVersionNeededToExtract(constants5.MIN_VERSION_DATA_DESCRIPTOR);
       }
       if (ae.getTime() === -1) {
         ae.setTime(/* @__PURE__ */ new Date(), this._archive.forceLocalTime);
@@ -46820,7 +46820,7 @@ var require_zip_archive_output_stream = __commonJS({
       };
     };
     ZipArchiveOutputStream.prototype._smartStream = function(ae, callback) {
-      var deflate = ae.getMethod() === constants6.METHOD_DEFLATED;
+      var deflate = ae.getMethod() === constants5.METHOD_DEFLATED;
       var process5 = deflate ? new DeflateCRC32Stream(this.options.zlib) : new CRC32Stream();
       var error2 = null;
       function handleStuff() {
@@ -46843,13 +46843,13 @@ var require_zip_archive_output_stream = __commonJS({
       var size = this._archive.centralLength;
       var offset = this._archive.centralOffset;
       if (this.isZip64()) {
-        records = constants6.ZIP64_MAGIC_SHORT;
-        size = constants6.ZIP64_MAGIC;
-        offset = constants6.ZIP64_MAGIC;
+        records = constants5.ZIP64_MAGIC_SHORT;
+        size = constants5.ZIP64_MAGIC;
+        offset = constants5.ZIP64_MAGIC;
       }
-      this.write(zipUtil.getLongBytes(constants6.SIG_EOCD));
-      this.write(constants6.SHORT_ZERO);
-      this.write(constants6.SHORT_ZERO);
+      this.write(zipUtil.getLongBytes(constants5.SIG_EOCD));
+      this.write(constants5.SHORT_ZERO);
+      this.write(constants5.SHORT_ZERO);
       this.write(zipUtil.getShortBytes(records));
       this.write(zipUtil.getShortBytes(records));
       this.write(zipUtil.getLongBytes(size));
@@ -46860,18 +46860,18 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(comment);
     };
     ZipArchiveOutputStream.prototype._writeCentralDirectoryZip64 = function() {
-      this.write(zipUtil.getLongBytes(constants6.SIG_ZIP64_EOCD));
+      this.write(zipUtil.getLongBytes(constants5.SIG_ZIP64_EOCD));
       this.write(zipUtil.getEightBytes(44));
-      this.write(zipUtil.getShortBytes(constants6.MIN_VERSION_ZIP64));
-      this.write(zipUtil.getShortBytes(constants6.MIN_VERSION_ZIP64));
-      this.write(constants6.LONG_ZERO);
-      this.write(constants6.LONG_ZERO);
+      this.write(zipUtil.getShortBytes(constants5.MIN_VERSION_ZIP64));
+      this.write(zipUtil.getShortBytes(constants5.MIN_VERSION_ZIP64));
+      this.write(constants5.LONG_ZERO);
+      this.write(constants5.LONG_ZERO);
       this.write(zipUtil.getEightBytes(this._entries.length));
       this.write(zipUtil.getEightBytes(this._entries.length));
       this.write(zipUtil.getEightBytes(this._archive.centralLength));
       this.write(zipUtil.getEightBytes(this._archive.centralOffset));
-      this.write(zipUtil.getLongBytes(constants6.SIG_ZIP64_EOCD_LOC));
-      this.write(constants6.LONG_ZERO);
+      this.write(zipUtil.getLongBytes(constants5.SIG_ZIP64_EOCD_LOC));
+      this.write(constants5.LONG_ZERO);
       this.write(zipUtil.getEightBytes(this._archive.centralOffset + this._archive.centralLength));
       this.write(zipUtil.getLongBytes(1));
     };
@@ -46881,13 +46881,13 @@ var require_zip_archive_output_stream = __commonJS({
       var fileOffset = ae._offsets.file;
       var size = ae.getSize();
       var compressedSize = ae.getCompressedSize();
-      if (ae.isZip64() || fileOffset > constants6.ZIP64_MAGIC) {
-        size = constants6.ZIP64_MAGIC;
-        compressedSize = constants6.ZIP64_MAGIC;
-        fileOffset = constants6.ZIP64_MAGIC;
-        ae.setVersionNeededToExtract(constants6.MIN_VERSION_ZIP64);
+      if (ae.isZip64() || fileOffset > constants5.ZIP64_MAGIC) {
+        size = constants5.ZIP64_MAGIC;
+        compressedSize = constants5.ZIP64_MAGIC;
+        fileOffset = constants5.ZIP64_MAGIC;
+        ae.setVersionNeededToExtract(constants5.MIN_VERSION_ZIP64);
         var extraBuf = Buffer.concat([
-          zipUtil.getShortBytes(constants6.ZIP64_EXTRA_ID),
+          zipUtil.getShortBytes(constants5.ZIP64_EXTRA_ID),
           zipUtil.getShortBytes(24),
           zipUtil.getEightBytes(ae.getSize()),
           zipUtil.getEightBytes(ae.getCompressedSize()),
@@ -46895,8 +46895,8 @@ var require_zip_archive_output_stream = __commonJS({
         ], 28);
         ae.setExtra(extraBuf);
       }
-      this.write(zipUtil.getLongBytes(constants6.SIG_CFH));
-      this.write(zipUtil.getShortBytes(ae.getPlatform() << 8 | constants6.VERSION_MADEBY));
+      this.write(zipUtil.getLongBytes(constants5.SIG_CFH));
+      this.write(zipUtil.getShortBytes(ae.getPlatform() << 8 | constants5.VERSION_MADEBY));
       this.write(zipUtil.getShortBytes(ae.getVersionNeededToExtract()));
       this.write(gpb.encode());
       this.write(zipUtil.getShortBytes(method));
@@ -46914,7 +46914,7 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(zipUtil.getShortBytes(name2.length));
       this.write(zipUtil.getShortBytes(extra.length));
       this.write(zipUtil.getShortBytes(comment.length));
-      this.write(constants6.SHORT_ZERO);
+      this.write(constants5.SHORT_ZERO);
       this.write(zipUtil.getShortBytes(ae.getInternalAttributes()));
       this.write(zipUtil.getLongBytes(ae.getExternalAttributes()));
       this.write(zipUtil.getLongBytes(fileOffset));
@@ -46923,7 +46923,7 @@ var require_zip_archive_output_stream = __commonJS({
       this.write(comment);
     };
     ZipArchiveOutputStream.prototype._writeDataDescriptor = function(ae) {
-      this.write(zipUtil.getLongBytes(constants6.SIG_DD));
+      this.write(zipUtil.getLongBytes(constants5.SIG_DD));
       this.write(zipUtil.getLongBytes(ae.getCrc()));
       if (ae.isZip64()) {
         this.write(zipUtil.getEightBytes(ae.getCompressedSize()));
@@ -46940,22 +46940,22 @@ var require_zip_archive_output_stream = __commonJS({
       var extra = ae.getLocalFileDataExtra();
       if (ae.isZip64()) {
         gpb.useDataDescriptor(true);
-        ae.setVersionNeededToExtract(constants6.MIN_VERSION_ZIP64);
+        ae.setVersionNeededToExtract(constants5.MIN_VERSION_ZIP64);
       }
       if (gpb.usesUTF8ForNames()) {
         name2 = Buffer.from(name2);
       }
       ae._offsets.file = this.offset;
-      this.write(zipUtil.getLongBytes(constants6.SIG_LFH));
+      this.write(zipUtil.getLongBytes(constants5.SIG_LFH));
       this.write(zipUtil.getShortBytes(ae.getVersionNeededToExtract()));
       this.write(gpb.encode());
       this.write(zipUtil.getShortBytes(method));
       this.write(zipUtil.getLongBytes(ae.getTimeDos()));
       ae._offsets.data = this.offset;
       if (gpb.usesDataDescriptor()) {
-        this.write(constants6.LONG_ZERO);
-        this.write(constants6.LONG_ZERO);
-        this.write(constants6.LONG_ZERO);
+        this.write(constants5.LONG_ZERO);
+        this.write(constants5.LONG_ZERO);
+        this.write(constants5.LONG_ZERO);
       } else {
         this.write(zipUtil.getLongBytes(ae.getCrc()));
         this.write(zipUtil.getLongBytes(ae.getCompressedSize()));
@@ -46971,7 +46971,7 @@ var require_zip_archive_output_stream = __commonJS({
       return this._archive.comment !== null ? this._archive.comment : "";
     };
     ZipArchiveOutputStream.prototype.isZip64 = function() {
-      return this._archive.forceZip64 || this._entries.length > constants6.ZIP64_MAGIC_SHORT || this._archive.centralLength > constants6.ZIP64_MAGIC || this._archive.centralOffset > constants6.ZIP64_MAGIC;
+      return this._archive.forceZip64 || this._entries.length > constants5.ZIP64_MAGIC_SHORT || this._archive.centralLength > constants5.ZIP64_MAGIC || this._archive.centralOffset > constants5.ZIP64_MAGIC;
     };
     ZipArchiveOutputStream.prototype.setComment = function(comment) {
       this._archive.comment = comment;
@@ -48263,7 +48263,7 @@ var require_streamx = __commonJS({
         }
       }
     };
-    var Readable9 = class _Readable extends Stream2 {
+    var Readable10 = class _Readable extends Stream2 {
       constructor(opts) {
         super(opts);
         this._duplexState |= OPENING | WRITE_DONE | READ_READ_AHEAD;
@@ -48474,7 +48474,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Duplex3 = class extends Readable9 {
+    var Duplex3 = class extends Readable10 {
       // and Writable
       constructor(opts) {
         super(opts);
@@ -48683,7 +48683,7 @@ var require_streamx = __commonJS({
       getStreamError,
       Stream: Stream2,
       Writable: Writable4,
-      Readable: Readable9,
+      Readable: Readable10,
       Duplex: Duplex3,
       Transform: Transform7,
       // Export PassThrough for compatibility with Node.js core's stream module
@@ -48957,7 +48957,7 @@ var require_headers2 = __commonJS({
 // node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
   "node_modules/tar-stream/extract.js"(exports2, module) {
-    var { Writable: Writable4, Readable: Readable9, getStreamError } = require_streamx();
+    var { Writable: Writable4, Readable: Readable10, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
     var headers = require_headers2();
@@ -49005,7 +49005,7 @@ var require_extract = __commonJS({
         return buf.subarray(this._offset, this._offset += size);
       }
     };
-    var Source = class extends Readable9 {
+    var Source = class extends Readable10 {
       constructor(self2, header, offset) {
         super();
         this.header = header;
@@ -49301,7 +49301,7 @@ var require_extract = __commonJS({
 // node_modules/tar-stream/constants.js
 var require_constants7 = __commonJS({
   "node_modules/tar-stream/constants.js"(exports2, module) {
-    var constants6 = {
+    var constants5 = {
       // just for envs without fs
       S_IFMT: 61440,
       S_IFDIR: 16384,
@@ -49311,9 +49311,9 @@ var require_constants7 = __commonJS({
       S_IFLNK: 40960
     };
     try {
-      module.exports = __require("fs").constants || constants6;
+      module.exports = __require("fs").constants || constants5;
     } catch {
-      module.exports = constants6;
+      module.exports = constants5;
     }
   }
 });
@@ -49321,9 +49321,9 @@ var require_constants7 = __commonJS({
 // node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports2, module) {
-    var { Readable: Readable9, Writable: Writable4, getStreamError } = require_streamx();
+    var { Readable: Readable10, Writable: Writable4, getStreamError } = require_streamx();
     var b4a = require_b4a();
-    var constants6 = require_constants7();
+    var constants5 = require_constants7();
     var headers = require_headers2();
     var DMODE = 493;
     var FMODE = 420;
@@ -49414,7 +49414,7 @@ var require_pack = __commonJS({
         cb();
       }
     };
-    var Pack = class extends Readable9 {
+    var Pack = class extends Readable10 {
       constructor(opts) {
         super(opts);
         this._drain = noop3;
@@ -49526,16 +49526,16 @@ var require_pack = __commonJS({
       return new Pack(opts);
     };
     function modeToType(mode) {
-      switch (mode & constants6.S_IFMT) {
-        case constants6.S_IFBLK:
+      switch (mode & constants5.S_IFMT) {
+        case constants5.S_IFBLK:
           return "block-device";
-        case constants6.S_IFCHR:
+        case constants5.S_IFCHR:
           return "character-device";
-        case constants6.S_IFDIR:
+        case constants5.S_IFDIR:
           return "directory";
-        case constants6.S_IFIFO:
+        case constants5.S_IFIFO:
           return "fifo";
-        case constants6.S_IFLNK:
+        case constants5.S_IFLNK:
           return "symlink";
       }
       return "file";
@@ -63010,9 +63010,9 @@ import * as path9 from "node:path";
 import { pipeline as pipeline4 } from "node:stream/promises";
 
 // src/artifact.ts
-import { copyFile as copyFile2, link, mkdtemp, open as open4, readdir as readdir2, rm as rm3, stat as stat3 } from "node:fs/promises";
+import { copyFile as copyFile2, link, mkdtemp, open as open4, readdir as readdir2, rm as rm3, stat as stat3, writeFile as writeFile2 } from "node:fs/promises";
 import path8 from "node:path";
-import { setTimeout as sleep3 } from "node:timers/promises";
+import { setTimeout as sleep2 } from "node:timers/promises";
 
 // node_modules/@actions/artifact/lib/internal/shared/config.js
 import os7 from "os";
@@ -109047,8 +109047,8 @@ function createArchiveInspector(options = {}) {
   const collector = new Collector(maxJsonBytes);
   const reader = new TarReader(collector);
   let settle;
-  const report2 = new Promise((resolve4, reject) => settle = { resolve: resolve4, reject });
-  report2.catch(() => {
+  const report = new Promise((resolve4, reject) => settle = { resolve: resolve4, reject });
+  report.catch(() => {
   });
   let done = false;
   const finish2 = (outcome) => {
@@ -109096,7 +109096,7 @@ function createArchiveInspector(options = {}) {
       );
     })
   );
-  return { stream: stream4, report: report2 };
+  return { stream: stream4, report };
 }
 function platformOf(config) {
   const os9 = config["os"];
@@ -109381,24 +109381,24 @@ function imagesOf(targets, walked, listed) {
 // src/archive/canonical.ts
 var SAFE_NAME = /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 var LAYOUT_FILES = /^(?:manifest\.json|index\.json|oci-layout|repositories|[0-9a-f]{64}\/(?:json|VERSION))$/;
-function selectReferences(report2, wanted) {
-  if (wanted === void 0) return report2.images.map((image) => ({ image, references: [...image.references] }));
+function selectReferences(report, wanted) {
+  if (wanted === void 0) return report.images.map((image) => ({ image, references: [...image.references] }));
   const selections = [];
-  for (const image of report2.images) {
+  for (const image of report.images) {
     const names = new Set(image.references.map(qualify));
     const references = wanted.filter((tag) => names.has(qualify(tag)));
     if (references.length > 0) selections.push({ image, references: [...new Set(references)] });
   }
   return selections;
 }
-function filesOf(report2, images) {
+function filesOf(report, images) {
   const files = /* @__PURE__ */ new Set();
   const stack = images.map((image) => image.root);
   while (stack.length > 0) {
     const file = stack.pop();
     if (files.has(file)) continue;
     files.add(file);
-    for (const child2 of report2.tree.get(file) ?? []) if (!files.has(child2)) stack.push(child2);
+    for (const child2 of report.tree.get(file) ?? []) if (!files.has(child2)) stack.push(child2);
   }
   return files;
 }
@@ -109491,12 +109491,12 @@ function createCanonicalWriter(options) {
     flush(callback) {
       const end = async () => {
         reader.end();
-        const report2 = verifyContents(collector.contents, reader.offset, collector.entries);
-        await options.beforeEnd?.(report2);
-        const written = finish(report2, streamed, collector, options);
+        const report = verifyContents(collector.contents, reader.offset, collector.entries);
+        await options.beforeEnd?.(report);
+        const written = finish(report, streamed, collector, options);
         for (const buffer2 of written.buffers) this.push(buffer2);
         settled = true;
-        settle.resolve({ report: report2, format: written.format, selections: written.selections });
+        settle.resolve({ report, format: written.format, selections: written.selections });
       };
       end().then(
         () => callback(null, END_OF_ARCHIVE),
@@ -109514,8 +109514,8 @@ function createCanonicalWriter(options) {
   });
   return { stream: output, result };
 }
-function finish(report2, streamed, collector, options) {
-  const everything = filesOf(report2, report2.images);
+function finish(report, streamed, collector, options) {
+  const everything = filesOf(report, report.images);
   const stray = streamed.filter((name2) => !everything.has(name2));
   if (stray.length > 0) {
     throw new UserError(
@@ -109530,9 +109530,9 @@ function finish(report2, streamed, collector, options) {
       `An image in the tarball names "${impostor}" as one of its files (a config or layer); that name belongs to the archive's layout, so the tarball is refused.`
     );
   }
-  const selections = options.select(report2);
+  const selections = options.select(report);
   const wanted = filesOf(
-    report2,
+    report,
     selections.map((selection) => selection.image)
   );
   const already = new Set(streamed);
@@ -109545,7 +109545,7 @@ function finish(report2, streamed, collector, options) {
     if (!content) throw new UserError(`${name2} was not kept while reading the tarball; it cannot be written again.`);
     buffers.push(tarEntry(name2, content));
   }
-  const oci = report2.format !== "docker-archive";
+  const oci = report.format !== "docker-archive";
   if (oci) {
     buffers.push(tarEntry("oci-layout", Buffer.from('{"imageLayoutVersion":"1.0.0"}')));
     const manifests = selections.flatMap(({ image, references }) => {
@@ -109692,9 +109692,9 @@ async function writeTarball(start, file, compression, level, canonical, onOpen) 
       output
     ]);
     await source.finished;
-    const { report: report2, format, selections } = await writer.result;
+    const { report, format, selections } = await writer.result;
     await rename2(partial, file);
-    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report: report2, format, selections };
+    return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report, format, selections };
   } catch (error2) {
     source.stream.destroy();
     if (!output.closed) {
@@ -109814,156 +109814,117 @@ async function openTarball(file, what, writtenTo, growing) {
 }
 
 // src/transfer.ts
-import { constants as constants5, openSync } from "node:fs";
-import { Socket as Socket3 } from "node:net";
 import { open as open3 } from "node:fs/promises";
-import { setTimeout as sleep2 } from "node:timers/promises";
-import { Worker, parentPort, workerData } from "node:worker_threads";
-var TASK = "handoffTransfer";
+import { syncBuiltinESMExports } from "node:module";
+import { Readable as Readable9 } from "node:stream";
 var READ_BYTES = 1024 * 1024;
 var FOLLOW_POLL_MS = 10;
-var PIPE_POLL_MS = 5;
-function startWorker(task) {
-  const entry = import.meta.url.endsWith(".ts") ? new URL("./main.ts", import.meta.url) : new URL(import.meta.url);
-  const worker = new Worker(entry, { workerData: { [TASK]: task } });
-  const outcome = new Promise((resolve4, reject) => {
-    let last;
-    worker.on("message", (report2) => {
-      if (report2.type === "done" || report2.type === "failed") last = report2;
-    });
-    worker.once("error", reject);
-    worker.once("exit", (code3) => {
-      if (last?.type === "done") resolve4(last.result);
-      else if (last?.type === "failed") reject(Object.assign(new Error(last.message), { code: last.code }));
-      else reject(new Error(`the transfer's worker thread exited (${code3}) without a result`));
-    });
+var FollowedFile = class extends Readable9 {
+  #handle;
+  #position = 0;
+  #size;
+  #cut = false;
+  #wake;
+  constructor() {
+    super({ highWaterMark: READ_BYTES });
+  }
+  follow(file) {
+    if (this.#handle !== void 0) return;
+    this.#handle = open3(file, "r");
+    this.#handle.catch(() => void 0);
+    this.#wake?.();
+  }
+  end(size) {
+    this.#size = size;
+    this.#wake?.();
+  }
+  cut() {
+    this.#cut = true;
+    this.#wake?.();
+  }
+  _read() {
+    this.#next().catch((error2) => this.destroy(error2));
+  }
+  async #next() {
+    for (; ; ) {
+      if (this.#cut || this.#position === this.#size) {
+        this.push(null);
+        return;
+      }
+      const handle = await this.#handle;
+      if (handle !== void 0) {
+        const wanted = this.#size === void 0 ? READ_BYTES : Math.min(READ_BYTES, this.#size - this.#position);
+        const { bytesRead, buffer: buffer2 } = await handle.read(Buffer.allocUnsafe(wanted), 0, wanted, this.#position);
+        if (bytesRead > 0) {
+          this.#position += bytesRead;
+          this.push(
+            bytesRead < wanted / 4 ? Buffer.from(buffer2.subarray(0, bytesRead)) : buffer2.subarray(0, bytesRead)
+          );
+          return;
+        }
+        if (this.#size !== void 0) this.#cut = true;
+      }
+      if (!this.#cut) {
+        await new Promise((resolve4) => {
+          this.#wake = resolve4;
+          setTimeout(resolve4, FOLLOW_POLL_MS);
+        });
+        this.#wake = void 0;
+      }
+    }
+  }
+  _destroy(error2, callback) {
+    const closed = this.#handle?.then((handle) => handle.close()) ?? Promise.resolve();
+    closed.then(
+      () => callback(error2),
+      () => callback(error2)
+    );
+  }
+};
+function handOver(file, stream4, opened) {
+  const fs8 = process.getBuiltinModule("node:fs");
+  const original = fs8.createReadStream;
+  let armed = true;
+  const restore = () => {
+    armed = false;
+    if (fs8.createReadStream === patched) {
+      fs8.createReadStream = original;
+      syncBuiltinESMExports();
+    }
+  };
+  const patched = ((path11, options) => {
+    if (!armed || path11 !== file) return original(path11, options);
+    restore();
+    opened();
+    return stream4;
   });
-  outcome.catch(() => void 0);
-  return { worker, outcome };
-}
-function download(id, options) {
-  return startWorker({ kind: "download", id, options }).outcome;
+  fs8.createReadStream = patched;
+  syncBuiltinESMExports();
+  return restore;
 }
 async function upload(task) {
-  const { worker, outcome } = startWorker({ kind: "upload", ...task });
-  const opened = new Promise((resolve4, reject) => {
-    worker.on("message", (report2) => report2.type === "opened" && resolve4());
-    outcome.then(() => reject(new Error("the library finished before reading anything")), reject);
-  });
-  await opened;
-  const send = (command) => {
-    try {
-      worker.postMessage(command);
-    } catch {
-    }
-  };
+  const stream4 = new FollowedFile();
+  let opened;
+  const isOpen = new Promise((resolve4) => opened = resolve4);
+  const restore = handOver(task.placeholder, stream4, opened);
+  const outcome = new DefaultArtifactClient().uploadArtifact(task.name, [task.placeholder], task.root, task.options);
+  outcome.catch(() => void 0);
+  try {
+    await Promise.race([
+      isOpen,
+      outcome.then(() => {
+        throw new Error("the library finished before reading anything");
+      })
+    ]);
+  } finally {
+    restore();
+  }
   return {
-    follow: (file) => send({ type: "follow", file }),
-    end: (size) => send({ type: "end", size }),
-    abort: () => send({ type: "abort" }),
+    follow: (file) => stream4.follow(file),
+    end: (size) => stream4.end(size),
+    abort: () => stream4.cut(),
     outcome
   };
-}
-function isTransferWorker() {
-  return parentPort !== null && typeof workerData === "object" && workerData !== null && TASK in workerData;
-}
-function report(message) {
-  parentPort.postMessage(message);
-}
-var F_SETPIPE_SZ = 1031;
-var PIPE_BYTES = 1024 * 1024;
-async function widenPipe(pipe) {
-  const script = `open(my $p, '+<', $ARGV[0]) or exit 1; fcntl($p, ${F_SETPIPE_SZ}, ${PIPE_BYTES}) or exit 2;`;
-  await getExecOutput("perl", ["-e", script, pipe], { silent: true, ignoreReturnCode: true }).catch(() => void 0);
-}
-async function feedPipe(pipe, uploading) {
-  let settled = false;
-  uploading.then(
-    () => settled = true,
-    () => settled = true
-  );
-  let fd;
-  while (fd === void 0 && !settled) {
-    try {
-      fd = openSync(pipe, constants5.O_WRONLY | constants5.O_NONBLOCK);
-    } catch (error2) {
-      if (error2.code !== "ENXIO") throw error2;
-      await sleep2(PIPE_POLL_MS);
-    }
-  }
-  if (fd === void 0) return;
-  await widenPipe(pipe);
-  const socket = new Socket3({ fd, readable: false, writable: true });
-  socket.on("error", () => void 0);
-  uploading.catch(() => socket.destroy());
-  let endSize;
-  let aborted = false;
-  let following = false;
-  const follow = async (file) => {
-    const handle = await open3(file, "r");
-    try {
-      let position = 0;
-      while (!aborted && !socket.destroyed) {
-        const wanted = endSize === void 0 ? READ_BYTES : Math.min(READ_BYTES, endSize - position);
-        if (wanted <= 0) break;
-        const { bytesRead, buffer: buffer2 } = await handle.read(Buffer.allocUnsafe(wanted), 0, wanted, position);
-        if (bytesRead === 0) {
-          if (endSize !== void 0) aborted = true;
-          else await sleep2(FOLLOW_POLL_MS);
-          continue;
-        }
-        position += bytesRead;
-        if (!socket.write(buffer2.subarray(0, bytesRead))) {
-          await new Promise((resolve4) => {
-            socket.once("drain", resolve4);
-            socket.once("close", resolve4);
-          });
-        }
-      }
-    } finally {
-      await handle.close();
-    }
-    if (aborted || socket.destroyed) socket.destroy();
-    else socket.end();
-  };
-  parentPort.on("message", (command) => {
-    switch (command.type) {
-      case "follow":
-        if (following) return;
-        following = true;
-        follow(command.file).catch(() => socket.destroy());
-        break;
-      case "end":
-        endSize = command.size;
-        if (!following) socket.end();
-        break;
-      case "abort":
-        aborted = true;
-        socket.destroy();
-        break;
-    }
-  });
-  report({ type: "opened" });
-}
-async function serveTransfer() {
-  const task = workerData[TASK];
-  const client2 = new DefaultArtifactClient();
-  try {
-    let result;
-    if (task.kind === "upload") {
-      const uploading = client2.uploadArtifact(task.name, [task.pipe], task.root, task.options);
-      uploading.catch(() => void 0);
-      await feedPipe(task.pipe, uploading);
-      result = await uploading;
-    } else {
-      result = await client2.downloadArtifact(task.id, task.options);
-    }
-    report({ type: "done", result });
-  } catch (error2) {
-    const { message, code: code3 } = error2;
-    report({ type: "failed", message: String(message ?? error2), ...typeof code3 === "string" && { code: code3 } });
-  }
-  process.exit(0);
 }
 
 // src/artifact.ts
@@ -109986,6 +109947,11 @@ function uploadProblem(error2, name2, file) {
   if (/\(409\)/.test(messageOf(error2))) {
     return new UserError(
       `An artifact named "${name2}" already exists in this run. Set a distinct \`name\` for each upload (for example \`docker-image-\${{ matrix.image }}\`), or \`overwrite: true\` to replace it.`
+    );
+  }
+  if (file === void 0) {
+    return new UserError(
+      `Uploading artifact "${name2}" failed before the image was saved: ${firstLine(error2)}. Nothing was saved or uploaded: re-run the job, or set \`upload: false\` and upload the tarball another way.`
     );
   }
   return new UserError(
@@ -110020,27 +109986,19 @@ async function uploadFile(file, name2, options) {
 }
 async function startUpload(name2, directory, options) {
   const client2 = new DefaultArtifactClient();
-  const file = path8.join(directory, name2);
   try {
     if (options.overwrite && await exists3(client2, name2)) return void 0;
   } catch (error2) {
-    throw uploadProblem(error2, name2, file);
+    throw uploadProblem(error2, name2, void 0);
   }
   const staging = await mkdtemp(path8.join(directory, ".artifact-upload-"));
-  const pipe = path8.join(staging, name2);
-  const made = await getExecOutput("mkfifo", ["-m", "600", "--", pipe], { silent: true, ignoreReturnCode: true }).catch(
-    () => void 0
-  );
-  if (made?.exitCode !== 0) {
-    await rm3(staging, { recursive: true, force: true });
-    info("No named pipe could be made here (mkfifo): the tarball is uploaded once it is written.");
-    return void 0;
-  }
+  const placeholder = path8.join(staging, name2);
+  await writeFile2(placeholder, "", { flag: "wx", mode: 384 });
   let stream4;
   try {
     stream4 = await upload({
       name: name2,
-      pipe,
+      placeholder,
       root: staging,
       options: {
         skipArchive: true,
@@ -110049,7 +110007,7 @@ async function startUpload(name2, directory, options) {
     });
   } catch (error2) {
     await rm3(staging, { recursive: true, force: true });
-    throw uploadProblem(error2, name2, file);
+    throw uploadProblem(error2, name2, void 0);
   }
   const { outcome: uploading } = stream4;
   const cleanUp = () => rm3(staging, { recursive: true, force: true });
@@ -110087,7 +110045,7 @@ async function startUpload(name2, directory, options) {
     }
     return { id: result.id, name: name2, size: result.size ?? written.size, digest };
   };
-  return { follow: (file2) => stream4.follow(file2), finish: finish2, abandon };
+  return { follow: (file) => stream4.follow(file), finish: finish2, abandon };
 }
 function findByOf(location) {
   if (location.runId === void 0) return void 0;
@@ -110155,7 +110113,7 @@ async function downloadFile(name2, directory, location) {
       `Not enough disk space in ${shown(directory)} to download artifact ${shown(name2)}: it is ${formatBytes(artifact.size)}, and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`
     );
   }
-  const downloading = download2(artifact, target, findBy, { skipDecompress: true });
+  const downloading = download(artifact, target, findBy, { skipDecompress: true });
   downloading.catch(() => void 0);
   try {
     const arriving = transfersInSeries() ? void 0 : await arrivingFile(target, downloading);
@@ -110193,7 +110151,7 @@ async function downloadFile(name2, directory, location) {
         `The zip of artifact "${name2}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
       );
     }
-    const { digestMismatch } = await download2(artifact, target, findBy, { expectedHash: digest });
+    const { digestMismatch } = await download(artifact, target, findBy, { expectedHash: digest });
     if (digestMismatch) {
       throw new UserError(
         `The zip of artifact "${name2}" changed between two downloads (${digest} the first time): it was replaced while this step ran. Run the job again.`
@@ -110238,13 +110196,17 @@ async function arrivingFile(directory, downloading) {
       );
       if (size >= ZIP_MAGIC.length) return file;
     }
-    await sleep3(ARRIVAL_POLL_MS);
+    await sleep2(ARRIVAL_POLL_MS);
   }
   return void 0;
 }
-async function download2(artifact, target, findBy, options) {
+async function download(artifact, target, findBy, options) {
   try {
-    const result = await download(artifact.id, { path: target, ...options, ...findBy && { findBy } });
+    const result = await new DefaultArtifactClient().downloadArtifact(artifact.id, {
+      path: target,
+      ...options,
+      ...findBy && { findBy }
+    });
     return { digestMismatch: result.digestMismatch === true };
   } catch (error2) {
     const code3 = error2.code ?? /\b(ENOSPC|EDQUOT)\b/.exec(messageOf(error2))?.[1];
@@ -110627,11 +110589,11 @@ function suggest(wanted, available2, exclude = []) {
 function count(n, noun) {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
-function describeImages(report2) {
-  const platforms = report2.images.reduce((sum, image) => sum + image.platforms.length, 0);
-  const attestations = report2.images.reduce((sum, image) => sum + image.attestations.length, 0);
+function describeImages(report) {
+  const platforms = report.images.reduce((sum, image) => sum + image.platforms.length, 0);
+  const attestations = report.images.reduce((sum, image) => sum + image.attestations.length, 0);
   return [
-    count(report2.images.length, "image"),
+    count(report.images.length, "image"),
     count(platforms, "platform"),
     ...attestations > 0 ? [count(attestations, "attestation")] : []
   ].join(", ");
@@ -110700,7 +110662,7 @@ async function load(inputs) {
   }
   const loaded = [];
   if (inputs.load && names.length === 1) {
-    const artifact = await download3(names[0], inputs, location, timer);
+    const artifact = await download2(names[0], inputs, location, timer);
     loaded.push(await loadArtifact({ artifact }, inputs, engine, facts, timer));
   } else {
     const verified = [];
@@ -110763,7 +110725,7 @@ async function likelyEngine(engine) {
     return { kind: engine.command === "podman" ? "podman" : "docker-containerd", platform: void 0 };
   }
 }
-async function download3(name2, inputs, location, timer) {
+async function download2(name2, inputs, location, timer) {
   const started = Date.now();
   const artifact = await group(`Download artifact ${name2}`, () => downloadFile(name2, inputs.path, location));
   artifact.downloaded.then(
@@ -110782,10 +110744,10 @@ async function downloadFailure(artifact) {
   );
 }
 async function fetchAndVerify(name2, inputs, facts, location, timer) {
-  const artifact = await download3(name2, inputs, location, timer);
+  const artifact = await download2(name2, inputs, location, timer);
   const copy = !inputs.load && inputs.decompress ? `${artifact.file}.tar` : void 0;
   const wanted = splitTagList(inputs.tags);
-  const { digest, report: report2 } = await group(
+  const { digest, report } = await group(
     `Verify ${name2}`,
     () => timer.time(
       `verify ${name2}`,
@@ -110804,12 +110766,12 @@ async function fetchAndVerify(name2, inputs, facts, location, timer) {
       () => artifact.size
     )
   );
-  const images = expectedImages(report2, wanted, name2, facts);
+  const images = expectedImages(report, wanted, name2, facts);
   const size = artifactSize(artifact);
-  if (inputs.load) return { artifact, digest, size, report: report2, images };
+  if (inputs.load) return { artifact, digest, size, report, images };
   const handedOn = copy ?? artifact.file;
   info(`load is false: the verified tarball is handed on as the \`tarball\` output: ${handedOn}`);
-  return { artifact: { ...artifact, file: handedOn }, digest, size, report: report2, images };
+  return { artifact: { ...artifact, file: handedOn }, digest, size, report, images };
 }
 async function openHashed(artifact, copy) {
   const opened = await openTarball(
@@ -110845,11 +110807,11 @@ function checkDigest(artifact, digest, expectedDigest) {
   if (mismatch) throw mismatch;
   info(line);
 }
-function logVerified(report2, compression) {
+function logVerified(report, compression) {
   info(
-    `${report2.format} (${compression === "none" ? "uncompressed" : compression}): ${describeImages(report2)}, ${report2.blobs.length} blobs verified, references: ${shownList(report2.references) || "none"}`
+    `${report.format} (${compression === "none" ? "uncompressed" : compression}): ${describeImages(report)}, ${report.blobs.length} blobs verified, references: ${shownList(report.references) || "none"}`
   );
-  for (const warning2 of report2.warnings) warning(warning2);
+  for (const warning2 of report.warnings) warning(warning2);
 }
 async function verifyOnly(opened, artifact, expectedDigest) {
   const inspector = createArchiveInspector();
@@ -110870,7 +110832,7 @@ async function verifyAndCopy(opened, copy, tags2, artifact, expectedDigest) {
     "none",
     void 0,
     {
-      select: (report2) => selectReferences(report2, tags2.length > 0 ? tags2 : void 0),
+      select: (report) => selectReferences(report, tags2.length > 0 ? tags2 : void 0),
       beforeEnd: async () => {
         digest = artifactDigest(artifact, opened.hasher.digest());
         checkDigest(artifact, digest, expectedDigest);
@@ -110898,15 +110860,15 @@ async function loadArtifact(item, inputs, engine, facts, timer) {
   let before = { found: /* @__PURE__ */ new Map(), missing: [] };
   let digest = "";
   const writer = createCanonicalWriter({
-    select: (report3) => selectReferences(report3, wanted.length > 0 ? wanted : void 0),
+    select: (report2) => selectReferences(report2, wanted.length > 0 ? wanted : void 0),
     platform: facts.platform,
     requireManifest: facts.kind === "docker-graphdriver",
-    beforeEnd: async (report3) => {
+    beforeEnd: async (report2) => {
       digest = artifactDigest(artifact, opened.hasher.digest());
       if (!item.images) {
         checkDigest(artifact, digest, inputs.expectedDigest);
-        logVerified(report3, opened.compression);
-        expected = expectedImages(report3, wanted, artifact.name, facts);
+        logVerified(report2, opened.compression);
+        expected = expectedImages(report2, wanted, artifact.name, facts);
       }
       before = await engine.inspect(referencesOf2(expected));
     }
@@ -110931,12 +110893,12 @@ async function loadArtifact(item, inputs, engine, facts, timer) {
       throw await afterFailedLoad(cause, engine, referencesOf2(expected), before);
     }
   });
-  const { report: report2 } = await writer.result;
+  const { report } = await writer.result;
   const images = await group(
     `Check what ${inputs.engine} now has`,
     () => checkLoaded(output, expected, before, engine, facts, inputs)
   );
-  return { artifact, digest: item.digest ?? digest, size: artifactSize(artifact), report: report2, images };
+  return { artifact, digest: item.digest ?? digest, size: artifactSize(artifact), report, images };
 }
 function referencesOf2(expected) {
   return expected.map((image) => image.reference).filter((reference) => !reference.startsWith("sha256:"));
@@ -110983,7 +110945,7 @@ async function afterFailedLoad(error2, engine, references, before) {
   const restored = await engine.restoreTags(moved, before.found);
   return new UserError(`${error2.message} It had changed ${moved.join(", ")}: ${restored}`, error2.details);
 }
-function expectedImages(report2, wanted, name2, facts) {
+function expectedImages(report, wanted, name2, facts) {
   const expectation = (reference, image) => {
     const loaded = facts.kind === "docker-containerd" ? void 0 : loadedPlatform(image, facts.platform);
     const platforms = loaded ? [loaded] : image.platforms;
@@ -110994,9 +110956,9 @@ function expectedImages(report2, wanted, name2, facts) {
       platform: platforms.map((one) => one.platform ?? "").join(", ")
     };
   };
-  const recorded = report2.images.flatMap((image) => image.references.map((reference) => expectation(reference, image)));
+  const recorded = report.images.flatMap((image) => image.references.map((reference) => expectation(reference, image)));
   if (wanted.length === 0) {
-    const untagged = report2.images.filter((image) => image.references.length === 0);
+    const untagged = report.images.filter((image) => image.references.length === 0);
     return [...recorded, ...untagged.map((image) => expectation(imageIdOn(facts.kind, image, facts.platform), image))];
   }
   const byName = new Map(recorded.map((image) => [qualify(image.reference), image]));
@@ -111239,7 +111201,7 @@ async function saveFromEngine(inputs, engine, wanted, file, timer, beginUpload) 
       const command = engine.start(["save", ...platformArgs, ...tags2]);
       return { stream: command.stdout, decode: [], finished: command.done, phase: "save" };
     },
-    { select: (report2) => selectReferences(report2, tags2), platform: inputs.platform },
+    { select: (report) => selectReferences(report, tags2), platform: inputs.platform },
     file,
     inputs,
     timer,
@@ -111297,7 +111259,7 @@ async function saveFromSource(inputs, engine, source, wanted, file, timer, begin
     `Verify and compress ${shown(sourcePath)} \u2192 ${shown(file)}`,
     "verify + compress",
     () => ({ stream: opened.stream, decode: opened.decode, phase: "read source" }),
-    { select: (report2) => selectReferences(report2, wanted?.tags), platform: inputs.platform },
+    { select: (report) => selectReferences(report, wanted?.tags), platform: inputs.platform },
     file,
     inputs,
     timer,
@@ -111370,18 +111332,18 @@ function writeLogged(title, phase, start, canonical, file, inputs, timer, beginU
   );
 }
 function logTarball(written, inputs) {
-  const { report: report2 } = written;
+  const { report } = written;
   info(
-    `${report2.format} tarball: ${describeImages(report2)}, ${report2.blobs.length} blobs verified; written as ${written.format}, ${formatBytes(written.tarBytes)} \u2192 ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`
+    `${report.format} tarball: ${describeImages(report)}, ${report.blobs.length} blobs verified; written as ${written.format}, ${formatBytes(written.tarBytes)} \u2192 ${formatBytes(written.size)} (${inputs.compression}), ${written.digest}`
   );
-  for (const warning2 of report2.warnings) warning(warning2);
+  for (const warning2 of report.warnings) warning(warning2);
 }
-function requireReferences(report2, tags2, what) {
-  const present = new Set(report2.references.map(qualify));
+function requireReferences(report, tags2, what) {
+  const present = new Set(report.references.map(qualify));
   const absent = tags2.filter((tag) => !present.has(qualify(tag)));
   if (absent.length > 0) {
     throw new UserError(
-      `${what} does not record ${shownList(absent)} (it records ${shownList(report2.references) || "no tags"}): the engine dropped tags; report this with the engine version.`
+      `${what} does not record ${shownList(absent)} (it records ${shownList(report.references) || "no tags"}): the engine dropped tags; report this with the engine version.`
     );
   }
 }
@@ -111405,8 +111367,7 @@ async function run() {
     }
   }
 }
-if (isTransferWorker()) await serveTransfer();
-else await run();
+await run();
 export {
   run
 };

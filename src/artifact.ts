@@ -5,19 +5,18 @@
  * @actions/github, which the library uses for another run's artifacts, reads GITHUB_API_URL once, when it is first
  * imported: in-process callers must set the environment before importing this module.
  */
-import { copyFile, link, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DefaultArtifactClient, type Artifact, type FindOptions } from '@actions/artifact';
 import * as core from '@actions/core';
-import { getExecOutput } from '@actions/exec';
 import { hashFile } from './archive/hash.ts';
 import { currentRepository } from './context.ts';
 import { UserError, messageOf } from './errors.ts';
 import { formatBytes } from './progress.ts';
 import { fileProblem, freeBytes, makeDirectory } from './tarball.ts';
 import { shown, shownList } from './display.ts';
-import { download as downloadOnWorker, upload, type UploadStream } from './transfer.ts';
+import { upload, type UploadStream } from './transfer.ts';
 
 export interface UploadedArtifact {
   id: number;
@@ -86,12 +85,19 @@ async function linkOrCopy(source: string, destination: string): Promise<void> {
 }
 
 /** The one line for an upload the library could not make. */
-function uploadProblem(error: unknown, name: string, file: string): UserError {
+/** `file` is the tarball written, or undefined when the upload failed before the save began. */
+function uploadProblem(error: unknown, name: string, file: string | undefined): UserError {
   if (error instanceof UserError) return error;
   if (/\(409\)/.test(messageOf(error))) {
     return new UserError(
       `An artifact named "${name}" already exists in this run. Set a distinct \`name\` for each upload ` +
         '(for example `docker-image-${{ matrix.image }}`), or `overwrite: true` to replace it.',
+    );
+  }
+  if (file === undefined) {
+    return new UserError(
+      `Uploading artifact "${name}" failed before the image was saved: ${firstLine(error)}. Nothing was saved or ` +
+        'uploaded: re-run the job, or set `upload: false` and upload the tarball another way.',
     );
   }
   return new UserError(
@@ -136,25 +142,25 @@ export async function uploadFile(
 }
 
 /**
- * An upload that runs while the tarball is still being written: the library reads a named pipe, which a worker thread
- * fills from the tarball file as it grows (transfer.ts). The library finalizes the artifact when the pipe ends, so the
- * pipe ends at the tarball's end only through `finish`, once the tarball is complete and verified; `abandon` is for a
- * tarball that is not, and deletes what the library finalized from the bytes it had.
+ * An upload that runs while the tarball is still being written: the library is handed the tarball file as it grows
+ * (transfer.ts). The library finalizes the artifact when what it reads ends, so that ends at the tarball's end
+ * only through `finish`, once the tarball is complete and verified; `abandon` is for a tarball that is not, and deletes
+ * what the library finalized from the bytes it had.
  */
 export interface StreamedUpload {
   /** The tarball is being written to `file` (its partial name): send it as it grows. */
   follow(file: string): void;
   /** Sends the tarball to its end and waits for the artifact, which must hold exactly it (`digest`, `size`). */
   finish(written: { file: string; digest: string; size: number }): Promise<UploadedArtifact>;
-  /** Ends the pipe for a tarball that failed, and deletes the artifact the library made of its first bytes. */
+  /** Ends the upload of a tarball that failed, and deletes the artifact the library made of its first bytes. */
   abandon(): Promise<void>;
 }
 
 /**
- * Starts uploading artifact `name` from a named pipe in a private directory under `directory`, and returns once the
- * library reads it. Undefined where this cannot stream: no `mkfifo`, or `overwrite` of an artifact that exists (it is
- * only deleted once the new tarball is complete, by `uploadFile`). Fails, before any byte is written, when the
- * artifact cannot be created (a name already taken).
+ * Starts uploading artifact `name` and returns once the library reads it. Undefined for `overwrite` of an artifact that
+ * exists: it is only deleted once the new tarball is complete, by `uploadFile`. Fails, before any byte is written, when
+ * the artifact cannot be created (a name already taken). `directory` holds, for the upload's time, a private directory
+ * with the empty file the library is given by name (the bytes it reads are the tarball's).
  */
 export async function startUpload(
   name: string,
@@ -162,29 +168,20 @@ export async function startUpload(
   options: { retentionDays?: number; overwrite: boolean },
 ): Promise<StreamedUpload | undefined> {
   const client = new DefaultArtifactClient();
-  const file = path.join(directory, name);
   try {
     if (options.overwrite && (await exists(client, name))) return undefined;
   } catch (error) {
-    throw uploadProblem(error, name, file);
+    throw uploadProblem(error, name, undefined);
   }
   const staging = await mkdtemp(path.join(directory, '.artifact-upload-'));
-  const pipe = path.join(staging, name);
-  const made = await getExecOutput('mkfifo', ['-m', '600', '--', pipe], { silent: true, ignoreReturnCode: true }).catch(
-    () => undefined,
-  );
-  if (made?.exitCode !== 0) {
-    await rm(staging, { recursive: true, force: true });
-    core.info('No named pipe could be made here (mkfifo): the tarball is uploaded once it is written.');
-    return undefined;
-  }
+  const placeholder = path.join(staging, name);
+  await writeFile(placeholder, '', { flag: 'wx', mode: 0o600 });
 
-  // On a thread of its own, which also writes the pipe (transfer.ts): on the main thread it could not keep pace.
   let stream: UploadStream;
   try {
     stream = await upload({
       name,
-      pipe,
+      placeholder,
       root: staging,
       options: {
         skipArchive: true,
@@ -194,7 +191,7 @@ export async function startUpload(
   } catch (error) {
     // The library gave up before reading: nothing was created, or it failed to create it (a name already taken).
     await rm(staging, { recursive: true, force: true });
-    throw uploadProblem(error, name, file);
+    throw uploadProblem(error, name, undefined);
   }
   const { outcome: uploading } = stream;
   const cleanUp = () => rm(staging, { recursive: true, force: true });
@@ -446,8 +443,11 @@ async function download(
   options: { skipDecompress?: boolean; expectedHash?: string },
 ): Promise<{ digestMismatch: boolean }> {
   try {
-    // On a thread of its own (transfer.ts), as the file it writes is verified as it arrives.
-    const result = await downloadOnWorker(artifact.id, { path: target, ...options, ...(findBy && { findBy }) });
+    const result = await new DefaultArtifactClient().downloadArtifact(artifact.id, {
+      path: target,
+      ...options,
+      ...(findBy && { findBy }),
+    });
     return { digestMismatch: result.digestMismatch === true };
   } catch (error) {
     // The library reports a full disk in its message only; the code, where it is kept, says the same.

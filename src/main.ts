@@ -4,7 +4,6 @@ import { UserError, messageOf } from './errors.ts';
 import { getInputs } from './inputs.ts';
 import { load } from './load.ts';
 import { save } from './save.ts';
-import { isTransferWorker, serveTransfer } from './transfer.ts';
 
 export async function run(): Promise<void> {
   try {
@@ -24,6 +23,4 @@ export async function run(): Promise<void> {
   }
 }
 
-// A worker thread started by transfer.ts runs one artifact transfer instead of the action.
-if (isTransferWorker()) await serveTransfer();
-else await run();
+await run();

@@ -430,7 +430,7 @@ function seconds(ms: number): string {
  */
 type BeginUpload = () => Promise<((partial: string) => void) | undefined>;
 
-/** Where the upload's named pipe lives: the runner's temporary directory, private to the job. */
+/** Where the upload's private staging directory lives: the runner's temporary directory, private to the job. */
 function uploadStaging(): string {
   return process.env.RUNNER_TEMP || tmpdir();
 }

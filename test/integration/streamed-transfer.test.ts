@@ -1,5 +1,5 @@
 /**
- * Transfers that overlap the CPU work (issue 13): the upload that reads a named pipe while the tarball is written,
+ * Transfers that overlap the CPU work (issue 13): the upload that reads the tarball file while it is written,
  * and the download that is verified as it arrives. Against the real @actions/artifact library over real HTTP, with
  * the local artifact service limiting throughput or failing on purpose.
  */
@@ -106,7 +106,7 @@ describe('an upload that runs while the tarball is written', () => {
     expect(uploaded).toMatchObject({ name: 'streamed', size: bytes.length, digest: digestOf(bytes) });
     expect(service.artifacts(1).map((served) => served.name)).toEqual(['streamed']);
     expect(digestOf(await readFile(service.blobPath(1, 'streamed')))).toBe(digestOf(bytes));
-    // The named pipe's private directory is gone.
+    // The upload's private staging directory is gone.
     expect(await readdir(directory)).toEqual([]);
   });
 
@@ -140,7 +140,7 @@ describe('an upload that runs while the tarball is written', () => {
     expect(service.artifacts(1)).toEqual([]);
   });
 
-  it('fails before any byte is written when the name is taken, leaving no pipe', async () => {
+  it('fails before any byte is written when the name is taken, leaving nothing behind', async () => {
     await serviceWith();
     const file = path.join(work, 'taken.bin');
     await writeFile(file, randomBytes(1024));
@@ -149,6 +149,18 @@ describe('an upload that runs while the tarball is written', () => {
     const attempt = artifact.startUpload('taken', directory, { overwrite: false });
     await expect(attempt).rejects.toThrow(UserError);
     await expect(attempt).rejects.toThrow(/An artifact named "taken" already exists in this run/);
+    expect(await readdir(directory)).toEqual([]);
+  });
+
+  it('says nothing was saved when the artifact cannot be created, leaving nothing behind', async () => {
+    await serviceWith({ faults: { refuseCreate: true } });
+    const directory = await staging();
+    const attempt = artifact.startUpload('refused-create', directory, { overwrite: false });
+    await expect(attempt).rejects.toThrow(UserError);
+    await expect(attempt).rejects.toThrow(
+      /^Uploading artifact "refused-create" failed before the image was saved: .*403.*Nothing was saved or uploaded: /,
+    );
+    await expect(attempt).rejects.not.toThrow(/tarball is still at/);
     expect(await readdir(directory)).toEqual([]);
   });
 

@@ -181,6 +181,8 @@ export interface Faults {
   cutDownloads?: number;
   /** Block uploads after the first N are refused with 403, as for a signature that expired. */
   refuseBlocksAfter?: number;
+  /** Every CreateArtifact is refused with 403 (a token without the permission), which the library does not retry. */
+  refuseCreate?: boolean;
 }
 
 export async function startArtifactService(
@@ -236,6 +238,8 @@ export async function startArtifactService(
 
   const twirp: Record<string, (body: Record<string, unknown>) => Promise<unknown>> = {
     async CreateArtifact(body) {
+      if (options.faults?.refuseCreate)
+        throw new TwirpError(403, 'permission_denied', 'the token may not create artifacts');
       const runId = runOf(body);
       const name = nameOf(body);
       if (latestNamed(runId, name)) {
