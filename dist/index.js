@@ -109843,7 +109843,10 @@ var FollowedFile = class extends Readable9 {
     this.#wake?.();
   }
   _read() {
-    this.#next().catch((error2) => this.destroy(error2));
+    this.#next().catch(() => {
+      this.#cut = true;
+      this.push(null);
+    });
   }
   async #next() {
     for (; ; ) {

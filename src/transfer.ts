@@ -61,7 +61,13 @@ class FollowedFile extends Readable {
   }
 
   override _read(): void {
-    this.#next().catch((error: unknown) => this.destroy(error as Error));
+    // A file that cannot be read ends the upload where it is, like `cut`: the library's own handling of a stream that
+    // fails leaves its upload waiting 5 minutes for an end (its stall timer), while a cut one is finalized at once,
+    // found short of the tarball's digest and deleted (artifact.ts).
+    this.#next().catch(() => {
+      this.#cut = true;
+      this.push(null);
+    });
   }
 
   async #next(): Promise<void> {

@@ -140,6 +140,22 @@ describe('an upload that runs while the tarball is written', () => {
     expect(service.artifacts(1)).toEqual([]);
   });
 
+  it('ends at once, and deletes what it uploaded, when the file it follows cannot be read', async () => {
+    const service = await serviceWith();
+    const directory = await staging();
+    const upload = await artifact.startUpload('unreadable', directory, { overwrite: false });
+    const missing = path.join(work, 'never-written.tar.zst.partial');
+    upload!.follow(missing);
+    const started = Date.now();
+    await expect(
+      upload!.finish({ file: missing, digest: digestOf(Buffer.from('the tarball')), size: 11 }),
+    ).rejects.toThrow(/recorded sha256:[0-9a-f]{64} for `unreadable`, but the tarball written was sha256:/);
+    // Not the library's 5-minute stall timer.
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(service.artifacts(1)).toEqual([]);
+    expect(await readdir(directory)).toEqual([]);
+  }, 60_000);
+
   it('fails before any byte is written when the name is taken, leaving nothing behind', async () => {
     await serviceWith();
     const file = path.join(work, 'taken.bin');
