@@ -122,7 +122,7 @@ class FollowedFile extends Readable {
  * call. The file itself is an empty placeholder: were the library ever to read it some other way, it would
  * upload nothing, whose digest is not the tarball's, and the artifact would be deleted (artifact.ts).
  */
-function handOver(file: string, stream: Readable, opened: () => void): () => void {
+export function handOver(file: string, stream: Readable, opened: () => void): () => void {
   const fs = process.getBuiltinModule('node:fs');
   const original = fs.createReadStream;
   let armed = true;
