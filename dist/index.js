@@ -109996,9 +109996,9 @@ async function startUpload(name2, directory, options) {
   }
   const staging = await mkdtemp(path8.join(directory, ".artifact-upload-"));
   const placeholder = path8.join(staging, name2);
-  await writeFile2(placeholder, "", { flag: "wx", mode: 384 });
   let stream4;
   try {
+    await writeFile2(placeholder, "", { flag: "wx", mode: 384 });
     stream4 = await upload({
       name: name2,
       placeholder,

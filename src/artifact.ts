@@ -84,8 +84,10 @@ async function linkOrCopy(source: string, destination: string): Promise<void> {
   }
 }
 
-/** The one line for an upload the library could not make. */
-/** `file` is the tarball written, or undefined when the upload failed before the save began. */
+/**
+ * The one line for an upload the library could not make. `file` is the tarball written, or undefined when the upload
+ * failed before the save began.
+ */
 function uploadProblem(error: unknown, name: string, file: string | undefined): UserError {
   if (error instanceof UserError) return error;
   if (/\(409\)/.test(messageOf(error))) {
@@ -175,10 +177,9 @@ export async function startUpload(
   }
   const staging = await mkdtemp(path.join(directory, '.artifact-upload-'));
   const placeholder = path.join(staging, name);
-  await writeFile(placeholder, '', { flag: 'wx', mode: 0o600 });
-
   let stream: UploadStream;
   try {
+    await writeFile(placeholder, '', { flag: 'wx', mode: 0o600 });
     stream = await upload({
       name,
       placeholder,
