@@ -9449,7 +9449,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports2, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable10 } = __require("node:stream");
+    var { Readable: Readable9 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError: AbortError3 } = require_errors();
     var util3 = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -9461,7 +9461,7 @@ var require_readable = __commonJS({
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
     var noop3 = () => {
     };
-    var BodyReadable = class extends Readable10 {
+    var BodyReadable = class extends Readable9 {
       constructor({
         resume: resume2,
         abort,
@@ -9803,7 +9803,7 @@ var require_api_request = __commonJS({
   "node_modules/undici/lib/api/api-request.js"(exports2, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable10 } = require_readable();
+    var { Readable: Readable9 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors();
     var util3 = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -9898,7 +9898,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util3.parseHeaders(rawHeaders) : headers;
         const contentType2 = parsedHeaders["content-type"];
         const contentLength2 = parsedHeaders["content-length"];
-        const res = new Readable10({
+        const res = new Readable9({
           resume: resume2,
           abort,
           contentType: contentType2,
@@ -10213,7 +10213,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports2, module) {
     "use strict";
     var {
-      Readable: Readable10,
+      Readable: Readable9,
       Duplex: Duplex3,
       PassThrough: PassThrough3
     } = __require("node:stream");
@@ -10227,7 +10227,7 @@ var require_api_pipeline = __commonJS({
     var { addSignal, removeSignal } = require_abort_signal();
     var assert2 = __require("node:assert");
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable10 {
+    var PipelineRequest = class extends Readable9 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -10244,7 +10244,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable10 {
+    var PipelineResponse = class extends Readable9 {
       constructor(resume2) {
         super({ autoDestroy: true });
         this[kResume] = resume2;
@@ -13569,7 +13569,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable10, pipeline: pipeline5, finished: finished2 } = __require("node:stream");
+    var { Readable: Readable9, pipeline: pipeline5, finished: finished2 } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14508,7 +14508,7 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable10({ read: resume2 });
+              this.body = new Readable9({ read: resume2 });
               const onError = this.onError.bind(this);
               resolve4({
                 status,
@@ -29086,9 +29086,9 @@ var require_stream_duplex = __commonJS({
     module.exports = Duplex3;
     var util3 = Object.create(require_util9());
     util3.inherits = require_inherits();
-    var Readable10 = require_stream_readable();
+    var Readable9 = require_stream_readable();
     var Writable4 = require_stream_writable();
-    util3.inherits(Duplex3, Readable10);
+    util3.inherits(Duplex3, Readable9);
     {
       keys = objectKeys(Writable4.prototype);
       for (v = 0; v < keys.length; v++) {
@@ -29101,7 +29101,7 @@ var require_stream_duplex = __commonJS({
     var v;
     function Duplex3(options) {
       if (!(this instanceof Duplex3)) return new Duplex3(options);
-      Readable10.call(this, options);
+      Readable9.call(this, options);
       Writable4.call(this, options);
       if (options && options.readable === false) this.readable = false;
       if (options && options.writable === false) this.writable = false;
@@ -29391,10 +29391,10 @@ var require_stream_readable = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/_stream_readable.js"(exports2, module) {
     "use strict";
     var pna = require_process_nextick_args();
-    module.exports = Readable10;
+    module.exports = Readable9;
     var isArray = require_isarray();
     var Duplex3;
-    Readable10.ReadableState = ReadableState;
+    Readable9.ReadableState = ReadableState;
     var EE = __require("events").EventEmitter;
     var EElistenerCount = function(emitter, type) {
       return emitter.listeners(type).length;
@@ -29422,7 +29422,7 @@ var require_stream_readable = __commonJS({
     var BufferList = require_BufferList();
     var destroyImpl = require_destroy();
     var StringDecoder2;
-    util3.inherits(Readable10, Stream2);
+    util3.inherits(Readable9, Stream2);
     var kProxyEvents = ["error", "close", "destroy", "pause", "resume"];
     function prependListener(emitter, event, fn) {
       if (typeof emitter.prependListener === "function") return emitter.prependListener(event, fn);
@@ -29468,9 +29468,9 @@ var require_stream_readable = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable10(options) {
+    function Readable9(options) {
       Duplex3 = Duplex3 || require_stream_duplex();
-      if (!(this instanceof Readable10)) return new Readable10(options);
+      if (!(this instanceof Readable9)) return new Readable9(options);
       this._readableState = new ReadableState(options, this);
       this.readable = true;
       if (options) {
@@ -29479,7 +29479,7 @@ var require_stream_readable = __commonJS({
       }
       Stream2.call(this);
     }
-    Object.defineProperty(Readable10.prototype, "destroyed", {
+    Object.defineProperty(Readable9.prototype, "destroyed", {
       get: function() {
         if (this._readableState === void 0) {
           return false;
@@ -29493,13 +29493,13 @@ var require_stream_readable = __commonJS({
         this._readableState.destroyed = value;
       }
     });
-    Readable10.prototype.destroy = destroyImpl.destroy;
-    Readable10.prototype._undestroy = destroyImpl.undestroy;
-    Readable10.prototype._destroy = function(err, cb) {
+    Readable9.prototype.destroy = destroyImpl.destroy;
+    Readable9.prototype._undestroy = destroyImpl.undestroy;
+    Readable9.prototype._destroy = function(err, cb) {
       this.push(null);
       cb(err);
     };
-    Readable10.prototype.push = function(chunk, encoding) {
+    Readable9.prototype.push = function(chunk, encoding) {
       var state3 = this._readableState;
       var skipChunkCheck;
       if (!state3.objectMode) {
@@ -29516,7 +29516,7 @@ var require_stream_readable = __commonJS({
       }
       return readableAddChunk(this, chunk, encoding, false, skipChunkCheck);
     };
-    Readable10.prototype.unshift = function(chunk) {
+    Readable9.prototype.unshift = function(chunk) {
       return readableAddChunk(this, chunk, null, true, false);
     };
     function readableAddChunk(stream4, chunk, encoding, addToFront, skipChunkCheck) {
@@ -29576,10 +29576,10 @@ var require_stream_readable = __commonJS({
     function needMoreData(state3) {
       return !state3.ended && (state3.needReadable || state3.length < state3.highWaterMark || state3.length === 0);
     }
-    Readable10.prototype.isPaused = function() {
+    Readable9.prototype.isPaused = function() {
       return this._readableState.flowing === false;
     };
-    Readable10.prototype.setEncoding = function(enc) {
+    Readable9.prototype.setEncoding = function(enc) {
       if (!StringDecoder2) StringDecoder2 = require_string_decoder().StringDecoder;
       this._readableState.decoder = new StringDecoder2(enc);
       this._readableState.encoding = enc;
@@ -29615,7 +29615,7 @@ var require_stream_readable = __commonJS({
       }
       return state3.length;
     }
-    Readable10.prototype.read = function(n) {
+    Readable9.prototype.read = function(n) {
       debug5("read", n);
       n = parseInt(n, 10);
       var state3 = this._readableState;
@@ -29710,10 +29710,10 @@ var require_stream_readable = __commonJS({
       }
       state3.readingMore = false;
     }
-    Readable10.prototype._read = function(n) {
+    Readable9.prototype._read = function(n) {
       this.emit("error", new Error("_read() is not implemented"));
     };
-    Readable10.prototype.pipe = function(dest, pipeOpts) {
+    Readable9.prototype.pipe = function(dest, pipeOpts) {
       var src = this;
       var state3 = this._readableState;
       switch (state3.pipesCount) {
@@ -29818,7 +29818,7 @@ var require_stream_readable = __commonJS({
         }
       };
     }
-    Readable10.prototype.unpipe = function(dest) {
+    Readable9.prototype.unpipe = function(dest) {
       var state3 = this._readableState;
       var unpipeInfo = { hasUnpiped: false };
       if (state3.pipesCount === 0) return this;
@@ -29850,7 +29850,7 @@ var require_stream_readable = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable10.prototype.on = function(ev, fn) {
+    Readable9.prototype.on = function(ev, fn) {
       var res = Stream2.prototype.on.call(this, ev, fn);
       if (ev === "data") {
         if (this._readableState.flowing !== false) this.resume();
@@ -29868,12 +29868,12 @@ var require_stream_readable = __commonJS({
       }
       return res;
     };
-    Readable10.prototype.addListener = Readable10.prototype.on;
+    Readable9.prototype.addListener = Readable9.prototype.on;
     function nReadingNextTick(self2) {
       debug5("readable nexttick read 0");
       self2.read(0);
     }
-    Readable10.prototype.resume = function() {
+    Readable9.prototype.resume = function() {
       var state3 = this._readableState;
       if (!state3.flowing) {
         debug5("resume");
@@ -29899,7 +29899,7 @@ var require_stream_readable = __commonJS({
       flow(stream4);
       if (state3.flowing && !state3.reading) stream4.read(0);
     }
-    Readable10.prototype.pause = function() {
+    Readable9.prototype.pause = function() {
       debug5("call pause flowing=%j", this._readableState.flowing);
       if (false !== this._readableState.flowing) {
         debug5("pause");
@@ -29914,7 +29914,7 @@ var require_stream_readable = __commonJS({
       while (state3.flowing && stream4.read() !== null) {
       }
     }
-    Readable10.prototype.wrap = function(stream4) {
+    Readable9.prototype.wrap = function(stream4) {
       var _this = this;
       var state3 = this._readableState;
       var paused = false;
@@ -29958,7 +29958,7 @@ var require_stream_readable = __commonJS({
       };
       return this;
     };
-    Object.defineProperty(Readable10.prototype, "readableHighWaterMark", {
+    Object.defineProperty(Readable9.prototype, "readableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -29967,7 +29967,7 @@ var require_stream_readable = __commonJS({
         return this._readableState.highWaterMark;
       }
     });
-    Readable10._fromList = fromList;
+    Readable9._fromList = fromList;
     function fromList(n, state3) {
       if (state3.length === 0) return null;
       var ret;
@@ -30229,10 +30229,10 @@ var require_lazystream = __commonJS({
     var util3 = __require("util");
     var PassThrough3 = require_passthrough();
     module.exports = {
-      Readable: Readable10,
+      Readable: Readable9,
       Writable: Writable4
     };
-    util3.inherits(Readable10, PassThrough3);
+    util3.inherits(Readable9, PassThrough3);
     util3.inherits(Writable4, PassThrough3);
     function beforeFirstCall(instance, method, callback) {
       instance[method] = function() {
@@ -30241,9 +30241,9 @@ var require_lazystream = __commonJS({
         return this[method].apply(this, arguments);
       };
     }
-    function Readable10(fn, options) {
-      if (!(this instanceof Readable10))
-        return new Readable10(fn, options);
+    function Readable9(fn, options) {
+      if (!(this instanceof Readable9))
+        return new Readable9(fn, options);
       PassThrough3.call(this, options);
       beforeFirstCall(this, "_read", function() {
         var source = fn.call(this, options);
@@ -33976,10 +33976,10 @@ var require_from = __commonJS({
     var { PromisePrototypeThen, SymbolAsyncIterator, SymbolIterator } = require_primordials();
     var { Buffer: Buffer3 } = __require("buffer");
     var { ERR_INVALID_ARG_TYPE, ERR_STREAM_NULL_VALUES } = require_errors2().codes;
-    function from(Readable10, iterable, opts) {
+    function from(Readable9, iterable, opts) {
       let iterator2;
       if (typeof iterable === "string" || iterable instanceof Buffer3) {
-        return new Readable10({
+        return new Readable9({
           objectMode: true,
           ...opts,
           read() {
@@ -33998,7 +33998,7 @@ var require_from = __commonJS({
       } else {
         throw new ERR_INVALID_ARG_TYPE("iterable", ["Iterable"], iterable);
       }
-      const readable = new Readable10({
+      const readable = new Readable9({
         objectMode: true,
         highWaterMark: 1,
         // TODO(ronag): What options should be allowed?
@@ -34082,8 +34082,8 @@ var require_readable3 = __commonJS({
       SymbolAsyncIterator,
       Symbol: Symbol2
     } = require_primordials();
-    module.exports = Readable10;
-    Readable10.ReadableState = ReadableState;
+    module.exports = Readable9;
+    Readable9.ReadableState = ReadableState;
     var { EventEmitter: EE } = __require("events");
     var { Stream: Stream2, prependListener } = require_legacy();
     var { Buffer: Buffer3 } = __require("buffer");
@@ -34110,8 +34110,8 @@ var require_readable3 = __commonJS({
     var kPaused = Symbol2("kPaused");
     var { StringDecoder: StringDecoder2 } = require_string_decoder2();
     var from = require_from();
-    ObjectSetPrototypeOf(Readable10.prototype, Stream2.prototype);
-    ObjectSetPrototypeOf(Readable10, Stream2);
+    ObjectSetPrototypeOf(Readable9.prototype, Stream2.prototype);
+    ObjectSetPrototypeOf(Readable9, Stream2);
     var nop = () => {
     };
     var { errorOrDestroy } = destroyImpl;
@@ -34206,8 +34206,8 @@ var require_readable3 = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable10(options) {
-      if (!(this instanceof Readable10)) return new Readable10(options);
+    function Readable9(options) {
+      if (!(this instanceof Readable9)) return new Readable9(options);
       const isDuplex = this instanceof require_duplex();
       this._readableState = new ReadableState(options, this, isDuplex);
       if (options) {
@@ -34223,15 +34223,15 @@ var require_readable3 = __commonJS({
         }
       });
     }
-    Readable10.prototype.destroy = destroyImpl.destroy;
-    Readable10.prototype._undestroy = destroyImpl.undestroy;
-    Readable10.prototype._destroy = function(err, cb) {
+    Readable9.prototype.destroy = destroyImpl.destroy;
+    Readable9.prototype._undestroy = destroyImpl.undestroy;
+    Readable9.prototype._destroy = function(err, cb) {
       cb(err);
     };
-    Readable10.prototype[EE.captureRejectionSymbol] = function(err) {
+    Readable9.prototype[EE.captureRejectionSymbol] = function(err) {
       this.destroy(err);
     };
-    Readable10.prototype[SymbolAsyncDispose] = function() {
+    Readable9.prototype[SymbolAsyncDispose] = function() {
       let error2;
       if (!this.destroyed) {
         error2 = this.readableEnded ? null : new AbortError3();
@@ -34239,10 +34239,10 @@ var require_readable3 = __commonJS({
       }
       return new Promise2((resolve4, reject) => eos(this, (err) => err && err !== error2 ? reject(err) : resolve4(null)));
     };
-    Readable10.prototype.push = function(chunk, encoding) {
+    Readable9.prototype.push = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, false);
     };
-    Readable10.prototype.unshift = function(chunk, encoding) {
+    Readable9.prototype.unshift = function(chunk, encoding) {
       return readableAddChunk(this, chunk, encoding, true);
     };
     function readableAddChunk(stream4, chunk, encoding, addToFront) {
@@ -34316,11 +34316,11 @@ var require_readable3 = __commonJS({
       }
       maybeReadMore(stream4, state3);
     }
-    Readable10.prototype.isPaused = function() {
+    Readable9.prototype.isPaused = function() {
       const state3 = this._readableState;
       return state3[kPaused] === true || state3.flowing === false;
     };
-    Readable10.prototype.setEncoding = function(enc) {
+    Readable9.prototype.setEncoding = function(enc) {
       const decoder = new StringDecoder2(enc);
       this._readableState.decoder = decoder;
       this._readableState.encoding = this._readableState.decoder.encoding;
@@ -34359,7 +34359,7 @@ var require_readable3 = __commonJS({
       if (n <= state3.length) return n;
       return state3.ended ? state3.length : 0;
     }
-    Readable10.prototype.read = function(n) {
+    Readable9.prototype.read = function(n) {
       debug5("read", n);
       if (n === void 0) {
         n = NaN;
@@ -34481,10 +34481,10 @@ var require_readable3 = __commonJS({
       }
       state3.readingMore = false;
     }
-    Readable10.prototype._read = function(n) {
+    Readable9.prototype._read = function(n) {
       throw new ERR_METHOD_NOT_IMPLEMENTED("_read()");
     };
-    Readable10.prototype.pipe = function(dest, pipeOpts) {
+    Readable9.prototype.pipe = function(dest, pipeOpts) {
       const src = this;
       const state3 = this._readableState;
       if (state3.pipes.length === 1) {
@@ -34609,7 +34609,7 @@ var require_readable3 = __commonJS({
         }
       };
     }
-    Readable10.prototype.unpipe = function(dest) {
+    Readable9.prototype.unpipe = function(dest) {
       const state3 = this._readableState;
       const unpipeInfo = {
         hasUnpiped: false
@@ -34632,7 +34632,7 @@ var require_readable3 = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable10.prototype.on = function(ev, fn) {
+    Readable9.prototype.on = function(ev, fn) {
       const res = Stream2.prototype.on.call(this, ev, fn);
       const state3 = this._readableState;
       if (ev === "data") {
@@ -34653,16 +34653,16 @@ var require_readable3 = __commonJS({
       }
       return res;
     };
-    Readable10.prototype.addListener = Readable10.prototype.on;
-    Readable10.prototype.removeListener = function(ev, fn) {
+    Readable9.prototype.addListener = Readable9.prototype.on;
+    Readable9.prototype.removeListener = function(ev, fn) {
       const res = Stream2.prototype.removeListener.call(this, ev, fn);
       if (ev === "readable") {
         process5.nextTick(updateReadableListening, this);
       }
       return res;
     };
-    Readable10.prototype.off = Readable10.prototype.removeListener;
-    Readable10.prototype.removeAllListeners = function(ev) {
+    Readable9.prototype.off = Readable9.prototype.removeListener;
+    Readable9.prototype.removeAllListeners = function(ev) {
       const res = Stream2.prototype.removeAllListeners.apply(this, arguments);
       if (ev === "readable" || ev === void 0) {
         process5.nextTick(updateReadableListening, this);
@@ -34684,7 +34684,7 @@ var require_readable3 = __commonJS({
       debug5("readable nexttick read 0");
       self2.read(0);
     }
-    Readable10.prototype.resume = function() {
+    Readable9.prototype.resume = function() {
       const state3 = this._readableState;
       if (!state3.flowing) {
         debug5("resume");
@@ -34710,7 +34710,7 @@ var require_readable3 = __commonJS({
       flow(stream4);
       if (state3.flowing && !state3.reading) stream4.read(0);
     }
-    Readable10.prototype.pause = function() {
+    Readable9.prototype.pause = function() {
       debug5("call pause flowing=%j", this._readableState.flowing);
       if (this._readableState.flowing !== false) {
         debug5("pause");
@@ -34725,7 +34725,7 @@ var require_readable3 = __commonJS({
       debug5("flow", state3.flowing);
       while (state3.flowing && stream4.read() !== null) ;
     }
-    Readable10.prototype.wrap = function(stream4) {
+    Readable9.prototype.wrap = function(stream4) {
       let paused = false;
       stream4.on("data", (chunk) => {
         if (!this.push(chunk) && stream4.pause) {
@@ -34760,10 +34760,10 @@ var require_readable3 = __commonJS({
       }
       return this;
     };
-    Readable10.prototype[SymbolAsyncIterator] = function() {
+    Readable9.prototype[SymbolAsyncIterator] = function() {
       return streamToAsyncIterator(this);
     };
-    Readable10.prototype.iterator = function(options) {
+    Readable9.prototype.iterator = function(options) {
       if (options !== void 0) {
         validateObject(options, "options");
       }
@@ -34771,7 +34771,7 @@ var require_readable3 = __commonJS({
     };
     function streamToAsyncIterator(stream4, options) {
       if (typeof stream4.read !== "function") {
-        stream4 = Readable10.wrap(stream4, {
+        stream4 = Readable9.wrap(stream4, {
           objectMode: true
         });
       }
@@ -34827,7 +34827,7 @@ var require_readable3 = __commonJS({
         }
       }
     }
-    ObjectDefineProperties(Readable10.prototype, {
+    ObjectDefineProperties(Readable9.prototype, {
       readable: {
         __proto__: null,
         get() {
@@ -34954,7 +34954,7 @@ var require_readable3 = __commonJS({
         }
       }
     });
-    Readable10._fromList = fromList;
+    Readable9._fromList = fromList;
     function fromList(n, state3) {
       if (state3.length === 0) return null;
       let ret;
@@ -35001,23 +35001,23 @@ var require_readable3 = __commonJS({
         stream4.end();
       }
     }
-    Readable10.from = function(iterable, opts) {
-      return from(Readable10, iterable, opts);
+    Readable9.from = function(iterable, opts) {
+      return from(Readable9, iterable, opts);
     };
     var webStreamsAdapters;
     function lazyWebStreams() {
       if (webStreamsAdapters === void 0) webStreamsAdapters = {};
       return webStreamsAdapters;
     }
-    Readable10.fromWeb = function(readableStream, options) {
+    Readable9.fromWeb = function(readableStream, options) {
       return lazyWebStreams().newStreamReadableFromReadableStream(readableStream, options);
     };
-    Readable10.toWeb = function(streamReadable, options) {
+    Readable9.toWeb = function(streamReadable, options) {
       return lazyWebStreams().newReadableStreamFromStreamReadable(streamReadable, options);
     };
-    Readable10.wrap = function(src, options) {
+    Readable9.wrap = function(src, options) {
       var _ref, _src$readableObjectMo;
-      return new Readable10({
+      return new Readable9({
         objectMode: (_ref = (_src$readableObjectMo = src.readableObjectMode) !== null && _src$readableObjectMo !== void 0 ? _src$readableObjectMo : src.objectMode) !== null && _ref !== void 0 ? _ref : true,
         ...options,
         destroy(err, callback) {
@@ -35673,7 +35673,7 @@ var require_duplexify = __commonJS({
     } = require_errors2();
     var { destroyer } = require_destroy2();
     var Duplex3 = require_duplex();
-    var Readable10 = require_readable3();
+    var Readable9 = require_readable3();
     var Writable4 = require_writable();
     var { createDeferredPromise } = require_util10();
     var from = require_from();
@@ -35723,7 +35723,7 @@ var require_duplexify = __commonJS({
       }
       if (isReadableStream3(body2)) {
         return _duplexify({
-          readable: Readable10.fromWeb(body2)
+          readable: Readable9.fromWeb(body2)
         });
       }
       if (isWritableStream(body2)) {
@@ -35887,7 +35887,7 @@ var require_duplexify = __commonJS({
       };
     }
     function _duplexify(pair) {
-      const r = pair.readable && typeof pair.readable.read !== "function" ? Readable10.wrap(pair.readable) : pair.readable;
+      const r = pair.readable && typeof pair.readable.read !== "function" ? Readable9.wrap(pair.readable) : pair.readable;
       const w = pair.writable;
       let readable = !!isReadable(r);
       let writable = !!isWritable(w);
@@ -36008,10 +36008,10 @@ var require_duplex = __commonJS({
       ObjectSetPrototypeOf
     } = require_primordials();
     module.exports = Duplex3;
-    var Readable10 = require_readable3();
+    var Readable9 = require_readable3();
     var Writable4 = require_writable();
-    ObjectSetPrototypeOf(Duplex3.prototype, Readable10.prototype);
-    ObjectSetPrototypeOf(Duplex3, Readable10);
+    ObjectSetPrototypeOf(Duplex3.prototype, Readable9.prototype);
+    ObjectSetPrototypeOf(Duplex3, Readable9);
     {
       const keys = ObjectKeys(Writable4.prototype);
       for (let i = 0; i < keys.length; i++) {
@@ -36021,7 +36021,7 @@ var require_duplex = __commonJS({
     }
     function Duplex3(options) {
       if (!(this instanceof Duplex3)) return new Duplex3(options);
-      Readable10.call(this, options);
+      Readable9.call(this, options);
       Writable4.call(this, options);
       if (options) {
         this.allowHalfOpen = options.allowHalfOpen !== false;
@@ -36268,7 +36268,7 @@ var require_pipeline = __commonJS({
     } = require_utils2();
     var AbortController2 = globalThis.AbortController || require_abort_controller().AbortController;
     var PassThrough3;
-    var Readable10;
+    var Readable9;
     var addAbortListener;
     function destroyer(stream4, reading, writing) {
       let finished2 = false;
@@ -36307,10 +36307,10 @@ var require_pipeline = __commonJS({
       throw new ERR_INVALID_ARG_TYPE("val", ["Readable", "Iterable", "AsyncIterable"], val);
     }
     async function* fromReadable(val) {
-      if (!Readable10) {
-        Readable10 = require_readable3();
+      if (!Readable9) {
+        Readable9 = require_readable3();
       }
-      yield* Readable10.prototype[SymbolAsyncIterator].call(val);
+      yield* Readable9.prototype[SymbolAsyncIterator].call(val);
     }
     async function pumpToNode(iterable, writable, finish2, { end }) {
       let error2;
@@ -48263,7 +48263,7 @@ var require_streamx = __commonJS({
         }
       }
     };
-    var Readable10 = class _Readable extends Stream2 {
+    var Readable9 = class _Readable extends Stream2 {
       constructor(opts) {
         super(opts);
         this._duplexState |= OPENING | WRITE_DONE | READ_READ_AHEAD;
@@ -48474,7 +48474,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Duplex3 = class extends Readable10 {
+    var Duplex3 = class extends Readable9 {
       // and Writable
       constructor(opts) {
         super(opts);
@@ -48683,7 +48683,7 @@ var require_streamx = __commonJS({
       getStreamError,
       Stream: Stream2,
       Writable: Writable4,
-      Readable: Readable10,
+      Readable: Readable9,
       Duplex: Duplex3,
       Transform: Transform7,
       // Export PassThrough for compatibility with Node.js core's stream module
@@ -48957,7 +48957,7 @@ var require_headers2 = __commonJS({
 // node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
   "node_modules/tar-stream/extract.js"(exports2, module) {
-    var { Writable: Writable4, Readable: Readable10, getStreamError } = require_streamx();
+    var { Writable: Writable4, Readable: Readable9, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
     var headers = require_headers2();
@@ -49005,7 +49005,7 @@ var require_extract = __commonJS({
         return buf.subarray(this._offset, this._offset += size);
       }
     };
-    var Source = class extends Readable10 {
+    var Source = class extends Readable9 {
       constructor(self2, header, offset) {
         super();
         this.header = header;
@@ -49321,7 +49321,7 @@ var require_constants7 = __commonJS({
 // node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports2, module) {
-    var { Readable: Readable10, Writable: Writable4, getStreamError } = require_streamx();
+    var { Readable: Readable9, Writable: Writable4, getStreamError } = require_streamx();
     var b4a = require_b4a();
     var constants5 = require_constants7();
     var headers = require_headers2();
@@ -49414,7 +49414,7 @@ var require_pack = __commonJS({
         cb();
       }
     };
-    var Pack = class extends Readable10 {
+    var Pack = class extends Readable9 {
       constructor(opts) {
         super(opts);
         this._drain = noop3;
@@ -107771,10 +107771,9 @@ var PhaseTimer = class {
 // src/tarball.ts
 import { once as once2 } from "node:events";
 import { constants as constants4, createWriteStream as createWriteStream2 } from "node:fs";
-import { mkdir as mkdir2, open as open2, rename as rename2, rm as rm2, stat as stat2, statfs } from "node:fs/promises";
+import { mkdir as mkdir2, open as open3, rename as rename2, rm as rm2, stat as stat2, statfs } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as path7 from "node:path";
-import { Readable as Readable8 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/archive/canonical.ts
@@ -109571,6 +109570,96 @@ function finish(report, streamed, collector, options) {
   return { buffers, format, selections };
 }
 
+// src/growing-file.ts
+import { open as open2 } from "node:fs/promises";
+import { Readable as Readable8 } from "node:stream";
+var POLL_MS = 10;
+var GrowingFileStream = class extends Readable8 {
+  #handle;
+  #position = 0;
+  /** Set by `end`: the size to stop at, or null for wherever the writer stopped. */
+  #end;
+  #failure;
+  #cut = false;
+  #wake;
+  #onReadError;
+  constructor(options = {}) {
+    super({ highWaterMark: STREAM_CHUNK_BYTES });
+    if (options.handle) this.#handle = Promise.resolve(options.handle);
+    this.#onReadError = options.onReadError ?? "fail";
+  }
+  /** The file to read, when it was not given at first; only the first one counts. */
+  follow(file) {
+    if (this.#handle !== void 0) return;
+    this.#handle = open2(file, "r");
+    this.#handle.catch(() => void 0);
+    this.#wake?.();
+  }
+  /** The writer has finished: the file ends at `size`, or where it is now. */
+  end(size) {
+    this.#end = size ?? null;
+    this.#wake?.();
+  }
+  /** The writer failed: so does the stream, with `reason`. */
+  fail(reason) {
+    this.#failure = reason;
+    this.#wake?.();
+  }
+  /** Ends the stream where it is. */
+  cut() {
+    this.#cut = true;
+    this.#wake?.();
+  }
+  _read() {
+    this.#next().catch((error2) => {
+      if (this.#onReadError === "cut" && error2 !== this.#failure) {
+        this.#cut = true;
+        this.push(null);
+      } else {
+        this.destroy(error2);
+      }
+    });
+  }
+  async #next() {
+    for (; ; ) {
+      if (this.#failure !== void 0) throw this.#failure;
+      if (this.#cut || this.#position === this.#end) {
+        this.push(null);
+        return;
+      }
+      const finished2 = this.#end !== void 0;
+      const handle = await this.#handle;
+      if (handle !== void 0) {
+        const wanted = typeof this.#end === "number" ? Math.min(STREAM_CHUNK_BYTES, this.#end - this.#position) : STREAM_CHUNK_BYTES;
+        const { bytesRead, buffer: buffer2 } = await handle.read(Buffer.allocUnsafe(wanted), 0, wanted, this.#position);
+        if (bytesRead > 0) {
+          this.#position += bytesRead;
+          this.push(
+            bytesRead < wanted / 4 ? Buffer.from(buffer2.subarray(0, bytesRead)) : buffer2.subarray(0, bytesRead)
+          );
+          return;
+        }
+        if (finished2) {
+          this.push(null);
+          return;
+        }
+      }
+      await new Promise((resolve4) => {
+        this.#wake = resolve4;
+        setTimeout(resolve4, POLL_MS);
+      });
+      this.#wake = void 0;
+    }
+  }
+  _destroy(error2, callback) {
+    const closed = this.#handle?.then((handle) => handle.close()) ?? Promise.resolve();
+    closed.then(
+      () => callback(error2),
+      () => callback(error2)
+    );
+  }
+};
+
 // src/tarball.ts
 var FILE_SYSTEM_CODES = /* @__PURE__ */ new Set([
   "ENOSPC",
@@ -109720,46 +109809,6 @@ function kindOf(stats) {
   return "not a regular file";
 }
 var GROWTH_POLL_MS = 10;
-var GrowingFileStream = class extends Readable8 {
-  #position = 0;
-  #finished = false;
-  #failure;
-  handle;
-  constructor(handle, complete) {
-    super({ highWaterMark: STREAM_CHUNK_BYTES });
-    this.handle = handle;
-    complete.then(
-      () => this.#finished = true,
-      (error2) => this.#failure = error2 ?? new Error("the download failed")
-    );
-  }
-  _read(size) {
-    this.#next(Math.max(size, STREAM_CHUNK_BYTES)).catch((error2) => this.destroy(error2));
-  }
-  async #next(size) {
-    for (; ; ) {
-      if (this.#failure !== void 0) throw this.#failure;
-      const finished2 = this.#finished;
-      const { bytesRead, buffer: buffer2 } = await this.handle.read(Buffer.allocUnsafe(size), 0, size, this.#position);
-      if (bytesRead > 0) {
-        this.#position += bytesRead;
-        this.push(bytesRead < size / 4 ? Buffer.from(buffer2.subarray(0, bytesRead)) : buffer2.subarray(0, bytesRead));
-        return;
-      }
-      if (finished2) {
-        this.push(null);
-        return;
-      }
-      await sleep(GROWTH_POLL_MS);
-    }
-  }
-  _destroy(error2, callback) {
-    this.handle.close().then(
-      () => callback(error2),
-      () => callback(error2)
-    );
-  }
-};
 async function headOf(handle, length, growing) {
   let finished2 = growing === void 0;
   let failure;
@@ -109778,7 +109827,7 @@ async function headOf(handle, length, growing) {
 async function openTarball(file, what, writtenTo, growing) {
   let handle;
   try {
-    handle = await open2(file, constants4.O_RDONLY | constants4.O_NONBLOCK);
+    handle = await open3(file, constants4.O_RDONLY | constants4.O_NONBLOCK);
   } catch (error2) {
     const code3 = error2.code;
     throw new UserError(
@@ -109805,7 +109854,17 @@ async function openTarball(file, what, writtenTo, growing) {
     const decode = createDecompressor(compression, size, {
       ...free !== void 0 && writtenTo !== void 0 && { disk: { where: writtenTo, freeBytes: free } }
     });
-    const stream4 = growing ? new GrowingFileStream(handle, growing.complete) : handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
+    let stream4;
+    if (growing) {
+      const reader = new GrowingFileStream({ handle });
+      growing.complete.then(
+        () => reader.end(),
+        (error2) => reader.fail(error2 ?? new Error("the download failed"))
+      );
+      stream4 = reader;
+    } else {
+      stream4 = handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
+    }
     return { stream: stream4, decode, compression, size };
   } catch (error2) {
     await handle.close();
@@ -109814,76 +109873,7 @@ async function openTarball(file, what, writtenTo, growing) {
 }
 
 // src/transfer.ts
-import { open as open3 } from "node:fs/promises";
 import { syncBuiltinESMExports } from "node:module";
-import { Readable as Readable9 } from "node:stream";
-var READ_BYTES = 1024 * 1024;
-var FOLLOW_POLL_MS = 10;
-var FollowedFile = class extends Readable9 {
-  #handle;
-  #position = 0;
-  #size;
-  #cut = false;
-  #wake;
-  constructor() {
-    super({ highWaterMark: READ_BYTES });
-  }
-  follow(file) {
-    if (this.#handle !== void 0) return;
-    this.#handle = open3(file, "r");
-    this.#handle.catch(() => void 0);
-    this.#wake?.();
-  }
-  end(size) {
-    this.#size = size;
-    this.#wake?.();
-  }
-  cut() {
-    this.#cut = true;
-    this.#wake?.();
-  }
-  _read() {
-    this.#next().catch(() => {
-      this.#cut = true;
-      this.push(null);
-    });
-  }
-  async #next() {
-    for (; ; ) {
-      if (this.#cut || this.#position === this.#size) {
-        this.push(null);
-        return;
-      }
-      const handle = await this.#handle;
-      if (handle !== void 0) {
-        const wanted = this.#size === void 0 ? READ_BYTES : Math.min(READ_BYTES, this.#size - this.#position);
-        const { bytesRead, buffer: buffer2 } = await handle.read(Buffer.allocUnsafe(wanted), 0, wanted, this.#position);
-        if (bytesRead > 0) {
-          this.#position += bytesRead;
-          this.push(
-            bytesRead < wanted / 4 ? Buffer.from(buffer2.subarray(0, bytesRead)) : buffer2.subarray(0, bytesRead)
-          );
-          return;
-        }
-        if (this.#size !== void 0) this.#cut = true;
-      }
-      if (!this.#cut) {
-        await new Promise((resolve4) => {
-          this.#wake = resolve4;
-          setTimeout(resolve4, FOLLOW_POLL_MS);
-        });
-        this.#wake = void 0;
-      }
-    }
-  }
-  _destroy(error2, callback) {
-    const closed = this.#handle?.then((handle) => handle.close()) ?? Promise.resolve();
-    closed.then(
-      () => callback(error2),
-      () => callback(error2)
-    );
-  }
-};
 function handOver(file, stream4, opened) {
   const fs8 = process.getBuiltinModule("node:fs");
   const original = fs8.createReadStream;
@@ -109906,7 +109896,7 @@ function handOver(file, stream4, opened) {
   return restore;
 }
 async function upload(task) {
-  const stream4 = new FollowedFile();
+  const stream4 = new GrowingFileStream({ onReadError: "cut" });
   let opened;
   const isOpen = new Promise((resolve4) => opened = resolve4);
   const restore = handOver(task.placeholder, stream4, opened);

@@ -24,6 +24,7 @@ import type { ArchiveFormat, ArchiveReport } from './archive/inspect.ts';
 import type { Compression } from './constants.ts';
 import { shown } from './display.ts';
 import { UserError, messageOf } from './errors.ts';
+import { GrowingFileStream } from './growing-file.ts';
 import { ProgressMeter } from './progress.ts';
 
 export interface WrittenTarball {
@@ -254,57 +255,6 @@ export interface GrowingFile {
   expectedSize: number;
 }
 
-/**
- * Reads a file from its start while its writer appends to it, to the end the writer leaves: a read that finds no
- * more bytes waits, unless the writer had finished before that read began. A writer that starts over (a download
- * retried from the start truncates the file) writes the same bytes again, which are read where the reader is.
- */
-class GrowingFileStream extends Readable {
-  #position = 0;
-  #finished = false;
-  #failure: unknown;
-  private readonly handle: FileHandle;
-
-  constructor(handle: FileHandle, complete: Promise<void>) {
-    super({ highWaterMark: STREAM_CHUNK_BYTES });
-    this.handle = handle;
-    complete.then(
-      () => (this.#finished = true),
-      (error: unknown) => (this.#failure = error ?? new Error('the download failed')),
-    );
-  }
-
-  override _read(size: number): void {
-    this.#next(Math.max(size, STREAM_CHUNK_BYTES)).catch((error: unknown) => this.destroy(error as Error));
-  }
-
-  async #next(size: number): Promise<void> {
-    for (;;) {
-      if (this.#failure !== undefined) throw this.#failure;
-      const finished = this.#finished;
-      const { bytesRead, buffer } = await this.handle.read(Buffer.allocUnsafe(size), 0, size, this.#position);
-      if (bytesRead > 0) {
-        this.#position += bytesRead;
-        // A short read of a file still arriving is copied out: a slice would hold the whole chunk in memory.
-        this.push(bytesRead < size / 4 ? Buffer.from(buffer.subarray(0, bytesRead)) : buffer.subarray(0, bytesRead));
-        return;
-      }
-      if (finished) {
-        this.push(null);
-        return;
-      }
-      await sleep(GROWTH_POLL_MS);
-    }
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.handle.close().then(
-      () => callback(error),
-      () => callback(error),
-    );
-  }
-}
-
 /** The first `length` bytes of a file, waiting for them while `growing` has not completed. */
 async function headOf(handle: FileHandle, length: number, growing: GrowingFile | undefined): Promise<Buffer> {
   let finished = growing === undefined;
@@ -369,9 +319,17 @@ export async function openTarball(
     const decode = createDecompressor(compression, size, {
       ...(free !== undefined && writtenTo !== undefined && { disk: { where: writtenTo, freeBytes: free } }),
     });
-    const stream = growing
-      ? new GrowingFileStream(handle, growing.complete)
-      : handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
+    let stream: Readable;
+    if (growing) {
+      const reader = new GrowingFileStream({ handle });
+      growing.complete.then(
+        () => reader.end(),
+        (error: unknown) => reader.fail((error as Error | undefined) ?? new Error('the download failed')),
+      );
+      stream = reader;
+    } else {
+      stream = handle.createReadStream({ start: 0, end: Math.max(0, size - 1), highWaterMark: STREAM_CHUNK_BYTES });
+    }
     return { stream, decode, compression, size };
   } catch (error) {
     await handle.close();

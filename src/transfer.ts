@@ -10,104 +10,15 @@
  * two runs each at loopback speed and at the GitHub-shaped 45 MB/s (Docker 20.10, the local artifact service).
  */
 import type { PathLike, ReadStream } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { Readable } from 'node:stream';
 import { DefaultArtifactClient, type UploadArtifactOptions } from '@actions/artifact';
+import { GrowingFileStream } from './growing-file.ts';
 
 export interface UploadResult {
   id?: number;
   size?: number;
   digest?: string;
-}
-
-/** Bytes read from the followed file at a time. */
-const READ_BYTES = 1024 * 1024;
-
-/** How often the followed file is looked at again when the reader has caught up with its writer. */
-const FOLLOW_POLL_MS = 10;
-
-/**
- * The tarball as the library reads it: the file it is told to follow, read from its first byte as it is written, to
- * the size it is told once the tarball is complete and verified. A read that finds no more bytes waits. `cut` ends it
- * where it is (the tarball failed); so does a file that ends short of the size it was said to have.
- */
-class FollowedFile extends Readable {
-  #handle: Promise<FileHandle> | undefined;
-  #position = 0;
-  #size: number | undefined;
-  #cut = false;
-  #wake: (() => void) | undefined;
-
-  constructor() {
-    super({ highWaterMark: READ_BYTES });
-  }
-
-  follow(file: string): void {
-    if (this.#handle !== undefined) return;
-    this.#handle = open(file, 'r');
-    this.#handle.catch(() => undefined);
-    this.#wake?.();
-  }
-
-  end(size: number): void {
-    this.#size = size;
-    this.#wake?.();
-  }
-
-  cut(): void {
-    this.#cut = true;
-    this.#wake?.();
-  }
-
-  override _read(): void {
-    // A file that cannot be read ends the upload where it is, like `cut`: the library's own handling of a stream that
-    // fails leaves its upload waiting 5 minutes for an end (its stall timer), while a cut one is finalized at once,
-    // found short of the tarball's digest and deleted (artifact.ts).
-    this.#next().catch(() => {
-      this.#cut = true;
-      this.push(null);
-    });
-  }
-
-  async #next(): Promise<void> {
-    for (;;) {
-      if (this.#cut || this.#position === this.#size) {
-        this.push(null);
-        return;
-      }
-      const handle = await this.#handle;
-      if (handle !== undefined) {
-        const wanted = this.#size === undefined ? READ_BYTES : Math.min(READ_BYTES, this.#size - this.#position);
-        const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(wanted), 0, wanted, this.#position);
-        if (bytesRead > 0) {
-          this.#position += bytesRead;
-          // A short read of a file still being written is copied out: a slice would hold the whole chunk in memory.
-          this.push(
-            bytesRead < wanted / 4 ? Buffer.from(buffer.subarray(0, bytesRead)) : buffer.subarray(0, bytesRead),
-          );
-          return;
-        }
-        // Short of the size it was said to end at: it never will; the artifact the library makes of it is deleted.
-        if (this.#size !== undefined) this.#cut = true;
-      }
-      if (!this.#cut) {
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-          setTimeout(resolve, FOLLOW_POLL_MS);
-        });
-        this.#wake = undefined;
-      }
-    }
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const closed = this.#handle?.then((handle) => handle.close()) ?? Promise.resolve();
-    closed.then(
-      () => callback(error),
-      () => callback(error),
-    );
-  }
 }
 
 /**
@@ -169,7 +80,10 @@ export async function upload(task: {
   root: string;
   options: UploadArtifactOptions;
 }): Promise<UploadStream> {
-  const stream = new FollowedFile();
+  // A tarball file that cannot be read ends the upload where it is: the library's own handling of a stream that fails
+  // leaves its upload waiting 5 minutes for an end (its stall timer), while one that ends is finalized at once, found
+  // short of the tarball's digest and deleted (artifact.ts).
+  const stream = new GrowingFileStream({ onReadError: 'cut' });
   let opened!: () => void;
   const isOpen = new Promise<void>((resolve) => (opened = resolve));
   const restore = handOver(task.placeholder, stream, opened);
