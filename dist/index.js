@@ -109984,7 +109984,15 @@ async function startUpload(name2, directory, options) {
   } catch (error2) {
     throw uploadProblem(error2, name2, void 0);
   }
-  const staging = await mkdtemp(path8.join(directory, ".artifact-upload-"));
+  let staging;
+  try {
+    staging = await mkdtemp(path8.join(directory, ".artifact-upload-"));
+  } catch (error2) {
+    info(
+      `No staging directory could be made in ${shown(directory)} (${firstLine(error2)}): the tarball is uploaded once it is written.`
+    );
+    return void 0;
+  }
   const placeholder = path8.join(staging, name2);
   let stream4;
   try {

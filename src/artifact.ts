@@ -160,7 +160,8 @@ export interface StreamedUpload {
 
 /**
  * Starts uploading artifact `name` and returns once the library reads it. Undefined for `overwrite` of an artifact that
- * exists: it is only deleted once the new tarball is complete, by `uploadFile`. Fails, before any byte is written, when
+ * exists (it is only deleted once the new tarball is complete, by `uploadFile`), or where `directory` takes no
+ * staging directory. Fails, before any byte is written, when
  * the artifact cannot be created (a name already taken). `directory` holds, for the upload's time, a private directory
  * with the empty file the library is given by name (the bytes it reads are the tarball's).
  */
@@ -175,7 +176,16 @@ export async function startUpload(
   } catch (error) {
     throw uploadProblem(error, name, undefined);
   }
-  const staging = await mkdtemp(path.join(directory, '.artifact-upload-'));
+  let staging: string;
+  try {
+    staging = await mkdtemp(path.join(directory, '.artifact-upload-'));
+  } catch (error) {
+    // RUNNER_TEMP unwritable or full: the tarball is uploaded once written, staged beside it (uploadFile).
+    core.info(
+      `No staging directory could be made in ${shown(directory)} (${firstLine(error)}): the tarball is uploaded once it is written.`,
+    );
+    return undefined;
+  }
   const placeholder = path.join(staging, name);
   let stream: UploadStream;
   try {

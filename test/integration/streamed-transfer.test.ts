@@ -145,6 +145,14 @@ describe('an upload that runs while the tarball is written', () => {
     expect(await readdir(directory)).toEqual([]);
   }, 60_000);
 
+  it('does not stream where no staging directory can be made, and creates nothing', async () => {
+    const service = await serviceWith();
+    const unwritable = path.join(work, 'not-a-directory');
+    await writeFile(unwritable, '');
+    expect(await artifact.startUpload('unstaged', unwritable, { overwrite: false })).toBeUndefined();
+    expect(service.artifacts(1)).toEqual([]);
+  });
+
   it('fails before any byte is written when the name is taken, leaving nothing behind', async () => {
     await serviceWith();
     const file = path.join(work, 'taken.bin');
