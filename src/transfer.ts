@@ -6,7 +6,7 @@
  * complete and verified, at the size it gives.
  *
  * It runs on the main thread. On a worker thread of its own (the bundle loaded a second time), a save of a 305 MiB
- * image peaked at 230–269 MiB of RSS against 176–189 MiB here, and was not faster: 11.8–13.4 s against 12.2–13.7 s,
+ * image peaked at 240–269 MiB of RSS against 176–189 MiB here, and was not faster: 11.8–13.4 s against 12.2–13.7 s,
  * two runs each at loopback speed and at the GitHub-shaped 45 MB/s (Docker 20.10, the local artifact service).
  */
 import type { PathLike, ReadStream } from 'node:fs';
