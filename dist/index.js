@@ -107759,7 +107759,7 @@ var PhaseTimer = class {
   async time(phase, work, bytesOf) {
     const started = Date.now();
     const result = await work();
-    this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
+    this.record(phase, started, bytesOf?.(result));
     return result;
   }
   /** A phase that ran alongside others, from `started` (a `Date.now()`) to now. */
@@ -109896,10 +109896,10 @@ function handOver(file, stream4, opened) {
   return restore;
 }
 async function upload(task) {
-  const stream4 = new GrowingFileStream({ onReadError: "cut" });
+  const reader = new GrowingFileStream({ onReadError: "cut" });
   let opened;
   const isOpen = new Promise((resolve4) => opened = resolve4);
-  const restore = handOver(task.placeholder, stream4, opened);
+  const restore = handOver(task.placeholder, reader, opened);
   const outcome = new DefaultArtifactClient().uploadArtifact(task.name, [task.placeholder], task.root, task.options);
   outcome.catch(() => void 0);
   try {
@@ -109912,12 +109912,7 @@ async function upload(task) {
   } finally {
     restore();
   }
-  return {
-    follow: (file) => stream4.follow(file),
-    end: (size) => stream4.end(size),
-    abort: () => stream4.cut(),
-    outcome
-  };
+  return { reader, outcome };
 }
 
 // src/artifact.ts
@@ -109994,10 +109989,10 @@ async function startUpload(name2, directory, options) {
     return void 0;
   }
   const placeholder = path8.join(staging, name2);
-  let stream4;
+  let started;
   try {
     await writeFile2(placeholder, "", { flag: "wx", mode: 384 });
-    stream4 = await upload({
+    started = await upload({
       name: name2,
       placeholder,
       root: staging,
@@ -110010,10 +110005,10 @@ async function startUpload(name2, directory, options) {
     await rm3(staging, { recursive: true, force: true });
     throw uploadProblem(error2, name2, void 0);
   }
-  const { outcome: uploading } = stream4;
+  const { reader, outcome: uploading } = started;
   const cleanUp = () => rm3(staging, { recursive: true, force: true });
   const abandon = async () => {
-    stream4.abort();
+    reader.cut();
     const finalized = await uploading.then(
       () => true,
       () => false
@@ -110028,7 +110023,7 @@ async function startUpload(name2, directory, options) {
     await cleanUp();
   };
   const finish2 = async (written) => {
-    stream4.end(written.size);
+    reader.end(written.size);
     let result;
     try {
       result = await uploading;
@@ -110046,7 +110041,7 @@ async function startUpload(name2, directory, options) {
     }
     return { id: result.id, name: name2, size: result.size ?? written.size, digest };
   };
-  return { follow: (file) => stream4.follow(file), finish: finish2, abandon };
+  return { follow: (file) => reader.follow(file), finish: finish2, abandon };
 }
 function findByOf(location) {
   if (location.runId === void 0) return void 0;
@@ -111038,11 +111033,17 @@ async function save(inputs) {
     const upload2 = streamed;
     artifact = await group(`Upload artifact ${inputs.name}`, async () => {
       if (!upload2) {
-        return timer.time(
+        const uploaded2 = await timer.time(
           "upload",
           () => uploadFile(saved.tarball.file, inputs.name, uploadOptions),
           (up) => up.size
         );
+        if (uploaded2.digest !== saved.tarball.digest) {
+          throw new UserError(
+            `The artifact service recorded ${uploaded2.digest} for ${inputs.name}, but the tarball written was ${saved.tarball.digest}: the file changed during upload; run the job again.`
+          );
+        }
+        return uploaded2;
       }
       const ended = Date.now();
       const uploaded = await upload2.finish(saved.tarball);
@@ -111052,11 +111053,6 @@ async function save(inputs) {
       );
       return uploaded;
     });
-    if (artifact.digest !== saved.tarball.digest) {
-      throw new UserError(
-        `The artifact service recorded ${artifact.digest} for ${inputs.name}, but the tarball written was ${saved.tarball.digest}: the file changed during upload; run the job again.`
-      );
-    }
     info(
       `Uploaded artifact ${artifact.name} (id ${artifact.id}, ${formatBytes(artifact.size)}, ${artifact.digest})`
     );

@@ -16,7 +16,7 @@ import { UserError, messageOf } from './errors.ts';
 import { formatBytes } from './progress.ts';
 import { fileProblem, freeBytes, makeDirectory } from './tarball.ts';
 import { shown, shownList } from './display.ts';
-import { upload, type UploadStream } from './transfer.ts';
+import { upload, type StartedUpload } from './transfer.ts';
 
 export interface UploadedArtifact {
   id: number;
@@ -161,9 +161,9 @@ export interface StreamedUpload {
 /**
  * Starts uploading artifact `name` and returns once the library reads it. Undefined for `overwrite` of an artifact that
  * exists (it is only deleted once the new tarball is complete, by `uploadFile`), or where `directory` takes no
- * staging directory. Fails, before any byte is written, when
- * the artifact cannot be created (a name already taken). `directory` holds, for the upload's time, a private directory
- * with the empty file the library is given by name (the bytes it reads are the tarball's).
+ * staging directory. Fails, before any byte is written, when the artifact cannot be created (a name already taken).
+ * `directory` holds, for the upload's time, a private directory with the empty file the library is given by name (the
+ * bytes it reads are the tarball's).
  */
 export async function startUpload(
   name: string,
@@ -187,10 +187,10 @@ export async function startUpload(
     return undefined;
   }
   const placeholder = path.join(staging, name);
-  let stream: UploadStream;
+  let started: StartedUpload;
   try {
     await writeFile(placeholder, '', { flag: 'wx', mode: 0o600 });
-    stream = await upload({
+    started = await upload({
       name,
       placeholder,
       root: staging,
@@ -204,11 +204,11 @@ export async function startUpload(
     await rm(staging, { recursive: true, force: true });
     throw uploadProblem(error, name, undefined);
   }
-  const { outcome: uploading } = stream;
+  const { reader, outcome: uploading } = started;
   const cleanUp = () => rm(staging, { recursive: true, force: true });
 
   const abandon = async (): Promise<void> => {
-    stream.abort();
+    reader.cut();
     const finalized = await uploading.then(
       () => true,
       () => false,
@@ -225,7 +225,7 @@ export async function startUpload(
   };
 
   const finish = async (written: { file: string; digest: string; size: number }): Promise<UploadedArtifact> => {
-    stream.end(written.size);
+    reader.end(written.size);
     let result;
     try {
       result = await uploading;
@@ -246,7 +246,7 @@ export async function startUpload(
     return { id: result.id, name, size: result.size ?? written.size, digest };
   };
 
-  return { follow: (file) => stream.follow(file), finish, abandon };
+  return { follow: (file) => reader.follow(file), finish, abandon };
 }
 
 function findByOf(location: ArtifactLocation): FindBy | undefined {

@@ -78,7 +78,7 @@ export class PhaseTimer {
   async time<T>(phase: string, work: () => Promise<T>, bytesOf?: (result: T) => number): Promise<T> {
     const started = Date.now();
     const result = await work();
-    this.phases.push({ phase, ms: Date.now() - started, bytes: bytesOf?.(result) });
+    this.record(phase, started, bytesOf?.(result));
     return result;
   }
 

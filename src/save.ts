@@ -65,11 +65,19 @@ export async function save(inputs: Inputs): Promise<void> {
     const upload = streamed;
     artifact = await core.group(`Upload artifact ${inputs.name}`, async () => {
       if (!upload) {
-        return timer.time(
+        const uploaded = await timer.time(
           'upload',
           () => uploadFile(saved.tarball.file, inputs.name, uploadOptions),
           (up) => up.size,
         );
+        // A streamed upload's finish() compares the digests itself (and deletes what does not match).
+        if (uploaded.digest !== saved.tarball.digest) {
+          throw new UserError(
+            `The artifact service recorded ${uploaded.digest} for ${inputs.name}, but the tarball written was ${saved.tarball.digest}: ` +
+              'the file changed during upload; run the job again.',
+          );
+        }
+        return uploaded;
       }
       // The phase is what the upload adds after the save; the log also says how long it ran in all.
       const ended = Date.now();
@@ -81,12 +89,6 @@ export async function save(inputs: Inputs): Promise<void> {
       );
       return uploaded;
     });
-    if (artifact.digest !== saved.tarball.digest) {
-      throw new UserError(
-        `The artifact service recorded ${artifact.digest} for ${inputs.name}, but the tarball written was ${saved.tarball.digest}: ` +
-          'the file changed during upload; run the job again.',
-      );
-    }
     core.info(
       `Uploaded artifact ${artifact.name} (id ${artifact.id}, ${formatBytes(artifact.size)}, ${artifact.digest})`,
     );

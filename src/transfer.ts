@@ -57,13 +57,12 @@ export function handOver(file: string, stream: Readable, opened: () => void): ()
   return restore;
 }
 
-export interface UploadStream {
-  /** Starts sending `file`, the tarball being written, from its first byte, as far as it has been written. */
-  follow(file: string): void;
-  /** The tarball is complete and verified at `size` bytes: send it to that end, then end the upload. */
-  end(size: number): void;
-  /** Ends the upload where it is (the library has no other way to stop); it then finalizes what it had. */
-  abort(): void;
+export interface StartedUpload {
+  /**
+   * What the library reads: told the tarball file to `follow`, its verified size to `end` at, or to `cut` where it is
+   * (the library has no other way to stop; it then finalizes what it had).
+   */
+  reader: GrowingFileStream;
   /** The library's result, or its failure. */
   outcome: Promise<UploadResult>;
 }
@@ -79,14 +78,14 @@ export async function upload(task: {
   placeholder: string;
   root: string;
   options: UploadArtifactOptions;
-}): Promise<UploadStream> {
+}): Promise<StartedUpload> {
   // A tarball file that cannot be read ends the upload where it is: the library's own handling of a stream that fails
   // leaves its upload waiting 5 minutes for an end (its stall timer), while one that ends is finalized at once, found
   // short of the tarball's digest and deleted (artifact.ts).
-  const stream = new GrowingFileStream({ onReadError: 'cut' });
+  const reader = new GrowingFileStream({ onReadError: 'cut' });
   let opened!: () => void;
   const isOpen = new Promise<void>((resolve) => (opened = resolve));
-  const restore = handOver(task.placeholder, stream, opened);
+  const restore = handOver(task.placeholder, reader, opened);
   const outcome = new DefaultArtifactClient().uploadArtifact(task.name, [task.placeholder], task.root, task.options);
   outcome.catch(() => undefined);
   try {
@@ -99,10 +98,5 @@ export async function upload(task: {
   } finally {
     restore();
   }
-  return {
-    follow: (file) => stream.follow(file),
-    end: (size) => stream.end(size),
-    abort: () => stream.cut(),
-    outcome,
-  };
+  return { reader, outcome };
 }
