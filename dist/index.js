@@ -109582,6 +109582,8 @@ var GrowingFileStream = class extends Readable8 {
   #failure;
   #cut = false;
   #wake;
+  /** The buffer the next read goes into, kept while reads come back short. */
+  #buffer;
   #onReadError;
   constructor(options = {}) {
     super({ highWaterMark: STREAM_CHUNK_BYTES });
@@ -109631,12 +109633,16 @@ var GrowingFileStream = class extends Readable8 {
       const handle = await this.#handle;
       if (handle !== void 0) {
         const wanted = typeof this.#end === "number" ? Math.min(STREAM_CHUNK_BYTES, this.#end - this.#position) : STREAM_CHUNK_BYTES;
-        const { bytesRead, buffer: buffer2 } = await handle.read(Buffer.allocUnsafe(wanted), 0, wanted, this.#position);
+        const buffer2 = this.#buffer ??= Buffer.allocUnsafe(STREAM_CHUNK_BYTES);
+        const { bytesRead } = await handle.read(buffer2, 0, wanted, this.#position);
         if (bytesRead > 0) {
           this.#position += bytesRead;
-          this.push(
-            bytesRead < wanted / 4 ? Buffer.from(buffer2.subarray(0, bytesRead)) : buffer2.subarray(0, bytesRead)
-          );
+          if (bytesRead < STREAM_CHUNK_BYTES / 4) {
+            this.push(Buffer.from(buffer2.subarray(0, bytesRead)));
+          } else {
+            this.#buffer = void 0;
+            this.push(buffer2.subarray(0, bytesRead));
+          }
           return;
         }
         if (finished2) {

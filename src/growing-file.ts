@@ -26,6 +26,8 @@ export class GrowingFileStream extends Readable {
   #failure: Error | undefined;
   #cut = false;
   #wake: (() => void) | undefined;
+  /** The buffer the next read goes into, kept while reads come back short. */
+  #buffer: Buffer | undefined;
   readonly #onReadError: 'fail' | 'cut';
 
   constructor(options: { handle?: FileHandle; onReadError?: 'fail' | 'cut' } = {}) {
@@ -82,13 +84,21 @@ export class GrowingFileStream extends Readable {
       const handle = await this.#handle;
       if (handle !== undefined) {
         const wanted = typeof this.#end === 'number' ? Math.min(READ_BYTES, this.#end - this.#position) : READ_BYTES;
-        const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(wanted), 0, wanted, this.#position);
+        // Read into one buffer until a read fills enough of it to be handed on whole. A reader that has caught up with
+        // its writer reads what one write added (64 KiB from a pipe) or nothing, many times a second; a new 1 MiB
+        // buffer for each read made 1 GiB of garbage for every 64 MiB read, and the collector took 3.0 s of a 20 s
+        // save instead of 1.1 s (CPU profile, 1 GiB image, artifact service on loopback).
+        const buffer = (this.#buffer ??= Buffer.allocUnsafe(READ_BYTES));
+        const { bytesRead } = await handle.read(buffer, 0, wanted, this.#position);
         if (bytesRead > 0) {
           this.#position += bytesRead;
-          // A short read of a file still being written is copied out: a slice would hold the whole chunk in memory.
-          this.push(
-            bytesRead < wanted / 4 ? Buffer.from(buffer.subarray(0, bytesRead)) : buffer.subarray(0, bytesRead),
-          );
+          if (bytesRead < READ_BYTES / 4) {
+            // Copied out: a slice would keep the whole buffer alive, and this one is read into again.
+            this.push(Buffer.from(buffer.subarray(0, bytesRead)));
+          } else {
+            this.#buffer = undefined;
+            this.push(buffer.subarray(0, bytesRead));
+          }
           return;
         }
         // Finished before this read began, and nothing more: the end (short of a size given, the stream is cut).

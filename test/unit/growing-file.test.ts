@@ -6,7 +6,9 @@ import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { STREAM_CHUNK_BYTES } from '../../src/archive/compression.ts';
 import { GrowingFileStream } from '../../src/growing-file.ts';
 
 let work: string;
@@ -16,6 +18,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
+});
+afterEach(() => {
+  vi.restoreAllMocks();
 });
 
 async function fileWith(text: string): Promise<string> {
@@ -92,5 +97,44 @@ describe('GrowingFileStream', () => {
     cut.follow(missing);
     cut.end(10);
     expect(await read(cut)).toBe('');
+  });
+
+  it('hands on chunks that stay as they were read, short reads and whole ones alike', async () => {
+    // Short reads come out of a buffer the stream reads into again: they must be copies, never views of it.
+    const pieces = [1000, 700 * 1024, 3, 64 * 1024, STREAM_CHUNK_BYTES + 5, 10].map((size) => randomBytes(size));
+    const file = path.join(work, `file-${++count}`);
+    await writeFile(file, '');
+    const stream = new GrowingFileStream();
+    stream.follow(file);
+    const chunks: Buffer[] = [];
+    const reading = (async () => {
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+    })();
+    for (const piece of pieces) {
+      await appendFile(file, piece);
+      await sleep(25);
+    }
+    stream.end();
+    await reading;
+    expect(Buffer.concat(chunks).equals(Buffer.concat(pieces))).toBe(true);
+  });
+
+  it('does not take a new read buffer for each read of a file that grows a little at a time', async () => {
+    const allocations = vi.spyOn(Buffer, 'allocUnsafe');
+    const file = await fileWith('');
+    const stream = new GrowingFileStream();
+    stream.follow(file);
+    const reading = read(stream);
+    let written = '';
+    for (let i = 0; i < 30; i++) {
+      const piece = `piece ${i}; `;
+      await appendFile(file, piece);
+      written += piece;
+      await sleep(15);
+    }
+    stream.end();
+    expect(await reading).toBe(written);
+    // 30 writes, each read at least once and the waits between them polled: one buffer does for all of them.
+    expect(allocations.mock.calls.filter(([size]) => size === STREAM_CHUNK_BYTES)).toHaveLength(1);
   });
 });
