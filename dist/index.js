@@ -109956,6 +109956,15 @@ async function exists3(client2, name2) {
   const { artifacts } = await client2.listArtifacts();
   return artifacts.some((artifact) => artifact.name === name2);
 }
+async function notTheTarball(client2, name2, recorded, written, because) {
+  const deleted = await client2.deleteArtifact(name2).then(
+    () => "and was deleted",
+    (error2) => `and deleting it failed (${firstLine(error2)}): delete it from the run`
+  );
+  return new UserError(
+    `The artifact service recorded ${recorded ?? "no digest"} for ${shown(name2)}, but the tarball written was ${written.digest}: ${because}, ${deleted}. The tarball is still at \`${written.file}\`; run the job again.`
+  );
+}
 async function uploadFile(file, name2, options) {
   const client2 = new DefaultArtifactClient();
   const staging = await mkdtemp(path8.join(path8.dirname(path8.resolve(file)), ".artifact-upload-"));
@@ -109971,7 +109980,17 @@ async function uploadFile(file, name2, options) {
     if (result.id === void 0 || result.digest === void 0) {
       throw new Error("the artifact service did not return an artifact id and digest");
     }
-    return { id: result.id, name: name2, size: result.size ?? (await stat3(file)).size, digest: asDigest(result.digest) };
+    const digest = asDigest(result.digest);
+    if (options.digest !== void 0 && digest !== options.digest) {
+      throw await notTheTarball(
+        client2,
+        name2,
+        digest,
+        { file, digest: options.digest },
+        "the file changed during upload"
+      );
+    }
+    return { id: result.id, name: name2, size: result.size ?? (await stat3(file)).size, digest };
   } catch (error2) {
     throw uploadProblem(error2, name2, file);
   } finally {
@@ -110040,10 +110059,7 @@ async function startUpload(name2, directory, options) {
     }
     const digest = result.digest === void 0 ? void 0 : asDigest(result.digest);
     if (result.id === void 0 || digest !== written.digest) {
-      await client2.deleteArtifact(name2).catch(() => void 0);
-      throw new UserError(
-        `The artifact service recorded ${digest ?? "no digest"} for ${shown(name2)}, but the tarball written was ${written.digest}: the upload did not carry the whole tarball, and was deleted. The tarball is still at \`${written.file}\`; run the job again.`
-      );
+      throw await notTheTarball(client2, name2, digest, written, "the upload did not carry the whole tarball");
     }
     return { id: result.id, name: name2, size: result.size ?? written.size, digest };
   };
@@ -111039,17 +111055,11 @@ async function save(inputs) {
     const upload2 = streamed;
     artifact = await group(`Upload artifact ${inputs.name}`, async () => {
       if (!upload2) {
-        const uploaded2 = await timer.time(
+        return timer.time(
           "upload",
-          () => uploadFile(saved.tarball.file, inputs.name, uploadOptions),
+          () => uploadFile(saved.tarball.file, inputs.name, { ...uploadOptions, digest: saved.tarball.digest }),
           (up) => up.size
         );
-        if (uploaded2.digest !== saved.tarball.digest) {
-          throw new UserError(
-            `The artifact service recorded ${uploaded2.digest} for ${inputs.name}, but the tarball written was ${saved.tarball.digest}: the file changed during upload; run the job again.`
-          );
-        }
-        return uploaded2;
       }
       const ended = Date.now();
       const uploaded = await upload2.finish(saved.tarball);

@@ -114,11 +114,35 @@ async function exists(client: DefaultArtifactClient, name: string): Promise<bool
   return artifacts.some((artifact) => artifact.name === name);
 }
 
-/** Uploads `file` as artifact `name`, raw; `overwrite` first deletes an artifact of that name in this run. */
+/**
+ * The artifact holds other bytes than the tarball written: it is deleted, and the error says so. `because` is what
+ * went wrong between the two.
+ */
+async function notTheTarball(
+  client: DefaultArtifactClient,
+  name: string,
+  recorded: string | undefined,
+  written: { file: string; digest: string },
+  because: string,
+): Promise<UserError> {
+  const deleted = await client.deleteArtifact(name).then(
+    () => 'and was deleted',
+    (error: unknown) => `and deleting it failed (${firstLine(error)}): delete it from the run`,
+  );
+  return new UserError(
+    `The artifact service recorded ${recorded ?? 'no digest'} for ${shown(name)}, but the tarball written was ` +
+      `${written.digest}: ${because}, ${deleted}. The tarball is still at \`${written.file}\`; run the job again.`,
+  );
+}
+
+/**
+ * Uploads `file` as artifact `name`, raw; `overwrite` first deletes an artifact of that name in this run. With
+ * `digest`, an artifact whose bytes hash to another digest (the file changed while the library read it) is deleted.
+ */
 export async function uploadFile(
   file: string,
   name: string,
-  options: { retentionDays?: number; overwrite: boolean },
+  options: { retentionDays?: number; overwrite: boolean; digest?: string },
 ): Promise<UploadedArtifact> {
   const client = new DefaultArtifactClient();
   // Next to the file, so the hard link stays on one filesystem; mkdtemp makes it private to this user.
@@ -135,7 +159,17 @@ export async function uploadFile(
     if (result.id === undefined || result.digest === undefined) {
       throw new Error('the artifact service did not return an artifact id and digest');
     }
-    return { id: result.id, name, size: result.size ?? (await stat(file)).size, digest: asDigest(result.digest) };
+    const digest = asDigest(result.digest);
+    if (options.digest !== undefined && digest !== options.digest) {
+      throw await notTheTarball(
+        client,
+        name,
+        digest,
+        { file, digest: options.digest },
+        'the file changed during upload',
+      );
+    }
+    return { id: result.id, name, size: result.size ?? (await stat(file)).size, digest };
   } catch (error) {
     throw uploadProblem(error, name, file);
   } finally {
@@ -236,12 +270,7 @@ export async function startUpload(
     }
     const digest = result.digest === undefined ? undefined : asDigest(result.digest);
     if (result.id === undefined || digest !== written.digest) {
-      await client.deleteArtifact(name).catch(() => undefined);
-      throw new UserError(
-        `The artifact service recorded ${digest ?? 'no digest'} for ${shown(name)}, but the tarball written was ` +
-          `${written.digest}: the upload did not carry the whole tarball, and was deleted. The tarball is still at ` +
-          `\`${written.file}\`; run the job again.`,
-      );
+      throw await notTheTarball(client, name, digest, written, 'the upload did not carry the whole tarball');
     }
     return { id: result.id, name, size: result.size ?? written.size, digest };
   };

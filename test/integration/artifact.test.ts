@@ -123,6 +123,28 @@ describe('uploadFile and downloadFile', () => {
     expect(await readFile(downloaded.file)).toEqual(await readFile(second));
   });
 
+  it('deletes an artifact whose bytes are not the tarball that was written, and says so', async () => {
+    actAsJobOf(1);
+    // The tarball as verified, then changed on disk before the library read it.
+    const file = await randomFile('changed.tar.zst', 5000);
+    const written = await sha256(file);
+    await writeFile(file, randomBytes(5000));
+    const uploadedDigest = await sha256(file);
+
+    const failure = artifact.uploadFile(file, 'changed', { overwrite: false, digest: written });
+    await expect(failure).rejects.toBeInstanceOf(UserError);
+    await expect(failure).rejects.toThrow(
+      `The artifact service recorded ${uploadedDigest} for \`changed\`, but the tarball written was ${written}: ` +
+        `the file changed during upload, and was deleted. The tarball is still at \`${file}\`; run the job again.`,
+    );
+    expect(service.artifacts(1).filter((a) => a.name === 'changed')).toEqual([]);
+    expect(await sha256(file)).toBe(uploadedDigest);
+
+    // The same upload with the digest it has is kept.
+    const kept = await artifact.uploadFile(file, 'changed', { overwrite: false, digest: uploadedDigest });
+    expect(service.artifacts(1)).toContainEqual({ id: kept.id, name: 'changed', size: 5000, digest: uploadedDigest });
+  });
+
   it('overwrite uploads when there is nothing to replace', async () => {
     actAsJobOf(1);
     const uploaded = await artifact.uploadFile(await randomFile('new.tar', 100), 'first-time', { overwrite: true });
