@@ -109637,11 +109637,11 @@ var GrowingFileStream = class extends Readable8 {
         const { bytesRead } = await handle.read(buffer2, 0, wanted, this.#position);
         if (bytesRead > 0) {
           this.#position += bytesRead;
-          if (bytesRead < STREAM_CHUNK_BYTES / 4) {
-            this.push(Buffer.from(buffer2.subarray(0, bytesRead)));
-          } else {
+          if (bytesRead === STREAM_CHUNK_BYTES) {
             this.#buffer = void 0;
-            this.push(buffer2.subarray(0, bytesRead));
+            this.push(buffer2);
+          } else {
+            this.push(Buffer.from(buffer2.subarray(0, bytesRead)));
           }
           return;
         }
