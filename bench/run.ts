@@ -519,12 +519,13 @@ function targets(results: CaseResult[]): string[] {
         // Nothing can be uploaded before the engine's first byte, downloaded before the upload has ended, or named by
         // the engine before its import after the last byte: a bound on any handoff of these bytes at this shape.
         const perByte = 1 / GITHUB_RATE.upload + 1 / GITHUB_RATE.download;
-        const bound = firstByte + github.action.bytes! * perByte + importTail;
+        const transfers = github.action.bytes! * perByte;
+        const bound = firstByte + transfers + importTail;
         const target = 0.35 * github.baseline.total;
         const fits = (target - firstByte - importTail) / perByte;
         parts.push(
           `GitHub-shaped bound for ${mib(github.action.bytes)}: ${sec(bound)} s (first byte ${sec(firstByte)} + ` +
-            `transfers ${sec(github.action.bytes! * perByte)} + import ${sec(importTail)}), against 0.35× = ` +
+            `transfers ${sec(transfers)} + import ${sec(importTail)}), against 0.35× = ` +
             `${sec(target)} s, which ${fits > 0 ? `needs ≤ ${mib(fits)} uploaded` : 'no number of bytes can meet'}`,
         );
       }

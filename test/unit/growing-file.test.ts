@@ -2,12 +2,12 @@
  * GrowingFileStream (src/growing-file.ts): a file read while its writer appends to it, ending where the writer says.
  * The load's side (a download that arrives, fails or starts over) is tested through openTarball in tarball.test.ts.
  */
+import { randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { randomBytes } from 'node:crypto';
 import { STREAM_CHUNK_BYTES } from '../../src/archive/compression.ts';
 import { GrowingFileStream } from '../../src/growing-file.ts';
 
@@ -23,7 +23,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function fileWith(text: string): Promise<string> {
+async function fileWith(text: string | Buffer): Promise<string> {
   const file = path.join(work, `file-${++count}`);
   await writeFile(file, text);
   return file;
@@ -104,8 +104,7 @@ describe('GrowingFileStream', () => {
     // Already there: whole reads, each buffer handed on. Then appended while it reads: short reads.
     const start = randomBytes(2 * STREAM_CHUNK_BYTES + 100);
     const pieces = [1000, 700 * 1024, 3, 64 * 1024, STREAM_CHUNK_BYTES + 5, 10].map((size) => randomBytes(size));
-    const file = path.join(work, `file-${++count}`);
-    await writeFile(file, start);
+    const file = await fileWith(start);
     const stream = new GrowingFileStream();
     stream.follow(file);
     const chunks: Buffer[] = [];
