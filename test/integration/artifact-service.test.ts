@@ -3,7 +3,7 @@
  * without regard to case, and signed URLs whose signature is a fresh secret (clients mask it in every later log line).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -35,7 +35,84 @@ async function upload(runId: number, name: string, repository?: string): Promise
   await artifact.uploadFile(file, name, { overwrite: false });
 }
 
+/** Creates a pending artifact in `runId` over the service's Twirp API, and returns its signed upload URL. */
+async function createArtifact(runId: number, name: string): Promise<string> {
+  const env = service.env(runId);
+  const response = await fetch(
+    `${env.ACTIONS_RESULTS_URL}twirp/github.actions.results.api.v1.ArtifactService/CreateArtifact`,
+    {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${env.ACTIONS_RUNTIME_TOKEN}` },
+      body: JSON.stringify({
+        workflow_run_backend_id: String(runId),
+        workflow_job_run_backend_id: 'job',
+        name,
+        version: 4,
+      }),
+    },
+  );
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { signed_upload_url: string }).signed_upload_url;
+}
+
+const blockId = (n: number) => Buffer.from(`block-${n}`).toString('base64');
+const blockList = (ids: string[]) =>
+  `<?xml version="1.0" encoding="utf-8"?><BlockList>${ids.map((id) => `<Latest>${id}</Latest>`).join('')}</BlockList>`;
+
 describe('the local artifact service', () => {
+  it("commits a block list as Azure does: the blocks in the list's order, and a block never staged refused", async () => {
+    const upload = await createArtifact(34, 'blocks');
+    const blocks = [randomBytes(3000), randomBytes(5000), randomBytes(1)];
+    for (const [n, block] of blocks.entries()) {
+      const staged = await fetch(`${upload}&comp=block&blockid=${encodeURIComponent(blockId(n))}`, {
+        method: 'PUT',
+        body: block,
+      });
+      expect(staged.status).toBe(201);
+    }
+    const missing = await fetch(`${upload}&comp=blocklist`, {
+      method: 'PUT',
+      body: blockList([blockId(0), blockId(7)]),
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.headers.get('x-ms-error-code')).toBe('InvalidBlockList');
+    // Out of the order they were staged in, one of them twice.
+    const order = [2, 0, 1, 0];
+    const committed = await fetch(`${upload}&comp=blocklist`, {
+      method: 'PUT',
+      headers: { 'x-ms-blob-content-type': 'application/octet-stream' },
+      body: blockList(order.map(blockId)),
+    });
+    expect(committed.status).toBe(201);
+    const expected = Buffer.concat(order.map((n) => blocks[n]!));
+    const finalize = await fetch(
+      `${service.env(34).ACTIONS_RESULTS_URL}twirp/github.actions.results.api.v1.ArtifactService/FinalizeArtifact`,
+      {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          Authorization: `Bearer ${service.env(34).ACTIONS_RUNTIME_TOKEN}`,
+        },
+        body: JSON.stringify({
+          workflow_run_backend_id: '34',
+          workflow_job_run_backend_id: 'job',
+          name: 'blocks',
+          size: String(expected.length),
+        }),
+      },
+    );
+    expect(finalize.status).toBe(200);
+    // Downloaded from the blocks as committed, then from the one file the blocks are stitched into for tests.
+    Object.assign(process.env, service.env(34));
+    for (const round of ['blocks', 'stitched']) {
+      if (round === 'stitched') expect(await readFile(service.blobPath(34, 'blocks'))).toEqual(expected);
+      const into = await mkdtemp(path.join(work, 'blocks-'));
+      const download = await artifact.downloadFile('blocks', into, {});
+      await download.downloaded;
+      expect(await readFile(download.file), round).toEqual(expected);
+    }
+  });
+
   it("serves any repository's runs, its owner and name compared without regard to case", async () => {
     await upload(31, 'charon-image', 'Wikid82/Charon');
     Object.assign(process.env, service.env(32, 'Wikid82/Charon'));
