@@ -107779,6 +107779,26 @@ import { pipeline as pipeline3 } from "node:stream/promises";
 // src/archive/canonical.ts
 import { Transform as Transform6 } from "node:stream";
 
+// src/platform.ts
+function platformPart(part) {
+  return /^[A-Za-z0-9._-]{1,64}$/.test(part) ? part : shown(part, 64);
+}
+function platformText(value) {
+  if (typeof value !== "object" || value === null) return void 0;
+  const { os: os9, architecture, variant } = value;
+  if (typeof os9 !== "string" || typeof architecture !== "string" || !os9 || !architecture) return void 0;
+  return [os9, architecture, ...typeof variant === "string" && variant ? [variant] : []].map(platformPart).join("/");
+}
+function platformMatches(platform2, wanted) {
+  if (platform2 === void 0) return false;
+  const [os9, architecture, variant] = wanted.split("/");
+  const [hasOs, hasArchitecture, hasVariant] = platform2.split("/");
+  return hasOs === os9 && hasArchitecture === architecture && (!variant || variant === hasVariant);
+}
+function holdsPlatform(platforms, wanted) {
+  return platforms.some((platform2) => platformMatches(platform2, wanted));
+}
+
 // src/archive/oci.ts
 var INDEX_TYPES = /* @__PURE__ */ new Set([
   "application/vnd.oci.image.index.v1+json",
@@ -107804,12 +107824,6 @@ function asObject(value, what) {
     fail(`${what} is not a JSON object; the tarball is corrupt.`);
   }
   return value;
-}
-function platformText(value) {
-  if (typeof value !== "object" || value === null) return void 0;
-  const { os: os9, architecture, variant } = value;
-  if (typeof os9 !== "string" || typeof architecture !== "string" || !os9 || !architecture) return void 0;
-  return [os9, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
 }
 function descriptor(value, where2) {
   const object = asObject(value, where2);
@@ -108026,9 +108040,7 @@ var OciWalk = class {
     }
     for (const id of diffIds) {
       if (typeof id !== "string" || !SHA256_DIGEST.test(id)) {
-        fail(
-          `The config of ${what} lists diff_id "${String(id).slice(0, 100)}"; expected "sha256:" and 64 hex digits.`
-        );
+        fail(`The config of ${what} lists diff_id ${shown(String(id), 100)}; expected "sha256:" and 64 hex digits.`);
       }
     }
     const created = configJson["created"];
@@ -108048,17 +108060,6 @@ function blobPath(digest) {
 }
 function isAttestation(target) {
   return target.annotations["vnd.docker.reference.type"] === "attestation-manifest" || target.platform === "unknown/unknown";
-}
-
-// src/platform.ts
-function platformMatches(platform2, wanted) {
-  if (platform2 === void 0) return false;
-  const [os9, architecture, variant] = wanted.split("/");
-  const [hasOs, hasArchitecture, hasVariant] = platform2.split("/");
-  return hasOs === os9 && hasArchitecture === architecture && (!variant || variant === hasVariant);
-}
-function holdsPlatform(platforms, wanted) {
-  return platforms.some((platform2) => platformMatches(platform2, wanted));
 }
 
 // src/image.ts
@@ -109097,13 +109098,6 @@ function createArchiveInspector(options = {}) {
   );
   return { stream: stream4, report };
 }
-function platformOf(config) {
-  const os9 = config["os"];
-  const architecture = config["architecture"];
-  if (typeof os9 !== "string" || typeof architecture !== "string" || !os9 || !architecture) return void 0;
-  const variant = config["variant"];
-  return [os9, architecture, ...typeof variant === "string" && variant ? [variant] : []].join("/");
-}
 function checkReference(text, where2) {
   if (typeof text !== "string") fail3(`${where2} has a tag that is not a string.`);
   const parsed = parseReference(text);
@@ -109199,7 +109193,7 @@ var Verification = class {
       const created = config["created"];
       return {
         image: {
-          platform: platformOf(config),
+          platform: platformText(config),
           manifestDigest: vouching?.manifestDigest,
           configDigest: record.digest,
           layers: layerFiles,
@@ -109418,7 +109412,7 @@ function manifestEntry(selection, options) {
   const chosen = loadedPlatform(image, options.platform);
   if (!chosen) {
     if (!options.requireManifest) return void 0;
-    const found = image.platforms.map((one) => one.platform ?? "unknown platform").join(", ");
+    const found = shownList(image.platforms.map((one) => one.platform ?? "unknown platform"));
     throw new UserError(
       `The image ${references[0] ?? image.digest} has no ${options.platform ?? "single"} platform (it has: ${found}); an engine without the containerd image store loads exactly one: save the platform this runner has (\`platform\` on the save side), or load on an engine with the containerd image store.`
     );
@@ -109437,7 +109431,7 @@ function createCanonicalWriter(options) {
   const startStreaming = (file) => {
     if (!SAFE_NAME.test(file.name) || Buffer.byteLength(file.name) > 100) {
       throw new UserError(
-        `The tarball holds a file named "${file.name.slice(0, 120).replace(/[^\x20-\x7e]/g, "?")}", which is not a name an image tarball uses (expected blobs/sha256/<digest> or <id>/layer.tar); it is refused.`
+        `The tarball holds a file named ${shown(file.name, 120)}, which is not a name an image tarball uses (expected blobs/sha256/<digest> or <id>/layer.tar); it is refused.`
       );
     }
     output.push(tarHeader(file.name, file.size));
@@ -109940,16 +109934,16 @@ function uploadProblem(error2, name2, file) {
   if (error2 instanceof UserError) return error2;
   if (/\(409\)/.test(messageOf(error2))) {
     return new UserError(
-      `An artifact named "${name2}" already exists in this run. Set a distinct \`name\` for each upload (for example \`docker-image-\${{ matrix.image }}\`), or \`overwrite: true\` to replace it.`
+      `An artifact named ${shown(name2)} already exists in this run. Set a distinct \`name\` for each upload (for example \`docker-image-\${{ matrix.image }}\`), or \`overwrite: true\` to replace it.`
     );
   }
   if (file === void 0) {
     return new UserError(
-      `Uploading artifact "${name2}" failed before the image was saved: ${firstLine(error2)}. Nothing was saved or uploaded: re-run the job, or set \`upload: false\` and upload the tarball another way.`
+      `Uploading artifact ${shown(name2)} failed before the image was saved: ${firstLine(error2)}. Nothing was saved or uploaded: re-run the job, or set \`upload: false\` and upload the tarball another way.`
     );
   }
   return new UserError(
-    `Uploading artifact "${name2}" failed: ${firstLine(error2)}. Nothing was uploaded; the tarball is still at \`${file}\`: re-run the job, or set \`upload: false\` and upload it another way.`
+    `Uploading artifact ${shown(name2)} failed: ${firstLine(error2)}. Nothing was uploaded; the tarball is still at ${shown(file)}: re-run the job, or set \`upload: false\` and upload it another way.`
   );
 }
 async function exists3(client2, name2) {
@@ -110071,7 +110065,7 @@ function findByOf(location) {
   const [repositoryOwner, repositoryName, ...rest] = repository.split("/");
   if (!repositoryOwner || !repositoryName || rest.length > 0) {
     throw new UserError(
-      `Reading the artifacts of run ${location.runId} needs a repository as owner/name, found "${repository}".`
+      `Reading the artifacts of run ${location.runId} needs a repository as owner/name, found ${shown(repository)}.`
     );
   }
   if (!location.token) {
@@ -110166,13 +110160,13 @@ async function downloadFile(name2, directory, location) {
     await rm3(raw);
     if (recordedDigest && digest !== recordedDigest) {
       throw new UserError(
-        `The zip of artifact "${name2}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
+        `The zip of artifact ${shown(name2)} does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. Upload it again.`
       );
     }
     const { digestMismatch } = await download(artifact, target, findBy, { expectedHash: digest });
     if (digestMismatch) {
       throw new UserError(
-        `The zip of artifact "${name2}" changed between two downloads (${digest} the first time): it was replaced while this step ran. Run the job again.`
+        `The zip of artifact ${shown(name2)} changed between two downloads (${digest} the first time): it was replaced while this step ran. Run the job again.`
       );
     }
     const file = await singleFile(target, name2);
@@ -110231,7 +110225,7 @@ async function download(artifact, target, findBy, options) {
     if (code3 === "ENOSPC" || code3 === "EDQUOT")
       throw fileProblem({ code: code3 }, path8.join(target, artifact.name), "downloading");
     throw new UserError(
-      `Downloading artifact "${artifact.name}" failed: ${firstLine(error2)}. Nothing was loaded; re-run the job.`
+      `Downloading artifact ${shown(artifact.name)} failed: ${firstLine(error2)}. Nothing was loaded; re-run the job.`
     );
   }
 }
@@ -110246,9 +110240,9 @@ async function singleFile(directory, name2) {
   const files = entries.filter((entry) => entry.isFile()).map((entry) => path8.join(entry.parentPath, entry.name));
   const [file] = files;
   if (file === void 0 || files.length > 1) {
-    const found = files.map((found2) => path8.relative(directory, found2)).join(", ") || "nothing";
+    const found = shownList(files.map((found2) => path8.relative(directory, found2)).sort()) || "nothing";
     throw new UserError(
-      `Artifact "${name2}" holds ${files.length} files (${found}); expected exactly one image tarball. Upload the tarball alone, as the save mode of this action does.`
+      `Artifact ${shown(name2)} holds ${files.length} files (${found}); expected exactly one image tarball. Upload the tarball alone, as the save mode of this action does.`
     );
   }
   return file;
@@ -110411,7 +110405,7 @@ var ContainerEngine = class {
       if (!ok) failed.push(`${reference} (${lastLine(stderr)})`);
     }
     if (failed.length === 0) return `The ${references.length === 1 ? "tag is" : "tags are"} put back as they were.`;
-    return `Could not put back ${failed.join(", ")}: check them with \`${this.command} image ls\`.`;
+    return `Could not put back ${shownList(failed)}: check them with \`${this.command} image ls\`.`;
   }
   /** Every image the engine has, newest first, for the "what the daemon really has" debug output. */
   async listImages() {
@@ -110444,7 +110438,7 @@ function parseInspectJson(stdout) {
     repoTags: image.RepoTags ?? [],
     created: image.Created ?? "",
     size: image.Size ?? 0,
-    platform: [image.Os, image.Architecture, image.Variant].filter(Boolean).join("/"),
+    platform: [image.Os, image.Architecture, image.Variant].filter((part) => typeof part === "string" && part !== "").map(platformPart).join("/"),
     layers: (image.RootFS?.Layers ?? []).filter((layer) => typeof layer === "string"),
     targetType: typeof image.Descriptor?.mediaType === "string" ? image.Descriptor.mediaType : void 0
   }));
@@ -110961,7 +110955,7 @@ async function afterFailedLoad(error2, engine, references, before) {
   if (moved.length === 0)
     return new UserError(`${error2.message} The engine's tags are as they were before.`, error2.details);
   const restored = await engine.restoreTags(moved, before.found);
-  return new UserError(`${error2.message} It had changed ${moved.join(", ")}: ${restored}`, error2.details);
+  return new UserError(`${error2.message} It had changed ${shownList(moved)}: ${restored}`, error2.details);
 }
 function expectedImages(report, wanted, name2, facts) {
   const expectation = (reference, image) => {
@@ -110985,7 +110979,7 @@ function expectedImages(report, wanted, name2, facts) {
     const available2 = recorded.map((image) => image.reference);
     const hint = suggest(missing[0], available2);
     throw new UserError(
-      `The artifact ${name2} does not hold ${missing.join(", ")}: it records ${available2.join(", ") || "no tags"}${hint ? ` (did you mean \`${hint.reference}\`?)` : ""}; fix \`tags\` or leave it empty to load every tag recorded. Nothing was loaded.`
+      `The artifact ${name2} does not hold ${shownList(missing)}: it records ${shownList(available2) || "no tags"}${hint ? ` (did you mean \`${hint.reference}\`?)` : ""}; fix \`tags\` or leave it empty to load every tag recorded. Nothing was loaded.`
     );
   }
   return wanted.map((tag) => ({ ...byName.get(qualify(tag)), reference: tag }));
@@ -111141,7 +111135,7 @@ async function rejectInvalid(tags2, source, available2, where2) {
     ...references.length > 0 ? [`${where2} has:`, ...listed.map((reference) => `  ${reference}`), ...moreLine(more)] : [],
     ...hints
   ];
-  const which2 = invalid.length === 1 ? problems[0] : `${invalid.map((tag) => `\`${tag}\``).join(", ")} (each explained above)`;
+  const which2 = invalid.length === 1 ? problems[0] : `${shownList(invalid)} (each explained above)`;
   const first = hints[0] ? `; ${hints[0]}` : "";
   throw new UserError(
     `${invalid.length} of ${tags2.length} image reference${tags2.length === 1 ? "" : "s"} from ${source} ${invalid.length === 1 ? "is" : "are"} invalid: ${which2}${first}. ${adviceForInvalidTags(invalid, source)}`,

@@ -92,18 +92,18 @@ function uploadProblem(error: unknown, name: string, file: string | undefined): 
   if (error instanceof UserError) return error;
   if (/\(409\)/.test(messageOf(error))) {
     return new UserError(
-      `An artifact named "${name}" already exists in this run. Set a distinct \`name\` for each upload ` +
+      `An artifact named ${shown(name)} already exists in this run. Set a distinct \`name\` for each upload ` +
         '(for example `docker-image-${{ matrix.image }}`), or `overwrite: true` to replace it.',
     );
   }
   if (file === undefined) {
     return new UserError(
-      `Uploading artifact "${name}" failed before the image was saved: ${firstLine(error)}. Nothing was saved or ` +
+      `Uploading artifact ${shown(name)} failed before the image was saved: ${firstLine(error)}. Nothing was saved or ` +
         'uploaded: re-run the job, or set `upload: false` and upload the tarball another way.',
     );
   }
   return new UserError(
-    `Uploading artifact "${name}" failed: ${firstLine(error)}. Nothing was uploaded; the tarball is still at \`${file}\`: ` +
+    `Uploading artifact ${shown(name)} failed: ${firstLine(error)}. Nothing was uploaded; the tarball is still at ${shown(file)}: ` +
       're-run the job, or set `upload: false` and upload it another way.',
   );
 }
@@ -284,7 +284,7 @@ function findByOf(location: ArtifactLocation): FindBy | undefined {
   const [repositoryOwner, repositoryName, ...rest] = repository.split('/');
   if (!repositoryOwner || !repositoryName || rest.length > 0) {
     throw new UserError(
-      `Reading the artifacts of run ${location.runId} needs a repository as owner/name, found "${repository}".`,
+      `Reading the artifacts of run ${location.runId} needs a repository as owner/name, found ${shown(repository)}.`,
     );
   }
   if (!location.token) {
@@ -409,14 +409,14 @@ export async function downloadFile(
     await rm(raw);
     if (recordedDigest && digest !== recordedDigest) {
       throw new UserError(
-        `The zip of artifact "${name}" does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. ` +
+        `The zip of artifact ${shown(name)} does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. ` +
           'Upload it again.',
       );
     }
     const { digestMismatch } = await download(artifact, target, findBy, { expectedHash: digest });
     if (digestMismatch) {
       throw new UserError(
-        `The zip of artifact "${name}" changed between two downloads (${digest} the first time): ` +
+        `The zip of artifact ${shown(name)} changed between two downloads (${digest} the first time): ` +
           'it was replaced while this step ran. Run the job again.',
       );
     }
@@ -495,7 +495,7 @@ async function download(
     if (code === 'ENOSPC' || code === 'EDQUOT')
       throw fileProblem({ code }, path.join(target, artifact.name), 'downloading');
     throw new UserError(
-      `Downloading artifact "${artifact.name}" failed: ${firstLine(error)}. Nothing was loaded; re-run the job.`,
+      `Downloading artifact ${shown(artifact.name)} failed: ${firstLine(error)}. Nothing was loaded; re-run the job.`,
     );
   }
 }
@@ -518,9 +518,10 @@ async function singleFile(directory: string, name: string): Promise<string> {
   const files = entries.filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name));
   const [file] = files;
   if (file === undefined || files.length > 1) {
-    const found = files.map((found) => path.relative(directory, found)).join(', ') || 'nothing';
+    // The names are the artifact's, as its uploader chose them: shown escaped, and at most a few of them.
+    const found = shownList(files.map((found) => path.relative(directory, found)).sort()) || 'nothing';
     throw new UserError(
-      `Artifact "${name}" holds ${files.length} files (${found}); expected exactly one image tarball. ` +
+      `Artifact ${shown(name)} holds ${files.length} files (${found}); expected exactly one image tarball. ` +
         'Upload the tarball alone, as the save mode of this action does.',
     );
   }

@@ -7,7 +7,9 @@ import { getExecOutput } from '@actions/exec';
 import { spawn } from 'node:child_process';
 import { Writable, type Readable } from 'node:stream';
 import type { Engine as EngineName } from './constants.ts';
+import { shownList } from './display.ts';
 import { UserError, messageOf } from './errors.ts';
+import { platformPart } from './platform.ts';
 import { formatDecimalBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 
@@ -226,7 +228,7 @@ export class ContainerEngine {
       if (!ok) failed.push(`${reference} (${lastLine(stderr)})`);
     }
     if (failed.length === 0) return `The ${references.length === 1 ? 'tag is' : 'tags are'} put back as they were.`;
-    return `Could not put back ${failed.join(', ')}: check them with \`${this.command} image ls\`.`;
+    return `Could not put back ${shownList(failed)}: check them with \`${this.command} image ls\`.`;
   }
 
   /** Every image the engine has, newest first, for the "what the daemon really has" debug output. */
@@ -279,7 +281,10 @@ export function parseInspectJson(stdout: string): ImageInfo[] {
     repoTags: image.RepoTags ?? [],
     created: image.Created ?? '',
     size: image.Size ?? 0,
-    platform: [image.Os, image.Architecture, image.Variant].filter(Boolean).join('/'),
+    platform: [image.Os, image.Architecture, image.Variant]
+      .filter((part): part is string => typeof part === 'string' && part !== '')
+      .map(platformPart)
+      .join('/'),
     layers: (image.RootFS?.Layers ?? []).filter((layer) => typeof layer === 'string'),
     targetType: typeof image.Descriptor?.mediaType === 'string' ? image.Descriptor.mediaType : undefined,
   }));

@@ -473,7 +473,7 @@ async function afterFailedLoad(
   if (moved.length === 0)
     return new UserError(`${error.message} The engine's tags are as they were before.`, error.details);
   const restored = await engine.restoreTags(moved, before.found);
-  return new UserError(`${error.message} It had changed ${moved.join(', ')}: ${restored}`, error.details);
+  return new UserError(`${error.message} It had changed ${shownList(moved)}: ${restored}`, error.details);
 }
 
 /** The references expected in the engine after loading, each with the image it must name there. */
@@ -504,7 +504,7 @@ function expectedImages(
     const available = recorded.map((image) => image.reference);
     const hint = suggest(missing[0]!, available);
     throw new UserError(
-      `The artifact ${name} does not hold ${missing.join(', ')}: it records ${available.join(', ') || 'no tags'}` +
+      `The artifact ${name} does not hold ${shownList(missing)}: it records ${shownList(available) || 'no tags'}` +
         `${hint ? ` (did you mean \`${hint.reference}\`?)` : ''}; fix \`tags\` or leave it empty to load every tag recorded. Nothing was loaded.`,
     );
   }

@@ -183,8 +183,7 @@ async function rejectInvalid(
       : []),
     ...hints,
   ];
-  const which =
-    invalid.length === 1 ? problems[0] : `${invalid.map((tag) => `\`${tag}\``).join(', ')} (each explained above)`;
+  const which = invalid.length === 1 ? problems[0] : `${shownList(invalid)} (each explained above)`;
   const first = hints[0] ? `; ${hints[0]}` : '';
   throw new UserError(
     `${invalid.length} of ${tags.length} image reference${tags.length === 1 ? '' : 's'} from ${source} ` +

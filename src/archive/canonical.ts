@@ -15,6 +15,7 @@
  * of them (and of the end-of-archive marker), so a reader sees a truncated archive and loads nothing.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import { shown, shownList } from '../display.ts';
 import { UserError } from '../errors.ts';
 import { loadedPlatform } from '../image.ts';
 import { parseReference, qualifiedName, qualify } from '../reference.ts';
@@ -109,7 +110,8 @@ function manifestEntry(selection: Selection, options: CanonicalOptions): object 
   const chosen = loadedPlatform(image, options.platform);
   if (!chosen) {
     if (!options.requireManifest) return undefined;
-    const found = image.platforms.map((one) => one.platform ?? 'unknown platform').join(', ');
+    // The tarball's own words: shown escaped, and at most a few of them.
+    const found = shownList(image.platforms.map((one) => one.platform ?? 'unknown platform'));
     throw new UserError(
       `The image ${references[0] ?? image.digest} has no ${options.platform ?? 'single'} platform (it has: ${found}); ` +
         'an engine without the containerd image store loads exactly one: save the platform this runner has ' +
@@ -140,7 +142,7 @@ export function createCanonicalWriter(options: CanonicalOptions): {
   const startStreaming = (file: TarEntry) => {
     if (!SAFE_NAME.test(file.name) || Buffer.byteLength(file.name) > 100) {
       throw new UserError(
-        `The tarball holds a file named "${file.name.slice(0, 120).replace(/[^\x20-\x7e]/g, '?')}", which is not a ` +
+        `The tarball holds a file named ${shown(file.name, 120)}, which is not a ` +
           'name an image tarball uses (expected blobs/sha256/<digest> or <id>/layer.tar); it is refused.',
       );
     }

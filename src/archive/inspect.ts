@@ -15,6 +15,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Warnings, shown, shownList } from '../display.ts';
 import { UserError, messageOf } from '../errors.ts';
+import { platformText } from '../platform.ts';
 import { parseReference, qualify, SHA256_DIGEST } from '../reference.ts';
 import { TarReader, type TarEntry } from './tar.ts';
 import { parseJson, type JsonObject } from './json.ts';
@@ -349,14 +350,6 @@ export async function inspectArchive(input: Readable | AsyncIterable<Buffer>): P
   return report;
 }
 
-function platformOf(config: JsonObject): string | undefined {
-  const os = config['os'];
-  const architecture = config['architecture'];
-  if (typeof os !== 'string' || typeof architecture !== 'string' || !os || !architecture) return undefined;
-  const variant = config['variant'];
-  return [os, architecture, ...(typeof variant === 'string' && variant ? [variant] : [])].join('/');
-}
-
 function checkReference(text: unknown, where: string): string {
   if (typeof text !== 'string') fail(`${where} has a tag that is not a string.`);
   const parsed = parseReference(text);
@@ -475,7 +468,7 @@ class Verification {
       const created = config['created'];
       return {
         image: {
-          platform: platformOf(config),
+          platform: platformText(config),
           manifestDigest: vouching?.manifestDigest,
           configDigest: record.digest,
           layers: layerFiles,

@@ -5,6 +5,7 @@
  */
 import { shown, type Warnings } from '../display.ts';
 import { UserError } from '../errors.ts';
+import { platformText } from '../platform.ts';
 import { parseReference, SHA256_DIGEST } from '../reference.ts';
 import type { ArchiveContents, FileRecord } from './inspect.ts';
 import type { JsonObject } from './json.ts';
@@ -84,13 +85,6 @@ function asObject(value: unknown, what: string): JsonObject {
     fail(`${what} is not a JSON object; the tarball is corrupt.`);
   }
   return value as JsonObject;
-}
-
-function platformText(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { os, architecture, variant } = value as JsonObject;
-  if (typeof os !== 'string' || typeof architecture !== 'string' || !os || !architecture) return undefined;
-  return [os, architecture, ...(typeof variant === 'string' && variant ? [variant] : [])].join('/');
 }
 
 function descriptor(value: unknown, where: string): Descriptor {
@@ -332,9 +326,7 @@ export class OciWalk {
     }
     for (const id of diffIds) {
       if (typeof id !== 'string' || !SHA256_DIGEST.test(id)) {
-        fail(
-          `The config of ${what} lists diff_id "${String(id).slice(0, 100)}"; expected "sha256:" and 64 hex digits.`,
-        );
+        fail(`The config of ${what} lists diff_id ${shown(String(id), 100)}; expected "sha256:" and 64 hex digits.`);
       }
     }
     const created = configJson['created'];

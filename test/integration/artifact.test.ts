@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,7 +103,7 @@ describe('uploadFile and downloadFile', () => {
     const failure = artifact.uploadFile(file, 'duplicate', { overwrite: false });
     await expect(failure).rejects.toBeInstanceOf(UserError);
     await expect(failure).rejects.toThrow(
-      /^An artifact named "duplicate" already exists in this run\. Set a distinct `name`.*`overwrite: true`/,
+      /^An artifact named `duplicate` already exists in this run\. Set a distinct `name`.*`overwrite: true`/,
     );
     expect(Date.now() - started).toBeLessThan(5000);
     expect(service.artifacts(1).filter((a) => a.name === 'duplicate')).toHaveLength(1);
@@ -245,7 +245,7 @@ describe('zip artifacts from actions/upload-artifact', () => {
     await blob.close();
 
     await expect(artifact.downloadFile('zipped-corrupt', await freshDirectory(), {})).rejects.toThrow(
-      /^The zip of artifact "zipped-corrupt" does not hash to the recorded sha256:[0-9a-f]{64}: it was corrupted/,
+      /^The zip of artifact `zipped-corrupt` does not hash to the recorded sha256:[0-9a-f]{64}: it was corrupted/,
     );
   });
 
@@ -254,7 +254,23 @@ describe('zip artifacts from actions/upload-artifact', () => {
     await uploadZip('several', [await randomFile('one.tar', 10), await randomFile('two.tar', 10)]);
 
     await expect(artifact.downloadFile('several', await freshDirectory(), {})).rejects.toThrow(
-      'Artifact "several" holds 2 files (one.tar, two.tar); expected exactly one image tarball.',
+      'Artifact `several` holds 2 files (`one.tar`, `two.tar`); expected exactly one image tarball.',
     );
+  });
+
+  it("names at most ten of a zip artifact's files, each escaped: the names are its uploader's", async () => {
+    actAsJobOf(22);
+    const names = Array.from({ length: 25 }, (_, n) => `##[set-output name=digest;]${String(n).padStart(2, '0')}.tar`);
+    await mkdir(path.join(work, 'many'));
+    await uploadZip('many', await Promise.all(names.map((name) => randomFile(path.join('many', name), 1))));
+
+    const error = await artifact.downloadFile('many', await freshDirectory(), {}).then(
+      () => undefined,
+      (failure: unknown) => failure as Error,
+    );
+    expect(error?.message).toMatch(
+      /^Artifact `many` holds 25 files \(`many\/##<U\+005B>set-output name=digest;\]00\.tar`, .*`many\/##<U\+005B>set-output name=digest;\]09\.tar` … and 15 more\); expected exactly one image tarball\./,
+    );
+    expect(error?.message).not.toContain('##[');
   });
 });

@@ -162,7 +162,7 @@ describe('the handoff: save, docker rmi, load', () => {
     await removeImages(...tags);
     const before = await engineState();
     const wrong = await action(run, { mode: 'load', tags: `${repository}:pr-4` });
-    expectOneCleanLine(wrong, /does not hold .*:pr-4: it records .*did you mean/);
+    expectOneCleanLine(wrong, /does not hold `.*:pr-4`: it records `.*did you mean/);
     expect(await engineState()).toBe(before);
   });
 });

@@ -161,7 +161,7 @@ describe('an upload that runs while the tarball is written', () => {
     const directory = await staging();
     const attempt = artifact.startUpload('taken', directory, { overwrite: false });
     await expect(attempt).rejects.toThrow(UserError);
-    await expect(attempt).rejects.toThrow(/An artifact named "taken" already exists in this run/);
+    await expect(attempt).rejects.toThrow(/An artifact named `taken` already exists in this run/);
     expect(await readdir(directory)).toEqual([]);
   });
 
@@ -171,7 +171,7 @@ describe('an upload that runs while the tarball is written', () => {
     const attempt = artifact.startUpload('refused-create', directory, { overwrite: false });
     await expect(attempt).rejects.toThrow(UserError);
     await expect(attempt).rejects.toThrow(
-      /^Uploading artifact "refused-create" failed before the image was saved: .*403.*Nothing was saved or uploaded: /,
+      /^Uploading artifact `refused-create` failed before the image was saved: .*403.*Nothing was saved or uploaded: /,
     );
     await expect(attempt).rejects.not.toThrow(/tarball is still at/);
     expect(await readdir(directory)).toEqual([]);
@@ -185,7 +185,7 @@ describe('an upload that runs while the tarball is written', () => {
     const file = await followed(upload!, 'refused');
     await grow(file, bytes);
     await expect(upload!.finish({ file, digest: digestOf(bytes), size: bytes.length })).rejects.toThrow(
-      /Uploading artifact "refused" failed: .*Nothing was uploaded; the tarball is still at `.*refused\.tar\.zst\.partial`/,
+      /Uploading artifact `refused` failed: .*Nothing was uploaded; the tarball is still at `.*refused\.tar\.zst\.partial`/,
     );
     expect(service.artifacts(1)).toEqual([]);
   }, 60_000);

@@ -157,8 +157,22 @@ describe('the canonical archive of an OCI layout', () => {
     ]);
     expect(headersOf(output).names.at(-1)).toBe('manifest.json');
     await expect(written(input, { select: all, platform: 'linux/s390x', requireManifest: true })).rejects.toThrow(
-      /has no linux\/s390x platform \(it has: linux\/amd64, linux\/arm64\)/,
+      /has no linux\/s390x platform \(it has: `linux\/amd64`, `linux\/arm64`\)/,
     );
+  });
+
+  it("shows a tarball's own platform names escaped, and only a few of them, when none is the engine's", async () => {
+    const hostile = Array.from({ length: 40 }, (_, n) =>
+      forPlatform(app, { os: 'linux', architecture: `arm${n}\n::error::injected ##[set-output name=digest;]x` }),
+    );
+    const input = await packTar(ociLayoutEntries([app, ...hostile], { gzip: true, nested: true }));
+    const error = await written(input, { select: all, platform: 'linux/s390x', requireManifest: true }).then(
+      () => undefined,
+      (failure: unknown) => failure as Error,
+    );
+    expect(error?.message).toMatch(/has no linux\/s390x platform \(it has: `linux\/amd64`, `linux\/`arm0\\n::error::/);
+    expect(error?.message).toContain('… and 31 more');
+    expect(error?.message).not.toMatch(/\n|##\[/);
   });
 
   it('keeps the blob digests, so image IDs do not change', async () => {

@@ -61,6 +61,15 @@ describe('parseInspectJson', () => {
       },
     ]);
   });
+  it("shows a platform part that is not a plain name escaped: it is the image config's, and a load puts it there", () => {
+    const json = JSON.stringify([
+      { Id: 'sha256:1', Os: 'linux', Architecture: 'amd64\n::error::injected', Variant: '##[add-mask]v8' },
+      { Id: 'sha256:2', Os: 'linux', Architecture: 7 },
+    ]);
+    const [hostile, odd] = parseInspectJson(json);
+    expect(hostile!.platform).toBe('linux/`amd64\\n::error::injected`/`##<U+005B>add-mask]v8`');
+    expect(odd!.platform).toBe('linux');
+  });
   it("gives podman's bare hex IDs the sha256: prefix docker uses, and leaves others alone", () => {
     const json = JSON.stringify([
       { Id: 'ac1d3fa7f3a4039a8ac06d30d316f5b6aa7ffd2ac36cf875c8eca2e82fb61da3', RepoTags: ['localhost/app:1'] },

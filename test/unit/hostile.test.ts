@@ -243,6 +243,15 @@ const cases: Case[] = [
     error: /manifest\.json entry 1 lists 2 layers but its config `[0-9a-f]{64}\.json` has 1 diff_ids/,
   },
   {
+    name: 'a diff_id written as workflow commands',
+    tar: () => {
+      const config = JSON.parse(image.config.toString()) as { rootfs: { diff_ids: string[] } };
+      config.rootfs.diff_ids[0] = '##[set-output name=digest;]x\n::error::owned';
+      return packTar(ociLayoutEntries([{ ...image, config: Buffer.from(JSON.stringify(config)) }]));
+    },
+    error: /lists diff_id `##<U\+005B>set-output name=digest;\]x\\n::error::owned`; expected "sha256:"/,
+  },
+  {
     name: 'an invalid tag in RepoTags',
     tar: () => packTar(legacyWithTags(['Owner/App:1'])),
     error:

@@ -1,4 +1,4 @@
-import { holdsPlatform } from '../../src/platform.ts';
+import { holdsPlatform, platformText } from '../../src/platform.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { artifactNameProblem, getInputs } from '../../src/inputs.ts';
@@ -160,5 +160,25 @@ describe('holdsPlatform', () => {
     [[], 'linux/amd64', false],
   ])('%j holds %s: %s', (platforms, wanted, expected) => {
     expect(holdsPlatform(platforms, wanted)).toBe(expected);
+  });
+});
+
+describe('platformText', () => {
+  it('joins os, architecture and a variant, and needs the first two', () => {
+    expect(platformText({ os: 'linux', architecture: 'arm64', variant: 'v8' })).toBe('linux/arm64/v8');
+    expect(platformText({ os: 'linux', architecture: 'amd64', variant: '' })).toBe('linux/amd64');
+    expect(platformText({ os: 'linux' })).toBeUndefined();
+    expect(platformText({ os: 'linux', architecture: 1 })).toBeUndefined();
+    expect(platformText(null)).toBeUndefined();
+    expect(platformText('linux/amd64')).toBeUndefined();
+  });
+  it("shows a part that is not a plain name escaped, so it prints safely and matches no engine's platform", () => {
+    const hostile = platformText({ os: 'linux', architecture: 'amd64\r\n::set-output name=digest::x' });
+    expect(hostile).toBe('linux/`amd64\\r\\n::set-output name=digest::x`');
+    expect(holdsPlatform([hostile!], 'linux/amd64')).toBe(false);
+    expect(platformText({ os: 'linux', architecture: 'a'.repeat(65) })).toBe(
+      `linux/\`${'a'.repeat(64)}… (65 characters)\``,
+    );
+    expect(platformText({ os: 'linux', architecture: 'ppc64le', variant: 'v_1.2-x' })).toBe('linux/ppc64le/v_1.2-x');
   });
 });
