@@ -240,7 +240,7 @@ describe('save mode', () => {
     const first = await runAction({ tags: tags[0]!, name }, service.env(run));
     expect(first.code, first.stdout).toBe(0);
     const second = await runAction({ tags: tags[1]!, name }, service.env(run));
-    expectOneCleanLine(second, new RegExp(`artifact named "${name}" already exists.*overwrite`));
+    expectOneCleanLine(second, new RegExp(`artifact named \`${name}\` already exists.*overwrite`));
     const third = await runAction({ tags: tags[1]!, name, overwrite: 'true' }, service.env(run));
     expect(third.code, third.stdout).toBe(0);
     const artifacts = service.artifacts(run);
