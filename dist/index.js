@@ -107780,14 +107780,14 @@ import { pipeline as pipeline3 } from "node:stream/promises";
 import { Transform as Transform6 } from "node:stream";
 
 // src/platform.ts
-function platformPart(part) {
-  return /^[A-Za-z0-9._-]{1,64}$/.test(part) ? part : shown(part, 64);
+function platformOfParts(parts2) {
+  return parts2.filter((part) => typeof part === "string" && part !== "").map((part) => /^[A-Za-z0-9._-]{1,64}$/.test(part) ? part : shown(part, 64)).join("/");
 }
 function platformText(value) {
   if (typeof value !== "object" || value === null) return void 0;
   const { os: os9, architecture, variant } = value;
   if (typeof os9 !== "string" || typeof architecture !== "string" || !os9 || !architecture) return void 0;
-  return [os9, architecture, ...typeof variant === "string" && variant ? [variant] : []].map(platformPart).join("/");
+  return platformOfParts([os9, architecture, variant]);
 }
 function platformMatches(platform2, wanted) {
   if (platform2 === void 0) return false;
@@ -109956,7 +109956,7 @@ async function notTheTarball(client2, name2, recorded, written, because) {
     (error2) => `and deleting it failed (${firstLine(error2)}): delete it from the run`
   );
   return new UserError(
-    `The artifact service recorded ${recorded ?? "no digest"} for ${shown(name2)}, but the tarball written was ${written.digest}: ${because}, ${deleted}. The tarball is still at \`${written.file}\`; run the job again.`
+    `The artifact service recorded ${recorded ?? "no digest"} for ${shown(name2)}, but the tarball written was ${written.digest}: ${because}, ${deleted}. The tarball is still at ${shown(written.file)}; run the job again.`
   );
 }
 async function uploadFile(file, name2, options) {
@@ -110438,7 +110438,7 @@ function parseInspectJson(stdout) {
     repoTags: image.RepoTags ?? [],
     created: image.Created ?? "",
     size: image.Size ?? 0,
-    platform: [image.Os, image.Architecture, image.Variant].filter((part) => typeof part === "string" && part !== "").map(platformPart).join("/"),
+    platform: platformOfParts([image.Os, image.Architecture, image.Variant]),
     layers: (image.RootFS?.Layers ?? []).filter((layer) => typeof layer === "string"),
     targetType: typeof image.Descriptor?.mediaType === "string" ? image.Descriptor.mediaType : void 0
   }));

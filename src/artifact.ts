@@ -131,7 +131,7 @@ async function notTheTarball(
   );
   return new UserError(
     `The artifact service recorded ${recorded ?? 'no digest'} for ${shown(name)}, but the tarball written was ` +
-      `${written.digest}: ${because}, ${deleted}. The tarball is still at \`${written.file}\`; run the job again.`,
+      `${written.digest}: ${because}, ${deleted}. The tarball is still at ${shown(written.file)}; run the job again.`,
   );
 }
 

@@ -9,7 +9,7 @@ import { Writable, type Readable } from 'node:stream';
 import type { Engine as EngineName } from './constants.ts';
 import { shownList } from './display.ts';
 import { UserError, messageOf } from './errors.ts';
-import { platformPart } from './platform.ts';
+import { platformOfParts } from './platform.ts';
 import { formatDecimalBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 
@@ -281,10 +281,7 @@ export function parseInspectJson(stdout: string): ImageInfo[] {
     repoTags: image.RepoTags ?? [],
     created: image.Created ?? '',
     size: image.Size ?? 0,
-    platform: [image.Os, image.Architecture, image.Variant]
-      .filter((part): part is string => typeof part === 'string' && part !== '')
-      .map(platformPart)
-      .join('/'),
+    platform: platformOfParts([image.Os, image.Architecture, image.Variant]),
     layers: (image.RootFS?.Layers ?? []).filter((layer) => typeof layer === 'string'),
     targetType: typeof image.Descriptor?.mediaType === 'string' ? image.Descriptor.mediaType : undefined,
   }));

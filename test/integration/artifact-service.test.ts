@@ -35,24 +35,19 @@ async function upload(runId: number, name: string, repository?: string): Promise
   await artifact.uploadFile(file, name, { overwrite: false });
 }
 
-/** Creates a pending artifact in `runId` over the service's Twirp API, and returns its signed upload URL. */
-async function createArtifact(runId: number, name: string): Promise<string> {
+/** Calls `method` of the service's Twirp API as a job of `runId`; the answer must be 200. */
+async function twirp(runId: number, method: string, body: Record<string, unknown>): Promise<unknown> {
   const env = service.env(runId);
   const response = await fetch(
-    `${env.ACTIONS_RESULTS_URL}twirp/github.actions.results.api.v1.ArtifactService/CreateArtifact`,
+    `${env.ACTIONS_RESULTS_URL}twirp/github.actions.results.api.v1.ArtifactService/${method}`,
     {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${env.ACTIONS_RUNTIME_TOKEN}` },
-      body: JSON.stringify({
-        workflow_run_backend_id: String(runId),
-        workflow_job_run_backend_id: 'job',
-        name,
-        version: 4,
-      }),
+      body: JSON.stringify({ workflow_run_backend_id: String(runId), workflow_job_run_backend_id: 'job', ...body }),
     },
   );
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { signed_upload_url: string }).signed_upload_url;
+  expect(response.status, method).toBe(200);
+  return response.json();
 }
 
 const blockId = (n: number) => Buffer.from(`block-${n}`).toString('base64');
@@ -61,7 +56,9 @@ const blockList = (ids: string[]) =>
 
 describe('the local artifact service', () => {
   it("commits a block list as Azure does: the blocks in the list's order, and a block never staged refused", async () => {
-    const upload = await createArtifact(34, 'blocks');
+    const { signed_upload_url: upload } = (await twirp(34, 'CreateArtifact', { name: 'blocks', version: 4 })) as {
+      signed_upload_url: string;
+    };
     const blocks = [randomBytes(3000), randomBytes(5000), randomBytes(1)];
     for (const [n, block] of blocks.entries()) {
       const staged = await fetch(`${upload}&comp=block&blockid=${encodeURIComponent(blockId(n))}`, {
@@ -85,23 +82,7 @@ describe('the local artifact service', () => {
     });
     expect(committed.status).toBe(201);
     const expected = Buffer.concat(order.map((n) => blocks[n]!));
-    const finalize = await fetch(
-      `${service.env(34).ACTIONS_RESULTS_URL}twirp/github.actions.results.api.v1.ArtifactService/FinalizeArtifact`,
-      {
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/json',
-          Authorization: `Bearer ${service.env(34).ACTIONS_RUNTIME_TOKEN}`,
-        },
-        body: JSON.stringify({
-          workflow_run_backend_id: '34',
-          workflow_job_run_backend_id: 'job',
-          name: 'blocks',
-          size: String(expected.length),
-        }),
-      },
-    );
-    expect(finalize.status).toBe(200);
+    await twirp(34, 'FinalizeArtifact', { name: 'blocks', size: String(expected.length) });
     // Downloaded from the blocks as committed, then from the one file the blocks are stitched into for tests.
     Object.assign(process.env, service.env(34));
     for (const round of ['blocks', 'stitched']) {
