@@ -18,6 +18,8 @@
  *                              throughput (test/support/artifact-service.ts, GITHUB_RATE); baseline and action run at each
  *   HANDOFF_TRANSFERS=serial   the action uploads after the save and reads a download once complete (src/artifact.ts)
  *   BENCH_ACTION_ONLY=1        run only the action (no baseline, no floor): a quick look at its phases
+ *   BENCH_BEFORE=FILE          another build's dist/index.js, run beside this one in every run (before, then after),
+ *                              and compared in a table of its own: a change's cost measured in one run
  *   BENCH_LOGS=dir             keep each action run's log, every line stamped with the seconds since it started
  *   DOCKER_HOST=…              the engine to measure for the other cases
  */
@@ -233,6 +235,8 @@ async function artifactClient(service: ArtifactService) {
 
 /** BENCH_ACTION_ONLY=1: the action alone, for a quick look at its phases (BENCH_LOGS); no ratios are meaningful. */
 const ACTION_ONLY = process.env.BENCH_ACTION_ONLY === '1';
+/** BENCH_BEFORE: another build of the action, measured beside this one in each run. */
+const BEFORE = process.env.BENCH_BEFORE ? path.resolve(process.env.BENCH_BEFORE) : undefined;
 const SKIPPED: Measured = { save: 0, upload: 0, download: 0, load: 0, total: 0, bytes: undefined };
 
 interface Measured {
@@ -295,10 +299,14 @@ interface ActionProc extends Proc {
 }
 
 /** dist/index.js as GitHub runs it (like test/support/action.ts), under /usr/bin/time -v for its peak RSS. */
-async function runAction(inputs: Record<string, string>, env: Record<string, string>): Promise<ActionProc> {
+async function runAction(
+  inputs: Record<string, string>,
+  env: Record<string, string>,
+  dist: string = DIST,
+): Promise<ActionProc> {
   const { runnerTemp, outputFile, summaryFile, env: childEnv } = await prepareRun(inputs, env);
   const timeFile = path.join(runnerTemp, 'time');
-  const result = await run(TIME_BIN, ['-v', '-o', timeFile, process.execPath, DIST], {
+  const result = await run(TIME_BIN, ['-v', '-o', timeFile, process.execPath, dist], {
     env: childEnv,
     cwd: runnerTemp,
   });
@@ -322,20 +330,15 @@ async function runAction(inputs: Record<string, string>, env: Record<string, str
   return { ...result, rss: Number(rssKb?.[1] ?? 0) * 1024, outputs, phases };
 }
 
-async function action(
-  service: ArtifactService,
-  tag: string,
-  work: string,
-  name: string,
-  extra: Record<string, string> = {},
-) {
+async function action(service: ArtifactService, tag: string, work: string, name: string, dist: string = DIST) {
   const env = service.env(1);
   const dir = path.join(work, 'action');
-  const saved = await runAction({ mode: 'save', tags: tag, name, path: dir, ...extra }, env);
+  const saved = await runAction({ mode: 'save', tags: tag, name, path: dir }, env, dist);
   await rmi(tag);
   const loaded = await runAction(
     { mode: 'load', tags: tag, name, path: dir, 'expected-digest': saved.outputs.digest ?? '' },
     env,
+    dist,
   );
   await rm(dir, { recursive: true, force: true });
   const phases = { ...saved.phases, ...loaded.phases };
@@ -532,6 +535,23 @@ function table(results: CaseResult[]): string {
   return lines.join('\n');
 }
 
+/** BENCH_BEFORE: each case and network, the other build's phases and this one's, and the change in the total. */
+function beforeAfter(results: CaseResult[]): string {
+  const lines = [
+    '| case | network | build | save s | upload s | download s | load s | total s | after / before |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const result of results) {
+    for (const [network, { before, action }] of Object.entries(result.median.networks)) {
+      if (!before) continue;
+      const row = (build: string, m: Measured, ratio: string) =>
+        `| ${result.name} | ${network} | ${build} | ${sec(m.save)} | ${sec(m.upload)} | ${sec(m.download)} | ${sec(m.load)} | ${sec(m.total)} | ${ratio} |`;
+      lines.push(row('before', before, ''), row('after', action, `${(action.total / before.total).toFixed(3)}×`));
+    }
+  }
+  return lines.join('\n');
+}
+
 function targets(results: CaseResult[]): string[] {
   const lines: string[] = [];
   const ok = (pass: boolean) => (pass ? 'met' : 'NOT met');
@@ -598,8 +618,15 @@ interface CaseResult {
   /** The engine the case ran on. */
   engine: string;
   tarBytes: number;
-  runs: Array<{ networks: Record<string, { baseline: Measured; action: Measured }>; floor: Measured }>;
-  median: { networks: Record<string, { baseline: Measured; action: Measured }>; floor: Measured };
+  runs: Array<{ networks: Record<string, Ways>; floor: Measured }>;
+  median: { networks: Record<string, Ways>; floor: Measured };
+}
+
+/** One network's measurements: the baseline, this build, and with BENCH_BEFORE the other build. */
+interface Ways {
+  baseline: Measured;
+  action: Measured;
+  before?: Measured;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -646,9 +673,11 @@ async function main(): Promise<void> {
             const service = services[network]!;
             const b = ACTION_ONLY ? SKIPPED : await baseline(service, tag, dir, `bench-baseline-${serial}`);
             console.error(`[${name} ${i + 1}/${RUNS} ${network}] baseline ${sec(b.total)} s`);
+            const before = BEFORE && (await action(service, tag, dir, `bench-before-${serial}`, BEFORE)).measured;
+            if (before) console.error(`[${name} ${i + 1}/${RUNS} ${network}] before ${sec(before.total)} s`);
             const a = (await action(service, tag, dir, `bench-action-${serial}`)).measured;
             console.error(`[${name} ${i + 1}/${RUNS} ${network}] action ${sec(a.total)} s`);
-            networks[network] = { baseline: b, action: a };
+            networks[network] = { baseline: b, action: a, ...(before && { before }) };
           }
           const f = ACTION_ONLY ? SKIPPED : await floor(tag, dir);
           console.error(`[${name} ${i + 1}/${RUNS}] floor ${sec(f.total)} s`);
@@ -660,6 +689,7 @@ async function main(): Promise<void> {
           med.networks[network] = {
             baseline: medianOf(runs.map((r) => r.networks[network]!.baseline)),
             action: medianOf(runs.map((r) => r.networks[network]!.action)),
+            ...(BEFORE && { before: medianOf(runs.map((r) => r.networks[network]!.before!)) }),
           };
         }
         results.push({ name, image, engine: engineName, tarBytes, runs, median: med });
@@ -690,6 +720,15 @@ async function main(): Promise<void> {
     table(results),
     '',
     ...results.map((r) => `- ${r.name}: ${r.image}; docker image size ${mib(r.tarBytes)}; ${r.engine}`),
+    '',
+    ...(BEFORE
+      ? [
+          '',
+          `This build against BENCH_BEFORE (${BEFORE}), medians, each run's two side by side:`,
+          '',
+          beforeAfter(results),
+        ]
+      : []),
     '',
     'Targets (action vs baseline and floor, medians):',
     ...targets(results),

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts everything the demo and the tests need, on a fresh machine as root or on one already set up:
 # Node 24 (the npm registry's node@24 package, since the action runs on GitHub's node24 runtime), the project's npm
-# packages, Debian's docker.io (a real engine), skopeo and podman (real third-party tarball producers), zstd,
-# and a running dockerd. Source it to get Node 24 on PATH: `source scripts/setup.sh`.
+# packages, Debian's docker.io (a real engine), skopeo and podman (real third-party tarball producers), zstd, Go (the
+# JSON oracle's compiler: test/support/go-oracle), and a running dockerd. Source it to get Node 24 on PATH: `source scripts/setup.sh`.
 # Strict mode while it runs; the caller's shell options are restored at the end, since it may be sourced.
 caller_options="$(set +o)"
 # Command substitution drops errexit, so it is recorded from $- instead.
@@ -27,7 +27,7 @@ if [ ! -d "$ROOT/node_modules" ] ||
 fi
 
 missing=()
-for tool in dockerd:docker.io skopeo:skopeo podman:podman zstd:zstd; do
+for tool in dockerd:docker.io skopeo:skopeo podman:podman zstd:zstd go:golang-go; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -16,6 +16,7 @@ import { UserError, messageOf } from './errors.ts';
 import { formatBytes } from './progress.ts';
 import { fileProblem, freeBytes, makeDirectory } from './tarball.ts';
 import { shown, shownList } from './display.ts';
+import { isRepository } from './inputs.ts';
 import { upload, type StartedUpload } from './transfer.ts';
 
 export interface UploadedArtifact {
@@ -281,8 +282,8 @@ export async function startUpload(
 function findByOf(location: ArtifactLocation): FindBy | undefined {
   if (location.runId === undefined) return undefined;
   const repository = location.repository ?? currentRepository() ?? '';
-  const [repositoryOwner, repositoryName, ...rest] = repository.split('/');
-  if (!repositoryOwner || !repositoryName || rest.length > 0) {
+  const [repositoryOwner = '', repositoryName = ''] = repository.split('/');
+  if (!isRepository(repository)) {
     throw new UserError(
       `Reading the artifacts of run ${location.runId} needs a repository as owner/name, found ${shown(repository)}.`,
     );

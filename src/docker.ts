@@ -54,6 +54,13 @@ export interface RunningCommand {
 }
 
 const STDERR_KEPT = 64 * 1024;
+/**
+ * References per `image inspect`: a tarball may record thousands of tags, and one command line holds at most 2 MiB
+ * (with the environment); spawn then fails with E2BIG.
+ */
+export const INSPECT_BATCH = 100;
+/** The most argument bytes one command is given, far below the kernel's limit (which the environment shares). */
+const MAX_ARGUMENT_BYTES = 512 * 1024;
 const NO_SUCH_IMAGE = /no such image|image not known|not found/i;
 const UNREACHABLE =
   /cannot connect to the docker daemon|is the docker daemon running|connection refused|permission denied.*docker\.sock/i;
@@ -96,7 +103,14 @@ export class ContainerEngine {
    * compression behind it would pile up in memory, and it cannot be given a stream to read `load`'s input from.
    */
   start(args: readonly string[], options: { stdin?: boolean } = {}): RunningCommand {
-    const child = spawn(this.command, args, { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    this.#checkArguments(args);
+    let child;
+    try {
+      child = spawn(this.command, args, { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      // Node throws some spawn failures (E2BIG) rather than emitting them.
+      throw new UserError(`Could not run \`${this.command} ${args[0] ?? ''}\`: ${messageOf(error)}`);
+    }
     const stdout = child.stdout!;
     let stderr = '';
     child.stderr!.setEncoding('utf8');
@@ -127,6 +141,8 @@ export class ContainerEngine {
     args: readonly string[],
     options: { allowFailure?: boolean; echo: 'all' | 'command' },
   ): Promise<{ stdout: string; stderr: string; ok: boolean }> {
+    // @actions/exec spawns inside a promise of its own: a spawn that throws there escapes as an unhandled rejection.
+    this.#checkArguments(args);
     let result;
     try {
       result = await getExecOutput(this.command, [...args], {
@@ -141,6 +157,17 @@ export class ContainerEngine {
     const ok = result.exitCode === 0;
     if (!ok && !options.allowFailure) throw this.failure(args, result.stderr, `exit code ${result.exitCode}`);
     return { stdout: result.stdout, stderr: result.stderr, ok };
+  }
+
+  /** Refuses a command line the kernel would refuse (E2BIG), before any spawn: nothing may reach one that big. */
+  #checkArguments(args: readonly string[]): void {
+    const bytes = args.reduce((sum, arg) => sum + Buffer.byteLength(arg) + 1, 0);
+    if (bytes > MAX_ARGUMENT_BYTES) {
+      throw new UserError(
+        `\`${this.command} ${args[0] ?? ''}\` would take ${bytes} bytes of arguments, more than the ${MAX_ARGUMENT_BYTES} this ` +
+          'action gives one command: the list it was built from is too long; report this with the step log.',
+      );
+    }
   }
 
   private failure(args: readonly string[], stderr: string, how: string): EngineError {
@@ -189,46 +216,80 @@ export class ContainerEngine {
     return hasMajor > major || (hasMajor === major && hasMinor >= minor);
   }
 
-  /** Inspects all references in one call; a reference the engine lacks is reported, not thrown. */
+  /**
+   * Inspects the references, INSPECT_BATCH to a call; a reference the engine lacks is reported, not thrown. A
+   * reference is found under any spelling of its name (`app` is `docker.io/library/app:latest`).
+   */
   async inspect(references: readonly string[]): Promise<InspectResult> {
-    if (references.length === 0) return { found: new Map(), missing: [] };
-    const { stdout, stderr, ok } = await this.exec(['image', 'inspect', ...references], {
-      allowFailure: true,
-      echo: 'command',
-    });
-    if (!ok) {
-      const unexplained = stderr
-        .split('\n')
-        .map((line) => line.trim())
-        .filter((line) => line && !NO_SUCH_IMAGE.test(line));
-      if (unexplained.length > 0 || UNREACHABLE.test(stderr)) throw this.failure(['image'], stderr, 'failed');
-    }
-    const images = parseInspectJson(stdout);
     const found = new Map<string, ImageInfo>();
     const missing: string[] = [];
-    for (const reference of references) {
-      const wanted = qualify(reference);
-      const image = images.find((candidate) => candidate.repoTags.some((tag) => qualify(tag) === wanted));
-      if (image) found.set(reference, image);
-      else missing.push(reference);
+    for (let start = 0; start < references.length; start += INSPECT_BATCH) {
+      const batch = references.slice(start, start + INSPECT_BATCH);
+      const { stdout, stderr, ok } = await this.exec(['image', 'inspect', ...batch], {
+        allowFailure: true,
+        echo: 'command',
+      });
+      if (!ok) {
+        const unexplained = stderr
+          .split('\n')
+          .map((line) => line.trim())
+          .filter((line) => line && !NO_SUCH_IMAGE.test(line));
+        if (unexplained.length > 0 || UNREACHABLE.test(stderr)) throw this.failure(['image'], stderr, 'failed');
+      }
+      const byName = new Map<string, ImageInfo>();
+      for (const image of parseInspectJson(stdout)) for (const tag of image.repoTags) byName.set(qualify(tag), image);
+      for (const reference of batch) {
+        const image = byName.get(qualify(reference));
+        if (image) found.set(reference, image);
+        else missing.push(reference);
+      }
     }
     return { found, missing };
   }
 
   /**
-   * Puts each reference back where `before` had it: re-tagged to its old image, or removed when it did not exist.
-   * Returns one sentence saying what the engine now holds.
+   * Whether the engine can run `reference`: a container is created from it (its layers unpacked for the engine's
+   * platform, as the containerd image store does only then) and removed at once. Undefined when it can, else the
+   * engine's own line.
+   */
+  async usable(reference: string): Promise<string | undefined> {
+    const created = await this.exec(
+      ['container', 'create', '--pull', 'never', '--network', 'none', reference, '/docker-image-handoff-probe'],
+      { allowFailure: true, echo: 'command' },
+    );
+    if (!created.ok) return lastLine(created.stderr) || 'the engine refused to create a container from it';
+    await this.exec(['container', 'rm', '--force', created.stdout.trim()], { allowFailure: true, echo: 'command' });
+    return undefined;
+  }
+
+  /**
+   * Puts each reference back where `before` had it: re-tagged to its old image, or removed when it did not exist; then
+   * looks again. Returns one sentence saying what the engine now holds, naming every tag that is not as it was.
    */
   async restoreTags(references: readonly string[], before: ReadonlyMap<string, ImageInfo>): Promise<string> {
-    const failed: string[] = [];
+    const failed = new Map<string, string>();
+    const absent = references.filter((reference) => !before.has(reference));
+    for (let start = 0; start < absent.length; start += INSPECT_BATCH) {
+      const batch = absent.slice(start, start + INSPECT_BATCH);
+      // Its exit says little (one already gone fails it): the engine is looked at again below.
+      await this.exec(['image', 'rm', ...batch], { allowFailure: true, echo: 'all' });
+    }
     for (const reference of references) {
       const previous = before.get(reference);
-      const args = previous ? ['tag', previous.id, reference] : ['image', 'rm', reference];
-      const { ok, stderr } = await this.exec(args, { allowFailure: true, echo: 'all' });
-      if (!ok) failed.push(`${reference} (${lastLine(stderr)})`);
+      if (!previous) continue;
+      const { ok, stderr } = await this.exec(['tag', previous.id, reference], { allowFailure: true, echo: 'all' });
+      if (!ok) failed.set(reference, lastLine(stderr));
     }
-    if (failed.length === 0) return `The ${references.length === 1 ? 'tag is' : 'tags are'} put back as they were.`;
-    return `Could not put back ${shownList(failed)}: check them with \`${this.command} image ls\`.`;
+    const now = await this.inspect(references).catch(() => undefined);
+    for (const reference of references) {
+      const was = before.get(reference)?.id;
+      const is = now ? now.found.get(reference)?.id : 'unknown';
+      if (is !== was && !failed.has(reference))
+        failed.set(reference, `it names ${is ?? 'nothing'}, was ${was ?? 'absent'}`);
+    }
+    if (failed.size === 0) return `The ${references.length === 1 ? 'tag is' : 'tags are'} put back as they were.`;
+    const which = [...failed].map(([reference, why]) => `${reference} (${why})`);
+    return `Could not put back ${shownList(which)}: check them with \`${this.command} image ls\`.`;
   }
 
   /** Every image the engine has, newest first, for the "what the daemon really has" debug output. */
@@ -362,13 +423,23 @@ export interface LoadOutput {
   references: string[];
   /** Image IDs of images loaded without a tag. */
   ids: string[];
+  /**
+   * Failures the engine printed while it still exited 0: Docker on the containerd image store imports the content and
+   * reports an image it then cannot unpack as `Error unpacking image …`, on stdout.
+   */
+  errors: string[];
 }
 
 /** Reads `docker load` / `podman load` output: `Loaded image: ref`, `Loaded image ID: sha256:…`, `Loaded image(s): a,b`. */
 export function parseLoadOutput(text: string): LoadOutput {
   const references: string[] = [];
   const ids: string[] = [];
+  const errors: string[] = [];
   for (const line of text.split('\n')) {
+    if (/^\s*Error\b/.test(line)) {
+      errors.push(line.trim());
+      continue;
+    }
     const id = /^Loaded image ID:\s*(\S+)/.exec(line.trim());
     if (id) {
       ids.push(id[1]!);
@@ -383,5 +454,5 @@ export function parseLoadOutput(text: string): LoadOutput {
           .filter(Boolean),
       );
   }
-  return { references, ids };
+  return { references, ids, errors };
 }

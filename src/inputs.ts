@@ -20,6 +20,8 @@ import { UserError } from './errors.ts';
 import { normalizeDigest } from './digest.ts';
 import { checkTagCount, splitTagList } from './metadata.ts';
 import { parseReference } from './reference.ts';
+import { DEFAULT_MAX_IMAGE_BYTES } from './archive/layers.ts';
+import { formatBytes } from './progress.ts';
 
 export interface Inputs {
   mode: Mode;
@@ -52,6 +54,8 @@ export interface Inputs {
   decompress: boolean;
   platform: string | undefined;
   engine: Engine;
+  /** Every layer of an image, uncompressed, together: a bound on what a tarball may expand to. */
+  maxImageBytes: number;
 }
 
 /** Characters GitHub refuses in artifact names. */
@@ -88,6 +92,45 @@ function integer(input: string, min: number, max: number): number | undefined {
   return number;
 }
 
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tib: 1024 ** 4,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  tb: 1000 ** 4,
+};
+
+/** A size in bytes, `20GiB`, `500MB`, `64G` (binary, as docker reads it) or a plain number of bytes. */
+export function parseSize(text: string): number | undefined {
+  const match = /^([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) return undefined;
+  const bytes = Math.floor(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+function sizeInput(input: string, min: number, fallback: number): number {
+  const text = optional(input);
+  if (text === undefined) return fallback;
+  const bytes = parseSize(text);
+  if (bytes === undefined || bytes < min) {
+    throw new UserError(
+      `Input \`${input}\` must be a size of at least ${formatBytes(min)}, as \`20GiB\`, \`500MB\` or a number of bytes, ` +
+        `found ${shown(text)}.`,
+    );
+  }
+  return bytes;
+}
+
 function optional(input: string): string | undefined {
   return core.getInput(input).trim() || undefined;
 }
@@ -106,6 +149,14 @@ function pathInput(input: string): string | undefined {
         'fix the `with:` block of this step.',
     );
   }
+  const command = /::|##\[/.exec(value);
+  if (command) {
+    // The library prints paths in lines of its own, where the runner would read these as a workflow command.
+    throw new UserError(
+      `Input \`${input}\` contains ${shown(command[0])}, which the runner reads as the start of a workflow command: ` +
+        `expected a path without it, found ${shown(value)}; fix the \`with:\` block of this step.`,
+    );
+  }
   if (Buffer.byteLength(value) > MAX_PATH_BYTES) {
     throw new UserError(
       `Input \`${input}\` is ${Buffer.byteLength(value)} bytes long: expected a path of at most ${MAX_PATH_BYTES} bytes, ` +
@@ -115,11 +166,27 @@ function pathInput(input: string): string | undefined {
   return value;
 }
 
+/** GitHub's grammar for `owner/name`: nothing else is sent to its API with the job's token. */
+export function isRepository(text: string): boolean {
+  const [owner, name, ...rest] = text.split('/');
+  return (
+    rest.length === 0 &&
+    owner !== undefined &&
+    name !== undefined &&
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,38}$/.test(owner) &&
+    /^[A-Za-z0-9._-]{1,100}$/.test(name) &&
+    name !== '.' &&
+    name !== '..'
+  );
+}
+
 export function artifactNameProblem(name: string): string | undefined {
   if (name === '') return 'is empty';
   if (FORBIDDEN_NAME_CHARACTERS.test(name))
     return 'contains one of the characters " : < > | * ? \\ / that artifact names cannot have';
   if (/\p{Cc}/u.test(name)) return 'contains a control character';
+  // The library prints the name in lines of its own, where the runner reads `##[` as a workflow command.
+  if (name.includes('##[')) return `contains ${shown('##[')}, which the runner reads as a workflow command`;
   // The name is also the file name of the download: `.` and `..` are directories (EISDIR), not files.
   if (/^\.+$/.test(name)) return 'is only dots, which names a directory rather than a file';
   // File names stop at 255 bytes; the tarball's suffix and its temporary `.partial-<pid>` need the rest.
@@ -151,8 +218,11 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
   const githubToken = optional('github-token');
 
   const repository = optional('repository');
-  if (repository !== undefined && !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
-    throw new UserError(`Input \`repository\` must be \`owner/name\`, found ${shown(repository)}.`);
+  if (repository !== undefined && !isRepository(repository)) {
+    throw new UserError(
+      `Input \`repository\` must be \`owner/name\`, found ${shown(repository)}: GitHub spells an owner with letters, ` +
+        'digits, "_" and "-" (at most 39), a name with letters, digits, ".", "_" and "-" (not "." or ".."); fix it.',
+    );
   }
 
   const platform = optional('platform');
@@ -199,5 +269,6 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
     decompress: bool('decompress', true),
     platform,
     engine: choice('engine', Engines, 'docker'),
+    maxImageBytes: sizeInput('max-image-size', 1024 * 1024, DEFAULT_MAX_IMAGE_BYTES),
   };
 }

@@ -15,11 +15,12 @@ import { createCanonicalWriter, selectReferences } from './archive/canonical.ts'
 import { ContainerEngine, parseLoadOutput, type EngineKind, type InspectResult } from './docker.ts';
 import { UserError } from './errors.ts';
 import { matchNames } from './glob.ts';
-import type { Inputs } from './inputs.ts';
+import { artifactNameProblem, type Inputs } from './inputs.ts';
 import { splitTagList } from './metadata.ts';
 import { PhaseTimer, ProgressMeter, formatBytes } from './progress.ts';
 import { idsOf, imageIdOn, isSameImage, loadedPlatform } from './image.ts';
-import { qualify } from './reference.ts';
+import { holdsPlatform } from './platform.ts';
+import { familiar, qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
 import { shown, shownList, token } from './display.ts';
 import { describeImages, writeSummary, type SummaryImage } from './summary.ts';
@@ -129,6 +130,16 @@ async function namesMatching(pattern: string, location: ArtifactLocation): Promi
         `in ${location.runId ? `run ${location.runId}` : 'this run'}; check the save step's \`name\`.`,
     );
   }
+  for (const name of names) {
+    // Names another uploader chose: the library prints them in lines of its own.
+    const problem = artifactNameProblem(name);
+    if (problem) {
+      throw new UserError(
+        `The artifact ${shown(name)}, which \`pattern\` ${token(pattern)} matches, ${problem}; nothing was downloaded: ` +
+          'narrow `pattern` to the artifacts the save steps made.',
+      );
+    }
+  }
   core.info(`pattern ${token(pattern)} matches: ${shownList(names)}`);
   return names;
 }
@@ -201,8 +212,8 @@ async function fetchAndVerify(
         try {
           const opened = await openHashed(artifact, copy);
           const verified = copy
-            ? await verifyAndCopy(opened, copy, wanted, artifact, inputs.expectedDigest)
-            : await verifyOnly(opened, artifact, inputs.expectedDigest);
+            ? await verifyAndCopy(opened, copy, artifact, { ...inputs, tags: wanted })
+            : await verifyOnly(opened, artifact, inputs);
           logVerified(verified.report, opened.compression);
           return verified;
         } catch (error) {
@@ -292,12 +303,18 @@ function logVerified(report: ArchiveReport, compression: OpenedTarball['compress
   for (const warning of report.warnings) core.warning(warning);
 }
 
+/** What a verification holds an artifact to, from the inputs. */
+interface Checks {
+  expectedDigest: string | undefined;
+  maxImageBytes: number;
+}
+
 async function verifyOnly(
   opened: HashedTarball,
   artifact: DownloadedArtifact,
-  expectedDigest: string | undefined,
+  { expectedDigest, maxImageBytes }: Checks,
 ): Promise<{ digest: string; report: ArchiveReport }> {
-  const inspector = createArchiveInspector();
+  const inspector = createArchiveInspector({ maxImageBytes });
   try {
     await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), inspector.stream]);
   } catch (error) {
@@ -312,9 +329,8 @@ async function verifyOnly(
 async function verifyAndCopy(
   opened: HashedTarball,
   copy: string,
-  tags: readonly string[],
   artifact: DownloadedArtifact,
-  expectedDigest: string | undefined,
+  { tags, expectedDigest, maxImageBytes }: Checks & { tags: readonly string[] },
 ): Promise<{ digest: string; report: ArchiveReport }> {
   let digest = '';
   const written = await writeTarball(
@@ -324,6 +340,7 @@ async function verifyAndCopy(
     undefined,
     {
       select: (report) => selectReferences(report, tags.length > 0 ? tags : undefined),
+      maxImageBytes,
       beforeEnd: async () => {
         digest = artifactDigest(artifact, opened.hasher.digest());
         checkDigest(artifact, digest, expectedDigest);
@@ -368,12 +385,21 @@ async function loadArtifact(
 ): Promise<LoadedArtifact> {
   const { artifact } = item;
   const wanted = splitTagList(inputs.tags);
-  const opened = await openHashed(artifact);
+  let opened: HashedTarball;
+  try {
+    opened = await openHashed(artifact);
+  } catch (error) {
+    // Not an image tarball at all: nothing of it stays on the runner.
+    const cause = (await downloadFailure(artifact)) ?? error;
+    await discard(artifact.file);
+    throw cause;
+  }
   let expected = item.images ?? [];
   let before: InspectResult = { found: new Map(), missing: [] };
   let digest = '';
   const writer = createCanonicalWriter({
     select: (report) => selectReferences(report, wanted.length > 0 ? wanted : undefined),
+    maxImageBytes: inputs.maxImageBytes,
     platform: facts.platform,
     requireManifest: facts.kind === 'docker-graphdriver',
     beforeEnd: async (report) => {
@@ -449,14 +475,49 @@ async function checkLoaded(
   if (wrong.length > 0) {
     const restored = await engine.restoreTags(references, before.found);
     throw new UserError(
-      `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ${wrong.join('; ')}. ` +
-        `${restored} Another step may have retagged them; load again, or check the engine.`,
+      `After ${inputs.engine} load, ${wrong.length} of ${tagged.length} tags do not name the image in the tarball: ` +
+        `${boundedList(wrong)}. ${restored} Another step may have retagged them; load again, or check the engine.`,
+    );
+  }
+  const unusable = facts.kind === 'docker-containerd' ? await unusableImages(tagged, engine, facts) : [];
+  if (unusable.length > 0) {
+    const restored = await engine.restoreTags(references, before.found);
+    throw new UserError(
+      `After ${inputs.engine} load, the engine cannot use ${boundedList(unusable)}, though every check of the tarball ` +
+        `passed. ${restored} Check the engine (its disk, its log), then load again.`,
     );
   }
   return expected.map((image) => {
     const actual = now.found.get(image.reference);
     return actual ? { ...image, imageId: actual.id, platform: actual.platform || image.platform } : image;
   });
+}
+
+/**
+ * The images of the engine's platform that it cannot make a container of, with its reason. The containerd image store
+ * unpacks an image's layers as it loads it and reports a failure only as a line of output: a container made and
+ * removed at once is the proof that it did.
+ */
+async function unusableImages(
+  tagged: readonly ExpectedImage[],
+  engine: ContainerEngine,
+  facts: EngineFacts,
+): Promise<string[]> {
+  const probed = new Set<string>();
+  const unusable: string[] = [];
+  for (const image of tagged) {
+    const runsHere = image.image.platforms.some((one) => holdsPlatform([one.platform ?? ''], facts.platform ?? ''));
+    if (!runsHere || probed.has(image.image.digest)) continue;
+    probed.add(image.image.digest);
+    const problem = await engine.usable(image.reference);
+    if (problem) unusable.push(`${image.reference} (${shown(problem)})`);
+  }
+  return unusable;
+}
+
+/** At most a few of `items`, then how many more. */
+function boundedList(items: readonly string[], max = 5): string {
+  return items.length > max ? `${items.slice(0, max).join('; ')} … and ${items.length - max} more` : items.join('; ');
 }
 
 /** A load that failed half way: says exactly which of the expected tags it moved, after putting them back. */
@@ -493,7 +554,10 @@ function expectedImages(
       platform: platforms.map((one) => one.platform ?? '').join(', '),
     };
   };
-  const recorded = report.images.flatMap((image) => image.references.map((reference) => expectation(reference, image)));
+  // Named as the engine names them: the tarball may spell a tag another way (`index.docker.io/library/app`).
+  const recorded = report.images.flatMap((image) =>
+    image.references.map((reference) => expectation(familiar(reference), image)),
+  );
   if (wanted.length === 0) {
     const untagged = report.images.filter((image) => image.references.length === 0);
     return [...recorded, ...untagged.map((image) => expectation(imageIdOn(facts.kind, image, facts.platform), image))];
@@ -508,7 +572,7 @@ function expectedImages(
         `${hint ? ` (did you mean \`${hint.reference}\`?)` : ''}; fix \`tags\` or leave it empty to load every tag recorded. Nothing was loaded.`,
     );
   }
-  return wanted.map((tag) => ({ ...byName.get(qualify(tag))!, reference: tag }));
+  return [...new Set(wanted.map(familiar))].map((tag) => ({ ...byName.get(qualify(tag))!, reference: tag }));
 }
 
 /**
@@ -530,5 +594,13 @@ async function loadIntoEngine(
   if (written.status === 'rejected') throw input(written.reason);
   if (exited.status === 'rejected') throw exited.reason;
   if (fed.status === 'rejected') throw input(fed.reason);
+  // The engine's own verdict, whatever its exit code.
+  const { errors } = parseLoadOutput(stdout);
+  if (errors.length > 0) {
+    throw new UserError(
+      `\`${engine.command} load\` reported ${shownList(errors, 3)}: the engine could not use what it was given, though ` +
+        'every check of the tarball passed; check the engine (its disk, its log), then load again.',
+    );
+  }
   return stdout;
 }

@@ -129,20 +129,43 @@ export function parseReference(text: string): ParseResult {
   return { ok: true, ref: { original: text, domain, path: components.join('/'), tag, digest } };
 }
 
+/** Docker Hub's old name, which the engine takes for docker.io (distribution/reference: legacyDefaultDomain). */
+const LEGACY_DOCKER_HUB = 'index.docker.io';
+
 /** The fully qualified repository name, as the engine compares it: `docker.io/library/alpine`. */
 export function qualifiedName(ref: ImageReference): string {
-  const domain = ref.domain ?? DOCKER_HUB;
+  const domain = ref.domain === undefined || ref.domain === LEGACY_DOCKER_HUB ? DOCKER_HUB : ref.domain;
   const path = domain === DOCKER_HUB && !ref.path.includes('/') ? `library/${ref.path}` : ref.path;
   return `${domain}/${path}`;
 }
 
-/** The fully qualified `name:tag[@digest]`, so that `alpine:3` and `docker.io/library/alpine:3` compare equal. */
+/**
+ * The engine's normal form, `name:tag[@digest]` fully qualified, a missing tag being `latest` (as `docker tag`, `save`
+ * and `load` read it): `alpine`, `alpine:latest`, `docker.io/library/alpine` and `index.docker.io/library/alpine:latest`
+ * are one reference.
+ */
 export function qualifiedReference(ref: ImageReference): string {
-  return qualifiedName(ref) + (ref.tag ? `:${ref.tag}` : '') + (ref.digest ? `@${ref.digest}` : '');
+  const tag = ref.tag ?? (ref.digest ? undefined : 'latest');
+  return qualifiedName(ref) + (tag ? `:${tag}` : '') + (ref.digest ? `@${ref.digest}` : '');
 }
 
 /** Qualifies a reference given as text; unparsable text is returned unchanged so that it never matches. */
 export function qualify(text: string): string {
   const parsed = parseReference(text);
   return parsed.ok ? qualifiedReference(parsed.ref) : text;
+}
+
+/**
+ * A reference as the engine prints it (`docker image ls`, `Loaded image:`; distribution/reference FamiliarString):
+ * the normal form without `docker.io/` and `library/`, so `index.docker.io/library/alpine` is `alpine:latest`.
+ */
+export function familiar(text: string): string {
+  const qualified = qualify(text);
+  if (qualified === text && !parseReference(text).ok) return text;
+  const hub = `${DOCKER_HUB}/`;
+  if (!qualified.startsWith(hub)) return qualified;
+  const rest = qualified.slice(hub.length);
+  return rest.startsWith('library/') && !rest.slice('library/'.length).split(/[:@]/)[0]!.includes('/')
+    ? rest.slice('library/'.length)
+    : rest;
 }

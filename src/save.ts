@@ -7,10 +7,10 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { startUpload, transfersInSeries, uploadFile, type StreamedUpload, type UploadedArtifact } from './artifact.ts';
-import { selectReferences, type CanonicalOptions } from './archive/canonical.ts';
+import { selectReferences, type CanonicalOptions, type Selection } from './archive/canonical.ts';
 import type { ArchiveReport } from './archive/inspect.ts';
 import { TarballSuffix } from './constants.ts';
-import { ContainerEngine, EngineError, type ImageInfo, type ImageRow } from './docker.ts';
+import { ContainerEngine, EngineError, type EngineKind, type ImageInfo, type ImageRow } from './docker.ts';
 import { UserError } from './errors.ts';
 import type { Inputs } from './inputs.ts';
 import { mostRelevant, moreLine } from './listing.ts';
@@ -22,9 +22,9 @@ import {
   type FoundTags,
 } from './metadata.ts';
 import { PhaseTimer, formatBytes } from './progress.ts';
-import { imageIdOn } from './image.ts';
+import { idsOf, imageIdOn } from './image.ts';
 import { holdsPlatform } from './platform.ts';
-import { qualify } from './reference.ts';
+import { familiar, qualify } from './reference.ts';
 import { suggest } from './suggest.ts';
 import { shown, shownList, tokenList } from './display.ts';
 import { describeImages, writeSummary } from './summary.ts';
@@ -271,14 +271,20 @@ async function saveFromEngine(
   const tags = wanted.tags.filter((tag) => inspected.found.has(tag));
 
   const platformArgs = await platformArguments(inputs, engine);
+  const kind = await engine.kind();
   const tarball = await writeLogged(
     `${inputs.engine} save ${tags.length} tag${tags.length === 1 ? '' : 's'} → ${shown(file)}`,
     'save + verify + compress',
     () => {
-      const command = engine.start(['save', ...platformArgs, ...tags]);
+      // Each with its tag: `docker save app` would save every tag of app.
+      const command = engine.start(['save', ...platformArgs, ...tags.map(familiar)]);
       return { stream: command.stdout, decode: [], finished: command.done, phase: 'save' };
     },
-    { select: (report) => selectReferences(report, tags), platform: inputs.platform },
+    {
+      select: (report) => selectReferences(report, tags),
+      platform: inputs.platform,
+      maxImageBytes: inputs.maxImageBytes,
+    },
     file,
     inputs,
     timer,
@@ -286,14 +292,52 @@ async function saveFromEngine(
   ).catch((error: unknown) => {
     throw inputs.platform ? platformProblem(error, inputs.platform, tags, inspected.found) : error;
   });
+  let images: SavedImage[];
   try {
     requireReferences(tarball.report, tags, `the tarball ${inputs.engine} save wrote`);
+    // Saved for one platform, the tarball names that platform's manifest, not the index the tag names: whether the tag
+    // moved is then asked of the engine again.
+    const after = inputs.platform ? (await engine.inspect(tags)).found : undefined;
+    images = savedImages(tarball.selections, tags, { before: inspected.found, after }, kind);
   } catch (error) {
     await removeQuietly(tarball.file);
     throw error;
   }
-  const images = tags.map((tag) => imageRow(tag, inspected.found.get(tag)!));
   return { tarball, tags, imageIds: distinct(images.map((image) => image.imageId)), images, warnings };
+}
+
+interface SavedImage {
+  reference: string;
+  imageId: string;
+  platform: string;
+}
+
+/**
+ * Each tag's image as the tarball holds it, whose ID is the `image-id` output. A tag that names another image than
+ * the one checked moved between the check and the save (another step retagged it): the tarball is not what was asked.
+ */
+function savedImages(
+  selections: readonly Selection[],
+  tags: readonly string[],
+  checked: { before: ReadonlyMap<string, ImageInfo>; after: ReadonlyMap<string, ImageInfo> | undefined },
+  kind: EngineKind,
+): SavedImage[] {
+  const moved: string[] = [];
+  const images = tags.map((tag) => {
+    const selection = selections.find(({ references }) => references.some((one) => qualify(one) === qualify(tag)))!;
+    const before = checked.before.get(tag)!;
+    const now = checked.after ? checked.after.get(tag)?.id : undefined;
+    if (checked.after ? now !== before.id : !idsOf(selection.image).includes(before.id))
+      moved.push(`${shown(tag)} was ${before.id}, saved ${now ?? selection.image.digest}`);
+    return { reference: tag, imageId: imageIdOn(kind, selection.image), platform: before.platform };
+  });
+  if (moved.length > 0) {
+    throw new UserError(
+      `${moved.length} tag${moved.length === 1 ? '' : 's'} named another image when saved than when checked (${moved.slice(0, 5).join('; ')}): ` +
+        'another step retagged them meanwhile; nothing was uploaded. Run the job again, or keep other steps from tagging the image while this one runs.',
+    );
+  }
+  return images;
 }
 
 /**
@@ -313,10 +357,6 @@ function platformProblem(
       `${error.message.replace(/\.$/, '')}; nothing was uploaded. Remove \`platform\` to save the whole image, or build ` +
       `${platform} into it.`,
   );
-}
-
-function imageRow(reference: string, image: ImageInfo) {
-  return { reference, imageId: image.id, platform: image.platform };
 }
 
 async function platformArguments(inputs: Inputs, engine: ContainerEngine): Promise<string[]> {
@@ -362,7 +402,11 @@ async function saveFromSource(
     `Verify and compress ${shown(sourcePath)} → ${shown(file)}`,
     'verify + compress',
     () => ({ stream: opened.stream, decode: opened.decode, phase: 'read source' }),
-    { select: (report) => selectReferences(report, wanted?.tags), platform: inputs.platform },
+    {
+      select: (report) => selectReferences(report, wanted?.tags),
+      platform: inputs.platform,
+      maxImageBytes: inputs.maxImageBytes,
+    },
     file,
     inputs,
     timer,

@@ -18,7 +18,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { shown, shownList } from '../display.ts';
 import { UserError } from '../errors.ts';
 import { loadedPlatform } from '../image.ts';
-import { parseReference, qualifiedName, qualify } from '../reference.ts';
+import { familiar, parseReference, qualifiedName, qualify } from '../reference.ts';
 import {
   Collector,
   DEFAULT_MAX_JSON_BYTES,
@@ -50,6 +50,8 @@ export interface CanonicalOptions {
    * short. The file's digest is compared here when the same read also hashed it.
    */
   beforeEnd?: (report: ArchiveReport) => Promise<void>;
+  /** Every layer, uncompressed, together (`max-image-size`). */
+  maxImageBytes?: number;
 }
 
 export interface CanonicalResult {
@@ -121,7 +123,8 @@ function manifestEntry(selection: Selection, options: CanonicalOptions): object 
   const path = (file: string) => (image.kind === 'config' ? file : blobPath(file));
   return {
     Config: image.kind === 'config' ? image.root : blobPath(chosen.configDigest),
-    RepoTags: references,
+    // With their tag: a graph-driver engine refuses a bare `app` ("invalid tag") after creating the image untagged.
+    RepoTags: references.map(familiar),
     Layers: chosen.layers.map(path),
   };
 }
@@ -134,7 +137,7 @@ export function createCanonicalWriter(options: CanonicalOptions): {
   stream: Transform;
   result: Promise<CanonicalResult>;
 } {
-  const collector = new Collector(DEFAULT_MAX_JSON_BYTES);
+  const collector = new Collector(DEFAULT_MAX_JSON_BYTES, options.maxImageBytes);
   /** Files already written to the output, as they streamed past. */
   const streamed: string[] = [];
   let current: { entry: TarEntry; mode: 'pending' | 'stream' | 'hold' | 'drop' } | undefined;
@@ -195,14 +198,23 @@ export function createCanonicalWriter(options: CanonicalOptions): {
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       try {
         reader.write(chunk);
-        callback();
       } catch (error) {
         callback(fail(error));
+        return;
       }
+      // A layer's decompressor that has all it may queue holds the read back until it catches up.
+      const room = collector.room();
+      if (room)
+        room.then(
+          () => callback(),
+          (error: unknown) => callback(fail(error)),
+        );
+      else callback();
     },
     flush(callback: TransformCallback) {
       const end = async () => {
         reader.end();
+        await collector.settled();
         const report = verifyContents(collector.contents, reader.offset, collector.entries);
         await options.beforeEnd?.(report);
         const written = finish(report, streamed, collector, options);
@@ -216,6 +228,7 @@ export function createCanonicalWriter(options: CanonicalOptions): {
       );
     },
     destroy(error, callback) {
+      collector.destroy();
       fail(
         error ??
           new UserError(

@@ -169,7 +169,13 @@ class OutputCap extends Transform {
   }
 }
 
+/** A zstd stream that cannot be decoded: cut short (the usual way, a transfer or a disk that stopped) or damaged. */
 function zstdDamage(detail: string): UserError {
+  if (/premature end|ends inside a frame|truncated|unexpected end/i.test(detail)) {
+    return new UserError(
+      `The zstd tarball is cut short (${detail}): it was truncated in transfer or when it was made; produce it again.`,
+    );
+  }
   return new UserError(
     `The zstd tarball is damaged: ${detail}. It was cut short or corrupted in transfer; produce it again.`,
   );

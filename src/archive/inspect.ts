@@ -19,7 +19,15 @@ import { platformText } from '../platform.ts';
 import { parseReference, qualify, SHA256_DIGEST } from '../reference.ts';
 import { TarReader, type TarEntry } from './tar.ts';
 import { parseJson, type JsonObject } from './json.ts';
-import { OciWalk, type WalkImage, type WalkTarget } from './oci.ts';
+import { OciWalk, digestAsTag, type WalkImage, type WalkTarget } from './oci.ts';
+import {
+  ExpansionBudget,
+  LAYER_HEAD_BYTES,
+  LayerDigester,
+  checkLayer,
+  detectLayerCompression,
+  type LayerContent,
+} from './layers.ts';
 
 export type ArchiveFormat = 'docker-archive' | 'docker-oci' | 'oci-layout';
 
@@ -91,6 +99,8 @@ export interface ArchiveReport {
 export interface InspectorOptions {
   /** Largest JSON document (manifest, index, config) accepted; 8 MiB by default. */
   maxJsonBytes?: number;
+  /** Every layer, uncompressed, together (`max-image-size`); DEFAULT_MAX_IMAGE_BYTES by default. */
+  maxImageBytes?: number;
 }
 
 export const DEFAULT_MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -104,6 +114,8 @@ export interface FileRecord {
   readonly digest: string;
   /** The content, kept when it looked like JSON and was small enough. */
   readonly content: Buffer | undefined;
+  /** What the file holds decompressed (itself when it is not compressed): a layer's diff_id, once the archive ended. */
+  expanded: LayerContent | undefined;
 }
 
 /** Names an image layout gives to JSON documents, refused outright when oversized rather than skipped. */
@@ -153,27 +165,49 @@ export class ArchiveContents {
       }
       fail(`${label} is not JSON (its first byte is not "{"); the tarball is corrupt.`);
     }
-    const value = parseJson(record.content, label);
+    const value = parseJson(record.content, label, record.name === 'manifest.json' ? 'manifest.json' : 'image');
     this.#parsed.set(record.name, value);
     return value;
   }
 }
 
-/** Collects what the tar reader hands it: each file's digest, and the content of small JSON documents. */
+/** The file being read: its hash, its content when kept, and how its compression is being told and undone. */
+interface CurrentFile {
+  entry: TarEntry;
+  hash: Hash;
+  content: Buffer | undefined;
+  fill: number;
+  first: boolean;
+  /** Its first bytes, until there are enough to tell its compression. */
+  head: Buffer[] | undefined;
+  headBytes: number;
+  digester: LayerDigester | undefined;
+}
+
+/**
+ * Collects what the tar reader hands it: each file's digest, the content of small JSON documents, and what every other
+ * file (a layer) holds once decompressed, which finishes after the file's last byte: `settled` waits for it.
+ */
 export class Collector {
   readonly contents: ArchiveContents;
   entries = 0;
   readonly #maxJsonBytes: number;
+  readonly #budget: ExpansionBudget;
   readonly #kinds = new Map<string, TarEntry['type']>();
+  readonly #expanding = new Set<LayerDigester>();
+  readonly #pending: Array<Promise<void>> = [];
+  #failure: unknown;
   #keptBytes = 0;
-  #current: { entry: TarEntry; hash: Hash; content: Buffer | undefined; fill: number; first: boolean } | undefined;
+  #current: CurrentFile | undefined;
 
-  constructor(maxJsonBytes: number) {
+  constructor(maxJsonBytes: number, maxImageBytes?: number) {
     this.#maxJsonBytes = maxJsonBytes;
+    this.#budget = new ExpansionBudget(maxImageBytes);
     this.contents = new ArchiveContents(maxJsonBytes);
   }
 
   entry(entry: TarEntry): void {
+    this.#check();
     this.entries++;
     const earlier = this.#kinds.get(entry.name);
     if (earlier !== undefined) {
@@ -190,7 +224,16 @@ export class Collector {
         return;
       case 'file':
         if (entry.name === '') fail(`The tar entry at byte ${entry.offset} is a file with an empty name.`);
-        this.#current = { entry, hash: createHash('sha256'), content: undefined, fill: 0, first: true };
+        this.#current = {
+          entry,
+          hash: createHash('sha256'),
+          content: undefined,
+          fill: 0,
+          first: true,
+          head: undefined,
+          headBytes: 0,
+          digester: undefined,
+        };
         if (METADATA_NAMES.has(entry.name) && entry.size > this.#maxJsonBytes) {
           fail(
             `${entry.name} is ${(entry.size / MIB).toFixed(1)} MiB; JSON documents over ` +
@@ -242,6 +285,7 @@ export class Collector {
   }
 
   data(chunk: Buffer): void {
+    this.#check();
     const current = this.#current!;
     current.hash.update(chunk);
     if (current.first) {
@@ -255,9 +299,38 @@ export class Collector {
           );
         }
         current.content = Buffer.allocUnsafe(current.entry.size);
+      } else {
+        current.head = [];
       }
     }
-    if (current.content) current.fill += chunk.copy(current.content, current.fill);
+    if (current.content) {
+      current.fill += chunk.copy(current.content, current.fill);
+    } else if (current.digester) {
+      current.digester.write(chunk);
+    } else if (current.head) {
+      current.head.push(chunk);
+      current.headBytes += chunk.length;
+      if (current.headBytes >= LAYER_HEAD_BYTES) this.#expand(current);
+    }
+  }
+
+  /**
+   * Tells the file's compression from its first bytes and starts undoing it; an uncompressed file is its own content.
+   * Everything but the small JSON documents counts against the image's size.
+   */
+  #expand(current: CurrentFile): void {
+    const head = current.head!;
+    current.head = undefined;
+    const first = head.length === 1 ? head[0]! : Buffer.concat(head);
+    const compression = detectLayerCompression(first);
+    if (compression === 'none') {
+      this.#budget.take(current.entry.size);
+      return;
+    }
+    const digester = new LayerDigester(compression, current.entry.size, current.entry.name, this.#budget);
+    current.digester = digester;
+    this.#expanding.add(digester);
+    for (const chunk of head) digester.write(chunk);
   }
 
   /** Whether the content of the file being read is kept (a small JSON document): known from its first chunk on. */
@@ -266,16 +339,65 @@ export class Collector {
   }
 
   entryEnd(): void {
+    this.#check();
     const current = this.#current;
     if (!current) return;
     this.#current = undefined;
+    if (current.head) this.#expand(current);
     const { entry } = current;
-    this.contents.files.set(entry.name, {
+    const digest = `sha256:${current.hash.digest('hex')}`;
+    const record: FileRecord = {
       name: entry.name,
       size: entry.size,
-      digest: `sha256:${current.hash.digest('hex')}`,
+      digest,
       content: current.content,
-    });
+      expanded: current.digester ? undefined : { compression: 'none', digest, size: entry.size },
+    };
+    this.contents.files.set(entry.name, record);
+    const { digester } = current;
+    if (digester) {
+      digester.end();
+      const done = digester.result.then(
+        (expanded) => {
+          record.expanded = expanded;
+          this.#expanding.delete(digester);
+        },
+        (error: unknown) => {
+          this.#failure ??= error;
+          this.#expanding.delete(digester);
+        },
+      );
+      this.#pending.push(done);
+    }
+  }
+
+  /** A layer's decompression that failed, reported at the next step of the read. */
+  #check(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /**
+   * Undefined when the reader may go on; else what to wait for: the layer being read has as much queued for its
+   * decompressor as it may. Rejects when a decompression failed.
+   */
+  room(): Promise<void> | undefined {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const digester = this.#current?.digester;
+    if (!digester?.full) return undefined;
+    return digester.drained().then(() => this.#check());
+  }
+
+  /** Waits for every layer's decompression: each file then knows what it expands to, or the first failure is thrown. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#pending);
+    this.#check();
+  }
+
+  /** Stops every decompression under way (the read was abandoned). */
+  destroy(): void {
+    this.#current?.digester?.destroy();
+    for (const digester of this.#expanding) digester.destroy();
+    this.#expanding.clear();
   }
 }
 
@@ -285,7 +407,7 @@ export function createArchiveInspector(options: InspectorOptions = {}): {
   report: Promise<ArchiveReport>;
 } {
   const maxJsonBytes = options.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES;
-  const collector = new Collector(maxJsonBytes);
+  const collector = new Collector(maxJsonBytes, options.maxImageBytes);
   const reader = new TarReader(collector);
   let settle: { resolve: (report: ArchiveReport) => void; reject: (error: unknown) => void };
   const report = new Promise<ArchiveReport>((resolve, reject) => (settle = { resolve, reject }));
@@ -301,46 +423,62 @@ export function createArchiveInspector(options: InspectorOptions = {}): {
       settle.reject(error);
     }
   };
+  const failed = (error: unknown, callback: (error: Error) => void) => {
+    collector.destroy();
+    finish(() => {
+      throw error;
+    });
+    callback(error as Error);
+  };
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       try {
         reader.write(chunk);
-        callback();
       } catch (error) {
-        finish(() => {
-          throw error;
-        });
-        callback(error as Error);
+        failed(error, callback);
+        return;
       }
+      const room = collector.room();
+      if (room)
+        room.then(
+          () => callback(),
+          (error: unknown) => failed(error, callback),
+        );
+      else callback();
     },
     final(callback) {
-      try {
+      const end = async () => {
         reader.end();
-        const result = verifyContents(collector.contents, reader.offset, collector.entries);
-        finish(() => result);
-        callback();
-      } catch (error) {
-        finish(() => {
-          throw error;
-        });
-        callback(error as Error);
-      }
+        await collector.settled();
+        return verifyContents(collector.contents, reader.offset, collector.entries);
+      };
+      end().then(
+        (result) => {
+          finish(() => result);
+          callback();
+        },
+        (error: unknown) => failed(error, callback),
+      );
     },
   });
   stream.on('error', () => {});
-  stream.on('close', () =>
+  stream.on('close', () => {
+    collector.destroy();
     finish(() => {
       throw new UserError(
         `The tarball stream stopped after ${reader.offset} bytes, before its end; the image could not be verified.`,
       );
-    }),
-  );
+    });
+  });
   return { stream, report };
 }
 
 /** Inspects a whole plain tar from a stream or an async iterable of chunks. */
-export async function inspectArchive(input: Readable | AsyncIterable<Buffer>): Promise<ArchiveReport> {
-  const { stream, report } = createArchiveInspector();
+export async function inspectArchive(
+  input: Readable | AsyncIterable<Buffer>,
+  options: InspectorOptions = {},
+): Promise<ArchiveReport> {
+  const { stream, report } = createArchiveInspector(options);
   try {
     await pipeline(input, stream);
   } catch (error) {
@@ -354,6 +492,7 @@ function checkReference(text: unknown, where: string): string {
   if (typeof text !== 'string') fail(`${where} has a tag that is not a string.`);
   const parsed = parseReference(text);
   if (!parsed.ok) fail(`${where} records ${shown(text)}, which is not a valid image reference: ${parsed.reason}.`);
+  if (parsed.ref.digest) digestAsTag(text, where);
   return text;
 }
 
@@ -448,19 +587,12 @@ class Verification {
         const layer = this.contents.find(path);
         if (!layer) fail(`${where} names layer ${shown(path)}, which is not in the tarball; it is incomplete.`);
         this.#checkNamedDigest(layer);
-        const expected = diffIds[i]!;
-        if (layer.digest !== expected && vouching?.layers[i] !== layer.digest) {
-          if (layer.size === 0) {
-            fail(
-              `Layer ${shown(path)} is empty (0 bytes) but the image config expects diff_id ${expected}: a blob that was ` +
-                'never filled in (an unfinished cache or export); save the image again.',
-            );
-          }
-          fail(
-            `Layer ${shown(path)} hashes to ${layer.digest}, but the image config expects diff_id ${expected}: ` +
-              'the layer is corrupt or was replaced; save the image again.',
-          );
-        }
+        checkLayer(
+          layer.expanded!,
+          { name: path, size: layer.size },
+          { diffId: diffIds[i]! },
+          `${where} layer ${i + 1}`,
+        );
         this.verified.add(path);
         this.verified.add(layer.name);
         return layer.name;
@@ -468,7 +600,7 @@ class Verification {
       const created = config['created'];
       return {
         image: {
-          platform: platformText(config),
+          platform: platformText(config, `The image config ${shown(item.config)}`),
           manifestDigest: vouching?.manifestDigest,
           configDigest: record.digest,
           layers: layerFiles,
@@ -579,9 +711,20 @@ export function verifyContents(contents: ArchiveContents, bytes: number, entries
   verification.sweep(format);
 
   const references = new Map<string, string>();
+  const owners = new Map<string, ArchiveImage>();
   for (const image of images) {
-    for (const reference of image.references)
-      if (!references.has(qualify(reference))) references.set(qualify(reference), reference);
+    for (const reference of image.references) {
+      const name = qualify(reference);
+      const owner = owners.get(name);
+      if (owner !== undefined && owner !== image) {
+        fail(
+          `The tarball gives the tag ${shown(reference)} to two images (${owner.digest} and ${image.digest}): an engine ` +
+            'would keep only the last one it reads, so the tarball is refused.',
+        );
+      }
+      owners.set(name, image);
+      if (!references.has(name)) references.set(name, reference);
+    }
   }
   const platforms = [
     ...new Set(images.flatMap((image) => image.platforms.map((one) => one.platform)).filter((p) => p !== undefined)),

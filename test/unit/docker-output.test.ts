@@ -20,7 +20,22 @@ describe('parseLoadOutput', () => {
     ['Loaded image: x:1\r\nnoise\n\n', ['x:1'], []],
     ['', [], []],
   ])('%j', (text, references, ids) => {
-    expect(parseLoadOutput(text)).toEqual({ references, ids });
+    expect(parseLoadOutput(text)).toEqual({ references, ids, errors: [] });
+  });
+
+  it('reads the failures Docker prints on stdout while it exits 0 (the containerd image store)', () => {
+    // As Docker 28 on the containerd image store prints a layer it cannot unpack (seen with Docker 28.5).
+    const text =
+      'Loaded image: x:1\n' +
+      'Error unpacking image x:1: apply layer error for "docker.io/library/x:1": wrong diff id calculated on extraction "sha256:abc"\n' +
+      'Loaded image: y:2\n';
+    expect(parseLoadOutput(text)).toEqual({
+      references: ['x:1', 'y:2'],
+      ids: [],
+      errors: [
+        'Error unpacking image x:1: apply layer error for "docker.io/library/x:1": wrong diff id calculated on extraction "sha256:abc"',
+      ],
+    });
   });
 });
 

@@ -335,43 +335,98 @@ describe('hostile tarballs', () => {
 });
 
 describe('work and messages grow at most linearly with the tarball', () => {
-  it('an index that lists its child a thousand times on each of three levels is walked once per child', async () => {
+  /** index.json naming one index on top of `levels`, each level an index listing every blob of the level below. */
+  function indexTree(levels: number[], variants = 1): RawEntry[] {
     const entries = oci();
     const indexJson = JSON.parse(String(entries.find((entry) => entry.name === 'index.json')!.content)) as {
       manifests: Array<Record<string, unknown>>;
     };
     const manifest = indexJson.manifests[0]!;
     const blobs: RawEntry[] = [];
-    let child: Record<string, unknown> = { ...manifest, annotations: undefined };
-    for (let level = 0; level < 3; level++) {
-      const content = JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.index.v1+json',
-        manifests: Array.from({ length: 1000 }, () => child),
-      });
-      const digest = sha256(content);
-      blobs.push({ name: `blobs/sha256/${hex(digest)}`, content });
-      child = { mediaType: 'application/vnd.oci.image.index.v1+json', digest, size: Buffer.byteLength(content) };
+    let below: Array<Record<string, unknown>> = [{ ...manifest, annotations: undefined }];
+    for (const [level, width] of levels.entries()) {
+      const made: Array<Record<string, unknown>> = [];
+      // Each index of a level differs by an annotation, so the same children are listed by distinct blobs.
+      for (let variant = 0; variant < (level === levels.length - 1 ? 1 : variants); variant++) {
+        const content = JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          annotations: { variant: String(variant) },
+          manifests: Array.from({ length: width }, (_, i) => below[i % below.length]),
+        });
+        const digest = sha256(content);
+        blobs.push({ name: `blobs/sha256/${hex(digest)}`, content });
+        made.push({ mediaType: 'application/vnd.oci.image.index.v1+json', digest, size: Buffer.byteLength(content) });
+      }
+      below = made;
     }
-    const top = { ...child, annotations: manifest['annotations'] };
-    const tar = await packTar([
-      ...replace(entries, 'index.json', JSON.stringify({ schemaVersion: 2, manifests: [top] })),
-      ...blobs,
-    ]);
+    const top = { ...below[0], annotations: manifest['annotations'] };
+    return [...replace(entries, 'index.json', JSON.stringify({ schemaVersion: 2, manifests: [top] })), ...blobs];
+  }
+
+  it('an index that lists the same child twice is refused: containerd walks it once for each listing', async () => {
+    const tar = await packTar(indexTree([2]));
+    await expect(inspectBuffer(tar, 1 << 20)).rejects.toThrow(
+      /Index sha256:[0-9a-f]{64} lists sha256:[0-9a-f]{64} twice \(manifests 1 and 2\)/,
+    );
+  });
+
+  it('a thousand listings of one child on each of three levels is refused at once, not walked', async () => {
+    const tar = await packTar(indexTree([1000, 1000, 1000]));
     const started = Date.now();
-    const report = await inspectBuffer(tar, 1 << 20);
+    await expect(inspectBuffer(tar, 1 << 20)).rejects.toThrow(/lists sha256:[0-9a-f]{64} twice/);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('distinct indexes that share their children are counted along every path, as the engine walks them', async () => {
+    // 30 indexes, each listing the same 30 (distinct) indexes, each of those the one manifest: no index lists a blob
+    // twice, yet the engine would visit the manifest, its config and its layers 900 times.
+    const entries = oci();
+    const indexJson = JSON.parse(String(entries.find((entry) => entry.name === 'index.json')!.content)) as {
+      manifests: Array<Record<string, unknown>>;
+    };
+    const manifest = { ...indexJson.manifests[0]!, annotations: undefined };
+    const level1 = Array.from({ length: 30 }, (_, variant) =>
+      JSON.stringify({ schemaVersion: 2, annotations: { variant: String(variant) }, manifests: [manifest] }),
+    );
+    const descriptor = (content: string) => ({
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      digest: sha256(content),
+      size: Buffer.byteLength(content),
+    });
+    const level2 = Array.from({ length: 30 }, (_, variant) =>
+      JSON.stringify({ schemaVersion: 2, annotations: { top: String(variant) }, manifests: level1.map(descriptor) }),
+    );
+    const top = JSON.stringify({ schemaVersion: 2, manifests: level2.map(descriptor) });
+    const blobs = [...level1, ...level2, top].map((content) => ({
+      name: `blobs/sha256/${hex(sha256(content))}`,
+      content,
+    }));
+    const index = {
+      schemaVersion: 2,
+      manifests: [{ ...descriptor(top), annotations: indexJson.manifests[0]!['annotations'] }],
+    };
+    const tar = await packTar([...replace(entries, 'index.json', JSON.stringify(index)), ...blobs]);
+    await expect(inspectBuffer(tar, 1 << 20)).rejects.toThrow(
+      /leads to more than 2000 descriptors counted along every path/,
+    );
+  });
+
+  it('an image shared by a few distinct indexes, as real multi-platform images are, is accepted', async () => {
+    const tar = await packTar(indexTree([1, 1, 1], 3));
+    const report = await inspectBuffer(tar, 1 << 20);
     expect(report.images).toHaveLength(1);
     expect(report.references).toEqual(['app:1']);
   });
 
   it('thousands of descriptors are capped', async () => {
     const entries = oci();
-    // Platform manifests left out of the tarball are a gap the walk passes over, so only the cap stops it.
-    const lists = [0, 1, 2].map((which) => {
+    // Platform manifests left out of the tarball are a gap the walk passes over, so only the cap stops it: each index
+    // is under the per-image bound, all of them together over the bound on descriptors read.
+    const lists = Array.from({ length: 60 }, (_, which) => {
       const content = JSON.stringify({
         schemaVersion: 2,
-        manifests: Array.from({ length: 45_000 }, (_, i) => ({
+        manifests: Array.from({ length: 1_800 }, (_, i) => ({
           mediaType: 'application/vnd.oci.image.manifest.v1+json',
           digest: `sha256:${sha256(`${which} ${i}`).slice(7)}`,
           size: 1,

@@ -122,6 +122,22 @@ describe('getInputs', () => {
     ],
     [{ mode: 'load', tags: 'app:1\n  ::add-mask::x' }, /`tags` holds `::add-mask::x`, which is not an image reference/],
     [{ upload: '::warning::x'.repeat(100) }, /found `(::warning::x)+::wa… \(1200 characters\)`\.$/],
+    // What reaches the library's own log lines, or GitHub's API with the job's token.
+    [{ name: 'img##[warning]x' }, /`name` \(`img##<U\+005B>warning\]x`\) contains `##<U\+005B>`/],
+    [{ path: '/tmp/::warning::x' }, /`path` contains `::`, which the runner reads as the start of a workflow command/],
+    [{ path: '/tmp/a##[error]b' }, /`path` contains `##<U\+005B>`/],
+    [{ repository: '../..' }, /`repository` must be `owner\/name`, found `\.\.\/\.\.`/],
+    [{ repository: 'owner/..' }, /must be `owner\/name`/],
+    [{ repository: 'owner/.' }, /must be `owner\/name`/],
+    [{ repository: 'own er/app' }, /must be `owner\/name`/],
+    [{ repository: '-owner/app' }, /must be `owner\/name`/],
+    [{ repository: `${'o'.repeat(40)}/app` }, /must be `owner\/name`/],
+    [{ repository: 'owner/a?b=c' }, /must be `owner\/name`/],
+    [{ repository: 'owner/app/extra' }, /must be `owner\/name`/],
+    [{ 'max-image-size': 'lots' }, /`max-image-size` must be a size of at least 1\.0 MiB, as `20GiB`/],
+    [{ 'max-image-size': '100' }, /`max-image-size` must be a size of at least 1\.0 MiB/],
+    [{ 'max-image-size': '5 parsecs' }, /`max-image-size` must be a size/],
+    [{ 'max-image-size': '-5GiB' }, /`max-image-size` must be a size/],
   ])('rejects %j', (inputs, message) => {
     withInputs(inputs);
     expect(() => getInputs({ GITHUB_REPOSITORY: 'o/r' })).toThrow(UserError);
@@ -131,6 +147,27 @@ describe('getInputs', () => {
   it.each(['linux/amd64', 'linux/arm64/v8', 'windows/amd64', 'linux/arm/v7'])('accepts platform %s', (platform) => {
     withInputs({ platform });
     expect(getInputs({}).platform).toBe(platform);
+  });
+
+  it.each([['octo-org/octo-repo'], ['Wikid82/Charon'], ['octocat_acme/app.name-1'], ['a/.github']])(
+    'accepts repository %s',
+    (repository) => {
+      withInputs({ repository });
+      expect(getInputs({}).repository).toBe(repository);
+    },
+  );
+
+  it.each([
+    ['', 16 * 1024 ** 3],
+    ['20GiB', 20 * 1024 ** 3],
+    ['20G', 20 * 1024 ** 3],
+    ['20GB', 20 * 1000 ** 3],
+    ['500MiB', 500 * 1024 ** 2],
+    ['1.5 TiB', 1.5 * 1024 ** 4],
+    [String(2 * 1024 ** 3), 2 * 1024 ** 3],
+  ])('reads max-image-size %j as %d bytes', (text, bytes) => {
+    withInputs(text ? { 'max-image-size': text } : {});
+    expect(getInputs({}).maxImageBytes).toBe(bytes);
   });
 
   it('ignores compression-level when compression is none', () => {
@@ -164,21 +201,48 @@ describe('holdsPlatform', () => {
 });
 
 describe('platformText', () => {
+  const where = 'The config of manifest m';
   it('joins os, architecture and a variant, and needs the first two', () => {
-    expect(platformText({ os: 'linux', architecture: 'arm64', variant: 'v8' })).toBe('linux/arm64/v8');
-    expect(platformText({ os: 'linux', architecture: 'amd64', variant: '' })).toBe('linux/amd64');
-    expect(platformText({ os: 'linux' })).toBeUndefined();
-    expect(platformText({ os: 'linux', architecture: 1 })).toBeUndefined();
-    expect(platformText(null)).toBeUndefined();
-    expect(platformText('linux/amd64')).toBeUndefined();
-  });
-  it("shows a part that is not a plain name escaped, so it prints safely and matches no engine's platform", () => {
-    const hostile = platformText({ os: 'linux', architecture: 'amd64\r\n::set-output name=digest::x' });
-    expect(hostile).toBe('linux/`amd64\\r\\n::set-output name=digest::x`');
-    expect(holdsPlatform([hostile!], 'linux/amd64')).toBe(false);
-    expect(platformText({ os: 'linux', architecture: 'a'.repeat(65) })).toBe(
-      `linux/\`${'a'.repeat(64)}… (65 characters)\``,
+    expect(platformText({ os: 'linux', architecture: 'arm64', variant: 'v8' }, where)).toBe('linux/arm64/v8');
+    expect(platformText({ os: 'linux', architecture: 'amd64', variant: '' }, where)).toBe('linux/amd64');
+    expect(platformText({ os: 'linux' }, where)).toBeUndefined();
+    expect(platformText({ os: 'linux', architecture: 1 }, where)).toBeUndefined();
+    expect(platformText(null, where)).toBeUndefined();
+    expect(platformText('linux/amd64', where)).toBeUndefined();
+    expect(platformText({ os: 'linux', architecture: 'ppc64le', variant: 'v_1.2-x' }, where)).toBe(
+      'linux/ppc64le/v_1.2-x',
     );
-    expect(platformText({ os: 'linux', architecture: 'ppc64le', variant: 'v_1.2-x' })).toBe('linux/ppc64le/v_1.2-x');
+    expect(platformText({ os: 'windows', architecture: 'amd64', variant: '10.0.17763.1234' }, where)).toBe(
+      'windows/amd64/10.0.17763.1234',
+    );
   });
+
+  it.each([
+    [
+      'a workflow command after a line break',
+      'amd64\r\n::set-output name=digest::x',
+      /`amd64\\r\\n::set-output name=digest::x`/,
+    ],
+    ['a command substitution', '$(curl evil)', /`\$\(curl evil\)`/],
+    ['backticks', '`id`', /``id``/],
+    ['a legacy command', 'x##[warning]y', /##<U\+005B>/],
+    ['65 characters', 'a'.repeat(65), /… \(65 characters\)/],
+    ['a leading dot', '.hidden', /`\.hidden`/],
+  ])(
+    'refuses a part holding %s, which would reach the `platforms` output and a shell',
+    (_name, architecture, shownAs) => {
+      let error: unknown;
+      try {
+        platformText({ os: 'linux', architecture }, where);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as Error).message).toMatch(
+        /^The config of manifest m gives the platform part .* which is not a platform name/,
+      );
+      expect((error as Error).message).toMatch(shownAs);
+      expect((error as Error).message).not.toMatch(/\n|##\[/);
+    },
+  );
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseReference, qualify, qualifiedName } from '../../src/reference.ts';
+import { familiar, parseReference, qualify, qualifiedName } from '../../src/reference.ts';
 
 describe('parseReference accepts what docker/distribution accepts', () => {
   it.each([
@@ -83,8 +83,30 @@ describe('qualify compares as the engine does', () => {
     ['ghcr.io/o/app:1', 'ghcr.io/o/app:1'],
     ['localhost:5000/app:1', 'localhost:5000/app:1'],
     ['Not Valid', 'Not Valid'],
+    // distribution/reference: index.docker.io is Docker Hub's legacy name, and a reference without a tag is `latest`.
+    ['index.docker.io/library/alpine:3', 'docker.io/library/alpine:3'],
+    ['index.docker.io/alpine', 'docker.io/library/alpine:latest'],
+    ['alpine', 'docker.io/library/alpine:latest'],
+    ['ghcr.io/o/app', 'ghcr.io/o/app:latest'],
+    [`alpine@sha256:${'a'.repeat(64)}`, `docker.io/library/alpine@sha256:${'a'.repeat(64)}`],
+    // registry-1.docker.io is a registry of its own to the engine, not a spelling of Docker Hub.
+    ['registry-1.docker.io/library/alpine:3', 'registry-1.docker.io/library/alpine:3'],
   ])('%s → %s', (text, expected) => {
     expect(qualify(text)).toBe(expected);
+  });
+
+  it.each([
+    ['alpine', 'alpine:latest'],
+    ['docker.io/library/alpine:3', 'alpine:3'],
+    ['index.docker.io/library/alpine:3', 'alpine:3'],
+    ['docker.io/owner/app:1', 'owner/app:1'],
+    ['library/alpine:3', 'alpine:3'],
+    ['ghcr.io/o/app:1', 'ghcr.io/o/app:1'],
+    ['ghcr.io/library/app', 'ghcr.io/library/app:latest'],
+    ['docker.io/library/a/b:1', 'library/a/b:1'],
+    ['Not Valid', 'Not Valid'],
+  ])('familiar(%s) is %s, as the engine prints it', (text, expected) => {
+    expect(familiar(text)).toBe(expected);
   });
 
   it('qualifiedName keeps a registry path as is', () => {
