@@ -1,23 +1,28 @@
 /**
- * Upload and download of the tarball as a workflow artifact, through @actions/artifact. Library failures become
- * one-line UserErrors that name the artifact.
+ * Upload of the tarball as a workflow artifact, through @actions/artifact. Library failures become one-line UserErrors
+ * that name the artifact. The download is artifact-download.ts; both list through artifact-listing.ts.
  *
  * @actions/github, which the library uses for another run's artifacts, reads GITHUB_API_URL once, when it is first
  * imported: in-process callers must set the environment before importing this module.
  */
-import { copyFile, link, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { DefaultArtifactClient, type Artifact, type FindOptions } from '@actions/artifact';
 import * as core from '@actions/core';
-import { hashFile } from './archive/hash.ts';
-import { currentRepository } from './context.ts';
-import { UserError, messageOf } from './errors.ts';
-import { formatBytes } from './progress.ts';
-import { fileProblem, freeBytes, makeDirectory } from './tarball.ts';
-import { shown, shownList } from './display.ts';
-import { isRepository } from './inputs.ts';
-import { upload, type StartedUpload } from './transfer.ts';
+import { DefaultArtifactClient, type Artifact } from '@actions/artifact';
+import { asDigest, firstLine } from './artifact-listing.ts';
+import { Stalled, UserError, messageOf } from './errors.ts';
+import { shown } from './display.ts';
+import { job, within } from './job.ts';
+import { backoff } from './signed-url.ts';
+import { HandOverNotTaken, OpenTimeout, upload, type StartedUpload } from './transfer.ts';
+
+export { downloadFile, artifactNamedAfterFile } from './artifact-download.ts';
+export {
+  listArtifactNames,
+  transfersInSeries,
+  type ArtifactLocation,
+  type DownloadedArtifact,
+} from './artifact-listing.ts';
 
 export interface UploadedArtifact {
   id: number;
@@ -25,55 +30,6 @@ export interface UploadedArtifact {
   size: number;
   /** `sha256:<hex>` of the bytes uploaded. */
   digest: string;
-}
-
-export interface ArtifactLocation {
-  /** Another workflow run to read from; the current run when absent. */
-  runId?: number;
-  /** `owner/name` of runId's repository; the current repository when absent. */
-  repository?: string;
-  /** A token with `actions: read` on that repository, needed with runId. */
-  token?: string;
-}
-
-export interface DownloadedArtifact {
-  id: number;
-  name: string;
-  file: string;
-  /** Bytes of `file`; for a download still under way, the artifact service's figure until it has ended. */
-  size: number;
-  /**
-   * Settles when the library has finished writing `file`. A raw artifact is handed over while it downloads, so that
-   * it is verified as it arrives: readers follow the file as it grows (tarball.ts) and end only after this resolves.
-   */
-  downloaded: Promise<void>;
-  /** Whether `file` was handed over before its download ended (then `downloaded` says when it has). */
-  arriving: boolean;
-  /**
-   * `sha256:<hex>` the artifact service recorded at upload, which `file` must hash to. Undefined when the service
-   * has none, and for a zip artifact: its digest is the zip's, which downloadFile checks itself.
-   */
-  recordedDigest: string | undefined;
-  /**
-   * A zip artifact (actions/upload-artifact's default), whose one file `file` is: the zip as downloaded is the
-   * artifact, so its digest (checked here against the recorded one) and size are the artifact's.
-   */
-  zip: { digest: string; size: number; recordedDigest: string | undefined } | undefined;
-}
-
-type FindBy = NonNullable<FindOptions['findBy']>;
-
-const ZIP_MAGIC = Buffer.from('PK\x03\x04', 'latin1');
-
-/** The library's errors can span lines (advice, links); the action prints one line per failure. */
-function firstLine(error: unknown): string {
-  // Without its own final period: the messages here go on after it.
-  return (messageOf(error).split('\n')[0]?.trim() ?? '').replace(/\.$/, '');
-}
-
-/** The Results service records the hash the library sends (`sha256:<hex>`); the upload result is bare hex. */
-function asDigest(hash: string): string {
-  return hash.startsWith('sha256:') ? hash : `sha256:${hash}`;
 }
 
 /** The library names a raw (skipArchive) artifact after the file, so the file is given the artifact's name. */
@@ -109,10 +65,41 @@ function uploadProblem(error: unknown, name: string, file: string | undefined): 
   );
 }
 
+/** This run's artifact named `name`, as the service lists it now; undefined when there is none. */
+async function listed(client: DefaultArtifactClient, name: string): Promise<Artifact | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { artifacts } = await within('Listing the artifacts', job.stallMs, () => client.listArtifacts());
+      return artifacts.filter((artifact) => artifact.name === name).sort((a, b) => b.id - a.id)[0];
+    } catch (error) {
+      if (attempt >= 3 || job.stopped) throw error;
+      await backoff(attempt + 1);
+    }
+  }
+}
+
 /** Whether this run already has an artifact of that name (listing first: deleting blindly logs a library warning). */
 async function exists(client: DefaultArtifactClient, name: string): Promise<boolean> {
-  const { artifacts } = await client.listArtifacts();
-  return artifacts.some((artifact) => artifact.name === name);
+  return (await listed(client, name)) !== undefined;
+}
+
+/**
+ * Deletes this run's artifact `name`, retried, and makes sure by listing that it is gone. Undefined when it is (or was
+ * never there); else why it is still there.
+ */
+async function deleteFully(client: DefaultArtifactClient, name: string): Promise<string | undefined> {
+  let last = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    if (attempt > 1) await backoff(attempt).catch(() => undefined);
+    try {
+      await within('Deleting the artifact', job.stallMs, () => client.deleteArtifact(name));
+    } catch (error) {
+      last = firstLine(error);
+    }
+    const still = await listed(client, name).catch((error: unknown) => (last = firstLine(error)));
+    if (still === undefined) return undefined;
+  }
+  return last || 'it is still listed';
 }
 
 /**
@@ -126,10 +113,9 @@ async function notTheTarball(
   written: { file: string; digest: string },
   because: string,
 ): Promise<UserError> {
-  const deleted = await client.deleteArtifact(name).then(
-    () => 'and was deleted',
-    (error: unknown) => `and deleting it failed (${firstLine(error)}): delete it from the run`,
-  );
+  const failed = await deleteFully(client, name);
+  const deleted =
+    failed === undefined ? 'and was deleted' : `and deleting it failed (${failed}): delete it from the run`;
   return new UserError(
     `The artifact service recorded ${recorded ?? 'no digest'} for ${shown(name)}, but the tarball written was ` +
       `${written.digest}: ${because}, ${deleted}. The tarball is still at ${shown(written.file)}; run the job again.`,
@@ -137,8 +123,51 @@ async function notTheTarball(
 }
 
 /**
+ * After an upload whose outcome is not known (its last answer lost, or it stalled): what the service holds. The
+ * tarball, finalized, is the upload done; anything else under the name is deleted.
+ */
+async function reconcile(
+  client: DefaultArtifactClient,
+  name: string,
+  written: { digest: string; size: number },
+): Promise<UploadedArtifact | undefined> {
+  const found = await listed(client, name).catch(() => undefined);
+  if (!found) return undefined;
+  const digest = found.digest ? asDigest(found.digest) : undefined;
+  if (digest === written.digest) {
+    core.info(
+      `The upload of ${shown(name)} failed as it ended, yet the artifact service holds it whole (${digest}): it was ` +
+        'finalized, and only the answer was lost.',
+    );
+    return { id: found.id, name, size: found.size || written.size, digest };
+  }
+  const failed = await deleteFully(client, name);
+  if (failed !== undefined) {
+    throw new UserError(
+      `The upload of ${shown(name)} failed and left an artifact of other bytes (${digest ?? 'no digest'}) that could not ` +
+        `be deleted (${failed}): delete it from the run, then run the job again.`,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * The library reads the upload's stall timeout from the environment, at the call: the stall timeout, or longer where
+ * what feeds the upload may take longer to give its first bytes (an engine exporting layers before it writes).
+ */
+function setLibraryStallTimeout(ms = job.stallMs): void {
+  process.env.ACTIONS_ARTIFACT_UPLOAD_TIMEOUT_MS = String(Math.max(ms, job.stallMs));
+}
+
+/** How long an upload of `bytes` may take in all, at the least speed an upload is worth waiting for (1 MB/s). */
+function uploadDeadline(bytes: number): number {
+  return 2 * job.stallMs + Math.ceil(bytes / 1e6) * 1000;
+}
+
+/**
  * Uploads `file` as artifact `name`, raw; `overwrite` first deletes an artifact of that name in this run. With
  * `digest`, an artifact whose bytes hash to another digest (the file changed while the library read it) is deleted.
+ * An upload that fails with its outcome unknown is checked against the service, and tried once more.
  */
 export async function uploadFile(
   file: string,
@@ -148,29 +177,49 @@ export async function uploadFile(
   const client = new DefaultArtifactClient();
   // Next to the file, so the hard link stays on one filesystem; mkdtemp makes it private to this user.
   const staging = await mkdtemp(path.join(path.dirname(path.resolve(file)), '.artifact-upload-'));
+  const size = (await stat(file)).size;
   try {
-    if (options.overwrite && (await exists(client, name))) await client.deleteArtifact(name);
+    if (options.overwrite && (await exists(client, name))) {
+      const failed = await deleteFully(client, name);
+      if (failed !== undefined)
+        throw new UserError(`Deleting the artifact ${shown(name)} to replace it failed: ${failed}.`);
+    }
     const staged = path.join(staging, name);
     await linkOrCopy(file, staged);
-    const result = await client.uploadArtifact(name, [staged], staging, {
-      // An already compressed tarball gains nothing from a zip around it, and loses the ability to stream it back.
-      skipArchive: true,
-      ...(options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays }),
-    });
-    if (result.id === undefined || result.digest === undefined) {
-      throw new Error('the artifact service did not return an artifact id and digest');
+    setLibraryStallTimeout();
+    for (let attempt = 1; ; attempt++) {
+      let result;
+      try {
+        result = await within('The upload', uploadDeadline(size), () =>
+          client.uploadArtifact(name, [staged], staging, {
+            // An already compressed tarball gains nothing from a zip around it, and loses the ability to stream it back.
+            skipArchive: true,
+            ...(options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays }),
+          }),
+        );
+      } catch (error) {
+        if (/\(409\)/.test(messageOf(error)) || job.stopped) throw error;
+        const known = options.digest ? await reconcile(client, name, { digest: options.digest, size }) : undefined;
+        if (known) return known;
+        if (attempt >= 2) throw error;
+        core.info(`Uploading ${shown(name)} failed (${firstLine(error)}); trying once more.`);
+        continue;
+      }
+      if (result.id === undefined || result.digest === undefined) {
+        throw new Error('the artifact service did not return an artifact id and digest');
+      }
+      const digest = asDigest(result.digest);
+      if (options.digest !== undefined && digest !== options.digest) {
+        throw await notTheTarball(
+          client,
+          name,
+          digest,
+          { file, digest: options.digest },
+          'the file changed during upload',
+        );
+      }
+      return { id: result.id, name, size: result.size ?? size, digest };
     }
-    const digest = asDigest(result.digest);
-    if (options.digest !== undefined && digest !== options.digest) {
-      throw await notTheTarball(
-        client,
-        name,
-        digest,
-        { file, digest: options.digest },
-        'the file changed during upload',
-      );
-    }
-    return { id: result.id, name, size: result.size ?? (await stat(file)).size, digest };
   } catch (error) {
     throw uploadProblem(error, name, file);
   } finally {
@@ -181,29 +230,32 @@ export async function uploadFile(
 /**
  * An upload that runs while the tarball is still being written: the library is handed the tarball file as it grows
  * (transfer.ts). The library finalizes the artifact when what it reads ends, so that ends at the tarball's end
- * only through `finish`, once the tarball is complete and verified; `abandon` is for a tarball that is not, and deletes
- * what the library finalized from the bytes it had.
+ * only through `finish`, once the tarball is complete and verified; `abandon` is for a tarball that is not: the upload
+ * is ended without being finalized, or, where the library cannot be stopped, what it finalized is deleted.
  */
 export interface StreamedUpload {
   /** The tarball is being written to `file` (its partial name): send it as it grows. */
   follow(file: string): void;
-  /** Sends the tarball to its end and waits for the artifact, which must hold exactly it (`digest`, `size`). */
+  /**
+   * Sends the tarball to its end and waits for the artifact, which must hold exactly it (`digest`, `size`). An upload
+   * that fails there is checked against the service, then made again from the file, once written.
+   */
   finish(written: { file: string; digest: string; size: number }): Promise<UploadedArtifact>;
-  /** Ends the upload of a tarball that failed, and deletes the artifact the library made of its first bytes. */
+  /** Ends the upload of a tarball that failed, leaving nothing in the run. */
   abandon(): Promise<void>;
 }
 
 /**
  * Starts uploading artifact `name` and returns once the library reads it. Undefined for `overwrite` of an artifact that
- * exists (it is only deleted once the new tarball is complete, by `uploadFile`), or where `directory` takes no
- * staging directory. Fails, before any byte is written, when the artifact cannot be created (a name already taken).
- * `directory` holds, for the upload's time, a private directory with the empty file the library is given by name (the
- * bytes it reads are the tarball's).
+ * exists (it is only deleted once the new tarball is complete, by `uploadFile`), where `directory` takes no staging
+ * directory, and where the library does not take the tarball as it is written: it is then uploaded once written.
+ * Fails, before any byte is written, when the artifact cannot be created (a name already taken). `directory` holds,
+ * for the upload's time, a private directory with the empty file the library is given by name.
  */
 export async function startUpload(
   name: string,
   directory: string,
-  options: { retentionDays?: number; overwrite: boolean },
+  options: { retentionDays?: number; overwrite: boolean; firstByteMs?: number },
 ): Promise<StreamedUpload | undefined> {
   const client = new DefaultArtifactClient();
   try {
@@ -221,40 +273,70 @@ export async function startUpload(
     );
     return undefined;
   }
+  const cleanUp = () => rm(staging, { recursive: true, force: true });
   const placeholder = path.join(staging, name);
   let started: StartedUpload;
   try {
     await writeFile(placeholder, '', { flag: 'wx', mode: 0o600 });
+    setLibraryStallTimeout(options.firstByteMs);
     started = await upload({
       name,
       placeholder,
       root: staging,
+      openMs: job.stallMs,
       options: {
         skipArchive: true,
         ...(options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays }),
       },
     });
   } catch (error) {
+    await cleanUp();
+    if (error instanceof HandOverNotTaken) {
+      // The way back: what the library finalized of the empty placeholder goes, and the tarball follows once written.
+      const failed = await deleteFully(client, name);
+      if (failed !== undefined) {
+        throw new UserError(
+          `The artifact library did not take the tarball as it was written, and the empty artifact ${shown(name)} it made ` +
+            `could not be deleted (${failed}): delete it from the run, then run the job again.`,
+        );
+      }
+      core.notice(
+        'The artifact library did not take the tarball as it was written: it is uploaded once written instead.',
+      );
+      return undefined;
+    }
+    if (error instanceof OpenTimeout) {
+      throw uploadProblem(new Stalled(`${error.message}; nothing was created`), name, undefined);
+    }
     // The library gave up before reading: nothing was created, or it failed to create it (a name already taken).
-    await rm(staging, { recursive: true, force: true });
     throw uploadProblem(error, name, undefined);
   }
   const { reader, outcome: uploading } = started;
-  const cleanUp = () => rm(staging, { recursive: true, force: true });
 
   const abandon = async (): Promise<void> => {
-    reader.cut();
-    const finalized = await uploading.then(
+    const reason = new Error('the tarball was not completed');
+    if (!started.stop(reason)) {
+      // The library could not be stopped: it finalizes what it had, which is then deleted.
+      reader.cut();
+    }
+    const finalized = await within('The abandoned upload', uploadDeadline(0), () => uploading).then(
       () => true,
       () => false,
     );
-    if (finalized) {
-      await client.deleteArtifact(name).catch((error: unknown) => {
+    if (
+      finalized ||
+      !(await listed(client, name).then(
+        (found) => found === undefined,
+        () => false,
+      ))
+    ) {
+      const failed = await deleteFully(client, name);
+      if (failed !== undefined) {
         core.warning(
-          `The upload of artifact ${shown(name)} was cut short, and deleting what was uploaded failed (${firstLine(error)}): ` +
+          `The upload of artifact ${shown(name)} was cut short, and deleting what was uploaded failed (${failed}): ` +
             'it is an incomplete tarball; delete it from the run.',
         );
-      });
+      }
     }
     await cleanUp();
   };
@@ -263,9 +345,16 @@ export async function startUpload(
     reader.end(written.size);
     let result;
     try {
-      result = await uploading;
+      result = await within('The upload', uploadDeadline(written.size), () => uploading);
     } catch (error) {
-      throw uploadProblem(error, name, written.file);
+      if (/\(409\)/.test(messageOf(error))) throw uploadProblem(error, name, written.file);
+      started.stop(new Error('given up on'));
+      const known = await reconcile(client, name, written);
+      if (known) return known;
+      core.info(
+        `Uploading ${shown(name)} as it was written failed (${firstLine(error)}); uploading the written tarball.`,
+      );
+      return uploadFile(written.file, name, { overwrite: false, digest: written.digest });
     } finally {
       await cleanUp();
     }
@@ -277,265 +366,4 @@ export async function startUpload(
   };
 
   return { follow: (file) => reader.follow(file), finish, abandon };
-}
-
-function findByOf(location: ArtifactLocation): FindBy | undefined {
-  if (location.runId === undefined) return undefined;
-  const repository = location.repository ?? currentRepository() ?? '';
-  const [repositoryOwner = '', repositoryName = ''] = repository.split('/');
-  if (!isRepository(repository)) {
-    throw new UserError(
-      `Reading the artifacts of run ${location.runId} needs a repository as owner/name, found ${shown(repository)}.`,
-    );
-  }
-  if (!location.token) {
-    throw new UserError(
-      `Reading the artifacts of run ${location.runId} needs a token with \`actions: read\`: set \`github-token\`.`,
-    );
-  }
-  return { workflowRunId: location.runId, repositoryOwner, repositoryName, token: location.token };
-}
-
-function describeRun(findBy: FindBy | undefined): string {
-  return findBy ? `run ${findBy.workflowRunId} of ${findBy.repositoryOwner}/${findBy.repositoryName}` : 'this run';
-}
-
-async function listLatest(findBy: FindBy | undefined): Promise<Artifact[]> {
-  try {
-    const { artifacts } = await new DefaultArtifactClient().listArtifacts({ latest: true, ...(findBy && { findBy }) });
-    return artifacts;
-  } catch (error) {
-    throw new UserError(
-      `Listing the artifacts of ${describeRun(findBy)} failed: ${firstLine(error)}. ` +
-        (findBy
-          ? "Check `run-id` and `repository`, and that `github-token` may read that repository's actions (`actions: read`)."
-          : 'The artifact service did not answer: re-run the job.'),
-    );
-  }
-}
-
-/** Names of the artifacts of the current run, or of `location.runId`. */
-export async function listArtifactNames(location: ArtifactLocation): Promise<string[]> {
-  const artifacts = await listLatest(findByOf(location));
-  return artifacts.map((artifact) => artifact.name).sort();
-}
-
-/** Downloads artifact `name` into a fresh subdirectory of `directory` and returns its one file. */
-export async function downloadFile(
-  name: string,
-  directory: string,
-  location: ArtifactLocation,
-): Promise<DownloadedArtifact> {
-  // A `path` the download cannot go to fails before any request, in the words a user can act on.
-  try {
-    await makeDirectory(directory);
-  } catch (error) {
-    throw fileProblem(error, path.join(directory, name), 'creating the directory for');
-  }
-  const findBy = findByOf(location);
-  // Listing rather than getArtifact: a miss costs no library warning, and gives the names for the message.
-  const artifacts = await listLatest(findBy);
-  const artifact = artifacts.find((candidate) => candidate.name === name);
-  if (!artifact) {
-    const names = artifacts.map((candidate) => candidate.name).sort();
-    const namedAfterFile = artifactNamedAfterFile(
-      name,
-      artifacts.map((candidate) => candidate.name),
-    );
-    throw new UserError(
-      `No artifact named ${shown(name)} in ${describeRun(findBy)}; ` +
-        (names.length > 0 ? `it has ${shownList(names)}` : 'it has no artifacts') +
-        (namedAfterFile
-          ? `: did you mean \`name: ${namedAfterFile}\`? actions/upload-artifact with \`archive: false\` names ` +
-            'the artifact after its file and ignores its `name`.'
-          : '.') +
-        ' Use the `name` of the save step, and make this job `needs:` the job that saved it.',
-    );
-  }
-
-  const recordedDigest = artifact.digest ? asDigest(artifact.digest) : undefined;
-  // The directory first, so a place nothing can be written to (`/proc`) is named as such rather than as full.
-  let target: string;
-  try {
-    target = await mkdtemp(path.join(directory, 'artifact-'));
-  } catch (error) {
-    throw fileProblem(error, path.join(directory, name), 'creating a directory for');
-  }
-  // Then the space: on a full disk the library's download stream fails in a way that takes the process down.
-  const free = await freeBytes(directory);
-  if (free !== undefined && artifact.size > free) {
-    await rm(target, { recursive: true, force: true });
-    throw new UserError(
-      `Not enough disk space in ${shown(directory)} to download artifact ${shown(name)}: it is ${formatBytes(artifact.size)}, ` +
-        `and ${formatBytes(free)} is free. Free space on the runner or set \`path\` to a larger disk.`,
-    );
-  }
-  // Unextracted, so the file is the very bytes the recorded digest describes.
-  const downloading = download(artifact, target, findBy, { skipDecompress: true });
-  downloading.catch(() => undefined);
-  try {
-    const arriving = transfersInSeries() ? undefined : await arrivingFile(target, downloading);
-    if (arriving !== undefined && !(await isZip(arriving))) {
-      // Handed over as it downloads: whoever reads it follows the file and trusts nothing before the digest.
-      const result: DownloadedArtifact = {
-        id: artifact.id,
-        name,
-        file: arriving,
-        size: artifact.size,
-        recordedDigest,
-        zip: undefined,
-        arriving: true,
-        // The file it began in, not "the one file in the directory": a reader may write there meanwhile (the plain
-        // tar of `load: false`).
-        downloaded: downloading.then(async () => {
-          const stats = await stat(arriving).catch(() => undefined);
-          if (!stats?.isFile()) throw new UserError(`Artifact ${shown(name)} was downloaded to a file that moved.`);
-          result.size = stats.size;
-        }),
-      };
-      result.downloaded.catch(() => undefined);
-      return result;
-    }
-    await downloading;
-    const raw = await singleFile(target, name);
-    const size = (await stat(raw)).size;
-    const downloaded = Promise.resolve();
-    if (!(await isZip(raw))) {
-      return { id: artifact.id, name, file: raw, size, recordedDigest, zip: undefined, downloaded, arriving: false };
-    }
-
-    // A zip, as actions/upload-artifact makes. Its digest, the artifact's, is taken on the bytes received; the
-    // library only extracts as it downloads, so it downloads again, held to that same digest.
-    const { digest } = await hashFile(raw);
-    await rm(raw);
-    if (recordedDigest && digest !== recordedDigest) {
-      throw new UserError(
-        `The zip of artifact ${shown(name)} does not hash to the recorded ${recordedDigest}: it was corrupted or replaced. ` +
-          'Upload it again.',
-      );
-    }
-    const { digestMismatch } = await download(artifact, target, findBy, { expectedHash: digest });
-    if (digestMismatch) {
-      throw new UserError(
-        `The zip of artifact ${shown(name)} changed between two downloads (${digest} the first time): ` +
-          'it was replaced while this step ran. Run the job again.',
-      );
-    }
-    const file = await singleFile(target, name);
-    return {
-      id: artifact.id,
-      name,
-      file,
-      size: (await stat(file)).size,
-      recordedDigest: undefined,
-      zip: { digest, size, recordedDigest },
-      downloaded,
-      arriving: false,
-    };
-  } catch (error) {
-    await downloading.catch(() => undefined);
-    await rm(target, { recursive: true, force: true });
-    throw error;
-  }
-}
-
-/**
- * HANDOFF_TRANSFERS=serial: upload after the save and read a download once it is complete, as before transfers
- * overlapped the CPU work. For the benchmark, which measures both ways; not an input, as overlapping is never wrong.
- */
-export function transfersInSeries(): boolean {
-  return process.env.HANDOFF_TRANSFERS === 'serial';
-}
-
-/** How often a download's directory is looked at for the file the library creates. */
-const ARRIVAL_POLL_MS = 10;
-
-/**
- * The file the library is downloading into `directory`, once its first bytes (enough to tell a zip) are there;
- * undefined when the download ended first, or produced anything but one regular file.
- */
-async function arrivingFile(directory: string, downloading: Promise<unknown>): Promise<string | undefined> {
-  let ended = false;
-  downloading.then(
-    () => (ended = true),
-    () => (ended = true),
-  );
-  while (!ended) {
-    const entries = await readdir(directory, { withFileTypes: true });
-    if (entries.length > 1 || entries.some((entry) => !entry.isFile())) return undefined;
-    const [entry] = entries;
-    if (entry) {
-      const file = path.join(directory, entry.name);
-      const size = await stat(file).then(
-        (stats) => stats.size,
-        () => 0,
-      );
-      if (size >= ZIP_MAGIC.length) return file;
-    }
-    await sleep(ARRIVAL_POLL_MS);
-  }
-  return undefined;
-}
-
-async function download(
-  artifact: Artifact,
-  target: string,
-  findBy: FindBy | undefined,
-  options: { skipDecompress?: boolean; expectedHash?: string },
-): Promise<{ digestMismatch: boolean }> {
-  try {
-    const result = await new DefaultArtifactClient().downloadArtifact(artifact.id, {
-      path: target,
-      ...options,
-      ...(findBy && { findBy }),
-    });
-    return { digestMismatch: result.digestMismatch === true };
-  } catch (error) {
-    // The library reports a full disk in its message only; the code, where it is kept, says the same.
-    const code = (error as NodeJS.ErrnoException).code ?? /\b(ENOSPC|EDQUOT)\b/.exec(messageOf(error))?.[1];
-    if (code === 'ENOSPC' || code === 'EDQUOT')
-      throw fileProblem({ code }, path.join(target, artifact.name), 'downloading');
-    throw new UserError(
-      `Downloading artifact ${shown(artifact.name)} failed: ${firstLine(error)}. Nothing was loaded; re-run the job.`,
-    );
-  }
-}
-
-/** Extensions of the files people upload images as: a raw artifact is named after its file. */
-const TARBALL_FILE = /\.(?:tar|tar\.(?:gz|zst|zstd|xz|bz2)|tgz|tzst|oci|docker)$/i;
-
-/**
- * For a `name` that is not a file name: the one artifact named after an image tarball file, when there is exactly
- * one such, which is what a raw upload of actions/upload-artifact is called.
- */
-export function artifactNamedAfterFile(name: string, names: readonly string[]): string | undefined {
-  if (TARBALL_FILE.test(name)) return undefined;
-  const files = names.filter((candidate) => TARBALL_FILE.test(candidate));
-  return files.length === 1 ? files[0] : undefined;
-}
-
-async function singleFile(directory: string, name: string): Promise<string> {
-  const entries = await readdir(directory, { recursive: true, withFileTypes: true });
-  const files = entries.filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name));
-  const [file] = files;
-  if (file === undefined || files.length > 1) {
-    // The names are the artifact's, as its uploader chose them: shown escaped, and at most a few of them.
-    const found = shownList(files.map((found) => path.relative(directory, found)).sort()) || 'nothing';
-    throw new UserError(
-      `Artifact ${shown(name)} holds ${files.length} files (${found}); expected exactly one image tarball. ` +
-        'Upload the tarball alone, as the save mode of this action does.',
-    );
-  }
-  return file;
-}
-
-/** Image tarballs start with a tar header or a zstd/gzip magic number, never with a zip's local file header. */
-async function isZip(file: string): Promise<boolean> {
-  const handle = await open(file, 'r');
-  try {
-    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4), 0, 4, 0);
-    return bytesRead === 4 && buffer.equals(ZIP_MAGIC);
-  } finally {
-    await handle.close();
-  }
 }

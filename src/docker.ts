@@ -1,15 +1,15 @@
 /**
- * The container engine, through its CLI. Every call is an argument array (nothing reaches a shell); failures
- * are judged by exit code and carry the command's own last stderr line. Short commands go through @actions/exec,
- * which logs them as `[command]…` the way the toolkit's docker actions do; `save` and `load` are streamed.
+ * The container engine, through its CLI: every call goes through src/process.ts (an argument array, a deadline, a stop
+ * on cancellation) and is logged as `[command]…`, the way the toolkit's docker actions log theirs; failures carry the
+ * command's own last stderr line. `save` and `load` are streamed.
  */
-import { getExecOutput } from '@actions/exec';
-import { spawn } from 'node:child_process';
-import { Writable, type Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Engine as EngineName } from './constants.ts';
-import { shownList } from './display.ts';
-import { UserError, messageOf } from './errors.ts';
+import { shown, shownList } from './display.ts';
+import { UserError } from './errors.ts';
+import { job } from './job.ts';
 import { platformOfParts } from './platform.ts';
+import { CommandFailed, lastLine, runCommand, startCommand } from './process.ts';
 import { formatDecimalBytes } from './progress.ts';
 import { qualify } from './reference.ts';
 
@@ -49,18 +49,19 @@ export interface InspectResult {
 export interface RunningCommand {
   stdin: Writable | null;
   stdout: Readable;
-  /** Settles when the command exits: resolves with its stdout text when collected, rejects on a non-zero exit. */
+  /** Settles when the command exits: resolves on exit 0, rejects with the engine's line otherwise. */
   done: Promise<void>;
+  /** Stops it. */
+  kill(): void;
+  /** The last of its stderr so far. */
+  stderr(): string;
 }
 
-const STDERR_KEPT = 64 * 1024;
 /**
  * References per `image inspect`: a tarball may record thousands of tags, and one command line holds at most 2 MiB
  * (with the environment); spawn then fails with E2BIG.
  */
 export const INSPECT_BATCH = 100;
-/** The most argument bytes one command is given, far below the kernel's limit (which the environment shares). */
-const MAX_ARGUMENT_BYTES = 512 * 1024;
 const NO_SUCH_IMAGE = /no such image|image not known|not found/i;
 const UNREACHABLE =
   /cannot connect to the docker daemon|is the docker daemon running|connection refused|permission denied.*docker\.sock/i;
@@ -76,14 +77,6 @@ export class EngineError extends UserError {
   }
 }
 
-function lastLine(text: string): string {
-  const lines = text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter(Boolean);
-  return lines.at(-1) ?? '';
-}
-
 export class ContainerEngine {
   readonly command: EngineName;
 
@@ -91,95 +84,63 @@ export class ContainerEngine {
     this.command = command;
   }
 
-  private notOnPath(): UserError {
-    return new UserError(
-      `The \`${this.command}\` command was not found on PATH: install it on the runner, or set \`engine\` to the CLI you have.`,
-    );
-  }
-
   /**
-   * Starts a command with streams the caller wires; stderr is collected for the error message. Not @actions/exec:
-   * it hands over stdout only through listeners that cannot pause the process, so a `save` faster than the
-   * compression behind it would pile up in memory, and it cannot be given a stream to read `load`'s input from.
+   * Starts a command with streams the caller wires (`save`, `load`): what it reads or writes is the caller's to watch
+   * for progress; it is stopped when the step stops.
    */
   start(args: readonly string[], options: { stdin?: boolean } = {}): RunningCommand {
-    this.#checkArguments(args);
-    let child;
+    let running: ReturnType<typeof startCommand>;
     try {
-      child = spawn(this.command, args, { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+      running = startCommand(this.command, args, { stdin: options.stdin, echo: true });
     } catch (error) {
-      // Node throws some spawn failures (E2BIG) rather than emitting them.
-      throw new UserError(`Could not run \`${this.command} ${args[0] ?? ''}\`: ${messageOf(error)}`);
+      throw this.failure(error);
     }
-    const stdout = child.stdout!;
-    let stderr = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (text: string) => {
-      stderr = (stderr + text).slice(-STDERR_KEPT);
+    const done = running.exited.catch((error: unknown) => {
+      throw this.failure(error);
     });
-    const done = new Promise<void>((resolve, reject) => {
-      child.on('error', (error: NodeJS.ErrnoException) => {
-        reject(
-          error.code === 'ENOENT'
-            ? this.notOnPath()
-            : new UserError(`Could not run \`${this.command} ${args[0] ?? ''}\`: ${error.message}`),
-        );
-      });
-      child.on('close', (code, signal) => {
-        if (code === 0) resolve();
-        else reject(this.failure(args, stderr, code === null ? `signal ${signal}` : `exit code ${code}`));
-      });
-    });
-    return { stdin: child.stdin, stdout, done };
+    done.catch(() => undefined);
+    return { stdin: running.stdin, stdout: running.stdout, done, kill: running.kill, stderr: running.stderr };
   }
 
   /**
-   * Runs a short command to completion through @actions/exec. `echo: 'command'` logs the `[command]…` line but not
+   * Runs a short command to its end, within the stall timeout. `echo: 'command'` logs the `[command]…` line but not
    * the output, which is JSON for the action to read rather than for people.
    */
   private async exec(
     args: readonly string[],
     options: { allowFailure?: boolean; echo: 'all' | 'command' },
-  ): Promise<{ stdout: string; stderr: string; ok: boolean }> {
-    // @actions/exec spawns inside a promise of its own: a spawn that throws there escapes as an unhandled rejection.
-    this.#checkArguments(args);
+  ): Promise<{ stdout: string; stderr: string; ok: boolean; failure: CommandFailed | undefined }> {
     let result;
     try {
-      result = await getExecOutput(this.command, [...args], {
-        ignoreReturnCode: true,
-        ...(options.echo === 'command' && { outStream: commandLineOnly() }),
-      });
+      result = await runCommand(this.command, args, { deadlineMs: job.stallMs, echo: true });
     } catch (error) {
-      // exec looks the command up on PATH before it starts anything, and throws when it is not there.
-      if (/Unable to locate executable file/.test(messageOf(error))) throw this.notOnPath();
-      throw new UserError(`Could not run \`${this.command} ${args[0] ?? ''}\`: ${messageOf(error)}`);
+      throw this.failure(error);
     }
-    const ok = result.exitCode === 0;
-    if (!ok && !options.allowFailure) throw this.failure(args, result.stderr, `exit code ${result.exitCode}`);
-    return { stdout: result.stdout, stderr: result.stderr, ok };
+    if (options.echo === 'all' && result.stdout)
+      process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`);
+    if (!result.ok && !options.allowFailure) throw this.failure(result.failure);
+    return result;
   }
 
-  /** Refuses a command line the kernel would refuse (E2BIG), before any spawn: nothing may reach one that big. */
-  #checkArguments(args: readonly string[]): void {
-    const bytes = args.reduce((sum, arg) => sum + Buffer.byteLength(arg) + 1, 0);
-    if (bytes > MAX_ARGUMENT_BYTES) {
-      throw new UserError(
-        `\`${this.command} ${args[0] ?? ''}\` would take ${bytes} bytes of arguments, more than the ${MAX_ARGUMENT_BYTES} this ` +
-          'action gives one command: the list it was built from is too long; report this with the step log.',
+  /** The one line for a command that failed: the engine unreachable, the command missing, or its own last words. */
+  private failure(error: unknown): unknown {
+    if (!(error instanceof CommandFailed)) return error;
+    if (error.notStarted === 'not-found') {
+      return new UserError(
+        `The \`${this.command}\` command was not found on PATH: install it on the runner, or set \`engine\` to the CLI you have.`,
       );
     }
-  }
-
-  private failure(args: readonly string[], stderr: string, how: string): EngineError {
-    const line = lastLine(stderr) || how;
-    if (UNREACHABLE.test(stderr)) {
+    if (UNREACHABLE.test(error.stderr)) {
       return new EngineError(
-        `Cannot reach the ${this.command} engine (${line}): start it (GitHub-hosted runners have it running), ` +
+        `Cannot reach the ${this.command} engine (${error.line}): start it (GitHub-hosted runners have it running), ` +
           'or give a tarball as `source` to save without an engine.',
-        stderr,
+        error.stderr,
       );
     }
-    return new EngineError(`\`${this.command} ${args[0] ?? ''}\` failed: ${line}`, stderr);
+    return new EngineError(
+      `\`${this.command} ${error.args[0] ?? ''}\` failed: ${shown(error.line, 300)}`,
+      error.stderr,
+    );
   }
 
   /** The server's version and API version, e.g. {version: "20.10.24", api: "1.41"}. */
@@ -225,7 +186,7 @@ export class ContainerEngine {
     const missing: string[] = [];
     for (let start = 0; start < references.length; start += INSPECT_BATCH) {
       const batch = references.slice(start, start + INSPECT_BATCH);
-      const { stdout, stderr, ok } = await this.exec(['image', 'inspect', ...batch], {
+      const { stdout, stderr, ok, failure } = await this.exec(['image', 'inspect', ...batch], {
         allowFailure: true,
         echo: 'command',
       });
@@ -234,7 +195,7 @@ export class ContainerEngine {
           .split('\n')
           .map((line) => line.trim())
           .filter((line) => line && !NO_SUCH_IMAGE.test(line));
-        if (unexplained.length > 0 || UNREACHABLE.test(stderr)) throw this.failure(['image'], stderr, 'failed');
+        if (unexplained.length > 0 || UNREACHABLE.test(stderr)) throw this.failure(failure);
       }
       const byName = new Map<string, ImageInfo>();
       for (const image of parseInspectJson(stdout)) for (const tag of image.repoTags) byName.set(qualify(tag), image);
@@ -297,23 +258,6 @@ export class ContainerEngine {
     const { stdout } = await this.exec(['image', 'ls', '--format', '{{json .}}'], { echo: 'command' });
     return parseImageList(stdout);
   }
-}
-
-/**
- * The log stream for a command whose output is not for the log: exec writes its `[command]…` line to it first, in
- * one write before the process starts, then the output, which is dropped.
- */
-function commandLineOnly(): Writable {
-  let echoed = false;
-  return new Writable({
-    write(chunk: Buffer | string, _encoding, done) {
-      if (!echoed) {
-        echoed = true;
-        process.stdout.write(chunk);
-      }
-      done();
-    },
-  });
 }
 
 interface InspectJson {

@@ -16,3 +16,11 @@ export class UserError extends Error {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Something that had to make progress did not, within its stall timeout: named for what stalled and how long. */
+export class Stalled extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Stalled';
+  }
+}

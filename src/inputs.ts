@@ -22,6 +22,7 @@ import { checkTagCount, splitTagList } from './metadata.ts';
 import { parseReference } from './reference.ts';
 import { DEFAULT_MAX_IMAGE_BYTES } from './archive/layers.ts';
 import { formatBytes } from './progress.ts';
+import { DEFAULT_STALL_SECONDS } from './job.ts';
 
 export interface Inputs {
   mode: Mode;
@@ -56,6 +57,10 @@ export interface Inputs {
   engine: Engine;
   /** Every layer of an image, uncompressed, together: a bound on what a tarball may expand to. */
   maxImageBytes: number;
+  /** How long a transfer or an engine command may go without progress. */
+  stallMs: number;
+  /** The whole step's bound; undefined: derived from the size of what it moves. */
+  stepTimeoutMs: number | undefined;
 }
 
 /** Characters GitHub refuses in artifact names. */
@@ -129,6 +134,11 @@ function sizeInput(input: string, min: number, fallback: number): number {
     );
   }
   return bytes;
+}
+
+function minutesInput(input: string): number | undefined {
+  const minutes = integer(input, 1, 24 * 60);
+  return minutes === undefined ? undefined : minutes * 60_000;
 }
 
 function optional(input: string): string | undefined {
@@ -270,5 +280,7 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
     platform,
     engine: choice('engine', Engines, 'docker'),
     maxImageBytes: sizeInput('max-image-size', 1024 * 1024, DEFAULT_MAX_IMAGE_BYTES),
+    stallMs: (integer('stall-timeout', 5, 3600) ?? DEFAULT_STALL_SECONDS) * 1000,
+    stepTimeoutMs: minutesInput('step-timeout'),
   };
 }

@@ -13,11 +13,13 @@ import { HashingStream, hashFile } from './archive/hash.ts';
 import { createArchiveInspector, type ArchiveImage, type ArchiveReport } from './archive/inspect.ts';
 import { createCanonicalWriter, selectReferences } from './archive/canonical.ts';
 import { ContainerEngine, parseLoadOutput, type EngineKind, type InspectResult } from './docker.ts';
-import { UserError } from './errors.ts';
+import { Stalled, UserError, messageOf } from './errors.ts';
+import { BOUND_BY_SIZE, boundFor, job } from './job.ts';
+import { lastLine } from './process.ts';
 import { matchNames } from './glob.ts';
 import { artifactNameProblem, type Inputs } from './inputs.ts';
 import { splitTagList } from './metadata.ts';
-import { PhaseTimer, ProgressMeter, formatBytes } from './progress.ts';
+import { PhaseTimer, ProgressMeter, formatBytes, progressText } from './progress.ts';
 import { idsOf, imageIdOn, isSameImage, loadedPlatform } from './image.ts';
 import { holdsPlatform } from './platform.ts';
 import { familiar, qualify } from './reference.ts';
@@ -173,6 +175,8 @@ async function download(
 ): Promise<DownloadedArtifact> {
   const started = Date.now();
   const artifact = await core.group(`Download artifact ${name}`, () => downloadFile(name, inputs.path, location));
+  job.onStop('removing the download', () => discard(artifact.file));
+  if (inputs.stepTimeoutMs === undefined) job.bound(boundFor(artifact.size), BOUND_BY_SIZE);
   artifact.downloaded.then(
     () => timer.record(`download ${name}`, started, artifact.size),
     () => undefined,
@@ -181,6 +185,15 @@ async function download(
     `${shown(artifact.file)} (${formatBytes(artifact.size)})${artifact.arriving ? ': verified as it arrives' : ''}`,
   );
   return artifact;
+}
+
+/** The download's own failure when it has already failed, without waiting for one still under way. */
+async function failedAlready(artifact: DownloadedArtifact): Promise<unknown> {
+  let failure: unknown;
+  artifact.downloaded.catch((error: unknown) => (failure = error));
+  // Once the promise jobs already due have run, a settled download has said how.
+  await new Promise((resolve) => setImmediate(resolve));
+  return failure;
 }
 
 /** The download's own failure, once it has ended: the cause of whatever failed while it was under way. */
@@ -389,13 +402,16 @@ async function loadArtifact(
   try {
     opened = await openHashed(artifact);
   } catch (error) {
-    // Not an image tarball at all: nothing of it stays on the runner.
-    const cause = (await downloadFailure(artifact)) ?? error;
+    // Not an image tarball at all: the rest is not worth downloading, and nothing of it stays on the runner.
+    const failed = await failedAlready(artifact);
+    artifact.abort();
+    await artifact.downloaded.catch(() => undefined);
     await discard(artifact.file);
-    throw cause;
+    throw failed ?? error;
   }
   let expected = item.images ?? [];
-  let before: InspectResult = { found: new Map(), missing: [] };
+  // What the expected tags named before the engine could name anything: taken just before the archive's end.
+  let before: InspectResult | undefined;
   let digest = '';
   const writer = createCanonicalWriter({
     select: (report) => selectReferences(report, wanted.length > 0 ? wanted : undefined),
@@ -412,6 +428,10 @@ async function loadArtifact(
       before = await engine.inspect(referencesOf(expected));
     },
   });
+  // Registered before `docker load` starts, so that a stop stops the engine's load first, then puts the tags back.
+  const putBackOnStop = job.onStop('putting back the tags the load had moved', () =>
+    before ? putBack(engine, referencesOf(expected), before) : undefined,
+  );
   const output = await core.group(`${inputs.engine} load ${artifact.name}`, async () => {
     try {
       return await timer.time(
@@ -429,13 +449,14 @@ async function loadArtifact(
         if (cause === error) cause = await causeOf(error, artifact, inputs.expectedDigest);
         await discard(artifact.file);
       }
-      throw await afterFailedLoad(cause, engine, referencesOf(expected), before);
+      // Before the archive's end the engine could name nothing: there is nothing to put back.
+      throw before ? await afterFailedLoad(cause, engine, referencesOf(expected), before) : cause;
     }
   });
   const { report } = await writer.result;
-  const images = await core.group(`Check what ${inputs.engine} now has`, () =>
-    checkLoaded(output, expected, before, engine, facts, inputs),
-  );
+  const images = await core
+    .group(`Check what ${inputs.engine} now has`, () => checkLoaded(output, expected, before!, engine, facts, inputs))
+    .finally(putBackOnStop);
   return { artifact, digest: item.digest ?? digest, size: artifactSize(artifact), report, images };
 }
 
@@ -527,14 +548,27 @@ async function afterFailedLoad(
   references: readonly string[],
   before: InspectResult,
 ): Promise<unknown> {
-  if (!(error instanceof UserError) || references.length === 0) return error;
+  if (job.stopped || references.length === 0) return error;
+  const outcome = await putBack(engine, references, before);
+  if (!(error instanceof UserError) || outcome === undefined) return error;
+  return new UserError(`${error.message} ${outcome}`, error.details);
+}
+
+/**
+ * Puts back the tags a load moved, as `before` had them; the sentence that says what it did, or undefined when the
+ * engine could not be asked.
+ */
+async function putBack(
+  engine: ContainerEngine,
+  references: readonly string[],
+  before: InspectResult,
+): Promise<string | undefined> {
+  if (references.length === 0) return "The engine's tags are as they were before.";
   const now = await engine.inspect(references).catch(() => undefined);
-  if (!now) return error;
+  if (!now) return undefined;
   const moved = references.filter((reference) => now.found.get(reference)?.id !== before.found.get(reference)?.id);
-  if (moved.length === 0)
-    return new UserError(`${error.message} The engine's tags are as they were before.`, error.details);
-  const restored = await engine.restoreTags(moved, before.found);
-  return new UserError(`${error.message} It had changed ${shownList(moved)}: ${restored}`, error.details);
+  if (moved.length === 0) return "The engine's tags are as they were before.";
+  return `It had changed ${shownList(moved)}: ${await engine.restoreTags(moved, before.found)}`;
 }
 
 /** The references expected in the engine after loading, each with the image it must name there. */
@@ -575,9 +609,15 @@ function expectedImages(
   return [...new Set(wanted.map(familiar))].map((tag) => ({ ...byName.get(qualify(tag))!, reference: tag }));
 }
 
+/** What `docker load` may print before the rest is dropped: a line per tag, for thousands of tags. */
+const MAX_LOAD_OUTPUT = 16 * 1024 * 1024;
+/** How fast an engine imports what it was given, at the least, once its input has ended (10 MB/s: slow disks). */
+const IMPORT_BYTES_PER_SECOND = 10e6;
+
 /**
  * Streams the tarball (decompressed here: Docker 20.10 cannot read zstd) through the canonical writer into the
- * engine's `load`, and returns what the engine printed.
+ * engine's `load`, and returns what the engine printed. The engine must keep taking bytes, and finish within a time
+ * for its size once it has them all.
  */
 async function loadIntoEngine(
   opened: OpenedTarball,
@@ -586,21 +626,62 @@ async function loadIntoEngine(
 ): Promise<string> {
   const command = engine.start(['load'], { stdin: true });
   let stdout = '';
-  command.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  const feeding = pipeline([opened.stream, ...opened.decode, writer.stream, new ProgressMeter('load'), command.stdin!]);
-  const [fed, exited, written] = await Promise.allSettled([feeding, command.done, writer.result]);
-  // The canonical writer's verdict first: when it refused the archive, the engine's complaint is only the result.
-  const input = (error: unknown) => (error instanceof UserError ? error : (inputProblem(error) ?? error));
-  if (written.status === 'rejected') throw input(written.reason);
-  if (exited.status === 'rejected') throw exited.reason;
-  if (fed.status === 'rejected') throw input(fed.reason);
+  command.stdout.setEncoding('utf8').on('data', (text: string) => {
+    if (stdout.length < MAX_LOAD_OUTPUT) stdout += text;
+  });
+  const what = `\`${engine.command} load\``;
+  // A stalled download is named by the download itself first: its own watchdog has the same timeout.
+  const meter = new ProgressMeter('load', {
+    stall: {
+      ms: job.stallMs + 15_000,
+      stalled: (waited, bytes) =>
+        new Stalled(
+          `${what} took no byte for ${Math.round(waited / 1000)} s ${progressText(bytes)}: the engine is stuck; nothing ` +
+            'was loaded. Check the engine (`docker info`, its log), then re-run the job; `stall-timeout` sets how long to wait.',
+        ),
+    },
+  });
+  const feeding = pipeline([opened.stream, ...opened.decode, writer.stream, meter, command.stdin!]);
+  let late: Stalled | undefined;
+  const importing = feeding.then(() => {
+    const ms = job.stallMs + Math.ceil(meter.bytes / IMPORT_BYTES_PER_SECOND) * 1000;
+    const timer = setTimeout(() => {
+      late = new Stalled(
+        `${what} did not finish within ${Math.round(ms / 1000)} s of reading the whole tarball (${formatBytes(meter.bytes)}): ` +
+          'the engine is stuck; it was stopped and the tags put back. Check the engine, then re-run the job.',
+      );
+      command.kill();
+    }, ms);
+    timer.unref();
+    return command.done.finally(() => clearTimeout(timer));
+  });
+  importing.catch(() => undefined);
+  const [fed, exited, written] = await Promise.allSettled([feeding, importing, writer.result]);
+  if (late) throw late;
+  // The canonical writer's refusal first: the engine's complaint is then only its result. Anything else that stopped
+  // the writer (a broken pipe to a dying engine) is a failure of the engine, named by the engine.
+  if (written.status === 'rejected' && written.reason instanceof UserError) throw written.reason;
+  if (fed.status === 'rejected' && fed.reason instanceof Stalled) throw fed.reason;
+  if (exited.status === 'rejected' && exited.reason instanceof UserError) throw exited.reason;
+  const failure = fed.status === 'rejected' ? fed.reason : written.status === 'rejected' ? written.reason : undefined;
+  if (failure !== undefined) throw inputProblem(failure) ?? engineStopped(what, failure, command.stderr());
   // The engine's own verdict, whatever its exit code.
   const { errors } = parseLoadOutput(stdout);
   if (errors.length > 0) {
     throw new UserError(
-      `\`${engine.command} load\` reported ${shownList(errors, 3)}: the engine could not use what it was given, though ` +
+      `${what} reported ${shownList(errors, 3)}: the engine could not use what it was given, though ` +
         'every check of the tarball passed; check the engine (its disk, its log), then load again.',
     );
   }
   return stdout;
+}
+
+/** The engine stopped reading what it was given (a broken pipe): its own last words, when it said any. */
+function engineStopped(what: string, error: unknown, stderr: string): UserError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const said = lastLine(stderr);
+  return new UserError(
+    `${what} stopped reading the tarball (${code ?? messageOf(error)})${said ? `: ${shown(said, 300)}` : ''}; the engine ` +
+      'failed or was stopped. Check the engine (`docker info`, its log), then re-run the job.',
+  );
 }

@@ -4,8 +4,14 @@
  */
 import * as core from '@actions/core';
 import { Transform, type TransformCallback } from 'node:stream';
+import { job } from './job.ts';
 
 const LOG_EVERY_MS = 5_000;
+
+/** "after 1.2 MiB" or "before its first byte", for lines about a stream that stalled or was cut short. */
+export function progressText(bytes: number): string {
+  return bytes === 0 ? 'before its first byte' : `after ${formatBytes(bytes)}`;
+}
 
 /** `bytes` in binary units, as this action's log and summary show sizes: `1.5 MiB`. */
 export function formatBytes(bytes: number): string {
@@ -37,18 +43,45 @@ export function formatRate(bytes: number, ms: number): string {
   return ms > 0 ? `${formatBytes((bytes * 1000) / ms)}/s` : '-';
 }
 
-/** Counts bytes flowing through and logs `phase: N MiB, R MiB/s` while the stream is busy. */
+/** A stream that must keep moving: after `ms` without a byte (`firstMs` before the first), `stalled` is the error. */
+export interface StallLimit {
+  ms: number;
+  firstMs?: number;
+  stalled: (waitedMs: number, bytes: number) => Error;
+}
+
+/**
+ * Counts bytes flowing through and logs `phase: N MiB, R MiB/s` while the stream is busy; with `stall`, fails the
+ * stream when no byte has come for that long.
+ */
 export class ProgressMeter extends Transform {
   bytes = 0;
   private readonly phase: string;
   private readonly started = Date.now();
   private readonly timer: NodeJS.Timeout;
+  #watchdog: NodeJS.Timeout | undefined;
 
-  constructor(phase: string, log: (line: string) => void = core.info) {
+  constructor(phase: string, options: { log?: (line: string) => void; stall?: StallLimit } = {}) {
     super();
     this.phase = phase;
+    const log = options.log ?? core.info;
     this.timer = setInterval(() => log(this.line()), LOG_EVERY_MS);
     this.timer.unref();
+    const { stall } = options;
+    if (stall) {
+      const arm = (ms: number) => {
+        clearTimeout(this.#watchdog);
+        this.#watchdog = setTimeout(() => this.destroy(stall.stalled(ms, this.bytes)), ms);
+        this.#watchdog.unref();
+      };
+      arm(stall.firstMs ?? stall.ms);
+      let first = true;
+      this.on('data', () => {
+        if (first) arm(stall.ms);
+        else this.#watchdog!.refresh();
+        first = false;
+      });
+    }
   }
 
   line(): string {
@@ -62,11 +95,13 @@ export class ProgressMeter extends Transform {
 
   override _flush(callback: TransformCallback): void {
     clearInterval(this.timer);
+    clearTimeout(this.#watchdog);
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearInterval(this.timer);
+    clearTimeout(this.#watchdog);
     callback(error);
   }
 }
@@ -77,6 +112,7 @@ export class PhaseTimer {
 
   async time<T>(phase: string, work: () => Promise<T>, bytesOf?: (result: T) => number): Promise<T> {
     const started = Date.now();
+    job.doing = phase;
     const result = await work();
     this.record(phase, started, bytesOf?.(result));
     return result;

@@ -11,7 +11,8 @@ import { selectReferences, type CanonicalOptions, type Selection } from './archi
 import type { ArchiveReport } from './archive/inspect.ts';
 import { TarballSuffix } from './constants.ts';
 import { ContainerEngine, EngineError, type EngineKind, type ImageInfo, type ImageRow } from './docker.ts';
-import { UserError } from './errors.ts';
+import { Stalled, UserError } from './errors.ts';
+import { BOUND_BY_SIZE, boundFor, job } from './job.ts';
 import type { Inputs } from './inputs.ts';
 import { mostRelevant, moreLine } from './listing.ts';
 import {
@@ -21,7 +22,7 @@ import {
   referencesSeparatedByWhiteSpace,
   type FoundTags,
 } from './metadata.ts';
-import { PhaseTimer, formatBytes } from './progress.ts';
+import { PhaseTimer, formatBytes, progressText, type StallLimit } from './progress.ts';
 import { idsOf, imageIdOn } from './image.ts';
 import { holdsPlatform } from './platform.ts';
 import { familiar, qualify } from './reference.ts';
@@ -40,13 +41,18 @@ export async function save(inputs: Inputs): Promise<void> {
   // written; the artifact is finalized only after the last check below has passed, and deleted when one fails.
   const uploadOptions = { retentionDays: inputs.retentionDays, overwrite: inputs.overwrite };
   let streamed: StreamedUpload | undefined;
+  // How long the upload may wait for the save's first bytes: longer for a large image (engineStall).
+  let firstByteMs = job.stallMs;
+  let stopUpload: () => void = () => undefined;
   let uploadStarted = 0;
   const beginUpload =
     inputs.upload && !transfersInSeries()
-      ? async () => {
+      ? async (patience?: number) => {
+          firstByteMs = patience ?? firstByteMs;
           uploadStarted = Date.now();
-          streamed = await startUpload(inputs.name, uploadStaging(), uploadOptions);
+          streamed = await startUpload(inputs.name, uploadStaging(), { ...uploadOptions, firstByteMs });
           const upload = streamed;
+          if (upload) stopUpload = job.onStop('ending the upload without finalizing it', () => upload.abandon());
           return upload && ((partial: string) => upload.follow(partial));
         }
       : undefined;
@@ -73,7 +79,7 @@ export async function save(inputs: Inputs): Promise<void> {
       }
       // The phase is what the upload adds after the save; the log also says how long it ran in all.
       const ended = Date.now();
-      const uploaded = await upload.finish(saved.tarball);
+      const uploaded = await upload.finish(saved.tarball).finally(stopUpload);
       timer.record('upload, after the save', ended, uploaded.size);
       core.info(
         `The upload ran alongside the save: ${seconds(Date.now() - uploadStarted)} in all, ` +
@@ -272,13 +278,23 @@ async function saveFromEngine(
 
   const platformArgs = await platformArguments(inputs, engine);
   const kind = await engine.kind();
+  const imageBytes = [...inspected.found.values()].reduce((sum, image) => sum + image.size, 0);
+  if (inputs.stepTimeoutMs === undefined) job.bound(boundFor(imageBytes), BOUND_BY_SIZE);
+  const stall = engineStall(`\`${inputs.engine} save\``, imageBytes);
   const tarball = await writeLogged(
     `${inputs.engine} save ${tags.length} tag${tags.length === 1 ? '' : 's'} → ${shown(file)}`,
     'save + verify + compress',
     () => {
       // Each with its tag: `docker save app` would save every tag of app.
       const command = engine.start(['save', ...platformArgs, ...tags.map(familiar)]);
-      return { stream: command.stdout, decode: [], finished: command.done, phase: 'save' };
+      return {
+        stream: command.stdout,
+        decode: [],
+        finished: command.done,
+        stop: command.kill,
+        phase: 'save',
+        stall,
+      };
     },
     {
       select: (report) => selectReferences(report, tags),
@@ -288,7 +304,7 @@ async function saveFromEngine(
     file,
     inputs,
     timer,
-    beginUpload,
+    beginUpload && (() => beginUpload(stall.firstMs)),
   ).catch((error: unknown) => {
     throw inputs.platform ? platformProblem(error, inputs.platform, tags, inspected.found) : error;
   });
@@ -457,6 +473,22 @@ async function saveFromSource(
   };
 }
 
+/**
+ * How long `docker save` may go without writing a byte: the stall timeout, and before its first byte also the time an
+ * engine takes to export layers before it writes anything (Docker 20.10 does that first), at 50 MB/s of image.
+ */
+function engineStall(what: string, imageBytes: number): StallLimit {
+  return {
+    ms: job.stallMs,
+    firstMs: job.stallMs + Math.ceil(imageBytes / 50e6) * 1000,
+    stalled: (waited, bytes) =>
+      new Stalled(
+        `${what} wrote nothing for ${seconds(waited)} ${progressText(bytes)}: the engine is stuck; nothing was uploaded. ` +
+          'Check the engine (`docker info`, its log), then re-run the job; `stall-timeout` sets how long to wait.',
+      ),
+  };
+}
+
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
@@ -465,7 +497,7 @@ function seconds(ms: number): string {
  * Starts the artifact upload that follows the tarball as it is written, and returns what tells it the file to follow;
  * undefined when it cannot stream (it is then uploaded after the save).
  */
-type BeginUpload = () => Promise<((partial: string) => void) | undefined>;
+type BeginUpload = (firstByteMs?: number) => Promise<((partial: string) => void) | undefined>;
 
 /** Where the upload's private staging directory lives: the runner's temporary directory, private to the job. */
 function uploadStaging(): string {

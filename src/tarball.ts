@@ -4,7 +4,7 @@
  * compressed, hashed and written to disk at once. Nothing is buffered whole, and a failure leaves no file behind.
  */
 import { once } from 'node:events';
-import { constants, createWriteStream, type Stats } from 'node:fs';
+import { constants, createWriteStream, statfsSync, type Stats } from 'node:fs';
 import { mkdir, open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
@@ -23,9 +23,10 @@ import { createCanonicalWriter, type CanonicalOptions, type Selection } from './
 import type { ArchiveFormat, ArchiveReport } from './archive/inspect.ts';
 import type { Compression } from './constants.ts';
 import { shown } from './display.ts';
-import { UserError, messageOf } from './errors.ts';
+import { Stalled, UserError, messageOf } from './errors.ts';
 import { GrowingFileStream } from './growing-file.ts';
-import { ProgressMeter } from './progress.ts';
+import { job } from './job.ts';
+import { ProgressMeter, formatBytes, type StallLimit } from './progress.ts';
 
 export interface WrittenTarball {
   file: string;
@@ -48,8 +49,12 @@ export interface TarballSource {
   decode: Duplex[];
   /** Settles when whatever produces the stream has finished, e.g. the `docker save` process's exit. */
   finished?: Promise<void>;
+  /** Stops the producer (the stream failed for another reason). */
+  stop?: () => void;
   /** Phase name for progress lines. */
   phase: string;
+  /** How long the stream may go without a byte (the producer's stall). */
+  stall?: StallLimit;
 }
 
 /** The errno codes `fileProblem` explains: problems of the place written to, never of what is written. */
@@ -78,10 +83,13 @@ export function fileProblem(error: unknown, file: string, doing: string): UserEr
   const directory = path.dirname(file);
   switch (code) {
     case 'ENOSPC':
-    case 'EDQUOT':
+    case 'EDQUOT': {
+      const free = freeBytesNow(directory);
       return new UserError(
-        `Ran out of disk space ${doing} ${shown(file)}: free space on the runner or set \`path\` to a larger disk.`,
+        `Ran out of disk space ${doing} ${shown(file)}${free === undefined ? '' : ` (${formatBytes(free)} free there now)`}: ` +
+          'free space on the runner or set `path` to a larger disk.',
       );
+    }
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
@@ -127,6 +135,16 @@ export function inputProblem(error: unknown): UserError | undefined {
       `${cutShort ? 'an interrupted transfer or a full disk where it was made' : 'it was damaged after it was made'}; ` +
       'produce it again.',
   );
+}
+
+/** freeBytes, at once: for the line that reports a full disk. */
+function freeBytesNow(directory: string): number | undefined {
+  try {
+    const stats = statfsSync(directory);
+    return Number(stats.bavail) * Number(stats.bsize);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Bytes free to this user under `directory`, or undefined where the file system does not say. */
@@ -185,11 +203,12 @@ export async function writeTarball(
     throw fileProblem(error, file, 'creating');
   }
   onOpen?.(partial);
+  const unregister = job.onStop('removing the partial tarball', () => rm(partial, { force: true }));
   const source = start();
   // Awaited below; handled now too, since the producer may fail before the pipeline does.
   source.finished?.catch(() => undefined);
   const writer = createCanonicalWriter(canonical);
-  const meter = new ProgressMeter(source.phase);
+  const meter = new ProgressMeter(source.phase, { ...(source.stall && { stall: source.stall }) });
   const fileHash = new HashingStream();
   const compressor = createCompressor(compression, level);
   try {
@@ -205,9 +224,12 @@ export async function writeTarball(
     await source.finished;
     const { report, format, selections } = await writer.result;
     await rename(partial, file);
+    unregister();
     return { file, digest: fileHash.digest(), size: fileHash.bytes, tarBytes: meter.bytes, report, format, selections };
   } catch (error) {
+    unregister();
     source.stream.destroy();
+    source.stop?.();
     if (!output.closed) {
       output.destroy();
       await once(output, 'close').catch(() => undefined);
@@ -219,7 +241,7 @@ export async function writeTarball(
       () => undefined,
       (failure: unknown) => failure,
     );
-    const cause = isFileSystemProblem(error) ? error : (producerError ?? error);
+    const cause = isFileSystemProblem(error) || error instanceof Stalled ? error : (producerError ?? error);
     if (cause instanceof UserError) throw cause;
     throw (
       inputProblem(cause) ??

@@ -1,17 +1,13 @@
 /**
- * An artifact upload that runs while the tarball is still being written (artifact.ts, startUpload).
- *
- * @actions/artifact uploads only from a path, and finalizes the artifact when what it reads from there ends. Here it
- * reads the tarball file as the save writes it, and reaches its end only once the main code says the tarball is
- * complete and verified, at the size it gives.
- *
- * It runs on the main thread. On a worker thread of its own (the bundle loaded a second time), a save of a 305 MiB
- * image peaked at 240–269 MiB of RSS against 176–189 MiB here, and was not faster: 11.8–13.4 s against 12.2–13.7 s,
- * two runs each at loopback speed and at the GitHub-shaped 45 MB/s (Docker 20.10, the local artifact service).
+ * Every reliance on @actions/artifact's internals, in one place (docs/decisions.md, "Streamed upload"): the library
+ * uploads only from a path, finalizes the artifact when what it reads ends, and has no way to stop an upload. Here it
+ * is handed the tarball as the save writes it, where it opens its file, and an upload that must not be finalized is
+ * stopped by failing the stream the library feeds its blob upload from. Each step has its way back when the library
+ * does not behave as expected: artifact.ts uploads the tarball once written, or deletes what was finalized.
  */
 import type { PathLike, ReadStream } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { DefaultArtifactClient, type UploadArtifactOptions } from '@actions/artifact';
 import { GrowingFileStream } from './growing-file.ts';
 
@@ -22,18 +18,14 @@ export interface UploadResult {
 }
 
 /**
- * Hands `stream` to the library where it opens `file` to read it, once.
- *
- * The library uploads only from a path, which it reads with `fs.createReadStream` and 8 MiB buffers. The only path
- * that can be read while the tarball is still being written is a named pipe, and reading a pipe, which returns at
- * most what it holds (1 MiB at the most, unprivileged), into a new 8 MiB buffer per read was what the overlap cost:
- * measured on a 305 MiB image (Docker 20.10, loopback service), a save with the upload fed through a pipe used
- * 15.3–20.5 s of CPU against 9.8–10.6 s with the upload after the save, the worker's garbage collector 3.1 s of it
- * (a CPU profile). So the stream is handed over where the library opens the file, for that one path and that one
- * call. The file itself is an empty placeholder: were the library ever to read it some other way, it would
- * upload nothing, whose digest is not the tarball's, and the artifact would be deleted (artifact.ts).
+ * Hands `stream` to the library where it opens `file` to read it, once. The library reads a path with
+ * `fs.createReadStream`; a named pipe (the only path readable while it is written) cost the overlap its gain
+ * (docs/performance.md, "Streamed upload"). The file itself is an empty placeholder: a library that read it some other
+ * way would finish without reading anything, which `upload` reports as the hand-over not taken.
+ * HANDOFF_HANDOVER=off (tests) leaves the library to read the placeholder.
  */
 export function handOver(file: string, stream: Readable, opened: () => void): () => void {
+  if (process.env.HANDOFF_HANDOVER === 'off') return () => undefined;
   const fs = process.getBuiltinModule('node:fs');
   const original = fs.createReadStream;
   let armed = true;
@@ -57,46 +49,121 @@ export function handOver(file: string, stream: Readable, opened: () => void): ()
   return restore;
 }
 
+/**
+ * The streams the library pipes what it reads into: its upload stream, and from there the stream its blob client
+ * reads and its hash. Failing the blob client's stream is the one way to end the library's upload without it being
+ * finalized (the Azure SDK's buffer scheduler rejects the upload on that stream's error).
+ */
+function watchPipes(reader: Readable): { fail: (error: Error) => boolean } {
+  const downstream: Writable[] = [];
+  const pipe = reader.pipe.bind(reader);
+  reader.pipe = (<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }) => {
+    const upload = destination as unknown as Readable & Writable;
+    if (typeof upload.pipe === 'function') {
+      const next = upload.pipe.bind(upload);
+      upload.pipe = (<U extends NodeJS.WritableStream>(target: U, more?: { end?: boolean }) => {
+        downstream.push(target as unknown as Writable);
+        return next(target, more);
+      }) as typeof upload.pipe;
+    }
+    return pipe(destination, options);
+  }) as typeof reader.pipe;
+  return {
+    fail: (error) => {
+      // The blob client's stream is the first the upload stream feeds; without it the library cannot be stopped.
+      const [blob] = downstream;
+      if (!blob) return false;
+      blob.destroy(error);
+      return true;
+    },
+  };
+}
+
 export interface StartedUpload {
   /**
    * What the library reads: told the tarball file to `follow`, its verified size to `end` at, or to `cut` where it is
-   * (the library has no other way to stop; it then finalizes what it had).
+   * (the library then finalizes what it had).
    */
   reader: GrowingFileStream;
   /** The library's result, or its failure. */
   outcome: Promise<UploadResult>;
+  /** Ends the upload without the library finalizing it; false when it cannot (the library was not reached). */
+  stop: (reason: Error) => boolean;
+}
+
+/** The library finished without reading the tarball: it did not take the hand-over, and finalized what it read. */
+export class HandOverNotTaken extends Error {
+  readonly result: UploadResult;
+
+  constructor(result: UploadResult) {
+    super('the artifact library finished the upload without reading the tarball');
+    this.result = result;
+  }
 }
 
 /**
  * Starts uploading artifact `name`, and resolves once the library opens what it uploads, which is after it has created
- * the artifact; rejects when it fails before that (a name already taken). `placeholder` (in `root`) is the empty file
- * the library is given by name; what it reads is the file it is told to follow: the save writes the tarball at its own
- * pace, never held back by the network, and the upload takes what has been written.
+ * the artifact; rejects when it fails before that (a name already taken), with HandOverNotTaken when it finished
+ * without opening it, and when it has not opened it within `openMs` (its request to create the artifact unanswered: the
+ * hand-over then stays armed to stop it, should the library ever go on). `placeholder` (in `root`) is the empty file
+ * the library is given by name; what it reads is the file it is told to follow.
  */
 export async function upload(task: {
   name: string;
   placeholder: string;
   root: string;
   options: UploadArtifactOptions;
+  openMs: number;
 }): Promise<StartedUpload> {
   // A tarball file that cannot be read ends the upload where it is: the library's own handling of a stream that fails
-  // leaves its upload waiting 5 minutes for an end (its stall timer), while one that ends is finalized at once, found
-  // short of the tarball's digest and deleted (artifact.ts).
+  // leaves its upload waiting for its stall timer, while one that ends is finalized at once, found short of the
+  // tarball's digest and deleted (artifact.ts).
   const reader = new GrowingFileStream({ onReadError: 'cut' });
+  const pipes = watchPipes(reader);
+  let given = false;
+  let gaveUp: Error | undefined;
   let opened!: () => void;
   const isOpen = new Promise<void>((resolve) => (opened = resolve));
-  const restore = handOver(task.placeholder, reader, opened);
+  const restore = handOver(task.placeholder, reader, () => {
+    given = true;
+    opened();
+    // Given up on before the library got here: stop it as soon as it has wired its streams.
+    if (gaveUp) setImmediate(() => pipes.fail(gaveUp!));
+  });
   const outcome = new DefaultArtifactClient().uploadArtifact(task.name, [task.placeholder], task.root, task.options);
   outcome.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       isOpen,
-      outcome.then(() => {
-        throw new Error('the library finished before reading anything');
+      outcome.then((result) => {
+        if (!given) throw new HandOverNotTaken(result);
+      }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new OpenTimeout(task.openMs)), task.openMs);
+        timer.unref();
       }),
     ]);
-  } finally {
+  } catch (error) {
+    if (error instanceof OpenTimeout) {
+      gaveUp = error;
+      return Promise.reject(error);
+    }
     restore();
+    throw error;
+  } finally {
+    clearTimeout(timer);
   }
-  return { reader, outcome };
+  restore();
+  return { reader, outcome, stop: (reason) => pipes.fail(reason) };
+}
+
+/** The library did not open the tarball within the stall timeout: its request to create the artifact went unanswered. */
+export class OpenTimeout extends Error {
+  readonly ms: number;
+
+  constructor(ms: number) {
+    super(`the artifact service did not answer the request to create the artifact within ${Math.round(ms / 1000)} s`);
+    this.ms = ms;
+  }
 }

@@ -23,8 +23,9 @@ import { OciWalk, digestAsTag, type WalkImage, type WalkTarget } from './oci.ts'
 import {
   ExpansionBudget,
   LAYER_HEAD_BYTES,
-  LayerDigester,
   checkLayer,
+  layerDigester,
+  type LayerDigester,
   detectLayerCompression,
   type LayerContent,
 } from './layers.ts';
@@ -327,7 +328,7 @@ export class Collector {
       this.#budget.take(current.entry.size);
       return;
     }
-    const digester = new LayerDigester(compression, current.entry.size, current.entry.name, this.#budget);
+    const digester = layerDigester(compression, current.entry.size, current.entry.name, this.#budget);
     current.digester = digester;
     this.#expanding.add(digester);
     for (const chunk of head) digester.write(chunk);

@@ -5,11 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import * as zlib from 'node:zlib';
 import { shown } from '../display.ts';
 import { UserError, messageOf } from '../errors.ts';
 import { formatBytes } from '../progress.ts';
 import { STREAM_CHUNK_BYTES, createZstdFramesDecompressor } from './compression.ts';
+import { abort as abortLayer, finish as finishLayer, send as sendChunk, startLayer } from './gunzip-worker.ts';
 
 export type LayerCompression = 'gzip' | 'zstd' | 'none';
 
@@ -30,7 +30,7 @@ export const LAYER_EXPANSION_FLOOR = 512 * 1024 * 1024;
 /** The default of `max-image-size`: every layer of an artifact, uncompressed, together. */
 export const DEFAULT_MAX_IMAGE_BYTES = 16 * 1024 * 1024 * 1024;
 /** Compressed bytes queued for one layer's decompressor before the reader waits for it. */
-const INFLATE_QUEUE_BYTES = 4 * STREAM_CHUNK_BYTES;
+const INFLATE_QUEUE_BYTES = 8 * STREAM_CHUNK_BYTES;
 
 /** The compression a blob's first bytes show (gzip, a zstd frame or a skippable one); anything else is plain. */
 export function detectLayerCompression(head: Buffer): LayerCompression {
@@ -80,28 +80,144 @@ export class ExpansionBudget {
 }
 
 /** Decompresses one compressed blob as it streams past and hashes what it expands to. */
-export class LayerDigester {
+export interface LayerDigester {
+  /** What the blob holds once decompressed, or the one line that says why it could not be. */
+  readonly result: Promise<LayerContent>;
+  /** Whether the decompressor has as much queued as it may: wait for `drained` before writing more. */
+  readonly full: boolean;
+  drained(): Promise<void>;
+  write(chunk: Buffer): void;
+  end(): void;
+  destroy(): void;
+}
+
+/** gzip on the worker thread (gunzip-worker.ts), zstd (rare in layers) on this one. */
+export function layerDigester(
+  compression: Exclude<LayerCompression, 'none'>,
+  compressedSize: number,
+  name: string,
+  budget: ExpansionBudget,
+): LayerDigester {
+  const problems = layerProblems(compression, compressedSize, name);
+  return compression === 'gzip' ? new WorkerDigester(budget, problems) : new ThreadDigester(budget, problems);
+}
+
+/** The lines for what can go wrong with one compressed layer. */
+function layerProblems(compression: Exclude<LayerCompression, 'none'>, compressedSize: number, name: string) {
+  const limit = layerExpansionLimit(compressedSize);
+  return {
+    limit,
+    bomb: () =>
+      new UserError(
+        `Layer ${shown(name)} expands to more than ${formatBytes(limit)} from ${formatBytes(compressedSize)} of ` +
+          `${compression}, more than ${LAYER_EXPANSION_RATIO} times its size: no real layer does, so the tarball is ` +
+          'refused as a decompression bomb.',
+      ),
+    corrupt: (detail: string) =>
+      new UserError(
+        `Layer ${shown(name)} is not a whole ${compression} stream (${shown(detail, 200)}): it is corrupt or cut short; ` +
+          'produce the tarball again.',
+      ),
+    trailing: (bytes: string) =>
+      new UserError(
+        `Layer ${shown(name)} has ${bytes} bytes after its last gzip member, which the engine's gzip reader refuses: ` +
+          'it is corrupt; produce the tarball again.',
+      ),
+  };
+}
+
+type Problems = ReturnType<typeof layerProblems>;
+
+/** A gzip layer decompressed and hashed on the worker thread. */
+class WorkerDigester implements LayerDigester {
+  readonly result: Promise<LayerContent>;
+  readonly #id: number;
+  readonly #state = { pending: 0 };
+  #settled = false;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(budget: ExpansionBudget, problems: Problems) {
+    let settle!: { resolve: (content: LayerContent) => void; reject: (error: unknown) => void };
+    this.result = new Promise((resolve, reject) => (settle = { resolve, reject }));
+    this.result.catch(() => undefined);
+    const finish = (outcome: () => void) => {
+      if (this.#settled) return;
+      this.#settled = true;
+      outcome();
+      for (const wake of this.#waiting.splice(0)) wake();
+    };
+    const state = this.#state;
+    const layer = {
+      get pending() {
+        return state.pending;
+      },
+      set pending(bytes: number) {
+        state.pending = bytes;
+      },
+      grew: (bytes: number) => {
+        try {
+          budget.take(bytes);
+        } catch (error) {
+          abortLayer(this.#id);
+          finish(() => settle.reject(error));
+        }
+      },
+      took: () => {
+        if (!this.full) for (const wake of this.#waiting.splice(0)) wake();
+      },
+      done: ({ digest, size }: { digest: string; size: number }) =>
+        finish(() => settle.resolve({ compression: 'gzip', digest, size })),
+      failed: (reason: string, detail: string) =>
+        finish(() =>
+          settle.reject(
+            reason === 'limit'
+              ? problems.bomb()
+              : reason === 'trailing'
+                ? problems.trailing(detail)
+                : reason === 'corrupt'
+                  ? problems.corrupt(detail)
+                  : new UserError(`Decompressing the layers failed (${shown(detail, 200)}); run the job again.`),
+          ),
+        ),
+    };
+    this.#id = startLayer(layer, problems.limit);
+  }
+
+  get full(): boolean {
+    return !this.#settled && this.#state.pending > INFLATE_QUEUE_BYTES;
+  }
+
+  drained(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  write(chunk: Buffer): void {
+    if (!this.#settled) sendChunk(this.#id, chunk);
+  }
+
+  end(): void {
+    if (!this.#settled) finishLayer(this.#id);
+  }
+
+  destroy(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    abortLayer(this.#id);
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
+}
+
+/** A layer decompressed and hashed on this thread, through Node's zlib (zstd: the frame walker of compression.ts). */
+class ThreadDigester implements LayerDigester {
   readonly result: Promise<LayerContent>;
   readonly #inflate: Duplex;
-  #fed = 0;
   #failed = false;
 
-  constructor(
-    compression: Exclude<LayerCompression, 'none'>,
-    compressedSize: number,
-    name: string,
-    budget: ExpansionBudget,
-  ) {
-    const limit = layerExpansionLimit(compressedSize);
+  constructor(budget: ExpansionBudget, problems: Problems) {
     const hash = createHash('sha256');
     let size = 0;
-    this.#inflate =
-      compression === 'gzip'
-        ? zlib.createGunzip({
-            chunkSize: STREAM_CHUNK_BYTES,
-            writableHighWaterMark: INFLATE_QUEUE_BYTES,
-          } as zlib.ZlibOptions)
-        : createZstdFramesDecompressor();
+    this.#inflate = createZstdFramesDecompressor();
     this.result = new Promise<LayerContent>((resolve, reject) => {
       const fail = (error: unknown) => {
         if (this.#failed) return;
@@ -113,13 +229,7 @@ export class LayerDigester {
         if (this.#failed) return;
         size += chunk.length;
         try {
-          if (size > limit) {
-            throw new UserError(
-              `Layer ${shown(name)} expands to more than ${formatBytes(limit)} from ${formatBytes(compressedSize)} of ` +
-                `${compression}, more than ${LAYER_EXPANSION_RATIO} times its size: no real layer does, so the tarball is ` +
-                'refused as a decompression bomb.',
-            );
-          }
+          if (size > problems.limit) throw problems.bomb();
           budget.take(chunk.length);
         } catch (error) {
           fail(error);
@@ -128,35 +238,15 @@ export class LayerDigester {
         hash.update(chunk);
       });
       this.#inflate.on('error', (error: unknown) =>
-        fail(
-          error instanceof UserError
-            ? error
-            : new UserError(
-                `Layer ${shown(name)} is not a whole ${compression} stream (${messageOf(error)}): it is corrupt or cut ` +
-                  'short; produce the tarball again.',
-              ),
-        ),
+        fail(error instanceof UserError ? error : problems.corrupt(messageOf(error))),
       );
       this.#inflate.on('end', () => {
-        // Node's gunzip passes over zeros after the last member; Go's gzip reader, which the engine uses, does not.
-        const consumed = (this.#inflate as zlib.Gunzip).bytesWritten;
-        if (compression === 'gzip' && consumed !== this.#fed) {
-          fail(
-            new UserError(
-              `Layer ${shown(name)} has ${this.#fed - consumed} bytes after its last gzip member, which the engine's ` +
-                'gzip reader refuses: it is corrupt; produce the tarball again.',
-            ),
-          );
-          return;
-        }
-        if (this.#failed) return;
-        resolve({ compression, digest: `sha256:${hash.digest('hex')}`, size });
+        if (!this.#failed) resolve({ compression: 'zstd', digest: `sha256:${hash.digest('hex')}`, size });
       });
     });
     this.result.catch(() => undefined);
   }
 
-  /** Whether the decompressor has as much queued as it may: wait for `drained` before writing more. */
   get full(): boolean {
     return this.#inflate.writableNeedDrain;
   }
@@ -175,9 +265,7 @@ export class LayerDigester {
   }
 
   write(chunk: Buffer): void {
-    if (this.#failed) return;
-    this.#fed += chunk.length;
-    this.#inflate.write(chunk);
+    if (!this.#failed) this.#inflate.write(chunk);
   }
 
   end(): void {

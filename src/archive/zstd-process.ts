@@ -4,9 +4,10 @@
  * action's thread, in series with that work, and cannot use worker threads (nodejs/node#59899). It also reads files
  * of several frames, which Node's decoder stops after the first of. Node's zlib remains the fallback.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { Duplex } from 'node:stream';
-import { UserError } from '../errors.ts';
+import { UserError, messageOf } from '../errors.ts';
+import { CommandFailed, lastLine, startCommand, type RunningCommand } from '../process.ts';
 
 let available: boolean | undefined;
 
@@ -16,8 +17,6 @@ export function zstdCommandAvailable(): boolean {
   available ??= spawnSync('zstd', ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
   return available;
 }
-
-const STDERR_KEPT = 4096;
 
 /**
  * A Duplex over one `zstd` process: what is written goes to its stdin, what it writes comes out, with back-pressure
@@ -29,9 +28,13 @@ export function zstdProcess(
   what: string,
   failure: (detail: string) => UserError = (detail) => new UserError(`zstd failed to ${what} (${detail}).`),
 ): Duplex {
-  const child = spawn('zstd', ['-q', '-c', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-STDERR_KEPT)));
+  let child: RunningCommand;
+  try {
+    child = startCommand('zstd', ['-q', '-c', ...args], { stdin: true });
+  } catch (error) {
+    throw new UserError(`Could not run zstd to ${what}: ${messageOf(error)}`);
+  }
+  const stdin = child.stdin!;
   let stdinBroken = false;
   let waiting: (() => void) | undefined;
   const release = () => {
@@ -40,46 +43,44 @@ export function zstdProcess(
     callback?.();
   };
   // A closed stdin means zstd stopped reading: its exit, below, says why.
-  child.stdin.on('error', () => {
+  stdin.on('error', () => {
     stdinBroken = true;
     release();
   });
-  child.stdin.on('drain', release);
+  stdin.on('drain', release);
 
   const duplex = new Duplex({
     readableHighWaterMark: 1024 * 1024,
     write(chunk: Buffer, _encoding, callback) {
-      if (stdinBroken || child.stdin.write(chunk)) callback();
+      if (stdinBroken || stdin.write(chunk)) callback();
       else waiting = () => callback();
     },
     final(callback) {
-      child.stdin.end();
+      stdin.end();
       callback();
     },
     read() {
       child.stdout.resume();
     },
     destroy(error, callback) {
-      if (child.exitCode === null && child.signalCode === null) child.kill();
+      child.kill();
       callback(error);
     },
   });
   child.stdout.on('data', (chunk: Buffer) => {
     if (!duplex.push(chunk)) child.stdout.pause();
   });
-  child.on('error', (error) => duplex.destroy(new UserError(`Could not run zstd to ${what}: ${error.message}`)));
-  child.on('close', (code, signal) => {
-    if (code === 0) {
-      duplex.push(null);
-      return;
-    }
-    const line =
-      stderr
-        .trim()
-        .split('\n')
-        .at(-1)
-        ?.replace(/^zstd: /, '') ?? '';
-    duplex.destroy(failure(`${signal ? `signal ${signal}` : `exit code ${code}`}${line ? `: ${line}` : ''}`));
-  });
+  child.exited.then(
+    () => duplex.push(null),
+    (error: unknown) => {
+      if (!(error instanceof CommandFailed) || error.notStarted) {
+        duplex.destroy(new UserError(`Could not run zstd to ${what}: ${messageOf(error)}`));
+        return;
+      }
+      const line = lastLine(error.stderr).replace(/^zstd: /, '');
+      const how = error.how.replace(/^exited with code/, 'exit code').replace(/^was stopped by/, 'signal');
+      duplex.destroy(failure(`${how}${line ? `: ${line}` : ''}`));
+    },
+  );
   return duplex;
 }

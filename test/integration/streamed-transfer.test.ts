@@ -116,6 +116,54 @@ describe('an upload that runs while the tarball is written', () => {
     expect(service.artifacts(1).map((served) => served.name)).toEqual(['abandoned']);
   });
 
+  it('ends an abandoned upload without finalizing anything: no consumer can ever list a partial artifact', async () => {
+    const service = await serviceWith();
+    const directory = await staging();
+    const upload = await artifact.startUpload('never-finalized', directory, { overwrite: false });
+    await grow(await followed(upload!, 'never-finalized'), randomBytes(17 * MiB));
+    await expect
+      .poll(() => service.requests().filter((request) => request.endsWith('?comp=block')).length, { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(1);
+    await upload!.abandon();
+    // Not finalized and then deleted (a consumer could have listed it meanwhile): never finalized at all.
+    expect(service.requests().filter((request) => request.endsWith('/FinalizeArtifact'))).toEqual([]);
+    expect(service.artifacts(1)).toEqual([]);
+    expect(await readdir(directory)).toEqual([]);
+  });
+
+  it('falls back to uploading once written when the library does not take the tarball as it is written', async () => {
+    // HANDOFF_HANDOVER=off: the library reads the empty placeholder it was given, and finalizes an empty artifact.
+    const service = await serviceWith();
+    process.env.HANDOFF_HANDOVER = 'off';
+    const notices: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      notices.push(String(chunk));
+      return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stdout.write;
+    let upload;
+    try {
+      upload = await artifact.startUpload('not-taken', await staging(), { overwrite: false });
+    } finally {
+      delete process.env.HANDOFF_HANDOVER;
+      process.stdout.write = write;
+    }
+    expect(upload).toBeUndefined();
+    // The empty artifact the library made is gone, and the one line says what happens instead.
+    expect(service.artifacts(1)).toEqual([]);
+    expect(notices.join('')).toMatch(
+      /::notice::The artifact library did not take the tarball as it was written: it is uploaded once written instead\./,
+    );
+    // …which works: the tarball is uploaded after the save under the same name.
+    const file = path.join(work, 'not-taken.tar');
+    const bytes = randomBytes(MiB);
+    await writeFile(file, bytes);
+    await artifact.uploadFile(file, 'not-taken', { overwrite: false, digest: digestOf(bytes) });
+    expect(service.artifacts(1).map((served) => [served.name, served.digest])).toEqual([
+      ['not-taken', digestOf(bytes)],
+    ]);
+  });
+
   it('deletes an artifact whose bytes are not the tarball written, and says so', async () => {
     const service = await serviceWith();
     const upload = await artifact.startUpload('mismatch', await staging(), { overwrite: false });

@@ -9,6 +9,10 @@
  * Run on its own for the demo: `node test/support/artifact-service.ts --port 8765` prints the environment of a job
  * of run 1 as KEY=VALUE lines and serves until killed.
  *
+ * Blob downloads honour a byte range as Azure Blob Storage does (`x-ms-range` or `Range`: 206 with Content-Range, 416
+ * past the end). Tests make any request fail in the ways networks and services do with `inject` (see Fault), and read
+ * what the blob store sent with `bytesServed`.
+ *
  * Loopback moves blobs at memory speed; GitHub's artifact storage does not. `rate` (or `--rate github`, or
  * `--upload-mb-per-second N --download-mb-per-second N`) limits the blob store's throughput, shared by every connection in a direction,
  * to give benchmarks the shape of the real network (see GITHUB_RATE).
@@ -16,13 +20,12 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Transform, type TransformCallback } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 
@@ -50,8 +53,24 @@ export interface ArtifactService {
   blobPath(runId: number, name: string): string;
   /** Drops the digest recorded for a run's artifact, as for artifacts uploaded before the service recorded any. */
   forgetDigest(runId: number, name: string): void;
-  /** `METHOD /path` of every request received so far, with `?comp=…` for blob operations. */
+  /**
+   * `METHOD /path` of every request received so far, with `?comp=…` for blob operations and ` range=…` for blob
+   * downloads that ask for a byte range (`GET /_blob/run-1/3 range=bytes=100-`).
+   */
   requests(): string[];
+  /**
+   * Body bytes the blob store has written for downloads of a run's artifact so far: every attempt, whole, ranged or
+   * cut short, counted as written to the connection.
+   */
+  bytesServed(runId: number, name: string): number;
+  /**
+   * Queues `fault` for the next `fault.times` (default 1) requests to its target that arrive from now on. Faults for
+   * one target apply in the order they were injected, each for its number of requests, then stop. Throws for a fault
+   * its target cannot make (see Fault).
+   */
+  inject(fault: Fault): void;
+  /** Drops every injected fault not used up yet (the constructor's `faults` stay). */
+  clearFaults(): void;
   close(): Promise<void>;
 }
 
@@ -84,16 +103,27 @@ class Pacer {
     this.#bytesPerSecond = bytesPerSecond;
   }
 
+  /** Milliseconds until the next `length` bytes are due, which are then counted as sent. */
+  #due(length: number): number {
+    const now = performance.now();
+    this.#next = Math.max(now, this.#next) + (length / this.#bytesPerSecond) * 1000;
+    return this.#next - now;
+  }
+
   stage(): Transform {
     return new Transform({
       transform: (chunk: Buffer, _encoding, callback: TransformCallback) => {
-        const now = performance.now();
-        this.#next = Math.max(now, this.#next) + (chunk.length / this.#bytesPerSecond) * 1000;
-        const wait = this.#next - now;
+        const wait = this.#due(chunk.length);
         if (wait < MIN_WAIT_MS) callback(null, chunk);
         else sleep(wait).then(() => callback(null, chunk), callback);
       },
     });
+  }
+
+  /** Resolves when the next `length` bytes are due. */
+  async pace(length: number): Promise<void> {
+    const wait = this.#due(length);
+    if (wait >= MIN_WAIT_MS) await sleep(wait);
   }
 }
 
@@ -179,9 +209,72 @@ function stringField(body: Record<string, unknown>, snakeName: string): string |
   return value === undefined || value === null ? undefined : String(value);
 }
 
-/** The bytes of `files`, one after another. */
-async function* blobContent(files: string[]): AsyncGenerator<Buffer> {
-  for (const file of files) yield* createReadStream(file) as AsyncIterable<Buffer>;
+/**
+ * Bytes `start` up to `end` (exclusive) of the blob made of `files`, one after another, each `sizes[n]` bytes long:
+ * only the files the range touches are read, and never joined.
+ */
+async function* blobContent(files: string[], sizes: number[], start: number, end: number): AsyncGenerator<Buffer> {
+  let offset = 0;
+  for (const [n, file] of files.entries()) {
+    const size = sizes[n] ?? 0;
+    const from = Math.max(start - offset, 0);
+    const to = Math.min(end - offset, size);
+    offset += size;
+    if (from < to) yield* createReadStream(file, { start: from, end: to - 1 }) as AsyncIterable<Buffer>;
+  }
+}
+
+/** The range header of a blob request: Azure reads `x-ms-range` over `Range` when a request has both. */
+function rangeHeader(request: IncomingMessage): string | undefined {
+  const value = request.headers['x-ms-range'] ?? request.headers.range;
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The bytes `start` up to `end` (exclusive) that `header` asks for of a blob of `size` bytes: one range of bytes
+ * (`bytes=N-`, `bytes=N-M`, or the last N bytes, `bytes=-N`), its end cut to the blob's. A header that is no such
+ * range (another unit, several ranges, M before N) is ignored, as HTTP allows, for the whole blob; a range that starts
+ * at or past the end of the blob cannot be satisfied.
+ */
+function rangeOf(header: string | undefined, size: number): { start: number; end: number } | 'whole' | 'unsatisfiable' {
+  const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return 'whole';
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    return suffix === 0 || size === 0 ? 'unsatisfiable' : { start: Math.max(size - suffix, 0), end: size };
+  }
+  const start = Number(match[1]);
+  const last = match[2] === '' ? Infinity : Number(match[2]);
+  if (last < start) return 'whole';
+  if (start >= size) return 'unsatisfiable';
+  return { start, end: Math.min(last + 1, size) };
+}
+
+/** Resolves when `response` can take more bytes, or when its connection has closed. */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}
+
+/** Reads a request's body to its end, keeping none of it. */
+async function drain(request: IncomingMessage): Promise<void> {
+  request.resume();
+  await finished(request);
+}
+
+/** Drops a request's connection abruptly: a TCP reset where the platform can send one, else a plain close. */
+function reset(request: IncomingMessage): void {
+  const socket = request.socket;
+  if (socket.destroyed) return;
+  if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+  else socket.destroy();
 }
 
 /** Block ids are base64 and may hold `/` or `+`, so they are hex-encoded to name the block files. */
@@ -199,6 +292,114 @@ export interface Faults {
   refuseCreate?: boolean;
 }
 
+export type TwirpMethod =
+  'CreateArtifact' | 'FinalizeArtifact' | 'ListArtifacts' | 'GetSignedArtifactURL' | 'DeleteArtifact';
+
+/**
+ * Which requests a fault applies to: `blob-get` blob downloads, `block-put` block uploads (PUT ?comp=block),
+ * `block-list` block list commits (PUT ?comp=blocklist), a Twirp method by name, or `rest` the GitHub REST routes.
+ * A request takes a fault as it arrives, once the service has found what it asks for (a blob request only with a
+ * signature that is good for it, a Twirp request only for a method that exists).
+ */
+export type FaultTarget = 'blob-get' | 'block-put' | 'block-list' | TwirpMethod | 'rest';
+
+/**
+ * A number of body bytes: an integer count (0 or more), or, strictly between 0 and 1, that fraction of the body the
+ * response would carry (0.6 is 60%, rounded down), which for a download without a range is the blob's size.
+ */
+export type BodyBytes = number;
+
+/** What a request to any target can be made to meet. */
+export type AnswerFault =
+  /**
+   * Answers `status` after reading the request's body: the JSON body `{"code":"unavailable","msg":"injected"}` for a
+   * Twirp method, `{"message":"injected"}` for the REST routes, an empty body for the blob store.
+   */
+  | { kind: 'status'; status: number }
+  /** Reads the request's body and never answers: the connection stays open until the client or the service closes it. */
+  | { kind: 'stall-headers' }
+  /** Reads the request's body and drops the connection with a TCP reset, without answering. */
+  | { kind: 'reset' };
+
+/** What a blob download can be made to meet; body faults announce the Content-Length of the whole body. */
+export type BlobGetFault =
+  | Exclude<AnswerFault, { kind: 'reset' }>
+  /** Sends the headers and the first `after` bytes of the body, then nothing more, never closing. */
+  | { kind: 'stall-body'; after: BodyBytes }
+  /** Sends the headers and the first `after` bytes of the body, then closes the connection cleanly (FIN). */
+  | { kind: 'close-early'; after: BodyBytes }
+  /**
+   * Sends the headers and the first `after` bytes of the body, then drops the connection with a TCP reset; without
+   * `after`, drops it before answering at all.
+   */
+  | { kind: 'reset'; after?: BodyBytes }
+  /** Announces a Content-Length `extra` bytes longer than the body, sends the body, and closes the connection. */
+  | { kind: 'lie-length'; extra: number }
+  /** Answers 200 with the whole blob, whatever range the request asks for. */
+  | { kind: 'ignore-range' };
+
+/**
+ * A failure for the next `times` (default 1) requests to `target` that arrive after `inject`: see FaultTarget,
+ * AnswerFault and BlobGetFault. A Twirp method can also meet `apply-then-reset`: the method does what it was asked
+ * (FinalizeArtifact finalizes the artifact), then the connection is dropped with a TCP reset, unanswered.
+ */
+export type Fault = { times?: number } & (
+  | ({ target: 'blob-get' } & BlobGetFault)
+  | ({ target: 'block-put' | 'block-list' | 'rest' } & AnswerFault)
+  | ({ target: TwirpMethod } & (AnswerFault | { kind: 'apply-then-reset' }))
+);
+
+type FaultKind = Fault['kind'];
+
+const ANSWER_FAULTS: readonly FaultKind[] = ['status', 'stall-headers', 'reset'];
+const TWIRP_FAULTS: readonly FaultKind[] = [...ANSWER_FAULTS, 'apply-then-reset'];
+/** The fault kinds each target can make. */
+const FAULT_KINDS: Record<FaultTarget, readonly FaultKind[]> = {
+  'blob-get': [...ANSWER_FAULTS, 'stall-body', 'close-early', 'lie-length', 'ignore-range'],
+  'block-put': ANSWER_FAULTS,
+  'block-list': ANSWER_FAULTS,
+  rest: ANSWER_FAULTS,
+  CreateArtifact: TWIRP_FAULTS,
+  FinalizeArtifact: TWIRP_FAULTS,
+  ListArtifacts: TWIRP_FAULTS,
+  GetSignedArtifactURL: TWIRP_FAULTS,
+  DeleteArtifact: TWIRP_FAULTS,
+};
+
+const isBodyBytes = (value: unknown): value is BodyBytes =>
+  typeof value === 'number' && ((value > 0 && value < 1) || (Number.isSafeInteger(value) && value >= 0));
+
+/** `fault` as given, or an error that says what about it no request could meet. */
+function checkedFault(fault: Fault): Fault {
+  const kinds = Object.hasOwn(FAULT_KINDS, fault.target) ? FAULT_KINDS[fault.target] : undefined;
+  if (!kinds) throw new Error(`no such fault target: ${String(fault.target)}`);
+  if (!kinds.includes(fault.kind)) throw new Error(`a ${fault.kind} fault cannot happen to ${fault.target}`);
+  const times = fault.times ?? 1;
+  if (!Number.isSafeInteger(times) || times < 1) throw new Error(`times must be a whole number from 1: ${times}`);
+  if (fault.kind === 'status' && !(Number.isInteger(fault.status) && fault.status >= 200 && fault.status <= 599)) {
+    throw new Error(`status must be an HTTP status from 200 to 599: ${fault.status}`);
+  }
+  if (fault.kind === 'lie-length' && !(Number.isSafeInteger(fault.extra) && fault.extra >= 1)) {
+    throw new Error(`extra must be a whole number of bytes from 1: ${fault.extra}`);
+  }
+  const after = afterOf(fault);
+  if (after !== undefined && fault.target !== 'blob-get') throw new Error(`after applies to blob-get only`);
+  if ((fault.kind === 'stall-body' || fault.kind === 'close-early' || after !== undefined) && !isBodyBytes(after)) {
+    throw new Error(`after must be a whole number of bytes or a fraction between 0 and 1: ${after}`);
+  }
+  return { ...fault };
+}
+
+/** The `after` of a fault, if it has one. */
+function afterOf(fault: Fault): BodyBytes | undefined {
+  return 'after' in fault ? fault.after : undefined;
+}
+
+/** `after` of a body fault, in bytes of a body `length` bytes long. */
+function bytesOf(after: BodyBytes, length: number): number {
+  return after > 0 && after < 1 ? Math.floor(after * length) : Math.min(after, length);
+}
+
 export async function startArtifactService(
   options: { port?: number; rate?: Rate; faults?: Faults } = {},
 ): Promise<ArtifactService> {
@@ -214,6 +415,10 @@ export async function startArtifactService(
 
   const stored: StoredArtifact[] = [];
   const received: string[] = [];
+  /** Blob key → body bytes written for its downloads. */
+  const served = new Map<string, number>();
+  /** Injected faults not used up yet, oldest first, with how many more requests each applies to. */
+  let injected: { fault: Fault; left: number }[] = [];
   let lastArtifactId = 1000;
   let lastBlobKey = 0;
   let url = '';
@@ -244,6 +449,127 @@ export async function startArtifactService(
     signatures.set(signature, { key: artifact.key, permission });
     return `${url}${BLOB_PREFIX}run-${artifact.runId}/${artifact.key}?sig=${signature}`;
   };
+
+  /**
+   * The oldest injected fault for `target`, used once. Called as the request arrives, before anything is awaited, so a
+   * fault never applies to a request that arrived before it was injected.
+   */
+  function takeFault(target: FaultTarget): Fault | undefined {
+    const next = injected.find((entry) => entry.fault.target === target);
+    if (!next) return undefined;
+    next.left -= 1;
+    if (next.left === 0) injected.splice(injected.indexOf(next), 1);
+    return next.fault;
+  }
+
+  /** Meets a fault any target can make, once the request's body has been read. */
+  function answerFault(
+    fault: Fault,
+    request: IncomingMessage,
+    response: ServerResponse,
+    body: 'twirp' | 'rest' | 'none',
+  ) {
+    if (fault.kind === 'status') {
+      if (body === 'twirp') sendJson(response, fault.status, { code: 'unavailable', msg: 'injected' });
+      else if (body === 'rest') sendJson(response, fault.status, { message: 'injected' });
+      else response.writeHead(fault.status, { 'Content-Length': 0 }).end();
+    } else if (fault.kind === 'reset') {
+      reset(request);
+    } else if (fault.kind !== 'stall-headers') {
+      throw new Error(`a ${fault.kind} fault cannot happen to ${fault.target}`);
+    }
+    // stall-headers: no answer, ever; the connection closes with the client or the service.
+  }
+
+  /**
+   * Writes the bytes of `content` to `response` up to `limit`, paced by `pacer`, counting them as served for the blob
+   * `key`. Stops early, without an error, when the client goes away.
+   */
+  async function sendBody(
+    response: ServerResponse,
+    key: string,
+    content: AsyncIterable<Buffer>,
+    limit: number,
+    pacer: Pacer | undefined,
+  ): Promise<void> {
+    let left = limit;
+    if (left <= 0) return;
+    for await (const chunk of content) {
+      const piece = chunk.subarray(0, left);
+      if (pacer) await pacer.pace(piece.length);
+      if (response.destroyed) return;
+      left -= piece.length;
+      served.set(key, (served.get(key) ?? 0) + piece.length);
+      if (!response.write(piece)) await drained(response);
+      if (left === 0 || response.destroyed) return;
+    }
+  }
+
+  /** A download of a finalized artifact's blob, of the range the request asks for, meeting `fault` if given. */
+  async function serveBlob(
+    artifact: StoredArtifact,
+    fault: Fault | undefined,
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
+    if (
+      fault?.kind === 'status' ||
+      fault?.kind === 'stall-headers' ||
+      (fault?.kind === 'reset' && afterOf(fault) === undefined)
+    ) {
+      await drain(request);
+      answerFault(fault, request, response, 'none');
+      return;
+    }
+    const files = artifact.parts ?? [blobFile(artifact)];
+    const sizes = await Promise.all(files.map(async (file) => (await stat(file)).size));
+    const size = sizes.reduce((total, length) => total + length, 0);
+    const wanted = fault?.kind === 'ignore-range' ? 'whole' : rangeOf(rangeHeader(request), size);
+    if (wanted === 'unsatisfiable') {
+      response
+        .writeHead(416, { 'Content-Range': `bytes */${size}`, 'Content-Length': 0, 'x-ms-error-code': 'InvalidRange' })
+        .end();
+      return;
+    }
+    const { start, end } = wanted === 'whole' ? { start: 0, end: size } : wanted;
+    const length = end - start;
+    const extra = fault?.kind === 'lie-length' ? fault.extra : 0;
+    response.writeHead(wanted === 'whole' ? 200 : 206, {
+      'Content-Type': artifact.contentType,
+      'Content-Length': length + extra,
+      ...(wanted === 'whole' ? {} : { 'Content-Range': `bytes ${start}-${end - 1}/${size}` }),
+      'Accept-Ranges': 'bytes',
+      'Content-Disposition': `attachment; filename="${artifact.name}"; filename*=UTF-8''${encodeURIComponent(artifact.name)}`,
+      // The body falls short of the length announced: the connection closes after it rather than wait for the rest.
+      ...(extra ? { Connection: 'close' } : {}),
+    });
+    const content = blobContent(files, sizes, start, end);
+    if (fault?.kind === 'stall-body' || fault?.kind === 'close-early' || fault?.kind === 'reset') {
+      response.flushHeaders();
+      await sendBody(response, artifact.key, content, bytesOf(afterOf(fault) ?? 0, length), downloads);
+      if (fault.kind === 'close-early') {
+        // FIN after the bytes written, then the socket's end; the response itself never ends.
+        const socket = response.socket;
+        socket?.end(() => socket.destroy());
+      } else if (fault.kind === 'reset') {
+        // Time for the client to read what was sent: a reset discards what is still in flight.
+        await sleep(50);
+        reset(request);
+      }
+      // stall-body: nothing more, ever.
+      return;
+    }
+    if (!fault && cutsLeft > 0) {
+      cutsLeft -= 1;
+      response.flushHeaders();
+      await sendBody(response, artifact.key, content, Math.floor(length / 2), undefined);
+      await sleep(50);
+      response.destroy();
+      return;
+    }
+    await sendBody(response, artifact.key, content, length, downloads);
+    if (!response.destroyed) response.end();
+  }
 
   function latestNamed(runId: number, name: string): StoredArtifact | undefined {
     return finalized(runId)
@@ -350,11 +676,24 @@ export async function startArtifactService(
   async function handleTwirp(method: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const handler = Object.hasOwn(twirp, method) ? twirp[method] : undefined;
     if (!handler || request.method !== 'POST') throw new TwirpError(404, 'bad_route', `no such method: ${method}`);
+    const fault = takeFault(method as TwirpMethod);
+    const text = await readText(request);
+    if (fault?.kind === 'apply-then-reset') {
+      // Whatever the method makes of the request, the client never hears of it.
+      await Promise.resolve()
+        .then(() => handler(JSON.parse(text) as Record<string, unknown>))
+        .catch(() => undefined);
+      reset(request);
+      return;
+    }
+    if (fault) {
+      answerFault(fault, request, response, 'twirp');
+      return;
+    }
     let body: Record<string, unknown>;
     try {
-      body = JSON.parse(await readText(request)) as Record<string, unknown>;
-    } catch (error) {
-      if (error instanceof TwirpError) throw error;
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
       throw new TwirpError(400, 'malformed', 'request body is not JSON');
     }
     sendJson(response, 200, await handler(body));
@@ -379,6 +718,12 @@ export async function startArtifactService(
         response.writeHead(400).end();
         return;
       }
+      const fault = takeFault('block-put');
+      if (fault) {
+        await drain(request);
+        answerFault(fault, request, response, 'none');
+        return;
+      }
       const refuseAfter = options.faults?.refuseBlocksAfter;
       if (refuseAfter !== undefined && blocksAccepted >= refuseAfter) {
         request.resume();
@@ -397,9 +742,13 @@ export async function startArtifactService(
       return;
     }
     if (request.method === 'PUT' && comp === 'blocklist') {
-      const ids = [...(await readText(request)).matchAll(/<(Latest|Committed|Uncommitted)>([^<]*)<\/\1>/g)].map(
-        (match) => match[2] ?? '',
-      );
+      const fault = takeFault('block-list');
+      const text = await readText(request);
+      if (fault) {
+        answerFault(fault, request, response, 'none');
+        return;
+      }
+      const ids = [...text.matchAll(/<(Latest|Committed|Uncommitted)>([^<]*)<\/\1>/g)].map((match) => match[2] ?? '');
       const dir = path.join(blocksDir, key);
       const parts = ids.map((id) => path.join(dir, blockFileName(id)));
       for (const part of parts) {
@@ -417,28 +766,7 @@ export async function startArtifactService(
       return;
     }
     if (request.method === 'GET' && artifact.id !== 0) {
-      const files = artifact.parts ?? [blobFile(artifact)];
-      let size = 0;
-      for (const file of files) size += (await stat(file)).size;
-      response.writeHead(200, {
-        'Content-Type': artifact.contentType,
-        'Content-Length': size,
-        'Content-Disposition': `attachment; filename="${artifact.name}"; filename*=UTF-8''${encodeURIComponent(artifact.name)}`,
-      });
-      if (cutsLeft > 0) {
-        cutsLeft -= 1;
-        let left = Math.floor(size / 2);
-        for await (const chunk of blobContent(files) as AsyncIterable<Buffer>) {
-          const piece = chunk.subarray(0, left);
-          left -= piece.length;
-          if (!response.write(piece)) await once(response, 'drain');
-          if (left === 0) break;
-        }
-        await sleep(50);
-        response.destroy();
-        return;
-      }
-      await pipeline([Readable.from(blobContent(files)), ...(downloads ? [downloads.stage()] : []), response]);
+      await serveBlob(artifact, takeFault('blob-get'), request, response);
       return;
     }
     response.writeHead(405).end();
@@ -497,13 +825,20 @@ export async function startArtifactService(
   const server = createServer((request, response) => {
     const { pathname, searchParams } = new URL(request.url ?? '/', 'http://localhost');
     const comp = searchParams.get('comp');
-    received.push(`${request.method} ${pathname}${comp ? `?comp=${comp}` : ''}`);
+    const range = request.method === 'GET' && pathname.startsWith(BLOB_PREFIX) ? rangeHeader(request) : undefined;
+    received.push(
+      `${request.method} ${pathname}${comp ? `?comp=${comp}` : ''}${range === undefined ? '' : ` range=${range}`}`,
+    );
 
+    const restFault =
+      pathname.startsWith(TWIRP_PREFIX) || pathname.startsWith(BLOB_PREFIX) ? undefined : takeFault('rest');
     const handled = pathname.startsWith(TWIRP_PREFIX)
       ? handleTwirp(pathname.slice(TWIRP_PREFIX.length), request, response)
       : pathname.startsWith(BLOB_PREFIX)
         ? handleBlob(pathname.split('/').at(-1) ?? '', searchParams, request, response)
-        : Promise.resolve(handleRest(pathname, searchParams, request, response));
+        : restFault
+          ? drain(request).then(() => answerFault(restFault, request, response, 'rest'))
+          : Promise.resolve(handleRest(pathname, searchParams, request, response));
 
     handled.catch((error: unknown) => {
       if (response.headersSent) {
@@ -556,6 +891,17 @@ export async function startArtifactService(
     },
     requests() {
       return [...received];
+    },
+    bytesServed(runId, name) {
+      const artifact = latestNamed(runId, name);
+      if (!artifact) throw new Error(`run ${runId} has no artifact named ${name}`);
+      return served.get(artifact.key) ?? 0;
+    },
+    inject(fault) {
+      injected.push({ fault: checkedFault(fault), left: fault.times ?? 1 });
+    },
+    clearFaults() {
+      injected = [];
     },
     async close() {
       server.closeAllConnections();
