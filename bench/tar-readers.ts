@@ -18,7 +18,7 @@ import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
-import { STREAM_CHUNK_BYTES } from '../src/archive/compression.ts';
+import { STREAM_CHUNK_BYTES } from '../src/constants.ts';
 import { TarReader } from '../src/archive/tar.ts';
 
 const MiB = 1024 * 1024;

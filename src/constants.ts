@@ -26,3 +26,9 @@ export const TarballSuffix: Record<Compression, string> = {
   gzip: '.tar.gz',
   none: '.tar',
 };
+
+/**
+ * Size of the chunks every streaming stage reads, writes and (de)compresses into: zlib's 16 KiB default makes a GiB
+ * 65,536 hand-offs between stages (docs/performance.md, "Chunk size").
+ */
+export const STREAM_CHUNK_BYTES = 1024 * 1024;

@@ -60,10 +60,24 @@ export function shown(value: string, max = MAX_SHOWN_CHARACTERS): string {
   return `\`${text}${cut}\``;
 }
 
+/** What ends a list cut at its bound: `… and 3 more`. */
+export function andMore(count: number): string {
+  return `… and ${count} more`;
+}
+
+/** At most `max` of `values` on one line, each as `show` prints it, then how many more there are. */
+export function cappedList(
+  values: readonly string[],
+  show: (value: string) => string,
+  { max = MAX_SHOWN_ITEMS, separator = ', ' }: { max?: number; separator?: string } = {},
+): string {
+  const head = values.slice(0, max).map(show).join(separator);
+  return values.length > max ? `${head} ${andMore(values.length - max)}` : head;
+}
+
 /** A list of values from outside: each `shown`, at most `max` of them, then how many more there are. */
 export function shownList(values: readonly string[], max = MAX_SHOWN_ITEMS): string {
-  const head = values.slice(0, max).map((value) => shown(value));
-  return values.length > max ? `${head.join(', ')} … and ${values.length - max} more` : head.join(', ');
+  return cappedList(values, (value) => shown(value), { max });
 }
 
 /**
@@ -87,13 +101,8 @@ export class Warnings {
 
   list(): string[] {
     const said = [...this.#said];
-    return this.#more > 0 ? [...said, `… and ${this.#more} more warnings like these.`] : said;
+    return this.#more > 0 ? [...said, `${andMore(this.#more)} warnings like these.`] : said;
   }
-}
-
-/** Lines of a listing (an engine's images, a tarball's references): at most `max`, then how many more there are. */
-export function cappedLines(lines: readonly string[], max = 50): string[] {
-  return lines.length > max ? [...lines.slice(0, max), `  … and ${lines.length - max} more`] : [...lines];
 }
 
 /**
@@ -107,6 +116,5 @@ export function token(value: string): string {
 
 /** A list of values from outside, each a `token`, at most `max` of them, then how many more there are. */
 export function tokenList(values: readonly string[], max = MAX_SHOWN_ITEMS): string {
-  const head = values.slice(0, max).map(token);
-  return values.length > max ? `${head.join(', ')} … and ${values.length - max} more` : head.join(', ');
+  return cappedList(values, token, { max });
 }

@@ -4,10 +4,10 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { STREAM_CHUNK_BYTES as READ_BYTES } from './archive/compression.ts';
+import { STREAM_CHUNK_BYTES as READ_BYTES } from './constants.ts';
 
 /** How often the file is looked at again when the reader has caught up with its writer. */
-const POLL_MS = 10;
+export const POLL_MS = 10;
 
 /**
  * Reads a file as it grows. A read that finds no more bytes waits, unless the writer had finished (`end`) before that
@@ -84,11 +84,8 @@ export class GrowingFileStream extends Readable {
       const handle = await this.#handle;
       if (handle !== undefined) {
         const wanted = typeof this.#end === 'number' ? Math.min(READ_BYTES, this.#end - this.#position) : READ_BYTES;
-        // Reads go into one buffer, handed on only when a read fills it, and otherwise copied out at their size. A
-        // reader that has caught up with its writer reads what the last writes added, or nothing, many times a second:
-        // with a new 1 MiB buffer for each read, a 1 GiB save's collector took 3.0 s of its main thread instead of
-        // 1.6 s (CPU profiles, artifact service on loopback). A copy also keeps a short read from holding a whole
-        // 1 MiB buffer while it waits in the library's queue.
+        // One buffer, handed on only when a read fills it, else copied out at its size: a reader caught up with its
+        // writer reads many times a second, and a buffer per read fed the collector (docs/performance.md, "Streamed upload").
         const buffer = (this.#buffer ??= Buffer.allocUnsafe(READ_BYTES));
         const { bytesRead } = await handle.read(buffer, 0, wanted, this.#position);
         if (bytesRead > 0) {

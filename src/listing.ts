@@ -2,6 +2,7 @@
  * How much of a long list of references to show a user: an engine may hold thousands of images, and the ones worth
  * reading are those of the repositories the user asked for. Pure: works on reference strings only.
  */
+import { andMore } from './display.ts';
 import { parseReference, qualifiedName } from './reference.ts';
 
 /** Rows of a listing shown before "… and N more". */
@@ -35,5 +36,5 @@ export function mostRelevant<T>(
 
 /** The line that ends a capped listing, or nothing when it was shown whole. */
 export function moreLine(more: number): string[] {
-  return more > 0 ? [`  … and ${more} more`] : [];
+  return more > 0 ? [`  ${andMore(more)}`] : [];
 }

@@ -1,10 +1,10 @@
 /** Entry point GitHub runs (dist/index.js is this file bundled). */
 import * as core from '@actions/core';
 import { UserError, messageOf } from './errors.ts';
-import { getInputs } from './inputs.ts';
-import { CLEANUP_MS, Stopped, boundFor, job } from './job.ts';
-import { load } from './load.ts';
-import { save } from './save.ts';
+import { getInputs } from './action/inputs.ts';
+import { Stopped, boundFor, job } from './job.ts';
+import { load } from './load/load.ts';
+import { save } from './save/save.ts';
 
 /** The one line for a step that was stopped (cancelled, or past its bound), once its work was undone. */
 function reportStopped(reason: Stopped, undone: { done: string[]; failed: string[] }): void {
@@ -59,7 +59,9 @@ process.on('unhandledRejection', (reason) => {
 });
 
 await run();
+/** Once the step has said how it ended, what is still open is only what nothing waits for. */
+const EXIT_GRACE_MS = 500;
 if (!job.stopped) {
   // A request the library left open (a service that never answered) must not hold the finished step.
-  setTimeout(() => process.exit(), CLEANUP_MS).unref();
+  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }

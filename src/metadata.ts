@@ -71,11 +71,19 @@ export function findTags({ tagsInput, metadataInput, env }: TagSources): FoundTa
   if (envJson?.trim()) return nonEmpty(tagsFromMetadataJson(envJson, METADATA_ENV_JSON), METADATA_ENV_JSON);
   const envTags = env[METADATA_ENV_TAGS];
   if (envTags?.trim()) return nonEmpty(splitTagList(envTags), METADATA_ENV_TAGS);
-  throw new UserError(
-    `No image tags to save: the \`tags\` and \`metadata\` inputs are empty and neither ${METADATA_ENV_JSON} nor ` +
-      `${METADATA_ENV_TAGS} is set; pass docker/metadata-action's output as shown above.`,
-    FIX_SNIPPET,
-  );
+  throw new NoTags();
+}
+
+/** No tags were given at all: saving from the engine has nothing to save (from a `source`, everything it holds). */
+export class NoTags extends UserError {
+  constructor() {
+    super(
+      `No image tags to save: the \`tags\` and \`metadata\` inputs are empty and neither ${METADATA_ENV_JSON} nor ` +
+        `${METADATA_ENV_TAGS} is set; pass docker/metadata-action's output as shown above.`,
+      FIX_SNIPPET,
+    );
+    this.name = 'NoTags';
+  }
 }
 
 /** Fails when a tag list is longer than a command line can carry; `source` names where the list came from. */

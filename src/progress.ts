@@ -13,30 +13,44 @@ export function progressText(bytes: number): string {
   return bytes === 0 ? 'before its first byte' : `after ${formatBytes(bytes)}`;
 }
 
+/** `12.3 s`: a duration, as the log shows it. */
+export function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
 /** `bytes` in binary units, as this action's log and summary show sizes: `1.5 MiB`. */
 export function formatBytes(bytes: number): string {
-  return scaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB'], (value) => `${value.toFixed(1)} `, ' ');
+  return scaled(bytes, {
+    base: 1024,
+    units: ['B', 'KiB', 'MiB', 'GiB', 'TiB'],
+    show: (value) => `${value.toFixed(1)} `,
+    bytesAfter: ' ',
+  });
 }
 
 /** `bytes` in decimal units without a space, as `docker image ls` shows sizes: `11.3kB`. */
 export function formatDecimalBytes(bytes: number): string {
-  return scaled(bytes, 1000, ['B', 'kB', 'MB', 'GB', 'TB'], (value) => value.toPrecision(3), '');
+  return scaled(bytes, {
+    base: 1000,
+    units: ['B', 'kB', 'MB', 'GB', 'TB'],
+    show: (value) => value.toPrecision(3),
+    bytesAfter: '',
+  });
 }
 
+/** `bytes` in the largest of `units` (each `base` times the one before) that keeps the value at least 1. */
 function scaled(
   bytes: number,
-  base: number,
-  units: readonly string[],
-  show: (value: number) => string,
-  byteSeparator: string,
+  scale: { base: number; units: readonly string[]; show: (value: number) => string; bytesAfter: string },
 ): string {
+  const { base, units, show, bytesAfter } = scale;
   let value = bytes;
   let unit = 0;
   while (value >= base && unit < units.length - 1) {
     value /= base;
     unit++;
   }
-  return unit === 0 ? `${bytes}${byteSeparator}${units[0]}` : `${show(value)}${units[unit]}`;
+  return unit === 0 ? `${bytes}${bytesAfter}${units[0]}` : `${show(value)}${units[unit]}`;
 }
 
 export function formatRate(bytes: number, ms: number): string {

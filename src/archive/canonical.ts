@@ -17,17 +17,12 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { shown, shownList } from '../display.ts';
 import { UserError } from '../errors.ts';
-import { loadedPlatform } from '../image.ts';
 import { familiar, parseReference, qualifiedName, qualify } from '../reference.ts';
-import {
-  Collector,
-  DEFAULT_MAX_JSON_BYTES,
-  verifyContents,
-  type ArchiveFormat,
-  type ArchiveImage,
-  type ArchiveReport,
-} from './inspect.ts';
-import { BLOCK, END_OF_ARCHIVE, TarReader, tarEntry, tarHeader, type TarEntry } from './tar.ts';
+import { Collector, DEFAULT_MAX_JSON_BYTES } from './contents.ts';
+import { blobPath, loadedPlatform, type ArchiveFormat, type ArchiveImage, type ArchiveReport } from './model.ts';
+import { verifyContents } from './verify.ts';
+import { BLOCK, TarReader, type TarEntry } from './tar.ts';
+import { END_OF_ARCHIVE, tarEntry, tarHeader } from './tar-write.ts';
 
 /** An image to write, and the references to name it by (none: it is loaded untagged). */
 export interface Selection {
@@ -90,10 +85,6 @@ export function filesOf(report: Pick<ArchiveReport, 'tree'>, images: readonly Ar
     for (const child of report.tree.get(file) ?? []) if (!files.has(child)) stack.push(child);
   }
   return files;
-}
-
-function blobPath(digest: string): string {
-  return `blobs/sha256/${digest.slice('sha256:'.length)}`;
 }
 
 /** `name:tag` as index.json annotations give it: the full name for containerd, the tag alone for OCI tools. */

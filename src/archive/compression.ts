@@ -5,19 +5,13 @@
 import { Duplex, Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { CompressionLevels, type Compression } from '../constants.ts';
+import { CompressionLevels, STREAM_CHUNK_BYTES, type Compression } from '../constants.ts';
 import { shown } from '../display.ts';
 import { UserError, messageOf } from '../errors.ts';
 import { zstdCommandAvailable, zstdProcess } from './zstd-process.ts';
 
 export type DetectedFormat = Compression | 'bzip2' | 'xz' | 'unknown';
 
-/**
- * Size of the chunks every streaming stage reads, writes and (de)compresses into. zlib's default of 16 KiB turns a
- * GiB into 65,536 hand-offs between stages and as many pipe writes to `docker load`; 1 MiB measured 20-35% faster
- * on both sides (README, Performance) for a few MiB more memory.
- */
-export const STREAM_CHUNK_BYTES = 1024 * 1024;
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 /** 2^27 = 128 MiB: zstd's default limit for decoders, so every zstd reads what is written. */
 const ZSTD_LONG_WINDOW_LOG = 27;
@@ -68,7 +62,7 @@ export function defaultLevel(compression: Exclude<Compression, 'none'>): number 
  * A compressing Transform, or undefined for `none`. zstd runs single-threaded: Node's streaming zstd fails with
  * ERR_STREAM_PUSH_AFTER_EOF once ZSTD_c_nbWorkers is set and the input is large and compressible
  * (nodejs/node#59899, still open for Node 24), and compressing separate frames in parallel on the thread pool measured
- * no faster on two cores (114-179 MB/s against 173 MB/s for one stream).
+ * no faster on two cores (docs/performance.md, "zstd").
  */
 export function createCompressor(compression: Compression, level?: number): Duplex | undefined {
   switch (compression) {
@@ -78,9 +72,8 @@ export function createCompressor(compression: Compression, level?: number): Dupl
       return zlib.createGzip({ level: level ?? defaultLevel('gzip'), chunkSize: STREAM_CHUNK_BYTES });
     case 'zstd':
       if (zstdCommandAvailable()) {
-        // Long-distance matching over a 128 MiB window finds the files an image repeats across its layers: on the
-        // benchmark's 1 GiB image it wrote 0.84x the baseline's zip at level 3, against 0.95x without (README,
-        // Performance). 128 MiB is the largest window any zstd decoder accepts without being told to.
+        // Long-distance matching finds the files an image repeats across its layers; 128 MiB is the largest window
+        // every zstd decoder accepts untold (docs/performance.md, "zstd").
         return zstdProcess(
           [`-${level ?? defaultLevel('zstd')}`, '-T0', `--long=${ZSTD_LONG_WINDOW_LOG}`],
           'compress the tarball',

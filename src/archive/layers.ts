@@ -8,7 +8,8 @@ import type { Duplex } from 'node:stream';
 import { shown } from '../display.ts';
 import { UserError, messageOf } from '../errors.ts';
 import { formatBytes } from '../progress.ts';
-import { STREAM_CHUNK_BYTES, createZstdFramesDecompressor } from './compression.ts';
+import { STREAM_CHUNK_BYTES } from '../constants.ts';
+import { createZstdFramesDecompressor } from './compression.ts';
 import { abort as abortLayer, finish as finishLayer, send as sendChunk, startLayer } from './gunzip-worker.ts';
 
 export type LayerCompression = 'gzip' | 'zstd' | 'none';

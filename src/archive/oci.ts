@@ -3,26 +3,15 @@
  * layer blob. The structure is walked first (presence, sizes, cycles), and the hashes are compared after, so an
  * error names the most basic thing that is wrong.
  */
-import { shown, type Warnings } from '../display.ts';
-import { UserError } from '../errors.ts';
+import type { Warnings } from '../display.ts';
+import { refuse } from '../errors.ts';
 import { platformText } from '../platform.ts';
-import { parseReference, SHA256_DIGEST } from '../reference.ts';
-import type { ArchiveContents, FileRecord } from './inspect.ts';
-import type { JsonObject } from './json.ts';
+import type { ArchiveContents } from './contents.ts';
+import { asObject, descriptor, diffIdsOf, isAttestation, type Descriptor } from './descriptor.ts';
 import { checkLayer } from './layers.ts';
+import { CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, blobPath, type FileRecord } from './model.ts';
+import { referencesOf } from './names.ts';
 
-export const INDEX_TYPES = new Set([
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-]);
-export const MANIFEST_TYPES = new Set([
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-]);
-const CONFIG_TYPES = new Set([
-  'application/vnd.oci.image.config.v1+json',
-  'application/vnd.docker.container.image.v1+json',
-]);
 /** Indexes nest one or two levels in practice; deeper is a construction meant to exhaust the reader. */
 const MAX_INDEX_DEPTH = 8;
 /**
@@ -30,9 +19,6 @@ const MAX_INDEX_DEPTH = 8;
  * that lists its child thousands of times on each level is an attack on the walk.
  */
 export const MAX_DESCRIPTORS = 100_000;
-
-const IMAGE_NAME = 'io.containerd.image.name';
-const REF_NAME = 'org.opencontainers.image.ref.name';
 
 /** One platform's image below an index or manifest: what the walk verified of it. */
 export interface WalkImage {
@@ -85,74 +71,6 @@ function addVisits(a: number, b: number): number {
   return Math.min(a + b, MAX_VISITS + 1);
 }
 
-interface Descriptor {
-  mediaType: string | undefined;
-  digest: string;
-  size: number;
-  platform: string | undefined;
-  annotations: Record<string, string>;
-}
-
-function fail(message: string): never {
-  throw new UserError(message);
-}
-
-function asObject(value: unknown, what: string): JsonObject {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    fail(`${what} is not a JSON object; the tarball is corrupt.`);
-  }
-  return value as JsonObject;
-}
-
-function descriptor(value: unknown, where: string): Descriptor {
-  const object = asObject(value, where);
-  const { mediaType, digest, size, platform, annotations } = object;
-  if (typeof digest !== 'string' || !SHA256_DIGEST.test(digest)) {
-    fail(`${where} has digest ${shown(String(digest), 100)}; expected "sha256:" and 64 lowercase hex digits.`);
-  }
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    fail(`${where} has size ${shown(String(JSON.stringify(size)), 40)}; expected a whole number of bytes.`);
-  }
-  const texts: Record<string, string> = {};
-  if (typeof annotations === 'object' && annotations !== null) {
-    for (const [key, text] of Object.entries(annotations)) if (typeof text === 'string') texts[key] = text;
-  }
-  return {
-    mediaType: typeof mediaType === 'string' ? mediaType : undefined,
-    digest,
-    size,
-    platform: platformText(platform, where),
-    annotations: texts,
-  };
-}
-
-/** A digest reference is no tag: engines refuse it (graph drivers) or name another manifest by it (containerd). */
-export function digestAsTag(text: string, where: string): never {
-  fail(
-    `${where} records ${shown(text)}, a digest reference, as a tag: no engine can tag an image with a digest, so the ` +
-      'tarball is refused; save it with tags.',
-  );
-}
-
-function referencesOf(annotations: Record<string, string>, where: string): { full: string[]; bare: string[] } {
-  const full: string[] = [];
-  const bare: string[] = [];
-  for (const key of [IMAGE_NAME, REF_NAME]) {
-    const text = annotations[key];
-    if (text === undefined) continue;
-    if (key === REF_NAME && !/[:/@]/.test(text)) {
-      bare.push(text);
-      continue;
-    }
-    const parsed = parseReference(text);
-    if (!parsed.ok)
-      fail(`${where} names the image ${shown(text)} (${key}), which is not a valid reference: ${parsed.reason}.`);
-    if (parsed.ref.digest) digestAsTag(text, `${where} (${key})`);
-    full.push(text);
-  }
-  return { full: [...new Set(full)], bare: full.length > 0 ? [] : bare };
-}
-
 export class OciWalk {
   readonly #contents: ArchiveContents;
   readonly #verified: Set<string>;
@@ -182,7 +100,7 @@ export class OciWalk {
     const index = asObject(this.#contents.json(this.#contents.files.get('index.json')!, 'index.json'), 'index.json');
     const manifests = index['manifests'];
     if (!Array.isArray(manifests) || manifests.length === 0) {
-      fail('index.json lists no manifests; the tarball holds no image.');
+      refuse('index.json lists no manifests; the tarball holds no image.');
     }
     // Sets while walking: one image named by thousands of descriptors must not copy its list each time.
     const targets = new Map<string, WalkTarget & { named: Set<string>; bare: Set<string> }>();
@@ -192,7 +110,7 @@ export class OciWalk {
       const { full, bare } = referencesOf(top.annotations, where);
       const below = this.#walk(top, [], where, false);
       if (below.visits > MAX_VISITS) {
-        fail(
+        refuse(
           `${where} leads to more than ${MAX_VISITS} descriptors counted along every path through its indexes, which ` +
             'an engine walks one by one: no image has that many, so it is refused as hostile.',
         );
@@ -220,14 +138,14 @@ export class OciWalk {
     });
     for (const { record, digest, where } of this.#toHash.values()) {
       if (record.digest !== digest) {
-        fail(
+        refuse(
           `Blob ${digest} (${where}) hashes to ${record.digest}: it is corrupt or was replaced; produce the ` +
             'tarball again.',
         );
       }
     }
     for (const check of this.#layerChecks) check();
-    if (targets.size === 0) fail('index.json leads to no image manifest with an image config; nothing to load.');
+    if (targets.size === 0) refuse('index.json leads to no image manifest with an image config; nothing to load.');
     return [...targets.values()].map(({ named, bare, ...target }) => ({
       ...target,
       references: [...named],
@@ -237,17 +155,17 @@ export class OciWalk {
 
   /** Checks the blob a descriptor names is present with its size; its hash is compared at the end of `run`. */
   #blob(target: Descriptor, where: string): FileRecord {
-    const path = `blobs/sha256/${target.digest.slice('sha256:'.length)}`;
+    const path = blobPath(target.digest);
     const record = this.#contents.files.get(path);
-    if (!record) fail(`${where} refers to blob ${target.digest}, which is not in the tarball; it is incomplete.`);
+    if (!record) refuse(`${where} refers to blob ${target.digest}, which is not in the tarball; it is incomplete.`);
     if (record.size === 0 && target.size > 0) {
-      fail(
+      refuse(
         `Blob ${target.digest} (${where}) is empty (0 bytes) but should be ${target.size} bytes: a blob that was ` +
           'never filled in (an unfinished cache or export); produce the tarball again.',
       );
     }
     if (record.size !== target.size) {
-      fail(`Blob ${target.digest} (${where}) is ${record.size} bytes, but its descriptor says ${target.size}.`);
+      refuse(`Blob ${target.digest} (${where}) is ${record.size} bytes, but its descriptor says ${target.size}.`);
     }
     this.#toHash.set(target.digest, { record, digest: target.digest, where });
     this.#verified.add(path);
@@ -257,20 +175,20 @@ export class OciWalk {
   /** The media type of what a descriptor names, from the descriptor or, when it has none, the document itself. */
   #kindOf(target: Descriptor): string {
     if (target.mediaType !== undefined) return target.mediaType;
-    const record = this.#contents.files.get(`blobs/sha256/${target.digest.slice('sha256:'.length)}`);
+    const record = this.#contents.files.get(blobPath(target.digest));
     return record ? this.#sniff(record, `Blob ${target.digest}`) : '';
   }
 
   /** The image manifests and attestations at or below `target`. */
   #walk(target: Descriptor, stack: string[], where: string, nested: boolean): Below {
     if (stack.includes(target.digest)) {
-      fail(`${where} refers back to index ${target.digest}, which contains it: the indexes form a cycle.`);
+      refuse(`${where} refers back to index ${target.digest}, which contains it: the indexes form a cycle.`);
     }
-    if (stack.length > MAX_INDEX_DEPTH) fail(`${where} is nested more than ${MAX_INDEX_DEPTH} indexes deep.`);
+    if (stack.length > MAX_INDEX_DEPTH) refuse(`${where} is nested more than ${MAX_INDEX_DEPTH} indexes deep.`);
     const seen = this.#below.get(target.digest);
     if (seen) return seen;
 
-    const path = `blobs/sha256/${target.digest.slice('sha256:'.length)}`;
+    const path = blobPath(target.digest);
     const isManifest = target.mediaType !== undefined && MANIFEST_TYPES.has(target.mediaType);
     const none: Below = { images: [], attestations: [], visits: 1 };
     if (nested && isManifest && !this.#contents.files.has(path)) {
@@ -291,7 +209,7 @@ export class OciWalk {
     if (INDEX_TYPES.has(kind)) {
       const index = asObject(this.#contents.json(record, `Index ${target.digest}`), `Index ${target.digest}`);
       const manifests = index['manifests'];
-      if (!Array.isArray(manifests)) fail(`Index ${target.digest} has no manifests list; the tarball is corrupt.`);
+      if (!Array.isArray(manifests)) refuse(`Index ${target.digest} has no manifests list; the tarball is corrupt.`);
       const images = new Set<string>();
       const attestations = new Set<string>();
       const children = new Set<string>();
@@ -302,7 +220,7 @@ export class OciWalk {
         const childDescriptor = this.#descriptor(value, childWhere);
         const twice = listed.get(childDescriptor.digest);
         if (twice !== undefined) {
-          fail(
+          refuse(
             `Index ${target.digest} lists ${childDescriptor.digest} twice (manifests ${twice} and ${i + 1}): an engine ` +
               'walks it once for each, so the tarball is refused.',
           );
@@ -329,7 +247,7 @@ export class OciWalk {
 
   #descriptor(value: unknown, where: string): Descriptor {
     if (++this.#descriptors > MAX_DESCRIPTORS) {
-      fail(
+      refuse(
         `The tarball's indexes list more than ${MAX_DESCRIPTORS} descriptors (at ${where}); no image has that many, ` +
           'so it is refused as hostile.',
       );
@@ -352,7 +270,7 @@ export class OciWalk {
     const manifest = asObject(this.#contents.json(record, what), what);
     const config = descriptor(manifest['config'], `${what} config`);
     const layersValue = manifest['layers'];
-    if (!Array.isArray(layersValue)) fail(`${what} has no layers list; the tarball is corrupt.`);
+    if (!Array.isArray(layersValue)) refuse(`${what} has no layers list; the tarball is corrupt.`);
     const layers = layersValue.map((value, i) => descriptor(value, `${what} layer ${i + 1}`));
     const configRecord = this.#blob(config, `config of manifest ${target.digest}`);
     const layerRecords = layers.map((layer, i) => this.#blob(layer, `layer ${i + 1} of manifest ${target.digest}`));
@@ -366,18 +284,11 @@ export class OciWalk {
     // buildx writes its attestations with an image config of platform unknown/unknown.
     const configPlatform = platformText(configJson, `The config of ${what}`);
     if (configPlatform === 'unknown/unknown') return { image: false, visits };
-    const rootfs = configJson['rootfs'];
-    const diffIds = typeof rootfs === 'object' && rootfs !== null ? (rootfs as JsonObject)['diff_ids'] : undefined;
-    if (!Array.isArray(diffIds) || diffIds.length !== layers.length) {
-      fail(
-        `${what} has ${layers.length} layers but its config lists ` +
-          `${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids; the tarball is corrupt.`,
+    const diffIds = diffIdsOf(configJson, `The config of ${what}`);
+    if (diffIds.length !== layers.length) {
+      refuse(
+        `${what} has ${layers.length} layers but its config lists ${diffIds.length} diff_ids; the tarball is corrupt.`,
       );
-    }
-    for (const id of diffIds) {
-      if (typeof id !== 'string' || !SHA256_DIGEST.test(id)) {
-        fail(`The config of ${what} lists diff_id ${shown(String(id), 100)}; expected "sha256:" and 64 hex digits.`);
-      }
     }
     // After every blob's hash is checked (run): a blob that is not what its digest says is the more basic fault.
     this.#layerChecks.push(() =>
@@ -401,15 +312,4 @@ export class OciWalk {
     });
     return { image: true, visits };
   }
-}
-
-function blobPath(digest: string): string {
-  return `blobs/sha256/${digest.slice('sha256:'.length)}`;
-}
-
-/** buildx marks its provenance and SBOM manifests so, with the platform `unknown/unknown`. */
-function isAttestation(target: Descriptor): boolean {
-  return (
-    target.annotations['vnd.docker.reference.type'] === 'attestation-manifest' || target.platform === 'unknown/unknown'
-  );
 }

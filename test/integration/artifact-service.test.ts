@@ -12,7 +12,7 @@ import { REPOSITORY, startArtifactService, type ArtifactService, type Fault } fr
 
 const savedEnv = { ...process.env };
 let service: ArtifactService;
-let artifact: typeof import('../../src/artifact.ts');
+let artifact: typeof import('../../src/artifacts/index.ts');
 let work: string;
 
 beforeAll(async () => {
@@ -20,7 +20,7 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'artifact-service-test-'));
   Object.assign(process.env, service.env(1));
   // Only now: @actions/github fixes its API URL (the service's random port) when first imported.
-  artifact = await import('../../src/artifact.ts');
+  artifact = await import('../../src/artifacts/index.ts');
 });
 
 afterAll(async () => {

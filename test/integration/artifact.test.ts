@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { REPOSITORY, startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 
-type ArtifactModule = typeof import('../../src/artifact.ts');
+type ArtifactModule = typeof import('../../src/artifacts/index.ts');
 type LibraryModule = typeof import('@actions/artifact');
 
 const MiB = 1024 * 1024;
@@ -47,7 +47,7 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'artifact-test-'));
   actAsJobOf(1);
   // Only now, and never statically: @actions/github fixes its API URL (the service's random port) when first imported.
-  artifact = await import('../../src/artifact.ts');
+  artifact = await import('../../src/artifacts/index.ts');
   library = await import('@actions/artifact');
 });
 

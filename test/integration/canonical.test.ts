@@ -6,7 +6,7 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContainerEngine } from '../../src/docker.ts';
+import { ContainerEngine } from '../../src/engine/engine.ts';
 import { runAction, type ActionRun } from '../support/action.ts';
 import { startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 import { docker, imageId, makeImage, removeImages, uniqueRepository } from '../support/engine.ts';

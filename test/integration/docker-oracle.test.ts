@@ -10,9 +10,10 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectArchive, type ArchiveReport } from '../../src/archive/inspect.ts';
-import { ContainerEngine } from '../../src/docker.ts';
-import { isSameImage } from '../../src/image.ts';
+import { inspectArchive } from '../../src/archive/inspector.ts';
+import type { ArchiveReport } from '../../src/archive/model.ts';
+import { ContainerEngine } from '../../src/engine/engine.ts';
+import { isSameImage } from '../../src/images.ts';
 import { removeImages, uniqueRepository } from '../support/engine.ts';
 import {
   dockerArchiveEntries,

@@ -29,7 +29,7 @@ import {
 const exec = promisify(execFile);
 let service: ArtifactService;
 let work: string;
-let artifact: typeof import('../../src/artifact.ts');
+let artifact: typeof import('../../src/artifacts/index.ts');
 const savedEnv = { ...process.env };
 const RUN = 7100;
 let uploads = 0;
@@ -44,7 +44,7 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'handoff-reads-'));
   bystanderId = await makeImage([bystander]);
   Object.assign(process.env, service.env(RUN));
-  artifact = await import('../../src/artifact.ts');
+  artifact = await import('../../src/artifacts/index.ts');
 });
 
 afterAll(async () => {

@@ -176,7 +176,7 @@ describe('load: a damaged download is named as damage', () => {
   it.each(['true', 'false'])('a cut gzip artifact, load: false, decompress: %s', async (decompress) => {
     const run = 900 + (decompress === 'true' ? 1 : 2);
     Object.assign(process.env, service.env(run));
-    const { uploadFile } = await import('../../src/artifact.ts');
+    const { uploadFile } = await import('../../src/artifacts/index.ts');
     const gzip = gzipSync(tarball);
     const file = await source(`cut-${decompress}.tar.gz`, gzip.subarray(0, gzip.length - 100));
     await uploadFile(file, 'cut-image', { overwrite: false });
@@ -188,7 +188,7 @@ describe('load: a damaged download is named as damage', () => {
   it('path /proc: a path that cannot be written, not a full disk', async () => {
     const run = 903;
     Object.assign(process.env, service.env(run));
-    const { uploadFile } = await import('../../src/artifact.ts');
+    const { uploadFile } = await import('../../src/artifacts/index.ts');
     await uploadFile(await source('proc.tar', tarball), 'proc-image', { overwrite: false });
     const result = await runAction(
       { mode: 'load', name: 'proc-image', load: 'false', path: '/proc' },

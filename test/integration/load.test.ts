@@ -38,7 +38,7 @@ const NO_ENGINE = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
 let service: ArtifactService;
 let runId = 500;
 let work: string;
-let artifact: typeof import('../../src/artifact.ts');
+let artifact: typeof import('../../src/artifacts/index.ts');
 const savedEnv = { ...process.env };
 
 const repository = uniqueRepository('load');
@@ -53,7 +53,7 @@ beforeAll(async () => {
   id = await makeImage([...tags, keep], { randomBytes: 512 * 1024 });
   // Uploads of files the action itself would refuse to save go through the library in-process.
   Object.assign(process.env, service.env(1));
-  artifact = await import('../../src/artifact.ts');
+  artifact = await import('../../src/artifacts/index.ts');
 });
 
 afterAll(async () => {

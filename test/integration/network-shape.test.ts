@@ -9,14 +9,14 @@ import { startArtifactService, type ArtifactService } from '../support/artifact-
 const MB = 1000 * 1000;
 const savedEnv = { ...process.env };
 let service: ArtifactService;
-let artifact: typeof import('../../src/artifact.ts');
+let artifact: typeof import('../../src/artifacts/index.ts');
 let work: string;
 
 beforeAll(async () => {
   service = await startArtifactService({ rate: { upload: 4 * MB, download: 8 * MB } });
   work = await mkdtemp(path.join(tmpdir(), 'network-shape-'));
   Object.assign(process.env, service.env(1));
-  artifact = await import('../../src/artifact.ts');
+  artifact = await import('../../src/artifacts/index.ts');
 });
 
 afterAll(async () => {

@@ -78,6 +78,7 @@ describe('save mode', () => {
     const result = await save({ metadata: metadataJson(tags) });
     expect(result.code, result.stdout).toBe(0);
     expect(result.outputs.tags!.split('\n')).toEqual(tags);
+    expect(result.outputs.image).toBe(tags[0]);
     expect(result.outputs['image-id']).toBe(id);
     expect(result.outputs['artifact-name']).toBe('docker-image');
     expect(result.outputs.format).toBe((await savesLegacyLayout()) ? 'docker-archive' : 'docker-oci');
@@ -110,6 +111,23 @@ describe('save mode', () => {
     expect(result.stdout).toContain('::group::');
   });
 
+  it('uploads the tarball once written, with one notice, when the library does not take it as it is written', async () => {
+    // HANDOFF_HANDOVER=off: the library reads the empty placeholder it was given instead, and finalizes an empty artifact.
+    const before = service.requests().filter((request) => request.endsWith('/DeleteArtifact')).length;
+    const result = await save({ metadata: metadataJson(tags) }, { HANDOFF_HANDOVER: 'off' });
+    expect(result.code, result.stdout).toBe(0);
+    const notices = result.stdout.split('\n').filter((line) => line.startsWith('::notice::'));
+    expect(notices).toEqual([
+      '::notice::The artifact library did not take the tarball as it was written: it is uploaded once written instead.',
+    ]);
+    // The empty artifact was deleted: the run holds one artifact, the tarball byte for byte.
+    expect(service.requests().filter((request) => request.endsWith('/DeleteArtifact')).length).toBe(before + 1);
+    const artifacts = service.artifacts(result.run);
+    expect(artifacts.map(({ name, digest }) => [name, digest])).toEqual([['docker-image', result.outputs.digest]]);
+    expect(result.outputs['artifact-id']).toBe(String(artifacts[0]!.id));
+    const blob = await readFile(service.blobPath(result.run, 'docker-image'));
+    expect(blob.equals(await readFile(result.outputs.tarball!))).toBe(true);
+  });
   it('finds the tags in DOCKER_METADATA_OUTPUT_TAGS with no input at all, comma separated', async () => {
     const result = await save({}, { DOCKER_METADATA_OUTPUT_TAGS: `${tags[0]},${tags[1]}` });
     expect(result.code, result.stdout).toBe(0);

@@ -12,8 +12,8 @@ import { UserError } from '../../src/errors.ts';
 import { startArtifactService, type ArtifactService, type Faults, type Rate } from '../support/artifact-service.ts';
 import { END, entry } from '../support/raw-tar.ts';
 
-type ArtifactModule = typeof import('../../src/artifact.ts');
-type TarballModule = typeof import('../../src/tarball.ts');
+type ArtifactModule = typeof import('../../src/artifacts/index.ts');
+type TarballModule = typeof import('../../src/archive/tarball.ts');
 
 const MiB = 1024 * 1024;
 const savedEnv = { ...process.env };
@@ -66,8 +66,8 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'streamed-test-'));
   // The first service fixes the API URL that @actions/github reads when first imported.
   await serviceWith();
-  artifact = await import('../../src/artifact.ts');
-  tarball = await import('../../src/tarball.ts');
+  artifact = await import('../../src/artifacts/index.ts');
+  tarball = await import('../../src/archive/tarball.ts');
 });
 
 afterAll(async () => {
@@ -219,7 +219,7 @@ describe('an upload that runs while the tarball is written', () => {
     const attempt = artifact.startUpload('refused-create', directory, { overwrite: false });
     await expect(attempt).rejects.toThrow(UserError);
     await expect(attempt).rejects.toThrow(
-      /^Uploading artifact `refused-create` failed before the image was saved: .*403.*Nothing was saved or uploaded: /,
+      /^Uploading artifact `refused-create` failed: .*403.*Nothing was saved or uploaded \(it failed before the save began\): /,
     );
     await expect(attempt).rejects.not.toThrow(/tarball is still at/);
     expect(await readdir(directory)).toEqual([]);

@@ -5,7 +5,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { ContainerEngine } from '../../src/docker.ts';
+import { ContainerEngine } from '../../src/engine/engine.ts';
 
 const run = promisify(execFile);
 

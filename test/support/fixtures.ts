@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { pack as tarPack, extract as tarExtract, type Header } from 'tar-stream';
-import { inspectArchive, type ArchiveReport } from '../../src/archive/inspect.ts';
+import { inspectArchive } from '../../src/archive/inspector.ts';
+import type { ArchiveReport } from '../../src/archive/model.ts';
 
 export interface RawEntry {
   name: string;

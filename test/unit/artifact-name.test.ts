@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { artifactNamedAfterFile } from '../../src/artifact.ts';
+import { artifactNamedAfterFile } from '../../src/artifacts/index.ts';
 
 describe('artifactNamedAfterFile', () => {
   it.each([

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCanonicalWriter, selectReferences, type CanonicalOptions } from '../../src/archive/canonical.ts';
-import type { ArchiveReport } from '../../src/archive/inspect.ts';
+import type { ArchiveReport } from '../../src/archive/model.ts';
 import { TarReader, type TarEntry } from '../../src/archive/tar.ts';
 import {
   dockerArchiveEntries,

@@ -8,23 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCompressor, createDecompressor, detectFormat } from '../../src/archive/compression.ts';
 import { UserError } from '../../src/errors.ts';
 import { collect } from '../support/streams.ts';
-
-function tarHeader(name: string): Buffer {
-  const header = Buffer.alloc(512);
-  header.write(name, 0);
-  header.write('0000644\0', 100);
-  header.write('00000000000\0', 124);
-  header.write('ustar\0', 257);
-  header.write('00', 263);
-  header.fill(' ', 148, 156);
-  let sum = 0;
-  for (const byte of header) sum += byte;
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  return header;
-}
+import { tarHeader } from '../../src/archive/tar-write.ts';
 
 describe('detectFormat goes by magic bytes', () => {
-  const tar = tarHeader('manifest.json');
+  const tar = tarHeader('manifest.json', 0);
   it.each([
     ['zstd', zlib.zstdCompressSync(tar), 'zstd'],
     ['gzip', zlib.gzipSync(tar), 'gzip'],
@@ -42,7 +29,7 @@ describe('detectFormat goes by magic bytes', () => {
 });
 
 describe('compressors round-trip through the matching decompressor', () => {
-  const data = Buffer.concat([tarHeader('a'), Buffer.alloc(100_000, 7), Buffer.from('tail')]);
+  const data = Buffer.concat([tarHeader('a', 0), Buffer.alloc(100_000, 7), Buffer.from('tail')]);
   it.each(['zstd', 'gzip'] as const)('%s', async (compression) => {
     const compressed = await collect([createCompressor(compression, 1)!], data);
     expect(compressed.length).toBeLessThan(data.length / 10);

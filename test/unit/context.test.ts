@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadLocation, type RunContext } from '../../src/context.ts';
+import { loadLocation, type RunContext } from '../../src/action/context.ts';
 import { UserError } from '../../src/errors.ts';
 
 const push: RunContext = { eventName: 'push', triggeringRunId: undefined, repository: 'octo-org/octo-repo' };

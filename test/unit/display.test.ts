@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   MAX_SHOWN_CHARACTERS,
   Warnings,
-  cappedLines,
+  cappedList,
   codePoint,
   describeCharacter,
   shown,
@@ -85,10 +85,13 @@ describe('lists and warnings are bounded', () => {
     expect(listed.length).toBeLessThan(200);
   });
 
-  it('cappedLines keeps 50 lines', () => {
-    const lines = cappedLines(Array.from({ length: 1000 }, (_, i) => `  ${i}`));
-    expect(lines).toHaveLength(51);
-    expect(lines.at(-1)).toBe('  … and 950 more');
+  it('cappedList shows at most max values, then how many more, joined by the separator', () => {
+    const values = Array.from({ length: 12 }, (_, i) => `v${i}`);
+    expect(cappedList(values, (value) => value.toUpperCase(), { max: 3, separator: '; ' })).toBe(
+      'V0; V1; V2 … and 9 more',
+    );
+    expect(cappedList(values.slice(0, 3), (value) => value, { max: 3 })).toBe('v0, v1, v2');
+    expect(cappedList([], (value) => value)).toBe('');
   });
 
   it('Warnings says each once, at most its cap, and counts the rest', () => {

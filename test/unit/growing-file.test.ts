@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { STREAM_CHUNK_BYTES } from '../../src/archive/compression.ts';
+import { STREAM_CHUNK_BYTES } from '../../src/constants.ts';
 import { GrowingFileStream } from '../../src/growing-file.ts';
 
 let work: string;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashFile } from '../../src/archive/hash.ts';
+import { hashFile } from '../../src/hash.ts';
 
 let directory: string;
 beforeAll(async () => {

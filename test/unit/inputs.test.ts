@@ -1,7 +1,8 @@
 import { holdsPlatform, platformText } from '../../src/platform.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import { artifactNameProblem, getInputs } from '../../src/inputs.ts';
+import { getInputs } from '../../src/action/inputs.ts';
+import { artifactNameProblem } from '../../src/github.ts';
 
 const set: string[] = [];
 function withInputs(inputs: Record<string, string>) {

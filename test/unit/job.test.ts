@@ -1,6 +1,6 @@
 /** The step's lifetime: its bound, its stop, and the cleanups that undo work under way, newest first, bounded. */
 import { describe, expect, it } from 'vitest';
-import { parseContentRange } from '../../src/download.ts';
+import { parseContentRange } from '../../src/artifacts/blob.ts';
 import { Stalled } from '../../src/errors.ts';
 import { CLEANUP_MS, Job, Stopped, boundFor, within } from '../../src/job.ts';
 

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { gzipSync, zstdCompressSync, createZstdCompress, constants as zlibConstants } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createCanonicalWriter } from '../../src/archive/canonical.ts';
-import { inspectArchive } from '../../src/archive/inspect.ts';
+import { inspectArchive } from '../../src/archive/inspector.ts';
 import {
   LAYER_EXPANSION_FLOOR,
   declaredCompression,

@@ -3,7 +3,7 @@
  * stop that kills it. No failure of a child process may escape as an uncaught exception.
  */
 import { describe, expect, it } from 'vitest';
-import { ContainerEngine, INSPECT_BATCH } from '../../src/docker.ts';
+import { ContainerEngine, INSPECT_BATCH } from '../../src/engine/engine.ts';
 import { UserError } from '../../src/errors.ts';
 import { Stopped, job } from '../../src/job.ts';
 import { CommandFailed, MAX_ARGUMENT_BYTES, runCommand, startCommand } from '../../src/process.ts';

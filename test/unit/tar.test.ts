@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import { MAX_TOTAL_META_BYTES, TarReader, tarEntry, type TarEntry } from '../../src/archive/tar.ts';
+import { MAX_TOTAL_META_BYTES, TarReader, type TarEntry } from '../../src/archive/tar.ts';
+import { tarEntry } from '../../src/archive/tar-write.ts';
 import { packTar, sha256, unpackTar } from '../support/fixtures.ts';
 import { BLOCK, END, checksum, entry, extended, pax, rawHeader } from '../support/raw-tar.ts';
 

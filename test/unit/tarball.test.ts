@@ -7,7 +7,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { selectReferences, type CanonicalOptions } from '../../src/archive/canonical.ts';
-import { openTarball, writeTarball } from '../../src/tarball.ts';
+import { openTarball, writeTarball } from '../../src/archive/tarball.ts';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { dockerArchiveEntries, makeImage, packTar, sha256 } from '../support/fixtures.ts';
 
@@ -24,10 +24,7 @@ describe('writeTarball', () => {
     const file = path.join(directory, 'ok', 'image.tar');
     const written = await writeTarball(
       () => ({ stream: Readable.from([tar]), decode: [], finished: Promise.resolve(), phase: 'test' }),
-      file,
-      'none',
-      undefined,
-      { select: (report) => selectReferences(report, undefined) },
+      { file, compression: 'none', canonical: { select: (report) => selectReferences(report, undefined) } },
     );
     expect(written.digest).toBe(sha256(await readFile(file)));
     expect(written.tarBytes).toBe(tar.length);
@@ -47,10 +44,7 @@ describe('writeTarball', () => {
         finished: Promise.reject(new UserError('`docker save` failed: no such image')),
         phase: 'test',
       }),
-      file,
-      'zstd',
-      undefined,
-      { select: (report) => selectReferences(report, undefined) },
+      { file, compression: 'zstd', canonical: { select: (report) => selectReferences(report, undefined) } },
     );
     await new Promise((resolve) => setTimeout(resolve, 50));
     stream.end(Buffer.alloc(300, 1));
@@ -100,7 +94,12 @@ describe('a failure names its real cause', () => {
     const source = path.join(directory, `source-${Math.random()}`);
     await writeFile(source, compressed);
     const opened = await openTarball(source, 'The `source` tarball');
-    return writeTarball(() => ({ stream: opened.stream, decode: opened.decode, phase: 'test' }), file, 'zstd', 1, all);
+    return writeTarball(() => ({ stream: opened.stream, decode: opened.decode, phase: 'test' }), {
+      file,
+      compression: 'zstd',
+      level: 1,
+      canonical: all,
+    });
   }
 
   it.each([
@@ -126,13 +125,12 @@ describe('a failure names its real cause', () => {
 
   it('a path on /proc cannot be written (not "ENOENT")', async () => {
     const tar = await packTar(dockerArchiveEntries([await image]));
-    const failure = writeTarball(
-      () => ({ stream: Readable.from([tar]), decode: [], phase: 'test' }),
-      '/proc/image.tar.zst',
-      'zstd',
-      1,
-      all,
-    );
+    const failure = writeTarball(() => ({ stream: Readable.from([tar]), decode: [], phase: 'test' }), {
+      file: '/proc/image.tar.zst',
+      compression: 'zstd',
+      level: 1,
+      canonical: all,
+    });
     await expect(failure).rejects.toThrow(
       /Cannot create files in `\/proc` \(ENOENT\): .*set `path` to a writable directory/,
     );
@@ -142,13 +140,12 @@ describe('a failure names its real cause', () => {
     const tar = await packTar(dockerArchiveEntries([await image]));
     const file = path.join(directory, 'taken', 'image.tar');
     await mkdir(file, { recursive: true });
-    const failure = writeTarball(
-      () => ({ stream: Readable.from([tar]), decode: [], phase: 'test' }),
+    const failure = writeTarball(() => ({ stream: Readable.from([tar]), decode: [], phase: 'test' }), {
       file,
-      'none',
-      1,
-      all,
-    );
+      compression: 'none',
+      level: 1,
+      canonical: all,
+    });
     await expect(failure).rejects.toThrow(/a directory of that name is in the way/);
   });
 });
@@ -234,13 +231,14 @@ describe('writeTarball names its partial file for an upload to follow', () => {
         startedBeforeOpen = follower === undefined;
         return { stream: Readable.from([tar]), decode: [], finished: Promise.resolve(), phase: 'test' };
       },
-      file,
-      'zstd',
-      undefined,
-      all,
-      (partial) => {
-        expect(partial).not.toBe(file);
-        follower = openSync(partial, 'r');
+      {
+        file,
+        compression: 'zstd',
+        canonical: all,
+        onOpen: (partial) => {
+          expect(partial).not.toBe(file);
+          follower = openSync(partial, 'r');
+        },
       },
     );
     expect(startedBeforeOpen).toBe(false);

@@ -1,0 +1,24 @@
+/**
+ * The artifact service's failures as the action reports them, and what the library's errors say: the library throws
+ * plain Errors, so what they are is read here, in one place, from their text.
+ */
+import { UserError, messageOf } from '../errors.ts';
+
+/** The library's errors can span lines (advice, links); the action prints one line per failure. */
+export function firstLine(error: unknown): string {
+  // Without its own final period: the messages here go on after it.
+  return (messageOf(error).split('\n')[0]?.trim() ?? '').replace(/\.$/, '');
+}
+
+/** The service refused to create an artifact because the run has one of that name (Twirp's 409, in the text only). */
+export function isNameTaken(error: unknown): boolean {
+  return /\(409\)/.test(messageOf(error));
+}
+
+/** A call to the artifact service failed: `<doing> failed: <the cause's first line>. <what state it left, what to do>` */
+export class ArtifactServiceFailed extends UserError {
+  constructor(doing: string, cause: unknown, next: string) {
+    super(`${doing} failed: ${firstLine(cause)}. ${next}`);
+    this.name = 'ArtifactServiceFailed';
+  }
+}
