@@ -12,7 +12,7 @@
  *   BENCH_RUNS=3               medians of this many runs
  *   BENCH_REALISTIC_MIB=N      cap on the realistic image's file bytes (overrides the scale)
  *   BENCH_RANDOM_MIB=N, BENCH_SMALL_FILES=N, BENCH_GZIP_MIB=N (the gzip-layers case's file bytes)
- *   BENCH_DOCKERD=journaled    run a second dockerd on a journaled ext4 loop mount (see DOCKER-NOTES.md); needs root
+ *   BENCH_DOCKERD=journaled    run a second dockerd on a journaled ext4 loop mount (docs/performance.md, "Measuring on these machines"); needs root
  *   BENCH_ZSTD=0               skip the zstd level / nbWorkers side experiment
  *   BENCH_NETWORK=loopback,github   the artifact service's shapes: loopback (no limit) and GitHub's published
  *                              throughput (test/support/artifact-service.ts, GITHUB_RATE); baseline and action run at each
@@ -45,7 +45,7 @@ const CASES = (process.env.BENCH_CASES ?? 'realistic,random,small-files,gzip-lay
   .filter(Boolean);
 const REALISTIC_ROOT = SCALE === 'small' ? '/usr/share' : '/usr';
 const REALISTIC_BYTES = Number(process.env.BENCH_REALISTIC_MIB ?? (SCALE === 'small' ? 256 : 1024)) * MiB;
-// Smaller than the realistic case: the containerd store's loads are slow on this machine's /opt (DOCKER-NOTES.md).
+// Smaller than the realistic case: the containerd store's loads are slow on this machine's /opt (docs/performance.md, "Measuring on these machines").
 const GZIP_BYTES = Number(process.env.BENCH_GZIP_MIB ?? (SCALE === 'small' ? 128 : 512)) * MiB;
 const RANDOM_BYTES = Number(process.env.BENCH_RANDOM_MIB ?? (SCALE === 'small' ? 128 : 512)) * MiB;
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? (SCALE === 'small' ? 20_000 : 100_000));
@@ -434,7 +434,7 @@ async function zstdTrial(tag: string, level: number, workers: number) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// A second dockerd on a journaled ext4 loop mount (DOCKER-NOTES.md, "Measuring on these machines")
+// A second dockerd on a journaled ext4 loop mount (docs/performance.md, "Measuring on these machines")
 
 async function journaledDockerd(): Promise<() => Promise<void>> {
   const base = '/tmp/bench-dockerd';
@@ -645,7 +645,7 @@ async function main(): Promise<void> {
   const daemonNote =
     stopDockerd === undefined
       ? 'docker loads ran on the default daemon: /var/lib/docker here is ext4 without a journal, where creating many files ' +
-        'soon after `docker rmi` deleted many is slowed by the kernel (DOCKER-NOTES.md); load times of all three ways are ' +
+        'soon after `docker rmi` deleted many is slowed by the kernel (docs/performance.md); load times of all three ways are ' +
         'inflated, small-file images most. BENCH_DOCKERD=journaled avoids it.'
       : 'docker ran as a second dockerd on a journaled ext4 loop mount (no ext4-no-journal slowdown after `docker rmi`).';
   try {
@@ -734,7 +734,7 @@ async function main(): Promise<void> {
     ...targets(results),
     '',
     "The action's totals are the wall times of its two processes (save, load). GitHub-shaped: the artifact service " +
-      `moves ${GITHUB_RATE.upload / 1e6} MB/s up and ${GITHUB_RATE.download / 1e6} MB/s down (published figures, README).`,
+      `moves ${GITHUB_RATE.upload / 1e6} MB/s up and ${GITHUB_RATE.download / 1e6} MB/s down (published figures: docs/performance.md, "The benchmark").`,
     `Note: ${daemonNote}${
       results.some((r) => CASE_ENGINES[r.name])
         ? ' Cases on an engine of scripts/engines.sh (named above) ran on it instead, with its data under /opt.'
