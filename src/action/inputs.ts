@@ -24,6 +24,7 @@ import { artifactNameProblem, isRepository } from '../github.ts';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../archive/layers.ts';
 import { formatBytes } from '../progress.ts';
 import { DEFAULT_STALL_SECONDS } from '../job.ts';
+import { Conclusions, parseBranch, parseCommit, parseWorkflow, type Conclusion, type Parsed } from '../run-search.ts';
 
 export interface Inputs {
   mode: Mode;
@@ -48,6 +49,12 @@ export interface Inputs {
   runId: number | undefined;
   /** `owner/name` as given; this run's repository when undefined. */
   repository: string | undefined;
+  /** Load: find the run by its workflow (file name or ID), and optionally its branch, head SHA and conclusion. */
+  workflow: string | undefined;
+  branch: string | undefined;
+  /** A full head SHA, lowercase. */
+  commit: string | undefined;
+  conclusion: Conclusion;
   githubToken: string | undefined;
   /** `sha256:<hex>`, however it was written. */
   expectedDigest: string | undefined;
@@ -174,6 +181,19 @@ function pathInput(input: string): string | undefined {
   return value;
 }
 
+/** An input of a run search, as GitHub spells it (run-search.ts), or the line that says what it must be. */
+function searchInput(input: string, parse: (text: string) => Parsed): string | undefined {
+  const text = optional(input);
+  if (text === undefined) return undefined;
+  const parsed = parse(text);
+  if (!parsed.ok) {
+    throw new UserError(
+      `Input \`${input}\` ${parsed.problem}, found ${shown(text)}; fix the \`with:\` block of this step.`,
+    );
+  }
+  return parsed.value;
+}
+
 export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
   const mode = choice('mode', Modes, 'save');
   const compression = choice('compression', Compressions, 'zstd');
@@ -202,6 +222,16 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
     throw new UserError(
       `Input \`repository\` must be \`owner/name\`, found ${shown(repository)}: GitHub spells an owner with letters, ` +
         'digits, "_" and "-" (at most 39), a name with letters, digits, ".", "_" and "-" (not "." or ".."); fix it.',
+    );
+  }
+
+  const workflow = searchInput('workflow', parseWorkflow);
+  const branch = searchInput('branch', parseBranch);
+  const commit = searchInput('commit', parseCommit);
+  if (workflow === undefined && (branch !== undefined || commit !== undefined)) {
+    throw new UserError(
+      `Input \`${branch !== undefined ? 'branch' : 'commit'}\` narrows the runs of \`workflow\`, which is empty: set ` +
+        '`workflow` to the file name of the workflow that saved the image, or use `run-id`.',
     );
   }
 
@@ -243,6 +273,10 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
     overwrite: bool('overwrite', false),
     runId,
     repository,
+    workflow,
+    branch,
+    commit,
+    conclusion: choice('conclusion', Conclusions, 'success'),
     githubToken,
     expectedDigest,
     load: bool('load', true),

@@ -16,13 +16,15 @@ import { download } from './fetch.ts';
 import { loadArtifact, type LoadedArtifact } from './into-engine.ts';
 import { namesMatching } from './names.ts';
 import { engineFacts, likelyEngine, type LoadRun } from './run.ts';
+import { findSourceRun } from './source-run.ts';
 import { fetchAndVerify, type VerifiedArtifact } from './verify.ts';
 
 export async function load(inputs: Inputs): Promise<void> {
   const engine = new ContainerEngine(inputs.engine);
   // Fail before downloading anything when there is no engine to load into.
   const facts = inputs.load ? await engineFacts(engine) : await likelyEngine(engine);
-  const { location, origin } = loadLocation(inputs, currentRun());
+  const context = currentRun();
+  const { location, origin } = loadLocation(inputs, context, await findSourceRun(inputs, context));
   core.info(`Artifacts of ${origin}`);
   const run: LoadRun = { inputs, engine, facts, timer: new PhaseTimer(), location, wanted: splitTagList(inputs.tags) };
   const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];

@@ -1,10 +1,11 @@
 /**
  * A local stand-in for GitHub's artifact backend that the real @actions/artifact library talks to over real HTTP:
- * the Results service (Twirp over JSON), the blob store behind its signed URLs, and the few GitHub REST endpoints
- * the library calls for another run's artifacts (`findBy`). Artifacts live per workflow run; a run's numeric id is
- * both the Results service's workflow_run_backend_id and the REST run_id. As on GitHub, a run belongs to one
- * repository (any `owner/name`, given to `env`), which the REST API matches without regard to case, and every signed
- * URL carries a fresh random signature: clients mask it in all later log lines, so it must never be a word.
+ * the Results service (Twirp over JSON), the blob store behind its signed URLs, the few GitHub REST endpoints the
+ * library calls for another run's artifacts (`findBy`), and a workflow's runs (workflow-runs.ts, `addRun`). Artifacts
+ * live per workflow run; a run's numeric id is both the Results service's workflow_run_backend_id and the REST run_id.
+ * As on GitHub, a run belongs to one repository (any `owner/name`, given to `env`), which the REST API matches without
+ * regard to case, and every signed URL carries a fresh random signature: clients mask it in all later log lines, so it
+ * must never be a word.
  *
  * Run on its own for the demo: `node test/support/artifact-service.ts --port 8765` prints the environment of a job
  * of run 1 as KEY=VALUE lines and serves until killed.
@@ -28,6 +29,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { WorkflowRuns, type RunRecord } from './workflow-runs.ts';
 
 export interface ServedArtifact {
   id: number;
@@ -51,6 +53,11 @@ export interface ArtifactService {
    * stitched into that file on the first call, and later downloads read the file.
    */
   blobPath(runId: number, name: string): string;
+  /**
+   * Records run `runId` of `repository` (default REPOSITORY) as a run of a workflow, which the REST API then lists
+   * (workflow-runs.ts); a job of it gets its environment from `env` as any run's.
+   */
+  addRun(runId: number, run: RunRecord, repository?: string): void;
   /** Drops the digest recorded for a run's artifact, as for artifacts uploaded before the service recorded any. */
   forgetDigest(runId: number, name: string): void;
   /**
@@ -181,9 +188,13 @@ function jobIdOf(runId: number): string {
   return `job-of-run-${runId}`;
 }
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
+function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  response.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+  });
   response.end(text);
 }
 
@@ -401,7 +412,7 @@ function bytesOf(after: BodyBytes, length: number): number {
 }
 
 export async function startArtifactService(
-  options: { port?: number; rate?: Rate; faults?: Faults } = {},
+  options: { port?: number; rate?: Rate; faults?: Faults; ignoreRunFilters?: boolean } = {},
 ): Promise<ArtifactService> {
   let cutsLeft = options.faults?.cutDownloads ?? 0;
   let blocksAccepted = 0;
@@ -424,6 +435,8 @@ export async function startArtifactService(
   let url = '';
   /** Run id → its repository, lowercased: GitHub treats `Wikid82/Charon` and `wikid82/charon` as one repository. */
   const repositoryOf = new Map<number, string>();
+  // ignoreRunFilters: the runs API lists every run of a workflow whatever the query, as a server without the filters.
+  const workflowRuns = new WorkflowRuns({ ignoreFilters: options.ignoreRunFilters });
   /** Signature → what it lets its holder do, to the one blob it was issued for. */
   const signatures = new Map<string, { key: string; permission: 'read' | 'upload' }>();
 
@@ -799,6 +812,13 @@ export async function startArtifactService(
     if (request.method !== 'GET' || !route) return notFound();
     const repository = `${route[1]}/${route[2]}`;
     const rest = route[3]!;
+    // A repository the service has no run of is one the token cannot see: 404, as for the artifacts routes.
+    const known = [...repositoryOf.values()].includes(repository.toLowerCase());
+    const runs = known ? workflowRuns.answer(repository, rest, query, url) : undefined;
+    if (runs) {
+      sendJson(response, runs.status, runs.body, runs.headers);
+      return;
+    }
     const ownsRun = (runId: number) => repositoryOf.get(runId) === repository.toLowerCase();
 
     const list = /^runs\/(\d+)\/artifacts$/.exec(rest);
@@ -878,6 +898,10 @@ export async function startArtifactService(
     },
     artifacts(runId = 1) {
       return finalized(runId).map(({ id, name, size, digest }) => ({ id, name, size, digest }));
+    },
+    addRun(runId, run, repository = REPOSITORY) {
+      repositoryOf.set(runId, repository.toLowerCase());
+      workflowRuns.add(runId, repository, run);
     },
     blobPath(runId, name) {
       const artifact = latestNamed(runId, name);

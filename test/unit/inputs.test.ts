@@ -247,3 +247,56 @@ describe('platformText', () => {
     },
   );
 });
+
+describe('getInputs: the run search (`workflow`, `branch`, `commit`, `conclusion`)', () => {
+  const sha = '0123456789abcdef0123456789abcdef01234567';
+
+  it('searches nothing by default, and wants success', () => {
+    expect(getInputs({})).toMatchObject({
+      workflow: undefined,
+      branch: undefined,
+      commit: undefined,
+      conclusion: 'success',
+    });
+  });
+
+  it.each([
+    [{ workflow: 'ci.yml' }, { workflow: 'ci.yml' }],
+    [{ workflow: ' .github/workflows/pr.yaml ' }, { workflow: 'pr.yaml' }],
+    [{ workflow: '161335' }, { workflow: '161335' }],
+    [
+      { workflow: 'ci.yml', branch: 'refs/heads/feature/x', commit: sha.toUpperCase(), conclusion: 'Failure' },
+      { workflow: 'ci.yml', branch: 'feature/x', commit: sha, conclusion: 'failure' },
+    ],
+    [{ workflow: 'ci.yml', conclusion: 'any' }, { conclusion: 'any' }],
+    [{ workflow: 'ci.yml', conclusion: 'timed_out' }, { conclusion: 'timed_out' }],
+  ])('reads %j', (inputs, expected) => {
+    withInputs(inputs);
+    expect(getInputs({})).toMatchObject(expected);
+  });
+
+  it.each([
+    [{ workflow: 'Pull request' }, /^Input `workflow` must be a workflow's file name .* found `Pull request`; fix the/],
+    [{ workflow: 'ci.yml\n::warning::x' }, /`workflow` .* contains U\+000A .* found `ci.yml\\n::warning::x`/],
+    [
+      { workflow: 'ci.yml', commit: 'abc1234' },
+      /^Input `commit` must be a full commit SHA, 40 hex digits \(an abbreviated/,
+    ],
+    [{ workflow: 'ci.yml', commit: `${sha}0` }, /`commit` must be a full commit SHA/],
+    [{ workflow: 'ci.yml', branch: 'a..b' }, /^Input `branch` has "\.\.".* which git refuses in a branch name/],
+    [{ workflow: 'ci.yml', branch: 'refs/pull/1/merge' }, /`branch` must be a branch's name/],
+    [{ workflow: 'ci.yml', branch: 'x y' }, /`branch` contains U\+0020 \(a space\)/],
+    [
+      { workflow: 'ci.yml', conclusion: 'succeeded' },
+      /`conclusion` must be one of `success`, `failure`, .* `any`, found `succeeded`/,
+    ],
+    [{ workflow: 'ci.yml', conclusion: 'in_progress' }, /`conclusion` must be one of/],
+    [{ branch: 'main' }, /^Input `branch` narrows the runs of `workflow`, which is empty: set `workflow`/],
+    [{ commit: sha }, /^Input `commit` narrows the runs of `workflow`, which is empty/],
+  ])('rejects %j in one line', (inputs, message) => {
+    withInputs(inputs);
+    expect(() => getInputs({})).toThrow(UserError);
+    expect(() => getInputs({})).toThrow(message);
+    expect(() => getInputs({})).not.toThrow(/\n/);
+  });
+});
