@@ -27,7 +27,7 @@ export function describeCharacter(character: string): string {
   const script = SCRIPTS.find((name) => new RegExp(`\\p{Script=${name}}`, 'u').test(character));
   if (script && /\p{L}/u.test(character)) return `${codePoint(character)} (a ${script} letter)`;
   if (/\p{Nd}/u.test(character)) return `${codePoint(character)} (a digit)`;
-  return `${codePoint(character)} (not ASCII)`;
+  return `${codePoint(character)} (${/^[\x20-\x7e]$/.test(character) ? 'a printable ASCII character' : 'not ASCII'})`;
 }
 
 /** The first character outside printable ASCII, with its position (counted in characters from 1). */

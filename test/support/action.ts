@@ -43,7 +43,7 @@ export interface PreparedRun {
   runnerTemp: string;
   outputFile: string;
   summaryFile: string;
-  /** This process's environment without its INPUT_*, DOCKER_METADATA_* and ACTIONS_* variables, plus the run's. */
+  /** This process's environment without its INPUT_*, DOCKER_METADATA_*, ACTIONS_* and event variables, plus the run's. */
   env: Record<string, string | undefined>;
 }
 
@@ -59,7 +59,13 @@ export async function prepareRun(
   await writeFile(summaryFile, '');
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(
-      ([key]) => !key.startsWith('INPUT_') && !key.startsWith('DOCKER_METADATA_') && !key.startsWith('ACTIONS_'),
+      ([key]) =>
+        !key.startsWith('INPUT_') &&
+        !key.startsWith('DOCKER_METADATA_') &&
+        !key.startsWith('ACTIONS_') &&
+        // The event of a CI run around the tests is not the step's: a test that wants one gives it.
+        key !== 'GITHUB_EVENT_NAME' &&
+        key !== 'GITHUB_EVENT_PATH',
     ),
   );
   const childEnv: Record<string, string | undefined> = {

@@ -71,6 +71,8 @@ describe('describeCharacter', () => {
     ['\u200b', 'U+200B (an invisible formatting character)'],
     ['\u00a0', 'U+00A0 (a space)'],
     ['\n', 'U+000A (a control character)'],
+    ['~', 'U+007E (a printable ASCII character)'],
+    ['\u2122', 'U+2122 (not ASCII)'],
   ])('%j is %s', (character, expected) => {
     expect(describeCharacter(character)).toBe(expected);
   });
