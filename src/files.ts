@@ -28,14 +28,17 @@ export function isFileSystemProblem(error: unknown): boolean {
   return FILE_SYSTEM_CODES.has((error as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
-/** A failure of the place written to: its code, the file, and what was being done (`writing`, `downloading`). */
+/**
+ * A failure of the place written to: its code, the file, what was being done (`writing`, `downloading`), and the input
+ * that chose the place (`path` unless told).
+ */
 export class FileSystemProblem extends UserError {
   readonly code: string | undefined;
   readonly file: string;
 
-  constructor(error: unknown, file: string, doing: string) {
+  constructor(error: unknown, file: string, doing: string, input = 'path') {
     const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    super(fileSystemLine(code, file, doing, error));
+    super(fileSystemLine(code, file, doing, { error, input }));
     this.name = 'FileSystemProblem';
     this.code = code;
     this.file = file;
@@ -43,40 +46,46 @@ export class FileSystemProblem extends UserError {
 }
 
 /** Turns a file-system failure into the one line a user can act on; the action's own errors pass through. */
-export function fileProblem(error: unknown, file: string, doing: string): UserError {
-  return error instanceof UserError ? error : new FileSystemProblem(error, file, doing);
+export function fileProblem(error: unknown, file: string, doing: string, input?: string): UserError {
+  return error instanceof UserError ? error : new FileSystemProblem(error, file, doing, input);
 }
 
-function fileSystemLine(code: string | undefined, file: string, doing: string, error: unknown): string {
+function fileSystemLine(
+  code: string | undefined,
+  file: string,
+  doing: string,
+  { error, input }: { error: unknown; input: string },
+): string {
   const directory = path.dirname(file);
+  const setting = `\`${input}\``;
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT': {
       const free = freeBytesNow(directory);
       return (
         `Ran out of disk space ${doing} ${shown(file)}${free === undefined ? '' : ` (${formatBytes(free)} free there now)`}: ` +
-        'free space on the runner or set `path` to a larger disk.'
+        `free space on the runner or set ${setting} to a larger disk.`
       );
     }
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
-      return `Cannot write to ${shown(directory)} (${code}): set \`path\` to a writable directory.`;
+      return `Cannot write to ${shown(directory)} (${code}): set ${setting} to a writable directory.`;
     case 'ENOTDIR':
     case 'EEXIST':
-      return `${shown(directory)} is not a directory: set \`path\` to a directory.`;
+      return `${shown(directory)} is not a directory: set ${setting} to a directory.`;
     case 'EISDIR':
       return `Cannot write ${shown(file)}: a directory of that name is in the way; set \`name\` or \`path\` so the file has a name of its own.`;
     case 'ENOENT':
       // The directory was there a moment ago (it is created first): it takes no new files, as /proc and /sys do not.
       return (
         `Cannot create files in ${shown(directory)} (ENOENT): it is not a directory files can be written to ` +
-        '(a virtual file system such as /proc?) or it was removed meanwhile; set `path` to a writable directory.'
+        `(a virtual file system such as /proc?) or it was removed meanwhile; set ${setting} to a writable directory.`
       );
     case 'ENAMETOOLONG':
-      return `The path ${shown(file)} is too long for the file system: shorten \`path\` or \`name\`.`;
+      return `The path ${shown(file)} is too long for the file system: shorten ${input === 'path' ? '`path` or `name`' : setting}.`;
     case 'ELOOP':
-      return `${shown(directory)} leads through a loop of symbolic links: set \`path\` to a real directory.`;
+      return `${shown(directory)} leads through a loop of symbolic links: set ${setting} to a real directory.`;
     case 'EIO':
       return `The disk failed ${doing} ${shown(file)} (EIO): the runner's disk is faulty; run the job again.`;
     default:

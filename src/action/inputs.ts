@@ -61,6 +61,8 @@ export interface Inputs {
   load: boolean;
   /** Load with load: false: hand on a plain tar (decompressed while verifying) rather than the file as downloaded. */
   decompress: boolean;
+  /** Load: a new or empty directory to write the verified images to as an OCI image layout. */
+  ociLayout: string | undefined;
   platform: string | undefined;
   engine: Engine;
   /** Every layer of an image, uncompressed, together: a bound on what a tarball may expand to. */
@@ -281,6 +283,7 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
     expectedDigest,
     load: bool('load', true),
     decompress: bool('decompress', true),
+    ociLayout: pathInput('oci-layout'),
     platform,
     engine: choice('engine', Engines, 'docker'),
     maxImageBytes: sizeInput('max-image-size', 1024 * 1024, DEFAULT_MAX_IMAGE_BYTES),

@@ -16,6 +16,7 @@ export const OUTPUT_NAMES = [
   'artifact-name',
   'format',
   'platforms',
+  'oci-layout',
 ] as const;
 
 export type OutputName = (typeof OUTPUT_NAMES)[number];

@@ -17,9 +17,10 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { shown, shownList } from '../display.ts';
 import { UserError } from '../errors.ts';
-import { familiar, parseReference, qualifiedName, qualify } from '../reference.ts';
+import { familiar, qualify } from '../reference.ts';
 import { Collector, DEFAULT_MAX_JSON_BYTES } from './contents.ts';
 import { blobPath, loadedPlatform, type ArchiveFormat, type ArchiveImage, type ArchiveReport } from './model.ts';
+import { nameAnnotations } from './names.ts';
 import { verifyContents } from './verify.ts';
 import { BLOCK, TarReader, type TarEntry } from './tar.ts';
 import { END_OF_ARCHIVE, tarEntry, tarHeader } from './tar-write.ts';
@@ -85,17 +86,6 @@ export function filesOf(report: Pick<ArchiveReport, 'tree'>, images: readonly Ar
     for (const child of report.tree.get(file) ?? []) if (!files.has(child)) stack.push(child);
   }
   return files;
-}
-
-/** `name:tag` as index.json annotations give it: the full name for containerd, the tag alone for OCI tools. */
-function nameAnnotations(reference: string): Record<string, string> | undefined {
-  const parsed = parseReference(reference);
-  if (!parsed.ok || parsed.ref.digest) return undefined;
-  const tag = parsed.ref.tag ?? 'latest';
-  return {
-    'io.containerd.image.name': `${qualifiedName(parsed.ref)}:${tag}`,
-    'org.opencontainers.image.ref.name': tag,
-  };
 }
 
 function manifestEntry(selection: Selection, options: CanonicalOptions): object | undefined {

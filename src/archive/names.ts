@@ -1,10 +1,21 @@
 /** The names a tarball gives its images: docker's RepoTags and the OCI annotations, each a tag, never a digest. */
 import { shown } from '../display.ts';
 import { refuse } from '../errors.ts';
-import { parseReference } from '../reference.ts';
+import { parseReference, qualifiedName } from '../reference.ts';
 
-const IMAGE_NAME = 'io.containerd.image.name';
-const REF_NAME = 'org.opencontainers.image.ref.name';
+export const IMAGE_NAME = 'io.containerd.image.name';
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+
+/**
+ * The annotations an index.json entry names an image by: the full name for containerd, the tag alone for OCI tools
+ * (buildx, skopeo); none for a digest reference.
+ */
+export function nameAnnotations(reference: string): { [IMAGE_NAME]: string; [REF_NAME]: string } | undefined {
+  const parsed = parseReference(reference);
+  if (!parsed.ok || parsed.ref.digest) return undefined;
+  const tag = parsed.ref.tag ?? 'latest';
+  return { [IMAGE_NAME]: `${qualifiedName(parsed.ref)}:${tag}`, [REF_NAME]: tag };
+}
 
 /** A digest reference is no tag: engines refuse it (graph drivers) or name another manifest by it (containerd). */
 export function digestAsTag(text: string, where: string): never {

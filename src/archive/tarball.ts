@@ -81,6 +81,8 @@ export interface TarballTarget {
   level?: number | undefined;
   /** Which images, under which names, the canonical archive holds (archive/canonical.ts). */
   canonical: CanonicalOptions;
+  /** Stages the canonical archive passes through before it is compressed: another sink of the read (layout.ts). */
+  after?: Duplex[] | undefined;
   /** Told the partial file's path once it is open, for a reader that follows it as it grows (the upload). */
   onOpen?: ((partial: string) => void) | undefined;
 }
@@ -88,7 +90,7 @@ export interface TarballTarget {
 /** Writes what `start` produces as the canonical archive into `target.file`, compressed and hashed, in one pass. */
 export async function writeTarball(
   start: () => TarballSource,
-  { file, compression, level, canonical, onOpen }: TarballTarget,
+  { file, compression, level, canonical, onOpen, after = [] }: TarballTarget,
 ): Promise<WrittenTarball> {
   // The output directory comes first: a path problem must fail before any producer (docker save) is started.
   try {
@@ -118,6 +120,7 @@ export async function writeTarball(
       ...source.decode,
       meter,
       writer.stream,
+      ...after,
       ...(compressor ? [compressor] : []),
       fileHash,
       output,

@@ -5,9 +5,10 @@
  * or is stopped, puts back the tags it moved.
  */
 import * as core from '@actions/core';
+import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { SummaryImage } from '../action/summary.ts';
-import { createCanonicalWriter, selectReferences } from '../archive/canonical.ts';
+import { createCanonicalWriter } from '../archive/canonical.ts';
 import type { ArchiveReport } from '../archive/model.ts';
 import type { OpenedTarball } from '../archive/tarball.ts';
 import type { DownloadedArtifact } from '../artifacts/listing.ts';
@@ -22,7 +23,7 @@ import { artifactDigest, artifactSize } from './digests.ts';
 import { boundedList, expectedImages, referencesOf, tagVerdict, type ExpectedImage } from './expected.ts';
 import { engineReported, loadFailure } from './failures.ts';
 import { causeOf, checkDigest, discard, downloadFailure, logVerified, openOrDiscard } from './fetch.ts';
-import type { EngineFacts, LoadRun } from './run.ts';
+import { selectionOf, type EngineFacts, type LoadRun } from './run.ts';
 
 export interface LoadedArtifact {
   artifact: DownloadedArtifact;
@@ -45,12 +46,14 @@ export async function loadArtifact(run: LoadRun, item: ToLoad): Promise<LoadedAr
   const { inputs, engine, facts, wanted } = run;
   const { artifact } = item;
   const opened = await openOrDiscard(artifact);
+  // An artifact verified before wrote its share of the layout then; one read here writes it now.
+  const part = item.images ? undefined : await run.layout?.part();
   let expected = item.images ?? [];
   // What the expected tags named before the engine could name anything: taken just before the archive's end.
   let before: InspectResult | undefined;
   let digest = '';
   const writer = createCanonicalWriter({
-    select: (report) => selectReferences(report, wanted.length > 0 ? wanted : undefined),
+    select: (report) => selectionOf(run, report),
     maxImageBytes: inputs.maxImageBytes,
     platform: facts.platform,
     requireManifest: facts.kind === 'docker-graphdriver',
@@ -60,6 +63,7 @@ export async function loadArtifact(run: LoadRun, item: ToLoad): Promise<LoadedAr
         checkDigest(artifact, digest, inputs.expectedDigest);
         logVerified(report, opened.compression);
         expected = expectedImages(report, wanted, artifact.name, facts);
+        part?.admit(report, selectionOf(run, report));
       }
       before = await engine.inspect(referencesOf(expected));
     },
@@ -72,7 +76,7 @@ export async function loadArtifact(run: LoadRun, item: ToLoad): Promise<LoadedAr
     try {
       return await run.timer.time(
         `${item.images ? 'load' : 'verify + load'} ${artifact.name}`,
-        () => loadIntoEngine(opened, engine, writer),
+        () => loadIntoEngine(opened, engine, writer, part?.stream),
         () => artifact.size,
       );
     } catch (error) {
@@ -104,14 +108,15 @@ const MAX_LOAD_OUTPUT = 16 * 1024 * 1024;
 const IMPORT_BYTES_PER_SECOND = 10e6;
 
 /**
- * Streams the tarball (decompressed here: Docker 20.10 cannot read zstd) through the canonical writer into the
- * engine's `load`, and returns what the engine printed. The engine must keep taking bytes, and finish within a time
- * for its size once it has them all.
+ * Streams the tarball (decompressed here: Docker 20.10 cannot read zstd) through the canonical writer (and the OCI
+ * layout's `tee`) into the engine's `load`, and returns what the engine printed. The engine must keep taking bytes,
+ * and finish within a time for its size once it has them all.
  */
 async function loadIntoEngine(
   opened: OpenedTarball,
   engine: ContainerEngine,
   writer: ReturnType<typeof createCanonicalWriter>,
+  tee: Transform | undefined,
 ): Promise<string> {
   const command = engine.start(['load'], { stdin: true });
   let stdout = '';
@@ -130,7 +135,14 @@ async function loadIntoEngine(
         ),
     },
   });
-  const feeding = pipeline([opened.stream, ...opened.decode, writer.stream, meter, command.stdin!]);
+  const feeding = pipeline([
+    opened.stream,
+    ...opened.decode,
+    writer.stream,
+    ...(tee ? [tee] : []),
+    meter,
+    command.stdin!,
+  ]);
   let late: Stalled | undefined;
   const importing = feeding.then(() => {
     const ms = job.stallMs + Math.ceil(meter.bytes / IMPORT_BYTES_PER_SECOND) * 1000;

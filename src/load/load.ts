@@ -7,6 +7,7 @@ import { currentRun, loadLocation } from '../action/context.ts';
 import type { Inputs } from '../action/inputs.ts';
 import { setOutputs } from '../action/outputs.ts';
 import { writeSummary } from '../action/summary.ts';
+import { openLayout } from '../archive/layout.ts';
 import { shownList, token } from '../display.ts';
 import { ContainerEngine } from '../engine/engine.ts';
 import { UserError } from '../errors.ts';
@@ -25,9 +26,22 @@ export async function load(inputs: Inputs): Promise<void> {
   const facts = inputs.load ? await engineFacts(engine) : await likelyEngine(engine);
   const context = currentRun();
   const { location, origin } = loadLocation(inputs, context, await findSourceRun(inputs, context));
+  // So is a layout destination that holds something already, or cannot be written.
+  const layout = inputs.ociLayout === undefined ? undefined : await openLayout(inputs.ociLayout);
   core.info(`Artifacts of ${origin}`);
-  const run: LoadRun = { inputs, engine, facts, timer: new PhaseTimer(), location, wanted: splitTagList(inputs.tags) };
-  const names = inputs.pattern ? await namesMatching(inputs.pattern, location) : [inputs.name];
+  const wanted = splitTagList(inputs.tags);
+  const run: LoadRun = { inputs, engine, facts, timer: new PhaseTimer(), location, wanted, layout };
+  try {
+    await loadAll(run);
+  } catch (error) {
+    await layout?.discard().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function loadAll(run: LoadRun): Promise<void> {
+  const { inputs } = run;
+  const names = inputs.pattern ? await namesMatching(inputs.pattern, run.location) : [inputs.name];
   if (inputs.pattern && inputs.expectedDigest && names.length > 1) {
     throw new UserError(
       `\`expected-digest\` pins one artifact, but \`pattern\` ${token(inputs.pattern)} matches ${names.length} (${shownList(names)}): ` +
@@ -46,11 +60,14 @@ export async function load(inputs: Inputs): Promise<void> {
     for (const name of names) verified.push(await fetchAndVerify(run, name));
     for (const item of verified) loaded.push(inputs.load ? await loadArtifact(run, item) : item);
   }
+  // Only now, every artifact verified (and loaded), is the layout named and put in place.
+  if (run.layout) for (const line of await run.layout.commit()) core.info(line);
   await report(run, loaded);
 }
 
 /** The outputs and the job summary of what was loaded (or, with `load: false`, verified and handed on). */
 async function report(run: LoadRun, loaded: readonly LoadedArtifact[]): Promise<void> {
+  const layout = run.layout?.destination;
   const images = loaded.flatMap((item) => item.images);
   // An image without a tag is loaded under its ID: `tags` lists tags only.
   const tags = [...new Set(images.map((image) => image.reference).filter((ref) => !ref.startsWith('sha256:')))];
@@ -65,19 +82,22 @@ async function report(run: LoadRun, loaded: readonly LoadedArtifact[]): Promise<
     'artifact-name': loaded.map((item) => item.artifact.name),
     format: loaded.map((item) => item.report.format),
     platforms: loaded.flatMap((item) => item.report.platforms),
+    'oci-layout': layout === undefined ? [] : [layout],
   });
   await writeSummary({
     title: run.inputs.load
       ? `Loaded ${tags.length} image tag${tags.length === 1 ? '' : 's'}`
       : `Downloaded and verified ${loaded.length} image tarball${loaded.length === 1 ? '' : 's'} (not loaded)`,
     images,
-    facts: loaded.flatMap((item): Array<[string, string]> => [
-      ['artifact', `${item.artifact.name} (id ${item.artifact.id})`],
-      ['file', item.artifact.file],
-      ['digest', item.digest],
-      ['size', formatBytes(item.size)],
-      ['format', item.report.format],
-    ]),
+    facts: loaded
+      .flatMap((item): Array<[string, string]> => [
+        ['artifact', `${item.artifact.name} (id ${item.artifact.id})`],
+        ['file', item.artifact.file],
+        ['digest', item.digest],
+        ['size', formatBytes(item.size)],
+        ['format', item.report.format],
+      ])
+      .concat(layout === undefined ? [] : [['OCI layout', layout]]),
     timer: run.timer,
     warnings: loaded.flatMap((item) => item.report.warnings),
   });

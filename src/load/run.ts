@@ -1,6 +1,9 @@
 /** What one load works with: its inputs, the engine and what is known of it, the phases' timer, where to read from. */
 import * as core from '@actions/core';
 import type { Inputs } from '../action/inputs.ts';
+import { selectReferences, type Selection } from '../archive/canonical.ts';
+import type { OciLayout } from '../archive/layout.ts';
+import type { ArchiveReport } from '../archive/model.ts';
 import type { ArtifactLocation } from '../artifacts/listing.ts';
 import type { ContainerEngine } from '../engine/engine.ts';
 import type { EngineKind } from '../engine/output.ts';
@@ -21,6 +24,13 @@ export interface LoadRun {
   location: ArtifactLocation;
   /** The tags expected back (`tags`); empty: every tag the tarball records. */
   wanted: string[];
+  /** The OCI layout the verified images are also written to (`oci-layout`), if any. */
+  layout: OciLayout | undefined;
+}
+
+/** The images of `report` a load names, each under the references it is named by: the wanted tags, or every tag. */
+export function selectionOf(run: LoadRun, report: ArchiveReport): Selection[] {
+  return selectReferences(report, run.wanted.length > 0 ? run.wanted : undefined);
 }
 
 /** The engine to load into, asked before anything is downloaded: no engine, no download. */

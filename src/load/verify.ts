@@ -1,12 +1,14 @@
 /**
  * An artifact downloaded and verified in one read, before any engine receives it: its digest, then every blob. With
  * `load: false` the same read writes the canonical plain tar handed on to scanners (Trivy, Grype), kept only when
- * everything verified.
+ * everything verified; with `oci-layout`, the layout's blobs too.
  */
 import * as core from '@actions/core';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { selectReferences } from '../archive/canonical.ts';
+import { createCanonicalWriter } from '../archive/canonical.ts';
 import { createArchiveInspector } from '../archive/inspector.ts';
+import type { LayoutPart } from '../archive/layout.ts';
 import type { ArchiveReport } from '../archive/model.ts';
 import { inputProblem, writeTarball } from '../archive/tarball.ts';
 import type { DownloadedArtifact } from '../artifacts/listing.ts';
@@ -25,7 +27,7 @@ import {
   openOrDiscard,
   type HashedTarball,
 } from './fetch.ts';
-import type { LoadRun } from './run.ts';
+import { selectionOf, type LoadRun } from './run.ts';
 
 /** An artifact downloaded and verified, with the references it is expected to give the engine. */
 export interface VerifiedArtifact {
@@ -47,9 +49,12 @@ export async function fetchAndVerify(run: LoadRun, name: string): Promise<Verifi
       async () => {
         const opened = await openOrDiscard(artifact, copy);
         try {
+          const part = await run.layout?.part();
           const verified = copy
-            ? await verifyAndCopy(run, opened, { artifact, copy })
-            : await verifyOnly(run, opened, artifact);
+            ? await verifyAndCopy(run, opened, { artifact, copy, part })
+            : part
+              ? await verifyIntoLayout(run, opened, { artifact, part })
+              : await verifyOnly(run, opened, artifact);
           logVerified(verified.report, opened.compression);
           return verified;
         } catch (error) {
@@ -85,25 +90,55 @@ async function verifyOnly(
   return { digest, report: await inspector.report };
 }
 
-/** Verifies and writes the canonical plain tar in one read; the copy is left behind only when everything verified. */
+/**
+ * Verifies and writes the canonical plain tar in one read (and the OCI layout's blobs, with `part`); the copy is left
+ * behind only when everything verified.
+ */
 async function verifyAndCopy(
   run: LoadRun,
   opened: HashedTarball,
-  { artifact, copy }: { artifact: DownloadedArtifact; copy: string },
+  { artifact, copy, part }: { artifact: DownloadedArtifact; copy: string; part: LayoutPart | undefined },
 ): Promise<{ digest: string; report: ArchiveReport }> {
   let digest = '';
   const written = await writeTarball(() => ({ stream: opened.stream, decode: opened.decode, phase: 'verify' }), {
     file: copy,
     compression: 'none',
+    after: part && [part.stream],
     canonical: {
-      select: (report) => selectReferences(report, run.wanted.length > 0 ? run.wanted : undefined),
+      select: (report) => selectionOf(run, report),
       maxImageBytes: run.inputs.maxImageBytes,
-      beforeEnd: async () => {
+      beforeEnd: async (report) => {
         digest = artifactDigest(artifact, opened.hasher.digest());
         checkDigest(artifact, digest, run.inputs.expectedDigest);
+        part?.admit(report, selectionOf(run, report));
       },
     },
   });
   core.info(`Written as verified, decompressed: ${shown(copy)}`);
   return { digest, report: written.report };
+}
+
+/** Verifies and writes the OCI layout's blobs in one read; only the layout is kept of the canonical archive. */
+async function verifyIntoLayout(
+  run: LoadRun,
+  opened: HashedTarball,
+  { artifact, part }: { artifact: DownloadedArtifact; part: LayoutPart },
+): Promise<{ digest: string; report: ArchiveReport }> {
+  let digest = '';
+  const writer = createCanonicalWriter({
+    select: (report) => selectionOf(run, report),
+    maxImageBytes: run.inputs.maxImageBytes,
+    beforeEnd: async (report) => {
+      digest = artifactDigest(artifact, opened.hasher.digest());
+      checkDigest(artifact, digest, run.inputs.expectedDigest);
+      part.admit(report, selectionOf(run, report));
+    },
+  });
+  const nowhere = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+  try {
+    await pipeline([opened.stream, ...opened.decode, new ProgressMeter('verify'), writer.stream, part.stream, nowhere]);
+  } catch (error) {
+    throw error instanceof UserError ? error : (inputProblem(error) ?? error);
+  }
+  return { digest, report: (await writer.result).report };
 }

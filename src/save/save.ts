@@ -47,6 +47,7 @@ export async function save(inputs: Inputs): Promise<void> {
     'artifact-name': artifact ? [artifact.name] : [],
     format: [tarball.format],
     platforms: tarball.report.platforms,
+    'oci-layout': [],
   });
   await writeSummary({
     title: `Saved ${tags.length} image tag${tags.length === 1 ? '' : 's'}`,

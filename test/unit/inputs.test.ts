@@ -35,6 +35,7 @@ describe('getInputs', () => {
       expectedDigest: undefined,
       source: undefined,
       pattern: undefined,
+      ociLayout: undefined,
     });
   });
 
@@ -59,6 +60,7 @@ describe('getInputs', () => {
       engine: 'podman',
       pattern: 'docker-image-*',
       source: 'image.tar',
+      'oci-layout': 'layouts/base',
     });
     expect(getInputs({})).toMatchObject({
       mode: 'load',
@@ -79,6 +81,7 @@ describe('getInputs', () => {
       engine: 'podman',
       pattern: 'docker-image-*',
       source: 'image.tar',
+      ociLayout: 'layouts/base',
     });
   });
 
@@ -116,6 +119,9 @@ describe('getInputs', () => {
     ],
     [{ source: 'a\rb' }, /`source` contains U\+000D/],
     [{ pattern: 'img-*\u001b[2K' }, /`pattern` contains U\+001B/],
+    [{ 'oci-layout': 'base\nlayout' }, /`oci-layout` contains U\+000A \(a control character\)/],
+    [{ 'oci-layout': '/tmp/::warning::x' }, /`oci-layout` contains `::`, which the runner reads/],
+    [{ 'oci-layout': `/${'p'.repeat(5000)}` }, /`oci-layout` is 5001 bytes long/],
     [{ path: `/${'p'.repeat(5000)}` }, /`path` is 5001 bytes long: expected a path of at most 4096 bytes/],
     [
       { tags: Array.from({ length: 25_000 }, (_, i) => `app:${i}`).join('\n') },
