@@ -271,7 +271,8 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
     compressionLevel,
     ifMissing: choice('if-missing', IfMissingPolicies, 'error'),
     upload: bool('upload', true),
-    retentionDays: integer('retention-days', 1, 90),
+    // Above the repository's own setting the library keeps to the setting, with a warning (docs/decisions.md).
+    retentionDays: integer('retention-days', 1, 400),
     overwrite: bool('overwrite', false),
     runId,
     repository,

@@ -58,6 +58,8 @@ export interface ArtifactService {
    * (workflow-runs.ts); a job of it gets its environment from `env` as any run's.
    */
   addRun(runId: number, run: RunRecord, repository?: string): void;
+  /** The `expires_at` CreateArtifact was given for a run's artifact (RFC 3339): what `retention-days` became. */
+  expiresAt(runId: number, name: string): string | undefined;
   /** Drops the digest recorded for a run's artifact, as for artifacts uploaded before the service recorded any. */
   forgetDigest(runId: number, name: string): void;
   /**
@@ -153,6 +155,7 @@ interface StoredArtifact {
   size: number;
   digest: string;
   createdAt: string;
+  expiresAt: string | undefined;
   committed: boolean;
   /**
    * The committed blocks' files, in the block list's order, until something asks for the blob as one file (blobPath).
@@ -626,6 +629,7 @@ export async function startArtifactService(
         size: 0,
         digest: '',
         createdAt: new Date().toISOString(),
+        expiresAt: stringField(body, 'expires_at'),
         committed: false,
       };
       stored.push(artifact);
@@ -907,6 +911,11 @@ export async function startArtifactService(
       const artifact = latestNamed(runId, name);
       if (!artifact) throw new Error(`run ${runId} has no artifact named ${name}`);
       return stitched(artifact);
+    },
+    expiresAt(runId, name) {
+      const artifact = latestNamed(runId, name);
+      if (!artifact) throw new Error(`run ${runId} has no artifact named ${name}`);
+      return artifact.expiresAt;
     },
     forgetDigest(runId, name) {
       const artifact = latestNamed(runId, name);
