@@ -1,10 +1,11 @@
 /**
- * The import rule of src/ (CONTRIBUTING.md, "Layout"): imports run one way, down. main.ts picks the mode; save/ and
- * load/ are the flows; images.ts says what an archive's image is to an engine; action/ is the action's own I/O; the
- * wrappers of the outside (engine/, artifacts/, archive/) know nothing of each other; the files directly in src/ are
- * the base everything may use, and use nothing above them.
+ * The import rule of src/ (CONTRIBUTING.md, "Layout"): imports run one way, down. main.ts picks the mode; save/,
+ * load/ and delete/ are the flows; images.ts says what an archive's image is to an engine; action/ is the action's
+ * own I/O; the wrappers of the outside (engine/, artifacts/, archive/) know nothing of each other; the files directly
+ * in src/ are the base everything may use, and use nothing above them.
  */
-const FLOWS = '^src/(save|load)/';
+const FLOW_FOLDERS = ['save', 'load', 'delete'];
+const FLOWS = `^src/(${FLOW_FOLDERS.join('|')})/`;
 const WRAPPERS = ['engine', 'artifacts', 'archive'];
 const above = (...folders) => `^src/(${folders.join('|')})/|^src/(main|images)\\.ts$`;
 
@@ -29,31 +30,37 @@ module.exports = {
       severity: 'error',
       comment: `${folder}/ wraps one outside thing; it uses the base only.`,
       from: { path: `^src/${folder}/` },
-      to: { path: above(...WRAPPERS.filter((other) => other !== folder), 'action', 'save', 'load') },
+      to: { path: above(...WRAPPERS.filter((other) => other !== folder), 'action', ...FLOW_FOLDERS) },
     })),
     {
       name: 'action-io-below-the-flows',
       severity: 'error',
       comment: "action/ (inputs, outputs, summary, the run's context) is used by the flows, never the other way.",
       from: { path: '^src/action/' },
-      to: { path: '^src/(save|load)/|^src/(main|images)\\.ts$' },
+      to: { path: `${FLOWS}|^src/(main|images)\\.ts$` },
     },
     {
       name: 'images-below-the-flows',
       severity: 'error',
       comment: 'images.ts bridges the engine and the archive model, for the flows.',
       from: { path: '^src/images\\.ts$' },
-      to: { path: '^src/(save|load|action|artifacts)/|^src/main\\.ts$' },
+      to: { path: `${FLOWS}|^src/(action|artifacts)/|^src/main\\.ts$` },
     },
     {
       name: 'flows-apart',
       severity: 'error',
-      comment: 'save/ and load/ share only what lies below them.',
+      comment: 'The flows share only what lies below them.',
       from: { path: FLOWS },
       to: { path: '^src/main\\.ts$' },
     },
-    { name: 'save-not-load', severity: 'error', from: { path: '^src/save/' }, to: { path: '^src/load/' } },
-    { name: 'load-not-save', severity: 'error', from: { path: '^src/load/' }, to: { path: '^src/save/' } },
+    ...FLOW_FOLDERS.flatMap((flow) =>
+      FLOW_FOLDERS.filter((other) => other !== flow).map((other) => ({
+        name: `${flow}-not-${other}`,
+        severity: 'error',
+        from: { path: `^src/${flow}/` },
+        to: { path: `^src/${other}/` },
+      })),
+    ),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -1,6 +1,6 @@
 /** The values each choice input allows, and the defaults, in one place. */
 
-export const Modes = ['save', 'load'] as const;
+export const Modes = ['save', 'load', 'delete'] as const;
 export type Mode = (typeof Modes)[number];
 
 export const Compressions = ['zstd', 'gzip', 'none'] as const;

@@ -3,6 +3,7 @@ import * as core from '@actions/core';
 import { UserError, messageOf } from './errors.ts';
 import { getInputs } from './action/inputs.ts';
 import { Stopped, boundFor, job } from './job.ts';
+import { deleteArtifacts } from './delete/delete.ts';
 import { load } from './load/load.ts';
 import { save } from './save/save.ts';
 
@@ -33,6 +34,7 @@ export async function run(): Promise<void> {
     if (inputs.stepTimeoutMs !== undefined) job.bound(inputs.stepTimeoutMs, 'the `step-timeout` input');
     else job.bound(boundFor(0), 'the default bound before the size is known; set `step-timeout` to change it');
     if (inputs.mode === 'save') await save(inputs);
+    else if (inputs.mode === 'delete') await deleteArtifacts(inputs);
     else await load(inputs);
   } catch (error) {
     // A stop reports itself once its cleanups have run.

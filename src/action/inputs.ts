@@ -35,7 +35,7 @@ export interface Inputs {
   /** Save from this tarball instead of the daemon. */
   source: string | undefined;
   name: string;
-  /** Load: a glob of artifact names to load, instead of `name`. */
+  /** Load and delete: a glob of artifact names to load or delete, instead of `name`. */
   pattern: string | undefined;
   /** Directory for the tarball. */
   path: string;
@@ -45,7 +45,10 @@ export interface Inputs {
   upload: boolean;
   retentionDays: number | undefined;
   overwrite: boolean;
-  /** Load: another run to read from; in a `workflow_run` workflow the triggering run is found without it. */
+  /**
+   * Load: another run to read from; in a `workflow_run` workflow the triggering run is found without it. Delete: the
+   * run to delete from, this run when undefined.
+   */
   runId: number | undefined;
   /** `owner/name` as given; this run's repository when undefined. */
   repository: string | undefined;

@@ -32,3 +32,8 @@ export function setOutputs(outputs: Outputs): void {
     core.setOutput(name, (listed ? [...new Set(values)] : values).join('\n'));
   }
 }
+
+/** Every output empty: what a mode that reports only some of them (delete) starts from. */
+export function noOutputs(): Outputs {
+  return Object.fromEntries(OUTPUT_NAMES.map((name) => [name, []])) as unknown as Outputs;
+}

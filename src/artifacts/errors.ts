@@ -15,6 +15,19 @@ export function isNameTaken(error: unknown): boolean {
   return /\(409\)/.test(messageOf(error));
 }
 
+/**
+ * The HTTP status of a failed call: an Octokit error's `status` (the REST API), or the `(403)` of the library's Twirp
+ * errors (`Failed request: (403) Forbidden: …`), which carry it in their text only.
+ */
+export function statusOf(error: unknown): number | undefined {
+  const { status, request, response } = (error ?? {}) as { status?: unknown; request?: unknown; response?: unknown };
+  // Octokit gives a request that got no answer (a reset, a refused connection) the status 500 of its own.
+  if (request !== undefined && response === undefined) return undefined;
+  if (typeof status === 'number' && status > 0) return status;
+  const twirp = /Failed request: \((\d{3})\)/.exec(messageOf(error));
+  return twirp ? Number(twirp[1]) : undefined;
+}
+
 /** A call to the artifact service failed: `<doing> failed: <the cause's first line>. <what state it left, what to do>` */
 export class ArtifactServiceFailed extends UserError {
   constructor(doing: string, cause: unknown, next: string) {

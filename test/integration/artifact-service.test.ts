@@ -8,7 +8,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { REPOSITORY, startArtifactService, type ArtifactService, type Fault } from '../support/artifact-service.ts';
+import {
+  READ_ONLY_TOKEN,
+  REPOSITORY,
+  startArtifactService,
+  type ArtifactService,
+  type Fault,
+} from '../support/artifact-service.ts';
 
 const savedEnv = { ...process.env };
 let service: ArtifactService;
@@ -118,6 +124,35 @@ describe('the local artifact service', () => {
     await expect(
       artifact.listArtifactNames({ runId: 31, repository: 'octo-org/octo-repo', token: 'ghs_local' }),
     ).rejects.toThrow(/Not Found/);
+  });
+
+  it("deletes a repository's artifact by id over REST: 204, then 404; 404 from another repository; 403 read-only", async () => {
+    await upload(60, 'doomed');
+    await upload(61, 'doomed', 'other-org/other-repo');
+    const ours = service.artifacts(60)[0]!;
+    const theirs = service.artifacts(61)[0]!;
+    const remove = (repository: string, id: number, token = 'ghs_local') =>
+      fetch(`${service.url}/repos/${repository}/actions/artifacts/${id}`, {
+        method: 'DELETE',
+        headers: { Authorization: `token ${token}` },
+      });
+    const readOnly = await remove(REPOSITORY, ours.id, READ_ONLY_TOKEN);
+    expect(readOnly.status).toBe(403);
+    expect(await readOnly.json()).toMatchObject({ message: 'Resource not accessible by integration' });
+    expect((await remove(REPOSITORY, theirs.id)).status).toBe(404);
+    // A rest-delete fault is met by the DELETE alone, not by the listing before it.
+    service.inject({ target: 'rest-delete', kind: 'status', status: 503 });
+    const listing = await fetch(`${service.url}/repos/${REPOSITORY}/actions/runs/60/artifacts`, {
+      headers: { Authorization: 'token ghs_local' },
+    });
+    expect(listing.status).toBe(200);
+    await listing.arrayBuffer();
+    expect((await remove(REPOSITORY, ours.id)).status).toBe(503);
+    expect(service.artifacts(60)).toHaveLength(1);
+    expect((await remove(REPOSITORY, ours.id)).status).toBe(204);
+    expect((await remove(REPOSITORY, ours.id)).status).toBe(404);
+    expect(service.artifacts(60)).toEqual([]);
+    expect(service.artifacts(61)).toMatchObject([{ id: theirs.id, name: 'doomed' }]);
   });
 
   it('signs every URL with a fresh random signature, so the secret clients mask is never a word', async () => {

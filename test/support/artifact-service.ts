@@ -1,11 +1,11 @@
 /**
  * A local stand-in for GitHub's artifact backend that the real @actions/artifact library talks to over real HTTP:
  * the Results service (Twirp over JSON), the blob store behind its signed URLs, the few GitHub REST endpoints the
- * library calls for another run's artifacts (`findBy`), and a workflow's runs (workflow-runs.ts, `addRun`). Artifacts
- * live per workflow run; a run's numeric id is both the Results service's workflow_run_backend_id and the REST run_id.
- * As on GitHub, a run belongs to one repository (any `owner/name`, given to `env`), which the REST API matches without
- * regard to case, and every signed URL carries a fresh random signature: clients mask it in all later log lines, so it
- * must never be a word.
+ * library calls for another run's artifacts (`findBy`) with the artifact DELETE that delete mode calls, and a
+ * workflow's runs (workflow-runs.ts, `addRun`). Artifacts live per workflow run; a run's numeric id is both the
+ * Results service's workflow_run_backend_id and the REST run_id. As on GitHub, a run belongs to one repository (any
+ * `owner/name`, given to `env`), which the REST API matches without regard to case, and every signed URL carries a
+ * fresh random signature: clients mask it in all later log lines, so it must never be a word.
  *
  * Run on its own for the demo: `node test/support/artifact-service.ts --port 8765` prints the environment of a job
  * of run 1 as KEY=VALUE lines and serves until killed.
@@ -84,6 +84,12 @@ export interface ArtifactService {
 }
 
 export const REPOSITORY = 'octo-org/octo-repo';
+
+/**
+ * A `github-token` the REST API lets read a repository's actions but not write them: every request other than a GET
+ * is answered 403 "Resource not accessible by integration", as GitHub answers a job token without `actions: write`.
+ */
+export const READ_ONLY_TOKEN = 'ghs_read_only';
 
 /** Bytes per second the blob store moves in each direction; undefined for no limit. */
 export interface Rate {
@@ -311,11 +317,12 @@ export type TwirpMethod =
 
 /**
  * Which requests a fault applies to: `blob-get` blob downloads, `block-put` block uploads (PUT ?comp=block),
- * `block-list` block list commits (PUT ?comp=blocklist), a Twirp method by name, or `rest` the GitHub REST routes.
+ * `block-list` block list commits (PUT ?comp=blocklist), a Twirp method by name, `rest` the GitHub REST routes, or
+ * `rest-delete` the REST artifact DELETE alone (a DELETE meets a `rest-delete` fault first, else a `rest` one).
  * A request takes a fault as it arrives, once the service has found what it asks for (a blob request only with a
  * signature that is good for it, a Twirp request only for a method that exists).
  */
-export type FaultTarget = 'blob-get' | 'block-put' | 'block-list' | TwirpMethod | 'rest';
+export type FaultTarget = 'blob-get' | 'block-put' | 'block-list' | TwirpMethod | 'rest' | 'rest-delete';
 
 /**
  * A number of body bytes: an integer count (0 or more), or, strictly between 0 and 1, that fraction of the body the
@@ -359,7 +366,7 @@ export type BlobGetFault =
  */
 export type Fault = { times?: number } & (
   | ({ target: 'blob-get' } & BlobGetFault)
-  | ({ target: 'block-put' | 'block-list' | 'rest' } & AnswerFault)
+  | ({ target: 'block-put' | 'block-list' | 'rest' | 'rest-delete' } & AnswerFault)
   | ({ target: TwirpMethod } & (AnswerFault | { kind: 'apply-then-reset' }))
 );
 
@@ -373,6 +380,7 @@ const FAULT_KINDS: Record<FaultTarget, readonly FaultKind[]> = {
   'block-put': ANSWER_FAULTS,
   'block-list': ANSWER_FAULTS,
   rest: ANSWER_FAULTS,
+  'rest-delete': ANSWER_FAULTS,
   CreateArtifact: TWIRP_FAULTS,
   FinalizeArtifact: TWIRP_FAULTS,
   ListArtifacts: TWIRP_FAULTS,
@@ -681,11 +689,7 @@ export async function startArtifactService(
       const doomed = finalized(runId).filter((a) => a.name === name);
       const latest = doomed.at(-1);
       if (!latest) throw new TwirpError(404, 'not_found', `artifact ${name} not found in run ${runId}`);
-      for (const artifact of doomed) {
-        stored.splice(stored.indexOf(artifact), 1);
-        await rm(blobFile(artifact), { force: true });
-        await rm(path.join(blocksDir, artifact.key), { recursive: true, force: true });
-      }
+      await removeArtifacts(doomed);
       return { ok: true, artifact_id: String(latest.id) };
     },
   };
@@ -804,7 +808,7 @@ export async function startArtifactService(
     };
   }
 
-  /** The GitHub REST API, as far as the library's findBy paths use it. */
+  /** The GitHub REST API, as far as the library's findBy paths and delete mode use it. */
   function handleRest(pathname: string, query: URLSearchParams, request: IncomingMessage, response: ServerResponse) {
     const notFound = () =>
       sendJson(response, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
@@ -813,9 +817,12 @@ export async function startArtifactService(
       return;
     }
     const route = /^\/repos\/([^/]+)\/([^/]+)\/actions\/(.+)$/.exec(pathname);
-    if (request.method !== 'GET' || !route) return notFound();
+    if (!route) return notFound();
     const repository = `${route[1]}/${route[2]}`;
     const rest = route[3]!;
+    const ownsRun = (runId: number) => repositoryOf.get(runId) === repository.toLowerCase();
+    if (request.method === 'DELETE') return deleteByRest(rest, request, response, ownsRun);
+    if (request.method !== 'GET') return notFound();
     // A repository the service has no run of is one the token cannot see: 404, as for the artifacts routes.
     const known = [...repositoryOf.values()].includes(repository.toLowerCase());
     const runs = known ? workflowRuns.answer(repository, rest, query, url) : undefined;
@@ -823,7 +830,6 @@ export async function startArtifactService(
       sendJson(response, runs.status, runs.body, runs.headers);
       return;
     }
-    const ownsRun = (runId: number) => repositoryOf.get(runId) === repository.toLowerCase();
 
     const list = /^runs\/(\d+)\/artifacts$/.exec(rest);
     if (list && ownsRun(Number(list[1]))) {
@@ -846,6 +852,38 @@ export async function startArtifactService(
     notFound();
   }
 
+  /** `DELETE /repos/{owner}/{repo}/actions/artifacts/{id}`: 204, 404 for an artifact not of that repository, 403 read-only. */
+  function deleteByRest(
+    rest: string,
+    request: IncomingMessage,
+    response: ServerResponse,
+    ownsRun: (runId: number) => boolean,
+  ): Promise<void> | void {
+    const route = /^artifacts\/(\d+)$/.exec(rest);
+    const artifact = route && stored.find((a) => a.id !== 0 && a.id === Number(route[1]) && ownsRun(a.runId));
+    if (/\s(\S+)$/.exec(request.headers.authorization ?? '')?.[1] === READ_ONLY_TOKEN) {
+      sendJson(response, 403, {
+        message: 'Resource not accessible by integration',
+        documentation_url: 'https://docs.github.com/rest/actions/artifacts#delete-an-artifact',
+        status: '403',
+      });
+      return;
+    }
+    if (!artifact) {
+      sendJson(response, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+      return;
+    }
+    return removeArtifacts([artifact]).then(() => void response.writeHead(204).end());
+  }
+
+  async function removeArtifacts(doomed: StoredArtifact[]): Promise<void> {
+    for (const artifact of doomed) {
+      stored.splice(stored.indexOf(artifact), 1);
+      await rm(blobFile(artifact), { force: true });
+      await rm(path.join(blocksDir, artifact.key), { recursive: true, force: true });
+    }
+  }
+
   const server = createServer((request, response) => {
     const { pathname, searchParams } = new URL(request.url ?? '/', 'http://localhost');
     const comp = searchParams.get('comp');
@@ -855,7 +893,9 @@ export async function startArtifactService(
     );
 
     const restFault =
-      pathname.startsWith(TWIRP_PREFIX) || pathname.startsWith(BLOB_PREFIX) ? undefined : takeFault('rest');
+      pathname.startsWith(TWIRP_PREFIX) || pathname.startsWith(BLOB_PREFIX)
+        ? undefined
+        : ((request.method === 'DELETE' ? takeFault('rest-delete') : undefined) ?? takeFault('rest'));
     const handled = pathname.startsWith(TWIRP_PREFIX)
       ? handleTwirp(pathname.slice(TWIRP_PREFIX.length), request, response)
       : pathname.startsWith(BLOB_PREFIX)

@@ -69,6 +69,22 @@ describe('the import rule', () => {
       'load-not-save',
     ],
     [
+      'delete importing load',
+      {
+        'src/delete/d.ts': "import { l } from '../load/l.ts';\nexport const d = l;\n",
+        'src/load/l.ts': 'export const l = 1;\n',
+      },
+      'delete-not-load',
+    ],
+    [
+      'a wrapper importing the delete flow',
+      {
+        'src/artifacts/a.ts': "import { d } from '../delete/d.ts';\nexport const a = d;\n",
+        'src/delete/d.ts': 'export const d = 1;\n',
+      },
+      'artifacts-knows-no-other-wrapper',
+    ],
+    [
       'the action I/O importing a flow',
       {
         'src/action/o.ts': "import { l } from '../load/l.ts';\nexport const o = l;\n",

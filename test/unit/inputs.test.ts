@@ -86,7 +86,7 @@ describe('getInputs', () => {
   });
 
   it.each([
-    [{ mode: 'push' }, /`mode` must be one of `save`, `load`, found `push`/],
+    [{ mode: 'push' }, /`mode` must be one of `save`, `load`, `delete`, found `push`/],
     [{ compression: 'brotli' }, /`compression` must be one of `zstd`, `gzip`, `none`/],
     [{ 'compression-level': '22' }, /`compression-level` must be a whole number from 1 to 19, found `22`/],
     [{ compression: 'gzip', 'compression-level': '10' }, /from 1 to 9/],
@@ -160,6 +160,23 @@ describe('getInputs', () => {
   ])('accepts retention-days %s', (text, days) => {
     withInputs({ 'retention-days': text });
     expect(getInputs({}).retentionDays).toBe(days);
+  });
+
+  it('reads delete mode with the inputs it uses', () => {
+    withInputs({
+      mode: 'Delete',
+      pattern: 'docker-image-*',
+      'run-id': '77',
+      repository: 'acme/app',
+      'github-token': 't',
+    });
+    expect(getInputs({})).toMatchObject({
+      mode: 'delete',
+      pattern: 'docker-image-*',
+      runId: 77,
+      repository: 'acme/app',
+      githubToken: 't',
+    });
   });
 
   it.each(['linux/amd64', 'linux/arm64/v8', 'windows/amd64', 'linux/arm/v7'])('accepts platform %s', (platform) => {
