@@ -1,7 +1,8 @@
 /**
  * Which run a delete step deletes from, and with what: this run's artifacts with the runtime token, which needs no
  * permission; `run-id`'s through the REST API with `github-token`, which needs `actions: write`. Never a run the user
- * did not name: unlike load mode, a `workflow_run` workflow does not default to the run that triggered it.
+ * did not name: unlike load mode, a `workflow_run` workflow does not default to the run that triggered it, and
+ * `workflow` is not searched.
  */
 import { describeRun, type FindBy } from '../artifacts/listing.ts';
 import { shown } from '../display.ts';
@@ -16,10 +17,23 @@ export interface DeleteTarget {
 }
 
 export function deleteTarget(
-  inputs: { runId: number | undefined; repository: string | undefined; githubToken: string | undefined },
+  inputs: {
+    runId: number | undefined;
+    repository: string | undefined;
+    githubToken: string | undefined;
+    workflow: string | undefined;
+  },
   current: string | undefined,
 ): DeleteTarget {
   const { runId, githubToken } = inputs;
+  if (runId === undefined && inputs.workflow !== undefined) {
+    // Ignored, it would leave this run's artifacts to be deleted instead of those of the run the user had in mind.
+    throw new UserError(
+      `\`workflow\` (${shown(inputs.workflow)}) finds a run to load from, and delete mode does not search: it deletes ` +
+        "this run's artifacts, or those of `run-id`. Set `run-id` to the run to delete from (the load step's log " +
+        'names it), or drop `workflow`.',
+    );
+  }
   if (runId === undefined) {
     if (inputs.repository !== undefined && inputs.repository.toLowerCase() !== current?.toLowerCase()) {
       throw new UserError(

@@ -285,6 +285,16 @@ describe("another run's artifacts, through the REST API with `github-token`", ()
     expect(service.requests().slice(before)).toEqual([]);
   });
 
+  it('refuses `workflow` without `run-id` before any request: it is not searched, nor left to mean this run', async () => {
+    const run = ++nextRun;
+    await upload(run, 'docker-image');
+    const before = service.requests().length;
+    const step = await remove(run, { workflow: 'ci.yml' });
+    expectOneLine(step, /^`workflow` \(`ci\.yml`\) finds a run to load from, and delete mode does not search/);
+    expect(service.requests().slice(before)).toEqual([]);
+    expect(held(run)).toEqual(['docker-image']);
+  });
+
   it('an API that answers 503 once is retried', async () => {
     const run = ++nextRun;
     const from = ++nextRun;

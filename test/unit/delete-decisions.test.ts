@@ -102,20 +102,25 @@ describe('select: the artifacts a step deletes', () => {
 });
 
 describe('deleteTarget: which run, and with what token', () => {
-  const none = { runId: undefined, repository: undefined, githubToken: undefined };
+  const none = { runId: undefined, repository: undefined, githubToken: undefined, workflow: undefined };
 
   it.each([
     ['no run-id: this run, without a token', none, undefined],
     ['no run-id, the current repository named', { ...none, repository: 'Octo-Org/Octo-Repo' }, undefined],
     [
       'run-id: through the REST API, in the current repository',
-      { runId: 42, repository: undefined, githubToken: 't' },
+      { ...none, runId: 42, githubToken: 't' },
       { workflowRunId: 42, repositoryOwner: 'octo-org', repositoryName: 'octo-repo', token: 't' },
     ],
     [
       'run-id and repository',
-      { runId: 42, repository: 'acme/app', githubToken: 't' },
+      { ...none, runId: 42, repository: 'acme/app', githubToken: 't' },
       { workflowRunId: 42, repositoryOwner: 'acme', repositoryName: 'app', token: 't' },
+    ],
+    [
+      'run-id and workflow: run-id, as in load mode',
+      { ...none, runId: 42, githubToken: 't', workflow: 'ci.yml' },
+      { workflowRunId: 42, repositoryOwner: 'octo-org', repositoryName: 'octo-repo', token: 't' },
     ],
   ])('%s', (_case, inputs, findBy) => {
     const target = deleteTarget(inputs, 'octo-org/octo-repo');
@@ -131,20 +136,26 @@ describe('deleteTarget: which run, and with what token', () => {
       /^`repository` \(`acme\/app`\) is given without `run-id`.*give the `run-id` of the run in `acme\/app`, or drop `repository`\.$/,
     ],
     [
+      'workflow without run-id: not searched, and not left to mean this run',
+      { ...none, workflow: 'ci.yml' },
+      'octo-org/octo-repo',
+      /^`workflow` \(`ci\.yml`\) finds a run to load from, and delete mode does not search: .*Set `run-id` to the run to delete from/,
+    ],
+    [
       'run-id with an empty token',
-      { runId: 42, repository: undefined, githubToken: undefined },
+      { ...none, runId: 42 },
       'octo-org/octo-repo',
       /^Deleting the artifacts of run 42 needs a token with `actions: write`, and `github-token` is empty.*`permissions:`/,
     ],
     [
       'run-id with no repository anywhere',
-      { runId: 42, repository: undefined, githubToken: 't' },
+      { ...none, runId: 42, githubToken: 't' },
       undefined,
       /needs the repository it ran in: expected `repository` as owner\/name or GITHUB_REPOSITORY .*found neither/,
     ],
     [
       'run-id with a GITHUB_REPOSITORY that is no repository',
-      { runId: 42, repository: undefined, githubToken: 't' },
+      { ...none, runId: 42, githubToken: 't' },
       '../x',
       /found `\.\.\/x`; set `repository`\.$/,
     ],
