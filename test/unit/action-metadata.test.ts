@@ -78,8 +78,10 @@ describe('README outputs table', () => {
   });
 });
 
-describe('README examples', () => {
-  const steps: YAMLMap[] = markdownExamples(readme).flatMap((example) => {
+describe('the examples of README.md and docs/recipes.md', () => {
+  const recipes = readFileSync(path.join(ROOT, 'docs', 'recipes.md'), 'utf8');
+  const examples = [...markdownExamples(readme), ...markdownExamples(recipes, 'docs/recipes.md')];
+  const steps: YAMLMap[] = examples.flatMap((example) => {
     const document = parseDocument(example.text);
     const jobs = isMap(document.contents) ? document.contents.get('jobs') : undefined;
     if (!isMap(jobs)) return [];

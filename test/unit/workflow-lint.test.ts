@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import {
   PUBLISHED_ACTION,
   ROOT,
+  USER_DOCS,
   defaultTargets,
   formatProblem,
   lintTargets,
@@ -45,10 +46,11 @@ describe('what the lint checks', () => {
     ).toEqual(workflows.sort());
   });
 
-  it('covers every yaml block of README.md', () => {
-    const fences = readme.split('\n').filter((line) => /^```ya?ml\s*$/.test(line)).length;
-    expect(fences).toBeGreaterThanOrEqual(5);
-    expect(targets.filter((target) => target.file === 'README.md')).toHaveLength(fences);
+  it.each(USER_DOCS)('covers every yaml block of %s', (file) => {
+    const text = readFileSync(path.join(ROOT, file), 'utf8');
+    const fences = text.split('\n').filter((line) => /^```ya?ml\s*$/.test(line)).length;
+    expect(fences).toBeGreaterThanOrEqual(file === 'README.md' ? 5 : 2);
+    expect(targets.filter((target) => target.file === file)).toHaveLength(fences);
   });
 
   it('finds no problem in them', async () => {
