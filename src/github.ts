@@ -42,3 +42,9 @@ export function currentRepository(): string | undefined {
     return undefined;
   }
 }
+
+/** This run's ID (GITHUB_RUN_ID); undefined outside a workflow run. */
+export function currentRunId(): number | undefined {
+  const id = github.context.runId;
+  return Number.isSafeInteger(id) && id > 0 ? id : undefined;
+}

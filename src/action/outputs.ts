@@ -17,6 +17,7 @@ export const OUTPUT_NAMES = [
   'format',
   'platforms',
   'oci-layout',
+  'run-id',
 ] as const;
 
 export type OutputName = (typeof OUTPUT_NAMES)[number];

@@ -16,7 +16,7 @@ import {
 import { backoff } from '../artifacts/signed-url.ts';
 import { shownList } from '../display.ts';
 import { UserError } from '../errors.ts';
-import { currentRepository } from '../github.ts';
+import { currentRepository, currentRunId } from '../github.ts';
 import { job } from '../job.ts';
 import { failureLine, gone, stillListed, type Tried } from './outcome.ts';
 import { described, select } from './selection.ts';
@@ -33,7 +33,7 @@ export async function deleteArtifacts(inputs: Inputs): Promise<void> {
   if (selection.kind === 'refused') throw new UserError(selection.reason);
   if (selection.kind === 'none') {
     core.notice(selection.notice);
-    setOutputs(noOutputs());
+    setOutputs({ ...noOutputs(), 'run-id': [inputs.runId ?? currentRunId() ?? ''] });
     return;
   }
   const { doomed } = selection;
@@ -42,7 +42,12 @@ export async function deleteArtifacts(inputs: Inputs): Promise<void> {
   );
   const tried = await deleteInRounds(doomed, target);
   const deleted = gone(tried);
-  setOutputs({ ...noOutputs(), 'artifact-name': deleted.map((a) => a.name), 'artifact-id': deleted.map((a) => a.id) });
+  setOutputs({
+    ...noOutputs(),
+    'artifact-name': deleted.map((a) => a.name),
+    'artifact-id': deleted.map((a) => a.id),
+    'run-id': [inputs.runId ?? currentRunId() ?? ''],
+  });
   const failed = failureLine(tried, target);
   if (failed !== undefined) throw new UserError(failed);
   core.info(`The listing of ${target.run} no longer shows ${shownList(doomed.map((a) => a.name))}.`);

@@ -30,8 +30,8 @@ export function deleteTarget(
     // Ignored, it would leave this run's artifacts to be deleted instead of those of the run the user had in mind.
     throw new UserError(
       `\`workflow\` (${shown(inputs.workflow)}) finds a run to load from, and delete mode does not search: it deletes ` +
-        "this run's artifacts, or those of `run-id`. Set `run-id` to the run to delete from (the load step's log " +
-        'names it), or drop `workflow`.',
+        "this run's artifacts, or those of `run-id`. Set `run-id` to the run to delete from (the load step's `run-id` " +
+        'output names it), or drop `workflow`.',
     );
   }
   if (runId === undefined) {

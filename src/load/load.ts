@@ -10,6 +10,7 @@ import { writeSummary } from '../action/summary.ts';
 import { openLayout } from '../archive/layout.ts';
 import { shownList, token } from '../display.ts';
 import { ContainerEngine } from '../engine/engine.ts';
+import { currentRunId } from '../github.ts';
 import { UserError } from '../errors.ts';
 import { splitTagList } from '../metadata.ts';
 import { PhaseTimer, formatBytes } from '../progress.ts';
@@ -83,6 +84,7 @@ async function report(run: LoadRun, loaded: readonly LoadedArtifact[]): Promise<
     format: loaded.map((item) => item.report.format),
     platforms: loaded.flatMap((item) => item.report.platforms),
     'oci-layout': layout === undefined ? [] : [layout],
+    'run-id': [run.location.runId ?? currentRunId() ?? ''],
   });
   await writeSummary({
     title: run.inputs.load

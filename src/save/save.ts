@@ -9,6 +9,7 @@ import { setOutputs } from '../action/outputs.ts';
 import { writeSummary } from '../action/summary.ts';
 import { TarballSuffix } from '../constants.ts';
 import { ContainerEngine } from '../engine/engine.ts';
+import { currentRunId } from '../github.ts';
 import { PhaseTimer, formatBytes } from '../progress.ts';
 import { saveFromEngine } from './from-engine.ts';
 import { saveFromSource } from './from-source.ts';
@@ -48,6 +49,7 @@ export async function save(inputs: Inputs): Promise<void> {
     format: [tarball.format],
     platforms: tarball.report.platforms,
     'oci-layout': [],
+    'run-id': [currentRunId() ?? ''],
   });
   await writeSummary({
     title: `Saved ${tags.length} image tag${tags.length === 1 ? '' : 's'}`,

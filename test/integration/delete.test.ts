@@ -138,6 +138,7 @@ describe("this run's artifacts, through the runtime token", () => {
     expect(held(run)).toEqual(['coverage', 'docker-image']);
     expect(held(other)).toEqual(['docker-image-api']);
     expect(step.outputs['artifact-name']!.split('\n')).toEqual(['docker-image-api', 'docker-image-web']);
+    expect(step.outputs['run-id']).toBe(String(run));
     expect(step.outputs['artifact-id']!.split('\n')).toEqual([
       String(ids['docker-image-api']),
       String(ids['docker-image-web']),

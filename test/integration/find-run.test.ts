@@ -115,6 +115,7 @@ function expectLoadedFrom(result: ActionRun, run: number, runNumber: number): Pr
   expect(result.stdout).toContain(
     `Artifacts of run id ${run} (#${runNumber}), found by \`workflow\`, in ${REPOSITORY}`,
   );
+  expect(result.outputs['run-id']).toBe(String(run));
   return imageId(tag).then((loaded) => expect(loaded).toBe(id));
 }
 

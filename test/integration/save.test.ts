@@ -79,6 +79,7 @@ describe('save mode', () => {
     expect(result.code, result.stdout).toBe(0);
     expect(result.outputs.tags!.split('\n')).toEqual(tags);
     expect(result.outputs.image).toBe(tags[0]);
+    expect(result.outputs['run-id']).toBe(String(result.run));
     expect(result.outputs['image-id']).toBe(id);
     expect(result.outputs['artifact-name']).toBe('docker-image');
     expect(result.outputs.format).toBe((await savesLegacyLayout()) ? 'docker-archive' : 'docker-oci');
