@@ -24,6 +24,7 @@ import { artifactNameProblem, isRepository } from '../github.ts';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../archive/layers.ts';
 import { formatBytes } from '../progress.ts';
 import { DEFAULT_STALL_SECONDS } from '../job.ts';
+import { ignoredInputs, ignoredInputsWarning } from './ignored-inputs.ts';
 import { Conclusions, parseBranch, parseCommit, parseWorkflow, type Conclusion, type Parsed } from '../run-search.ts';
 
 export interface Inputs {
@@ -261,6 +262,12 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
       }
     }
   }
+
+  const ignored = ignoredInputsWarning(
+    mode,
+    ignoredInputs(mode, (input) => core.getInput(input)),
+  );
+  if (ignored) core.warning(ignored);
 
   return {
     mode,

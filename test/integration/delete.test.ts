@@ -161,6 +161,18 @@ describe("this run's artifacts, through the runtime token", () => {
     expect(none.stdout).toMatch(/^::notice::No artifact matching `pattern` docker-image-\* in this run/m);
   });
 
+  it('names the inputs delete mode ignores in one warning, and still deletes', async () => {
+    const run = ++nextRun;
+    await upload(run, 'docker-image');
+    const step = await remove(run, { tags: 'app:1', 'oci-layout': path.join(work, 'layout'), compression: 'zstd' });
+    expectSuccess(step);
+    expect(step.stdout.match(/^::warning::.*$/gm)).toEqual([
+      '::warning::Delete mode ignores `tags` and `oci-layout`, which `mode: save` or `mode: load` reads: remove them ' +
+        'from this step, or set the mode this step was meant to have.',
+    ]);
+    expect(held(run)).toEqual([]);
+  });
+
   it('takes an artifact gone by the time it is deleted as deleted: the answer to a delete that was made is lost', async () => {
     const run = ++nextRun;
     await upload(run, 'docker-image');

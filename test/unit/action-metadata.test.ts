@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isMap, isScalar, isSeq, parse, parseDocument, type YAMLMap } from 'yaml';
+import { Modes, type Mode } from '../../src/constants.ts';
+import { ignoredInputs } from '../../src/action/ignored-inputs.ts';
 import { PUBLISHED_ACTION, ROOT, isThisAction, markdownExamples } from '../../scripts/lint-workflows.ts';
 
 interface ActionYaml {
@@ -110,5 +112,23 @@ describe('the examples of README.md and docs/recipes.md', () => {
     });
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.filter((key) => !(key in action.inputs))).toEqual([]);
+  });
+
+  it('pass no input their mode ignores', () => {
+    const ignored = usesOfThisAction.flatMap(({ step }) => {
+      const withBlock = step.get('with');
+      const given = new Map(
+        isMap(withBlock)
+          ? withBlock.items.map((pair) => [
+              String(isScalar(pair.key) ? pair.key.value : ''),
+              String(isScalar(pair.value) ? pair.value.value : '?'),
+            ])
+          : [],
+      );
+      const mode = (given.get('mode') ?? 'save') as Mode;
+      expect(Modes).toContain(mode);
+      return ignoredInputs(mode, (name) => given.get(name) ?? '').map((name) => `${String(step.get('name'))}: ${name}`);
+    });
+    expect(ignored).toEqual([]);
   });
 });
