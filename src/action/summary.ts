@@ -36,7 +36,7 @@ export function describeImages(report: Pick<ArchiveReport, 'images'>): string {
   ].join(', ');
 }
 
-/** Rows of images shown; a tarball may record thousands of references, and a step's summary holds 1 MiB. */
+/** Rows shown; a tarball may record thousands of references, and a step's summary holds 1 MiB. */
 const MAX_IMAGE_ROWS = 100;
 
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -82,11 +82,32 @@ export async function writeSummary({ title, images, facts, timer, warnings = [] 
     ]);
   }
   if (warnings.length > 0) summary.addList(warnings.map(escape));
+  await flush();
+}
+
+/** Delete mode's summary: each artifact picked, its ID, and whether it is gone. */
+export async function writeDeleteSummary(run: string, rows: Array<{ name: string; id: number; gone: boolean }>) {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  core.summary.addHeading(`Deleted from ${escape(run)}`, 3).addTable([
+    [
+      { data: 'Artifact', header: true },
+      { data: 'ID', header: true },
+      { data: 'State', header: true },
+    ],
+    ...rows
+      .slice(0, MAX_IMAGE_ROWS)
+      .map((row) => [code(row.name), String(row.id), row.gone ? 'deleted' : 'still listed']),
+    ...(rows.length > MAX_IMAGE_ROWS ? [[andMore(rows.length - MAX_IMAGE_ROWS), '', '']] : []),
+  ]);
+  await flush();
+}
+
+async function flush(): Promise<void> {
   try {
-    await summary.write();
+    await core.summary.write();
   } catch (error) {
-    // The summary reports the work; it is not the work. A runner without the file has still saved or loaded.
-    summary.emptyBuffer();
+    // The summary reports the work; it is not the work. A runner without the file has still done it.
+    core.summary.emptyBuffer();
     core.warning(`The job summary could not be written, the step's work is done: ${messageOf(error)}`);
   }
 }

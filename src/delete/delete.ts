@@ -6,6 +6,7 @@
 import * as core from '@actions/core';
 import type { Inputs } from '../action/inputs.ts';
 import { noOutputs, setOutputs } from '../action/outputs.ts';
+import { writeDeleteSummary } from '../action/summary.ts';
 import {
   CallFailed,
   deleteRunArtifact,
@@ -48,6 +49,11 @@ export async function deleteArtifacts(inputs: Inputs): Promise<void> {
     'artifact-id': deleted.map((a) => a.id),
     'run-id': [inputs.runId ?? currentRunId() ?? ''],
   });
+  const goneIds = new Set(deleted.map((a) => a.id));
+  await writeDeleteSummary(
+    target.run,
+    doomed.map((a) => ({ name: a.name, id: a.id, gone: goneIds.has(a.id) })),
+  );
   const failed = failureLine(tried, target);
   if (failed !== undefined) throw new UserError(failed);
   core.info(`The listing of ${target.run} no longer shows ${shownList(doomed.map((a) => a.name))}.`);

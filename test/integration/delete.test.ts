@@ -126,6 +126,9 @@ describe("this run's artifacts, through the runtime token", () => {
     expect(requests.at(-1)).toBe('POST /twirp/github.actions.results.api.v1.ArtifactService/ListArtifacts');
     expect(requests.filter((request) => request.includes('/repos/'))).toEqual([]);
     expect(step.stdout).toContain(`Deleted \`docker-image\` (id ${ids['docker-image']}).`);
+    expect(step.summary).toContain('<h3>Deleted from this run</h3>');
+    expect(step.summary).toContain(`<td><code>docker-image</code></td><td>${ids['docker-image']}</td><td>deleted</td>`);
+    expect(step.summary).not.toContain('docker-image-api');
   });
 
   it('deletes every artifact `pattern` matches, and nothing it does not', async () => {
@@ -369,6 +372,8 @@ describe("another run's artifacts, through the REST API with `github-token`", ()
       /^`docker-image` is still listed in run \d+ of [^ ]+ after 2 rounds of deletion, though the artifact service answered that it deleted them\. Run the job again\.$/,
     );
     expect(held(from)).toEqual(['docker-image']);
+    expect(step.summary).toMatch(/<h3>Deleted from run \d+ of [^<]+<\/h3>/);
+    expect(step.summary).toMatch(/<td><code>docker-image<\/code><\/td><td>\d+<\/td><td>still listed<\/td>/);
   });
 
   it('a 404 for an artifact still listed names `actions: write`: GitHub hides what a token may not touch', async () => {
