@@ -210,32 +210,27 @@ export class OciLayout {
       },
     });
     const failed = (error: unknown) => fileProblem(error, this.destination, 'writing the OCI layout', INPUT);
+    /** Feeds the reader, then answers once the writes it queued are done. */
+    const settle = (step: () => void, callback: TransformCallback) => {
+      try {
+        step();
+      } catch (error) {
+        callback(failed(error));
+        return;
+      }
+      queue.then(
+        () => callback(),
+        (error: unknown) => callback(failed(error)),
+      );
+    };
     return new Transform({
       transform(chunk: Buffer, _encoding, callback: TransformCallback) {
         // Passed on at once: the engine or the copy reads it while it is written here.
         this.push(chunk);
-        try {
-          reader.write(chunk);
-        } catch (error) {
-          callback(failed(error));
-          return;
-        }
-        queue.then(
-          () => callback(),
-          (error: unknown) => callback(failed(error)),
-        );
+        settle(() => reader.write(chunk), callback);
       },
       flush(callback: TransformCallback) {
-        try {
-          reader.end();
-        } catch (error) {
-          callback(failed(error));
-          return;
-        }
-        queue.then(
-          () => callback(),
-          (error: unknown) => callback(failed(error)),
-        );
+        settle(() => reader.end(), callback);
       },
       destroy(error, callback) {
         // The partial directory goes with the step's failure (discard) or stop; only the open file is closed here.

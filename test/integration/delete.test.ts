@@ -19,6 +19,7 @@ import {
   startArtifactService,
   type ArtifactService,
 } from '../support/artifact-service.ts';
+import { expectOneErrorLine, runLog as output } from '../support/expect-run.ts';
 
 const STALL_S = 5;
 const STALL_MS = STALL_S * 1000;
@@ -81,25 +82,10 @@ function remove(run: number, inputs: Record<string, string> = {}): Promise<Timed
   return runActionWithin({ mode: 'delete', 'stall-timeout': String(STALL_S), ...inputs }, service.env(run), LIMIT_MS);
 }
 
-function output(run: TimedRun): string {
-  return `${run.stdout}\n${run.stderr}`;
-}
-
 function expectSuccess(run: TimedRun): void {
   expect(run.timedOut, output(run)).toBe(false);
   expect(run.code, output(run)).toBe(0);
   expect(run.errors, output(run)).toEqual([]);
-}
-
-/** Failed with exactly one `::error::` line, matching `message`, that is no crash. */
-function expectOneLine(run: TimedRun, message: RegExp): void {
-  expect(run.timedOut, output(run)).toBe(false);
-  expect(run.code, output(run)).toBe(1);
-  expect(run.errors, output(run)).toHaveLength(1);
-  expect(run.error).toMatch(message);
-  expect(run.error).not.toContain('\n');
-  expect(run.error).not.toMatch(/Unexpected error/);
-  expect(output(run)).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
 }
 
 function expectWithin(run: TimedRun, ms: number): void {
@@ -192,7 +178,7 @@ describe("this run's artifacts, through the runtime token", () => {
     const names = Array.from({ length: 101 }, (_, i) => `shard-${String(i).padStart(3, '0')}`);
     await upload(run, ...names);
     const step = await remove(run, { pattern: 'shard-*' });
-    expectOneLine(
+    expectOneErrorLine(
       step,
       /^101 artifacts matching `pattern` shard-\* in this run, more than the 100 one step deletes: nothing was deleted/,
     );
@@ -206,7 +192,7 @@ describe("this run's artifacts, through the runtime token", () => {
       await upload(run, 'docker-image');
       service.inject({ target: 'DeleteArtifact', kind: 'stall-headers', times: 10 });
       const step = await remove(run);
-      expectOneLine(
+      expectOneErrorLine(
         step,
         /^Deleting `docker-image` \(id \d+\) of this run failed after 2 attempts: no result within 5 s\. Nothing was deleted\. Run the job again\.$/,
       );
@@ -223,7 +209,10 @@ describe("this run's artifacts, through the runtime token", () => {
       await upload(run, 'docker-image');
       service.inject({ target: 'ListArtifacts', kind: 'stall-headers', times: 10 });
       const step = await remove(run);
-      expectOneLine(step, /^Listing the artifacts of this run failed: no result within 5 s\. Nothing was deleted\.$/);
+      expectOneErrorLine(
+        step,
+        /^Listing the artifacts of this run failed: no result within 5 s\. Nothing was deleted\.$/,
+      );
       expectWithin(step, TWO_STALLS_MS);
       expect(held(run)).toEqual(['docker-image']);
     },
@@ -239,7 +228,7 @@ describe("this run's artifacts, through the runtime token", () => {
 
     service.inject({ target: 'DeleteArtifact', kind: 'reset', times: 10 });
     const step = await remove(run);
-    expectOneLine(
+    expectOneErrorLine(
       step,
       /^Deleting `docker-image` \(id \d+\) of this run failed after 2 attempts: `Failed to DeleteArtifact: Unable to make request: ECONNRESET`/,
     );
@@ -279,7 +268,7 @@ describe("another run's artifacts, through the REST API with `github-token`", ()
     const from = ++nextRun;
     await upload(from, 'docker-image');
     const step = await removeFrom(run, from, {}, READ_ONLY_TOKEN);
-    expectOneLine(
+    expectOneErrorLine(
       step,
       new RegExp(
         `^Deleting \`docker-image\` \\(id \\d+\\) of run ${from} of ${REPOSITORY} was refused \\(403 \`Resource not accessible by integration.*\`\\): ` +
@@ -294,7 +283,7 @@ describe("another run's artifacts, through the REST API with `github-token`", ()
   it('refuses `run-id` with an empty `github-token` before any request', async () => {
     const before = service.requests().length;
     const step = await remove(++nextRun, { 'run-id': '42', 'github-token': '' });
-    expectOneLine(
+    expectOneErrorLine(
       step,
       /^Deleting the artifacts of run 42 needs a token with `actions: write`, and `github-token` is empty/,
     );
@@ -306,7 +295,7 @@ describe("another run's artifacts, through the REST API with `github-token`", ()
     await upload(run, 'docker-image');
     const before = service.requests().length;
     const step = await remove(run, { workflow: 'ci.yml' });
-    expectOneLine(step, /^`workflow` \(`ci\.yml`\) finds a run to load from, and delete mode does not search/);
+    expectOneErrorLine(step, /^`workflow` \(`ci\.yml`\) finds a run to load from, and delete mode does not search/);
     expect(service.requests().slice(before)).toEqual([]);
     expect(held(run)).toEqual(['docker-image']);
   });
@@ -328,7 +317,7 @@ describe("another run's artifacts, through the REST API with `github-token`", ()
       await upload(from, 'docker-image');
       service.inject({ target: 'rest-delete', kind: 'stall-headers', times: 10 });
       const step = await removeFrom(run, from, {});
-      expectOneLine(
+      expectOneErrorLine(
         step,
         new RegExp(
           `^Deleting \`docker-image\` \\(id \\d+\\) of run ${from} of ${REPOSITORY} failed after 2 attempts: no result within 5 s\\.`,
@@ -348,7 +337,7 @@ describe("another run's artifacts, through the REST API with `github-token`", ()
       await upload(from, 'docker-image');
       service.inject({ target: 'rest', kind: 'stall-headers', times: 10 });
       const step = await removeFrom(run, from, {});
-      expectOneLine(
+      expectOneErrorLine(
         step,
         new RegExp(
           `^Listing the artifacts of run ${from} of ${REPOSITORY} failed: no result within 5 s\\. Nothing was deleted\\. ` +
@@ -367,7 +356,7 @@ describe("another run's artifacts, through the REST API with `github-token`", ()
     await upload(from, 'docker-image');
     service.inject({ target: 'rest-delete', kind: 'status', status: 204, times: 2 });
     const step = await removeFrom(run, from, {});
-    expectOneLine(
+    expectOneErrorLine(
       step,
       /^`docker-image` is still listed in run \d+ of [^ ]+ after 2 rounds of deletion, though the artifact service answered that it deleted them\. Run the job again\.$/,
     );
@@ -382,7 +371,7 @@ describe("another run's artifacts, through the REST API with `github-token`", ()
     await upload(from, 'docker-image');
     service.inject({ target: 'rest-delete', kind: 'status', status: 404, times: 2 });
     const step = await removeFrom(run, from, {});
-    expectOneLine(step, /though the API answered 404 Not Found.*`github-token` needs `actions: write`/);
+    expectOneErrorLine(step, /though the API answered 404 Not Found.*`github-token` needs `actions: write`/);
     expect(held(from)).toEqual(['docker-image']);
   });
 });

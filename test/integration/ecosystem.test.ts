@@ -11,9 +11,10 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { isThisAction, markdownExamples } from '../../scripts/lint-workflows.ts';
-import { ROOT, runAction, type ActionRun } from '../support/action.ts';
+import { ROOT, runAction } from '../support/action.ts';
 import { REPOSITORY, startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 import { docker, imageId, makeImage, removeImages, uniqueRepository } from '../support/engine.ts';
+import { expectOneErrorLine } from '../support/expect-run.ts';
 
 let service: ArtifactService;
 let work: string;
@@ -46,14 +47,6 @@ afterAll(async () => {
 
 async function action(run: number, inputs: Record<string, string>, env: Record<string, string> = {}) {
   return runAction(inputs, { ...service.env(run), ...env });
-}
-
-function expectOneCleanLine(result: ActionRun, message: RegExp): void {
-  expect(result.code, result.stdout + result.stderr).toBe(1);
-  expect(result.error).toMatch(message);
-  expect(result.error).not.toContain('\n');
-  expect(result.stdout + result.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
-  expect(result.error).not.toMatch(/Unexpected error/);
 }
 
 /** The lines of the first log group whose title starts with `title`. */
@@ -98,7 +91,7 @@ describe('save mode, as the toolkit actions log it', () => {
   it("advises on metadata-action's `images` input for the bare versions it made, naming every one", async () => {
     const json = JSON.stringify({ tags: ['pr-42', 'sha-abc1234'], labels: {} });
     const result = await runAction({ upload: 'false' }, { DOCKER_METADATA_OUTPUT_JSON: json });
-    expectOneCleanLine(
+    expectOneErrorLine(
       result,
       /^2 of 2 image references from DOCKER_METADATA_OUTPUT_JSON are invalid: `pr-42`, `sha-abc1234`/,
     );
@@ -109,7 +102,7 @@ describe('save mode, as the toolkit actions log it', () => {
 
   it('names every invalid reference typed into `tags` in the one line, and says how to fix them', async () => {
     const result = await runAction({ tags: `Octo-Org/app:1\n${tags[0]}\nbad:tag:`, upload: 'false' });
-    expectOneCleanLine(
+    expectOneErrorLine(
       result,
       /^2 of 3 image references from the `tags` input are invalid: `Octo-Org\/app:1`, `bad:tag:`/,
     );
@@ -118,7 +111,7 @@ describe('save mode, as the toolkit actions log it', () => {
 
   it('says to separate tags with newlines or commas when they are separated by spaces (`sep-tags: " "`)', async () => {
     const result = await runAction({ tags: tags.join(' '), upload: 'false' });
-    expectOneCleanLine(result, /holds 2 references separated by white space.*Separate tags with newlines or commas/);
+    expectOneErrorLine(result, /holds 2 references separated by white space.*Separate tags with newlines or commas/);
     expect(result.error).not.toContain('did you mean');
     expect(result.stdout + result.error).not.toMatch(/did you mean `[^`]*pr-42`/);
   });
@@ -129,7 +122,7 @@ describe('save mode, as the toolkit actions log it', () => {
     extraTags.push(...crowdTags);
     await makeImage(crowdTags);
     const result = await runAction({ tags: `${repository}:missing`, upload: 'false' });
-    expectOneCleanLine(result, /is not in the docker engine/);
+    expectOneErrorLine(result, /is not in the docker engine/);
     const lines = result.stdout.split('\n');
     const header = lines.findIndex((line) => /REPOSITORY:TAG\s+IMAGE ID/.test(line));
     const more = lines.findIndex((line, index) => index > header && /^ {2}… and \d+ more$/.test(line));
@@ -241,7 +234,7 @@ describe('load mode, with what other actions produce', () => {
 
     it("refuses the tarball's digest as expected-digest, saying which digest it takes", async () => {
       const result = await action(run, { mode: 'load', name: 'zipped-image', 'expected-digest': tarDigest });
-      expectOneCleanLine(result, /`expected-digest` is sha256:[0-9a-f]{64}/);
+      expectOneErrorLine(result, /`expected-digest` is sha256:[0-9a-f]{64}/);
       expect(result.error).toContain("the zip's digest");
     });
   });
@@ -273,7 +266,7 @@ describe('load mode, with what other actions produce', () => {
     expect(uploaded.id).toBeDefined();
 
     const result = await action(run, { mode: 'load' });
-    expectOneCleanLine(result, /^No artifact named `docker-image` in this run; it has `image\.tar\.zst`/);
+    expectOneErrorLine(result, /^No artifact named `docker-image` in this run; it has `image\.tar\.zst`/);
     expect(result.error).toContain('did you mean `name: image.tar.zst`?');
     expect(result.error).toContain('archive: false');
   });

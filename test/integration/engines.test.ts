@@ -34,6 +34,7 @@ import {
   tarballBuilderHost,
 } from '../support/images.ts';
 import { retagAfterLoad } from '../support/retag.ts';
+import { expectOneErrorLine } from '../support/expect-run.ts';
 
 const exec = promisify(execFile);
 const NO_ENGINE = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
@@ -63,13 +64,6 @@ function action(run: number, inputs: Record<string, string>, env: Record<string,
 
 function expectSuccess(result: ActionRun): void {
   expect(result.code, result.stdout + result.stderr).toBe(0);
-}
-
-function expectOneCleanLine(result: ActionRun, message: RegExp): void {
-  expect(result.code, result.stdout + result.stderr).toBe(1);
-  expect(result.error).toMatch(message);
-  expect(result.error).not.toContain('\n');
-  expect(result.stdout + result.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
 }
 
 function repositoryTags(prefix: string, ...names: string[]): string[] {
@@ -147,7 +141,7 @@ describe('a buildx --load image with its default attestation', () => {
     await removeImages(...tags);
 
     const result = await action(run, { mode: 'load' }, await retagAfterLoad(other!, tags[1]!));
-    expectOneCleanLine(result, /do not name the image in the tarball/);
+    expectOneErrorLine(result, /do not name the image in the tarball/);
     expect(result.error).toMatch(new RegExp(`${escape(tags[1]!)} is ${otherId}`));
     // The tag that still names the saved image is not reported: the failure is the move, not the engine's ID scheme.
     expect(result.error).not.toContain(`${tags[0]} is`);
@@ -194,7 +188,7 @@ describe('a two-platform buildx image (linux/amd64 and linux/arm64)', () => {
     await twoPlatformImage(context);
     const run = ++runId;
     const result = await action(run, { mode: 'save', tags: tags[0]!, platform: 'linux/s390x' });
-    expectOneCleanLine(result, /linux\/s390x/);
+    expectOneErrorLine(result, /linux\/s390x/);
     // The platform `docker image inspect` shows for the tag; the CLI names one platform per tag, not all of them.
     expect(result.error).toMatch(/linux\/amd64/);
     expect(service.artifacts(run)).toEqual([]);
@@ -228,7 +222,7 @@ describe('platform on a single-platform buildx image', () => {
     if ((await imageId(tags[0]!)) === undefined) await buildxLoad(tags);
     const run = ++runId;
     const result = await action(run, { mode: 'save', tags: tags[0]!, platform: 'linux/arm64' });
-    expectOneCleanLine(result, /linux\/arm64/);
+    expectOneErrorLine(result, /linux\/arm64/);
     expect(result.error).toMatch(/linux\/amd64/);
     expect(service.artifacts(run)).toEqual([]);
     expect(await filesIn(result.runnerTemp)).toEqual([]);

@@ -26,6 +26,7 @@ import {
 import { startArtifactService, type ArtifactService, type Fault } from '../support/artifact-service.ts';
 import { docker, imageId, makeImage, removeImages, repositoriesState, uniqueRepository } from '../support/engine.ts';
 import { withTmpfs } from '../support/mounts.ts';
+import { expectOneErrorLine, runLog as output } from '../support/expect-run.ts';
 
 const exec = promisify(execFile);
 
@@ -112,25 +113,10 @@ async function save(
   );
 }
 
-function output(run: TimedRun): string {
-  return `${run.timedOut ? `[still running after ${run.ms} ms: killed]\n` : ''}${run.stdout}${run.stderr}`;
-}
-
 /** Ended by itself, within `ms`. */
 function expectWithin(run: TimedRun, ms: number): void {
   expect(run.timedOut, output(run)).toBe(false);
   expect(run.ms, `took ${Math.round(run.ms)} ms, bound ${ms} ms\n${output(run)}`).toBeLessThan(ms);
-}
-
-/** Failed with exactly one `::error::` line, matching `message`, that is no crash. */
-function expectOneLine(run: TimedRun, message: RegExp): void {
-  expect(run.timedOut, output(run)).toBe(false);
-  expect(run.code, output(run)).toBe(1);
-  expect(run.errors, output(run)).toHaveLength(1);
-  expect(run.error).toMatch(message);
-  expect(run.error).not.toContain('\n');
-  expect(run.error).not.toMatch(/Unexpected error/);
-  expect(run.stdout + run.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
 }
 
 /** Loaded: every tag names the image saved, and the step read the artifact the save step uploaded. */
@@ -309,7 +295,7 @@ describe('download faults (load mode): resumed where they stopped, or one line',
       // 20% of what is left, each time: it ends about two thirds of the way, short enough to show in MiB.
       inject({ target: 'blob-get', kind: 'close-early', after: 0.2, times: 10 });
       const run = await load();
-      expectOneLine(
+      expectOneErrorLine(
         run,
         /download of artifact `docker-image` was cut short after \d[\d.]* [KMG]?i?B of \d[\d.]* [KMG]?i?B\b.*\b5 attempts\b/,
       );
@@ -334,7 +320,7 @@ describe('download faults (load mode): resumed where they stopped, or one line',
         await expectLoaded(run);
         return;
       }
-      expectOneLine(run, /download of artifact `docker-image` was cut short\b/);
+      expectOneErrorLine(run, /download of artifact `docker-image` was cut short\b/);
       expect(run.error).not.toMatch(/replaced|before its first byte/);
       expect(await repositoriesState()).toBe(before);
       expect(await leftovers(run.runnerTemp)).toEqual([]);
@@ -348,7 +334,7 @@ describe('download faults (load mode): resumed where they stopped, or one line',
       const before = await untagged();
       inject({ target: 'ListArtifacts', kind: 'stall-headers', times: 10 });
       const run = await load();
-      expectOneLine(run, /[Ll]isting the artifacts/);
+      expectOneErrorLine(run, /[Ll]isting the artifacts/);
       // listLatest (artifacts/listing.ts) tries twice, each within the stall timeout, with no backoff between.
       expectWithin(run, bound(2, 0));
       expect(await repositoriesState()).toBe(before);
@@ -403,7 +389,7 @@ describe('upload faults (save mode): the tarball, finalized once, or one line an
         expect(artifacts[0]!.digest).toBe(step.outputs.digest);
         expect(await sha256File(step.outputs.tarball!)).toBe(step.outputs.digest);
       } else {
-        expectOneLine(step, /upload/i);
+        expectOneErrorLine(step, /upload/i);
       }
       await onlyTheTarball(run, step);
       expect(await leftovers(step.runnerTemp)).toEqual([]);
@@ -418,7 +404,7 @@ describe('upload faults (save mode): the tarball, finalized once, or one line an
       inject({ target: 'CreateArtifact', kind: 'stall-headers', times: 10 });
       const step = await save(run);
       // The line names the upload it was, then what did not answer.
-      expectOneLine(step, /^Uploading artifact `docker-image` failed: .*(did not answer|stalled|no answer)/i);
+      expectOneErrorLine(step, /^Uploading artifact `docker-image` failed: .*(did not answer|stalled|no answer)/i);
       expectWithin(step, bound(1));
       expect(service.artifacts(run)).toEqual([]);
       expect(await leftovers(step.runnerTemp)).toEqual([]);
@@ -432,7 +418,7 @@ describe('upload faults (save mode): the tarball, finalized once, or one line an
       const run = ++nextRun;
       inject({ target: 'block-put', kind: 'status', status: 500, times: 50 });
       const step = await save(run);
-      expectOneLine(step, /[Uu]ploading artifact `docker-image` failed/);
+      expectOneErrorLine(step, /[Uu]ploading artifact `docker-image` failed/);
       // The streamed upload and the two uploads of the written file, each given up on within two stall timeouts.
       expectWithin(step, bound(6, 3));
       expect(service.artifacts(run)).toEqual([]);
@@ -488,7 +474,7 @@ describe('cancellation: SIGTERM mid-transfer stops the step, undoes its work, an
     outcome: { step: TimedRun; running: ProcessEntry[]; signalledAt: number },
   ): Promise<void> {
     const { step, running, signalledAt } = outcome;
-    expectOneLine(step, /cancelled \(SIGTERM\)/);
+    expectOneErrorLine(step, /cancelled \(SIGTERM\)/);
     expect(step.ms - signalledAt, `exited ${Math.round(step.ms - signalledAt)} ms after SIGTERM`).toBeLessThan(10_000);
     // Nothing it started outlives it: no docker save, docker load or zstd left running.
     const started = [...running, ...action.started()];
@@ -563,7 +549,7 @@ describe('engine and disk faults', () => {
       const before = await untagged();
       const bin = await dockerWrapper('load', 'head -c 100000 >/dev/null\necho "load: simulated failure" >&2\nexit 1');
       const run = await load({}, { PATH: `${bin}:${process.env.PATH}` });
-      expectOneLine(run, /`docker load`/);
+      expectOneErrorLine(run, /`docker load`/);
       expect(run.error).not.toMatch(/^write EPIPE\.?$/);
       expectWithin(run, bound(0, 1));
       expect(await repositoriesState()).toBe(before);
@@ -582,7 +568,7 @@ describe('engine and disk faults', () => {
       const bin = await dockerWrapper('load', '"$REAL" "$@"\necho "load: simulated failure after loading" >&2\nexit 1');
       const run = await load({}, { PATH: `${bin}:${process.env.PATH}` });
       // Two sentences: what the engine said, then what was put back.
-      expectOneLine(run, /`docker load`.*[.!?] It had changed .*: /);
+      expectOneErrorLine(run, /`docker load`.*[.!?] It had changed .*: /);
       expectWithin(run, bound(0, 1));
       for (const tag of tags) expect(await imageId(tag)).toBe(otherId);
       expect(await repositoriesState()).toBe(before);
@@ -610,7 +596,7 @@ describe('engine and disk faults', () => {
       } finally {
         await action.killAll();
       }
-      expectOneLine(step, /`docker save`.*(wrote nothing|stall|no byte)/);
+      expectOneErrorLine(step, /`docker save`.*(wrote nothing|stall|no byte)/);
       // The first byte may take a second more for the image's size (save.ts, engineStall).
       expectWithin(step, bound(1) + 1_000);
       expect(await stillRunning(action.started())).toEqual([]);
@@ -629,7 +615,7 @@ describe('engine and disk faults', () => {
       await withTmpfs(`size=${room}m`, context, async (mountPoint) => {
         const run = await load({ load: 'false', path: mountPoint });
         const where = escaped(mountPoint);
-        expectOneLine(run, new RegExp(`disk space.*${where}|${where}.*disk space`));
+        expectOneErrorLine(run, new RegExp(`disk space.*${where}|${where}.*disk space`));
         expectWithin(run, bound(0, 1));
         expect(await readdir(mountPoint)).toEqual([]);
       });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runAction, type ActionRun } from '../support/action.ts';
 import { REPOSITORY, startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 import { imageId, makeImage, removeImages, uniqueRepository } from '../support/engine.ts';
+import { expectOneErrorLine } from '../support/expect-run.ts';
 
 const A = 'a1'.repeat(20);
 const B = 'b2'.repeat(20);
@@ -119,14 +120,6 @@ function expectLoadedFrom(result: ActionRun, run: number, runNumber: number): Pr
   return imageId(tag).then((loaded) => expect(loaded).toBe(id));
 }
 
-function expectOneLine(result: ActionRun, message: RegExp): void {
-  expect(result.code, result.stdout + result.stderr).toBe(1);
-  expect(result.error).toMatch(message);
-  expect(result.error).not.toContain('\n');
-  expect(result.stdout + result.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
-  expect(result.error).not.toMatch(/Unexpected error/);
-}
-
 /** The requests the service received since `before` (a count of `requests()`). */
 function requestsSince(before: number): string[] {
   return service.requests().slice(before);
@@ -208,7 +201,7 @@ describe('load by `workflow`: what it cannot find, in one line', () => {
   it('no run matches: the nearest runs, what to do, and their links before the line', async () => {
     const before = service.requests().length;
     const result = await load({ workflow: 'ci.yml', commit: A, conclusion: 'cancelled' });
-    expectOneLine(
+    expectOneErrorLine(
       result,
       new RegExp(
         `^No run of workflow ci\\.yml: commit ${A}, any branch, conclusion cancelled in ${REPOSITORY}; the nearest runs: ` +
@@ -225,7 +218,7 @@ describe('load by `workflow`: what it cannot find, in one line', () => {
 
   it('no run of that commit at all: the newest runs of the workflow, and to check `commit`', async () => {
     const result = await load({ workflow: 'ci.yml', commit: C });
-    expectOneLine(
+    expectOneErrorLine(
       result,
       /^No run of workflow ci\.yml: commit c3c3.*; the nearest runs: #45 .*\. Check `branch` and `commit`/,
     );
@@ -239,12 +232,12 @@ describe('load by `workflow`: what it cannot find, in one line', () => {
     ['deploy.yml', /^octo-org\/octo-repo has no workflow `deploy\.yml`: its workflows are ci\.yml, release\.yml; set/],
     ['987654', /^octo-org\/octo-repo has no workflow `987654`/],
   ])('a workflow that does not exist, %s', async (workflow, message) => {
-    expectOneLine(await load({ workflow }), message);
+    expectOneErrorLine(await load({ workflow }), message);
   });
 
   it('a repository the token cannot read', async () => {
     const result = await load({ workflow: 'ci.yml', repository: 'someone/private' });
-    expectOneLine(
+    expectOneErrorLine(
       result,
       /^GitHub's API found neither the workflow `ci\.yml` nor the repository someone\/private, or `github-token` may not read it/,
     );
@@ -260,13 +253,13 @@ describe('load by `workflow`: what it cannot find, in one line', () => {
     [{ workflow: 'Pull request' }, /^Input `workflow` must be a workflow's file name/],
   ])('%j, before any request', async (inputs, message) => {
     const before = service.requests().length;
-    expectOneLine(await load(inputs), message);
+    expectOneErrorLine(await load(inputs), message);
     expect(requestsSince(before)).toEqual([]);
   });
 
   it('without a token: one line, before any request', async () => {
     const before = service.requests().length;
-    expectOneLine(
+    expectOneErrorLine(
       await load({ workflow: 'ci.yml', 'github-token': '' }),
       /^Reading the runs of workflow ci\.yml needs a token/,
     );
@@ -289,7 +282,7 @@ describe('load by `workflow`, when the API fails', () => {
   it('fails in one line once the API has failed 3 times', async () => {
     service.inject({ target: 'rest', kind: 'status', status: 503, times: 3 });
     const result = await load({ workflow: 'ci.yml', commit: A });
-    expectOneLine(
+    expectOneErrorLine(
       result,
       /^Listing the runs of workflow `ci\.yml` in octo-org\/octo-repo failed: `injected`\. GitHub's API failed 3 times: re-run the job\.$/,
     );
@@ -299,7 +292,7 @@ describe('load by `workflow`, when the API fails', () => {
     service.inject({ target: 'rest', kind: 'status', status: 403 });
     const before = service.requests().length;
     const result = await load({ workflow: 'ci.yml', commit: A });
-    expectOneLine(
+    expectOneErrorLine(
       result,
       /failed: `injected`\. Give `github-token` a token with `actions: read` on that repository\.$/,
     );
@@ -332,7 +325,7 @@ describe('load by `workflow` from a server that ignores the filters', () => {
       { mode: 'load', workflow: 'ci.yml', commit: D, 'github-token': 'ghs_local' },
       { ...lax.env(++loadRun), GITHUB_EVENT_NAME: 'push', GITHUB_EVENT_PATH: '' },
     );
-    expectOneLine(
+    expectOneErrorLine(
       result,
       new RegExp(
         `^No run of workflow ci\\.yml: commit ${D}, any branch, conclusion success in ${REPOSITORY} among the 300 ` +

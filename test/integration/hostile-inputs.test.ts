@@ -12,6 +12,7 @@ import { runAction, type ActionRun } from '../support/action.ts';
 import { startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 import { dockerArchiveEntries, makeImage, packTar } from '../support/fixtures.ts';
 import * as raw from '../support/raw-tar.ts';
+import { expectOneErrorLine } from '../support/expect-run.ts';
 
 const NO_ENGINE = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
 let work: string;
@@ -31,11 +32,7 @@ function injectedCommands(run: ActionRun, own = /^::(error|group|endgroup|debug)
 }
 
 function expectOneLine(run: ActionRun, message: RegExp, own?: RegExp): void {
-  expect(run.code, run.stdout + run.stderr).toBe(1);
-  expect(run.error).toMatch(message);
-  expect(run.error).not.toContain('\n');
-  expect(run.error).not.toMatch(/Unexpected error/);
-  expect(run.stdout + run.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+  expectOneErrorLine(run, message);
   expect(injectedCommands(run, own)).toEqual([]);
 }
 

@@ -32,6 +32,7 @@ import {
   sha256,
   type FixtureImage,
 } from '../support/fixtures.ts';
+import { expectOneErrorLine } from '../support/expect-run.ts';
 
 const exec = promisify(execFile);
 const NO_ENGINE = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
@@ -76,13 +77,6 @@ async function action(
 async function uploadAs(run: number, file: string, name: string): Promise<void> {
   Object.assign(process.env, service.env(run));
   await artifact.uploadFile(file, name, { overwrite: false });
-}
-
-function expectOneCleanLine(result: ActionRun, message: RegExp): void {
-  expect(result.code, result.stdout + result.stderr).toBe(1);
-  expect(result.error).toMatch(message);
-  expect(result.error).not.toContain('\n');
-  expect(result.stdout + result.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
 }
 
 /** The images of this file's repositories, to prove a failed load left them as they were. */
@@ -162,7 +156,7 @@ describe('the handoff: save, docker rmi, load', () => {
     await removeImages(...tags);
     const before = await engineState();
     const wrong = await action(run, { mode: 'load', tags: `${repository}:pr-4` });
-    expectOneCleanLine(wrong, /does not hold `.*:pr-4`: it records `.*did you mean/);
+    expectOneErrorLine(wrong, /does not hold `.*:pr-4`: it records `.*did you mean/);
     expect(await engineState()).toBe(before);
   });
 });
@@ -235,7 +229,7 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
     const before = await engineState();
 
     const result = await action(run, { mode: 'load' });
-    expectOneCleanLine(
+    expectOneErrorLine(
       result,
       new RegExp(
         `hashes to sha256:[0-9a-f]{64}, but the artifact service recorded ${outputs.digest}.*nothing was loaded`,
@@ -253,20 +247,20 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
     const before = await engineState();
     const wrong = `sha256:${'0'.repeat(64)}`;
     const result = await action(run, { mode: 'load', 'expected-digest': wrong });
-    expectOneCleanLine(result, new RegExp(`hashes to ${outputs.digest}, but \`expected-digest\` is ${wrong}`));
+    expectOneErrorLine(result, new RegExp(`hashes to ${outputs.digest}, but \`expected-digest\` is ${wrong}`));
     expect(await engineState()).toBe(before);
   });
 
   it('rejects an expected-digest that is not a digest before downloading', async () => {
     const result = await action(++runId, { mode: 'load', 'expected-digest': 'abc123' });
-    expectOneCleanLine(result, /expected-digest/);
+    expectOneErrorLine(result, /expected-digest/);
     expect(service.requests().some((request) => request.includes(`run-${runId}`))).toBe(false);
   });
 
   it('names the artifacts that exist when the one asked for does not', async () => {
     const { run } = await saved({ name: 'docker-image-api' });
     const result = await action(run, { mode: 'load' });
-    expectOneCleanLine(result, /No artifact named `docker-image` in this run; it has `docker-image-api`/);
+    expectOneErrorLine(result, /No artifact named `docker-image` in this run; it has `docker-image-api`/);
   });
 
   it('refuses a file that is not an image tarball', async () => {
@@ -276,14 +270,14 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
     await uploadAs(run, file, 'docker-image');
     const before = await engineState();
     const result = await action(run, { mode: 'load' });
-    expectOneCleanLine(result, /not .*tar/i);
+    expectOneErrorLine(result, /not .*tar/i);
     expect(await engineState()).toBe(before);
   });
 
   it('refuses run-id without github-token before any request', async () => {
     const before = service.requests().length;
     const result = await action(++runId, { mode: 'load', 'run-id': '42' });
-    expectOneCleanLine(result, /`run-id`.*`github-token`/);
+    expectOneErrorLine(result, /`run-id`.*`github-token`/);
     expect(service.requests().length).toBe(before);
   });
 
@@ -292,7 +286,7 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
     await withTmpfs('ro,size=1m', context, async (mountPoint) => {
       const before = service.requests().length;
       const result = await action(run, { mode: 'load', path: path.join(mountPoint, 'downloads') });
-      expectOneCleanLine(result, /Cannot write to .* \(EROFS\): set `path` to a writable directory/);
+      expectOneErrorLine(result, /Cannot write to .* \(EROFS\): set `path` to a writable directory/);
       expect(service.requests().length).toBe(before);
     });
   });
@@ -303,7 +297,7 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
     const before = await engineState();
     await withTmpfs('size=64k', context, async (mountPoint) => {
       const result = await action(run, { mode: 'load', path: mountPoint });
-      expectOneCleanLine(
+      expectOneErrorLine(
         result,
         /Not enough disk space in `.*` to download artifact `docker-image`: it is .*, and .* is free\. Free space on the runner or set `path`/,
       );
@@ -316,7 +310,7 @@ describe('load mode refuses bad input in one line, leaving the engine as it was'
     const { run } = await saved();
     const before = service.requests().length;
     const result = await action(run, { mode: 'load' }, NO_ENGINE);
-    expectOneCleanLine(result, /Cannot reach the docker engine/);
+    expectOneErrorLine(result, /Cannot reach the docker engine/);
     expect(service.requests().length).toBe(before);
   });
 });
@@ -398,7 +392,7 @@ describe('a zero-byte blob that claims a size (the lazily-filled layer cache)', 
     const tag = `${uniqueRepository('zero')}:1`;
     const run = ++runId;
     const result = await action(run, { mode: 'save', source: await zeroByteLayerTarball(tag), tags: tag }, NO_ENGINE);
-    expectOneCleanLine(result, /zero-byte|0 bytes|empty/i);
+    expectOneErrorLine(result, /zero-byte|0 bytes|empty/i);
     expect(service.artifacts(run)).toEqual([]);
   });
 
@@ -408,13 +402,13 @@ describe('a zero-byte blob that claims a size (the lazily-filled layer cache)', 
     await uploadAs(run, await zeroByteLayerTarball(tag), 'docker-image');
     const before = await engineState();
     const result = await action(run, { mode: 'load' });
-    expectOneCleanLine(result, /zero-byte|0 bytes|empty/i);
+    expectOneErrorLine(result, /zero-byte|0 bytes|empty/i);
     expect(await engineState()).toBe(before);
     expect(await imageId(tag)).toBeUndefined();
 
     // Nor, with load: false, does a decompressed copy of it stay behind for a scanner.
     const scan = await action(run, { mode: 'load', load: 'false' }, NO_ENGINE);
-    expectOneCleanLine(scan, /zero-byte|0 bytes|empty/i);
+    expectOneErrorLine(scan, /zero-byte|0 bytes|empty/i);
     const downloads = await readdir(scan.runnerTemp);
     for (const entry of downloads.filter((name) => name.startsWith('artifact-'))) {
       expect(await readdir(path.join(scan.runnerTemp, entry))).toEqual(['docker-image']);
@@ -454,10 +448,10 @@ describe('matrix handoff', () => {
     const first = await action(run, { mode: 'save', tags: keep, name: 'docker-image-api' });
     expect(first.code, first.stdout + first.stderr).toBe(0);
     const second = await action(run, { mode: 'save', tags: keep, name: 'docker-image-api' });
-    expectOneCleanLine(second, /already exists.*`name`.*`overwrite`|already exists.*overwrite/);
+    expectOneErrorLine(second, /already exists.*`name`.*`overwrite`|already exists.*overwrite/);
 
     const none = await action(run, { mode: 'load', pattern: 'image-*' });
-    expectOneCleanLine(none, /No artifact matches `pattern` image-\*.*docker-image-api/);
+    expectOneErrorLine(none, /No artifact matches `pattern` image-\*.*docker-image-api/);
   });
 });
 
@@ -466,7 +460,7 @@ describe('platform', () => {
     if (await engineApiAtLeast(1, 48)) context.skip('this engine has docker save --platform');
     const run = ++runId;
     const result = await action(run, { mode: 'save', tags: keep, platform: 'linux/amd64' });
-    expectOneCleanLine(
+    expectOneErrorLine(
       result,
       /`platform` needs `docker save --platform`.*API 1\.48\+.*this engine is Docker \S+ \(API 1\.\d+\)/,
     );
@@ -502,7 +496,7 @@ describe('platform', () => {
       { mode: 'save', source: file, platform: 'linux/s390x', name: 'other' },
       NO_ENGINE,
     );
-    expectOneCleanLine(missing, /no image for `platform` linux\/s390x: it holds linux\/amd64, linux\/arm64\/v8/);
+    expectOneErrorLine(missing, /no image for `platform` linux\/s390x: it holds linux\/amd64, linux\/arm64\/v8/);
     expect(service.artifacts(run).map((item) => item.name)).toEqual(['docker-image']);
   });
 });

@@ -29,6 +29,7 @@ import {
 import { dockerArchiveEntries, makeImage as makeFixtureImage, packTar, unpackTar } from '../support/fixtures.ts';
 import { NO_TARBALL_BUILDER, tarballBuilderHost } from '../support/images.ts';
 import { withTmpfs } from '../support/mounts.ts';
+import { expectOneErrorLine } from '../support/expect-run.ts';
 
 const exec = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -110,16 +111,6 @@ async function saveSource(file: string): Promise<{ run: number; result: ActionRu
   const result = await runAction({ mode: 'save', source: file }, service.env(run));
   expect(result.code, result.stdout).toBe(0);
   return { run, result };
-}
-
-function expectOneCleanLine(
-  result: { code: number | null; error?: string | undefined; stdout: string },
-  message: RegExp,
-) {
-  expect(result.code, result.stdout).toBe(1);
-  expect(result.error).toMatch(message);
-  expect(result.error).not.toContain('\n');
-  expect(result.stdout).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
 }
 
 /** What is in `directory` besides `keep`: a layout, or a partial one, left where it should not be. */
@@ -358,7 +349,7 @@ describe('a layout only of verified bytes, or none', () => {
       await mkdir(parent);
       const before = await repositoriesState();
       const result = await runAction({ mode: 'load', load, 'oci-layout': path.join(parent, 'layout') }, env);
-      expectOneCleanLine(result, /diff_id/);
+      expectOneErrorLine(result, /diff_id/);
       expect(await leftOver(parent)).toEqual([]);
       expect(await repositoriesState()).toBe(before);
     },
@@ -396,7 +387,7 @@ describe('a layout only of verified bytes, or none', () => {
           { mode: 'load', ...Object.fromEntries(given), 'oci-layout': path.join(mountPoint, 'layout') },
           service.env(runs.big),
         );
-        expectOneCleanLine(result, message);
+        expectOneErrorLine(result, message);
         expect(await readdir(mountPoint)).toEqual([]);
         expect(await repositoriesState()).toBe(before);
       });
@@ -453,7 +444,7 @@ describe('the destination, checked before anything is downloaded', () => {
     await writeFile(path.join(layout, 'notes.txt'), 'mine');
     const before = service.requests().length;
     const result = await runAction({ mode: 'load', 'oci-layout': layout }, service.env(runs.archive));
-    expectOneCleanLine(
+    expectOneErrorLine(
       result,
       /^`oci-layout` `.*occupied` already holds `notes\.txt`: expected a new or empty directory.*set `oci-layout` to a new path, or empty it first\.$/,
     );
@@ -465,7 +456,7 @@ describe('the destination, checked before anything is downloaded', () => {
     const layout = path.join(work, 'a-file');
     await writeFile(layout, 'mine');
     const result = await runAction({ mode: 'load', 'oci-layout': layout }, service.env(runs.archive));
-    expectOneCleanLine(result, /^`oci-layout` `.*a-file` is a file: expected a new or empty directory/);
+    expectOneErrorLine(result, /^`oci-layout` `.*a-file` is a file: expected a new or empty directory/);
   });
 
   it('a place that cannot be written is one line', async (context) => {
@@ -475,7 +466,7 @@ describe('the destination, checked before anything is downloaded', () => {
         { mode: 'load', 'oci-layout': path.join(mountPoint, 'layout') },
         service.env(runs.archive),
       );
-      expectOneCleanLine(result, /^Cannot write to `.*` \(EROFS\): set `oci-layout` to a writable directory\.$/);
+      expectOneErrorLine(result, /^Cannot write to `.*` \(EROFS\): set `oci-layout` to a writable directory\.$/);
       expect(service.requests().length).toBe(before);
     });
   });

@@ -13,6 +13,7 @@ import { runAction, uniqueName, type ActionRun } from '../support/action.ts';
 import { startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
 import { docker, imageId, makeImage, removeImages, savesLegacyLayout, uniqueRepository } from '../support/engine.ts';
 import { withTmpfs } from '../support/mounts.ts';
+import { expectOneErrorLine } from '../support/expect-run.ts';
 
 const exec = promisify(execFile);
 let service: ArtifactService;
@@ -60,13 +61,6 @@ async function dockerLoad(input: NodeJS.ReadableStream): Promise<string> {
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   if (code !== 0) throw new Error(`docker load failed: ${err}`);
   return out;
-}
-
-function expectOneCleanLine(result: ActionRun, message: RegExp): void {
-  expect(result.code, result.stdout + result.stderr).toBe(1);
-  expect(result.error).toMatch(message);
-  expect(result.error).not.toContain('\n');
-  expect(result.stdout + result.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
 }
 
 async function filesIn(directory: string): Promise<string[]> {
@@ -164,7 +158,7 @@ describe('save mode', () => {
   it('fails on an uppercase owner before saving, naming the local image the user meant', async () => {
     const wrong = tags[0]!.replace('handoff-test', 'Handoff-Test');
     const result = await save({ tags: wrong });
-    expectOneCleanLine(result, /repository name must be lowercase: `Handoff-Test`/);
+    expectOneErrorLine(result, /repository name must be lowercase: `Handoff-Test`/);
     expect(result.error).toContain(`did you mean \`${tags[0]}\``);
     expect(result.stdout).toContain(tags[0]);
     expect(service.artifacts(result.run)).toEqual([]);
@@ -174,7 +168,7 @@ describe('save mode', () => {
   it('fails on a missing tag before saving, listing the engine images and what was meant', async () => {
     const missing = `${repository}:pr-3`;
     const result = await save({ tags: `${tags[0]}\n${missing}` });
-    expectOneCleanLine(result, /1 of 2 tags is not in the docker engine/);
+    expectOneErrorLine(result, /1 of 2 tags is not in the docker engine/);
     expect(result.error).toContain(missing);
     const sameRepository = `${repository.replace(/\./g, '\\.')}:(pr-2|sha-abc1234|latest)`;
     expect(result.error).toMatch(new RegExp(`did you mean \`${sameRepository}\`\\?`));
@@ -198,7 +192,7 @@ describe('save mode', () => {
 
   it('with if-missing: warn still fails when no tag exists', async () => {
     const result = await save({ tags: `${repository}:nope`, 'if-missing': 'warn' });
-    expectOneCleanLine(result, /1 of 1 tags is not in the docker engine/);
+    expectOneErrorLine(result, /1 of 1 tags is not in the docker engine/);
     expect(service.artifacts(result.run)).toEqual([]);
   });
 
@@ -210,20 +204,20 @@ describe('save mode', () => {
     ['metadata that is not metadata-action json', { metadata: 'pr-2' }, /`metadata` input is not JSON/],
   ])('fails clearly on %s, with nothing written or uploaded', async (_case, inputs, message) => {
     const result = await save(inputs);
-    expectOneCleanLine(result, message);
+    expectOneErrorLine(result, message);
     expect(service.artifacts(result.run)).toEqual([]);
     expect(await filesIn(result.runnerTemp)).toEqual([]);
   });
 
   it('shows the two-line fix when no tags are found anywhere', async () => {
     const result = await save({});
-    expectOneCleanLine(result, /No image tags to save/);
+    expectOneErrorLine(result, /No image tags to save/);
     expect(result.stdout).toContain('metadata: ${{ steps.meta.outputs.json }}');
   });
 
   it('fails in one line when no engine is running', async () => {
     const result = await save({ tags: tags[0]! }, { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
-    expectOneCleanLine(result, /Cannot reach the docker engine/);
+    expectOneErrorLine(result, /Cannot reach the docker engine/);
     expect(service.artifacts(result.run)).toEqual([]);
   });
 
@@ -231,7 +225,7 @@ describe('save mode', () => {
     const parent = path.join(tmpdir(), uniqueName('handoff-notdir'));
     await writeFile(parent, 'a file, not a directory');
     const result = await save({ tags: tags[0]!, path: path.join(parent, 'out') });
-    expectOneCleanLine(result, /is not a directory: set `path`|Cannot write/);
+    expectOneErrorLine(result, /is not a directory: set `path`|Cannot write/);
     expect(service.artifacts(result.run)).toEqual([]);
     await rm(parent);
   });
@@ -239,7 +233,7 @@ describe('save mode', () => {
   it('fails in one line on a read-only file system, leaving nothing', async (context) => {
     await withTmpfs('ro,size=1m', context, async (mountPoint) => {
       const result = await save({ tags: tags[0]!, path: path.join(mountPoint, 'out') });
-      expectOneCleanLine(result, /Cannot write to .* \(EROFS\): set `path` to a writable directory/);
+      expectOneErrorLine(result, /Cannot write to .* \(EROFS\): set `path` to a writable directory/);
       expect(service.artifacts(result.run)).toEqual([]);
     });
   });
@@ -247,7 +241,7 @@ describe('save mode', () => {
   it('fails in one line on a full disk, leaving no partial tarball', async (context) => {
     await withTmpfs('size=64k', context, async (mountPoint) => {
       const result = await save({ tags: tags[0]!, path: mountPoint, compression: 'none' });
-      expectOneCleanLine(result, /Ran out of disk space writing/);
+      expectOneErrorLine(result, /Ran out of disk space writing/);
       expect(await readdir(mountPoint)).toEqual([]);
       expect(service.artifacts(result.run)).toEqual([]);
     });
@@ -259,7 +253,7 @@ describe('save mode', () => {
     const first = await runAction({ tags: tags[0]!, name }, service.env(run));
     expect(first.code, first.stdout).toBe(0);
     const second = await runAction({ tags: tags[1]!, name }, service.env(run));
-    expectOneCleanLine(second, new RegExp(`artifact named \`${name}\` already exists.*overwrite`));
+    expectOneErrorLine(second, new RegExp(`artifact named \`${name}\` already exists.*overwrite`));
     const third = await runAction({ tags: tags[1]!, name, overwrite: 'true' }, service.env(run));
     expect(third.code, third.stdout).toBe(0);
     const artifacts = service.artifacts(run);
