@@ -4,6 +4,7 @@
  * started with the first gzip layer and shared by all of them; the main thread only copies each compressed chunk to it.
  */
 import { Worker } from 'node:worker_threads';
+import { STREAM_CHUNK_BYTES } from '../constants.ts';
 
 /**
  * What the worker runs: one gunzip and one sha256 per layer. A script of its own, plain CommonJS (an evaluated worker
@@ -14,6 +15,11 @@ const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const crypto = require('node:crypto');
 const layers = new Map();
+// zlib's output buffers are freed by garbage collection, which external memory triggers only every ~64 MiB or so:
+// collected every 16 MiB of output instead, the worker's peak RSS stays near its idle size.
+require('node:v8').setFlagsFromString('--expose-gc');
+const collect = require('node:vm').runInNewContext('gc');
+let sinceCollected = 0;
 const fail = (id, reason, detail) => {
   const layer = layers.get(id);
   if (!layer || layer.failed) return;
@@ -38,6 +44,11 @@ parentPort.on('message', (message) => {
       layer.size += chunk.length;
       if (layer.size > layer.limit) return fail(id, 'limit', String(layer.size));
       layer.hash.update(chunk);
+      sinceCollected += chunk.length;
+      if (sinceCollected >= 16 * 1024 * 1024) {
+        sinceCollected = 0;
+        collect();
+      }
       parentPort.postMessage({ t: 'grew', id, bytes: chunk.length });
     });
     layer.inflate.on('error', (error) => fail(id, 'corrupt', error.message));
@@ -51,9 +62,12 @@ parentPort.on('message', (message) => {
   } else if (message.t === 'data') {
     const layer = layers.get(id);
     if (!layer) return;
-    const chunk = Buffer.from(message.chunk);
+    const chunk = Buffer.from(message.chunk, 0, message.length);
     layer.fed += chunk.length;
-    layer.inflate.write(chunk, () => parentPort.postMessage({ t: 'took', id, bytes: chunk.length }));
+    // Once zlib has consumed it, the buffer goes back to the main thread to carry the next chunk.
+    layer.inflate.write(chunk, () =>
+      parentPort.postMessage({ t: 'took', id, bytes: chunk.length, buffer: message.chunk }, [message.chunk]),
+    );
   } else if (message.t === 'end') {
     layers.get(id)?.inflate.end();
   } else if (message.t === 'abort') {
@@ -68,7 +82,7 @@ parentPort.on('message', (message) => {
 `;
 
 type FromWorker =
-  | { t: 'took'; id: number; bytes: number }
+  | { t: 'took'; id: number; bytes: number; buffer: ArrayBuffer }
   | { t: 'grew'; id: number; bytes: number }
   | { t: 'done'; id: number; digest: string; size: number }
   | { t: 'error'; id: number; reason: 'limit' | 'corrupt' | 'trailing'; detail: string };
@@ -86,6 +100,13 @@ export interface WorkerLayer {
 
 let worker: Worker | undefined;
 let nextId = 0;
+/**
+ * Buffers that carried a chunk to the worker and came back: reused, so that the memory in flight stays the queue's
+ * bound. Fresh copies of every chunk, freed only by the worker's garbage collector, cost ~100 MiB of peak RSS
+ * (docs/performance.md, "Layers against their diff_ids").
+ */
+const spare: ArrayBuffer[] = [];
+const SPARE_BUFFERS = 16;
 const layers = new Map<number, WorkerLayer>();
 
 /** The worker holds the process open only while a layer is under way: idle, it ends with the process. */
@@ -99,6 +120,9 @@ function theWorker(): Worker {
   const started = new Worker(WORKER_SOURCE, { eval: true });
   started.on('message', (message: FromWorker) => {
     const layer = layers.get(message.id);
+    if (message.t === 'took' && spare.length < SPARE_BUFFERS && message.buffer.byteLength === STREAM_CHUNK_BYTES) {
+      spare.push(message.buffer);
+    }
     if (!layer) return;
     if (message.t === 'took') {
       layer.pending -= message.bytes;
@@ -111,6 +135,7 @@ function theWorker(): Worker {
       layer.done(message);
     } else {
       layers.delete(message.id);
+      filling.delete(message.id);
       holdWhileBusy();
       layer.failed(message.reason, message.detail);
     }
@@ -120,6 +145,7 @@ function theWorker(): Worker {
       layers.delete(id);
       layer.failed('worker', error.message);
     }
+    filling.clear();
     worker = undefined;
   });
   worker = started;
@@ -135,20 +161,45 @@ export function startLayer(layer: WorkerLayer, limit: number): number {
   return id;
 }
 
-/** Sends a copy of `chunk` (it is the input's, which goes on downstream). */
+/** Per layer, the carrier being filled: small chunks travel together, a carrier at a time. */
+const filling = new Map<number, { carrier: ArrayBuffer; length: number }>();
+
+function post(id: number, layer: WorkerLayer, carrier: ArrayBuffer, length: number): void {
+  layer.pending += length;
+  worker!.postMessage({ t: 'data', id, chunk: carrier, length }, [carrier]);
+}
+
+/** Sends a copy of `chunk` (it is the input's, which goes on downstream), a full carrier at a time. */
 export function send(id: number, chunk: Buffer): void {
   const layer = layers.get(id);
   if (!layer || !worker) return;
-  const copy = new Uint8Array(chunk).buffer;
-  layer.pending += chunk.length;
-  worker.postMessage({ t: 'data', id, chunk: copy }, [copy]);
+  let offset = 0;
+  while (offset < chunk.length) {
+    const open = filling.get(id) ?? { carrier: spare.pop() ?? new ArrayBuffer(STREAM_CHUNK_BYTES), length: 0 };
+    const taken = Math.min(chunk.length - offset, STREAM_CHUNK_BYTES - open.length);
+    new Uint8Array(open.carrier, open.length, taken).set(chunk.subarray(offset, offset + taken));
+    open.length += taken;
+    offset += taken;
+    if (open.length === STREAM_CHUNK_BYTES) {
+      filling.delete(id);
+      post(id, layer, open.carrier, open.length);
+    } else {
+      filling.set(id, open);
+    }
+  }
 }
 
 export function finish(id: number): void {
+  const layer = layers.get(id);
+  const open = filling.get(id);
+  filling.delete(id);
+  if (layer && open && worker) post(id, layer, open.carrier, open.length);
   worker?.postMessage({ t: 'end', id });
 }
 
 export function abort(id: number): void {
+  const open = filling.get(id);
+  if (open && filling.delete(id) && spare.length < SPARE_BUFFERS) spare.push(open.carrier);
   if (!layers.delete(id)) return;
   worker?.postMessage({ t: 'abort', id });
   holdWhileBusy();
@@ -162,5 +213,6 @@ export async function stopWorker(): Promise<void> {
     layers.delete(id);
     layer.failed('worker', 'stopped');
   }
+  filling.clear();
   await stopping?.terminate();
 }
