@@ -101,9 +101,9 @@ export interface WorkerLayer {
 let worker: Worker | undefined;
 let nextId = 0;
 /**
- * Buffers that carried a chunk to the worker and came back: reused, so that the memory in flight stays the queue's
- * bound. Fresh copies of every chunk, freed only by the worker's garbage collector, cost ~100 MiB of peak RSS
- * (docs/performance.md, "Layers against their diff_ids").
+ * Buffers that carried a chunk to the worker and came back: reused, so that what is in flight is the queue's bound and
+ * not also the copies the worker's garbage collector has yet to free (docs/performance.md, "Layers against their
+ * diff_ids").
  */
 const spare: ArrayBuffer[] = [];
 const SPARE_BUFFERS = 16;

@@ -28,13 +28,14 @@ const ROUNDS = 2;
 
 export async function deleteArtifacts(inputs: Inputs): Promise<void> {
   const target = deleteTarget(inputs, currentRepository());
+  const runId = [inputs.runId ?? currentRunId() ?? ''];
   job.doing = `deleting artifacts of ${target.run}`;
   const listing = await listRunArtifacts(target.findBy, 'Nothing was deleted');
   const selection = select(listing, inputs, { run: target.run, viaLibrary: target.findBy === undefined });
   if (selection.kind === 'refused') throw new UserError(selection.reason);
   if (selection.kind === 'none') {
     core.notice(selection.notice);
-    setOutputs({ ...noOutputs(), 'run-id': [inputs.runId ?? currentRunId() ?? ''] });
+    setOutputs({ ...noOutputs(), 'run-id': runId });
     return;
   }
   const { doomed } = selection;
@@ -47,7 +48,7 @@ export async function deleteArtifacts(inputs: Inputs): Promise<void> {
     ...noOutputs(),
     'artifact-name': deleted.map((a) => a.name),
     'artifact-id': deleted.map((a) => a.id),
-    'run-id': [inputs.runId ?? currentRunId() ?? ''],
+    'run-id': runId,
   });
   const goneIds = new Set(deleted.map((a) => a.id));
   await writeDeleteSummary(

@@ -49,7 +49,7 @@ export async function save(inputs: Inputs): Promise<void> {
     format: [tarball.format],
     platforms: tarball.report.platforms,
     'oci-layout': [],
-    'run-id': [currentRunId() ?? ''],
+    'run-id': artifact ? [currentRunId() ?? ''] : [],
   });
   await writeSummary({
     title: `Saved ${tags.length} image tag${tags.length === 1 ? '' : 's'}`,

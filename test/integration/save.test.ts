@@ -139,6 +139,7 @@ describe('save mode', () => {
     expect(path.basename(result.outputs.tarball!)).toBe(file);
     expect(service.artifacts(result.run)).toEqual([]);
     expect(result.outputs['artifact-id']).toBe('');
+    expect(result.outputs['run-id']).toBe('');
     await removeImages(tags[0]!);
     await exec('docker', ['load', '-i', result.outputs.tarball!]);
     expect(await imageId(tags[0]!)).toBe(id);
