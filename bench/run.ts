@@ -102,9 +102,9 @@ async function must(command: string, args: string[], options: Parameters<typeof 
 const docker = (args: string[], options: Parameters<typeof run>[2] = {}) => must('docker', args, options);
 
 /**
- * On the containerd store, a container made from an image (the action's probe after a load makes one) keeps the
- * unpacked layers through `docker rmi`, and the next load of that image skips the unpack (docs/performance.md, "Layers
- * against their diff_ids"). Every way makes one before it removes the image, so that every load starts alike.
+ * On the containerd store, a load after the action's probe (a container made and removed) skipped the unpack
+ * (docs/performance.md, "Layers against their diff_ids"). Every way makes and removes one before it removes the
+ * image, so that every load starts alike.
  */
 async function rmi(tag: string): Promise<void> {
   const created = await docker(['container', 'create', '--network', 'none', tag, '/bench-probe']);
