@@ -9,7 +9,7 @@ import { ArtifactNotFoundError, DefaultArtifactClient } from '@actions/artifact'
 import { shown } from '../display.ts';
 import { Stalled } from '../errors.ts';
 import { job, within } from '../job.ts';
-import { ArtifactServiceFailed, firstLine, statusOf } from './errors.ts';
+import { ArtifactServiceFailed, firstLine, mayChange, statusOf } from './errors.ts';
 import { describeRun, type FindBy } from './listing.ts';
 import { backoff } from './signed-url.ts';
 
@@ -47,7 +47,7 @@ function rateLimited(error: unknown): boolean {
 /** An answer that trying again will not change: a 4xx other than 408, 429 and a rate limit. */
 function refusal(error: unknown): number | undefined {
   const status = statusOf(error);
-  const final = status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+  const final = status !== undefined && status >= 400 && status < 500 && !mayChange(status);
   return final && !rateLimited(error) ? status : undefined;
 }
 

@@ -28,6 +28,11 @@ export function statusOf(error: unknown): number | undefined {
   return twirp ? Number(twirp[1]) : undefined;
 }
 
+/** Whether asking again may get another answer: none came, a 5xx, a timeout (408) or too many requests (429). */
+export function mayChange(status: number | undefined): boolean {
+  return status === undefined || status >= 500 || status === 408 || status === 429;
+}
+
 /** A call to the artifact service failed: `<doing> failed: <the cause's first line>. <what state it left, what to do>` */
 export class ArtifactServiceFailed extends UserError {
   constructor(doing: string, cause: unknown, next: string) {

@@ -8,7 +8,7 @@ import { UserError } from '../errors.ts';
 import { job } from '../job.ts';
 import type { Conclusion, WorkflowRun } from '../run-search.ts';
 import { editDistance } from '../suggest.ts';
-import { ArtifactServiceFailed, firstLine } from './errors.ts';
+import { ArtifactServiceFailed, firstLine, mayChange, statusOf } from './errors.ts';
 import { backoff } from './signed-url.ts';
 
 /** The repository whose runs are listed, and a token that may read its actions. */
@@ -44,12 +44,6 @@ export class WorkflowNotFound extends UserError {
   }
 }
 
-/** The HTTP status the API answered with; undefined when it did not answer (Octokit calls that a 500 too). */
-function statusOf(error: unknown): number | undefined {
-  const { status, response } = (error ?? {}) as { status?: unknown; response?: unknown };
-  return typeof status === 'number' && response !== undefined ? status : undefined;
-}
-
 /** One request, within the stall timeout, retried (with a back-off) while the API does not answer or answers 5xx. */
 async function request<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -58,9 +52,7 @@ async function request<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T>
       return await call(AbortSignal.any([job.signal, AbortSignal.timeout(job.stallMs)]));
     } catch (error) {
       job.check();
-      const status = statusOf(error);
-      const retry = status === undefined || status >= 500 || status === 408 || status === 429;
-      if (!retry || attempt >= ATTEMPTS) throw error;
+      if (!mayChange(statusOf(error)) || attempt >= ATTEMPTS) throw error;
     }
   }
 }
@@ -167,7 +159,7 @@ function failed(doing: string, error: unknown): ArtifactServiceFailed {
     cause,
     status === 401 || status === 403
       ? 'Give `github-token` a token with `actions: read` on that repository.'
-      : status === undefined || status >= 500 || status === 408 || status === 429
+      : mayChange(status)
         ? `GitHub's API failed ${ATTEMPTS} times: re-run the job.`
         : `GitHub's API refused it (${status}): check \`workflow\`, \`branch\`, \`commit\` and \`conclusion\`.`,
   );

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CallFailed, type Deletion, type RunArtifact } from '../../src/artifacts/delete.ts';
-import { statusOf } from '../../src/artifacts/errors.ts';
+import { mayChange, statusOf } from '../../src/artifacts/errors.ts';
 import { UserError } from '../../src/errors.ts';
 import { failureLine, gone, stillListed, type Tried } from '../../src/delete/outcome.ts';
 import { MAX_DELETIONS, select, type Selection } from '../../src/delete/selection.ts';
@@ -307,5 +307,23 @@ describe("statusOf: the HTTP status of the libraries' errors", () => {
     ['not an error at all', 'text', undefined],
   ])('%s', (_case, error, status) => {
     expect(statusOf(error)).toBe(status);
+  });
+});
+
+describe('mayChange: whether asking again may get another answer', () => {
+  it.each([
+    [undefined, true],
+    [500, true],
+    [503, true],
+    [408, true],
+    [429, true],
+    [400, false],
+    [401, false],
+    [403, false],
+    [404, false],
+    [422, false],
+    [200, false],
+  ])('%s → %s', (status, expected) => {
+    expect(mayChange(status)).toBe(expected);
   });
 });
