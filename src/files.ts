@@ -3,7 +3,7 @@
  * a place written to (full, read-only, not a directory, …) as one typed error whose line says what to do.
  */
 import { statfsSync } from 'node:fs';
-import { mkdir, stat, statfs } from 'node:fs/promises';
+import { mkdir, stat, statfs, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { shown } from './display.ts';
 import { UserError, messageOf } from './errors.ts';
@@ -133,5 +133,24 @@ export async function makeDirectory(directory: string): Promise<void> {
     }
     await mkdir(current);
     throw error;
+  }
+}
+
+/**
+ * Writes all of `chunk` at `position` (or where the file is): a write to a regular file may take less than it is given
+ * when the disk fills, and the rest then fails with the disk's own error instead of leaving a hole.
+ */
+export async function writeAll(
+  handle: FileHandle,
+  chunk: Buffer,
+  options: { position?: number; wrote?: (bytes: number) => void } = {},
+): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.length) {
+    const at = options.position === undefined ? null : options.position + offset;
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset, at);
+    if (bytesWritten <= 0) throw Object.assign(new Error('the file took no bytes'), { code: 'EIO', syscall: 'write' });
+    offset += bytesWritten;
+    options.wrote?.(bytesWritten);
   }
 }

@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { MAX_SHOWN_ITEMS, andMore, shown, shownList } from '../display.ts';
 import { UserError } from '../errors.ts';
-import { fileProblem, freeBytes, makeDirectory } from '../files.ts';
+import { fileProblem, freeBytes, makeDirectory, writeAll } from '../files.ts';
 import { job } from '../job.ts';
 import { formatBytes } from '../progress.ts';
 import { filesOf, type Selection } from './canonical.ts';
@@ -328,14 +328,5 @@ export class OciLayout {
   async discard(): Promise<void> {
     this.#unregister();
     await rm(this.#staging, { recursive: true, force: true });
-  }
-}
-
-/** Writes all of `chunk`: a write to a regular file may take less than it is given. */
-async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
   }
 }

@@ -12,6 +12,7 @@ import { HttpClient } from '@actions/http-client';
 import { shown } from '../display.ts';
 import { UserError, messageOf } from '../errors.ts';
 import { job } from '../job.ts';
+import { writeAll } from '../files.ts';
 import { formatBytes, progressText } from '../progress.ts';
 import { Refused, backoff } from './signed-url.ts';
 
@@ -251,9 +252,13 @@ async function fetchInto(
           { retry: false },
         );
       }
-      await handle.write(rest, 0, rest.length, position);
-      position += rest.length;
-      state.wrote(rest.length);
+      await writeAll(handle, rest, {
+        position,
+        wrote: (bytes) => {
+          position += bytes;
+          state.wrote(bytes);
+        },
+      });
     }
     if (position < total) throw new AttemptFailed(`the connection ended ${progressText(position)} of the blob`);
     return total;
