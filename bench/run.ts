@@ -102,6 +102,14 @@ async function must(command: string, args: string[], options: Parameters<typeof 
 const docker = (args: string[], options: Parameters<typeof run>[2] = {}) => must('docker', args, options);
 
 /**
+ * Seconds a `sync` takes. Run untimed before every load, so that none pays for writes of an earlier step, and timed
+ * after it (Measured.flush).
+ */
+async function sync(): Promise<number> {
+  return seconds((await must('sync', [])).ms);
+}
+
+/**
  * On the containerd store, a load after the action's probe (a container made and removed) skipped the unpack
  * (docs/performance.md, "Layers against their diff_ids"). Every way makes and removes one before it removes the
  * image, so that every load starts alike.
@@ -261,6 +269,12 @@ interface Measured {
   /** The floor's: seconds before `docker save` writes its first byte, and from `docker load`'s last byte to its end. */
   firstByte?: number;
   importTail?: number;
+  /**
+   * A `sync` right after the load: the writes the engine left in the page cache, which its next write (a container
+   * made, the action's probe on the containerd store) waits for. `settled` is the total with it.
+   */
+  flush?: number;
+  settled?: number;
 }
 
 const seconds = (ms: number) => ms / 1000;
@@ -288,7 +302,9 @@ async function baseline(service: ArtifactService, tag: string, work: string, nam
   await quietly(() => client.downloadArtifact(uploaded.id!, { path: into }));
   const download = performance.now() - started;
   await rmi(tag);
+  await sync();
   const load = await docker(['load', '-i', path.join(into, 'image.tar')]);
+  const flush = await sync();
   await rm(into, { recursive: true, force: true });
   const parts = {
     save: seconds(save.ms),
@@ -296,7 +312,8 @@ async function baseline(service: ArtifactService, tag: string, work: string, nam
     download: seconds(download),
     load: seconds(load.ms),
   };
-  return { ...parts, total: parts.save + parts.upload + parts.download + parts.load, bytes: uploaded.size };
+  const total = parts.save + parts.upload + parts.download + parts.load;
+  return { ...parts, total, bytes: uploaded.size, flush, settled: total + flush };
 }
 
 interface ActionProc extends Proc {
@@ -342,11 +359,13 @@ async function action(service: ArtifactService, tag: string, work: string, name:
   const dir = path.join(work, 'action');
   const saved = await runAction({ mode: 'save', tags: tag, name, path: dir }, env, dist);
   await rmi(tag);
+  await sync();
   const loaded = await runAction(
     { mode: 'load', tags: tag, name, path: dir, 'expected-digest': saved.outputs.digest ?? '' },
     env,
     dist,
   );
+  const flush = await sync();
   await rm(dir, { recursive: true, force: true });
   const phases = { ...saved.phases, ...loaded.phases };
   const phase = (prefix: string) =>
@@ -364,6 +383,8 @@ async function action(service: ArtifactService, tag: string, work: string, name:
       download,
       load,
       total: seconds(saved.ms + loaded.ms),
+      flush,
+      settled: seconds(saved.ms + loaded.ms) + flush,
       bytes: Number(saved.outputs.size),
       rssSave: saved.rss,
       rssLoad: loaded.rss,
@@ -381,13 +402,16 @@ async function floor(tag: string, work: string): Promise<Measured> {
   const firstByte = await saveToFile(tag, file);
   await pipeline(createReadStream(file), new Writable({ write: (_chunk, _encoding, callback) => callback() }));
   await rmi(tag);
+  await sync();
   const load = await docker(['load', '-i', file]);
+  const flush = await sync();
   // Once more, fed through stdin, for how long the engine imports after the last byte has reached it.
   await rmi(tag);
   const importTail = await loadFromFile(file);
   await rm(file, { force: true });
   const parts = { save: seconds(save.ms), upload: 0, download: 0, load: seconds(load.ms) };
-  return { ...parts, total: parts.save + parts.load, bytes: undefined, firstByte, importTail };
+  const total = parts.save + parts.load;
+  return { ...parts, total, bytes: undefined, firstByte, importTail, flush, settled: total + flush };
 }
 
 /** `docker save` into `file`; the seconds until its first byte. */
@@ -512,6 +536,8 @@ function medianOf(runs: Measured[]): Measured {
     phases: runs[0]?.phases ? phases : undefined,
     firstByte: pick('firstByte'),
     importTail: pick('importTail'),
+    flush: pick('flush'),
+    settled: pick('settled'),
   };
 }
 
@@ -545,15 +571,20 @@ function table(results: CaseResult[]): string {
 /** BENCH_BEFORE: each case and network, the other build's phases and this one's, and the change in the total. */
 function beforeAfter(results: CaseResult[]): string {
   const lines = [
-    '| case | network | build | save s | upload s | download s | load s | total s | after / before |',
-    '|---|---|---|--:|--:|--:|--:|--:|--:|',
+    '| case | network | build | save s | upload s | download s | load s | total s | after / before | flush s | total + flush s | after / before |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const result of results) {
     for (const [network, { before, action }] of Object.entries(result.median.networks)) {
       if (!before) continue;
-      const row = (build: string, m: Measured, ratio: string) =>
-        `| ${result.name} | ${network} | ${build} | ${sec(m.save)} | ${sec(m.upload)} | ${sec(m.download)} | ${sec(m.load)} | ${sec(m.total)} | ${ratio} |`;
-      lines.push(row('before', before, ''), row('after', action, `${(action.total / before.total).toFixed(3)}×`));
+      const row = (build: string, m: Measured, ratios: [string, string]) =>
+        `| ${result.name} | ${network} | ${build} | ${sec(m.save)} | ${sec(m.upload)} | ${sec(m.download)} | ${sec(m.load)} | ${sec(m.total)} | ${ratios[0]} | ${sec(m.flush ?? NaN)} | ${sec(m.settled ?? NaN)} | ${ratios[1]} |`;
+      const ratio = (after: number | undefined, earlier: number | undefined) =>
+        after === undefined || earlier === undefined ? '—' : `${(after / earlier).toFixed(3)}×`;
+      lines.push(
+        row('before', before, ['', '']),
+        row('after', action, [ratio(action.total, before.total), ratio(action.settled, before.settled)]),
+      );
     }
   }
   return lines.join('\n');

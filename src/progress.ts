@@ -5,6 +5,7 @@
 import * as core from '@actions/core';
 import { Transform, type TransformCallback } from 'node:stream';
 import { job } from './job.ts';
+import { passed } from './memory.ts';
 
 const LOG_EVERY_MS = 5_000;
 
@@ -104,6 +105,7 @@ export class ProgressMeter extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
+    passed(chunk.length);
     callback(null, chunk);
   }
 
