@@ -195,13 +195,16 @@ async function unzipped(
     const output = createWriteStream(extracted, { flags: 'wx', mode: 0o600 });
     entry.on('data', (chunk: Buffer) => {
       written += chunk.length;
-      if (written > limit || written > free) {
+      if (written > limit) {
         entries.destroy(
           new UserError(
-            `The zip of artifact ${shown(artifact.name)} expands to more than ${formatBytes(Math.min(limit, free))}` +
-              `${written > free ? `, the space free at ${shown(into)}` : ''}: refusing it; upload the tarball itself.`,
+            `The zip of artifact ${shown(artifact.name)} expands to more than ${formatBytes(limit)}: refusing it as a ` +
+              'zip bomb; upload the tarball itself.',
           ),
         );
+      } else if (written > free) {
+        // Stopped before the disk is full: the runner's other steps need it too.
+        entries.destroy(fileProblem({ code: 'ENOSPC' }, extracted ?? into, 'extracting the zip of the artifact into'));
       }
     });
     closed = finished(output);

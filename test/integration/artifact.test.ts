@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { REPOSITORY, startArtifactService, type ArtifactService } from '../support/artifact-service.ts';
+import { withTmpfs } from '../support/mounts.ts';
 
 type ArtifactModule = typeof import('../../src/artifacts/index.ts');
 type LibraryModule = typeof import('@actions/artifact');
@@ -274,6 +275,22 @@ describe('zip artifacts from actions/upload-artifact', () => {
     await expect(artifact.downloadFile('zipped-corrupt', await freshDirectory(), {})).rejects.toThrow(
       /^The zip of artifact `zipped-corrupt` does not hash to the recorded sha256:[0-9a-f]{64}: it was corrupted/,
     );
+  });
+
+  it('a disk that holds the zip but not its file fails as a full disk, leaving nothing', async (context) => {
+    actAsJobOf(21);
+    await uploadZip('zipped-big', [await randomFile('big-inner.tar', 700_000)]);
+    await withTmpfs('size=1m', context, async (mountPoint) => {
+      const error = await artifact.downloadFile('zipped-big', mountPoint, {}).then(
+        () => undefined,
+        (failure: unknown) => failure as Error,
+      );
+      expect(error).toBeInstanceOf(UserError);
+      expect(error?.message).toMatch(/disk space/);
+      expect(error?.message).toContain(mountPoint);
+      expect(error?.message).toMatch(/set `path` to a larger disk/);
+      expect(await readdir(mountPoint)).toEqual([]);
+    });
   });
 
   it('refuses a zip artifact of several files', async () => {
