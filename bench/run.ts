@@ -376,15 +376,16 @@ async function action(service: ArtifactService, tag: string, work: string, name:
   const upload = phase('upload');
   const download = phase('download');
   const load = phase('verify') + phase('load');
+  const total = seconds(saved.ms + loaded.ms);
   return {
     measured: {
       save,
       upload,
       download,
       load,
-      total: seconds(saved.ms + loaded.ms),
+      total,
       flush,
-      settled: seconds(saved.ms + loaded.ms) + flush,
+      settled: total + flush,
       bytes: Number(saved.outputs.size),
       rssSave: saved.rss,
       rssLoad: loaded.rss,
